@@ -1,0 +1,49 @@
+# access_audit: audit reads of tagged columns (PGXS build)
+
+MODULE_big = access_audit
+OBJS = \
+	extension/access_audit.o \
+	extension/capture.o \
+	extension/chain.o \
+	extension/guard.o \
+	extension/queue.o \
+	extension/sql_api.o \
+	extension/tags.o \
+	extension/writer.o
+
+EXTENSION = access_audit
+# The install script is assembled from the parts in extension/sql/, in
+# name order, so that each area (core, detection, guard) keeps its own file.
+DATA_built = extension/access_audit--1.0.sql
+SQL_PARTS = $(sort $(wildcard extension/sql/*.sql))
+PGFILEDESC = "access_audit - audit every read of tagged sensitive columns"
+
+# Each regression file creates and drops its own objects.
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/access_audit.conf
+
+ISOLATION = $(sort $(basename $(notdir $(wildcard test/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --temp-instance=./tmp_check_iso --temp-config=test/access_audit.conf
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+extension/access_audit--1.0.sql: $(SQL_PARTS)
+	cat $(SQL_PARTS) > $@
+
+# C files follow pgindent's layout; see STYLE.md
+INDENT_OPTS = -bad -bap -bbb -bc -bl -cli1 -cp33 -cdb -nce -d0 -di12 -nfc1 -i4 -l79 -lp -lpl -nip -npro -sac -tpg -ts4
+.PHONY: indent indentcheck
+indent:
+	for f in extension/*.c extension/*.h; do \
+		pg_bsd_indent $(INDENT_OPTS) -Uextension/typedefs.list $$f $$f.ind && mv $$f.ind $$f; \
+	done
+indentcheck:
+	@rc=0; for f in extension/*.c extension/*.h; do \
+		pg_bsd_indent $(INDENT_OPTS) -Uextension/typedefs.list $$f /tmp/aa_indent.$$$$ || rc=1; \
+		diff -u $$f /tmp/aa_indent.$$$$ || rc=1; rm -f /tmp/aa_indent.$$$$; \
+	done; exit $$rc

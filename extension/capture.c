@@ -1,0 +1,1256 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.c
+ *		Executor and utility hooks that turn reads of tagged columns into
+ *		audit records.
+ *
+ * This file owns the decision "does this statement read a tagged column",
+ * the in-flight record of each audited statement (who, what, how many
+ * rows), and the moment the record is handed to the queue: at ExecutorEnd,
+ * or from a reset callback on the statement's memory context when the
+ * executor is abandoned (ERROR, ROLLBACK with an open cursor, ROLLBACK TO
+ * SAVEPOINT, FATAL exits such as pg_terminate_backend).
+ *
+ * Ownership: everything here is backend-local.  An in-flight record lives
+ * in the memory context of its statement (es_query_cxt, or a child of the
+ * portal context for COPY) and is on the inflight list until it is pushed;
+ * the context's reset callback removes it from the list, so the list never
+ * points at freed memory.  The callback runs during abort and FATAL exits:
+ * it only copies into shared memory, never touches the catalogs and never
+ * throws.  All names and tags are resolved and copied at ExecutorStart.
+ *
+ * IDENTIFICATION
+ *	  extension/capture.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/sysattr.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/copy.h"
+#include "commands/progress.h"
+#include "executor/executor.h"
+#include "executor/instrument.h"
+#include "common/ip.h"
+#include "libpq/libpq-be.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
+#include "parser/parsetree.h"
+#include "pgstat.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "access_audit.h"
+#include "capture.h"
+#include "compat.h"
+#include "queue.h"
+#include "tags.h"
+
+/* offset of attno in RangeTblEntry column bitmaps */
+#define ATTBIT(attno)	((attno) - FirstLowInvalidHeapAttributeNumber)
+
+/*
+ * One audited statement between its start and the push.
+ */
+typedef struct InflightRecord
+{
+	struct InflightRecord *next;
+	EState	   *estate;			/* NULL for utility COPY */
+	MemoryContext cxt;
+	MemoryContextCallback cb;
+	AuditRecord rec;
+	TimestampTz start;
+	bool		in_run;			/* inside ExecutorRun/Finish */
+	bool		failed;			/* an error passed through our hooks */
+	bool		is_copy;		/* utility COPY: rows from progress */
+	int			n_instr;
+	Instrumentation **instr;	/* scan nodes of tagged relations */
+} InflightRecord;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static InflightRecord *inflight = NULL;
+static int	nesting_level = 0;
+static bool capture_disabled = false;
+
+/* identity cache */
+static char *login_role_name = NULL;
+static Oid	effective_role_cached = InvalidOid;
+static char *effective_role_name = NULL;
+static char *client_addr_text = NULL;
+static bool client_addr_done = false;
+
+static void aa_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS);
+static void aa_ExecutorFinish(QueryDesc *queryDesc);
+static void aa_ExecutorEnd(QueryDesc *queryDesc);
+static void aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+							  bool readOnlyTree, ProcessUtilityContext context,
+							  ParamListInfo params, QueryEnvironment *queryEnv,
+							  DestReceiver *dest, QueryCompletion *qc);
+
+/*
+ * Install the executor and utility hooks.  Called from _PG_init.
+ */
+void
+aa_capture_init(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = aa_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = aa_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = aa_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = aa_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = aa_ProcessUtility;
+}
+
+/*
+ * Turn capture off in this process (the writer, so it never audits itself).
+ */
+void
+aa_capture_disable(void)
+{
+	capture_disabled = true;
+}
+
+/*
+ * Should this process capture at all?
+ */
+static inline bool
+capture_wanted(void)
+{
+	return aa_enabled && !capture_disabled && !IsParallelWorker() &&
+		aa_queue_ready() && MyDatabaseId != InvalidOid;
+}
+
+/* ---------------------------------------------------------------------
+ * Identity
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Fill who/where fields of rec; strings are copied into cxt.  Needs a
+ * transaction (role names come from the syscache, cached per backend).
+ */
+static void
+fill_identity(AuditRecord *rec, MemoryContext cxt)
+{
+	Oid			uid = GetUserId();
+	bool		trusted = false;
+
+	if (login_role_name == NULL)
+		login_role_name = MemoryContextStrdup(TopMemoryContext,
+											  GetUserNameFromId(GetAuthenticatedUserId(), false));
+	if (uid != effective_role_cached || effective_role_name == NULL)
+	{
+		char	   *name = GetUserNameFromId(uid, true);
+
+		if (effective_role_name)
+			pfree(effective_role_name);
+		effective_role_name = MemoryContextStrdup(TopMemoryContext,
+												  name ? name : "?");
+		effective_role_cached = uid;
+	}
+	if (!client_addr_done && MyProcPort != NULL)
+	{
+		char		host[NI_MAXHOST];
+
+		if (MyProcPort->raddr.addr.ss_family == AF_INET ||
+			MyProcPort->raddr.addr.ss_family == AF_INET6)
+		{
+			host[0] = '\0';
+			if (pg_getnameinfo_all(&MyProcPort->raddr.addr,
+								   MyProcPort->raddr.salen,
+								   host, sizeof(host), NULL, 0,
+								   NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+				client_addr_text = MemoryContextStrdup(TopMemoryContext, host);
+		}
+		client_addr_done = true;
+	}
+
+	rec->login_role = login_role_name;
+	rec->effective_role = effective_role_name;
+	rec->client_addr = client_addr_text;
+	rec->application_name = (application_name && application_name[0]) ?
+		MemoryContextStrdup(cxt, application_name) : NULL;
+	rec->backend_pid = MyProcPid;
+
+	/* application-level actor: trusted only from members of access_audit_app */
+	if (aa_actor && aa_actor[0])
+	{
+		Oid			app = get_role_oid(AA_ROLE_APP, true);
+
+		trusted = OidIsValid(app) &&
+			has_privs_of_role(GetSessionUserId(), app);
+		if (trusted)
+		{
+			rec->actor = MemoryContextStrdup(cxt, aa_actor);
+			rec->claimed_actor = NULL;
+		}
+		else
+		{
+			rec->actor = login_role_name;
+			rec->claimed_actor = MemoryContextStrdup(cxt, aa_actor);
+		}
+	}
+	else
+	{
+		rec->actor = login_role_name;
+		rec->claimed_actor = NULL;
+	}
+}
+
+/*
+ * Statement text, cut to one statement and to max_query_length bytes (on
+ * a character boundary).
+ */
+static char *
+statement_text(const char *source, int location, int len, MemoryContext cxt)
+{
+	int			srclen;
+
+	if (source == NULL)
+		return NULL;
+	srclen = strlen(source);
+	if (location < 0 || location > srclen)
+	{
+		location = 0;
+		len = srclen;
+	}
+	else if (len <= 0 || location + len > srclen)
+		len = srclen - location;
+	source += location;
+	/* trim leading white space the parser leaves in multi-statement strings */
+	while (len > 0 && (*source == ' ' || *source == '\n' || *source == '\t' ||
+					   *source == '\r'))
+	{
+		source++;
+		len--;
+	}
+	if (aa_max_query_length >= 0 && len > aa_max_query_length)
+		len = pg_mbcliplen(source, len, aa_max_query_length);
+	return MemoryContextStrdup(cxt, pnstrdup(source, len));
+}
+
+/* ---------------------------------------------------------------------
+ * Output tracing: which columns reach the statement's output
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct OutputTrace
+{
+	PlannedStmt *stmt;
+	Bitmapset **out;			/* per range-table index, ATTBIT bits */
+	List	   *initplans;		/* SubPlan nodes found in initPlan lists */
+	int			depth;
+	bool		unknown;		/* met something we cannot follow */
+} OutputTrace;
+
+static void trace_expr(Node *expr, Plan *plan, OutputTrace *t);
+
+/*
+ * Follow output column attno (1-based) of plan down to base relations.
+ */
+static void
+trace_plan_column(Plan *plan, AttrNumber attno, OutputTrace *t)
+{
+	TargetEntry *tle;
+
+	if (plan == NULL || attno < 1 || attno > list_length(plan->targetlist))
+	{
+		t->unknown = true;
+		return;
+	}
+	tle = list_nth(plan->targetlist, attno - 1);
+	trace_expr((Node *) tle->expr, plan, t);
+}
+
+/* every non-junk output column of plan */
+static void
+trace_plan_all(Plan *plan, OutputTrace *t)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	foreach(lc, plan->targetlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk)
+			trace_expr((Node *) tle->expr, plan, t);
+	}
+}
+
+typedef struct TraceCtx
+{
+	Plan	   *plan;
+	OutputTrace *t;
+} TraceCtx;
+
+/*
+ * Children of a node whose OUTER_VAR references fan out (Append and
+ * MergeAppend), or its single outer child.
+ */
+static void
+trace_outer(Plan *plan, AttrNumber attno, OutputTrace *t)
+{
+	ListCell   *lc;
+
+	if (IsA(plan, Append))
+	{
+		foreach(lc, ((Append *) plan)->appendplans)
+			trace_plan_column(lfirst(lc), attno, t);
+	}
+	else if (IsA(plan, MergeAppend))
+	{
+		foreach(lc, ((MergeAppend *) plan)->mergeplans)
+			trace_plan_column(lfirst(lc), attno, t);
+	}
+	else
+		trace_plan_column(outerPlan(plan), attno, t);
+}
+
+static bool
+trace_walker(Node *node, TraceCtx *ctx)
+{
+	OutputTrace *t = ctx->t;
+	Plan	   *plan = ctx->plan;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		if (var->varno == OUTER_VAR)
+			trace_outer(plan, var->varattno, t);
+		else if (var->varno == INNER_VAR)
+			trace_plan_column(innerPlan(plan), var->varattno, t);
+		else if (var->varno == INDEX_VAR)
+		{
+			List	   *tl = NIL;
+
+			if (IsA(plan, IndexOnlyScan))
+				tl = ((IndexOnlyScan *) plan)->indextlist;
+			else if (IsA(plan, ForeignScan))
+				tl = ((ForeignScan *) plan)->fdw_scan_tlist;
+			else if (IsA(plan, CustomScan))
+				tl = ((CustomScan *) plan)->custom_scan_tlist;
+			if (var->varattno >= 1 && var->varattno <= list_length(tl))
+				trace_expr((Node *) ((TargetEntry *) list_nth(tl, var->varattno - 1))->expr,
+						   plan, t);
+			else
+				t->unknown = true;
+		}
+		else if (var->varno == ROWID_VAR)
+			 /* nothing */ ;
+		else if (var->varno >= 1 && var->varno <= list_length(t->stmt->rtable))
+		{
+			RangeTblEntry *rte = rt_fetch(var->varno, t->stmt->rtable);
+
+			if (rte->rtekind == RTE_RELATION)
+				t->out[var->varno] = bms_add_member(t->out[var->varno],
+													ATTBIT(var->varattno));
+			else if (rte->rtekind == RTE_SUBQUERY && IsA(plan, SubqueryScan))
+			{
+				Plan	   *sub = ((SubqueryScan *) plan)->subplan;
+
+				if (var->varattno == 0)
+					trace_plan_all(sub, t);
+				else
+					trace_plan_column(sub, var->varattno, t);
+			}
+			else if (rte->rtekind == RTE_CTE && IsA(plan, CteScan))
+			{
+				Plan	   *sub = list_nth(t->stmt->subplans,
+										   ((CteScan *) plan)->ctePlanId - 1);
+
+				if (var->varattno == 0)
+					trace_plan_all(sub, t);
+				else
+					trace_plan_column(sub, var->varattno, t);
+			}
+			else if (rte->rtekind == RTE_FUNCTION && IsA(plan, FunctionScan))
+			{
+				ListCell   *lc;
+
+				/* a function's output may be computed from its arguments */
+				foreach(lc, ((FunctionScan *) plan)->functions)
+					trace_expr(((RangeTblFunction *) lfirst(lc))->funcexpr,
+							   plan, t);
+			}
+			else if (rte->rtekind == RTE_VALUES || rte->rtekind == RTE_RESULT)
+				 /* constants */ ;
+			else
+				t->unknown = true;
+		}
+		return false;
+	}
+	if (IsA(node, SubPlan))
+	{
+		SubPlan    *sp = (SubPlan *) node;
+		Plan	   *sub = list_nth(t->stmt->subplans, sp->plan_id - 1);
+
+		trace_plan_all(sub, t);
+		/* fall through to the test expression and arguments */
+	}
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+	{
+		int			paramid = ((Param *) node)->paramid;
+		ListCell   *lc;
+
+		foreach(lc, t->initplans)
+		{
+			SubPlan    *sp = lfirst(lc);
+
+			if (list_member_int(sp->setParam, paramid))
+				trace_plan_all(list_nth(t->stmt->subplans, sp->plan_id - 1), t);
+		}
+		return false;
+	}
+	return expression_tree_walker(node, trace_walker, (void *) ctx);
+}
+
+static void
+trace_expr(Node *expr, Plan *plan, OutputTrace *t)
+{
+	TraceCtx	ctx;
+
+	if (++t->depth > 200)
+	{
+		t->unknown = true;
+		t->depth--;
+		return;
+	}
+	ctx.plan = plan;
+	ctx.t = t;
+	(void) trace_walker(expr, &ctx);
+	t->depth--;
+}
+
+/* collect SubPlans of every initPlan list in the tree */
+static void
+collect_initplans(Plan *plan, OutputTrace *t)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	t->initplans = list_concat(t->initplans, plan->initPlan);
+	collect_initplans(outerPlan(plan), t);
+	collect_initplans(innerPlan(plan), t);
+	if (IsA(plan, Append))
+		foreach(lc, ((Append *) plan)->appendplans)
+			collect_initplans(lfirst(lc), t);
+	else if (IsA(plan, MergeAppend))
+		foreach(lc, ((MergeAppend *) plan)->mergeplans)
+			collect_initplans(lfirst(lc), t);
+	else if (IsA(plan, SubqueryScan))
+		collect_initplans(((SubqueryScan *) plan)->subplan, t);
+	else if (IsA(plan, BitmapAnd))
+		foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
+			collect_initplans(lfirst(lc), t);
+	else if (IsA(plan, BitmapOr))
+		foreach(lc, ((BitmapOr *) plan)->bitmapplans)
+			collect_initplans(lfirst(lc), t);
+}
+
+/*
+ * Which columns of which range-table entries reach the output: the rows
+ * sent, written into a target, or returned.  Sets t->unknown when the plan
+ * holds a shape we do not follow; the caller then treats every read
+ * column as output (never claiming "predicate only" wrongly).
+ */
+static void
+trace_outputs(PlannedStmt *stmt, OutputTrace *t)
+{
+	Plan	   *top = stmt->planTree;
+	ListCell   *lc;
+
+	collect_initplans(top, t);
+	foreach(lc, stmt->subplans)
+		collect_initplans(lfirst(lc), t);
+
+	if (IsA(top, ModifyTable))
+	{
+		ModifyTable *mt = (ModifyTable *) top;
+
+		if (mt->operation == CMD_MERGE)
+		{
+			t->unknown = true;
+			return;
+		}
+		foreach(lc, mt->returningLists)
+		{
+			List	   *rl = lfirst(lc);
+			ListCell   *lc2;
+
+			foreach(lc2, rl)
+				trace_expr((Node *) ((TargetEntry *) lfirst(lc2))->expr, top, t);
+		}
+		/* values written into the target come from the subplan */
+		if (mt->operation == CMD_INSERT || mt->operation == CMD_UPDATE)
+			trace_plan_all(outerPlan(top), t);
+	}
+	else
+		trace_plan_all(top, t);
+
+	/* data-modifying CTEs and the like hide in subplans we did not reach */
+	if (stmt->hasModifyingCTE)
+		t->unknown = true;
+}
+
+/* ---------------------------------------------------------------------
+ * Building the record
+ * ---------------------------------------------------------------------
+ */
+
+/* append s to a string array unless present */
+static void
+add_unique(const char ***arr, int *n, int *cap, const char *s)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*arr)[i], s) == 0)
+			return;
+	if (*n >= *cap)
+	{
+		*cap = Max(8, *cap * 2);
+		*arr = *arr ? repalloc(*arr, sizeof(char *) * *cap) :
+			palloc(sizeof(char *) * *cap);
+	}
+	(*arr)[(*n)++] = s;
+}
+
+/*
+ * Map bits of a partition/inheritance child's output onto its parent's
+ * attnos, using the plan's AppendRelInfos, repeatedly for nested levels.
+ */
+static void
+fold_children(PlannedStmt *stmt, OutputTrace *t)
+{
+	ListCell   *lc;
+	bool		changed = true;
+	int			rounds = 0;
+
+	while (changed && rounds++ < 32)
+	{
+		changed = false;
+		foreach(lc, stmt->appendRelations)
+		{
+			AppendRelInfo *ari = lfirst(lc);
+			int			x = -1;
+
+			if (t->out[ari->child_relid] == NULL)
+				continue;
+			while ((x = bms_next_member(t->out[ari->child_relid], x)) >= 0)
+			{
+				AttrNumber	cattno = x + FirstLowInvalidHeapAttributeNumber;
+				AttrNumber	pattno = 0;
+
+				if (cattno == 0)
+					pattno = 0;
+				else
+				{
+					ListCell   *lc2;
+					int			i = 0;
+
+					foreach(lc2, ari->translated_vars)
+					{
+						Var		   *v = lfirst(lc2);
+
+						i++;
+						if (v && IsA(v, Var) && v->varattno == cattno)
+						{
+							pattno = i;
+							break;
+						}
+					}
+					if (pattno == 0)
+						continue;
+				}
+				if (!bms_is_member(ATTBIT(pattno), t->out[ari->parent_relid]))
+				{
+					t->out[ari->parent_relid] =
+						bms_add_member(t->out[ari->parent_relid], ATTBIT(pattno));
+					changed = true;
+				}
+			}
+		}
+	}
+}
+
+/*
+ * Collect the instrumentation of every scan node over a tagged relation,
+ * for tagged_rows.
+ */
+typedef struct InstrCtx
+{
+	PlannedStmt *stmt;
+	List	   *instr;
+} InstrCtx;
+
+static bool
+collect_scan_instr(PlanState *ps, InstrCtx *ctx)
+{
+	if (ps == NULL)
+		return false;
+	if (ps->instrument && IsA(ps, SeqScanState) + IsA(ps, IndexScanState) +
+		IsA(ps, IndexOnlyScanState) + IsA(ps, BitmapHeapScanState) +
+		IsA(ps, TidScanState) + IsA(ps, TidRangeScanState) +
+		IsA(ps, SampleScanState) + IsA(ps, ForeignScanState) > 0)
+	{
+		Index		scanrelid = ((Scan *) ps->plan)->scanrelid;
+
+		if (scanrelid >= 1 && scanrelid <= list_length(ctx->stmt->rtable))
+		{
+			RangeTblEntry *rte = rt_fetch(scanrelid, ctx->stmt->rtable);
+
+			if (rte->rtekind == RTE_RELATION && aa_tags_lookup(rte->relid))
+				ctx->instr = lappend(ctx->instr, ps->instrument);
+		}
+	}
+	return planstate_tree_walker(ps, collect_scan_instr, (void *) ctx);
+}
+
+static int64
+tagged_rows_so_far(InflightRecord *ir)
+{
+	int64		n = 0;
+	int			i;
+
+	for (i = 0; i < ir->n_instr; i++)
+		n += (int64) (ir->instr[i]->ntuples + ir->instr[i]->tuplecount);
+	return n;
+}
+
+/*
+ * Command name of the record, from the destination and operation.
+ */
+static const char *
+command_name(QueryDesc *qd)
+{
+	switch (qd->dest->mydest)
+	{
+		case DestIntoRel:
+			return "CREATE TABLE AS";
+		case DestTransientRel:
+			return "REFRESH MATERIALIZED VIEW";
+		case DestCopyOut:
+			return "COPY";
+		default:
+			break;
+	}
+	switch (qd->operation)
+	{
+		case CMD_SELECT:
+			return "SELECT";
+		case CMD_INSERT:
+			return "INSERT";
+		case CMD_UPDATE:
+			return "UPDATE";
+		case CMD_DELETE:
+			return "DELETE";
+		case CMD_MERGE:
+			return "MERGE";
+		default:
+			return "OTHER";
+	}
+}
+
+/*
+ * Decide whether the plan reads tagged columns; if so, return the tagged
+ * columns read per logical relation.  Cheap when nothing is tagged: one
+ * hash lookup per relation entry.
+ */
+static bool
+plan_reads_tagged(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		if (aa_tags_lookup(rte->relid) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Build the record body for an audited plan in cxt.  Returns false if, on
+ * closer look, no tagged column is read (count(*), untagged columns only).
+ */
+static bool
+build_plan_record(QueryDesc *qd, AuditRecord *rec, MemoryContext cxt)
+{
+	PlannedStmt *stmt = qd->plannedstmt;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	OutputTrace t;
+	int			nrt = list_length(stmt->rtable);
+	int			rti;
+	int			cap_rel = 0,
+				cap_col = 0,
+				cap_pred = 0,
+				cap_tag = 0;
+
+	memset(&t, 0, sizeof(t));
+	t.stmt = stmt;
+	t.out = palloc0(sizeof(Bitmapset *) * (nrt + 1));
+	trace_outputs(stmt, &t);
+	fold_children(stmt, &t);
+
+	for (rti = 1; rti <= nrt; rti++)
+	{
+		RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
+		AuditRelTags *tags;
+		Bitmapset  *sel;
+		bool		whole;
+		bool		any = false;
+		AttrNumber	attno;
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		/* logical reads only: planner-added children are counted by parent */
+		if ((aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0)
+			continue;
+		tags = aa_tags_lookup(rte->relid);
+		if (tags == NULL)
+			continue;
+		sel = aa_rte_selected_cols_compat(stmt, rte);
+		whole = bms_is_member(ATTBIT(0), sel);
+		for (attno = 1; attno <= tags->natts; attno++)
+		{
+			AuditColumnTags *col = &tags->cols[attno];
+			bool		output;
+			int			i;
+
+			if (col->qualname == NULL)
+				continue;
+			if (!whole && !bms_is_member(ATTBIT(attno), sel))
+				continue;
+			any = true;
+			add_unique(&rec->columns, &rec->n_columns, &cap_col,
+					   pstrdup(col->qualname));
+			for (i = 0; i < col->ntags; i++)
+				add_unique(&rec->tags, &rec->n_tags, &cap_tag,
+						   pstrdup(col->tags[i]));
+			output = t.unknown ||
+				bms_is_member(ATTBIT(attno), t.out[rti]) ||
+				bms_is_member(ATTBIT(0), t.out[rti]);
+			if (!output)
+				add_unique(&rec->predicate_columns, &rec->n_predicate,
+						   &cap_pred, pstrdup(col->qualname));
+		}
+		if (any)
+			add_unique(&rec->relations, &rec->n_relations, &cap_rel,
+					   pstrdup(tags->qualname));
+	}
+
+	/* a column output through one path is not "predicate only" */
+	if (rec->n_predicate > 0 && !t.unknown)
+	{
+		int			i,
+					j = 0;
+
+		for (i = 0; i < rec->n_predicate; i++)
+		{
+			bool		out_elsewhere = false;
+
+			for (rti = 1; rti <= nrt && !out_elsewhere; rti++)
+			{
+				RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
+				AuditRelTags *tags;
+				int			x = -1;
+
+				if (rte->rtekind != RTE_RELATION || t.out[rti] == NULL ||
+					(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0)
+					continue;
+				tags = aa_tags_lookup(rte->relid);
+				if (tags == NULL)
+					continue;
+				while ((x = bms_next_member(t.out[rti], x)) >= 0)
+				{
+					AttrNumber	a = x + FirstLowInvalidHeapAttributeNumber;
+
+					if (a >= 1 && a <= tags->natts && tags->cols[a].qualname &&
+						strcmp(tags->cols[a].qualname, rec->predicate_columns[i]) == 0)
+					{
+						out_elsewhere = true;
+						break;
+					}
+				}
+			}
+			if (!out_elsewhere)
+				rec->predicate_columns[j++] = rec->predicate_columns[i];
+		}
+		rec->n_predicate = j;
+	}
+
+	MemoryContextSwitchTo(old);
+	return rec->n_columns > 0;
+}
+
+/* ---------------------------------------------------------------------
+ * In-flight records
+ * ---------------------------------------------------------------------
+ */
+
+static void
+inflight_unlink(InflightRecord *ir)
+{
+	InflightRecord **pp;
+
+	for (pp = &inflight; *pp; pp = &(*pp)->next)
+	{
+		if (*pp == ir)
+		{
+			*pp = ir->next;
+			return;
+		}
+	}
+}
+
+static InflightRecord *
+inflight_find(EState *estate)
+{
+	InflightRecord *ir;
+
+	for (ir = inflight; ir; ir = ir->next)
+		if (ir->estate == estate)
+			return ir;
+	return NULL;
+}
+
+/*
+ * Seal and push the record; it leaves the inflight list.
+ */
+static void
+inflight_finish(InflightRecord *ir, bool error)
+{
+	inflight_unlink(ir);
+	ir->rec.outcome = error ? AA_OUTCOME_ERROR : AA_OUTCOME_OK;
+	ir->rec.duration_us = GetCurrentTimestamp() - ir->start;
+	if (ir->is_copy)
+	{
+		if (error && MyBEEntry)
+			ir->rec.rows = MyBEEntry->st_progress_param[PROGRESS_COPY_TUPLES_PROCESSED];
+		ir->rec.tagged_rows = ir->rec.rows;
+	}
+	else
+		ir->rec.tagged_rows = tagged_rows_so_far(ir);
+	aa_queue_push(&ir->rec);
+	ir->estate = NULL;
+	ir->cb.arg = NULL;
+}
+
+/*
+ * Reset callback of the statement's memory context: the statement ended
+ * without ExecutorEnd (error, abort, FATAL).  Push what we know.
+ */
+static void
+inflight_reset_callback(void *arg)
+{
+	InflightRecord *ir = (InflightRecord *) arg;
+
+	if (ir == NULL)
+		return;
+	if (ir->in_run && ir->estate)
+		ir->rec.rows += ir->estate->es_processed;
+	inflight_finish(ir, ir->in_run || ir->failed);
+}
+
+static InflightRecord *
+inflight_new(MemoryContext cxt, EState *estate)
+{
+	InflightRecord *ir = MemoryContextAllocZero(cxt, sizeof(InflightRecord));
+
+	ir->cxt = cxt;
+	ir->estate = estate;
+	ir->start = GetCurrentTimestamp();
+	ir->rec.kind = AA_KIND_READ;
+	ir->rec.ts = GetCurrentStatementStartTimestamp();
+	ir->rec.nesting_level = nesting_level;
+	ir->cb.func = inflight_reset_callback;
+	ir->cb.arg = ir;
+	MemoryContextRegisterResetCallback(cxt, &ir->cb);
+	ir->next = inflight;
+	inflight = ir;
+	return ir;
+}
+
+/* ---------------------------------------------------------------------
+ * Hooks
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * ExecutorStart hook: decide whether the statement reads tagged columns
+ * (before standard start, so scan nodes get row instrumentation), then
+ * open the in-flight record in es_query_cxt.
+ */
+static void
+aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	bool		audit = false;
+
+	if (capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		queryDesc->plannedstmt != NULL && aa_tags_active() &&
+		plan_reads_tagged(queryDesc->plannedstmt))
+	{
+		audit = true;
+		queryDesc->instrument_options |= INSTRUMENT_ROWS;
+	}
+
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+
+	if (audit && queryDesc->estate)
+	{
+		MemoryContext cxt = queryDesc->estate->es_query_cxt;
+		AuditRecord rec;
+		InstrCtx	ictx;
+		InflightRecord *ir;
+		ListCell   *lc;
+		int			i;
+
+		memset(&rec, 0, sizeof(rec));
+		if (!build_plan_record(queryDesc, &rec, cxt))
+			return;
+
+		ir = inflight_new(cxt, queryDesc->estate);
+		ir->rec.relations = rec.relations;
+		ir->rec.n_relations = rec.n_relations;
+		ir->rec.columns = rec.columns;
+		ir->rec.n_columns = rec.n_columns;
+		ir->rec.predicate_columns = rec.predicate_columns;
+		ir->rec.n_predicate = rec.n_predicate;
+		ir->rec.tags = rec.tags;
+		ir->rec.n_tags = rec.n_tags;
+		ir->rec.command = command_name(queryDesc);
+		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
+		if (ir->rec.query_id == 0)
+			ir->rec.query_id = (int64) pgstat_get_my_query_id();
+		ir->rec.query = statement_text(queryDesc->sourceText,
+									   queryDesc->plannedstmt->stmt_location,
+									   queryDesc->plannedstmt->stmt_len, cxt);
+		fill_identity(&ir->rec, cxt);
+
+		memset(&ictx, 0, sizeof(ictx));
+		ictx.stmt = queryDesc->plannedstmt;
+		(void) collect_scan_instr(queryDesc->planstate, &ictx);
+		ir->n_instr = list_length(ictx.instr);
+		ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
+									   Max(ir->n_instr, 1));
+		i = 0;
+		foreach(lc, ictx.instr)
+			ir->instr[i++] = lfirst(lc);
+	}
+}
+
+/*
+ * ExecutorRun hook: es_processed restarts at 0 in every run (cursors,
+ * row-limited portals, plpgsql loops), so add it after each call, errors
+ * included.
+ */
+static void
+aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
+{
+	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
+
+	if (ir)
+		ir->in_run = true;
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(AA_EXECUTOR_RUN_PASS);
+		else
+			standard_ExecutorRun(AA_EXECUTOR_RUN_PASS);
+	}
+	PG_CATCH();
+	{
+		nesting_level--;
+		if (ir && ir->estate)
+		{
+			ir->rec.rows += queryDesc->estate->es_processed;
+			ir->in_run = false;
+			ir->failed = true;
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	nesting_level--;
+	if (ir)
+	{
+		ir->rec.rows += queryDesc->estate->es_processed;
+		ir->in_run = false;
+	}
+}
+
+/*
+ * ExecutorFinish hook: AFTER triggers and foreign-key checks run here, so
+ * statements they run are nested.
+ */
+static void
+aa_ExecutorFinish(QueryDesc *queryDesc)
+{
+	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
+
+	nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_CATCH();
+	{
+		nesting_level--;
+		if (ir && ir->estate)
+			ir->failed = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	nesting_level--;
+}
+
+/*
+ * ExecutorEnd hook: the statement completed; push its record while the
+ * plan's instrumentation is still there.
+ */
+static void
+aa_ExecutorEnd(QueryDesc *queryDesc)
+{
+	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
+
+	if (ir)
+		inflight_finish(ir, ir->failed);
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+/*
+ * Utility statements that only wrap a plannable query: the query they run
+ * is the statement itself, not a nested one.
+ */
+static bool
+utility_is_wrapper(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_CopyStmt:
+		case T_CreateTableAsStmt:
+		case T_RefreshMatViewStmt:
+		case T_DeclareCursorStmt:
+		case T_ExplainStmt:
+		case T_ExecuteStmt:
+		case T_FetchStmt:
+		case T_PrepareStmt:
+		case T_ClosePortalStmt:
+		case T_TransactionStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * For relation-form COPY TO, which reads without the executor: open a
+ * record if the relation has tagged columns among those copied.
+ */
+static InflightRecord *
+copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
+{
+	Oid			relid;
+	AuditRelTags *tags;
+	MemoryContext cxt;
+	InflightRecord *ir;
+	MemoryContext old;
+	int			cap_col = 0,
+				cap_tag = 0,
+				cap_rel = 0;
+	AttrNumber	attno;
+
+	if (copy->is_from || copy->relation == NULL || !aa_tags_active())
+		return NULL;
+	relid = RangeVarGetRelid(copy->relation, NoLock, true);
+	if (!OidIsValid(relid) || (tags = aa_tags_lookup(relid)) == NULL)
+		return NULL;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "access_audit COPY",
+								ALLOCSET_SMALL_SIZES);
+	ir = inflight_new(cxt, NULL);
+	ir->is_copy = true;
+	old = MemoryContextSwitchTo(cxt);
+	for (attno = 1; attno <= tags->natts; attno++)
+	{
+		AuditColumnTags *col = &tags->cols[attno];
+		int			i;
+
+		if (col->qualname == NULL)
+			continue;
+		if (copy->attlist != NIL)
+		{
+			ListCell   *lc;
+			bool		listed = false;
+			char	   *attname = get_attname(relid, attno, true);
+
+			foreach(lc, copy->attlist)
+			{
+				if (attname && strcmp(strVal(lfirst(lc)), attname) == 0)
+					listed = true;
+			}
+			if (!listed)
+				continue;
+		}
+		add_unique(&ir->rec.columns, &ir->rec.n_columns, &cap_col,
+				   pstrdup(col->qualname));
+		for (i = 0; i < col->ntags; i++)
+			add_unique(&ir->rec.tags, &ir->rec.n_tags, &cap_tag,
+					   pstrdup(col->tags[i]));
+	}
+	if (ir->rec.n_columns == 0)
+	{
+		MemoryContextSwitchTo(old);
+		inflight_unlink(ir);
+		ir->cb.arg = NULL;
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
+	add_unique(&ir->rec.relations, &ir->rec.n_relations, &cap_rel,
+			   pstrdup(tags->qualname));
+	ir->rec.command = "COPY";
+	ir->rec.query_id = (int64) pgstat_get_my_query_id();
+	ir->rec.query = statement_text(queryString, pstmt->stmt_location,
+								   pstmt->stmt_len, cxt);
+	fill_identity(&ir->rec, cxt);
+	MemoryContextSwitchTo(old);
+	ir->in_run = true;
+	return ir;
+}
+
+/*
+ * ProcessUtility hook: relation-form COPY TO (pg_dump's path) and nesting
+ * of statements run by CALL, DO and the like.
+ */
+static void
+aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	InflightRecord *ir = NULL;
+	bool		nests = !utility_is_wrapper(parsetree);
+
+	if (IsA(parsetree, CopyStmt) && capture_wanted())
+		ir = copy_to_record(pstmt, (CopyStmt *) parsetree, queryString);
+
+	if (nests)
+		nesting_level++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		if (nests)
+			nesting_level--;
+		if (ir && ir->cb.arg)
+		{
+			ir->in_run = false;
+			inflight_finish(ir, true);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (nests)
+		nesting_level--;
+
+	if (ir && ir->cb.arg)
+	{
+		ir->in_run = false;
+		ir->rec.rows = qc ? (int64) qc->nprocessed : 0;
+		inflight_finish(ir, false);
+	}
+}
+
+/*
+ * Record a non-read event (a tag change, a maintenance action) as an
+ * audit record of this statement.  Called inside a transaction.
+ */
+void
+aa_capture_event(const char *command, const char *relation,
+				 const char *column, const char *tag, const char *detail)
+{
+	AuditRecord rec;
+	MemoryContext cxt = CurrentMemoryContext;
+	const char *rels[1];
+	const char *cols[1];
+	const char *tags[1];
+
+	if (capture_disabled || !aa_queue_ready() || MyDatabaseId == InvalidOid)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = AA_KIND_READ;
+	rec.ts = GetCurrentStatementStartTimestamp();
+	rec.nesting_level = nesting_level > 0 ? nesting_level - 1 : 0;
+	rec.command = command;
+	rec.query = statement_text(debug_query_string, -1, 0, cxt);
+	rec.query_id = (int64) pgstat_get_my_query_id();
+	rec.detail = detail;
+	if (relation)
+	{
+		rels[0] = relation;
+		rec.relations = rels;
+		rec.n_relations = 1;
+	}
+	if (column)
+	{
+		cols[0] = column;
+		rec.columns = cols;
+		rec.n_columns = 1;
+	}
+	if (tag)
+	{
+		tags[0] = tag;
+		rec.tags = tags;
+		rec.n_tags = 1;
+	}
+	fill_identity(&rec, cxt);
+	aa_queue_push(&rec);
+}

@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.h
+ *		Interface of the executor and utility hooks that capture reads.
+ *
+ * IDENTIFICATION
+ *	  extension/capture.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AA_CAPTURE_H
+#define AA_CAPTURE_H
+
+#include "access_audit.h"
+
+extern void aa_capture_init(void);
+extern void aa_capture_disable(void);
+extern void aa_capture_event(const char *command, const char *relation,
+							 const char *column, const char *tag,
+							 const char *detail);
+
+#endif							/* AA_CAPTURE_H */

@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		Version shims: the only place where PG_VERSION_NUM appears.
+ *
+ * access_audit targets PostgreSQL 15 and keeps every shape that changes
+ * between major versions behind a static inline *_compat wrapper here, so
+ * that 16 and 17 can follow by editing this file alone.
+ *
+ * IDENTIFICATION
+ *	  extension/compat.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AA_COMPAT_H
+#define AA_COMPAT_H
+
+#include "postgres.h"
+
+#include "nodes/parsenodes.h"
+#include "executor/executor.h"
+#include "nodes/plannodes.h"
+
+#if PG_VERSION_NUM < 150000
+#error "access_audit requires PostgreSQL 15 or later"
+#endif
+
+/*
+ * The columns a range-table entry reads.  PostgreSQL 16 moved the
+ * permission fields from RangeTblEntry into RTEPermissionInfo.
+ */
+static inline Bitmapset *
+aa_rte_selected_cols_compat(PlannedStmt *stmt, RangeTblEntry *rte)
+{
+#if PG_VERSION_NUM >= 160000
+	if (rte->perminfoindex == 0)
+		return NULL;
+	return ((RTEPermissionInfo *) list_nth(stmt->permInfos,
+										   rte->perminfoindex - 1))->selectedCols;
+#else
+	return rte->selectedCols;
+#endif
+}
+
+/*
+ * The privileges a range-table entry requires; zero for entries the
+ * planner added (inheritance children) and view placeholders.
+ */
+static inline AclMode
+aa_rte_required_perms_compat(PlannedStmt *stmt, RangeTblEntry *rte)
+{
+#if PG_VERSION_NUM >= 160000
+	if (rte->perminfoindex == 0)
+		return 0;
+	return ((RTEPermissionInfo *) list_nth(stmt->permInfos,
+										   rte->perminfoindex - 1))->requiredPerms;
+#else
+	return rte->requiredPerms;
+#endif
+}
+
+/* ExecutorRun lost its execute_once argument in PostgreSQL 18. */
+#if PG_VERSION_NUM >= 180000
+#define AA_EXECUTOR_RUN_ARGS QueryDesc *queryDesc, ScanDirection direction, uint64 count
+#define AA_EXECUTOR_RUN_PASS queryDesc, direction, count
+#else
+#define AA_EXECUTOR_RUN_ARGS QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once
+#define AA_EXECUTOR_RUN_PASS queryDesc, direction, count, execute_once
+#endif
+
+/* ExecInsertIndexTuples gained onlySummarizing in PostgreSQL 16. */
+static inline List *
+aa_insert_index_tuples_compat(ResultRelInfo *rri, TupleTableSlot *slot,
+							  EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL,
+								 false);
+#else
+	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+#endif
+}
+
+#endif							/* AA_COMPAT_H */

@@ -1,0 +1,731 @@
+/* extension/detect.sql */
+--
+-- Detection half of access_audit: ranks actors by how abnormally much they
+-- exported, raises alerts, and records acknowledgements.
+--
+-- Everything here reads only the daily roll-up (access_audit.actor_daily or
+-- a table of the same shape), never the raw log, so ranking 10,000 actors
+-- over 90 days stays well under a second.  The scoring follows
+-- /work/shared/DETECTION.md; the comments below say where and why it
+-- differs.
+--
+-- This file is appended to access_audit--1.0.sql after the tables exist.
+
+/*
+ * The three helpers below have SQL-standard bodies, parsed at creation, so
+ * search_path cannot change what they call; they carry no SET clause so
+ * that they can be inlined (a SET clause costs a GUC save and restore on
+ * every call, which was half of rank_exporters' run time).
+ */
+
+/*
+ * format_count: a row count as text with thousands separators
+ * ("48,210").  Fractions are rounded.  Internal helper for reasons.
+ */
+CREATE FUNCTION access_audit.format_count(n float8)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN pg_catalog.to_char(pg_catalog.round(n::numeric), 'FM999,999,999,999,999,990');
+
+COMMENT ON FUNCTION access_audit.format_count(float8) IS
+'Internal: formats a row count with thousands separators for alert reasons.';
+
+/*
+ * format_ratio: a multiplier as text, "37x" from ten up, "2.5x" below.
+ */
+CREATE FUNCTION access_audit.format_ratio(r float8)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE
+	WHEN r >= 10 THEN pg_catalog.to_char(pg_catalog.round(r::numeric), 'FM999,999,999,990')
+	ELSE pg_catalog.to_char(pg_catalog.round(r::numeric, 1), 'FM990.0')
+END || 'x';
+
+COMMENT ON FUNCTION access_audit.format_ratio(float8) IS
+'Internal: formats a multiplier ("37x", "2.5x") for alert reasons.';
+
+/*
+ * business_day: the business-time-zone calendar day of a timestamp.  The
+ * roll-up's day column is in access_audit.business_timezone; when that
+ * setting is unset or empty the session's TimeZone is used.
+ */
+CREATE FUNCTION access_audit.business_day(ts timestamptz)
+RETURNS date
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+RETURN (ts AT TIME ZONE coalesce(
+			nullif(pg_catalog.current_setting('access_audit.business_timezone', true), ''),
+			pg_catalog.current_setting('TimeZone')))::date;
+
+COMMENT ON FUNCTION access_audit.business_day(timestamptz) IS
+'Calendar day of a timestamp in access_audit.business_timezone (falling back to the session TimeZone), the day actor_daily uses.';
+
+/*
+ * check_rollup_shape: raise an error unless "source" is a table or view
+ * with the columns rank_exporters reads, in usable types.
+ */
+CREATE FUNCTION access_audit.check_rollup_shape(source regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	kind		"char";
+	req			record;
+	found_type	regtype;
+BEGIN
+	IF source IS NULL THEN
+		RAISE EXCEPTION 'source must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass a table of the roll-up''s shape, such as ''access_audit.actor_daily''.';
+	END IF;
+
+	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = source;
+	IF kind IS NULL OR kind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+		RAISE EXCEPTION 'source "%" is not a table or view', source
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Pass a table of the roll-up''s shape, such as ''access_audit.actor_daily''.';
+	END IF;
+
+	FOR req IN
+		SELECT * FROM (VALUES
+			('day', ARRAY['date'::regtype]),
+			('actor', ARRAY['text'::regtype, 'varchar'::regtype, 'name'::regtype]),
+			('relation', ARRAY['text'::regtype, 'varchar'::regtype, 'name'::regtype]),
+			('rows', ARRAY['int8'::regtype, 'int4'::regtype, 'int2'::regtype, 'numeric'::regtype]),
+			('tagged_rows', ARRAY['int8'::regtype, 'int4'::regtype, 'int2'::regtype, 'numeric'::regtype]),
+			('off_hours_rows', ARRAY['int8'::regtype, 'int4'::regtype, 'int2'::regtype, 'numeric'::regtype])
+		) AS r(col, types)
+	LOOP
+		found_type := NULL;
+		SELECT a.atttypid::regtype INTO found_type
+		  FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid = source AND a.attname = req.col
+		   AND a.attnum > 0 AND NOT a.attisdropped;
+		IF found_type IS NULL THEN
+			RAISE EXCEPTION 'source "%" has no column "%"', source, req.col
+				USING ERRCODE = 'undefined_column',
+					  HINT = 'The source needs the columns of access_audit.actor_daily: day, actor, relation, rows, tagged_rows and off_hours_rows.';
+		END IF;
+		IF NOT found_type = ANY (req.types) THEN
+			RAISE EXCEPTION 'column "%" of source "%" has type %, expected %',
+				req.col, source, found_type, req.types[1]
+				USING ERRCODE = 'datatype_mismatch',
+					  HINT = 'Give the source the column types of access_audit.actor_daily.';
+		END IF;
+	END LOOP;
+END
+$fn$;
+
+COMMENT ON FUNCTION access_audit.check_rollup_shape(regclass) IS
+'Internal: raises an error unless the relation has the columns of access_audit.actor_daily that rank_exporters reads.';
+
+/*
+ * rank_exporters: score every actor active in the window (or in the last
+ * weeks, for the slow-ramp term) and rank them, most abnormal first.
+ *
+ * Days: the window is the last nd = ceil(window / 1 day) business days up
+ * to and including the day of as_of (so with as_of = now() the current,
+ * partial day counts).  The baseline is the nb = ceil(baseline / 1 day)
+ * days before the window.  The ramp period is the last least(28, nb) days;
+ * its reference level comes from the nb days before it.
+ *
+ * All statistics work on y = ln(1 + volume), volume = greatest(rows,
+ * tagged_rows), because daily volumes are roughly log-normal.  A robust
+ * spread is s = greatest(1.4826 * MAD, 1.2533 * mean absolute deviation,
+ * 0.5): the mean-absolute-deviation term and the floor keep an actor whose
+ * history is the same number every day from getting an infinite z.
+ *
+ * Terms (each is a z in robust-SD units):
+ *   self_z  the window total vs the median of the actor's own totals of the
+ *           same length ending on each active baseline day (active days only:
+ *           counting empty weekends made every weekend export a spike).  For
+ *           1-day windows daily values are first corrected for the
+ *           organisation's day-of-week effect (quiet weekends).  NULL with
+ *           fewer than 3 active baseline days.
+ *   peer_z  ln(1+window total) vs the same quantity for the actor's peer
+ *           group in the same window, which cancels team-wide changes
+ *           (quarter-end reports, a team doubling).  Groups with fewer than
+ *           5 human actors use all human actors; with fewer than 5 peers
+ *           active in the window, the group's pooled baseline is used.
+ *   ramp_z  Page's CUSUM S_t = max(0, S_{t-1} + u_t - 0.5) over the active
+ *           days of the ramp period, where u_t is the day's excess over the
+ *           actor's earlier level in robust SDs (clipped to [-3, 3] so one
+ *           odd day cannot make a ramp) minus the peers' median excess of the
+ *           same day when positive.  The value is S at the last day; Page's
+ *           alarm level is about 5.
+ *
+ * Combination:
+ *   spike = sqrt(max(z_eff, 0) * max(peer_z, 0)), z_eff = w * self_z +
+ *           (1 - w) * peer_z, w = n / (n + 14) with n active baseline days:
+ *           a soft AND, so a power user who is always high (peer only) or a
+ *           team-wide surge (self only) stays low.  No history: peer_z alone.
+ *           Bulk users: self_z alone.
+ *   slow  = 0.6 * ramp_z, so Page's alarm level 5 lines up with z = 3.
+ *   Each is scaled by a size gate min(1, excess rows / 1,000) (the ramp by
+ *   the excess over the whole ramp period / 5,000), so tiny absolute
+ *   excesses never top the list.
+ *   score = max(spike, slow) + context * min(1, max(spike, slow) / 2), where
+ *   context = 1.5 * rise in the off-hours share of rows over the actor's
+ *   baseline + 1.0 * share of window rows from relations the actor had not
+ *   read in the look-back.  Context only amplifies a volume anomaly.
+ */
+CREATE FUNCTION access_audit.rank_exporters(
+	"window" interval DEFAULT '1 day',
+	baseline interval DEFAULT '30 days',
+	as_of timestamptz DEFAULT now(),
+	source regclass DEFAULT 'access_audit.actor_daily')
+RETURNS TABLE (rank int, actor text, peer_group text, volume bigint,
+			   baseline_median float8, baseline_mad float8, self_z float8,
+			   peer_z float8, ramp_z float8, score float8, reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+-- The CTEs' row estimates are poor (FILTERed aggregates over CTE scans are
+-- guessed at one row), which invites nested loops over thousands of rows;
+-- every join here is an equi-join best done by hashing.  Turning nested
+-- loops off inflates the plan's cost past jit_above_cost, and compiling
+-- this query takes seconds while running it takes a fraction: no JIT.
+SET enable_nestloop = off
+SET jit = off
+SET work_mem = '64MB'
+AS $fn$
+DECLARE
+	nd			int;			/* window length in days */
+	nb			int;			/* baseline length in days */
+	nr			int;			/* ramp period length in days */
+	d1			date;			/* last day of the window (as_of's day) */
+	w_lo		date;			/* first day of the window */
+	b_lo		date;			/* first baseline day */
+	r_lo		date;			/* first day of the ramp period */
+	ref_lo		date;			/* first day of the ramp's reference */
+	lo			date;			/* first day read at all */
+	tot_expr	text;			/* same-length total ending on a day */
+BEGIN
+	IF "window" IS NULL THEN
+		RAISE EXCEPTION 'window must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass an interval such as ''1 day''.';
+	END IF;
+	IF baseline IS NULL THEN
+		RAISE EXCEPTION 'baseline must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass an interval such as ''30 days''.';
+	END IF;
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass a timestamp such as now().';
+	END IF;
+	IF "window" <= interval '0' THEN
+		RAISE EXCEPTION 'window must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an interval such as ''1 day''.';
+	END IF;
+	IF baseline <= interval '0' THEN
+		RAISE EXCEPTION 'baseline must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an interval such as ''30 days''.';
+	END IF;
+	IF "window" > baseline THEN
+		RAISE EXCEPTION 'window must not be longer than baseline'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The window is %s and the baseline %s.', "window", baseline),
+				  HINT = 'Pass a baseline several times longer than the window, such as ''30 days'' for a window of ''1 day''.';
+	END IF;
+	PERFORM access_audit.check_rollup_shape(source);
+
+	/* The roll-up is daily: round intervals up to whole days. */
+	nd := pg_catalog.ceil(extract(epoch FROM "window") / 86400.0)::int;
+	nb := pg_catalog.ceil(extract(epoch FROM baseline) / 86400.0)::int;
+	nr := least(28, nb);
+	d1 := access_audit.business_day(as_of);
+	w_lo := d1 - nd + 1;
+	b_lo := w_lo - nb;
+	r_lo := d1 - nr + 1;
+	ref_lo := r_lo - nb;
+	lo := least(b_lo, ref_lo);
+
+	IF nd = 1 THEN
+		tot_expr := 'a.vol';
+	ELSE
+		tot_expr := pg_catalog.format(
+			'sum(a.vol) OVER (PARTITION BY a.actor ORDER BY a.day RANGE BETWEEN interval %L PRECEDING AND CURRENT ROW)',
+			(nd - 1) || ' days');
+	END IF;
+
+	/*
+	 * Parameters: $1 d1, $2 w_lo, $3 b_lo, $4 r_lo, $5 ref_lo, $6 lo,
+	 * $7 nd, $8 nb, $9 nr.  Medians are percentile_cont in GROUP BY, joined
+	 * back for the MAD pass (ordered-set aggregates cannot be windows).
+	 */
+	RETURN QUERY EXECUTE pg_catalog.format($q$
+WITH
+-- One row per actor and day: volume, rows and off-hours rows.
+agg AS (
+	SELECT s.actor::text COLLATE "C" AS actor, s.day,
+		   sum(greatest(s.rows, s.tagged_rows))::float8 AS vol,
+		   sum(s.rows)::float8 AS rws,
+		   sum(s.off_hours_rows)::float8 AS off
+	  FROM %1$s s
+	 WHERE s.day BETWEEN $6 AND $1
+	 GROUP BY 1, 2
+	HAVING sum(greatest(s.rows, s.tagged_rows)) > 0
+),
+-- Who is who: peer group and bulk flag (unmapped actors are 'default').
+who AS (
+	SELECT x.actor, coalesce(g.peer_group, 'default') COLLATE "C" AS grp,
+		   coalesce(g.bulk_user, false) AS bulk
+	  FROM (SELECT DISTINCT a.actor FROM agg a) x
+	  LEFT JOIN access_audit.actor_groups g ON g.actor = x.actor
+),
+-- Groups under 5 humans are judged against all humans ('*').
+peerkey AS (
+	SELECT w.actor, w.grp, w.bulk,
+		   CASE WHEN count(*) FILTER (WHERE NOT w.bulk) OVER (PARTITION BY w.grp) >= 5
+				THEN w.grp ELSE '*' END AS pkey
+	  FROM who w
+),
+-- Day-of-week effect: mean residual of humans' ln volumes around their own
+-- mean, by ISO weekday, over the days before the window (clipped, so a few
+-- dumps do not move it).  Means by GROUP BY and a hash join, not a window
+-- function: that would sort every actor-day.
+hist AS (
+	SELECT a.actor, a.day, ln(1 + a.vol) AS y
+	  FROM agg a JOIN who w ON w.actor = a.actor AND NOT w.bulk
+	 WHERE a.day < $2
+),
+centred AS (
+	SELECT extract(isodow FROM h.day)::int AS dow, greatest(-3, least(3, h.y - m.my)) AS res
+	  FROM hist h
+	  JOIN (SELECT h2.actor, avg(h2.y) AS my FROM hist h2 GROUP BY h2.actor) m ON m.actor = h.actor
+),
+season AS (
+	SELECT d.dow, coalesce(c.s, 0) AS s
+	  FROM generate_series(1, 7) AS d(dow)
+	  LEFT JOIN (SELECT c1.dow, avg(c1.res) AS s FROM centred c1 GROUP BY c1.dow) c ON c.dow = d.dow
+),
+-- Per active day: ya = same-length total for the self term, yd = daily
+-- value for the ramp, both corrected for the weekday (ya only for 1-day
+-- windows: longer totals span several weekdays).
+days AS (
+	SELECT a.actor, a.day, a.vol, a.rws, a.off,
+		   ln(1 + (%2$s)) - CASE WHEN $7 = 1 THEN se.s ELSE 0 END AS ya,
+		   ln(1 + a.vol) - se.s AS yd,
+		   ln(1 + (%2$s)) AS y,
+		   se.s AS sdow
+	  FROM agg a JOIN season se ON se.dow = extract(isodow FROM a.day)
+),
+self1 AS (
+	SELECT d.actor,
+		   count(*) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS n_base,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY d.y) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS med_raw,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY d.ya) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS med,
+		   sum(d.off) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS off_b,
+		   sum(d.rws) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS rws_b,
+		   count(*) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1) AS n_ref,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY d.yd) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1) AS ref_med
+	  FROM days d
+	 WHERE d.day < greatest($2, $4)
+	 GROUP BY d.actor
+),
+self AS (
+	SELECT s1.*,
+		   greatest(1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.ya - s1.med)) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1),
+					1.2533 * avg(abs(d.ya - s1.med)) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1),
+					0.5) AS s_self,
+		   greatest(1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.yd - s1.ref_med)) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1),
+					1.2533 * avg(abs(d.yd - s1.ref_med)) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1),
+					0.5) AS s_ref
+	  FROM days d JOIN self1 s1 ON s1.actor = d.actor
+	 WHERE d.day < greatest($2, $4)
+	 GROUP BY s1.actor, s1.n_base, s1.med_raw, s1.med, s1.off_b, s1.rws_b, s1.n_ref, s1.ref_med
+),
+-- The window, per actor.
+win AS (
+	SELECT d.actor, sum(d.vol) AS v, sum(d.rws) AS rws, sum(d.off) AS off
+	  FROM days d
+	 WHERE d.day >= $2
+	 GROUP BY d.actor
+),
+-- Relations in the window, and the part of the window's volume from
+-- relations the actor had not read earlier in the look-back.
+rel AS (
+	SELECT s.actor::text COLLATE "C" AS actor,
+		   sum(greatest(s.rows, s.tagged_rows)) FILTER (WHERE s.day >= $2) AS wvol,
+		   min(s.day) AS first_day
+	  FROM %1$s s
+	 WHERE s.day BETWEEN $6 AND $1 AND greatest(s.rows, s.tagged_rows) > 0
+	 GROUP BY s.actor, s.relation
+),
+relw AS (
+	SELECT r.actor, count(*) FILTER (WHERE r.wvol > 0) AS n_rel,
+		   coalesce(sum(r.wvol) FILTER (WHERE r.first_day >= $2), 0)::float8 AS new_vol
+	  FROM rel r
+	 GROUP BY r.actor
+),
+-- Peers in the same window: humans with volume, by peer key, plus '*'.
+pw AS (
+	SELECT k.pkey, ln(1 + w.v) AS y
+	  FROM win w JOIN peerkey k ON k.actor = w.actor
+	 WHERE NOT k.bulk AND k.pkey <> '*'
+	UNION ALL
+	SELECT '*', ln(1 + w.v)
+	  FROM win w JOIN peerkey k ON k.actor = w.actor
+	 WHERE NOT k.bulk
+),
+pw1 AS (
+	SELECT p.pkey, count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY p.y) AS med
+	  FROM pw p GROUP BY p.pkey
+),
+pws AS (
+	SELECT p1.pkey, p1.n, p1.med,
+		   greatest(1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(p.y - p1.med)),
+					1.2533 * avg(abs(p.y - p1.med)), 0.5) AS s
+	  FROM pw p JOIN pw1 p1 ON p1.pkey = p.pkey
+	 GROUP BY p1.pkey, p1.n, p1.med
+),
+-- Pooled baseline of a peer key, for windows where fewer than 5 peers are
+-- active: median of the members' own medians, spread combining the spread
+-- between members and the typical spread within one.
+pb AS (
+	SELECT k.pkey, s.med, s.s_self
+	  FROM self s JOIN peerkey k ON k.actor = s.actor
+	 WHERE NOT k.bulk AND k.pkey <> '*' AND s.n_base >= 3
+	UNION ALL
+	SELECT '*', s.med, s.s_self
+	  FROM self s JOIN peerkey k ON k.actor = s.actor
+	 WHERE NOT k.bulk AND s.n_base >= 3
+),
+pb1 AS (
+	SELECT p.pkey, percentile_cont(0.5) WITHIN GROUP (ORDER BY p.med) AS med,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY p.s_self) AS s_within
+	  FROM pb p GROUP BY p.pkey
+),
+pbs AS (
+	SELECT b1.pkey, b1.med,
+		   greatest(sqrt((1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(p.med - b1.med))) ^ 2
+						 + b1.s_within ^ 2), 0.5) AS s
+	  FROM pb p JOIN pb1 b1 ON b1.pkey = p.pkey
+	 GROUP BY b1.pkey, b1.med, b1.s_within
+),
+-- Ramp: standardised daily excess over the earlier level (>= 5 reference
+-- days), less the peers' median excess of the same day when positive.
+rdays AS (
+	SELECT d.actor, d.day, d.vol, k.pkey, k.bulk, s.ref_med,
+		   greatest(-3, least(3, (d.yd - s.ref_med) / s.s_ref)) AS u,
+		   exp(s.ref_med + d.sdow) - 1 AS expected
+	  FROM days d
+	  JOIN self s ON s.actor = d.actor
+	  JOIN peerkey k ON k.actor = d.actor
+	 WHERE d.day >= $4 AND s.n_ref >= 5
+),
+rp AS (
+	SELECT r.pkey, r.day, r.u FROM rdays r WHERE NOT r.bulk AND r.pkey <> '*'
+	UNION ALL
+	SELECT '*', r.day, r.u FROM rdays r WHERE NOT r.bulk
+),
+rpeer AS (
+	SELECT p.pkey, p.day, percentile_cont(0.5) WITHIN GROUP (ORDER BY p.u) AS pu
+	  FROM rp p GROUP BY p.pkey, p.day
+),
+rc AS (
+	SELECT r.actor, r.day, r.vol, r.expected, x.x,
+		   sum(x.x) OVER (PARTITION BY r.actor ORDER BY r.day) AS c
+	  FROM rdays r
+	  LEFT JOIN rpeer p ON p.pkey = r.pkey AND p.day = r.day AND NOT r.bulk
+	 CROSS JOIN LATERAL (SELECT r.u - greatest(0, coalesce(p.pu, 0)) - 0.5 AS x) x
+),
+ramp AS (
+	SELECT c.actor,
+		   sum(c.x) - least(0, min(c.c)) AS ramp_z,
+		   sum(greatest(0, c.vol - c.expected)) AS excess,
+		   avg(c.vol / greatest(c.expected, 1)) FILTER (WHERE c.day > $1 - 7) AS recent_ratio
+	  FROM rc c
+	 GROUP BY c.actor
+),
+-- Everything per actor; population = actors active in the window or ramp.
+z AS (
+	SELECT k.actor, k.grp, k.bulk,
+		   coalesce(w.v, 0) AS v,
+		   coalesce(s.n_base, 0) AS n_base,
+		   CASE WHEN s.n_base >= 1 THEN exp(s.med_raw) - 1 END AS base_median,
+		   CASE WHEN s.n_base >= 1 THEN s.s_self END AS s_self,
+		   -- expected window total for the actor (weekday-corrected)
+		   CASE WHEN s.n_base >= 3 THEN exp(s.med + CASE WHEN $7 = 1 THEN se.s ELSE 0 END) - 1 END AS self_typ,
+		   CASE WHEN s.n_base >= 3 THEN
+				(ln(1 + coalesce(w.v, 0)) - CASE WHEN $7 = 1 THEN se.s ELSE 0 END - s.med) / s.s_self
+		   END AS self_z,
+		   CASE WHEN k.bulk THEN NULL
+				WHEN p.n >= 5 THEN exp(p.med) - 1
+				WHEN b.pkey IS NOT NULL THEN exp(b.med + CASE WHEN $7 = 1 THEN se.s ELSE 0 END) - 1
+		   END AS peer_typ,
+		   CASE WHEN k.bulk THEN NULL
+				WHEN p.n >= 5 THEN (ln(1 + coalesce(w.v, 0)) - p.med) / p.s
+				WHEN b.pkey IS NOT NULL THEN
+					(ln(1 + coalesce(w.v, 0)) - b.med - CASE WHEN $7 = 1 THEN se.s ELSE 0 END) / b.s
+		   END AS peer_z,
+		   r.ramp_z, coalesce(r.excess, 0) AS ramp_excess, r.recent_ratio,
+		   CASE WHEN s.n_ref >= 1 THEN exp(s.ref_med) - 1 END AS ref_typ,
+		   coalesce(w.off / nullif(w.rws, 0), 0) AS off_share,
+		   coalesce(s.off_b / nullif(s.rws_b, 0), 0) AS off_share_base,
+		   coalesce(rw.n_rel, 0) AS n_rel,
+		   CASE WHEN s.n_base >= 3 THEN coalesce(rw.new_vol / nullif(w.v, 0), 0) ELSE 0 END AS new_share
+	  FROM peerkey k
+	  JOIN season se ON se.dow = extract(isodow FROM $1::date)
+	  LEFT JOIN win w ON w.actor = k.actor
+	  LEFT JOIN self s ON s.actor = k.actor
+	  LEFT JOIN pws p ON p.pkey = k.pkey
+	  LEFT JOIN pbs b ON b.pkey = k.pkey
+	  LEFT JOIN ramp r ON r.actor = k.actor
+	  LEFT JOIN relw rw ON rw.actor = k.actor
+	 WHERE w.actor IS NOT NULL OR r.actor IS NOT NULL
+),
+-- Combine: soft AND of self and peers, size gates, context.
+sc AS (
+	SELECT z.*,
+		   least(1, greatest(0, z.v - coalesce(z.self_typ, z.peer_typ, 0)) / 1000.0)
+		   * CASE WHEN z.bulk OR z.peer_z IS NULL THEN greatest(coalesce(z.self_z, 0), 0)
+				  WHEN z.self_z IS NULL THEN greatest(z.peer_z, 0)
+				  ELSE sqrt(greatest(z.n_base / (z.n_base + 14.0) * z.self_z
+									 + 14.0 / (z.n_base + 14.0) * z.peer_z, 0)
+							* greatest(z.peer_z, 0))
+			 END AS spike,
+		   0.6 * greatest(coalesce(z.ramp_z, 0), 0) * least(1, z.ramp_excess / 5000.0) AS slow,
+		   1.5 * greatest(0, z.off_share - z.off_share_base) + 1.0 * z.new_share AS context
+	  FROM z
+),
+fin AS (
+	SELECT sc.*,
+		   greatest(sc.spike, sc.slow)
+		   + sc.context * least(1, greatest(sc.spike, sc.slow) / 2) AS score
+	  FROM sc
+)
+SELECT (row_number() OVER (ORDER BY f.score DESC, f.v DESC, f.actor))::int,
+	   f.actor, f.grp, f.v::bigint, f.base_median, f.s_self,
+	   f.self_z, f.peer_z, f.ramp_z, f.score,
+	   CASE
+		 WHEN f.slow > f.spike THEN
+		   'slow ramp: over the last ' || $9 || ' days daily volume rose to '
+		   || access_audit.format_ratio(f.recent_ratio) || ' their earlier median of '
+		   || access_audit.format_count(f.ref_typ) || ' rows (CUSUM '
+		   || round(f.ramp_z::numeric, 1) || ' robust SDs); exported '
+		   || access_audit.format_count(f.v) || ' rows in the last '
+		   || $7 || CASE WHEN $7 = 1 THEN ' day' ELSE ' days' END
+		 ELSE
+		   'exported ' || access_audit.format_count(f.v) || ' rows in the last '
+		   || $7 || CASE WHEN $7 = 1 THEN ' day' ELSE ' days' END
+		   || CASE
+				WHEN f.bulk AND f.self_typ IS NOT NULL THEN
+				  ', ' || access_audit.format_ratio(f.v / greatest(f.self_typ, 1))
+				  || ' its ' || $8 || '-day median of ' || access_audit.format_count(f.self_typ)
+				  || ' (bulk account, judged against its own history only)'
+				WHEN f.bulk THEN ' (bulk account without history)'
+				WHEN f.self_typ IS NOT NULL THEN
+				  ', ' || access_audit.format_ratio(f.v / greatest(f.self_typ, 1))
+				  || ' their ' || $8 || '-day median of ' || access_audit.format_count(f.self_typ)
+				  || coalesce(' and ' || access_audit.format_ratio(f.v / greatest(f.peer_typ, 1))
+							  || ' their peers'' median', '')
+				ELSE
+				  ' with no history of their own'
+				  || coalesce(', ' || access_audit.format_ratio(f.v / greatest(f.peer_typ, 1))
+							  || ' their peers'' median of ' || access_audit.format_count(f.peer_typ), '')
+			  END
+	   END
+	   || CASE WHEN f.off_share >= 0.5 AND f.off_share - f.off_share_base >= 0.25
+			   THEN '; ' || round(100 * f.off_share) || '%% outside business hours' ELSE '' END
+	   || CASE WHEN f.new_share >= 0.5
+			   THEN '; ' || round(100 * f.new_share) || '%% from tables they had not read before ('
+					|| f.n_rel || ' tables in the window)' ELSE '' END
+  FROM fin f
+ ORDER BY 1
+$q$, source, tot_expr)
+	USING d1, w_lo, b_lo, r_lo, ref_lo, lo, nd, nb, nr;
+END
+$fn$;
+
+COMMENT ON FUNCTION access_audit.rank_exporters(interval, interval, timestamptz, regclass) IS
+'Ranks actors by how abnormally much they exported in the last "window" (rounded up to whole days, ending with the day of as_of) compared with their own "baseline" history (self_z, weekday-corrected, median/MAD of ln(1+rows)), their peer group in the same window (peer_z; groups under 5 humans use all humans) and a slow-ramp CUSUM over the last 28 days (ramp_z). score is sqrt(z_eff * peer_z) for people (a soft AND, so high-but-usual power users and team-wide surges stay low), plus off-hours and new-table context; around 3 is notable, above 6 is an alert. Actors mapped with bulk_user = true in access_audit.actor_groups (batch service accounts) are judged only against their own history: they get no peer_z, are left out of every peer baseline, and score on self_z alone, so an ETL account exporting millions every night stays quiet while a jump against its own history still ranks. Unmapped actors are in peer group ''default''. source may name any table or view of actor_daily''s shape.';
+
+/*
+ * check_exports: raise an alert for every actor whose rank_exporters score
+ * is above threshold in the current window.
+ *
+ * The window ends at the next business-day boundary after now() and starts
+ * nd days earlier, so every run within the same day produces the same
+ * bounds; ON CONFLICT on (actor, window_start, window_end) then makes
+ * repeated runs (e.g. from cron every minute) raise each alert once.  Each
+ * new alert is announced with NOTIFY access_audit_alert and a JSON payload.
+ *
+ * The default threshold 6 is twice the "notable" level 3: on the
+ * evaluation population (bench/detect_eval.sh) every injected exfiltrator
+ * scores above it and legitimate heavy users (service accounts,
+ * quarter-end, team doubling, power users) stay below it.
+ */
+CREATE FUNCTION access_audit.check_exports(
+	threshold float8 DEFAULT 6,
+	"window" interval DEFAULT '1 day')
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+	nd			int;
+	d1			date;
+	tz			text;
+	ws			timestamptz;
+	we			timestamptz;
+	raised		int := 0;
+	a			record;
+BEGIN
+	IF threshold IS NULL OR threshold = 'NaN'::float8 THEN
+		RAISE EXCEPTION 'threshold must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass a score such as 6.';
+	END IF;
+	IF threshold <= 0 THEN
+		RAISE EXCEPTION 'threshold must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass a score such as 6; around 3 is notable.';
+	END IF;
+	IF "window" IS NULL THEN
+		RAISE EXCEPTION 'window must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass an interval such as ''1 day''.';
+	END IF;
+	IF "window" <= interval '0' THEN
+		RAISE EXCEPTION 'window must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an interval such as ''1 day''.';
+	END IF;
+
+	nd := pg_catalog.ceil(extract(epoch FROM "window") / 86400.0)::int;
+	tz := coalesce(
+		nullif(pg_catalog.current_setting('access_audit.business_timezone', true), ''),
+		pg_catalog.current_setting('TimeZone'));
+	d1 := access_audit.business_day(pg_catalog.now());
+	we := (d1 + 1)::timestamp AT TIME ZONE tz;
+	ws := (d1 - nd + 1)::timestamp AT TIME ZONE tz;
+
+	FOR a IN
+		INSERT INTO access_audit.alerts AS al
+			(actor, window_start, window_end, score, reason, detail)
+		SELECT r.actor, ws, we, r.score, r.reason,
+			   pg_catalog.jsonb_build_object(
+				   'rank', r.rank, 'peer_group', r.peer_group,
+				   'volume', r.volume, 'baseline_median', r.baseline_median,
+				   'baseline_mad', r.baseline_mad, 'self_z', r.self_z,
+				   'peer_z', r.peer_z, 'ramp_z', r.ramp_z,
+				   'threshold', threshold)
+		  FROM access_audit.rank_exporters("window",
+										   greatest(interval '30 days', "window"),
+										   pg_catalog.now(),
+										   'access_audit.actor_daily') r
+		 WHERE r.score > threshold
+		 ORDER BY r.rank
+		ON CONFLICT (actor, window_start, window_end) DO NOTHING
+		RETURNING al.alert_id, al.actor, al.score, al.reason
+	LOOP
+		PERFORM pg_catalog.pg_notify('access_audit_alert',
+			pg_catalog.jsonb_build_object(
+				'alert_id', a.alert_id, 'actor', a.actor, 'score', a.score,
+				'reason', a.reason,
+				'window', pg_catalog.jsonb_build_object('start', ws, 'end', we))::text);
+		raised := raised + 1;
+	END LOOP;
+
+	RETURN raised;
+END
+$fn$;
+
+COMMENT ON FUNCTION access_audit.check_exports(float8, interval) IS
+'Inserts an alert into access_audit.alerts for every actor whose rank_exporters score (30-day baseline) exceeds threshold in the current window, which ends at the next business-day boundary; repeated runs in the same window raise each alert once. Sends NOTIFY access_audit_alert with a JSON payload per new alert and returns how many were raised. The default threshold 6 is twice the "notable" score 3: on the seeded evaluation population every injected exfiltrator scored above it and no legitimate heavy user did.';
+
+/*
+ * ack: acknowledge an alert.  Appends to alert_acks (alerts itself is never
+ * updated) and returns the new ack_id; acked_by is the session user.
+ */
+CREATE FUNCTION access_audit.ack(alert_id bigint, note text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	new_id		bigint;
+BEGIN
+	IF ack.alert_id IS NULL THEN
+		RAISE EXCEPTION 'alert_id must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass the alert_id of a row in access_audit.alerts.';
+	END IF;
+	/* Lock the alert so it cannot vanish between the check and the insert. */
+	PERFORM 1 FROM access_audit.alerts al WHERE al.alert_id = ack.alert_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'alert % does not exist', ack.alert_id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'See access_audit.alerts_open for the alerts waiting for an acknowledgement.';
+	END IF;
+	INSERT INTO access_audit.alert_acks (alert_id, acked_by, note)
+	VALUES (ack.alert_id, session_user, ack.note)
+	RETURNING ack_id INTO new_id;
+	RETURN new_id;
+END
+$fn$;
+
+COMMENT ON FUNCTION access_audit.ack(bigint, text) IS
+'Acknowledges an alert: appends a row to access_audit.alert_acks (acked_by = session user) and returns its ack_id. Alerts are never updated. Raises an error if the alert does not exist.';
+
+/*
+ * daily_exports: the roll-up summed over relations, one row per actor and
+ * day.  volume sums greatest(rows, tagged_rows) per relation, as
+ * rank_exporters does.
+ */
+CREATE VIEW access_audit.daily_exports AS
+SELECT d.day, d.actor,
+	   sum(d.rows)::bigint AS rows,
+	   sum(d.tagged_rows)::bigint AS tagged_rows,
+	   sum(greatest(d.rows, d.tagged_rows))::bigint AS volume,
+	   sum(d.statements)::bigint AS statements,
+	   sum(d.off_hours_rows)::bigint AS off_hours_rows,
+	   count(*)::int AS relations
+  FROM access_audit.actor_daily d
+ GROUP BY d.day, d.actor;
+
+COMMENT ON VIEW access_audit.daily_exports IS
+'Per actor and business day: rows, tagged rows, volume (sum of greatest(rows, tagged_rows) per relation), statements, off-hours rows and the number of relations read.';
+
+/*
+ * alerts_open: alerts without any acknowledgement.  latest_score and
+ * latest_reason come from the actor's most recent open alert, so a reviewer
+ * looking at an old alert sees where the actor stands now.
+ */
+CREATE VIEW access_audit.alerts_open AS
+SELECT a.alert_id, a.raised_at, a.actor, a.window_start, a.window_end,
+	   a.score, a.reason, a.detail,
+	   count(*) OVER (PARTITION BY a.actor) AS open_alerts,
+	   first_value(a.score) OVER latest AS latest_score,
+	   first_value(a.reason) OVER latest AS latest_reason
+  FROM access_audit.alerts a
+ WHERE NOT EXISTS (SELECT 1 FROM access_audit.alert_acks k WHERE k.alert_id = a.alert_id)
+WINDOW latest AS (PARTITION BY a.actor ORDER BY a.window_end DESC, a.raised_at DESC, a.alert_id DESC);
+
+COMMENT ON VIEW access_audit.alerts_open IS
+'Alerts without an acknowledgement, with the count of open alerts for the actor and the score and reason of their latest one.';
+
+/*
+ * Privileges: rank_exporters runs with the caller's rights on the source.
+ * check_exports and ack run as the owner; only the extension's roles may
+ * call them (the roles exist when the main script created them).
+ */
+REVOKE ALL ON FUNCTION access_audit.check_exports(float8, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION access_audit.ack(bigint, text) FROM PUBLIC;
+DO $do$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'access_audit_admin') THEN
+		GRANT EXECUTE ON FUNCTION access_audit.check_exports(float8, interval) TO access_audit_admin;
+		GRANT EXECUTE ON FUNCTION access_audit.ack(bigint, text) TO access_audit_admin;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'access_audit_reader') THEN
+		GRANT SELECT ON access_audit.daily_exports, access_audit.alerts_open TO access_audit_reader;
+	END IF;
+END
+$do$;

@@ -1,0 +1,1190 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *		The crash-safe queue between capturing backends and the writers.
+ *
+ * This file owns the ring of serialised audit records, the file that backs
+ * it, its replay after a crash, and the table of databases with their
+ * writer and counters.
+ *
+ * The ring lives in a memory-mapped file, $PGDATA/pg_access_audit/queue,
+ * mapped by the postmaster before it forks anything, so every process
+ * shares it and its contents outlive a backend killed with SIGKILL, the
+ * crash-restart that follows and an immediate shutdown (the page cache
+ * keeps them).  The file starts with a RingFileHeader page; ring positions
+ * are byte counts that only grow, and pos % capacity is the offset.
+ *
+ * Locking and ownership:
+ *	- AuditQueueShared.mutex (spinlock) protects ring head and tail.  A
+ *	  producer reserves space and writes the record's header (magic,
+ *	  length, position, database, state RESERVED) while holding it, so a
+ *	  reserved slot always has a readable header, even if its producer dies
+ *	  before filling it.  The body is copied and checksummed afterwards
+ *	  without any lock; the producer then publishes it by setting state
+ *	  READY after a write barrier.
+ *	- Only a writer marks records DONE, and only after the transaction that
+ *	  stored them has committed.  The tail then advances over DONE records,
+ *	  which is the only way ring space is freed.
+ *	- AuditQueueShared.lock (LWLock) protects the database table: dboid,
+ *	  writer_pid, writer_latch, writer_wanted, committed_upto, last_flush.
+ *	  The counters are atomics and need no lock.
+ *	- Locks never live in the mapped file: after a crash the file is
+ *	  trusted only for head, tail and checksummed records.
+ *
+ * IDENTIFICATION
+ *	  extension/queue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#include "access_audit.h"
+#include "queue.h"
+
+#define AA_QUEUE_DIR		"pg_access_audit"
+#define AA_QUEUE_FILE		"pg_access_audit/queue"
+#define AA_RING_MAGIC		0x41415131	/* "AAQ1" */
+#define AA_RECORD_MAGIC		0x41415231	/* "AAR1" */
+#define AA_RING_VERSION		1
+#define AA_RING_HEADER_SIZE 4096
+#define AA_RECORD_ALIGN		32
+
+/* record states */
+#define AA_STATE_RESERVED	1
+#define AA_STATE_READY		2
+#define AA_STATE_DONE		3
+
+/* a filler that takes the ring's tail end when a record would not fit */
+#define AA_KIND_PAD			99
+
+/* Header of the mapped file; head and tail change under the mutex. */
+typedef struct RingFileHeader
+{
+	uint32		magic;
+	uint32		version;
+	uint64		capacity;
+	uint64		ring_id;
+	uint64		head;
+	uint64		tail;
+	uint64		lost_unattributed;
+} RingFileHeader;
+
+/* Header of every record in the ring; its size is AA_RECORD_ALIGN. */
+typedef struct RingRecordHeader
+{
+	uint32		magic;
+	uint32		len;
+	uint64		pos;
+	Oid			dboid;
+	uint32		kind;
+	pg_crc32c	crc;
+	volatile uint32 state;
+} RingRecordHeader;
+
+StaticAssertDecl(sizeof(RingRecordHeader) == AA_RECORD_ALIGN,
+				 "record header must be one alignment unit");
+
+/* Fixed part of a record's body; strings follow. */
+typedef struct RingBodyFixed
+{
+	int64		ts;
+	int64		duration_us;
+	int64		query_id;
+	int64		rows;
+	int64		tagged_rows;
+	int32		backend_pid;
+	int32		nesting_level;
+	int32		outcome;
+	int32		n_relations;
+	int32		n_columns;
+	int32		n_predicate;
+	int32		n_tags;
+	int32		unused;
+} RingBodyFixed;
+
+typedef struct AuditDbSlot
+{
+	Oid			dboid;			/* InvalidOid: free */
+	int			writer_pid;
+	Latch	   *writer_latch;
+	bool		writer_wanted;
+	uint64		committed_upto;
+	TimestampTz last_flush;
+	pg_atomic_uint64 queued;
+	pg_atomic_uint64 written;
+	pg_atomic_uint64 waits;
+	pg_atomic_uint64 gaps;
+} AuditDbSlot;
+
+typedef struct AuditQueueShared
+{
+	slock_t		mutex;
+	LWLock	   *lock;
+	Latch	   *launcher_latch;
+	AuditDbSlot dbs[AA_MAX_DATABASES];
+} AuditQueueShared;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static AuditQueueShared *aa_shared = NULL;
+
+/* The mapping is made once by the postmaster and inherited. */
+static RingFileHeader *ring_hdr = NULL;
+static char *ring_data = NULL;
+static uint64 ring_cap = 0;
+
+/* this backend's slot for MyDatabaseId */
+static int	my_slot = -1;
+static Oid	my_slot_db = InvalidOid;
+
+static void aa_shmem_request(void);
+static void aa_shmem_startup(void);
+static void ring_map_file(void);
+static void ring_recover(void);
+
+/*
+ * Install the shared-memory hooks.  Called from _PG_init.
+ */
+void
+aa_queue_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = aa_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = aa_shmem_startup;
+}
+
+/*
+ * shmem_request hook: ask for the control struct and one LWLock.  The ring
+ * itself is not in the main shared memory segment; see ring_map_file().
+ */
+static void
+aa_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(AuditQueueShared)));
+	RequestNamedLWLockTranche(AA_NAME, 1);
+}
+
+/*
+ * shmem_startup hook: create or attach the control struct, map the ring
+ * file (postmaster only, once) and replay it.  This runs again after every
+ * crash-restart, with no other process alive, which is what makes the
+ * replay safe without locks.
+ */
+static void
+aa_shmem_startup(void)
+{
+	bool		found;
+	int			i;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	aa_shared = ShmemInitStruct(AA_NAME, sizeof(AuditQueueShared), &found);
+	if (!found)
+	{
+		memset(aa_shared, 0, sizeof(AuditQueueShared));
+		SpinLockInit(&aa_shared->mutex);
+		aa_shared->lock = &(GetNamedLWLockTranche(AA_NAME))->lock;
+		for (i = 0; i < AA_MAX_DATABASES; i++)
+		{
+			pg_atomic_init_u64(&aa_shared->dbs[i].queued, 0);
+			pg_atomic_init_u64(&aa_shared->dbs[i].written, 0);
+			pg_atomic_init_u64(&aa_shared->dbs[i].waits, 0);
+			pg_atomic_init_u64(&aa_shared->dbs[i].gaps, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	if (!IsUnderPostmaster)
+	{
+		if (ring_hdr == NULL)
+			ring_map_file();
+		ring_recover();
+	}
+}
+
+/*
+ * Is the queue usable in this process?
+ */
+bool
+aa_queue_ready(void)
+{
+	return aa_shared != NULL && ring_hdr != NULL;
+}
+
+static inline RingRecordHeader *
+ring_at(uint64 pos)
+{
+	return (RingRecordHeader *) (ring_data + (pos % ring_cap));
+}
+
+/*
+ * Create or open the ring file and map it.  Runs in the postmaster; any
+ * failure is FATAL there, since an audit tool must not run without its
+ * queue.  A file of another size that still holds records is kept at its
+ * old size until it has drained, so a changed setting never loses records.
+ */
+static void
+ring_map_file(void)
+{
+	uint64		want_cap = (uint64) aa_queue_size_mb * 1024 * 1024;
+	uint64		file_size;
+	int			fd;
+	struct stat st;
+	void	   *p;
+	RingFileHeader old;
+	bool		reuse = false;
+
+	if (MakePGDirectory(AA_QUEUE_DIR) < 0 && errno != EEXIST)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not create directory \"%s\": %m", AA_QUEUE_DIR));
+
+	fd = OpenTransientFile(AA_QUEUE_FILE, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not open file \"%s\": %m", AA_QUEUE_FILE));
+	if (fstat(fd, &st) < 0)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not stat file \"%s\": %m", AA_QUEUE_FILE));
+
+	memset(&old, 0, sizeof(old));
+	if (st.st_size >= AA_RING_HEADER_SIZE &&
+		pread(fd, &old, sizeof(old), 0) == sizeof(old) &&
+		old.magic == AA_RING_MAGIC && old.version == AA_RING_VERSION &&
+		old.capacity > 0 && old.capacity % AA_RECORD_ALIGN == 0 &&
+		(uint64) st.st_size == AA_RING_HEADER_SIZE + old.capacity &&
+		old.tail <= old.head && old.head - old.tail <= old.capacity)
+	{
+		if (old.capacity == want_cap || old.head != old.tail)
+		{
+			reuse = true;
+			if (old.capacity != want_cap)
+				ereport(WARNING,
+						errmsg("access_audit queue keeps its size of %llu MB until its pending records are written",
+							   (unsigned long long) (old.capacity / (1024 * 1024))),
+						errdetail("access_audit.queue_size asks for %d MB.",
+								  aa_queue_size_mb));
+			want_cap = old.capacity;
+		}
+	}
+
+	file_size = AA_RING_HEADER_SIZE + want_cap;
+	if (!reuse)
+	{
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t) file_size) < 0)
+			ereport(FATAL,
+					errcode_for_file_access(),
+					errmsg("could not resize file \"%s\": %m", AA_QUEUE_FILE));
+	}
+	if (posix_fallocate(fd, 0, (off_t) file_size) != 0)
+		ereport(FATAL,
+				errcode(ERRCODE_DISK_FULL),
+				errmsg("could not allocate %llu bytes for file \"%s\"",
+					   (unsigned long long) file_size, AA_QUEUE_FILE),
+				errhint("Free disk space or lower access_audit.queue_size."));
+
+	p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not map file \"%s\": %m", AA_QUEUE_FILE));
+	CloseTransientFile(fd);
+
+	ring_hdr = (RingFileHeader *) p;
+	ring_data = (char *) p + AA_RING_HEADER_SIZE;
+	ring_cap = want_cap;
+
+	if (!reuse)
+	{
+		memset(ring_hdr, 0, sizeof(RingFileHeader));
+		ring_hdr->magic = AA_RING_MAGIC;
+		ring_hdr->version = AA_RING_VERSION;
+		ring_hdr->capacity = want_cap;
+		/* distinguishes this ring's positions from any earlier file's */
+		ring_hdr->ring_id = ((uint64) time(NULL) << 20) ^ (uint64) getpid();
+		ring_hdr->ring_id &= INT64CONST(0x7FFFFFFFFFFFFFFF);
+		ring_hdr->head = 0;
+		ring_hdr->tail = 0;
+	}
+}
+
+/*
+ * Checksum of a record's body (everything after its header).
+ */
+static pg_crc32c
+record_crc(RingRecordHeader *hdr)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, (char *) hdr + sizeof(RingRecordHeader),
+				hdr->len - sizeof(RingRecordHeader));
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+/*
+ * Find the slot of a database, optionally creating it.  Caller holds the
+ * lock (exclusive if create).  Returns -1 if absent or the table is full.
+ */
+static int
+slot_find(Oid dboid, bool create)
+{
+	int			i;
+	int			free_slot = -1;
+
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+	{
+		if (aa_shared->dbs[i].dboid == dboid)
+			return i;
+		if (free_slot < 0 && aa_shared->dbs[i].dboid == InvalidOid)
+			free_slot = i;
+	}
+	if (!create || free_slot < 0)
+		return -1;
+	aa_shared->dbs[free_slot].dboid = dboid;
+	aa_shared->dbs[free_slot].writer_pid = 0;
+	aa_shared->dbs[free_slot].writer_latch = NULL;
+	aa_shared->dbs[free_slot].writer_wanted = false;
+	aa_shared->dbs[free_slot].committed_upto = 0;
+	aa_shared->dbs[free_slot].last_flush = 0;
+	pg_atomic_write_u64(&aa_shared->dbs[free_slot].queued, 0);
+	pg_atomic_write_u64(&aa_shared->dbs[free_slot].written, 0);
+	pg_atomic_write_u64(&aa_shared->dbs[free_slot].waits, 0);
+	pg_atomic_write_u64(&aa_shared->dbs[free_slot].gaps, 0);
+	return free_slot;
+}
+
+/*
+ * Replay the ring after start or crash-restart: keep complete records,
+ * turn records whose producer died mid-copy (still RESERVED, or a bad
+ * checksum) into GAP records saying how many bytes were lost, and ask for
+ * a writer for every database that has pending records.  Runs in the
+ * postmaster with no other process attached.
+ */
+static void
+ring_recover(void)
+{
+	uint64		pos = ring_hdr->tail;
+	uint64		kept = 0;
+	uint64		gaps = 0;
+
+	while (pos < ring_hdr->head)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+		int			slot;
+
+		if (hdr->magic != AA_RECORD_MAGIC || hdr->pos != pos ||
+			hdr->len < sizeof(RingRecordHeader) ||
+			hdr->len % AA_RECORD_ALIGN != 0 ||
+			(pos % ring_cap) + hdr->len > ring_cap ||
+			pos + hdr->len > ring_hdr->head)
+		{
+			/*
+			 * Headers are written under the reservation lock, so this means
+			 * the file itself was damaged.  Nothing after this point can be
+			 * parsed: cut the ring here and say so.
+			 */
+			ring_hdr->lost_unattributed += ring_hdr->head - pos;
+			ereport(WARNING,
+					errmsg("access_audit queue damaged at position %llu: %llu bytes of audit records lost",
+						   (unsigned long long) pos,
+						   (unsigned long long) (ring_hdr->head - pos)));
+			ring_hdr->head = pos;
+			break;
+		}
+
+		if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE)
+		{
+			if (hdr->state != AA_STATE_READY || hdr->crc != record_crc(hdr))
+			{
+				int64		lost = hdr->len;
+
+				/* replace the torn record with a gap marker in place */
+				memset((char *) hdr + sizeof(RingRecordHeader), 0,
+					   hdr->len - sizeof(RingRecordHeader));
+				memcpy((char *) hdr + sizeof(RingRecordHeader), &lost,
+					   sizeof(lost));
+				hdr->kind = AA_KIND_GAP;
+				hdr->crc = record_crc(hdr);
+				hdr->state = AA_STATE_READY;
+				gaps++;
+			}
+			slot = slot_find(hdr->dboid, true);
+			if (slot >= 0)
+			{
+				aa_shared->dbs[slot].writer_wanted = true;
+				pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+				if (hdr->kind == AA_KIND_GAP)
+					pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].gaps, 1);
+			}
+			kept++;
+		}
+		pos += hdr->len;
+	}
+
+	if (kept > 0 || gaps > 0)
+		ereport(LOG,
+				errmsg("access_audit queue replayed: %llu pending records, %llu of them gap markers for records torn by a crash",
+					   (unsigned long long) kept, (unsigned long long) gaps));
+}
+
+/*
+ * Serialised size of one string (length word, bytes, NUL).
+ */
+static inline Size
+str_size(const char *s)
+{
+	return sizeof(int32) + (s ? strlen(s) + 1 : 0);
+}
+
+static Size
+record_body_size(const AuditRecord *rec)
+{
+	Size		sz = sizeof(RingBodyFixed);
+	int			i;
+
+	sz += str_size(rec->login_role);
+	sz += str_size(rec->effective_role);
+	sz += str_size(rec->actor);
+	sz += str_size(rec->claimed_actor);
+	sz += str_size(rec->client_addr);
+	sz += str_size(rec->application_name);
+	sz += str_size(rec->query);
+	sz += str_size(rec->command);
+	sz += str_size(rec->detail);
+	for (i = 0; i < rec->n_relations; i++)
+		sz += str_size(rec->relations[i]);
+	for (i = 0; i < rec->n_columns; i++)
+		sz += str_size(rec->columns[i]);
+	for (i = 0; i < rec->n_predicate; i++)
+		sz += str_size(rec->predicate_columns[i]);
+	for (i = 0; i < rec->n_tags; i++)
+		sz += str_size(rec->tags[i]);
+	return sz;
+}
+
+static inline char *
+put_str(char *p, const char *s)
+{
+	int32		len = s ? (int32) strlen(s) : -1;
+
+	memcpy(p, &len, sizeof(int32));
+	p += sizeof(int32);
+	if (s)
+	{
+		memcpy(p, s, len + 1);
+		p += len + 1;
+	}
+	return p;
+}
+
+static void
+record_serialize(const AuditRecord *rec, char *p)
+{
+	RingBodyFixed fx;
+	int			i;
+
+	memset(&fx, 0, sizeof(fx));
+	fx.ts = rec->ts;
+	fx.duration_us = rec->duration_us;
+	fx.query_id = rec->query_id;
+	fx.rows = rec->rows;
+	fx.tagged_rows = rec->tagged_rows;
+	fx.backend_pid = rec->backend_pid;
+	fx.nesting_level = rec->nesting_level;
+	fx.outcome = rec->outcome;
+	fx.n_relations = rec->n_relations;
+	fx.n_columns = rec->n_columns;
+	fx.n_predicate = rec->n_predicate;
+	fx.n_tags = rec->n_tags;
+	memcpy(p, &fx, sizeof(fx));
+	p += sizeof(fx);
+	p = put_str(p, rec->login_role);
+	p = put_str(p, rec->effective_role);
+	p = put_str(p, rec->actor);
+	p = put_str(p, rec->claimed_actor);
+	p = put_str(p, rec->client_addr);
+	p = put_str(p, rec->application_name);
+	p = put_str(p, rec->query);
+	p = put_str(p, rec->command);
+	p = put_str(p, rec->detail);
+	for (i = 0; i < rec->n_relations; i++)
+		p = put_str(p, rec->relations[i]);
+	for (i = 0; i < rec->n_columns; i++)
+		p = put_str(p, rec->columns[i]);
+	for (i = 0; i < rec->n_predicate; i++)
+		p = put_str(p, rec->predicate_columns[i]);
+	for (i = 0; i < rec->n_tags; i++)
+		p = put_str(p, rec->tags[i]);
+}
+
+static inline const char *
+get_str(const char **pp)
+{
+	int32		len;
+	const char *s;
+
+	memcpy(&len, *pp, sizeof(int32));
+	*pp += sizeof(int32);
+	if (len < 0)
+		return NULL;
+	s = *pp;
+	*pp += len + 1;
+	return s;
+}
+
+static const char **
+get_strs(const char **pp, int n)
+{
+	const char **arr;
+	int			i;
+
+	if (n <= 0)
+		return NULL;
+	arr = palloc(sizeof(char *) * n);
+	for (i = 0; i < n; i++)
+		arr[i] = get_str(pp);
+	return arr;
+}
+
+/*
+ * Decode a READY record.  Strings point into the ring and stay valid until
+ * the record is completed; the pointer arrays are palloc'd.
+ */
+static void
+record_decode(RingRecordHeader *hdr, AuditQueueItem *item)
+{
+	const char *p = (const char *) hdr + sizeof(RingRecordHeader);
+	RingBodyFixed fx;
+	AuditRecord *rec = &item->rec;
+
+	memset(item, 0, sizeof(AuditQueueItem));
+	item->pos = hdr->pos;
+	item->len = hdr->len;
+	rec->kind = hdr->kind;
+	if (hdr->kind == AA_KIND_GAP)
+	{
+		memcpy(&item->gap_bytes, p, sizeof(int64));
+		return;
+	}
+	memcpy(&fx, p, sizeof(fx));
+	p += sizeof(fx);
+	rec->ts = fx.ts;
+	rec->duration_us = fx.duration_us;
+	rec->query_id = fx.query_id;
+	rec->rows = fx.rows;
+	rec->tagged_rows = fx.tagged_rows;
+	rec->backend_pid = fx.backend_pid;
+	rec->nesting_level = fx.nesting_level;
+	rec->outcome = fx.outcome;
+	rec->login_role = get_str(&p);
+	rec->effective_role = get_str(&p);
+	rec->actor = get_str(&p);
+	rec->claimed_actor = get_str(&p);
+	rec->client_addr = get_str(&p);
+	rec->application_name = get_str(&p);
+	rec->query = get_str(&p);
+	rec->command = get_str(&p);
+	rec->detail = get_str(&p);
+	rec->n_relations = fx.n_relations;
+	rec->relations = get_strs(&p, fx.n_relations);
+	rec->n_columns = fx.n_columns;
+	rec->columns = get_strs(&p, fx.n_columns);
+	rec->n_predicate = fx.n_predicate;
+	rec->predicate_columns = get_strs(&p, fx.n_predicate);
+	rec->n_tags = fx.n_tags;
+	rec->tags = get_strs(&p, fx.n_tags);
+}
+
+/*
+ * Find (or create) this backend's database slot and remember it.
+ */
+static int
+my_db_slot(void)
+{
+	if (my_slot >= 0 && my_slot_db == MyDatabaseId &&
+		aa_shared->dbs[my_slot].dboid == MyDatabaseId)
+		return my_slot;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	my_slot = slot_find(MyDatabaseId, true);
+	LWLockRelease(aa_shared->lock);
+	my_slot_db = MyDatabaseId;
+	if (my_slot < 0)
+		ereport(WARNING,
+				errmsg("access_audit tracks at most %d databases at once",
+					   AA_MAX_DATABASES),
+				errdetail("The record is kept in the queue and written once a slot is free."));
+	return my_slot;
+}
+
+/*
+ * Wake this database's writer, or ask the launcher to start one.
+ */
+static void
+wake_writer(int slot)
+{
+	Latch	   *latch;
+
+	if (slot < 0)
+	{
+		if (aa_shared->launcher_latch)
+			SetLatch(aa_shared->launcher_latch);
+		return;
+	}
+	latch = aa_shared->dbs[slot].writer_latch;
+	if (latch != NULL && aa_shared->dbs[slot].writer_pid != 0)
+		SetLatch(latch);
+	else
+	{
+		aa_shared->dbs[slot].writer_wanted = true;
+		if (aa_shared->launcher_latch)
+			SetLatch(aa_shared->launcher_latch);
+	}
+}
+
+/*
+ * A record too large for a quarter of the ring is cut down (query text
+ * first, then the lists) so that one statement can never block the queue.
+ */
+static void
+record_shrink(AuditRecord *rec, Size limit)
+{
+	static char truncated_query[1024];
+
+	if (rec->query && strlen(rec->query) >= sizeof(truncated_query))
+	{
+		strlcpy(truncated_query, rec->query, sizeof(truncated_query));
+		rec->query = truncated_query;
+	}
+	while (record_body_size(rec) + sizeof(RingRecordHeader) > limit &&
+		   (rec->n_columns > 1 || rec->n_predicate > 1 ||
+			rec->n_relations > 1 || rec->n_tags > 1))
+	{
+		rec->n_columns = rec->n_columns / 2;
+		rec->n_predicate = rec->n_predicate / 2;
+		rec->n_relations = Max(rec->n_relations / 2, Min(rec->n_relations, 1));
+		rec->n_tags = Max(rec->n_tags / 2, Min(rec->n_tags, 1));
+	}
+}
+
+/*
+ * Append one record for MyDatabaseId.  Never drops it: when the ring is
+ * full the caller waits (wait event "Extension") and wakes the writer.
+ *
+ * This runs inside memory-context reset callbacks during abort and FATAL
+ * exits, so it must not throw: no ERROR, no catalog access, no interrupt
+ * processing.  Only postmaster death ends the wait.
+ */
+void
+aa_queue_push(const AuditRecord *in)
+{
+	AuditRecord rec = *in;
+	Size		body;
+	uint64		len;
+	uint64		pos;
+	uint64		pad;
+	RingRecordHeader *hdr;
+	int			slot;
+	bool		waited = false;
+
+	if (!aa_queue_ready())
+		return;
+
+	body = record_body_size(&rec);
+	if (body + sizeof(RingRecordHeader) > ring_cap / 4)
+	{
+		record_shrink(&rec, ring_cap / 4);
+		body = record_body_size(&rec);
+	}
+	len = TYPEALIGN(AA_RECORD_ALIGN, sizeof(RingRecordHeader) + body);
+	slot = my_db_slot();
+
+	for (;;)
+	{
+		SpinLockAcquire(&aa_shared->mutex);
+		pos = ring_hdr->head;
+		pad = ((pos % ring_cap) + len > ring_cap) ? ring_cap - (pos % ring_cap) : 0;
+		if (pos + pad + len - ring_hdr->tail <= ring_cap)
+		{
+			if (pad > 0)
+			{
+				hdr = ring_at(pos);
+				hdr->magic = AA_RECORD_MAGIC;
+				hdr->len = (uint32) pad;
+				hdr->pos = pos;
+				hdr->dboid = InvalidOid;
+				hdr->kind = AA_KIND_PAD;
+				hdr->crc = 0;
+				hdr->state = AA_STATE_DONE;
+				pos += pad;
+			}
+			hdr = ring_at(pos);
+			hdr->magic = AA_RECORD_MAGIC;
+			hdr->len = (uint32) len;
+			hdr->pos = pos;
+			hdr->dboid = MyDatabaseId;
+			hdr->kind = rec.kind;
+			hdr->crc = 0;
+			hdr->state = AA_STATE_RESERVED;
+			pg_write_barrier();
+			ring_hdr->head = pos + len;
+			SpinLockRelease(&aa_shared->mutex);
+			break;
+		}
+		SpinLockRelease(&aa_shared->mutex);
+
+		/* full: count the wait once, wake the writer, sleep briefly */
+		if (!waited && slot >= 0)
+			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].waits, 1);
+		waited = true;
+		wake_writer(slot);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	/* copy the body outside the lock; zero the alignment tail */
+	{
+		char	   *p = (char *) hdr + sizeof(RingRecordHeader);
+		Size		room = len - sizeof(RingRecordHeader);
+
+		record_serialize(&rec, p);
+		if (room > body)
+			memset(p + body, 0, room - body);
+	}
+	hdr->crc = record_crc(hdr);
+	pg_write_barrier();
+	hdr->state = AA_STATE_READY;
+
+	if (slot >= 0)
+		pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+
+	/*
+	 * The writer polls every flush_interval; waking it for every record would
+	 * cost a signal per statement.  Wake it only when it is missing or the
+	 * ring is filling up.
+	 */
+	if (slot < 0 || aa_shared->dbs[slot].writer_pid == 0 ||
+		ring_hdr->head - ring_hdr->tail > ring_cap / 8)
+		wake_writer(slot);
+}
+
+/*
+ * Identity of the ring file, so positions from another file are never
+ * mistaken for these.
+ */
+uint64
+aa_queue_ring_id(void)
+{
+	return ring_hdr->ring_id;
+}
+
+uint64
+aa_queue_head(void)
+{
+	uint64		h;
+
+	SpinLockAcquire(&aa_shared->mutex);
+	h = ring_hdr->head;
+	SpinLockRelease(&aa_shared->mutex);
+	return h;
+}
+
+uint64
+aa_queue_tail(void)
+{
+	uint64		t;
+
+	SpinLockAcquire(&aa_shared->mutex);
+	t = ring_hdr->tail;
+	SpinLockRelease(&aa_shared->mutex);
+	return t;
+}
+
+uint64
+aa_queue_capacity(void)
+{
+	return ring_cap;
+}
+
+/*
+ * A writer for dboid starts: take the database's slot unless another live
+ * writer holds it.  Returns false if this process should exit.
+ */
+bool
+aa_queue_claim_writer(Oid dboid, Latch *latch)
+{
+	int			slot;
+	bool		ok = false;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	slot = slot_find(dboid, true);
+	if (slot >= 0)
+	{
+		AuditDbSlot *s = &aa_shared->dbs[slot];
+
+		if (s->writer_pid == 0 || s->writer_pid == MyProcPid ||
+			kill(s->writer_pid, 0) != 0)
+		{
+			s->writer_pid = MyProcPid;
+			s->writer_latch = latch;
+			s->writer_wanted = false;
+			ok = true;
+		}
+	}
+	LWLockRelease(aa_shared->lock);
+	return ok;
+}
+
+/*
+ * A writer exits: free its claim (the slot and its counters stay).
+ */
+void
+aa_queue_release_writer(Oid dboid)
+{
+	int			slot;
+
+	if (aa_shared == NULL)
+		return;
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	slot = slot_find(dboid, false);
+	if (slot >= 0 && aa_shared->dbs[slot].writer_pid == MyProcPid)
+	{
+		aa_shared->dbs[slot].writer_pid = 0;
+		aa_shared->dbs[slot].writer_latch = NULL;
+	}
+	LWLockRelease(aa_shared->lock);
+}
+
+/*
+ * Collect up to max_items READY records of dboid from *scan_pos on.
+ * Stops before a record of this database still being copied, so records
+ * are always written in queue order.  *scan_pos is advanced past what was
+ * looked at.
+ */
+int
+aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
+				 AuditQueueItem *items)
+{
+	uint64		head;
+	uint64		tail;
+	uint64		pos;
+	int			n = 0;
+
+	SpinLockAcquire(&aa_shared->mutex);
+	head = ring_hdr->head;
+	tail = ring_hdr->tail;
+	SpinLockRelease(&aa_shared->mutex);
+
+	pos = Max(*scan_pos, tail);
+	while (pos < head && n < max_items)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+		uint32		state = hdr->state;
+
+		pg_read_barrier();
+		if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid)
+		{
+			if (state == AA_STATE_RESERVED)
+				break;
+			if (state == AA_STATE_READY)
+				record_decode(hdr, &items[n++]);
+		}
+		pos += hdr->len;
+	}
+	*scan_pos = pos;
+	return n;
+}
+
+/*
+ * The writer committed items[]: mark them DONE, publish how far this
+ * database is written (for flush()), and free ring space.
+ */
+void
+aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
+				  uint64 committed_upto)
+{
+	int			i;
+	int			slot;
+
+	for (i = 0; i < nitems; i++)
+	{
+		RingRecordHeader *hdr = ring_at(items[i].pos);
+
+		Assert(hdr->pos == items[i].pos);
+		pg_memory_barrier();
+		hdr->state = AA_STATE_DONE;
+	}
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	slot = slot_find(dboid, false);
+	if (slot >= 0)
+	{
+		if (committed_upto > aa_shared->dbs[slot].committed_upto)
+			aa_shared->dbs[slot].committed_upto = committed_upto;
+		if (nitems > 0)
+		{
+			aa_shared->dbs[slot].last_flush = GetCurrentTimestamp();
+			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].written, nitems);
+		}
+	}
+	LWLockRelease(aa_shared->lock);
+
+	/* free space: the tail moves over every finished record */
+	SpinLockAcquire(&aa_shared->mutex);
+	while (ring_hdr->tail < ring_hdr->head)
+	{
+		RingRecordHeader *hdr = ring_at(ring_hdr->tail);
+
+		if (hdr->state != AA_STATE_DONE)
+			break;
+		ring_hdr->tail += hdr->len;
+	}
+	SpinLockRelease(&aa_shared->mutex);
+}
+
+/*
+ * Wait until every record of dboid queued before position upto is
+ * committed.  Returns false on timeout.  Called from flush().
+ */
+bool
+aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		int			slot;
+		uint64		done = 0;
+		Latch	   *latch = NULL;
+		bool		exists;
+
+		LWLockAcquire(aa_shared->lock, LW_SHARED);
+		slot = slot_find(dboid, false);
+		exists = slot >= 0;
+		if (exists)
+		{
+			done = aa_shared->dbs[slot].committed_upto;
+			latch = aa_shared->dbs[slot].writer_latch;
+		}
+		LWLockRelease(aa_shared->lock);
+
+		/* a database that never queued anything has nothing to wait for */
+		if (!exists || done >= upto)
+			return true;
+		if (latch)
+			SetLatch(latch);
+		else
+			wake_writer(slot);
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), timeout_ms))
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Ask the launcher for a writer for dboid.
+ */
+void
+aa_queue_request_writer(Oid dboid)
+{
+	int			slot;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	slot = slot_find(dboid, true);
+	if (slot >= 0 && aa_shared->dbs[slot].writer_pid == 0)
+		aa_shared->dbs[slot].writer_wanted = true;
+	LWLockRelease(aa_shared->lock);
+	if (aa_shared->launcher_latch)
+		SetLatch(aa_shared->launcher_latch);
+}
+
+/*
+ * Launcher: the databases that want a writer and have none.  Also adopts
+ * databases whose records sit in the ring without a slot (the table was
+ * full when they were queued).
+ */
+int
+aa_queue_writers_wanted(Oid *dboids, int max)
+{
+	int			i;
+	int			n = 0;
+	uint64		pos;
+	uint64		head;
+
+	SpinLockAcquire(&aa_shared->mutex);
+	pos = ring_hdr->tail;
+	head = ring_hdr->head;
+	SpinLockRelease(&aa_shared->mutex);
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	/* pending records of databases without a slot (bounded scan) */
+	for (i = 0; pos < head && i < 100000; i++)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+
+		if (hdr->kind != AA_KIND_PAD && hdr->state == AA_STATE_READY &&
+			slot_find(hdr->dboid, false) < 0)
+		{
+			int			slot = slot_find(hdr->dboid, true);
+
+			if (slot >= 0)
+				aa_shared->dbs[slot].writer_wanted = true;
+		}
+		pos += hdr->len;
+	}
+	for (i = 0; i < AA_MAX_DATABASES && n < max; i++)
+	{
+		AuditDbSlot *s = &aa_shared->dbs[i];
+
+		if (s->dboid == InvalidOid)
+			continue;
+		if (s->writer_pid != 0 && kill(s->writer_pid, 0) != 0)
+		{
+			s->writer_pid = 0;
+			s->writer_latch = NULL;
+		}
+		if (s->writer_pid == 0 && s->writer_wanted)
+			dboids[n++] = s->dboid;
+	}
+	LWLockRelease(aa_shared->lock);
+	return n;
+}
+
+void
+aa_queue_set_launcher(Latch *latch)
+{
+	aa_shared->launcher_latch = latch;
+}
+
+/*
+ * A database is being dropped: its pending records can never be written
+ * (the log goes with it), so finish them and free its slot.
+ */
+void
+aa_queue_forget_database(Oid dboid)
+{
+	uint64		pos;
+	uint64		head;
+	int			slot;
+
+	if (!aa_queue_ready())
+		return;
+	SpinLockAcquire(&aa_shared->mutex);
+	pos = ring_hdr->tail;
+	head = ring_hdr->head;
+	SpinLockRelease(&aa_shared->mutex);
+	while (pos < head)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+
+		if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
+			hdr->state == AA_STATE_READY)
+			hdr->state = AA_STATE_DONE;
+		pos += hdr->len;
+	}
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	slot = slot_find(dboid, false);
+	if (slot >= 0)
+	{
+		if (aa_shared->dbs[slot].writer_pid != 0)
+			kill(aa_shared->dbs[slot].writer_pid, SIGTERM);
+		aa_shared->dbs[slot].dboid = InvalidOid;
+	}
+	LWLockRelease(aa_shared->lock);
+	aa_queue_complete(InvalidOid, NULL, 0, 0);
+}
+
+/*
+ * Per-database statistics.  Pending bytes and the oldest pending record
+ * come from a scan of the ring, so this is for monitoring, not hot paths.
+ */
+int
+aa_queue_stats(AuditQueueDbStats *out, int max)
+{
+	int			i;
+	int			n = 0;
+	uint64		pos;
+	uint64		head;
+
+	LWLockAcquire(aa_shared->lock, LW_SHARED);
+	for (i = 0; i < AA_MAX_DATABASES && n < max; i++)
+	{
+		AuditDbSlot *s = &aa_shared->dbs[i];
+
+		if (s->dboid == InvalidOid)
+			continue;
+		memset(&out[n], 0, sizeof(AuditQueueDbStats));
+		out[n].dboid = s->dboid;
+		out[n].queued = pg_atomic_read_u64(&s->queued);
+		out[n].written = pg_atomic_read_u64(&s->written);
+		out[n].waits = pg_atomic_read_u64(&s->waits);
+		out[n].gaps = pg_atomic_read_u64(&s->gaps);
+		out[n].writer_pid = s->writer_pid;
+		out[n].last_flush = s->last_flush;
+		n++;
+	}
+	LWLockRelease(aa_shared->lock);
+
+	SpinLockAcquire(&aa_shared->mutex);
+	pos = ring_hdr->tail;
+	head = ring_hdr->head;
+	SpinLockRelease(&aa_shared->mutex);
+	while (pos < head)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+		uint32		len = hdr->len;
+
+		if (len == 0)
+			break;
+		if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE)
+		{
+			for (i = 0; i < n; i++)
+			{
+				if (out[i].dboid != hdr->dboid)
+					continue;
+				out[i].pending_bytes += len;
+				if (out[i].oldest_pending == 0 && hdr->kind == AA_KIND_READ &&
+					hdr->state == AA_STATE_READY)
+				{
+					RingBodyFixed fx;
+
+					memcpy(&fx, (char *) hdr + sizeof(RingRecordHeader), sizeof(fx));
+					out[i].oldest_pending = fx.ts;
+				}
+			}
+		}
+		pos += len;
+	}
+	return n;
+}

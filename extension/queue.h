@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *		Interface of the crash-safe shared-memory queue of audit records.
+ *
+ * IDENTIFICATION
+ *	  extension/queue.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AA_QUEUE_H
+#define AA_QUEUE_H
+
+#include "access_audit.h"
+
+#include "storage/latch.h"
+
+/* One record handed to the writer: its ring position and decoded body. */
+typedef struct AuditQueueItem
+{
+	uint64		pos;
+	uint64		len;
+	AuditRecord rec;
+	int64		gap_bytes;		/* for AA_KIND_GAP */
+} AuditQueueItem;
+
+/* Per-database statistics, as returned by aa_queue_stats(). */
+typedef struct AuditQueueDbStats
+{
+	Oid			dboid;
+	uint64		queued;
+	uint64		written;
+	uint64		pending_bytes;
+	uint64		waits;
+	uint64		gaps;
+	int			writer_pid;
+	TimestampTz oldest_pending;
+	TimestampTz last_flush;
+} AuditQueueDbStats;
+
+extern void aa_queue_init(void);
+extern bool aa_queue_ready(void);
+extern void aa_queue_push(const AuditRecord *rec);
+extern uint64 aa_queue_ring_id(void);
+extern uint64 aa_queue_head(void);
+extern uint64 aa_queue_capacity(void);
+
+/* writer side */
+extern bool aa_queue_claim_writer(Oid dboid, Latch *latch);
+extern void aa_queue_release_writer(Oid dboid);
+extern int	aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
+							 AuditQueueItem *items);
+extern void aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
+							  uint64 committed_upto);
+extern uint64 aa_queue_tail(void);
+extern bool aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms);
+extern void aa_queue_request_writer(Oid dboid);
+extern int	aa_queue_writers_wanted(Oid *dboids, int max);
+extern void aa_queue_set_launcher(Latch *latch);
+extern void aa_queue_forget_database(Oid dboid);
+extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
+
+#endif							/* AA_QUEUE_H */

@@ -1,0 +1,335 @@
+/* extension/access_audit--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION access_audit" to load this file. \quit
+
+-- Roles are cluster-wide: create them once, keep them across databases.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'access_audit_admin') THEN
+        CREATE ROLE access_audit_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'access_audit_app') THEN
+        CREATE ROLE access_audit_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'access_audit_reader') THEN
+        CREATE ROLE access_audit_reader NOLOGIN;
+    END IF;
+END
+$$;
+
+REVOKE ALL ON SCHEMA access_audit FROM PUBLIC;
+GRANT USAGE ON SCHEMA access_audit TO access_audit_reader, access_audit_admin;
+
+-- ---------------------------------------------------------------------------
+-- The audit log: one row per audited statement, written only by the writer.
+-- ---------------------------------------------------------------------------
+CREATE TABLE access_audit.log (
+    seq               bigint      NOT NULL,
+    ts                timestamptz NOT NULL,
+    database          name        NOT NULL,
+    login_role        name,
+    effective_role    name,
+    actor             text,
+    claimed_actor     text,
+    client_addr       inet,
+    application_name  text,
+    backend_pid       integer,
+    query_id          bigint,
+    query             text,
+    command           text,
+    nesting_level     integer,
+    relations         text[],
+    columns           text[],
+    predicate_columns text[],
+    tags              text[],
+    rows              bigint,
+    tagged_rows       bigint,
+    outcome           text,
+    duration          interval,
+    detail            text,
+    prev_hash         bytea,
+    hash              bytea,
+    CONSTRAINT log_pkey PRIMARY KEY (seq)
+);
+COMMENT ON TABLE access_audit.log IS
+    'Append-only record of every statement that read a tagged column, hash-chained (see access_audit.verify).';
+
+-- Where each writer got to in the queue, committed with its records.
+CREATE TABLE access_audit.writer_state (
+    ring_id    bigint PRIMARY KEY,
+    last_pos   bigint NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+-- Retention cut points: the chain continues from these hashes.
+CREATE TABLE access_audit.chain_checkpoints (
+    seq     bigint PRIMARY KEY,
+    hash    bytea NOT NULL,
+    cut_at  timestamptz NOT NULL DEFAULT now(),
+    cut_by  name NOT NULL DEFAULT session_user,
+    cut_before timestamptz
+);
+
+-- Daily roll-up per actor and relation, kept by the writer.
+CREATE TABLE access_audit.actor_daily (
+    day            date   NOT NULL,
+    actor          text   NOT NULL,
+    relation       text   NOT NULL,
+    rows           bigint NOT NULL DEFAULT 0,
+    tagged_rows    bigint NOT NULL DEFAULT 0,
+    statements     bigint NOT NULL DEFAULT 0,
+    off_hours_rows bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, actor, relation)
+);
+
+-- Peer groups, maintained by admins; unmapped actors are in 'default'.
+CREATE TABLE access_audit.actor_groups (
+    actor      text PRIMARY KEY,
+    peer_group text NOT NULL DEFAULT 'default',
+    bulk_user  boolean NOT NULL DEFAULT false,
+    note       text
+);
+
+CREATE TABLE access_audit.alerts (
+    alert_id     bigserial PRIMARY KEY,
+    raised_at    timestamptz NOT NULL DEFAULT now(),
+    actor        text NOT NULL,
+    window_start timestamptz NOT NULL,
+    window_end   timestamptz NOT NULL,
+    score        float8 NOT NULL,
+    reason       text NOT NULL,
+    detail       jsonb,
+    UNIQUE (actor, window_start, window_end)
+);
+
+CREATE TABLE access_audit.alert_acks (
+    ack_id   bigserial PRIMARY KEY,
+    alert_id bigint NOT NULL REFERENCES access_audit.alerts,
+    acked_at timestamptz NOT NULL DEFAULT now(),
+    acked_by name NOT NULL DEFAULT session_user,
+    note     text
+);
+
+REVOKE ALL ON ALL TABLES IN SCHEMA access_audit FROM PUBLIC;
+GRANT SELECT ON access_audit.log, access_audit.actor_daily, access_audit.actor_groups,
+    access_audit.alerts, access_audit.alert_acks, access_audit.chain_checkpoints
+    TO access_audit_reader, access_audit_admin;
+GRANT INSERT, UPDATE, DELETE ON access_audit.actor_groups TO access_audit_admin;
+
+-- ---------------------------------------------------------------------------
+-- C functions
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION access_audit.flush(timeout interval DEFAULT '10 s')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'access_audit_flush'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION access_audit.flush(interval) IS
+    'Waits until every record this database queued before the call is committed in the log; false on timeout.';
+
+CREATE FUNCTION access_audit._stats(
+    OUT dboid oid, OUT queued bigint, OUT written bigint, OUT pending_bytes bigint,
+    OUT queue_bytes bigint, OUT queue_capacity bigint, OUT oldest_pending timestamptz,
+    OUT waits bigint, OUT gaps bigint, OUT writer_pid integer,
+    OUT last_flush timestamptz, OUT ring_id bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'access_audit_stats'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW access_audit.stats AS
+    SELECT d.datname AS database, s.queued, s.written, s.pending_bytes,
+           s.queue_bytes, s.queue_capacity,
+           now() - s.oldest_pending AS oldest_pending_age,
+           s.waits, s.gaps, s.writer_pid, s.last_flush
+      FROM access_audit._stats() s
+      LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dboid;
+
+CREATE FUNCTION access_audit.verify(from_seq bigint DEFAULT NULL, to_seq bigint DEFAULT NULL,
+    OUT ok boolean, OUT checked bigint, OUT first_bad_seq bigint, OUT detail text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'access_audit_verify'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION access_audit.verify(bigint, bigint) IS
+    'Walks the hash chain of access_audit.log and names the first changed, removed or inserted record.';
+
+CREATE FUNCTION access_audit.chain_head(OUT seq bigint, OUT hash bytea, OUT ts timestamptz)
+RETURNS record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.seq, l.hash, l.ts FROM access_audit.log l ORDER BY l.seq DESC LIMIT 1
+$$;
+
+CREATE FUNCTION access_audit._tags_changed()
+RETURNS void
+AS 'MODULE_PATHNAME', 'access_audit_tags_changed'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION access_audit.valid_tag(tag text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'access_audit_valid_tag'
+LANGUAGE C STRICT IMMUTABLE;
+
+-- ---------------------------------------------------------------------------
+-- Tagging helpers: thin wrappers over SECURITY LABEL (so pg_dump carries
+-- tags).  They run with the caller's rights: the label provider checks that
+-- the caller is a superuser or a member of access_audit_admin.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION access_audit.tag(rel regclass, col name, tag text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF rel IS NULL OR col IS NULL OR tag IS NULL THEN
+        RAISE EXCEPTION 'relation, column and tag must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'To remove a tag, use access_audit.untag().';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                    WHERE attrelid = rel AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, rel
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    EXECUTE format('SECURITY LABEL FOR access_audit ON COLUMN %s.%I IS %L', rel, col, tag);
+END
+$$;
+
+CREATE FUNCTION access_audit.tag_table(rel regclass, tag text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF rel IS NULL OR tag IS NULL THEN
+        RAISE EXCEPTION 'relation and tag must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'To remove a table tag, use access_audit.untag_table().';
+    END IF;
+    EXECUTE format('SECURITY LABEL FOR access_audit ON TABLE %s IS %L', rel, tag);
+END
+$$;
+
+CREATE FUNCTION access_audit.untag(rel regclass, col name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF rel IS NULL OR col IS NULL THEN
+        RAISE EXCEPTION 'relation and column must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                    WHERE attrelid = rel AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, rel
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    EXECUTE format('SECURITY LABEL FOR access_audit ON COLUMN %s.%I IS NULL', rel, col);
+END
+$$;
+
+CREATE FUNCTION access_audit.untag_table(rel regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'relation must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    EXECUTE format('SECURITY LABEL FOR access_audit ON TABLE %s IS NULL', rel);
+END
+$$;
+
+-- Effective tags: own labels plus those inherited from every ancestor
+-- (inheritance and partitioning), matched by column name.
+CREATE VIEW access_audit.tagged_columns AS
+WITH RECURSIVE anc(relid, ancestor) AS (
+    SELECT c.oid, c.oid FROM pg_catalog.pg_class c
+     WHERE c.relkind IN ('r', 'p', 'm', 'f') AND c.oid >= 16384
+    UNION
+    SELECT a.relid, i.inhparent
+      FROM anc a JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.ancestor
+),
+labels AS (
+    SELECT a.relid, a.ancestor, s.objsubid, s.label
+      FROM anc a
+      JOIN pg_catalog.pg_seclabel s
+        ON s.objoid = a.ancestor AND s.classoid = 'pg_catalog.pg_class'::regclass
+       AND s.provider = 'access_audit'
+)
+SELECT n.nspname AS schema, c.relname AS "table", att.attname AS "column", l.label AS tag,
+       CASE WHEN l.ancestor = l.relid THEN NULL ELSE l.ancestor::regclass END AS inherited_from
+  FROM labels l
+  JOIN pg_catalog.pg_class c ON c.oid = l.relid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_attribute att ON att.attrelid = l.relid AND att.attnum > 0 AND NOT att.attisdropped
+ WHERE l.objsubid = 0
+    OR (l.ancestor = l.relid AND att.attnum = l.objsubid)
+    OR (l.ancestor <> l.relid AND att.attname = (SELECT pa.attname FROM pg_catalog.pg_attribute pa
+                                                  WHERE pa.attrelid = l.ancestor AND pa.attnum = l.objsubid));
+
+GRANT SELECT ON access_audit.tagged_columns, access_audit.stats TO access_audit_reader, access_audit_admin;
+
+-- ---------------------------------------------------------------------------
+-- Readable views over the log
+-- ---------------------------------------------------------------------------
+CREATE VIEW access_audit.reads AS
+    SELECT seq, ts, actor, login_role, effective_role, claimed_actor, client_addr,
+           application_name, command, relations, columns, predicate_columns, tags,
+           rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
+           nesting_level, query
+      FROM access_audit.log
+     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE');
+
+CREATE VIEW access_audit.tag_changes AS
+    SELECT seq, ts, login_role, effective_role, actor, relations[1] AS relation,
+           columns[1] AS "column",
+           (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
+           outcome, query
+      FROM access_audit.log
+     WHERE command = 'SECURITY LABEL';
+
+GRANT SELECT ON access_audit.reads, access_audit.tag_changes TO access_audit_reader, access_audit_admin;
+
+-- Rebuild the roll-up from the raw log (after importing or repairing).
+CREATE FUNCTION access_audit.rebuild_daily()
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tz text := current_setting('access_audit.business_timezone');
+    h0 int := current_setting('access_audit.business_hours_start')::int;
+    h1 int := current_setting('access_audit.business_hours_end')::int;
+    n bigint;
+BEGIN
+    DELETE FROM access_audit.actor_daily;
+    INSERT INTO access_audit.actor_daily
+        (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
+    SELECT (l.ts AT TIME ZONE tz)::date, l.actor, r.rel, sum(l.rows), sum(l.tagged_rows), count(*),
+           sum(CASE WHEN extract(isodow FROM l.ts AT TIME ZONE tz) >= 6
+                      OR extract(hour FROM l.ts AT TIME ZONE tz) < h0
+                      OR extract(hour FROM l.ts AT TIME ZONE tz) >= h1
+                    THEN greatest(l.rows, l.tagged_rows) ELSE 0 END)
+      FROM access_audit.log l CROSS JOIN LATERAL unnest(l.relations) AS r(rel)
+     WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE')
+     GROUP BY 1, 2, 3;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA access_audit FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit.flush(interval), access_audit._stats(),
+    access_audit.verify(bigint, bigint), access_audit.chain_head(),
+    access_audit.valid_tag(text)
+    TO access_audit_reader, access_audit_admin;
+GRANT EXECUTE ON FUNCTION access_audit.tag(regclass, name, text), access_audit.tag_table(regclass, text),
+    access_audit.untag(regclass, name), access_audit.untag_table(regclass)
+    TO access_audit_admin;
+
+-- Every backend's tag cache must notice the new extension.
+SELECT access_audit._tags_changed();

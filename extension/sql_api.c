@@ -1,0 +1,185 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_api.c
+ *		SQL-callable entry points: argument checks, then the modules.
+ *
+ * Nothing here keeps state.  Each function checks its arguments and that
+ * the extension was preloaded, then calls queue.c, tags.c or chain.c.
+ *
+ * IDENTIFICATION
+ *	  extension/sql_api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "access_audit.h"
+#include "chain.h"
+#include "queue.h"
+#include "tags.h"
+
+PG_FUNCTION_INFO_V1(access_audit_flush);
+PG_FUNCTION_INFO_V1(access_audit_stats);
+PG_FUNCTION_INFO_V1(access_audit_verify);
+PG_FUNCTION_INFO_V1(access_audit_tags_changed);
+PG_FUNCTION_INFO_V1(access_audit_valid_tag);
+
+/*
+ * Raise an error unless the library was preloaded and its queue exists.
+ */
+static void
+require_queue(void)
+{
+	if (!aa_queue_ready())
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit must be loaded via \"shared_preload_libraries\""),
+				errhint("Add access_audit to shared_preload_libraries in postgresql.conf and restart the server."));
+}
+
+/*
+ * flush(timeout interval DEFAULT '10 s') RETURNS boolean: wait until every
+ * record this database queued before the call is committed in the log.
+ */
+Datum
+access_audit_flush(PG_FUNCTION_ARGS)
+{
+	Interval   *timeout;
+	int64		ms;
+
+	require_queue();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				errmsg("timeout must not be null"),
+				errhint("Pass an interval such as '10 s'."));
+	timeout = PG_GETARG_INTERVAL_P(0);
+	ms = (timeout->time + ((int64) timeout->day * USECS_PER_DAY) +
+		  ((int64) timeout->month * 30 * USECS_PER_DAY)) / 1000;
+	if (ms < 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("timeout must not be negative"),
+				errhint("Pass an interval such as '10 s'."));
+	PG_RETURN_BOOL(aa_queue_wait_committed(MyDatabaseId, aa_queue_head(), (long) ms));
+}
+
+/*
+ * stats(): one row per database known to the queue.
+ */
+Datum
+access_audit_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AuditQueueDbStats st[AA_MAX_DATABASES];
+	int			n;
+	int			i;
+	uint64		cap;
+	uint64		used;
+
+	require_queue();
+	InitMaterializedSRF(fcinfo, 0);
+	n = aa_queue_stats(st, AA_MAX_DATABASES);
+	cap = aa_queue_capacity();
+	used = aa_queue_head() - aa_queue_tail();
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[12];
+		bool		nulls[12];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = ObjectIdGetDatum(st[i].dboid);
+		values[1] = Int64GetDatum((int64) st[i].queued);
+		values[2] = Int64GetDatum((int64) st[i].written);
+		values[3] = Int64GetDatum((int64) st[i].pending_bytes);
+		values[4] = Int64GetDatum((int64) used);
+		values[5] = Int64GetDatum((int64) cap);
+		if (st[i].oldest_pending != 0)
+			values[6] = TimestampTzGetDatum(st[i].oldest_pending);
+		else
+			nulls[6] = true;
+		values[7] = Int64GetDatum((int64) st[i].waits);
+		values[8] = Int64GetDatum((int64) st[i].gaps);
+		if (st[i].writer_pid != 0)
+			values[9] = Int32GetDatum(st[i].writer_pid);
+		else
+			nulls[9] = true;
+		if (st[i].last_flush != 0)
+			values[10] = TimestampTzGetDatum(st[i].last_flush);
+		else
+			nulls[10] = true;
+		values[11] = Int64GetDatum((int64) aa_queue_ring_id());
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * verify(from_seq, to_seq): walk the hash chain.
+ */
+Datum
+access_audit_verify(PG_FUNCTION_ARGS)
+{
+	int64		from_seq = PG_ARGISNULL(0) ? -1 : PG_GETARG_INT64(0);
+	int64		to_seq = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT64(1);
+	AuditVerifyResult res;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	if (!PG_ARGISNULL(0) && from_seq < 1)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("from_seq must be at least 1"),
+				errhint("Sequence numbers start at 1; pass NULL to start at the oldest record."));
+	if (!PG_ARGISNULL(1) && to_seq < 1)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("to_seq must be at least 1"),
+				errhint("Pass NULL to verify up to the newest record."));
+	if (from_seq >= 1 && to_seq >= 1 && to_seq < from_seq)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("to_seq %lld is before from_seq %lld",
+					   (long long) to_seq, (long long) from_seq),
+				errhint("Pass a range whose end is not before its start."));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	aa_chain_verify(from_seq, to_seq, &res);
+	values[0] = BoolGetDatum(res.ok);
+	values[1] = Int64GetDatum(res.checked);
+	if (res.first_bad_seq >= 0)
+		values[2] = Int64GetDatum(res.first_bad_seq);
+	else
+		nulls[2] = true;
+	values[3] = CStringGetTextDatum(res.detail ? res.detail : "");
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * _tags_changed(): make every backend rebuild its tag cache after this
+ * transaction commits (used by the install script).
+ */
+Datum
+access_audit_tags_changed(PG_FUNCTION_ARGS)
+{
+	aa_tags_changed();
+	PG_RETURN_VOID();
+}
+
+/*
+ * valid_tag(text): is this a well-formed tag?
+ */
+Datum
+access_audit_valid_tag(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(aa_tags_valid_label(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}

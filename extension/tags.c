@@ -1,0 +1,624 @@
+/*-------------------------------------------------------------------------
+ *
+ * tags.c
+ *		The "access_audit" security label provider and the tag cache.
+ *
+ * This file owns what a tag is (its syntax), who may change one, the audit
+ * record of every change, and each backend's cache of effective tags per
+ * relation (a relation's own labels plus those of all its inheritance and
+ * partition ancestors, matched by column name).
+ *
+ * Locking and ownership: the only shared state is the generation counter
+ * in AuditTagsShared, an atomic bumped at commit of any transaction that
+ * changed a label (or created the extension).  Each backend compares it at
+ * the start of every audited statement and drops its whole cache when it
+ * moved.  A relcache callback drops single entries on DDL (renames,
+ * ATTACH PARTITION, ...).  Dropped entries are freed only at the start of
+ * the next top-level statement, because capture may still hold pointers
+ * into them; everything capture keeps past a statement is copied.
+ *
+ * IDENTIFICATION
+ *	  extension/tags.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_seclabel.h"
+#include "commands/extension.h"
+#include "commands/seclabel.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "access_audit.h"
+#include "capture.h"
+#include "tags.h"
+
+#define AA_MAX_TAG_LEN		63
+
+typedef struct AuditTagsShared
+{
+	pg_atomic_uint64 generation;
+} AuditTagsShared;
+
+typedef struct TagCacheEntry
+{
+	Oid			relid;			/* hash key */
+	MemoryContext cxt;			/* holds everything of this entry */
+	AuditRelTags tags;
+} TagCacheEntry;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static AuditTagsShared *tags_shared = NULL;
+
+static HTAB *tag_cache = NULL;
+static MemoryContext tag_cache_cxt = NULL;
+static List *graveyard = NIL;	/* contexts of dropped entries */
+static uint64 cached_generation = PG_UINT64_MAX;
+static bool db_active = false;
+static bool bump_at_commit = false;
+
+static void tags_shmem_request(void);
+static void tags_shmem_startup(void);
+static void tags_relabel_hook(const ObjectAddress *object, const char *seclabel);
+static void tags_xact_callback(XactEvent event, void *arg);
+static void tags_relcache_callback(Datum arg, Oid relid);
+
+/*
+ * Put a dropped entry's context in the graveyard.  The list lives in
+ * TopMemoryContext because invalidations arrive in any context.
+ */
+static void
+graveyard_add(MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	graveyard = lappend(graveyard, cxt);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Register the label provider, the shared generation counter and the
+ * callbacks.  Called from _PG_init.
+ */
+void
+aa_tags_init(void)
+{
+	register_label_provider(AA_LABEL_PROVIDER, tags_relabel_hook);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = tags_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = tags_shmem_startup;
+
+	RegisterXactCallback(tags_xact_callback, NULL);
+	CacheRegisterRelcacheCallback(tags_relcache_callback, (Datum) 0);
+}
+
+static void
+tags_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(AuditTagsShared)));
+}
+
+static void
+tags_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	tags_shared = ShmemInitStruct("access_audit tags", sizeof(AuditTagsShared),
+								  &found);
+	if (!found)
+		pg_atomic_init_u64(&tags_shared->generation, 1);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Is label a valid tag: a lower-case identifier, optionally followed by
+ * ':'-separated lower-case identifiers (pii, pii:phone, financial)?
+ */
+bool
+aa_tags_valid_label(const char *label)
+{
+	const char *p = label;
+	bool		at_start = true;
+
+	if (label == NULL || *label == '\0' || strlen(label) > AA_MAX_TAG_LEN)
+		return false;
+	for (; *p; p++)
+	{
+		if (*p == ':')
+		{
+			if (at_start)
+				return false;
+			at_start = true;
+			continue;
+		}
+		if (at_start)
+		{
+			if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
+				return false;
+			at_start = false;
+		}
+		else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+				   *p == '_'))
+			return false;
+	}
+	return !at_start;
+}
+
+/*
+ * Label provider hook: validate the tag, refuse anyone but superusers and
+ * members of access_audit_admin (even table owners), and write the audit
+ * record of the change.  seclabel is NULL for IS NULL (removal).
+ */
+static void
+tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
+{
+	Oid			admin;
+	char		relkind;
+	char	   *old;
+	char	   *relname;
+	char	   *colname = NULL;
+	char	   *detail;
+
+	if (seclabel != NULL && !aa_tags_valid_label(seclabel))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("invalid access_audit tag \"%s\"", seclabel),
+				errhint("Tags are lower-case identifiers of at most %d characters, optionally with ':' parts, for example \"pii\" or \"pii:phone\".",
+						AA_MAX_TAG_LEN));
+
+	if (object->classId != RelationRelationId)
+		ereport(ERROR,
+				errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				errmsg("access_audit tags apply only to tables and their columns"),
+				errhint("Tag the columns of the table that holds the data."));
+
+	relkind = get_rel_relkind(object->objectId);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_MATVIEW && relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				errmsg("cannot tag \"%s\"", get_rel_name(object->objectId)),
+				errdetail("Only tables, partitioned tables, materialized views and foreign tables can be tagged."),
+				errhint("Tag the columns of the underlying table: reads through views are audited there."));
+
+	admin = get_role_oid(AA_ROLE_ADMIN, true);
+	if (!superuser() &&
+		!(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied to change access_audit tags"),
+				errhint("Only superusers and members of role \"%s\" may tag or untag columns.",
+						AA_ROLE_ADMIN));
+
+	old = GetSecurityLabel(object, AA_LABEL_PROVIDER);
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(object->objectId)),
+										 get_rel_name(object->objectId));
+	if (object->objectSubId > 0)
+		colname = psprintf("%s.%s", relname,
+						   quote_identifier(get_attname(object->objectId,
+														(AttrNumber) object->objectSubId,
+														false)));
+	detail = psprintf("{\"old\": %s, \"new\": %s}",
+					  old ? psprintf("\"%s\"", old) : "null",
+					  seclabel ? psprintf("\"%s\"", seclabel) : "null");
+	aa_capture_event("SECURITY LABEL", relname, colname,
+					 seclabel ? seclabel : old, detail);
+
+	/* others see the change at their next statement after our commit */
+	CacheInvalidateRelcacheByRelid(object->objectId);
+	bump_at_commit = true;
+}
+
+/*
+ * Ask for every backend's tag cache to be rebuilt once this transaction
+ * commits.  Used by CREATE EXTENSION (through the SQL API).
+ */
+void
+aa_tags_changed(void)
+{
+	bump_at_commit = true;
+}
+
+static void
+tags_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (bump_at_commit && tags_shared)
+				pg_atomic_fetch_add_u64(&tags_shared->generation, 1);
+			bump_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			bump_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Relcache callback: forget one relation's entry (or all, for InvalidOid).
+ * Must not free memory capture may still use: the entry's context moves to
+ * the graveyard, emptied at the next statement start.
+ */
+static void
+tags_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	TagCacheEntry *entry;
+
+	if (tag_cache == NULL)
+		return;
+	if (OidIsValid(relid))
+	{
+		entry = hash_search(tag_cache, &relid, HASH_FIND, NULL);
+		if (entry)
+		{
+			MemoryContext cxt = entry->cxt;
+
+			hash_search(tag_cache, &relid, HASH_REMOVE, NULL);
+			if (cxt)
+				graveyard_add(cxt);
+		}
+		return;
+	}
+	/* everything: the next statement start rebuilds from scratch */
+	hash_seq_init(&status, tag_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		MemoryContext cxt = entry->cxt;
+
+		hash_search(tag_cache, &entry->relid, HASH_REMOVE, NULL);
+		if (cxt)
+			graveyard_add(cxt);
+	}
+}
+
+/*
+ * Does any relation of this database carry an access_audit label?
+ */
+static bool
+db_has_labels(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	rel = table_open(SecLabelRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		prov = heap_getattr(tup, Anum_pg_seclabel_provider,
+										RelationGetDescr(rel), &isnull);
+
+		if (!isnull && strcmp(TextDatumGetCString(prov), AA_LABEL_PROVIDER) == 0)
+		{
+			found = true;
+			break;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Start of an audited-statement check: is capture active in this database
+ * (extension created and at least one label)?  Refreshes the cache when
+ * the generation moved and frees dropped entries.  Needs a transaction.
+ */
+bool
+aa_tags_active(void)
+{
+	uint64		gen;
+
+	if (tags_shared == NULL || !IsTransactionState())
+		return false;
+
+	gen = pg_atomic_read_u64(&tags_shared->generation);
+	if (gen != cached_generation)
+	{
+		HASHCTL		ctl;
+
+		if (tag_cache_cxt == NULL)
+			tag_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+												  "access_audit tag cache",
+												  ALLOCSET_DEFAULT_SIZES);
+		/* drop everything: all entries live under tag_cache_cxt */
+		tag_cache = NULL;
+		list_free(graveyard);
+		graveyard = NIL;
+		MemoryContextReset(tag_cache_cxt);
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TagCacheEntry);
+		ctl.hcxt = tag_cache_cxt;
+		tag_cache = hash_create("access_audit tags", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+		db_active = OidIsValid(get_extension_oid(AA_NAME, true)) &&
+			db_has_labels();
+		cached_generation = gen;
+	}
+	else if (graveyard != NIL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, graveyard)
+			MemoryContextDelete((MemoryContext) lfirst(lc));
+		list_free(graveyard);
+		graveyard = NIL;
+	}
+	return db_active;
+}
+
+/*
+ * Direct parents of relid, from pg_inherits.
+ */
+static List *
+direct_parents(Oid relid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	rel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1,
+							  &key);
+	while ((tup = systable_getnext(scan)) != NULL)
+		result = lappend_oid(result,
+							 ((Form_pg_inherits) GETSTRUCT(tup))->inhparent);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/* one label found while building an entry */
+typedef struct FoundLabel
+{
+	Oid			relid;
+	int32		subid;
+	char	   *label;
+} FoundLabel;
+
+/*
+ * Labels of provider access_audit on relid and its columns.
+ */
+static List *
+labels_of(Oid relid, List *acc)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tup;
+
+	rel = table_open(SecLabelRelationId, AccessShareLock);
+	ScanKeyInit(&keys[0], Anum_pg_seclabel_objoid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], Anum_pg_seclabel_classoid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(RelationRelationId));
+	scan = systable_beginscan(rel, SecLabelObjectIndexId, true, NULL, 2, keys);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		FormData_pg_seclabel *form = (FormData_pg_seclabel *) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		prov;
+		Datum		label;
+
+		prov = heap_getattr(tup, Anum_pg_seclabel_provider,
+							RelationGetDescr(rel), &isnull);
+		if (isnull || strcmp(TextDatumGetCString(prov), AA_LABEL_PROVIDER) != 0)
+			continue;
+		label = heap_getattr(tup, Anum_pg_seclabel_label,
+							 RelationGetDescr(rel), &isnull);
+		if (!isnull)
+		{
+			FoundLabel *fl = palloc(sizeof(FoundLabel));
+
+			fl->relid = relid;
+			fl->subid = form->objsubid;
+			fl->label = TextDatumGetCString(label);
+			acc = lappend(acc, fl);
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return acc;
+}
+
+/*
+ * Add tag to the column's list unless it is already there.
+ */
+static void
+col_add_tag(AuditColumnTags *col, const char *tag, int max)
+{
+	int			i;
+
+	for (i = 0; i < col->ntags; i++)
+		if (strcmp(col->tags[i], tag) == 0)
+			return;
+	if (col->ntags < max)
+		col->tags[col->ntags++] = tag;
+}
+
+/*
+ * Build the effective tags of relid.  All catalog access happens here,
+ * before the entry is entered into the hash, so an invalidation arriving
+ * meanwhile cannot leave a half-built entry behind.
+ */
+static TagCacheEntry *
+build_entry(Oid relid)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	List	   *labels = NIL;
+	List	   *todo;
+	List	   *seen = NIL;
+	AuditRelTags tags;
+	ListCell   *lc;
+	char		relkind;
+	TagCacheEntry *entry;
+	bool		found;
+	int			maxtags;
+
+	memset(&tags, 0, sizeof(tags));
+	tags.relid = relid;
+
+	relkind = get_rel_relkind(relid);
+	if (relid >= FirstNormalObjectId &&
+		(relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE ||
+		 relkind == RELKIND_MATVIEW || relkind == RELKIND_FOREIGN_TABLE))
+	{
+		/* the relation and all its ancestors */
+		todo = list_make1_oid(relid);
+		while (todo != NIL)
+		{
+			Oid			r = linitial_oid(todo);
+
+			todo = list_delete_first(todo);
+			if (list_member_oid(seen, r))
+				continue;
+			seen = lappend_oid(seen, r);
+			labels = labels_of(r, labels);
+			todo = list_concat(todo, direct_parents(r));
+		}
+	}
+
+	cxt = AllocSetContextCreate(tag_cache_cxt, "access_audit tag entry",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+
+	if (labels != NIL)
+	{
+		char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+		char	   *rname = get_rel_name(relid);
+		AttrNumber	attno;
+		int			natts;
+
+		{
+			HeapTuple	ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+			if (!HeapTupleIsValid(ctup))
+				elog(ERROR, "cache lookup failed for relation %u", relid);
+			natts = ((Form_pg_class) GETSTRUCT(ctup))->relnatts;
+			ReleaseSysCache(ctup);
+		}
+		maxtags = list_length(labels);
+		tags.qualname = quote_qualified_identifier(nsp, rname);
+		tags.natts = natts;
+		tags.cols = palloc0(sizeof(AuditColumnTags) * (natts + 1));
+
+		for (attno = 1; attno <= natts; attno++)
+		{
+			HeapTuple	atup;
+			Form_pg_attribute att;
+			AuditColumnTags *col = &tags.cols[attno];
+			char	   *attname;
+
+			atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+								   Int16GetDatum(attno));
+			if (!HeapTupleIsValid(atup))
+				continue;
+			att = (Form_pg_attribute) GETSTRUCT(atup);
+			if (att->attisdropped)
+			{
+				ReleaseSysCache(atup);
+				continue;
+			}
+			attname = pstrdup(NameStr(att->attname));
+			ReleaseSysCache(atup);
+
+			col->tags = palloc0(sizeof(char *) * maxtags);
+			foreach(lc, labels)
+			{
+				FoundLabel *fl = lfirst(lc);
+				bool		applies;
+
+				if (fl->subid == 0)
+					applies = true; /* table-level: every column */
+				else if (fl->relid == relid)
+					applies = (fl->subid == attno);
+				else
+				{
+					/* ancestor's column: same name */
+					char	   *pname = get_attname(fl->relid,
+													(AttrNumber) fl->subid, true);
+
+					applies = pname && strcmp(pname, attname) == 0;
+				}
+				if (applies)
+					col_add_tag(col, pstrdup(fl->label), maxtags);
+			}
+			if (col->ntags > 0)
+			{
+				col->qualname = psprintf("%s.%s", tags.qualname,
+										 quote_identifier(attname));
+				tags.tagged = true;
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+
+	entry = hash_search(tag_cache, &relid, HASH_ENTER, &found);
+	if (found && entry->cxt)
+		graveyard_add(entry->cxt);
+	entry->relid = relid;
+	entry->cxt = cxt;
+	entry->tags = tags;
+	return entry;
+}
+
+/*
+ * Effective tags of relid, or NULL if none of its columns is tagged.
+ * Call aa_tags_active() first in the same statement.
+ */
+AuditRelTags *
+aa_tags_lookup(Oid relid)
+{
+	TagCacheEntry *entry;
+
+	if (tag_cache == NULL)
+		return NULL;
+	entry = hash_search(tag_cache, &relid, HASH_FIND, NULL);
+	if (entry == NULL)
+		entry = build_entry(relid);
+	return entry->tags.tagged ? &entry->tags : NULL;
+}

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * writer.h
+ *		Interface of the launcher and the per-database writer workers.
+ *
+ * IDENTIFICATION
+ *	  extension/writer.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AA_WRITER_H
+#define AA_WRITER_H
+
+#include "access_audit.h"
+
+extern void aa_writer_init(void);
+extern PGDLLEXPORT void aa_launcher_main(Datum main_arg);
+extern PGDLLEXPORT void aa_writer_main(Datum main_arg);
+
+#endif							/* AA_WRITER_H */
