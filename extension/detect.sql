@@ -164,10 +164,11 @@ COMMENT ON FUNCTION access_audit.check_rollup_shape(regclass) IS
  *   Each is scaled by a size gate min(1, excess rows / 1,000) (the ramp by
  *   the excess over the whole ramp period / 5,000), so tiny absolute
  *   excesses never top the list.
- *   score = max(spike, slow) + context * min(1, max(spike, slow) / 2), where
- *   context = 1.5 * rise in the off-hours share of rows over the actor's
- *   baseline + 1.0 * share of window rows from relations the actor had not
- *   read in the look-back.  Context only amplifies a volume anomaly.
+ *   score = max(spike, slow) + context * min(1, max(self_z, 0) / 3) * size
+ *   gate, where context = 2.0 * rise in the off-hours share of rows over
+ *   the actor's baseline + 1.5 * share of window rows from relations the
+ *   actor had not read in the look-back (peer_z stands in for self_z without
+ *   history).  Context only amplifies an excess over the actor's own usual.
  */
 CREATE FUNCTION access_audit.rank_exporters(
 	"window" interval DEFAULT '1 day',
@@ -186,7 +187,6 @@ SET search_path = pg_catalog, pg_temp
 -- this query takes seconds while running it takes a fraction: no JIT.
 SET enable_nestloop = off
 SET jit = off
-SET work_mem = '64MB'
 AS $fn$
 DECLARE
 	nd			int;			/* window length in days */
@@ -259,16 +259,23 @@ BEGIN
 	 */
 	RETURN QUERY EXECUTE pg_catalog.format($q$
 WITH
--- One row per actor and day: volume, rows and off-hours rows.
-agg AS (
-	SELECT s.actor::text COLLATE "C" AS actor, s.day,
+-- One scan of the source, two groupings: per actor and day (volume, rows,
+-- off-hours rows) and per actor and relation (first day read, window volume)
+-- for the "tables not read before" context.
+scan AS (
+	SELECT s.actor::text COLLATE "C" AS actor, s.day, s.relation::text COLLATE "C" AS relation,
+		   GROUPING(s.day) AS by_rel,
 		   sum(greatest(s.rows, s.tagged_rows))::float8 AS vol,
 		   sum(s.rows)::float8 AS rws,
-		   sum(s.off_hours_rows)::float8 AS off
+		   sum(s.off_hours_rows)::float8 AS off,
+		   sum(greatest(s.rows, s.tagged_rows)) FILTER (WHERE s.day >= $2)::float8 AS wvol,
+		   min(s.day) AS first_day
 	  FROM %1$s s
-	 WHERE s.day BETWEEN $6 AND $1
-	 GROUP BY 1, 2
-	HAVING sum(greatest(s.rows, s.tagged_rows)) > 0
+	 WHERE s.day BETWEEN $6 AND $1 AND greatest(s.rows, s.tagged_rows) > 0
+	 GROUP BY GROUPING SETS ((1, 2), (1, 3))
+),
+agg AS (
+	SELECT x.actor, x.day, x.vol, x.rws, x.off FROM scan x WHERE x.by_rel = 0
 ),
 -- Who is who: peer group and bulk flag (unmapped actors are 'default').
 who AS (
@@ -348,18 +355,11 @@ win AS (
 ),
 -- Relations in the window, and the part of the window's volume from
 -- relations the actor had not read earlier in the look-back.
-rel AS (
-	SELECT s.actor::text COLLATE "C" AS actor,
-		   sum(greatest(s.rows, s.tagged_rows)) FILTER (WHERE s.day >= $2) AS wvol,
-		   min(s.day) AS first_day
-	  FROM %1$s s
-	 WHERE s.day BETWEEN $6 AND $1 AND greatest(s.rows, s.tagged_rows) > 0
-	 GROUP BY s.actor, s.relation
-),
 relw AS (
 	SELECT r.actor, count(*) FILTER (WHERE r.wvol > 0) AS n_rel,
 		   coalesce(sum(r.wvol) FILTER (WHERE r.first_day >= $2), 0)::float8 AS new_vol
-	  FROM rel r
+	  FROM scan r
+	 WHERE r.by_rel = 1
 	 GROUP BY r.actor
 ),
 -- Peers in the same window: humans with volume, by peer key, plus '*'.
@@ -432,13 +432,13 @@ rc AS (
 		   sum(x.x) OVER (PARTITION BY r.actor ORDER BY r.day) AS c
 	  FROM rdays r
 	  LEFT JOIN rpeer p ON p.pkey = r.pkey AND p.day = r.day AND NOT r.bulk
-	 CROSS JOIN LATERAL (SELECT r.u - greatest(0, coalesce(p.pu, 0)) - 0.5 AS x) x
+	 CROSS JOIN LATERAL (SELECT r.u - greatest(0, coalesce(p.pu, 0)) - 0.75 AS x) x
 ),
 ramp AS (
 	SELECT c.actor,
 		   sum(c.x) - least(0, min(c.c)) AS ramp_z,
 		   sum(greatest(0, c.vol - c.expected)) AS excess,
-		   avg(c.vol / greatest(c.expected, 1)) FILTER (WHERE c.day > $1 - 7) AS recent_ratio
+		   exp(avg(ln((1 + c.vol) / (1 + c.expected))) FILTER (WHERE c.day > $1 - 7)) AS recent_ratio
 	  FROM rc c
 	 GROUP BY c.actor
 ),
@@ -490,13 +490,17 @@ sc AS (
 							* greatest(z.peer_z, 0))
 			 END AS spike,
 		   0.6 * greatest(coalesce(z.ramp_z, 0), 0) * least(1, z.ramp_excess / 5000.0) AS slow,
-		   1.5 * greatest(0, z.off_share - z.off_share_base) + 1.0 * z.new_share AS context
+		   2.0 * greatest(0, z.off_share - z.off_share_base) + 1.5 * z.new_share AS context
 	  FROM z
 ),
+-- Context amplifies an excess over the actor's own history (or, without
+-- history, over peers): an off-hours dump of 7x one's usual is suspicious
+-- even when peers read as much by day.
 fin AS (
 	SELECT sc.*,
 		   greatest(sc.spike, sc.slow)
-		   + sc.context * least(1, greatest(sc.spike, sc.slow) / 2) AS score
+		   + sc.context * least(1, greatest(coalesce(sc.self_z, sc.peer_z, 0), 0) / 3)
+			 * least(1, greatest(0, sc.v - coalesce(sc.self_typ, sc.peer_typ, 0)) / 1000.0) AS score
 	  FROM sc
 )
 SELECT (row_number() OVER (ORDER BY f.score DESC, f.v DESC, f.actor))::int,

@@ -152,9 +152,11 @@ BEGIN
 		+ CASE WHEN q.kind = 'team_double' AND q.day > end_day - 20 THEN ln(2.2) ELSE 0 END
 		+ CASE WHEN q.kind = 'exfil-ramp' AND q.day > end_day - 28
 			   THEN ln(q.mult) * (q.day - (end_day - 28)) / 28.0 ELSE 0 END
+		)
+		-- the dump comes on top of the day's ordinary work
 		+ CASE WHEN q.kind IN ('exfil-spike', 'exfil-offhours', 'exfil-newhire') AND q.day = end_day
-			   THEN ln(q.mult) ELSE 0 END
-		))::bigint AS vol) v
+			   THEN exp(q.level + ln(q.mult)) ELSE 0 END
+		)::bigint AS vol) v
 	 WHERE CASE
 			WHEN q.kind = 'service' THEN true
 			WHEN q.day = end_day AND q.kind LIKE 'exfil-%' THEN true
