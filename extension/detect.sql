@@ -565,7 +565,7 @@ COMMENT ON FUNCTION access_audit.rank_exporters(interval, interval, timestamptz,
  * quarter-end, team doubling, power users) stay below it.
  */
 CREATE FUNCTION access_audit.check_exports(
-	threshold float8 DEFAULT 6,
+	threshold float8 DEFAULT 4,
 	"window" interval DEFAULT '1 day')
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER

