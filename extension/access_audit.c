@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "utils/guc.h"
@@ -40,6 +42,71 @@ int			aa_business_hours_end = 18;
 char	   *aa_business_timezone = NULL;
 
 void		_PG_init(void);
+
+/*
+ * While _PG_init runs, the integer check hooks accept any value: a bad value
+ * in postgresql.conf would otherwise be replaced by the default with only a
+ * WARNING (that is how custom settings are applied), and an audit tool must
+ * not start on settings it did not ask for.  _PG_init then refuses to start
+ * with a clear error.  Later changes (reload) are checked by the hooks.
+ */
+static bool in_pg_init = false;
+
+/* bounds of the integer settings; index = AA_SETTING_* below */
+typedef struct IntSettingBounds
+{
+	const char *name;
+	int		   *var;
+	int			min;
+	int			max;
+	const char *hint;
+}			IntSettingBounds;
+
+static const IntSettingBounds int_bounds[] = {
+	{"access_audit.queue_size", &aa_queue_size_mb, 1, 4096,
+	"The queue must hold at least one record: use at least 1MB."},
+	{"access_audit.flush_interval", &aa_flush_interval_ms, 1, 60000,
+	"Use an interval between 1ms and 60s."},
+	{"access_audit.batch_size", &aa_batch_size, 1, 100000,
+	"Use a batch size between 1 and 100000."},
+	{"access_audit.max_query_length", &aa_max_query_length, 0, 1048576,
+	"Use a length between 0 and 1048576 bytes."},
+	{"access_audit.business_hours_start", &aa_business_hours_start, 0, 23,
+	"Use an hour between 0 and 23."},
+	{"access_audit.business_hours_end", &aa_business_hours_end, 1, 24,
+	"Use an hour between 1 and 24."},
+};
+
+/*
+ * Shared body of the integer check hooks: enforce the bounds, except during
+ * _PG_init (see in_pg_init).  No catalog access.
+ */
+static bool
+check_bounds(int newval, int which)
+{
+	const		IntSettingBounds *b = &int_bounds[which];
+
+	if (in_pg_init || (newval >= b->min && newval <= b->max))
+		return true;
+	GUC_check_errdetail("%s must be between %d and %d.", b->name, b->min,
+						b->max);
+	GUC_check_errhint("%s", b->hint);
+	return false;
+}
+
+#define AA_CHECK_HOOK(fn, which) \
+static bool \
+fn(int *newval, void **extra, GucSource source) \
+{ \
+	return check_bounds(*newval, which); \
+}
+
+AA_CHECK_HOOK(check_queue_size, 0)
+AA_CHECK_HOOK(check_flush_interval, 1)
+AA_CHECK_HOOK(check_batch_size, 2)
+AA_CHECK_HOOK(check_max_query_length, 3)
+AA_CHECK_HOOK(check_hours_start, 4)
+AA_CHECK_HOOK(check_hours_end, 5)
 
 /*
  * check hook for access_audit.business_timezone: a zone name the server
@@ -73,6 +140,7 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	in_pg_init = true;
 	DefineCustomBoolVariable("access_audit.enabled",
 							 "Records reads of tagged columns.",
 							 "Turning it off is itself recorded.",
@@ -81,23 +149,23 @@ _PG_init(void)
 	DefineCustomIntVariable("access_audit.queue_size",
 							"Size of the shared queue of audit records.",
 							"The queue lives in a file under the data directory.",
-							&aa_queue_size_mb, 64, 1, 4096, PGC_POSTMASTER,
-							GUC_UNIT_MB, NULL, NULL, NULL);
+							&aa_queue_size_mb, 64, INT_MIN, INT_MAX, PGC_POSTMASTER,
+							GUC_UNIT_MB, check_queue_size, NULL, NULL);
 	DefineCustomIntVariable("access_audit.flush_interval",
 							"Longest time a writer sleeps between batches.",
 							NULL,
-							&aa_flush_interval_ms, 200, 1, 60000, PGC_SIGHUP,
-							GUC_UNIT_MS, NULL, NULL, NULL);
+							&aa_flush_interval_ms, 200, INT_MIN, INT_MAX, PGC_SIGHUP,
+							GUC_UNIT_MS, check_flush_interval, NULL, NULL);
 	DefineCustomIntVariable("access_audit.batch_size",
 							"Most records a writer commits in one transaction.",
 							"Takes effect when a writer starts.",
-							&aa_batch_size, 5000, 1, 100000, PGC_SIGHUP,
-							0, NULL, NULL, NULL);
+							&aa_batch_size, 5000, INT_MIN, INT_MAX, PGC_SIGHUP,
+							0, check_batch_size, NULL, NULL);
 	DefineCustomIntVariable("access_audit.max_query_length",
 							"Longest query text kept in a record, in bytes.",
 							NULL,
-							&aa_max_query_length, 2048, 0, 1048576, PGC_SUSET,
-							GUC_UNIT_BYTE, NULL, NULL, NULL);
+							&aa_max_query_length, 2048, INT_MIN, INT_MAX, PGC_SUSET,
+							GUC_UNIT_BYTE, check_max_query_length, NULL, NULL);
 	DefineCustomStringVariable("access_audit.actor",
 							   "Application-level user on whose behalf this session reads.",
 							   "Trusted only from members of role access_audit_app; otherwise recorded as a claim.",
@@ -111,19 +179,44 @@ _PG_init(void)
 	DefineCustomIntVariable("access_audit.business_hours_start",
 							"First hour (0-23) of business hours, for off-hours volume.",
 							NULL,
-							&aa_business_hours_start, 8, 0, 23, PGC_SIGHUP,
-							0, NULL, NULL, NULL);
+							&aa_business_hours_start, 8, INT_MIN, INT_MAX, PGC_SIGHUP,
+							0, check_hours_start, NULL, NULL);
 	DefineCustomIntVariable("access_audit.business_hours_end",
 							"Hour (1-24) at which business hours end.",
 							NULL,
-							&aa_business_hours_end, 18, 1, 24, PGC_SIGHUP,
-							0, NULL, NULL, NULL);
+							&aa_business_hours_end, 18, INT_MIN, INT_MAX, PGC_SIGHUP,
+							0, check_hours_end, NULL, NULL);
 	DefineCustomStringVariable("access_audit.business_timezone",
 							   "Time zone of business hours and of the daily roll-up's days.",
 							   NULL,
 							   &aa_business_timezone, "UTC", PGC_SIGHUP, 0,
 							   check_business_timezone, NULL, NULL);
 	MarkGUCPrefixReserved("access_audit");
+	in_pg_init = false;
+
+	/* refuse to start on a bad value rather than run on the default */
+	{
+		int			i;
+
+		for (i = 0; i < lengthof(int_bounds); i++)
+		{
+			const		IntSettingBounds *b = &int_bounds[i];
+
+			if (*b->var < b->min || *b->var > b->max)
+				ereport(ERROR,
+						errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid value for parameter \"%s\": %d",
+							   b->name, *b->var),
+						errdetail("%s must be between %d and %d.", b->name,
+								  b->min, b->max),
+						errhint("%s", b->hint));
+		}
+		if (aa_business_hours_end <= aa_business_hours_start)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("access_audit.business_hours_end must be after access_audit.business_hours_start"),
+					errhint("Business hours are [start, end) in the business time zone, for example 8 to 18."));
+	}
 
 	EnableQueryId();
 

@@ -528,6 +528,7 @@ aa_writer_main(Datum main_arg)
 	AuditQueueItem *items;
 	MemoryContext batch_cxt;
 	char	   *dbname;
+	int			nalloc;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -546,8 +547,10 @@ aa_writer_main(Datum main_arg)
 	ereport(LOG,
 			errmsg("access_audit writer started for database \"%s\"", dbname));
 
+	/* a batch_size raised by reload takes effect at the next start */
+	nalloc = aa_batch_size;
 	items = MemoryContextAlloc(TopMemoryContext,
-							   sizeof(AuditQueueItem) * aa_batch_size);
+							   sizeof(AuditQueueItem) * nalloc);
 	batch_cxt = AllocSetContextCreate(TopMemoryContext,
 									  "access_audit writer batch",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -556,7 +559,7 @@ aa_writer_main(Datum main_arg)
 	for (;;)
 	{
 		int			n;
-		int			max = aa_batch_size;
+		int			max = Min(aa_batch_size, nalloc);
 		MemoryContext old;
 
 		if (ConfigReloadPending)
