@@ -44,6 +44,7 @@
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -226,11 +227,35 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 						   quote_identifier(get_attname(object->objectId,
 														(AttrNumber) object->objectSubId,
 														false)));
-	detail = psprintf("{\"old\": %s, \"new\": %s}",
-					  old ? psprintf("\"%s\"", old) : "null",
-					  seclabel ? psprintf("\"%s\"", seclabel) : "null");
-	aa_capture_event("SECURITY LABEL", relname, colname,
-					 seclabel ? seclabel : old, detail);
+
+	/*
+	 * "by" is the role that asked for the change: the helper functions run as
+	 * the extension owner, so the effective role alone would hide it. Tags
+	 * and role names need JSON escaping only for quotes in role names.
+	 */
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"old\": ");
+		if (old)
+			escape_json(&buf, old);
+		else
+			appendStringInfoString(&buf, "null");
+		appendStringInfoString(&buf, ", \"new\": ");
+		if (seclabel)
+			escape_json(&buf, seclabel);
+		else
+			appendStringInfoString(&buf, "null");
+		appendStringInfoString(&buf, ", \"by\": ");
+		escape_json(&buf, GetUserNameFromId(GetOuterUserId(), false));
+		appendStringInfoChar(&buf, '}');
+		detail = buf.data;
+	}
+	/* the log exists only where the extension was created */
+	if (OidIsValid(get_extension_oid(AA_NAME, true)))
+		aa_capture_event("SECURITY LABEL", relname, colname,
+						 seclabel ? seclabel : old, detail);
 
 	/* others see the change at their next statement after our commit */
 	CacheInvalidateRelcacheByRelid(object->objectId);

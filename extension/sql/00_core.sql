@@ -172,12 +172,14 @@ LANGUAGE C STRICT IMMUTABLE;
 
 -- ---------------------------------------------------------------------------
 -- Tagging helpers: thin wrappers over SECURITY LABEL (so pg_dump carries
--- tags).  They run with the caller's rights: the label provider checks that
--- the caller is a superuser or a member of access_audit_admin.
+-- tags).  Only access_audit_admin members (and superusers) may execute them;
+-- they run as the extension owner so that an admin can tag any table, even
+-- one it does not own (plain SECURITY LABEL also requires ownership).  The
+-- audit record keeps the caller as login_role.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION access_audit.tag(rel regclass, col name, tag text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -197,7 +199,7 @@ $$;
 
 CREATE FUNCTION access_audit.tag_table(rel regclass, tag text)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -212,7 +214,7 @@ $$;
 
 CREATE FUNCTION access_audit.untag(rel regclass, col name)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -231,7 +233,7 @@ $$;
 
 CREATE FUNCTION access_audit.untag_table(rel regclass)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -285,8 +287,8 @@ CREATE VIEW access_audit.reads AS
      WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE');
 
 CREATE VIEW access_audit.tag_changes AS
-    SELECT seq, ts, login_role, effective_role, actor, relations[1] AS relation,
-           columns[1] AS "column",
+    SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
+           relations[1] AS relation, columns[1] AS "column",
            (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
            outcome, query
       FROM access_audit.log
