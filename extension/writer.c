@@ -68,6 +68,16 @@ typedef struct WriterState
 	Datum		dbname;
 	SPIPlanPtr	state_plan;
 	SPIPlanPtr	daily_plan;
+
+	/*
+	 * Slots reused by every batch.  Their descriptor is a private copy (not
+	 * reference-counted), so they pin nothing in a resource owner: creating
+	 * and dropping thousands of pinned slots per batch made the resource
+	 * owner's linear search the writer's top cost.
+	 */
+	TupleDesc	slot_desc;
+	TupleTableSlot **slots;
+	int			nslots;
 } WriterState;
 
 static WriterState ws;
@@ -438,7 +448,20 @@ write_batch(AuditQueueItem *items, int n)
 	ExecOpenIndices(rri, false);
 	cid = GetCurrentCommandId(true);
 	bistate = GetBulkInsertState();
-	slots = palloc(sizeof(TupleTableSlot *) * n);
+	if (ws.slots == NULL || ws.nslots < n)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		if (ws.slot_desc == NULL)
+			ws.slot_desc = CreateTupleDescCopy(RelationGetDescr(rel));
+		ws.slots = ws.slots ? repalloc(ws.slots, sizeof(TupleTableSlot *) * n) :
+			palloc(sizeof(TupleTableSlot *) * n);
+		for (i = ws.nslots; i < n; i++)
+			ws.slots[i] = MakeSingleTupleTableSlot(ws.slot_desc, &TTSOpsHeapTuple);
+		ws.nslots = n;
+		MemoryContextSwitchTo(old);
+	}
+	slots = ws.slots;
 	first_seq = ws.last_seq + 1;
 
 	for (i = 0; i < n; i++)
@@ -451,7 +474,7 @@ write_batch(AuditQueueItem *items, int n)
 			continue;
 		max_pos = (int64) items[i].pos;
 
-		slot = table_slot_create(rel, NULL);
+		slot = slots[nrows];
 		ExecClearTuple(slot);
 		item_to_row(&items[i], slot->tts_values, slot->tts_isnull);
 		slot->tts_values[AA_LOG_SEQ] = Int64GetDatum(ws.last_seq + 1);
@@ -462,7 +485,7 @@ write_batch(AuditQueueItem *items, int n)
 		slot->tts_values[AA_LOG_HASH] = hash_datum(hash);
 		slot->tts_isnull[AA_LOG_HASH] = false;
 		ExecStoreVirtualTuple(slot);
-		slots[nrows++] = slot;
+		nrows++;
 		ws.last_seq++;
 		memcpy(ws.last_hash, hash, AA_HASH_LEN);
 	}
@@ -479,7 +502,7 @@ write_batch(AuditQueueItem *items, int n)
 	}
 	FreeBulkInsertState(bistate);
 	for (i = 0; i < nrows; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
+		ExecClearTuple(slots[i]);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, RowExclusiveLock);
