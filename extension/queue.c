@@ -62,7 +62,7 @@
 #define AA_QUEUE_FILE		"pg_access_audit/queue"
 #define AA_RING_MAGIC		0x41415131	/* "AAQ1" */
 #define AA_RECORD_MAGIC		0x41415231	/* "AAR1" */
-#define AA_RING_VERSION		1
+#define AA_RING_VERSION		2
 #define AA_RING_HEADER_SIZE 4096
 #define AA_RECORD_ALIGN		32
 
@@ -84,6 +84,7 @@ typedef struct RingFileHeader
 	uint64		head;
 	uint64		tail;
 	uint64		lost_unattributed;
+	uint64		file_ino;		/* inode of the file that holds this ring */
 } RingFileHeader;
 
 /* Header of every record in the ring; its size is AA_RECORD_ALIGN. */
@@ -278,7 +279,8 @@ ring_map_file(void)
 		old.magic == AA_RING_MAGIC && old.version == AA_RING_VERSION &&
 		old.capacity > 0 && old.capacity % AA_RECORD_ALIGN == 0 &&
 		(uint64) st.st_size == AA_RING_HEADER_SIZE + old.capacity &&
-		old.tail <= old.head && old.head - old.tail <= old.capacity)
+		old.tail <= old.head && old.head - old.tail <= old.capacity &&
+		old.file_ino == (uint64) st.st_ino)
 	{
 		if (old.capacity == want_cap || old.head != old.tail)
 		{
@@ -292,6 +294,18 @@ ring_map_file(void)
 			want_cap = old.capacity;
 		}
 	}
+
+	/*
+	 * A ring whose recorded inode is not its file's was copied from another
+	 * server (pg_basebackup, a file-level copy): its records belong to that
+	 * server, which writes them itself.  Writing them here too would
+	 * duplicate them after a promotion, so start empty.
+	 */
+	if (!reuse && old.magic == AA_RING_MAGIC && old.file_ino != 0 &&
+		old.file_ino != (uint64) st.st_ino && old.head != old.tail)
+		ereport(LOG,
+				errmsg("access_audit queue file was copied from another server; its %llu bytes of pending records are left to that server",
+					   (unsigned long long) (old.head - old.tail)));
 
 	file_size = AA_RING_HEADER_SIZE + want_cap;
 	if (!reuse)
@@ -330,6 +344,7 @@ ring_map_file(void)
 		ring_hdr->ring_id &= INT64CONST(0x7FFFFFFFFFFFFFFF);
 		ring_hdr->head = 0;
 		ring_hdr->tail = 0;
+		ring_hdr->file_ino = (uint64) st.st_ino;
 	}
 }
 
