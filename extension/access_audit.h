@@ -91,37 +91,37 @@ typedef struct AuditRecord
 } AuditRecord;
 
 /*
- * Columns of access_audit.log, in table order.  chain.c hashes columns
- * AA_LOG_SEQ .. AA_LOG_DETAIL; the last two hold the chain itself.
+ * Columns of access_audit.log_data (the compact storage behind the view
+ * access_audit.log), in table order.  *_ID columns refer to the
+ * dictionaries (dict.c); 0 or NULL stands for NULL.
  */
-typedef enum AuditLogColumn
+typedef enum AuditDataColumn
 {
-	AA_LOG_SEQ = 0,
-	AA_LOG_TS,
-	AA_LOG_DATABASE,
-	AA_LOG_LOGIN_ROLE,
-	AA_LOG_EFFECTIVE_ROLE,
-	AA_LOG_ACTOR,
-	AA_LOG_CLAIMED_ACTOR,
-	AA_LOG_CLIENT_ADDR,
-	AA_LOG_APPLICATION_NAME,
-	AA_LOG_BACKEND_PID,
-	AA_LOG_QUERY_ID,
-	AA_LOG_QUERY,
-	AA_LOG_COMMAND,
-	AA_LOG_NESTING_LEVEL,
-	AA_LOG_RELATIONS,
-	AA_LOG_COLUMNS,
-	AA_LOG_PREDICATE_COLUMNS,
-	AA_LOG_TAGS,
-	AA_LOG_ROWS,
-	AA_LOG_TAGGED_ROWS,
-	AA_LOG_OUTCOME,
-	AA_LOG_DURATION,
-	AA_LOG_DETAIL,
-	AA_LOG_PREV_HASH,
-	AA_LOG_HASH,
-	AA_LOG_NCOLS
-} AuditLogColumn;
+	AA_D_SEQ = 0,
+	AA_D_TS,
+	AA_D_QUERY_ID,
+	AA_D_ROWS,
+	AA_D_TAGGED_ROWS,
+	AA_D_DURATION_US,
+	AA_D_DATABASE_ID,
+	AA_D_LOGIN_ROLE_ID,
+	AA_D_EFFECTIVE_ROLE_ID,
+	AA_D_ACTOR_ID,
+	AA_D_CLAIMED_ACTOR_ID,
+	AA_D_APPLICATION_NAME_ID,
+	AA_D_BACKEND_PID,
+	AA_D_QUERY_TEXT_ID,
+	AA_D_COMMAND_ID,
+	AA_D_NESTING_LEVEL,
+	AA_D_RELATIONS_ID,
+	AA_D_COLUMNS_ID,
+	AA_D_PREDICATE_COLUMNS_ID,
+	AA_D_TAGS_ID,
+	AA_D_OUTCOME_OK,
+	AA_D_CLIENT_ADDR,
+	AA_D_DETAIL,
+	AA_D_HASH,
+	AA_D_NCOLS
+} AuditDataColumn;
 
 #endif							/* ACCESS_AUDIT_H */

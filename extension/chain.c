@@ -35,56 +35,20 @@
 #include "catalog/namespace.h"
 #include "common/cryptohash.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inet.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
 #include "chain.h"
-
-/* how each hashed column is encoded */
-typedef enum ChainKind
-{
-	CK_INT8,
-	CK_INT4,
-	CK_TIMESTAMPTZ,
-	CK_INTERVAL,
-	CK_TEXT,
-	CK_NAME,
-	CK_INET,
-	CK_TEXTARRAY
-} ChainKind;
-
-static const ChainKind chain_kinds[AA_LOG_PREV_HASH] = {
-	[AA_LOG_SEQ] = CK_INT8,
-	[AA_LOG_TS] = CK_TIMESTAMPTZ,
-	[AA_LOG_DATABASE] = CK_NAME,
-	[AA_LOG_LOGIN_ROLE] = CK_NAME,
-	[AA_LOG_EFFECTIVE_ROLE] = CK_NAME,
-	[AA_LOG_ACTOR] = CK_TEXT,
-	[AA_LOG_CLAIMED_ACTOR] = CK_TEXT,
-	[AA_LOG_CLIENT_ADDR] = CK_INET,
-	[AA_LOG_APPLICATION_NAME] = CK_TEXT,
-	[AA_LOG_BACKEND_PID] = CK_INT4,
-	[AA_LOG_QUERY_ID] = CK_INT8,
-	[AA_LOG_QUERY] = CK_TEXT,
-	[AA_LOG_COMMAND] = CK_TEXT,
-	[AA_LOG_NESTING_LEVEL] = CK_INT4,
-	[AA_LOG_RELATIONS] = CK_TEXTARRAY,
-	[AA_LOG_COLUMNS] = CK_TEXTARRAY,
-	[AA_LOG_PREDICATE_COLUMNS] = CK_TEXTARRAY,
-	[AA_LOG_TAGS] = CK_TEXTARRAY,
-	[AA_LOG_ROWS] = CK_INT8,
-	[AA_LOG_TAGGED_ROWS] = CK_INT8,
-	[AA_LOG_OUTCOME] = CK_TEXT,
-	[AA_LOG_DURATION] = CK_INTERVAL,
-	[AA_LOG_DETAIL] = CK_TEXT,
-};
+#include "dict.h"
 
 static inline void
 put_be64(StringInfo buf, uint64 v)
@@ -102,116 +66,131 @@ put_be32(StringInfo buf, uint32 v)
 	appendBinaryStringInfo(buf, (char *) &be, 4);
 }
 
+/* a text value: flag, length, bytes */
 static inline void
-put_bytes(StringInfo buf, const char *p, int len)
+put_text(StringInfo buf, const char *s)
 {
+	int			len;
+
+	if (s == NULL)
+	{
+		appendStringInfoChar(buf, 0);
+		return;
+	}
+	len = strlen(s);
+	appendStringInfoChar(buf, 1);
 	put_be32(buf, (uint32) len);
-	appendBinaryStringInfo(buf, p, len);
+	appendBinaryStringInfo(buf, s, len);
 }
 
-/*
- * Append the canonical encoding of one log row (columns seq .. detail).
- */
-void
-aa_chain_encode(StringInfo buf, Datum *values, bool *isnull)
+/* a name value: as text, cut as the name type cuts it */
+static inline void
+put_name(StringInfo buf, const char *s)
+{
+	char		tmp[NAMEDATALEN];
+
+	if (s == NULL)
+	{
+		appendStringInfoChar(buf, 0);
+		return;
+	}
+	strlcpy(tmp, s, NAMEDATALEN);
+	put_text(buf, tmp);
+}
+
+static inline void
+put_int8(StringInfo buf, bool present, int64 v)
+{
+	appendStringInfoChar(buf, present ? 1 : 0);
+	if (present)
+		put_be64(buf, (uint64) v);
+}
+
+static inline void
+put_int4(StringInfo buf, bool present, int32 v)
+{
+	appendStringInfoChar(buf, present ? 1 : 0);
+	if (present)
+		put_be32(buf, (uint32) v);
+}
+
+static inline void
+put_list(StringInfo buf, int n, const char **strs)
 {
 	int			i;
 
-	for (i = 0; i < AA_LOG_PREV_HASH; i++)
+	if (n < 0)
 	{
-		if (isnull[i])
-		{
-			appendStringInfoChar(buf, 0);
-			continue;
-		}
-		appendStringInfoChar(buf, 1);
-		switch (chain_kinds[i])
-		{
-			case CK_INT8:
-				put_be64(buf, (uint64) DatumGetInt64(values[i]));
-				break;
-			case CK_INT4:
-				put_be32(buf, (uint32) DatumGetInt32(values[i]));
-				break;
-			case CK_TIMESTAMPTZ:
-				put_be64(buf, (uint64) DatumGetTimestampTz(values[i]));
-				break;
-			case CK_INTERVAL:
-				{
-					Interval   *iv = DatumGetIntervalP(values[i]);
-
-					put_be64(buf, (uint64) iv->time);
-					put_be32(buf, (uint32) iv->day);
-					put_be32(buf, (uint32) iv->month);
-					break;
-				}
-			case CK_TEXT:
-				{
-					text	   *t = DatumGetTextPP(values[i]);
-
-					put_bytes(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-					break;
-				}
-			case CK_NAME:
-				{
-					Name		n = DatumGetName(values[i]);
-
-					put_bytes(buf, NameStr(*n), strlen(NameStr(*n)));
-					break;
-				}
-			case CK_INET:
-				{
-					char	   *s = DatumGetCString(DirectFunctionCall1(inet_out,
-																		values[i]));
-
-					put_bytes(buf, s, strlen(s));
-					pfree(s);
-					break;
-				}
-			case CK_TEXTARRAY:
-				{
-					ArrayType  *arr = DatumGetArrayTypeP(values[i]);
-					Datum	   *elems;
-					bool	   *enulls;
-					int			n;
-					int			j;
-
-					deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
-									  &elems, &enulls, &n);
-					put_be32(buf, (uint32) n);
-					for (j = 0; j < n; j++)
-					{
-						if (enulls[j])
-							appendStringInfoChar(buf, 0);
-						else
-						{
-							text	   *t = DatumGetTextPP(elems[j]);
-
-							appendStringInfoChar(buf, 1);
-							put_bytes(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-						}
-					}
-					pfree(elems);
-					pfree(enulls);
-					break;
-				}
-		}
+		appendStringInfoChar(buf, 0);
+		return;
 	}
+	appendStringInfoChar(buf, 1);
+	put_be32(buf, (uint32) n);
+	for (i = 0; i < n; i++)
+		put_text(buf, strs[i]);
 }
 
 /*
- * out = SHA-256(prev || canonical(values)).  Must run inside a
- * transaction (the hash context needs a resource owner).
+ * Append the canonical encoding of one log record (columns seq .. detail,
+ * in table order; see the file header and the README).
  */
 void
-aa_chain_hash(const uint8 *prev, Datum *values, bool *isnull, uint8 *out)
+aa_chain_encode(StringInfo buf, const ChainRow *r)
 {
-	StringInfoData buf;
+	put_int8(buf, true, r->seq);
+	put_int8(buf, true, r->ts);
+	put_name(buf, r->database);
+	put_name(buf, r->login_role);
+	put_name(buf, r->effective_role);
+	put_text(buf, r->actor);
+	put_text(buf, r->claimed_actor);
+	put_text(buf, r->client_addr);
+	put_text(buf, r->application_name);
+	put_int4(buf, r->has_backend_pid, r->backend_pid);
+	put_int8(buf, r->has_query_id, r->query_id);
+	put_text(buf, r->query);
+	put_text(buf, r->command);
+	put_int4(buf, r->has_nesting_level, r->nesting_level);
+	put_list(buf, r->n_relations, r->relations);
+	put_list(buf, r->n_columns, r->columns);
+	put_list(buf, r->n_predicate, r->predicate_columns);
+	put_list(buf, r->n_tags, r->tags);
+	put_int8(buf, r->has_rows, r->rows);
+	put_int8(buf, r->has_tagged_rows, r->tagged_rows);
+	put_text(buf, r->outcome);
+	/* interval: microseconds, then days and months (always 0 here) */
+	appendStringInfoChar(buf, r->has_duration ? 1 : 0);
+	if (r->has_duration)
+	{
+		put_be64(buf, (uint64) r->duration_us);
+		put_be32(buf, 0);
+		put_be32(buf, 0);
+	}
+	put_text(buf, r->detail);
+}
+
+/*
+ * out = SHA-256(prev || canonical(row)).  Must run inside a transaction
+ * (the hash context needs a resource owner).
+ */
+void
+aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out)
+{
+	static StringInfoData buf;
+	static bool buf_ready = false;
 	pg_cryptohash_ctx *ctx;
 
-	initStringInfo(&buf);
+	if (!buf_ready)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&buf);
+		MemoryContextSwitchTo(old);
+		buf_ready = true;
+	}
+	resetStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (const char *) prev, AA_HASH_LEN);
-	aa_chain_encode(&buf, values, isnull);
+	aa_chain_encode(&buf, row);
 
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (pg_cryptohash_init(ctx) < 0 ||
@@ -220,7 +199,6 @@ aa_chain_hash(const uint8 *prev, Datum *values, bool *isnull, uint8 *out)
 		elog(ERROR, "could not compute SHA-256 hash: %s",
 			 pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
-	pfree(buf.data);
 }
 
 /*
@@ -266,74 +244,126 @@ checkpoint_hash(Oid nsp, int64 seq, uint8 *out)
 }
 
 /*
- * Walk the chain from from_seq to to_seq (NULL-equivalents: -1) in seq
- * order and report the first record whose sequence, link or hash is
- * wrong.  Detects changed, removed and inserted records.
+ * The logical record of one log_data row, its strings looked up in the
+ * dictionaries.  Strings point into the dictionary cache.
+ */
+static void
+row_from_data(Datum *v, bool *n, ChainRow *r)
+{
+	memset(r, 0, sizeof(ChainRow));
+	r->seq = DatumGetInt64(v[AA_D_SEQ]);
+	r->ts = DatumGetTimestampTz(v[AA_D_TS]);
+#define ID(col) (n[col] ? 0 : DatumGetInt32(v[col]))
+	r->database = aa_dict_string(ID(AA_D_DATABASE_ID));
+	r->login_role = aa_dict_string(ID(AA_D_LOGIN_ROLE_ID));
+	r->effective_role = aa_dict_string(ID(AA_D_EFFECTIVE_ROLE_ID));
+	r->actor = aa_dict_string(ID(AA_D_ACTOR_ID));
+	r->claimed_actor = aa_dict_string(ID(AA_D_CLAIMED_ACTOR_ID));
+	r->application_name = aa_dict_string(ID(AA_D_APPLICATION_NAME_ID));
+	r->query = aa_dict_string(ID(AA_D_QUERY_TEXT_ID));
+	r->command = aa_dict_string(ID(AA_D_COMMAND_ID));
+	r->relations = aa_dict_set(ID(AA_D_RELATIONS_ID), &r->n_relations);
+	r->columns = aa_dict_set(ID(AA_D_COLUMNS_ID), &r->n_columns);
+	r->predicate_columns = aa_dict_set(ID(AA_D_PREDICATE_COLUMNS_ID),
+									   &r->n_predicate);
+	r->tags = aa_dict_set(ID(AA_D_TAGS_ID), &r->n_tags);
+#undef ID
+	if (!n[AA_D_CLIENT_ADDR])
+		r->client_addr = DatumGetCString(DirectFunctionCall1(inet_out,
+															 v[AA_D_CLIENT_ADDR]));
+	r->has_backend_pid = !n[AA_D_BACKEND_PID];
+	if (r->has_backend_pid)
+		r->backend_pid = DatumGetInt32(v[AA_D_BACKEND_PID]);
+	r->has_query_id = !n[AA_D_QUERY_ID];
+	if (r->has_query_id)
+		r->query_id = DatumGetInt64(v[AA_D_QUERY_ID]);
+	r->has_nesting_level = !n[AA_D_NESTING_LEVEL];
+	if (r->has_nesting_level)
+		r->nesting_level = DatumGetInt32(v[AA_D_NESTING_LEVEL]);
+	r->has_rows = !n[AA_D_ROWS];
+	if (r->has_rows)
+		r->rows = DatumGetInt64(v[AA_D_ROWS]);
+	r->has_tagged_rows = !n[AA_D_TAGGED_ROWS];
+	if (r->has_tagged_rows)
+		r->tagged_rows = DatumGetInt64(v[AA_D_TAGGED_ROWS]);
+	if (!n[AA_D_OUTCOME_OK])
+		r->outcome = DatumGetBool(v[AA_D_OUTCOME_OK]) ? "ok" : "error";
+	r->has_duration = !n[AA_D_DURATION_US];
+	if (r->has_duration)
+		r->duration_us = DatumGetInt64(v[AA_D_DURATION_US]);
+	if (!n[AA_D_DETAIL])
+		r->detail = TextDatumGetCString(v[AA_D_DETAIL]);
+}
+
+/*
+ * Walk the chain from from_seq to to_seq (-1: open ends) in seq order and
+ * report the first record whose sequence or hash is wrong.  Each record's
+ * hash covers the previous record's hash, so a changed, removed or inserted
+ * record breaks the chain at that record.
  */
 void
 aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
 {
 	Oid			nsp = get_namespace_oid(AA_SCHEMA, false);
-	Oid			logid = get_relname_relid("log", nsp);
-	Oid			idxid = get_relname_relid("log_pkey", nsp);
+	Oid			dataid = get_relname_relid("log_data", nsp);
+	Oid			idxid = get_relname_relid("log_data_pkey", nsp);
 	Relation	rel;
 	Relation	idx;
 	IndexScanDesc scan;
 	ScanKeyData key;
 	TupleTableSlot *slot;
 	uint8		expect_prev[AA_HASH_LEN];
-	bool		have_prev = false;
 	int64		expect_seq = -1;
 	int64		start;
-	Datum		values[AA_LOG_NCOLS];
-	bool		isnull[AA_LOG_NCOLS];
+	MemoryContext rowcxt;
+	MemoryContext old;
 
 	res->ok = true;
 	res->checked = 0;
 	res->first_bad_seq = -1;
 	res->detail = NULL;
 
-	if (!OidIsValid(logid) || !OidIsValid(idxid))
+	if (!OidIsValid(dataid) || !OidIsValid(idxid))
 		ereport(ERROR,
 				errcode(ERRCODE_UNDEFINED_TABLE),
-				errmsg("access_audit.log or its primary key is missing"));
+				errmsg("access_audit.log_data or its primary key is missing"),
+				errhint("Reinstall the access_audit extension."));
 
 	/* start one record early to learn the link into from_seq */
 	start = (from_seq > 1) ? from_seq - 1 : 1;
 
-	rel = table_open(logid, AccessShareLock);
+	rel = table_open(dataid, AccessShareLock);
 	idx = index_open(idxid, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	ScanKeyInit(&key, 1, BTGreaterEqualStrategyNumber, F_INT8GE,
 				Int64GetDatum(start));
 	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "access_audit verify",
+								   ALLOCSET_DEFAULT_SIZES);
+	aa_dict_reset();
 
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		int64		seq;
-		bytea	   *ph;
 		bytea	   *hh;
 		uint8		calc[AA_HASH_LEN];
+		ChainRow	row;
 
+		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
-		memcpy(values, slot->tts_values, sizeof(Datum) * AA_LOG_NCOLS);
-		memcpy(isnull, slot->tts_isnull, sizeof(bool) * AA_LOG_NCOLS);
-		seq = DatumGetInt64(values[AA_LOG_SEQ]);
+		seq = DatumGetInt64(slot->tts_values[AA_D_SEQ]);
 		if (to_seq >= 0 && seq > to_seq)
 			break;
+		hh = slot->tts_isnull[AA_D_HASH] ? NULL :
+			DatumGetByteaPP(slot->tts_values[AA_D_HASH]);
 
 		/* the record before from_seq only provides the link */
 		if (from_seq > 1 && seq < from_seq)
 		{
-			if (!isnull[AA_LOG_HASH])
+			if (hh && VARSIZE_ANY_EXHDR(hh) == AA_HASH_LEN)
 			{
-				hh = DatumGetByteaPP(values[AA_LOG_HASH]);
-				if (VARSIZE_ANY_EXHDR(hh) == AA_HASH_LEN)
-				{
-					memcpy(expect_prev, VARDATA_ANY(hh), AA_HASH_LEN);
-					have_prev = true;
-				}
+				memcpy(expect_prev, VARDATA_ANY(hh), AA_HASH_LEN);
 			}
 			expect_seq = seq + 1;
 			continue;
@@ -344,13 +374,8 @@ aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
 			/* first record checked: anchor its link */
 			expect_seq = seq;
 			if (seq == 1)
-			{
 				memset(expect_prev, 0, AA_HASH_LEN);
-				have_prev = true;
-			}
-			else if (checkpoint_hash(nsp, seq - 1, expect_prev))
-				have_prev = true;
-			else if (from_seq < 0)
+			else if (!checkpoint_hash(nsp, seq - 1, expect_prev))
 			{
 				res->ok = false;
 				res->first_bad_seq = seq;
@@ -370,36 +395,30 @@ aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
 				psprintf("seq %lld appears out of order", (long long) seq);
 			break;
 		}
-		if (isnull[AA_LOG_PREV_HASH] || isnull[AA_LOG_HASH])
+		if (hh == NULL || VARSIZE_ANY_EXHDR(hh) != AA_HASH_LEN)
 		{
 			res->ok = false;
 			res->first_bad_seq = seq;
-			res->detail = psprintf("record %lld has no hash", (long long) seq);
+			res->detail = psprintf("record %lld has no valid hash", (long long) seq);
 			break;
 		}
-		ph = DatumGetByteaPP(values[AA_LOG_PREV_HASH]);
-		hh = DatumGetByteaPP(values[AA_LOG_HASH]);
-		if (VARSIZE_ANY_EXHDR(ph) != AA_HASH_LEN ||
-			VARSIZE_ANY_EXHDR(hh) != AA_HASH_LEN ||
-			(have_prev && memcmp(VARDATA_ANY(ph), expect_prev, AA_HASH_LEN) != 0))
-		{
-			res->ok = false;
-			res->first_bad_seq = seq;
-			res->detail = psprintf("record %lld does not link to the record before it",
-								   (long long) seq);
-			break;
-		}
-		aa_chain_hash((uint8 *) VARDATA_ANY(ph), values, isnull, calc);
+
+		aa_dict_trim();
+		old = MemoryContextSwitchTo(rowcxt);
+		row_from_data(slot->tts_values, slot->tts_isnull, &row);
+		aa_chain_hash(expect_prev, &row, calc);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+
 		if (memcmp(calc, VARDATA_ANY(hh), AA_HASH_LEN) != 0)
 		{
 			res->ok = false;
 			res->first_bad_seq = seq;
-			res->detail = psprintf("record %lld was changed after it was written",
+			res->detail = psprintf("record %lld was changed, or a record before it was",
 								   (long long) seq);
 			break;
 		}
 		memcpy(expect_prev, calc, AA_HASH_LEN);
-		have_prev = true;
 		expect_seq = seq + 1;
 		res->checked++;
 	}
@@ -408,6 +427,7 @@ aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
+	MemoryContextDelete(rowcxt);
 
 	if (res->ok)
 		res->detail = psprintf("%lld records verified", (long long) res->checked);

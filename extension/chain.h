@@ -19,9 +19,50 @@
 
 #define AA_HASH_LEN PG_SHA256_DIGEST_LENGTH
 
-extern void aa_chain_encode(StringInfo buf, Datum *values, bool *isnull);
-extern void aa_chain_hash(const uint8 *prev, Datum *values, bool *isnull,
-						  uint8 *out);
+/*
+ * One log record as the chain sees it: the logical columns seq .. detail of
+ * access_audit.log.  NULL strings are NULL pointers; n_* = -1 is a NULL
+ * list; has_* false is a NULL number.
+ */
+typedef struct ChainRow
+{
+	int64		seq;
+	TimestampTz ts;
+	const char *database;
+	const char *login_role;
+	const char *effective_role;
+	const char *actor;
+	const char *claimed_actor;
+	const char *client_addr;	/* inet in its text form */
+	const char *application_name;
+	bool		has_backend_pid;
+	int32		backend_pid;
+	bool		has_query_id;
+	int64		query_id;
+	const char *query;
+	const char *command;
+	bool		has_nesting_level;
+	int32		nesting_level;
+	int			n_relations;
+	const char **relations;
+	int			n_columns;
+	const char **columns;
+	int			n_predicate;
+	const char **predicate_columns;
+	int			n_tags;
+	const char **tags;
+	bool		has_rows;
+	int64		rows;
+	bool		has_tagged_rows;
+	int64		tagged_rows;
+	const char *outcome;
+	bool		has_duration;
+	int64		duration_us;
+	const char *detail;
+} ChainRow;
+
+extern void aa_chain_encode(StringInfo buf, const ChainRow *row);
+extern void aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out);
 
 typedef struct AuditVerifyResult
 {

@@ -242,6 +242,23 @@ ring_at(uint64 pos)
 }
 
 /*
+ * Is hdr a sane header for position pos?  Scans that run without the
+ * mutex (the writer skipping other databases' records, the launcher,
+ * stats) can meet a slot the tail has just passed and a producer is
+ * reusing; such a scan must stop rather than follow a garbage length.
+ */
+static inline bool
+header_at(RingRecordHeader *hdr, uint64 pos)
+{
+	uint32		len = hdr->len;
+
+	pg_read_barrier();
+	return hdr->magic == AA_RECORD_MAGIC && hdr->pos == pos &&
+		len >= sizeof(RingRecordHeader) && len % AA_RECORD_ALIGN == 0 &&
+		(pos % ring_cap) + len <= ring_cap;
+}
+
+/*
  * Create or open the ring file and map it.  Runs in the postmaster; any
  * failure is FATAL there, since an audit tool must not run without its
  * queue.  A file of another size that still holds records is kept at its
@@ -925,6 +942,12 @@ aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
 		uint32		state = hdr->state;
 
 		pg_read_barrier();
+		if (!header_at(hdr, pos))
+		{
+			/* the tail moved past us: resume from it next time */
+			pos = aa_queue_tail();
+			break;
+		}
 		if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid)
 		{
 			if (state == AA_STATE_RESERVED)
@@ -949,12 +972,13 @@ aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
 	int			i;
 	int			slot;
 
+	/* everything we read of these records happened before they are freed */
+	pg_memory_barrier();
 	for (i = 0; i < nitems; i++)
 	{
 		RingRecordHeader *hdr = ring_at(items[i].pos);
 
 		Assert(hdr->pos == items[i].pos);
-		pg_memory_barrier();
 		hdr->state = AA_STATE_DONE;
 	}
 
@@ -1068,6 +1092,8 @@ aa_queue_writers_wanted(Oid *dboids, int max)
 	{
 		RingRecordHeader *hdr = ring_at(pos);
 
+		if (!header_at(hdr, pos))
+			break;
 		if (hdr->kind != AA_KIND_PAD && hdr->state == AA_STATE_READY &&
 			slot_find(hdr->dboid, false) < 0)
 		{
@@ -1103,6 +1129,22 @@ aa_queue_set_launcher(Latch *latch)
 }
 
 /*
+ * Ask the writer of dboid to stop now (it exits once idle; DROP DATABASE
+ * waits for it).  Pending records stay until the drop commits.
+ */
+void
+aa_queue_stop_writer(Oid dboid)
+{
+	int			slot;
+
+	LWLockAcquire(aa_shared->lock, LW_SHARED);
+	slot = slot_find(dboid, false);
+	if (slot >= 0 && aa_shared->dbs[slot].writer_pid != 0)
+		kill(aa_shared->dbs[slot].writer_pid, SIGTERM);
+	LWLockRelease(aa_shared->lock);
+}
+
+/*
  * A database is being dropped: its pending records can never be written
  * (the log goes with it), so finish them and free its slot.
  */
@@ -1123,6 +1165,8 @@ aa_queue_forget_database(Oid dboid)
 	{
 		RingRecordHeader *hdr = ring_at(pos);
 
+		if (!header_at(hdr, pos))
+			break;
 		if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
 			hdr->state == AA_STATE_READY)
 			hdr->state = AA_STATE_DONE;
@@ -1180,7 +1224,7 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 		RingRecordHeader *hdr = ring_at(pos);
 		uint32		len = hdr->len;
 
-		if (len == 0)
+		if (!header_at(hdr, pos))
 			break;
 		if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE)
 		{

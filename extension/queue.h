@@ -58,6 +58,7 @@ extern void aa_queue_request_writer(Oid dboid);
 extern int	aa_queue_writers_wanted(Oid *dboids, int max);
 extern void aa_queue_set_launcher(Latch *latch);
 extern void aa_queue_forget_database(Oid dboid);
+extern void aa_queue_stop_writer(Oid dboid);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
 
 #endif							/* AA_QUEUE_H */

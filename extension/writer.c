@@ -29,6 +29,8 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
@@ -43,6 +45,9 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
 #include "utils/inet.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -53,6 +58,7 @@
 #include "capture.h"
 #include "chain.h"
 #include "compat.h"
+#include "dict.h"
 #include "queue.h"
 #include "writer.h"
 
@@ -65,7 +71,7 @@ typedef struct WriterState
 	uint8		last_hash[AA_HASH_LEN];
 	uint64		ring_id;
 	int64		last_pos;		/* ring position committed last, or -1 */
-	Datum		dbname;
+	char	   *dbname;
 	SPIPlanPtr	state_plan;
 	SPIPlanPtr	daily_plan;
 
@@ -81,6 +87,13 @@ typedef struct WriterState
 } WriterState;
 
 static WriterState ws;
+
+static object_access_hook_type prev_object_access_hook = NULL;
+static Oid	dropping_db = InvalidOid;
+
+static void writer_object_access(ObjectAccessType access, Oid classId,
+								 Oid objectId, int subId, void *arg);
+static void writer_xact_callback(XactEvent event, void *arg);
 
 /*
  * Register the launcher.  Called from _PG_init.
@@ -99,6 +112,44 @@ aa_writer_init(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "access_audit launcher");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "access_audit launcher");
 	RegisterBackgroundWorker(&worker);
+
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = writer_object_access;
+	RegisterXactCallback(writer_xact_callback, NULL);
+}
+
+/*
+ * object_access hook: DROP DATABASE waits for every session of the
+ * database to leave, our writer included.  Ask the writer to stop (it is
+ * restarted on demand if the drop fails) and, once the drop commits,
+ * discard the database's pending records: their log went with it.
+ */
+static void
+writer_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					 int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == DatabaseRelationId &&
+		aa_queue_ready())
+	{
+		dropping_db = objectId;
+		aa_queue_stop_writer(objectId);
+	}
+}
+
+static void
+writer_xact_callback(XactEvent event, void *arg)
+{
+	if (!OidIsValid(dropping_db))
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		aa_queue_forget_database(dropping_db);
+		dropping_db = InvalidOid;
+	}
+	else if (event == XACT_EVENT_ABORT)
+		dropping_db = InvalidOid;
 }
 
 /*
@@ -218,14 +269,22 @@ writer_load_state(void)
 	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
 		return false;
 	nsp = get_namespace_oid(AA_SCHEMA, false);
-	ws.log_relid = get_relname_relid("log", nsp);
+	ws.log_relid = get_relname_relid("log_data", nsp);
 	ws.last_seq = 0;
 	memset(ws.last_hash, 0, AA_HASH_LEN);
 
-	ret = SPI_execute("SELECT seq, hash FROM access_audit.log ORDER BY seq DESC LIMIT 1",
+	ret = SPI_execute("SELECT seq, hash FROM access_audit.log_data ORDER BY seq DESC LIMIT 1",
 					  true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "unexpected SPI result %d", ret);
+	if (SPI_processed == 0)
+	{
+		/* an emptied log continues from the last retention checkpoint */
+		ret = SPI_execute("SELECT seq, hash FROM access_audit.chain_checkpoints ORDER BY seq DESC LIMIT 1",
+						  true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "unexpected SPI result %d", ret);
+	}
 	if (SPI_processed == 1)
 	{
 		Datum		h;
@@ -235,26 +294,8 @@ writer_load_state(void)
 												  &isnull));
 		h = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
 						  &isnull);
-		if (!isnull)
+		if (!isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(h)) == AA_HASH_LEN)
 			memcpy(ws.last_hash, VARDATA_ANY(DatumGetByteaPP(h)), AA_HASH_LEN);
-	}
-	else
-	{
-		/* an emptied log continues from the last retention checkpoint */
-		ret = SPI_execute("SELECT seq, hash FROM access_audit.chain_checkpoints ORDER BY seq DESC LIMIT 1",
-						  true, 1);
-		if (ret == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			Datum		h;
-
-			ws.last_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 1,
-													  &isnull));
-			h = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-							  &isnull);
-			if (!isnull)
-				memcpy(ws.last_hash, VARDATA_ANY(DatumGetByteaPP(h)), AA_HASH_LEN);
-		}
 	}
 
 	ws.ring_id = aa_queue_ring_id();
@@ -269,7 +310,8 @@ writer_load_state(void)
 
 	{
 		Oid			st_types[2] = {INT8OID, INT8OID};
-		Oid			daily_types[5] = {INT8OID, INT8OID, TEXTOID, INT4OID, INT4OID};
+		Oid			daily_types[7] = {DATEARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 		ws.state_plan = SPI_prepare("INSERT INTO access_audit.writer_state (ring_id, last_pos, updated_at) "
 									"VALUES ($1, $2, now()) ON CONFLICT (ring_id) DO UPDATE "
@@ -277,137 +319,277 @@ writer_load_state(void)
 									2, st_types);
 		ws.daily_plan = SPI_prepare("INSERT INTO access_audit.actor_daily AS d "
 									"(day, actor, relation, rows, tagged_rows, statements, off_hours_rows) "
-									"SELECT (l.ts AT TIME ZONE $3)::date, l.actor, r.rel, sum(l.rows), "
-									"sum(l.tagged_rows), count(*), "
-									"sum(CASE WHEN extract(isodow FROM l.ts AT TIME ZONE $3) >= 6 "
-									"OR extract(hour FROM l.ts AT TIME ZONE $3) < $4 "
-									"OR extract(hour FROM l.ts AT TIME ZONE $3) >= $5 "
-									"THEN greatest(l.rows, l.tagged_rows) ELSE 0 END) "
-									"FROM access_audit.log l CROSS JOIN LATERAL unnest(l.relations) AS r(rel) "
-									"WHERE l.seq BETWEEN $1 AND $2 AND l.actor IS NOT NULL "
-									"AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE') "
-									"GROUP BY 1, 2, 3 "
+									"SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
 									"ON CONFLICT (day, actor, relation) DO UPDATE SET "
 									"rows = d.rows + excluded.rows, "
 									"tagged_rows = d.tagged_rows + excluded.tagged_rows, "
 									"statements = d.statements + excluded.statements, "
 									"off_hours_rows = d.off_hours_rows + excluded.off_hours_rows",
-									5, daily_types);
+									7, daily_types);
 		if (ws.state_plan == NULL || ws.daily_plan == NULL)
 			elog(ERROR, "could not prepare access_audit writer statements: %s",
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(ws.state_plan);
 		SPI_keepplan(ws.daily_plan);
 	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		ws.dbname = DirectFunctionCall1(namein,
-										CStringGetDatum(get_database_name(MyDatabaseId)));
-		MemoryContextSwitchTo(old);
-	}
+	ws.dbname = MemoryContextStrdup(TopMemoryContext,
+									get_database_name(MyDatabaseId));
 	ws.loaded = true;
 	return true;
 }
 
-static inline Datum
-text_array(const char **strs, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-		d[i] = CStringGetTextDatum(strs[i]);
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false,
-										   TYPALIGN_INT));
-}
-
-static inline Datum
-name_datum(const char *s)
-{
-	Name		n = palloc0(NAMEDATALEN);
-
-	strlcpy(NameStr(*n), s, NAMEDATALEN);
-	return NameGetDatum(n);
-}
-
 /*
- * Fill one log row from a queue item; seq and the chain are added by the
- * caller.
+ * The logical record of a queue item, as the chain hashes it.  client_addr
+ * is put in inet's own text form (parsed and printed once per address).
  */
 static void
-item_to_row(AuditQueueItem *item, Datum *values, bool *isnull)
+item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c, Datum *inet)
 {
 	AuditRecord *r = &item->rec;
-	Interval   *dur;
+	static char *last_addr = NULL;
+	static char *last_canon = NULL;
+	static Datum last_inet;
 
-	memset(isnull, true, sizeof(bool) * AA_LOG_NCOLS);
-	values[AA_LOG_DATABASE] = ws.dbname;
-	isnull[AA_LOG_DATABASE] = false;
+	memset(c, 0, sizeof(ChainRow));
+	c->seq = seq;
+	c->database = ws.dbname;
+	c->n_relations = c->n_columns = c->n_predicate = c->n_tags = -1;
+	*inet = (Datum) 0;
 
 	if (r->kind == AA_KIND_GAP)
 	{
-		values[AA_LOG_TS] = TimestampTzGetDatum(GetCurrentTimestamp());
-		isnull[AA_LOG_TS] = false;
-		values[AA_LOG_COMMAND] = CStringGetTextDatum("GAP");
-		isnull[AA_LOG_COMMAND] = false;
-		values[AA_LOG_OUTCOME] = CStringGetTextDatum("error");
-		isnull[AA_LOG_OUTCOME] = false;
-		values[AA_LOG_DETAIL] = CStringGetTextDatum(psprintf("{\"lost_bytes\": %lld, \"queue_position\": %llu}",
-															 (long long) item->gap_bytes,
-															 (unsigned long long) item->pos));
-		isnull[AA_LOG_DETAIL] = false;
+		c->ts = GetCurrentTimestamp();
+		c->command = "GAP";
+		c->outcome = "error";
+		c->detail = psprintf("{\"lost_bytes\": %lld, \"queue_position\": %llu}",
+							 (long long) item->gap_bytes,
+							 (unsigned long long) item->pos);
 		return;
 	}
 
-#define SET(col, expr) do { values[col] = (expr); isnull[col] = false; } while (0)
-#define SET_TEXT(col, s) do { if ((s) != NULL) SET(col, CStringGetTextDatum(s)); } while (0)
-
-	SET(AA_LOG_TS, TimestampTzGetDatum(r->ts));
-	if (r->login_role)
-		SET(AA_LOG_LOGIN_ROLE, name_datum(r->login_role));
-	if (r->effective_role)
-		SET(AA_LOG_EFFECTIVE_ROLE, name_datum(r->effective_role));
-	SET_TEXT(AA_LOG_ACTOR, r->actor);
-	SET_TEXT(AA_LOG_CLAIMED_ACTOR, r->claimed_actor);
+	c->ts = r->ts;
+	c->login_role = r->login_role;
+	c->effective_role = r->effective_role;
+	c->actor = r->actor;
+	c->claimed_actor = r->claimed_actor;
 	if (r->client_addr)
-		SET(AA_LOG_CLIENT_ADDR, DirectFunctionCall1(inet_in,
-													CStringGetDatum(r->client_addr)));
-	SET_TEXT(AA_LOG_APPLICATION_NAME, r->application_name);
-	SET(AA_LOG_BACKEND_PID, Int32GetDatum(r->backend_pid));
-	SET(AA_LOG_QUERY_ID, Int64GetDatum(r->query_id));
-	SET_TEXT(AA_LOG_QUERY, r->query);
-	SET_TEXT(AA_LOG_COMMAND, r->command);
-	SET(AA_LOG_NESTING_LEVEL, Int32GetDatum(r->nesting_level));
-	SET(AA_LOG_RELATIONS, text_array(r->relations, r->n_relations));
-	SET(AA_LOG_COLUMNS, text_array(r->columns, r->n_columns));
-	SET(AA_LOG_PREDICATE_COLUMNS, text_array(r->predicate_columns, r->n_predicate));
-	SET(AA_LOG_TAGS, text_array(r->tags, r->n_tags));
-	SET(AA_LOG_ROWS, Int64GetDatum(r->rows));
-	SET(AA_LOG_TAGGED_ROWS, Int64GetDatum(r->tagged_rows));
-	SET(AA_LOG_OUTCOME, CStringGetTextDatum(r->outcome == AA_OUTCOME_OK ? "ok" : "error"));
-	dur = palloc0(sizeof(Interval));
-	dur->time = r->duration_us;
-	SET(AA_LOG_DURATION, IntervalPGetDatum(dur));
-	SET_TEXT(AA_LOG_DETAIL, r->detail);
-#undef SET
-#undef SET_TEXT
-}
+	{
+		if (last_addr == NULL || strcmp(last_addr, r->client_addr) != 0)
+		{
+			Datum		d = DirectFunctionCall1(inet_in,
+												CStringGetDatum(r->client_addr));
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-static inline Datum
-hash_datum(const uint8 *h)
-{
-	bytea	   *b = palloc(VARHDRSZ + AA_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + AA_HASH_LEN);
-	memcpy(VARDATA(b), h, AA_HASH_LEN);
-	return PointerGetDatum(b);
+			if (last_addr)
+			{
+				pfree(last_addr);
+				pfree(last_canon);
+				pfree(DatumGetPointer(last_inet));
+			}
+			last_addr = pstrdup(r->client_addr);
+			last_inet = datumCopy(d, false, -1);
+			last_canon = DatumGetCString(DirectFunctionCall1(inet_out, last_inet));
+			MemoryContextSwitchTo(old);
+		}
+		c->client_addr = last_canon;
+		*inet = last_inet;
+	}
+	c->application_name = r->application_name;
+	c->has_backend_pid = true;
+	c->backend_pid = r->backend_pid;
+	c->has_query_id = true;
+	c->query_id = r->query_id;
+	c->query = r->query;
+	c->command = r->command;
+	c->has_nesting_level = true;
+	c->nesting_level = r->nesting_level;
+	c->n_relations = r->n_relations;
+	c->relations = r->relations;
+	c->n_columns = r->n_columns;
+	c->columns = r->columns;
+	c->n_predicate = r->n_predicate;
+	c->predicate_columns = r->predicate_columns;
+	c->n_tags = r->n_tags;
+	c->tags = r->tags;
+	c->has_rows = true;
+	c->rows = r->rows;
+	c->has_tagged_rows = true;
+	c->tagged_rows = r->tagged_rows;
+	c->outcome = r->outcome == AA_OUTCOME_OK ? "ok" : "error";
+	c->has_duration = true;
+	c->duration_us = r->duration_us;
+	c->detail = r->detail;
 }
 
 /*
- * Write one batch in one transaction: chain, multi-insert with index
- * maintenance, roll-up, ring position.  ERROR leaves the worker (which
- * is restarted and reloads its state); nothing is freed in the ring.
+ * The compact storage row of a logical record: strings and lists become
+ * dictionary ids.
+ */
+static void
+chain_to_data(const ChainRow *c, Datum inet, const uint8 *hash,
+			  Datum *v, bool *n)
+{
+	bytea	   *b;
+
+	memset(n, false, sizeof(bool) * AA_D_NCOLS);
+#define ID_OR_NULL(col, idexpr) \
+	do { int32 id_ = (idexpr); v[col] = Int32GetDatum(id_); n[col] = (id_ == 0); } while (0)
+#define SET_ID(col, s) ID_OR_NULL(col, aa_dict_string_id(s))
+#define SET_SET(col, cnt, arr) ID_OR_NULL(col, (cnt) < 0 ? 0 : aa_dict_set_id(arr, cnt))
+#define SET_NUM(col, has, datum) do { v[col] = (datum); n[col] = !(has); } while (0)
+
+	v[AA_D_SEQ] = Int64GetDatum(c->seq);
+	v[AA_D_TS] = TimestampTzGetDatum(c->ts);
+	SET_NUM(AA_D_QUERY_ID, c->has_query_id, Int64GetDatum(c->query_id));
+	SET_NUM(AA_D_ROWS, c->has_rows, Int64GetDatum(c->rows));
+	SET_NUM(AA_D_TAGGED_ROWS, c->has_tagged_rows, Int64GetDatum(c->tagged_rows));
+	SET_NUM(AA_D_DURATION_US, c->has_duration, Int64GetDatum(c->duration_us));
+	SET_ID(AA_D_DATABASE_ID, c->database);
+	SET_ID(AA_D_LOGIN_ROLE_ID, c->login_role);
+	SET_ID(AA_D_EFFECTIVE_ROLE_ID, c->effective_role);
+	SET_ID(AA_D_ACTOR_ID, c->actor);
+	SET_ID(AA_D_CLAIMED_ACTOR_ID, c->claimed_actor);
+	SET_ID(AA_D_APPLICATION_NAME_ID, c->application_name);
+	SET_NUM(AA_D_BACKEND_PID, c->has_backend_pid, Int32GetDatum(c->backend_pid));
+	SET_ID(AA_D_QUERY_TEXT_ID, c->query);
+	SET_ID(AA_D_COMMAND_ID, c->command);
+	SET_NUM(AA_D_NESTING_LEVEL, c->has_nesting_level, Int32GetDatum(c->nesting_level));
+	SET_SET(AA_D_RELATIONS_ID, c->n_relations, c->relations);
+	SET_SET(AA_D_COLUMNS_ID, c->n_columns, c->columns);
+	SET_SET(AA_D_PREDICATE_COLUMNS_ID, c->n_predicate, c->predicate_columns);
+	SET_SET(AA_D_TAGS_ID, c->n_tags, c->tags);
+	SET_NUM(AA_D_OUTCOME_OK, c->outcome != NULL,
+			BoolGetDatum(c->outcome && strcmp(c->outcome, "ok") == 0));
+	SET_NUM(AA_D_CLIENT_ADDR, c->client_addr != NULL, inet);
+	SET_NUM(AA_D_DETAIL, c->detail != NULL,
+			c->detail ? CStringGetTextDatum(c->detail) : (Datum) 0);
+	b = palloc(VARHDRSZ + AA_HASH_LEN);
+	SET_VARSIZE(b, VARHDRSZ + AA_HASH_LEN);
+	memcpy(VARDATA(b), hash, AA_HASH_LEN);
+	v[AA_D_HASH] = PointerGetDatum(b);
+#undef ID_OR_NULL
+#undef SET_ID
+#undef SET_SET
+#undef SET_NUM
+}
+
+/* one roll-up cell of a batch: (day, actor, relation) */
+typedef struct RollupKey
+{
+	int32		day;
+	int32		actor_id;
+	char		relation[256];
+} RollupKey;
+
+typedef struct RollupCell
+{
+	RollupKey	key;
+	const char *actor;
+	int64		rows;
+	int64		tagged_rows;
+	int64		statements;
+	int64		off_hours_rows;
+} RollupCell;
+
+/*
+ * Add a read to the batch's roll-up: its business day, and whether it fell
+ * outside business hours (weekends count as outside).
+ */
+static void
+rollup_add(HTAB *cells, const ChainRow *c, int32 actor_id, pg_tz *tz)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	int			jd;
+	bool		off;
+	int			i;
+
+	if (c->actor == NULL || c->command == NULL || c->n_relations <= 0 ||
+		strcmp(c->command, "SECURITY LABEL") == 0 ||
+		strcmp(c->command, "REFUSED") == 0 ||
+		strcmp(c->command, "MAINTENANCE") == 0)
+		return;
+	if (timestamp2tm(c->ts, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		return;
+	jd = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
+	off = j2day(jd) == 0 || j2day(jd) == 6 ||
+		tm.tm_hour < aa_business_hours_start ||
+		tm.tm_hour >= aa_business_hours_end;
+
+	for (i = 0; i < c->n_relations; i++)
+	{
+		RollupKey	key;
+		RollupCell *cell;
+		bool		found;
+
+		memset(&key, 0, sizeof(key));
+		key.day = jd - POSTGRES_EPOCH_JDATE;
+		key.actor_id = actor_id;
+		strlcpy(key.relation, c->relations[i], sizeof(key.relation));
+		cell = hash_search(cells, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			cell->actor = c->actor;
+			cell->rows = cell->tagged_rows = 0;
+			cell->statements = cell->off_hours_rows = 0;
+		}
+		cell->rows += c->rows;
+		cell->tagged_rows += c->tagged_rows;
+		cell->statements++;
+		if (off)
+			cell->off_hours_rows += Max(c->rows, c->tagged_rows);
+	}
+}
+
+/*
+ * Upsert the batch's roll-up cells into access_audit.actor_daily in one
+ * statement.
+ */
+static void
+rollup_flush(HTAB *cells)
+{
+	long		ncells = hash_get_num_entries(cells);
+	Datum	   *d[7];
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	HASH_SEQ_STATUS st;
+	RollupCell *cell;
+	int			i = 0;
+	int			k;
+	int			ret;
+
+	if (ncells == 0)
+		return;
+	for (k = 0; k < 7; k++)
+		d[k] = palloc(sizeof(Datum) * ncells);
+	hash_seq_init(&st, cells);
+	while ((cell = hash_seq_search(&st)) != NULL)
+	{
+		d[0][i] = DateADTGetDatum(cell->key.day);
+		d[1][i] = CStringGetTextDatum(cell->actor);
+		d[2][i] = CStringGetTextDatum(cell->key.relation);
+		d[3][i] = Int64GetDatum(cell->rows);
+		d[4][i] = Int64GetDatum(cell->tagged_rows);
+		d[5][i] = Int64GetDatum(cell->statements);
+		d[6][i] = Int64GetDatum(cell->off_hours_rows);
+		i++;
+	}
+	args[0] = PointerGetDatum(construct_array(d[0], i, DATEOID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(d[1], i, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(d[2], i, TEXTOID, -1, false, TYPALIGN_INT));
+	for (k = 3; k < 7; k++)
+		args[k] = PointerGetDatum(construct_array(d[k], i, INT8OID, 8,
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	ret = SPI_execute_plan(ws.daily_plan, args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "unexpected SPI result %d", ret);
+}
+
+/*
+ * Write one batch in one transaction: chain, dictionary ids, multi-insert
+ * with index maintenance, roll-up, ring position.  ERROR leaves the worker
+ * (which is restarted and reloads its state); nothing is freed in the ring.
  */
 static void
 write_batch(AuditQueueItem *items, int n)
@@ -420,8 +602,10 @@ write_batch(AuditQueueItem *items, int n)
 	CommandId	cid;
 	int			nrows = 0;
 	int			i;
-	int64		first_seq;
 	int64		max_pos = -1;
+	HTAB	   *cells;
+	HASHCTL		ctl;
+	pg_tz	   *tz;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -462,33 +646,42 @@ write_batch(AuditQueueItem *items, int n)
 		MemoryContextSwitchTo(old);
 	}
 	slots = ws.slots;
-	first_seq = ws.last_seq + 1;
 
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(RollupKey);
+	ctl.entrysize = sizeof(RollupCell);
+	ctl.hcxt = CurrentMemoryContext;
+	cells = hash_create("access_audit roll-up", 256, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	tz = pg_tzset(aa_business_timezone);
+	if (tz == NULL)
+		tz = session_timezone;
+
+	aa_dict_begin();
 	for (i = 0; i < n; i++)
 	{
 		TupleTableSlot *slot;
 		uint8		hash[AA_HASH_LEN];
+		ChainRow	c;
+		Datum		inet;
 
 		/* already committed before a crash: never write twice */
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
 			continue;
 		max_pos = (int64) items[i].pos;
 
+		item_to_chain(&items[i], ws.last_seq + 1, &c, &inet);
+		aa_chain_hash(ws.last_hash, &c, hash);
 		slot = slots[nrows];
 		ExecClearTuple(slot);
-		item_to_row(&items[i], slot->tts_values, slot->tts_isnull);
-		slot->tts_values[AA_LOG_SEQ] = Int64GetDatum(ws.last_seq + 1);
-		slot->tts_isnull[AA_LOG_SEQ] = false;
-		aa_chain_hash(ws.last_hash, slot->tts_values, slot->tts_isnull, hash);
-		slot->tts_values[AA_LOG_PREV_HASH] = hash_datum(ws.last_hash);
-		slot->tts_isnull[AA_LOG_PREV_HASH] = false;
-		slot->tts_values[AA_LOG_HASH] = hash_datum(hash);
-		slot->tts_isnull[AA_LOG_HASH] = false;
+		chain_to_data(&c, inet, hash, slot->tts_values, slot->tts_isnull);
 		ExecStoreVirtualTuple(slot);
+		rollup_add(cells, &c, DatumGetInt32(slot->tts_values[AA_D_ACTOR_ID]), tz);
 		nrows++;
 		ws.last_seq++;
 		memcpy(ws.last_hash, hash, AA_HASH_LEN);
 	}
+	aa_dict_end();
 
 	if (nrows > 0)
 	{
@@ -509,20 +702,12 @@ write_batch(AuditQueueItem *items, int n)
 
 	if (nrows > 0)
 	{
-		Datum		args[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+		Datum		args[2];
+		char		nulls[2] = {' ', ' '};
 		int			ret;
 
 		CommandCounterIncrement();
-		args[0] = Int64GetDatum(first_seq);
-		args[1] = Int64GetDatum(ws.last_seq);
-		args[2] = CStringGetTextDatum(aa_business_timezone);
-		args[3] = Int32GetDatum(aa_business_hours_start);
-		args[4] = Int32GetDatum(aa_business_hours_end);
-		ret = SPI_execute_plan(ws.daily_plan, args, nulls, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "unexpected SPI result %d", ret);
-
+		rollup_flush(cells);
 		args[0] = Int64GetDatum((int64) ws.ring_id);
 		args[1] = Int64GetDatum(max_pos);
 		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
@@ -574,9 +759,15 @@ aa_writer_main(Datum main_arg)
 	nalloc = aa_batch_size;
 	items = MemoryContextAlloc(TopMemoryContext,
 							   sizeof(AuditQueueItem) * nalloc);
+
+	/*
+	 * The batch context keeps a large first block across resets, so that a
+	 * batch does not fault in fresh pages from malloc every time.
+	 */
 	batch_cxt = AllocSetContextCreate(TopMemoryContext,
 									  "access_audit writer batch",
-									  ALLOCSET_DEFAULT_SIZES);
+									  16 * 1024 * 1024, 16 * 1024 * 1024,
+									  16 * 1024 * 1024);
 	memset(&ws, 0, sizeof(ws));
 
 	for (;;)

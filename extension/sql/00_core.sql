@@ -23,45 +23,14 @@ GRANT USAGE ON SCHEMA access_audit TO access_audit_reader, access_audit_admin;
 
 -- ---------------------------------------------------------------------------
 -- The audit log: one row per audited statement, written only by the writer.
+--
+-- Storage is compact (see the performance notes in the README): repeated
+-- strings -- roles, actors, application names, commands, query texts -- are
+-- stored once in access_audit.strings and lists of relations, columns and
+-- tags once in access_audit.string_sets, referred to by id; prev_hash is not
+-- stored but is the previous record's hash.  access_audit.log is the view
+-- users and tools query; its columns are the public interface.
 -- ---------------------------------------------------------------------------
-CREATE TABLE access_audit.log (
-    seq               bigint      NOT NULL,
-    ts                timestamptz NOT NULL,
-    database          name        NOT NULL,
-    login_role        name,
-    effective_role    name,
-    actor             text,
-    claimed_actor     text,
-    client_addr       inet,
-    application_name  text,
-    backend_pid       integer,
-    query_id          bigint,
-    query             text,
-    command           text,
-    nesting_level     integer,
-    relations         text[],
-    columns           text[],
-    predicate_columns text[],
-    tags              text[],
-    rows              bigint,
-    tagged_rows       bigint,
-    outcome           text,
-    duration          interval,
-    detail            text,
-    prev_hash         bytea,
-    hash              bytea,
-    CONSTRAINT log_pkey PRIMARY KEY (seq)
-);
-COMMENT ON TABLE access_audit.log IS
-    'Append-only record of every statement that read a tagged column, hash-chained (see access_audit.verify).';
-
--- Where each writer got to in the queue, committed with its records.
-CREATE TABLE access_audit.writer_state (
-    ring_id    bigint PRIMARY KEY,
-    last_pos   bigint NOT NULL,
-    updated_at timestamptz NOT NULL
-);
-
 -- Retention cut points: the chain continues from these hashes.
 CREATE TABLE access_audit.chain_checkpoints (
     seq     bigint PRIMARY KEY,
@@ -69,6 +38,103 @@ CREATE TABLE access_audit.chain_checkpoints (
     cut_at  timestamptz NOT NULL DEFAULT now(),
     cut_by  name NOT NULL DEFAULT session_user,
     cut_before timestamptz
+);
+
+CREATE SEQUENCE access_audit.strings_id_seq AS integer;
+CREATE SEQUENCE access_audit.string_sets_id_seq AS integer;
+CREATE TABLE access_audit.strings (
+    id    integer PRIMARY KEY,
+    hash  bigint  NOT NULL,
+    value text    NOT NULL
+);
+CREATE INDEX strings_hash_idx ON access_audit.strings (hash);
+
+CREATE TABLE access_audit.string_sets (
+    id    integer PRIMARY KEY,
+    hash  bigint  NOT NULL,
+    value text[]  NOT NULL
+);
+CREATE INDEX string_sets_hash_idx ON access_audit.string_sets (hash);
+
+CREATE TABLE access_audit.log_data (
+    seq                  bigint      NOT NULL,
+    ts                   timestamptz NOT NULL,
+    query_id             bigint,
+    rows                 bigint,
+    tagged_rows          bigint,
+    duration_us          bigint,
+    database_id          integer     NOT NULL,
+    login_role_id        integer,
+    effective_role_id    integer,
+    actor_id             integer,
+    claimed_actor_id     integer,
+    application_name_id  integer,
+    backend_pid          integer,
+    query_text_id        integer,
+    command_id           integer,
+    nesting_level        integer,
+    relations_id         integer,
+    columns_id           integer,
+    predicate_columns_id integer,
+    tags_id              integer,
+    outcome_ok           boolean,
+    client_addr          inet,
+    detail               text,
+    hash                 bytea       NOT NULL,
+    CONSTRAINT log_data_pkey PRIMARY KEY (seq)
+);
+COMMENT ON TABLE access_audit.log_data IS
+    'Compact storage of access_audit.log; query the view access_audit.log instead.';
+
+CREATE VIEW access_audit.log AS
+SELECT d.seq, d.ts,
+       s_db.value::name AS database,
+       s_login.value::name AS login_role,
+       s_eff.value::name AS effective_role,
+       s_actor.value AS actor,
+       s_claim.value AS claimed_actor,
+       d.client_addr,
+       s_app.value AS application_name,
+       d.backend_pid,
+       d.query_id,
+       s_query.value AS query,
+       s_cmd.value AS command,
+       d.nesting_level,
+       ss_rel.value AS relations,
+       ss_col.value AS columns,
+       ss_pred.value AS predicate_columns,
+       ss_tags.value AS tags,
+       d.rows,
+       d.tagged_rows,
+       CASE WHEN d.outcome_ok THEN 'ok' WHEN NOT d.outcome_ok THEN 'error' END AS outcome,
+       d.duration_us * interval '1 microsecond' AS duration,
+       d.detail,
+       CASE WHEN d.seq = 1 THEN '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+            ELSE coalesce((SELECT p.hash FROM access_audit.log_data p WHERE p.seq = d.seq - 1),
+                          (SELECT c.hash FROM access_audit.chain_checkpoints c WHERE c.seq = d.seq - 1))
+       END AS prev_hash,
+       d.hash
+  FROM access_audit.log_data d
+  LEFT JOIN access_audit.strings s_db ON s_db.id = d.database_id
+  LEFT JOIN access_audit.strings s_login ON s_login.id = d.login_role_id
+  LEFT JOIN access_audit.strings s_eff ON s_eff.id = d.effective_role_id
+  LEFT JOIN access_audit.strings s_actor ON s_actor.id = d.actor_id
+  LEFT JOIN access_audit.strings s_claim ON s_claim.id = d.claimed_actor_id
+  LEFT JOIN access_audit.strings s_app ON s_app.id = d.application_name_id
+  LEFT JOIN access_audit.strings s_query ON s_query.id = d.query_text_id
+  LEFT JOIN access_audit.strings s_cmd ON s_cmd.id = d.command_id
+  LEFT JOIN access_audit.string_sets ss_rel ON ss_rel.id = d.relations_id
+  LEFT JOIN access_audit.string_sets ss_col ON ss_col.id = d.columns_id
+  LEFT JOIN access_audit.string_sets ss_pred ON ss_pred.id = d.predicate_columns_id
+  LEFT JOIN access_audit.string_sets ss_tags ON ss_tags.id = d.tags_id;
+COMMENT ON VIEW access_audit.log IS
+    'Append-only record of every statement that read a tagged column, hash-chained (see access_audit.verify).';
+
+-- Where each writer got to in the queue, committed with its records.
+CREATE TABLE access_audit.writer_state (
+    ring_id    bigint PRIMARY KEY,
+    last_pos   bigint NOT NULL,
+    updated_at timestamptz NOT NULL
 );
 
 -- Daily roll-up per actor and relation, kept by the writer.
@@ -112,7 +178,8 @@ CREATE TABLE access_audit.alert_acks (
 );
 
 REVOKE ALL ON ALL TABLES IN SCHEMA access_audit FROM PUBLIC;
-GRANT SELECT ON access_audit.log, access_audit.actor_daily, access_audit.actor_groups,
+GRANT SELECT ON access_audit.log, access_audit.log_data, access_audit.strings,
+    access_audit.string_sets, access_audit.actor_daily, access_audit.actor_groups,
     access_audit.alerts, access_audit.alert_acks, access_audit.chain_checkpoints
     TO access_audit_reader, access_audit_admin;
 GRANT INSERT, UPDATE, DELETE ON access_audit.actor_groups TO access_audit_admin;
@@ -157,7 +224,7 @@ RETURNS record
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT l.seq, l.hash, l.ts FROM access_audit.log l ORDER BY l.seq DESC LIMIT 1
+    SELECT l.seq, l.hash, l.ts FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1
 $$;
 
 CREATE FUNCTION access_audit._tags_changed()

@@ -1,0 +1,467 @@
+/*-------------------------------------------------------------------------
+ *
+ * dict.c
+ *		Dictionaries of repeated strings and string lists behind the compact
+ *		audit log (access_audit.strings and access_audit.string_sets).
+ *
+ * This file owns turning a string (a role, an actor, a query text) or a
+ * list of strings (relations, columns, tags) into the id stored in
+ * access_audit.log_data, and back.  The writer looks ids up and adds new
+ * entries; verify() reads them.
+ *
+ * Ownership: the caches are process-local.  An id, once committed, never
+ * changes meaning (the dictionaries are append-only), so cached entries stay
+ * valid; entries this process added in a transaction that then failed would
+ * not, but the writer exits on any error, taking its cache with it.  Ids
+ * come from sequences, so maintenance-mode edits through the log view can
+ * add entries concurrently without clashing.  Callers bracket lookups with
+ * aa_dict_begin()/aa_dict_end() inside a transaction with an active
+ * snapshot.
+ *
+ * IDENTIFICATION
+ *	  extension/dict.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "access_audit.h"
+#include "dict.h"
+
+#define DICT_STRING		0
+#define DICT_SET		1
+#define DICT_MAX_CACHED 200000
+
+typedef struct DictKey
+{
+	uint64		hash;
+	uint32		kind;
+} DictKey;
+
+typedef struct DictEntry
+{
+	DictKey		key;
+	int32		id;
+	char	   *value;			/* encoded value, see dict_encode_set() */
+	int			len;
+} DictEntry;
+
+typedef struct DictIdKey
+{
+	int32		id;
+	uint32		kind;
+} DictIdKey;
+
+typedef struct DictIdEntry
+{
+	DictIdKey	key;
+	const char *str;			/* DICT_STRING */
+	int			n;				/* DICT_SET */
+	const char **strs;
+} DictIdEntry;
+
+/* one dictionary table while a transaction uses it */
+typedef struct DictRel
+{
+	Relation	rel;
+	Relation	pkey;
+	Relation	hashidx;
+	IndexInfo  *pkey_info;
+	IndexInfo  *hash_info;
+	Oid			seqid;
+} DictRel;
+
+static MemoryContext dict_cxt = NULL;
+static HTAB *by_value = NULL;
+static HTAB *by_id = NULL;
+static long ncached = 0;
+static DictRel rels[2];
+static bool dict_open = false;
+
+/*
+ * Drop every cached entry (also used when the cache grows too large).
+ */
+void
+aa_dict_reset(void)
+{
+	HASHCTL		ctl;
+
+	if (dict_cxt == NULL)
+		dict_cxt = AllocSetContextCreate(TopMemoryContext,
+										 "access_audit dictionary cache",
+										 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(dict_cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(DictKey);
+	ctl.entrysize = sizeof(DictEntry);
+	ctl.hcxt = dict_cxt;
+	by_value = hash_create("access_audit dictionary by value", 1024, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(DictIdKey);
+	ctl.entrysize = sizeof(DictIdEntry);
+	ctl.hcxt = dict_cxt;
+	by_id = hash_create("access_audit dictionary by id", 1024, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ncached = 0;
+}
+
+static void
+open_one(DictRel *dr, Oid nsp, const char *table, const char *pkey,
+		 const char *hashidx, const char *seq)
+{
+	Oid			relid = get_relname_relid(table, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				errcode(ERRCODE_UNDEFINED_TABLE),
+				errmsg("table \"%s.%s\" is missing", AA_SCHEMA, table),
+				errhint("Reinstall the access_audit extension."));
+	dr->rel = table_open(relid, RowExclusiveLock);
+	dr->pkey = index_open(get_relname_relid(pkey, nsp), RowExclusiveLock);
+	dr->hashidx = index_open(get_relname_relid(hashidx, nsp), RowExclusiveLock);
+	dr->pkey_info = BuildIndexInfo(dr->pkey);
+	dr->hash_info = BuildIndexInfo(dr->hashidx);
+	dr->seqid = get_relname_relid(seq, nsp);
+}
+
+/*
+ * Drop the caches if they grew too large.  Call only between records:
+ * strings returned earlier point into the cache.
+ */
+void
+aa_dict_trim(void)
+{
+	if (by_value == NULL || ncached > DICT_MAX_CACHED)
+		aa_dict_reset();
+}
+
+/*
+ * Open the dictionary tables for this transaction.
+ */
+void
+aa_dict_begin(void)
+{
+	Oid			nsp = get_namespace_oid(AA_SCHEMA, false);
+
+	aa_dict_trim();
+	open_one(&rels[DICT_STRING], nsp, "strings", "strings_pkey",
+			 "strings_hash_idx", "strings_id_seq");
+	open_one(&rels[DICT_SET], nsp, "string_sets", "string_sets_pkey",
+			 "string_sets_hash_idx", "string_sets_id_seq");
+	dict_open = true;
+}
+
+/*
+ * Close the dictionary tables (before commit).
+ */
+void
+aa_dict_end(void)
+{
+	int			i;
+
+	if (!dict_open)
+		return;
+	for (i = 0; i < 2; i++)
+	{
+		index_close(rels[i].hashidx, RowExclusiveLock);
+		index_close(rels[i].pkey, RowExclusiveLock);
+		table_close(rels[i].rel, RowExclusiveLock);
+	}
+	dict_open = false;
+}
+
+/*
+ * A list's encoded form, used for hashing and comparison: count, then each
+ * element as length and bytes.
+ */
+static void
+dict_encode_set(StringInfo buf, const char **strs, int n)
+{
+	int			i;
+
+	appendBinaryStringInfo(buf, (char *) &n, sizeof(int));
+	for (i = 0; i < n; i++)
+	{
+		int			len = strlen(strs[i]);
+
+		appendBinaryStringInfo(buf, (char *) &len, sizeof(int));
+		appendBinaryStringInfo(buf, strs[i], len);
+	}
+}
+
+/* the stored value of a dictionary row, in encoded form */
+static void
+stored_value(int kind, HeapTuple tup, TupleDesc desc, StringInfo buf)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, 3, desc, &isnull);
+
+	if (isnull)
+		return;
+	if (kind == DICT_STRING)
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	}
+	else
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+		const char **strs;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, &nulls, &n);
+		strs = palloc(sizeof(char *) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			strs[i] = nulls[i] ? "" : TextDatumGetCString(elems[i]);
+		dict_encode_set(buf, strs, n);
+	}
+}
+
+/*
+ * Find or add the id of an encoded value.  The cache is checked first, then
+ * the table (by hash, comparing values), and a new row is added last.
+ */
+static int32
+dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
+{
+	DictKey		key;
+	DictEntry  *entry;
+	bool		found;
+	DictRel    *dr = &rels[kind];
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int32		id = 0;
+
+	Assert(dict_open);
+	memset(&key, 0, sizeof(key));
+	key.hash = hash_bytes_extended((const unsigned char *) enc, len, kind);
+	key.kind = kind;
+	entry = hash_search(by_value, &key, HASH_FIND, &found);
+	if (found && entry->len == len && memcmp(entry->value, enc, len) == 0)
+		return entry->id;
+
+	/* in the table? */
+	ScanKeyInit(&skey, 2, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum((int64) key.hash));
+	scan = systable_beginscan(dr->rel, RelationGetRelid(dr->hashidx), true,
+							  GetActiveSnapshot(), 1, &skey);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		stored_value(kind, tup, RelationGetDescr(dr->rel), &buf);
+		if (buf.len == len && memcmp(buf.data, enc, len) == 0)
+		{
+			bool		isnull;
+
+			id = DatumGetInt32(heap_getattr(tup, 1, RelationGetDescr(dr->rel),
+											&isnull));
+			pfree(buf.data);
+			break;
+		}
+		pfree(buf.data);
+	}
+	systable_endscan(scan);
+
+	if (id == 0)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		Datum		ivalues[1];
+		bool		inulls[1] = {false};
+
+		id = (int32) nextval_internal(dr->seqid, false);
+		values[0] = Int32GetDatum(id);
+		values[1] = Int64GetDatum((int64) key.hash);
+		if (kind == DICT_STRING)
+			values[2] = PointerGetDatum(cstring_to_text_with_len(enc, len));
+		else
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+			int			i;
+
+			for (i = 0; i < n; i++)
+				elems[i] = CStringGetTextDatum(strs[i]);
+			values[2] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
+														false, TYPALIGN_INT));
+		}
+		tup = heap_form_tuple(RelationGetDescr(dr->rel), values, nulls);
+		heap_insert(dr->rel, tup, GetCurrentCommandId(true), 0, NULL);
+		ivalues[0] = values[0];
+		index_insert(dr->pkey, ivalues, inulls, &tup->t_self, dr->rel,
+					 UNIQUE_CHECK_YES, false, dr->pkey_info);
+		ivalues[0] = values[1];
+		index_insert(dr->hashidx, ivalues, inulls, &tup->t_self, dr->rel,
+					 UNIQUE_CHECK_NO, false, dr->hash_info);
+		heap_freetuple(tup);
+	}
+
+	/* cache it, unless another value owns this hash already */
+	if (!found)
+	{
+		entry = hash_search(by_value, &key, HASH_ENTER, &found);
+		entry->id = id;
+		entry->len = len;
+		entry->value = MemoryContextAlloc(dict_cxt, Max(len, 1));
+		memcpy(entry->value, enc, len);
+		ncached++;
+	}
+	return id;
+}
+
+/*
+ * Id of a string; 0 stands for NULL.
+ */
+int32
+aa_dict_string_id(const char *s)
+{
+	if (s == NULL)
+		return 0;
+	return dict_lookup(DICT_STRING, s, strlen(s), NULL, 0);
+}
+
+/*
+ * Id of a list of strings (the empty list has an id too).
+ */
+int32
+aa_dict_set_id(const char **strs, int n)
+{
+	static StringInfoData buf;
+	static bool buf_ready = false;
+
+	/* the array is built only when the list is new (see dict_lookup) */
+	if (!buf_ready)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&buf);
+		MemoryContextSwitchTo(old);
+		buf_ready = true;
+	}
+	resetStringInfo(&buf);
+	dict_encode_set(&buf, strs, n);
+	return dict_lookup(DICT_SET, buf.data, buf.len, strs, n);
+}
+
+/*
+ * Read one dictionary row by id into the by-id cache.
+ */
+static DictIdEntry *
+dict_fetch(int kind, int32 id)
+{
+	DictIdKey	key;
+	DictIdEntry *entry;
+	bool		found;
+	Relation	rel;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext old;
+
+	if (by_id == NULL)
+		aa_dict_reset();
+	memset(&key, 0, sizeof(key));
+	key.id = id;
+	key.kind = kind;
+	entry = hash_search(by_id, &key, HASH_FIND, &found);
+	if (found)
+		return entry;
+
+	rel = table_open(get_relname_relid(kind == DICT_STRING ? "strings" : "string_sets",
+									   get_namespace_oid(AA_SCHEMA, false)),
+					 AccessShareLock);
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
+	scan = systable_beginscan(rel,
+							  get_relname_relid(kind == DICT_STRING ? "strings_pkey" : "string_sets_pkey",
+												get_namespace_oid(AA_SCHEMA, false)),
+							  true, GetActiveSnapshot(), 1, &skey);
+	tup = systable_getnext(scan);
+	old = MemoryContextSwitchTo(dict_cxt);
+	entry = hash_search(by_id, &key, HASH_ENTER, &found);
+	entry->str = NULL;
+	entry->n = -1;
+	entry->strs = NULL;
+	if (tup != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
+
+		if (!isnull && kind == DICT_STRING)
+			entry->str = TextDatumGetCString(d);
+		else if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+			int			i;
+
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &nulls, &n);
+			entry->n = n;
+			entry->strs = palloc(sizeof(char *) * Max(n, 1));
+			for (i = 0; i < n; i++)
+				entry->strs[i] = nulls[i] ? "" : TextDatumGetCString(elems[i]);
+		}
+	}
+	ncached++;
+	MemoryContextSwitchTo(old);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return entry;
+}
+
+/*
+ * The string of an id (NULL for 0 or an unknown id).
+ */
+const char *
+aa_dict_string(int32 id)
+{
+	if (id == 0)
+		return NULL;
+	return dict_fetch(DICT_STRING, id)->str;
+}
+
+/*
+ * The list of an id; *n = -1 (and NULL) for 0 or an unknown id.
+ */
+const char **
+aa_dict_set(int32 id, int *n)
+{
+	DictIdEntry *e;
+
+	if (id == 0)
+	{
+		*n = -1;
+		return NULL;
+	}
+	e = dict_fetch(DICT_SET, id);
+	*n = e->n;
+	return e->strs;
+}
