@@ -17,11 +17,13 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
 #include "chain.h"
+#include "dict.h"
 #include "queue.h"
 #include "tags.h"
 
@@ -30,6 +32,8 @@ PG_FUNCTION_INFO_V1(access_audit_stats);
 PG_FUNCTION_INFO_V1(access_audit_verify);
 PG_FUNCTION_INFO_V1(access_audit_tags_changed);
 PG_FUNCTION_INFO_V1(access_audit_valid_tag);
+PG_FUNCTION_INFO_V1(access_audit_dict_string_id);
+PG_FUNCTION_INFO_V1(access_audit_dict_set_id);
 
 /*
  * Raise an error unless the library was preloaded and its queue exists.
@@ -182,4 +186,55 @@ Datum
 access_audit_valid_tag(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(aa_tags_valid_label(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}
+
+/*
+ * _dict_string_id(text): the dictionary id of a string, added if new.  Used
+ * by the log view's maintenance-mode triggers; NULL for NULL.
+ */
+Datum
+access_audit_dict_string_id(PG_FUNCTION_ARGS)
+{
+	int32		id;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	aa_dict_begin();
+	id = aa_dict_string_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	aa_dict_end();
+	PG_RETURN_INT32(id);
+}
+
+/*
+ * _dict_set_id(text[]): the dictionary id of a list of strings, added if
+ * new; NULL for NULL.  NULL elements are refused.
+ */
+Datum
+access_audit_dict_set_id(PG_FUNCTION_ARGS)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	const char **strs;
+	int32		id;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &n);
+	strs = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					errmsg("lists in the audit log cannot contain nulls"),
+					errhint("Remove the null elements."));
+		strs[i] = TextDatumGetCString(elems[i]);
+	}
+	aa_dict_begin();
+	id = aa_dict_set_id(strs, n);
+	aa_dict_end();
+	PG_RETURN_INT32(id);
 }
