@@ -42,7 +42,9 @@
 #include "nodes/pathnodes.h"
 #include "parser/parsetree.h"
 #include "pgstat.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
+#include "utils/portal.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
@@ -73,6 +75,7 @@ typedef struct InflightRecord
 	bool		in_run;			/* inside ExecutorRun/Finish */
 	bool		failed;			/* an error passed through our hooks */
 	bool		is_copy;		/* utility COPY: rows from progress */
+	int			runs;			/* ExecutorRun calls so far */
 	int			n_instr;
 	Instrumentation **instr;	/* scan nodes of tagged relations */
 } InflightRecord;
@@ -86,6 +89,12 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static InflightRecord *inflight = NULL;
 static int	nesting_level = 0;
 static bool capture_disabled = false;
+
+/*
+ * CREATE MATERIALIZED VIEW and CREATE TABLE AS both fill their relation
+ * through DestIntoRel; the utility hook says which one is running.
+ */
+static bool creating_matview = false;
 
 /* identity cache */
 static char *login_role_name = NULL;
@@ -244,6 +253,11 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
 		source++;
 		len--;
 	}
+	/* and the trailing semicolon of the last statement in the string */
+	while (len > 0 && (source[len - 1] == ';' || source[len - 1] == ' ' ||
+					   source[len - 1] == '\n' || source[len - 1] == '\t' ||
+					   source[len - 1] == '\r'))
+		len--;
 	if (aa_max_query_length >= 0 && len > aa_max_query_length)
 		len = pg_mbcliplen(source, len, aa_max_query_length);
 	return MemoryContextStrdup(cxt, pnstrdup(source, len));
@@ -342,6 +356,11 @@ trace_walker(Node *node, TraceCtx *ctx)
 
 		if (var->varno == OUTER_VAR)
 			trace_outer(plan, var->varattno, t);
+		else if (var->varno == INNER_VAR && IsA(plan, ModifyTable))
+		{
+			/* MERGE actions see the source row as the inner tuple */
+			trace_plan_column(outerPlan(plan), var->varattno, t);
+		}
 		else if (var->varno == INNER_VAR)
 			trace_plan_column(innerPlan(plan), var->varattno, t);
 		else if (var->varno == INDEX_VAR)
@@ -495,7 +514,30 @@ trace_outputs(PlannedStmt *stmt, OutputTrace *t)
 
 		if (mt->operation == CMD_MERGE)
 		{
-			t->unknown = true;
+			/*
+			 * What MERGE writes comes from the target lists of its INSERT and
+			 * UPDATE actions; their conditions (WHEN ... AND) and the ON
+			 * clause only decide which action runs: predicates.
+			 */
+			foreach(lc, mt->mergeActionLists)
+			{
+				ListCell   *lc2;
+
+				foreach(lc2, (List *) lfirst(lc))
+				{
+					MergeAction *action = lfirst(lc2);
+					ListCell   *lc3;
+
+					if (action->commandType != CMD_INSERT &&
+						action->commandType != CMD_UPDATE)
+						continue;
+					foreach(lc3, action->targetList)
+						trace_expr((Node *) ((TargetEntry *) lfirst(lc3))->expr,
+								   top, t);
+				}
+			}
+			if (stmt->hasModifyingCTE)
+				t->unknown = true;
 			return;
 		}
 		foreach(lc, mt->returningLists)
@@ -571,20 +613,16 @@ fold_children(PlannedStmt *stmt, OutputTrace *t)
 					pattno = 0;
 				else
 				{
-					ListCell   *lc2;
-					int			i = 0;
-
-					foreach(lc2, ari->translated_vars)
-					{
-						Var		   *v = lfirst(lc2);
-
-						i++;
-						if (v && IsA(v, Var) && v->varattno == cattno)
-						{
-							pattno = i;
-							break;
-						}
-					}
+					/*
+					 * setrefs.c drops translated_vars from the plan's
+					 * AppendRelInfos but keeps parent_colnos, indexed by
+					 * child attno.  System columns and dropped columns have
+					 * no parent column.
+					 */
+					if (cattno < 1 || cattno > ari->num_child_cols ||
+						ari->parent_colnos == NULL)
+						continue;
+					pattno = ari->parent_colnos[cattno - 1];
 					if (pattno == 0)
 						continue;
 				}
@@ -652,7 +690,8 @@ command_name(QueryDesc *qd)
 	switch (qd->dest->mydest)
 	{
 		case DestIntoRel:
-			return "CREATE TABLE AS";
+			return creating_matview ? "CREATE MATERIALIZED VIEW" :
+				"CREATE TABLE AS";
 		case DestTransientRel:
 			return "REFRESH MATERIALIZED VIEW";
 		case DestCopyOut:
@@ -973,6 +1012,30 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 /*
+ * Add the rows of one ExecutorRun call to the record.
+ *
+ * Rows passed to DestNone were not sent anywhere (MOVE, EXPLAIN ANALYZE):
+ * the scans still count in tagged_rows, but they are not rows produced.
+ * A run into a tuplestore after earlier runs is a WITH HOLD cursor being
+ * made to outlive its transaction: PersistHoldablePortal rewinds the plan
+ * and stores the whole result for later FETCHes, which no executor hook
+ * sees; so the record counts the whole result once, not the rows fetched
+ * before COMMIT plus the whole result again.
+ */
+static void
+add_run_rows(InflightRecord *ir, QueryDesc *queryDesc, bool rerun)
+{
+	uint64		n = queryDesc->estate->es_processed;
+
+	if (queryDesc->dest->mydest == DestNone)
+		return;
+	if (rerun)
+		ir->rec.rows = Max(ir->rec.rows, (int64) n);
+	else
+		ir->rec.rows += n;
+}
+
+/*
  * ExecutorRun hook: es_processed restarts at 0 in every run (cursors,
  * row-limited portals, plpgsql loops), so add it after each call, errors
  * included.
@@ -981,9 +1044,17 @@ static void
 aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 {
 	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
+	bool		rerun = false;
 
 	if (ir)
+	{
 		ir->in_run = true;
+		/* see add_run_rows: the active portal is the cursor being held */
+		rerun = ir->runs++ > 0 && ActivePortal != NULL &&
+			ActivePortal->holdStore != NULL &&
+			(ActivePortal->cursorOptions & CURSOR_OPT_HOLD) != 0 &&
+			queryDesc->dest->mydest == DestTuplestore;
+	}
 	nesting_level++;
 	PG_TRY();
 	{
@@ -997,7 +1068,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 		nesting_level--;
 		if (ir && ir->estate)
 		{
-			ir->rec.rows += queryDesc->estate->es_processed;
+			add_run_rows(ir, queryDesc, rerun);
 			ir->in_run = false;
 			ir->failed = true;
 		}
@@ -1007,7 +1078,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	nesting_level--;
 	if (ir)
 	{
-		ir->rec.rows += queryDesc->estate->es_processed;
+		add_run_rows(ir, queryDesc, rerun);
 		ir->in_run = false;
 	}
 }
@@ -1171,12 +1242,18 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	InflightRecord *ir = NULL;
 	bool		nests = !utility_is_wrapper(parsetree);
+	bool		save_matview = creating_matview;
 
 	if (IsA(parsetree, CopyStmt) && capture_wanted())
 		ir = copy_to_record(pstmt, (CopyStmt *) parsetree, queryString);
 
 	if (nests)
 		nesting_level++;
+	if (IsA(parsetree, CreateTableAsStmt))
+		creating_matview =
+			((CreateTableAsStmt *) parsetree)->objtype == OBJECT_MATVIEW;
+	else
+		creating_matview = false;
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -1188,6 +1265,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_CATCH();
 	{
+		creating_matview = save_matview;
 		if (nests)
 			nesting_level--;
 		if (ir && ir->cb.arg)
@@ -1198,6 +1276,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	creating_matview = save_matview;
 	if (nests)
 		nesting_level--;
 

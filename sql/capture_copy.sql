@@ -1,0 +1,38 @@
+-- Capture of COPY: relation form (which reads without the executor), the
+-- query form, column lists, psql's \copy, and an error part way.
+CREATE EXTENSION IF NOT EXISTS access_audit;
+\set VERBOSITY terse
+CREATE TABLE cy_customers (id int PRIMARY KEY, full_name text, phone text, city text);
+INSERT INTO cy_customers
+  SELECT g, 'name' || g, '555-' || g, 'Oslo' FROM generate_series(1, 5) g;
+SELECT access_audit.tag('cy_customers', 'phone', 'pii:phone');
+SELECT access_audit.tag('cy_customers', 'full_name', 'pii:name');
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT access_audit.flush();
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+
+COPY cy_customers TO STDOUT;
+COPY cy_customers (id, phone) TO STDOUT WITH (FORMAT csv, HEADER);
+COPY (SELECT phone FROM cy_customers WHERE id < 3) TO STDOUT;
+COPY (SELECT id FROM cy_customers WHERE phone = '555-2') TO STDOUT;
+COPY cy_customers TO '/dev/null';
+\copy cy_customers (full_name) TO STDOUT
+\copy (SELECT phone FROM cy_customers WHERE id = 4) TO STDOUT
+-- an error after rows were copied out
+COPY (SELECT phone, 10 / (3 - id) FROM cy_customers) TO STDOUT;
+-- no record: untagged columns only, COPY FROM
+COPY cy_customers (id, city) TO STDOUT;
+COPY (SELECT count(*) FROM cy_customers) TO STDOUT;
+COPY cy_customers FROM STDIN;
+6	name6	555-6	Rome
+\.
+
+SELECT access_audit.flush();
+SELECT query, command, nesting_level AS nl, relations, columns,
+       predicate_columns AS pred, tags, rows, tagged_rows AS trows, outcome
+  FROM access_audit.log WHERE seq > :start ORDER BY seq;
+
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+DROP TABLE cy_customers;
