@@ -30,6 +30,7 @@
 #include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "commands/copy.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
@@ -40,6 +41,7 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
+#include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "pgstat.h"
 #include "tcop/pquery.h"
@@ -588,7 +590,7 @@ add_unique(const char ***arr, int *n, int *cap, const char *s)
  * attnos, using the plan's AppendRelInfos, repeatedly for nested levels.
  */
 static void
-fold_children(PlannedStmt *stmt, OutputTrace *t)
+fold_children(PlannedStmt *stmt, Bitmapset **sets)
 {
 	ListCell   *lc;
 	bool		changed = true;
@@ -602,9 +604,9 @@ fold_children(PlannedStmt *stmt, OutputTrace *t)
 			AppendRelInfo *ari = lfirst(lc);
 			int			x = -1;
 
-			if (t->out[ari->child_relid] == NULL)
+			if (sets[ari->child_relid] == NULL)
 				continue;
-			while ((x = bms_next_member(t->out[ari->child_relid], x)) >= 0)
+			while ((x = bms_next_member(sets[ari->child_relid], x)) >= 0)
 			{
 				AttrNumber	cattno = x + FirstLowInvalidHeapAttributeNumber;
 				AttrNumber	pattno = 0;
@@ -626,10 +628,10 @@ fold_children(PlannedStmt *stmt, OutputTrace *t)
 					if (pattno == 0)
 						continue;
 				}
-				if (!bms_is_member(ATTBIT(pattno), t->out[ari->parent_relid]))
+				if (!bms_is_member(ATTBIT(pattno), sets[ari->parent_relid]))
 				{
-					t->out[ari->parent_relid] =
-						bms_add_member(t->out[ari->parent_relid], ATTBIT(pattno));
+					sets[ari->parent_relid] =
+						bms_add_member(sets[ari->parent_relid], ATTBIT(pattno));
 					changed = true;
 				}
 			}
@@ -738,6 +740,186 @@ plan_reads_tagged(PlannedStmt *stmt)
 	return false;
 }
 
+/* ---------------------------------------------------------------------
+ * Columns the plan really touches, for reads through views
+ * ---------------------------------------------------------------------
+ *
+ * A view's base table carries in selectedCols every column the view's
+ * query names, whether or not the outer query uses it: SELECT id FROM v,
+ * where v also exposes phone, would be recorded as a read of phone.  For
+ * plans that contain a view we therefore intersect selectedCols with the
+ * columns the plan's scan nodes (and ModifyTable's own expressions) refer
+ * to.  After setrefs.c only these nodes refer to a base relation's range
+ * table index; every node above them uses OUTER_VAR/INNER_VAR.  The
+ * refinement can only remove columns, and only where we understand the
+ * node completely: a scan type we do not list, a foreign or custom scan
+ * (whose remote quals are not Vars), or a whole-row reference marks the
+ * relation with the whole-row bit, which turns the refinement off for it.
+ * A scan that returns its physical tuple names every column, so then
+ * nothing is refined either (a safe over-approximation).  Partitions and
+ * inheritance children are folded onto their parent like output columns.
+ */
+
+static bool
+plan_has_view(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
+			return true;
+	}
+	return false;
+}
+
+typedef struct RefsCtx
+{
+	Bitmapset **refs;
+	int			nrt;
+}			RefsCtx;
+
+static void
+refs_add(RefsCtx * ctx, Index rti, Node *expr)
+{
+	if (rti < 1 || rti > ctx->nrt)
+		return;
+	pull_varattnos(expr, rti, &ctx->refs[rti]);
+}
+
+static void
+refs_walk_plan(Plan *plan, RefsCtx * ctx)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	check_stack_depth();
+	switch (nodeTag(plan))
+	{
+		case T_SeqScan:
+		case T_SampleScan:
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+		case T_BitmapIndexScan:
+		case T_BitmapHeapScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+			{
+				Index		rti = ((Scan *) plan)->scanrelid;
+
+				refs_add(ctx, rti, (Node *) plan->targetlist);
+				refs_add(ctx, rti, (Node *) plan->qual);
+				if (IsA(plan, SampleScan))
+					refs_add(ctx, rti,
+							 (Node *) ((SampleScan *) plan)->tablesample);
+				else if (IsA(plan, IndexScan))
+				{
+					refs_add(ctx, rti,
+							 (Node *) ((IndexScan *) plan)->indexqualorig);
+					refs_add(ctx, rti,
+							 (Node *) ((IndexScan *) plan)->indexorderbyorig);
+				}
+				else if (IsA(plan, IndexOnlyScan))
+					refs_add(ctx, rti,
+							 (Node *) ((IndexOnlyScan *) plan)->indextlist);
+				else if (IsA(plan, BitmapIndexScan))
+					refs_add(ctx, rti,
+							 (Node *) ((BitmapIndexScan *) plan)->indexqualorig);
+				else if (IsA(plan, BitmapHeapScan))
+					refs_add(ctx, rti,
+							 (Node *) ((BitmapHeapScan *) plan)->bitmapqualorig);
+				else if (IsA(plan, TidScan))
+					refs_add(ctx, rti, (Node *) ((TidScan *) plan)->tidquals);
+				else if (IsA(plan, TidRangeScan))
+					refs_add(ctx, rti,
+							 (Node *) ((TidRangeScan *) plan)->tidrangequals);
+				break;
+			}
+		case T_ModifyTable:
+			{
+				ModifyTable *mt = (ModifyTable *) plan;
+				Index		rti;
+
+				/* these refer to the result relations directly */
+				foreach(lc, mt->resultRelations)
+				{
+					rti = lfirst_int(lc);
+					refs_add(ctx, rti, (Node *) mt->returningLists);
+					refs_add(ctx, rti, (Node *) mt->withCheckOptionLists);
+					refs_add(ctx, rti, (Node *) mt->onConflictSet);
+					refs_add(ctx, rti, mt->onConflictWhere);
+					refs_add(ctx, rti, (Node *) mt->mergeActionLists);
+				}
+				break;
+			}
+		case T_ForeignScan:
+		case T_CustomScan:
+			{
+				/*
+				 * Remote or custom quals need not be Vars, and a pushed-down
+				 * join scans several relations: give up on all of them.
+				 */
+				Bitmapset  *relids = IsA(plan, ForeignScan) ?
+				((ForeignScan *) plan)->fs_relids :
+				((CustomScan *) plan)->custom_relids;
+				Index		rti = ((Scan *) plan)->scanrelid;
+				int			x = -1;
+
+				while ((x = bms_next_member(relids, x)) >= 0)
+					if (x >= 1 && x <= ctx->nrt)
+						ctx->refs[x] = bms_add_member(ctx->refs[x], ATTBIT(0));
+				if (rti >= 1 && rti <= ctx->nrt)
+					ctx->refs[rti] = bms_add_member(ctx->refs[rti], ATTBIT(0));
+				break;
+			}
+		default:
+			/* other scans read functions, values, CTEs, subqueries */
+			break;
+	}
+
+	refs_walk_plan(outerPlan(plan), ctx);
+	refs_walk_plan(innerPlan(plan), ctx);
+	if (IsA(plan, Append))
+		foreach(lc, ((Append *) plan)->appendplans)
+			refs_walk_plan(lfirst(lc), ctx);
+	else if (IsA(plan, MergeAppend))
+		foreach(lc, ((MergeAppend *) plan)->mergeplans)
+			refs_walk_plan(lfirst(lc), ctx);
+	else if (IsA(plan, SubqueryScan))
+		refs_walk_plan(((SubqueryScan *) plan)->subplan, ctx);
+	else if (IsA(plan, BitmapAnd))
+		foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
+			refs_walk_plan(lfirst(lc), ctx);
+	else if (IsA(plan, BitmapOr))
+		foreach(lc, ((BitmapOr *) plan)->bitmapplans)
+			refs_walk_plan(lfirst(lc), ctx);
+	else if (IsA(plan, CustomScan))
+		foreach(lc, ((CustomScan *) plan)->custom_plans)
+			refs_walk_plan(lfirst(lc), ctx);
+}
+
+/*
+ * Per range-table index, the ATTBIT set of columns the plan refers to,
+ * children folded onto parents.
+ */
+static Bitmapset **
+referenced_columns(PlannedStmt *stmt, int nrt)
+{
+	RefsCtx		ctx;
+	ListCell   *lc;
+
+	ctx.nrt = nrt;
+	ctx.refs = palloc0(sizeof(Bitmapset *) * (nrt + 1));
+	refs_walk_plan(stmt->planTree, &ctx);
+	foreach(lc, stmt->subplans)
+		refs_walk_plan(lfirst(lc), &ctx);
+	fold_children(stmt, ctx.refs);
+	return ctx.refs;
+}
+
 /*
  * Build the record body for an audited plan in cxt.  Returns false if, on
  * closer look, no tagged column is read (count(*), untagged columns only).
@@ -749,6 +931,7 @@ build_plan_record(QueryDesc *qd, AuditRecord *rec, MemoryContext cxt)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	OutputTrace t;
 	int			nrt = list_length(stmt->rtable);
+	Bitmapset **refs;
 	int			rti;
 	int			cap_rel = 0,
 				cap_col = 0,
@@ -759,7 +942,8 @@ build_plan_record(QueryDesc *qd, AuditRecord *rec, MemoryContext cxt)
 	t.stmt = stmt;
 	t.out = palloc0(sizeof(Bitmapset *) * (nrt + 1));
 	trace_outputs(stmt, &t);
-	fold_children(stmt, &t);
+	fold_children(stmt, t.out);
+	refs = plan_has_view(stmt) ? referenced_columns(stmt, nrt) : NULL;
 
 	for (rti = 1; rti <= nrt; rti++)
 	{
@@ -780,6 +964,8 @@ build_plan_record(QueryDesc *qd, AuditRecord *rec, MemoryContext cxt)
 			continue;
 		sel = aa_rte_selected_cols_compat(stmt, rte);
 		whole = bms_is_member(ATTBIT(0), sel);
+		if (refs != NULL && !whole && !bms_is_member(ATTBIT(0), refs[rti]))
+			sel = bms_intersect(sel, refs[rti]);
 		for (attno = 1; attno <= tags->natts; attno++)
 		{
 			AuditColumnTags *col = &tags->cols[attno];

@@ -1,6 +1,9 @@
 -- Capture of COPY: relation form (which reads without the executor), the
 -- query form, column lists, psql's \copy, and an error part way.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 CREATE TABLE cy_customers (id int PRIMARY KEY, full_name text, phone text, city text);
 INSERT INTO cy_customers

@@ -1,7 +1,10 @@
 -- Capture through cursors: one record per cursor, rows summed over every
 -- FETCH; cursors closed by COMMIT, ROLLBACK or an error; WITH HOLD
 -- cursors; cursors in PL/pgSQL.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 CREATE TABLE cc_customers (id int PRIMARY KEY, full_name text, phone text, city text);
 INSERT INTO cc_customers

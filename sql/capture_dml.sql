@@ -1,7 +1,10 @@
 -- Capture of reads that write: INSERT..SELECT, CREATE TABLE AS, SELECT
 -- INTO, temp tables, materialized views, UPDATE..FROM, RETURNING, MERGE.
 -- rows = rows written (or returned); tagged_rows = tagged rows read.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 CREATE TABLE cd_customers (id int PRIMARY KEY, full_name text, phone text, city text);
 INSERT INTO cd_customers

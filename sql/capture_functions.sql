@@ -1,7 +1,10 @@
 -- Capture inside functions, DO blocks, triggers and SECURITY DEFINER
 -- functions: the nested statement is the read (nesting_level > 0); the
 -- login role stays the caller's, the effective role is the owner's.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 SELECT current_user AS me \gset
 CREATE TABLE cf_customers (id int PRIMARY KEY, full_name text, phone text, city text);

@@ -1,7 +1,10 @@
 -- Identity: access_audit.actor is trusted only from members of
 -- access_audit_app; from anyone else it is kept as claimed_actor and the
 -- actor is the login role.  Behaviour settings are superuser-only.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 SELECT current_user AS me \gset
 CREATE TABLE ci_customers (id int PRIMARY KEY, phone text);

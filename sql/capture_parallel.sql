@@ -1,6 +1,9 @@
 -- Parallel query: workers do not record; the leader makes exactly one
 -- record with the rows of every worker.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 CREATE TABLE cq_big (id int, phone text, pad text);
 INSERT INTO cq_big SELECT g, '555-' || g, repeat('x', 100) FROM generate_series(1, 20000) g;

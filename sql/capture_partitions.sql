@@ -1,6 +1,9 @@
 -- Capture of partitioned tables and inheritance: a tag on the parent
 -- covers its children, whether read through the parent or directly.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 CREATE TABLE cp_orders (id int, region text, card text) PARTITION BY LIST (region);
 CREATE TABLE cp_orders_eu PARTITION OF cp_orders FOR VALUES IN ('eu');

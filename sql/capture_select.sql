@@ -2,7 +2,10 @@
 -- CTEs, subqueries, set operations, LATERAL, aggregates (tagged_rows),
 -- prepared statements, ROLLBACK after the read, an error after rows were
 -- sent, EXPLAIN ANALYZE, and the statements that must leave no record.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 CREATE TABLE cs_customers (id int PRIMARY KEY, full_name text, phone text, city text);
 INSERT INTO cs_customers
