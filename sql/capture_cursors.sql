@@ -67,6 +67,10 @@ FETCH ALL FROM s1;
 FETCH BACKWARD 2 FROM s1;
 CLOSE s1;
 COMMIT;
+-- psql's FETCH_COUNT pages through a cursor
+\set FETCH_COUNT 4
+SELECT phone FROM cc_customers WHERE id <= 9;
+\unset FETCH_COUNT
 -- PL/pgSQL FOR loops and explicit cursors run nested
 DO $$
 DECLARE

@@ -67,6 +67,16 @@ BEGIN
 EXCEPTION WHEN others THEN NULL;
 END $$;
 INSERT INTO cf_events VALUES (6);
+-- a nested statement fails after producing rows and the block catches the
+-- error: the nested record says error, with the rows it had produced
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT phone, 10 / (4 - id) AS x FROM cf_customers LOOP
+  END LOOP;
+EXCEPTION WHEN division_by_zero THEN
+  RAISE NOTICE 'caught';
+END $$;
 -- SET ROLE: the effective role changes, the login role does not
 SET ROLE cf_owner;
 SELECT phone FROM cf_customers WHERE id = 7;
