@@ -82,6 +82,7 @@
 #include "postmaster/bgworker.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -816,9 +817,12 @@ static Oid
 owning_relation(Oid classId, Oid objectId)
 {
 	Relation	catalog;
+	SysScanDesc scan;
+	ScanKeyData key;
 	HeapTuple	tup;
 	AttrNumber	oidcol;
 	AttrNumber	relcol;
+	Oid			indexid;
 	Oid			relid = InvalidOid;
 
 	switch (classId)
@@ -826,24 +830,31 @@ owning_relation(Oid classId, Oid objectId)
 		case TriggerRelationId:
 			oidcol = Anum_pg_trigger_oid;
 			relcol = Anum_pg_trigger_tgrelid;
+			indexid = TriggerOidIndexId;
 			break;
 		case RewriteRelationId:
 			oidcol = Anum_pg_rewrite_oid;
 			relcol = Anum_pg_rewrite_ev_class;
+			indexid = RewriteOidIndexId;
 			break;
 		case PolicyRelationId:
 			oidcol = Anum_pg_policy_oid;
 			relcol = Anum_pg_policy_polrelid;
+			indexid = PolicyOidIndexId;
 			break;
 		case AttrDefaultRelationId:
 			oidcol = Anum_pg_attrdef_oid;
 			relcol = Anum_pg_attrdef_adrelid;
+			indexid = AttrDefaultOidIndexId;
 			break;
 		default:
 			return InvalidOid;
 	}
 	catalog = table_open(classId, AccessShareLock);
-	tup = get_catalog_object_by_oid(catalog, oidcol, objectId);
+	ScanKeyInit(&key, oidcol, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(objectId));
+	scan = systable_beginscan(catalog, indexid, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
 		bool		isnull;
@@ -852,7 +863,16 @@ owning_relation(Oid classId, Oid objectId)
 
 		if (!isnull)
 			relid = DatumGetObjectId(d);
+
+		/*
+		 * The foreign-key triggers a referencing user table puts on a guarded
+		 * table go with that table's constraint: not ours.
+		 */
+		if (classId == TriggerRelationId &&
+			((Form_pg_trigger) GETSTRUCT(tup))->tgisinternal)
+			relid = InvalidOid;
 	}
+	systable_endscan(scan);
 	table_close(catalog, AccessShareLock);
 	return relid;
 }
@@ -886,6 +906,8 @@ guarded_object(Oid classId, Oid objectId, int subId)
 		case PolicyRelationId:
 		case AttrDefaultRelationId:
 			relid = owning_relation(classId, objectId);
+			if (relid == InvalidOid)	/* internal trigger, see there */
+				return NULL;
 			return relation_guarded(relid) ? relation_label(relid) : NULL;
 		default:
 			break;
@@ -926,8 +948,10 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				/* transient heaps of CLUSTER/VACUUM FULL, old indexes... */
 				if (drop && (drop->dropflags & PERFORM_DELETION_INTERNAL))
 					return;
+				if (guard_decide() != GUARD_REFUSE)
+					return;
 				what = guarded_object(classId, objectId, subId);
-				if (what && guard_decide() == GUARD_REFUSE)
+				if (what)
 					guard_refuse("DROP", what);
 			}
 			break;
@@ -947,8 +971,10 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					classId != NamespaceRelationId &&
 					classId != ExtensionRelationId)
 					return;
+				if (guard_decide() != GUARD_REFUSE)
+					return;
 				what = guarded_object(classId, objectId, subId);
-				if (what && guard_decide() == GUARD_REFUSE)
+				if (what)
 					guard_refuse("ALTER", what);
 			}
 			break;
