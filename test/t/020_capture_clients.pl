@@ -111,6 +111,42 @@ SKIP:
 		'pg_dump leaves one COPY record with every row');
 }
 
+# ---- sessions terminated with a read open ----
+{
+	# between FETCHes of an open cursor: the rows fetched so far
+	my $start = mark();
+	my $bg = $node->background_psql('postgres');
+	my $pid = $bg->query_safe('SELECT pg_backend_pid()');
+	$bg->query_safe('BEGIN');
+	$bg->query_safe('DECLARE c CURSOR FOR SELECT phone FROM customers');
+	$bg->query_safe('FETCH 7 FROM c');
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid")
+	  or die 'terminated backend did not exit';
+	eval { $bg->quit };
+	is(records_since($start, 'command, rows, outcome'),
+		'SELECT|7|ok', 'a cursor abandoned by a terminated session is recorded');
+
+	# inside ExecutorRun, after rows were sent: FATAL exits without
+	# unwinding through the hooks; the reset callback still records
+	$start = mark();
+	$bg = $node->background_psql('postgres', on_error_stop => 0);
+	$pid = $bg->query_safe('SELECT pg_backend_pid()');
+	$bg->query_until(qr/^$/,
+		"SELECT phone, pg_sleep(CASE WHEN id = 3 THEN 600 ELSE 0 END) FROM customers;\n");
+	$node->poll_query_until('postgres',
+		"SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = $pid")
+	  or die 'reader did not reach the sleep';
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid")
+	  or die 'terminated backend did not exit';
+	eval { $bg->quit };
+	is(records_since($start, 'command, rows, outcome'),
+		'SELECT|2|error', 'a read killed part way is recorded as an error with the rows sent');
+}
+
 # ---- nothing crashed on the way ----
 my $log = slurp_file($node->logfile);
 unlike($log, qr/TRAP|terminated by signal|server process .* was terminated/,
