@@ -1,0 +1,344 @@
+#!/bin/bash
+# test/run-all.sh: the test command.  Installs what it needs, builds with
+# warnings as errors, checks the C formatting, installs, and runs every
+# suite against servers it starts itself:
+#   pg_regress  sql/*.sql + expected/          (make installcheck, temp instance)
+#   isolation   test/specs/*.spec              (make installcheck, temp instance)
+#   TAP         test/t/*.pl                    (make installcheck, PostgreSQL::Test::Cluster)
+#   pgTAP       test/pgtap/*.sql               (pg_prove against a server started here)
+# Prints each failing diff or log tail and ends with one line
+# "N passed, N failed" (one unit per build step, regress test, isolation
+# spec, TAP file and pgTAP file); exits non-zero on any failure.
+#
+# As root: installs missing Debian packages, creates OS user aa_test
+# (AA_USER) and runs build and tests as that user; installs as root.
+# As a normal user: the packages must be installed (or sudo -n must work),
+# and "make install" needs write access to the PostgreSQL directories or
+# sudo -n.
+#
+# The tests run in a copy of the tree under /tmp (the checkout is not
+# written to), removed at the end unless a unit failed or AA_KEEP_WORK=1.
+# Every server started here is stopped on exit, also on failure or ^C.
+#
+# Environment: AA_USER (aa_test), AA_PGTAP_PORT (55440), AA_KEEP_WORK.
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=test/lib/common.sh
+. "$ROOT/test/lib/common.sh"
+
+PGTAP_PORT=${AA_PGTAP_PORT:-55440}
+PGTAP_DB=aa_pgtap
+PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-15-cron
+	pg-bsd-indent libkrb5-dev make gcc nodejs npm)
+
+passed=0
+failed=0
+FAILED_UNITS=()
+DETAILS=()				# files or commands whose output explains a failure
+WORK=
+PGTAP_DATA=
+START=$SECONDS
+
+unit_ok()
+{
+	passed=$((passed + 1))
+}
+
+unit_failed()
+{
+	failed=$((failed + 1))
+	FAILED_UNITS+=("$1")
+}
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup()
+{
+	local rc=$?
+	if [ -n "$PGTAP_DATA" ]; then
+		aa_pg_stop "$PGTAP_DATA"
+	fi
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		aa_stop_all_under "$WORK"
+		if [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ] && [ -z "${AA_KEEP_WORK:-}" ]; then
+			rm -rf "$WORK"
+		else
+			echo "work directory kept: $WORK" >&2
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM HUP
+
+# make_as_user ARGS...: make in the work copy as the server user
+make_as_user()
+{
+	(cd "$WORK" && aa_as_user make -s PG_CONFIG="$AA_PG_CONFIG" "$@")
+}
+
+# summary_and_exit: print failure details, then the one summary line
+summary_and_exit()
+{
+	local d
+	if [ "$failed" -gt 0 ]; then
+		aa_header "failures"
+		for d in "${DETAILS[@]}"; do
+			show_detail "$d"
+		done
+		echo
+		echo "failed: ${FAILED_UNITS[*]}"
+	fi
+	echo
+	echo "runtime: $((SECONDS - START)) s"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+
+# show_detail SPEC: SPEC is "file:PATH" (whole file), "tail:PATH" (last lines)
+show_detail()
+{
+	local kind=${1%%:*} path=${1#*:} n
+	[ -f "$path" ] || return 0
+	case $kind in
+		file)
+			n=$(wc -l <"$path")
+			echo "----- ${path#"$WORK"/} -----"
+			if [ "$n" -gt 500 ]; then
+				head -n 500 "$path"
+				echo "... ($((n - 500)) more lines in $path)"
+			else
+				cat "$path"
+			fi
+			;;
+		tail)
+			echo "----- last 40 lines of ${path#"$WORK"/} -----"
+			tail -n 40 "$path"
+			;;
+	esac
+}
+
+# count_regress LOG NAME...: pg_regress result of each named test
+# (PG15 prints "test NAME ... ok"/"FAILED"; later releases "ok N - NAME")
+count_regress()
+{
+	local log=$1 name status any_failed=0
+	shift
+	for name in "$@"; do
+		status=$(grep -E "^(test +| +)?${name} +\.\.\. |^(not )?ok [0-9]+ +[-+] +${name} " "$log" |
+			tail -n 1)
+		if printf '%s' "$status" | grep -Eq "\.\.\. +ok |\.\.\. +ok$|^ok "; then
+			unit_ok
+		elif [ -z "$status" ]; then
+			unit_failed "$name(did-not-run)"
+			any_failed=1
+		else
+			unit_failed "$name"
+			any_failed=1
+		fi
+	done
+	return $any_failed
+}
+
+# count_prove LOG FILE...: prove/pg_prove result of each named file; a
+# file failed if the "Test Summary Report" lists it, or if the run ended
+# without "Result: PASS"/"Result: FAIL"
+count_prove()
+{
+	local log=$1 f any_failed=0 result
+	shift
+	result=$(grep -E '^Result: (PASS|FAIL)' "$log" | tail -n 1)
+	for f in "$@"; do
+		if [ "$result" = "Result: PASS" ]; then
+			unit_ok
+		elif [ -z "$result" ]; then
+			unit_failed "$f(did-not-finish)"
+			any_failed=1
+		elif awk -v f="$f" '$1 == f && $2 ~ /^\(Wstat:/ { found = 1 } END { exit !found }' "$log"; then
+			unit_failed "$f"
+			any_failed=1
+		else
+			unit_ok
+		fi
+	done
+	return $any_failed
+}
+
+# server_trouble DIFFS: true if the diffs are missing or show a lost connection
+server_trouble()
+{
+	[ -s "$1" ] || return 0
+	grep -Eq 'server closed the connection|connection to server was lost|terminated by signal' "$1"
+}
+
+# ---------------------------------------------------------------------------
+aa_header "packages"
+aa_ensure_packages "${PACKAGES[@]}"
+aa_ensure_user
+
+cd "$ROOT" || exit 2
+REGRESS_TESTS=()
+for f in sql/*.sql; do
+	[ -e "$f" ] && REGRESS_TESTS+=("$(basename "$f" .sql)")
+done
+ISOLATION_TESTS=()
+for f in test/specs/*.spec; do
+	[ -e "$f" ] && ISOLATION_TESTS+=("$(basename "$f" .spec)")
+done
+TAP_FILES=()
+for f in test/t/*.pl; do
+	[ -e "$f" ] && TAP_FILES+=("$f")
+done
+PGTAP_FILES=()
+for f in test/pgtap/*.sql; do
+	[ -e "$f" ] && PGTAP_FILES+=("$f")
+done
+
+# A copy of the tree the server user can write: tmp_check, results and
+# node_modules go there, and build products of the checkout are left out so
+# that everything is compiled here with -Werror.
+WORK=$(mktemp -d /tmp/aa_run_all.XXXXXX) || aa_die "mktemp failed"
+chmod 755 "$WORK"
+tar -C "$ROOT" -cf - \
+	--exclude=./.git --exclude='./tmp_check*' --exclude=./results \
+	--exclude=./output_iso --exclude=./log --exclude='./regression.*' \
+	--exclude=./test/results --exclude=./test/tmp --exclude=./demo-data \
+	--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+	--exclude=./extension/access_audit--1.0.sql . |
+	tar -C "$WORK" -xf - || aa_die "could not copy the tree to $WORK"
+if aa_is_root; then
+	chown -R "$AA_USER:" "$WORK"
+fi
+echo "work directory: $WORK (as OS user $AA_USER)"
+
+# ---------------------------------------------------------------------------
+aa_header "build (make COPT=-Werror)"
+if make_as_user COPT=-Werror >"$WORK/build.log" 2>&1; then
+	cat "$WORK/build.log"
+	unit_ok
+else
+	cat "$WORK/build.log"
+	unit_failed build
+	echo "build failed; no tests run"
+	summary_and_exit
+fi
+
+aa_header "format (make indentcheck)"
+if make_as_user indentcheck >"$WORK/indent.diff" 2>&1; then
+	echo "ok"
+	unit_ok
+else
+	echo "C files differ from pg_bsd_indent's layout (fix with: make indent)"
+	unit_failed indentcheck
+	DETAILS+=("file:$WORK/indent.diff")
+fi
+
+aa_header "install (make install)"
+pkglibdir=$("$AA_PG_CONFIG" --pkglibdir)
+sharedir=$("$AA_PG_CONFIG" --sharedir)
+if [ -w "$pkglibdir" ] && [ -w "$sharedir/extension" ]; then
+	install_cmd=(make)
+else
+	install_cmd=(aa_as_root make)
+fi
+if (cd "$WORK" && "${install_cmd[@]}" -s PG_CONFIG="$AA_PG_CONFIG" install) >"$WORK/install.log" 2>&1; then
+	echo "installed into $pkglibdir"
+	unit_ok
+else
+	cat "$WORK/install.log"
+	unit_failed install
+	echo "install failed; no tests run"
+	summary_and_exit
+fi
+
+# ---------------------------------------------------------------------------
+# make installcheck, one suite at a time: a failing pg_regress would stop
+# make before the isolation and TAP suites otherwise.
+if [ ${#REGRESS_TESTS[@]} -gt 0 ]; then
+	aa_header "pg_regress (${#REGRESS_TESTS[@]} tests)"
+	make_as_user installcheck ISOLATION= TAP_TESTS= 2>&1 | tee "$WORK/regress.log"
+	if ! count_regress "$WORK/regress.log" "${REGRESS_TESTS[@]}"; then
+		DETAILS+=("file:$WORK/regression.diffs")
+		# the server log explains a crash; the TAP run below removes tmp_check
+		if server_trouble "$WORK/regression.diffs"; then
+			cp "$WORK/tmp_check/log/postmaster.log" "$WORK/regress-postmaster.log" 2>/dev/null &&
+				DETAILS+=("tail:$WORK/regress-postmaster.log")
+		fi
+	fi
+fi
+
+if [ ${#ISOLATION_TESTS[@]} -gt 0 ]; then
+	aa_header "isolation (${#ISOLATION_TESTS[@]} specs)"
+	make_as_user installcheck REGRESS= TAP_TESTS= 2>&1 | tee "$WORK/isolation.log"
+	if ! count_regress "$WORK/isolation.log" "${ISOLATION_TESTS[@]}"; then
+		DETAILS+=("file:$WORK/output_iso/regression.diffs")
+		if server_trouble "$WORK/output_iso/regression.diffs"; then
+			DETAILS+=("tail:$WORK/tmp_check_iso/log/postmaster.log")
+		fi
+	fi
+fi
+
+if [ ${#TAP_FILES[@]} -gt 0 ]; then
+	aa_header "TAP (${#TAP_FILES[@]} files)"
+	make_as_user installcheck REGRESS= ISOLATION= 2>&1 | tee "$WORK/tap.log"
+	if ! count_prove "$WORK/tap.log" "${TAP_FILES[@]}"; then
+		for f in "${TAP_FILES[@]}"; do
+			if printf '%s\n' "${FAILED_UNITS[@]}" | grep -Fq "$f"; then
+				t=$(basename "$f" .pl)
+				DETAILS+=("tail:$WORK/tmp_check/log/regress_log_$t")
+				for l in "$WORK"/tmp_check/log/"${t}"_*.log; do
+					[ -f "$l" ] && DETAILS+=("tail:$l")
+				done
+			fi
+		done
+	fi
+fi
+
+# ---------------------------------------------------------------------------
+# pgTAP: a throwaway server with access_audit and pg_cron preloaded, unix
+# socket only, one fresh database with pgtap and access_audit.
+if [ ${#PGTAP_FILES[@]} -gt 0 ]; then
+	aa_header "pgTAP (${#PGTAP_FILES[@]} files, server on port $PGTAP_PORT)"
+	PGTAP_DATA=$WORK/pgtap_data
+	sock=$WORK/pgtap_sock
+	aa_new_dir "$sock"
+	started=0
+	if (cd "$WORK" && aa_initdb "$PGTAP_DATA"); then
+		{
+			echo
+			echo "# test/run-all.sh: pgTAP server"
+			cat "$WORK/test/access_audit.conf"
+			echo "shared_preload_libraries = 'access_audit,pg_cron'"
+			echo "cron.database_name = '$PGTAP_DB'"
+			echo "listen_addresses = ''"
+			echo "unix_socket_directories = '$sock'"
+			echo "port = $PGTAP_PORT"
+			echo "fsync = off"
+		} >>"$PGTAP_DATA/postgresql.conf"
+		if (cd "$WORK" && aa_pg_start "$PGTAP_DATA") &&
+			(cd "$WORK" && aa_as_user "$AA_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 \
+				-h "$sock" -p "$PGTAP_PORT" -U postgres -d postgres \
+				-c "CREATE DATABASE $PGTAP_DB" &&
+				aa_as_user "$AA_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 \
+					-h "$sock" -p "$PGTAP_PORT" -U postgres -d "$PGTAP_DB" \
+					-c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION access_audit'); then
+			started=1
+		fi
+	fi
+	if [ "$started" = 1 ]; then
+		(cd "$WORK" && aa_as_user env PATH="$AA_PGBIN:$PATH" pg_prove \
+			-h "$sock" -p "$PGTAP_PORT" -U postgres -d "$PGTAP_DB" \
+			"${PGTAP_FILES[@]}") 2>&1 | tee "$WORK/pgtap.log"
+	else
+		echo "could not set up the pgTAP server" | tee "$WORK/pgtap.log"
+	fi
+	if ! count_prove "$WORK/pgtap.log" "${PGTAP_FILES[@]}"; then
+		DETAILS+=("tail:$PGTAP_DATA/server.log")
+	fi
+	aa_pg_stop "$PGTAP_DATA"
+fi
+
+summary_and_exit
