@@ -1,0 +1,345 @@
+#!/bin/bash
+# bench/run.sh: access_audit overhead benchmark (issue 8).
+#
+# Builds and installs the extension, then measures side by side, in one run:
+#   workloads 1-4 under three configurations, interleaved per round
+#     base      no extension preloaded
+#     aa        shared_preload_libraries=access_audit, full_name/phone tagged
+#     pgaudit   shared_preload_libraries=pgaudit, object auditing of the same
+#               two columns (pgaudit.role with column grants, log_rows=on)
+#   5  writer capacity under a flood of tagged point reads
+#   6  storage bytes per audited statement (access_audit vs pgaudit log)
+#   7  rank_exporters() time at two raw-log sizes 10x apart, verify() rate
+#
+# Run as root (it builds, installs and creates the OS user aa_bench):
+#   bench/run.sh [-T seconds] [-r rounds] [-n rows] [-p] [-k]
+#     -T  seconds per pgbench run (default 10)
+#     -r  rounds (default 3)
+#     -n  rows in customers (default 1000000)
+#     -d  raw-log size (records) for the small detection point (default 20000;
+#         the large point is 10x)
+#     -s  skip make/make install
+#     -k  keep servers' data directories afterwards (/tmp/aa_bench)
+# Results: bench/results/<UTC timestamp>/ (raw.tsv, summary.txt, server logs).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+RUNAS=${RUNAS:-aa_bench}
+BASE=/tmp/aa_bench
+T=10
+ROUNDS=3
+ROWS=1000000
+DETECT_N=20000
+BUILD=1
+KEEP=0
+while getopts "T:r:n:d:sk" o; do
+	case $o in
+		T) T=$OPTARG ;;
+		r) ROUNDS=$OPTARG ;;
+		n) ROWS=$OPTARG ;;
+		d) DETECT_N=$OPTARG ;;
+		s) BUILD=0 ;;
+		k) KEEP=1 ;;
+		*) sed -n '2,26p' "$0"; exit 2 ;;
+	esac
+done
+
+[ "$(id -u)" = 0 ] || { echo "run.sh: run as root (builds, installs, creates user $RUNAS)" >&2; exit 2; }
+
+# Configurations: name, port, shared_preload_libraries
+CFGS="base aa pgaudit"
+port_of() { case $1 in base) echo 54350 ;; aa) echo 54351 ;; pgaudit) echo 54352 ;; esac; }
+spl_of() { case $1 in base) echo "" ;; aa) echo "access_audit" ;; pgaudit) echo "pgaudit" ;; esac; }
+
+OUT=$REPO/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+RAW=$OUT/raw.tsv
+: >"$RAW"
+log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/progress.log" >&2; }
+
+# ---------------------------------------------------------------- setup
+if [ $BUILD = 1 ]; then
+	log "building and installing access_audit"
+	(cd "$REPO" && make -s && make -s install) >"$OUT/build.log" 2>&1 ||
+		{ cat "$OUT/build.log"; exit 1; }
+fi
+if ! dpkg -s postgresql-15-pgaudit >/dev/null 2>&1; then
+	log "installing postgresql-15-pgaudit"
+	apt-get install -y postgresql-15-pgaudit >"$OUT/apt.log" 2>&1 ||
+		{ apt-get update >>"$OUT/apt.log" 2>&1 && apt-get install -y postgresql-15-pgaudit >>"$OUT/apt.log" 2>&1; }
+fi
+id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
+
+as() { su "$RUNAS" -s /bin/bash -c "$*"; }
+
+# stop anything left over from an earlier run of this script (only our own
+# data directories under $BASE)
+for c in $CFGS; do
+	[ -f "$BASE/$c/postmaster.pid" ] && as "$PGBIN/pg_ctl -D $BASE/$c -m immediate stop" >/dev/null 2>&1 || true
+done
+rm -rf "$BASE"
+mkdir -p "$BASE/sock"
+chown -R "$RUNAS" "$BASE" "$OUT"
+chmod 755 "$BASE"
+cp "$REPO"/bench/w*.sql "$REPO/test/gen_population.sql" "$BASE/"
+chmod 644 "$BASE"/*.sql
+
+PSQLB="$PGBIN/psql -X -q -v ON_ERROR_STOP=1 -h $BASE/sock"
+psql_() { local c=$1; shift; as "$PSQLB -p $(port_of "$c") $*"; }
+# single value query
+q() { local c=$1 db=$2; shift 2; as "$PSQLB -p $(port_of "$c") -d $db -tAc \"$*\""; }
+
+start() {
+	log "start $1"
+	as "$PGBIN/pg_ctl -D $BASE/$1 -l $BASE/$1/server.log -w -t 120 start" >/dev/null
+}
+stop() {
+	as "$PGBIN/pg_ctl -D $BASE/$1 -w -t 300 -m fast stop" >/dev/null
+}
+cleanup() {
+	for c in $CFGS; do
+		[ -f "$BASE/$c/postmaster.pid" ] && stop "$c" 2>/dev/null || true
+	done
+	for c in $CFGS; do
+		[ -f "$BASE/$c/server.log" ] && cp "$BASE/$c/server.log" "$OUT/server-$c.log.tail" 2>/dev/null &&
+			tail -c 200000 "$BASE/$c/server.log" >"$OUT/server-$c.log.tail" || true
+	done
+	[ $KEEP = 1 ] || rm -rf "$BASE"
+}
+trap cleanup EXIT
+
+for c in $CFGS; do
+	log "initdb $c"
+	as "$PGBIN/initdb -D $BASE/$c -A trust -E UTF8 --no-locale" >/dev/null
+	cat >>"$BASE/$c/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$BASE/sock'
+port = $(port_of "$c")
+shared_preload_libraries = '$(spl_of "$c")'
+shared_buffers = 512MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+log_checkpoints = off
+EOF
+	if [ "$c" = pgaudit ]; then
+		cat >>"$BASE/$c/postgresql.conf" <<EOF
+pgaudit.role = 'auditor'
+pgaudit.log_rows = on
+EOF
+	fi
+	start "$c"
+	as "$PGBIN/createdb -h $BASE/sock -p $(port_of "$c") bench"
+	log "load $ROWS rows into $c"
+	psql_ "$c" -d bench <<EOF
+CREATE TABLE customers (
+    id        integer PRIMARY KEY,
+    full_name text NOT NULL,
+    phone     text NOT NULL,
+    city      text NOT NULL,
+    email     text NOT NULL,
+    created   date NOT NULL
+);
+INSERT INTO customers
+SELECT i, 'Customer ' || md5(i::text)::varchar(12),
+       '+1-555-' || lpad((i % 10000000)::text, 7, '0'),
+       (ARRAY['Berlin','Paris','Lisbon','Oslo','Rome','Vienna','Prague','Dublin'])[1 + i % 8],
+       'c' || i || '@example.com',
+       date '2020-01-01' + (i % 1500)
+  FROM generate_series(1, $ROWS) i;
+VACUUM ANALYZE customers;
+EOF
+	case $c in
+		aa)
+			psql_ "$c" -d bench <<'EOF'
+CREATE EXTENSION access_audit;
+SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii';
+SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
+EOF
+			;;
+		pgaudit)
+			psql_ "$c" -d bench <<'EOF'
+CREATE EXTENSION pgaudit;
+CREATE ROLE auditor NOLOGIN;
+GRANT SELECT (full_name, phone) ON customers TO auditor;
+EOF
+			;;
+	esac
+	stop "$c"
+done
+
+# ---------------------------------------------------------------- helpers
+# pgbench run; prints "tps statements" (tps excluding connection time)
+pgb() {
+	local c=$1 script=$2; shift 2
+	local f
+	f=$(mktemp "$BASE/pgb.XXXXXX")
+	chown "$RUNAS" "$f"
+	as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of "$c") -D rows=$ROWS $* -f $BASE/$script bench" >"$f" 2>&1 ||
+		{ cat "$f" >&2; return 1; }
+	awk '/^tps = / && /without initial/ {tps=$3}
+	     /number of transactions actually processed/ {split($0,a,": "); split(a[2],b,"/"); n=b[1]}
+	     /^latency average/ {lat=$4}
+	     END {print tps, n, lat}' "$f"
+	rm -f "$f"
+}
+
+aa_bytes() {
+	q aa bench "SELECT pg_total_relation_size('access_audit.log_data') + pg_total_relation_size('access_audit.strings') + pg_total_relation_size('access_audit.string_sets')"
+}
+aa_seq() { q aa bench "SELECT coalesce(max(seq), 0) FROM access_audit.log_data"; }
+aa_flush() { [ "$1" != aa ] || [ "$(q aa bench "SELECT access_audit.flush('120 s')")" = t ] || log "WARNING: flush timed out"; }
+# settle between measurements: writer drained, dirty pages written
+settle() { aa_flush "$1"; q "$1" bench "CHECKPOINT" >/dev/null; }
+rec() { printf '%s\n' "$*" | tr ' ' '\t' >>"$RAW"; }
+
+# ---------------------------------------------------------------- workloads 1-4
+for r in $(seq 1 "$ROUNDS"); do
+	for c in $CFGS; do
+		start "$c"
+		# warm up: table and index into shared buffers, plan caches
+		q "$c" bench "SELECT count(*) FROM customers" >/dev/null
+		pgb "$c" w1.sql -M prepared -c 2 -j 2 -T 2 >/dev/null
+		settle "$c"
+
+		if [ "$c" = aa ]; then b0=$(aa_bytes); s0=$(aa_seq); fi
+		l0=$(stat -c %s "$BASE/$c/server.log")
+		read -r tps n _ <<<"$(pgb "$c" w1.sql -M prepared -c 2 -j 2 -T "$T")"
+		l1=$(stat -c %s "$BASE/$c/server.log")
+		rec "$r" "$c" w1 "$tps"
+		settle "$c"
+		if [ "$c" = aa ]; then
+			b1=$(aa_bytes); s1=$(aa_seq)
+			rec "$r" "$c" bytes_per_stmt "$(( (b1 - b0) / (s1 - s0 > 0 ? s1 - s0 : 1) ))"
+			rec "$r" "$c" records_per_stmt "$(awk -v a=$((s1 - s0)) -v b="$n" 'BEGIN{printf "%.3f", a/b}')"
+		fi
+		rec "$r" "$c" logbytes_per_stmt "$(( (l1 - l0) / n ))"
+		log "round $r $c w1 $tps tps ($n statements)"
+
+		read -r tps _ <<<"$(pgb "$c" w2.sql -M prepared -c 2 -j 2 -T "$T")"
+		rec "$r" "$c" w2 "$tps"; settle "$c"
+		log "round $r $c w2 $tps tps"
+
+		read -r tps _ <<<"$(pgb "$c" w3.sql -M prepared -c 2 -j 2 -T "$T")"
+		rec "$r" "$c" w3 "$tps"; settle "$c"
+		log "round $r $c w3 $tps tps"
+
+		# COPY: one client, seconds per COPY (median over 3 runs per round)
+		for k in 1 2 3; do
+			read -r _ _ lat <<<"$(pgb "$c" w4.sql -M simple -c 1 -t 1)"
+			rec "$r" "$c" w4_s "$(awk -v l="$lat" 'BEGIN{printf "%.4f", l/1000}')"
+		done
+		settle "$c"
+		log "round $r $c w4 done"
+		stop "$c"
+	done
+done
+
+# ---------------------------------------------------------------- 5 writer capacity
+start aa
+q aa bench "SELECT count(*) FROM customers" >/dev/null
+settle aa
+W=$((T * 3))
+log "writer capacity: tagged point reads for ${W}s"
+read -r w0 q0 <<<"$(q aa bench "SELECT written, queued FROM access_audit.stats WHERE database = 'bench'" | tr '|' ' ')"
+(
+	while :; do
+		q aa bench "SELECT extract(epoch FROM coalesce(oldest_pending_age, '0')), pending_bytes FROM access_audit.stats WHERE database = 'bench'" 2>/dev/null | tr '|' ' '
+		sleep 1
+	done
+) >"$OUT/writer_samples.txt" &
+SAMPLER=$!
+t0=$(date +%s.%N)
+read -r tps n _ <<<"$(pgb aa w1.sql -M prepared -c 2 -j 2 -T "$W")"
+t1=$(date +%s.%N)
+read -r w1 q1 age <<<"$(q aa bench "SELECT written, queued, extract(epoch FROM coalesce(oldest_pending_age, '0')) FROM access_audit.stats WHERE database = 'bench'" | tr '|' ' ')"
+kill $SAMPLER 2>/dev/null || true; wait $SAMPLER 2>/dev/null || true
+d0=$(date +%s.%N)
+q aa bench "SELECT access_audit.flush('60 s')" >/dev/null
+d1=$(date +%s.%N)
+maxage=$(awk '{if ($1 > m) m = $1} END {printf "%.3f", m + 0}' "$OUT/writer_samples.txt")
+maxpend=$(awk '{if ($2 > m) m = $2} END {print m + 0}' "$OUT/writer_samples.txt")
+el=$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')
+rec 0 aa writer_read_tps "$tps"
+rec 0 aa writer_queued_per_s "$(awk -v a="$q0" -v b="$q1" -v e="$el" 'BEGIN{printf "%.0f", (b - a) / e}')"
+rec 0 aa writer_written_per_s "$(awk -v a="$w0" -v b="$w1" -v e="$el" 'BEGIN{printf "%.0f", (b - a) / e}')"
+rec 0 aa writer_age_end_s "$age"
+rec 0 aa writer_age_max_s "$maxage"
+rec 0 aa writer_pending_max_bytes "$maxpend"
+rec 0 aa writer_drain_s "$(awk -v a="$d0" -v b="$d1" 'BEGIN{printf "%.3f", b - a}')"
+log "writer: $tps reads/s, written $((w1 - w0)) in ${el}s, end age ${age}s, drain $(awk -v a="$d0" -v b="$d1" 'BEGIN{printf "%.3f", b - a}')s"
+
+# ---------------------------------------------------------------- 7 detection cost
+log "detection: database detect, 10,000 actors x 90 days of roll-ups"
+as "$PGBIN/createdb -h $BASE/sock -p $(port_of aa) detect"
+psql_ aa -d detect <<EOF >/dev/null
+SET client_min_messages = warning;
+CREATE EXTENSION access_audit;
+CREATE TABLE customers AS SELECT i AS id, 'n' || i AS full_name, 'p' || i AS phone, 'c' AS city
+  FROM generate_series(1, 10000) i;
+ALTER TABLE customers ADD PRIMARY KEY (id);
+SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii';
+SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
+\i $BASE/gen_population.sql
+CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL);
+SELECT count(*) FROM access_audit_test.gen_population(7, 'ev', 10000, 90);
+VACUUM ANALYZE ev;
+-- time one statement, ms
+CREATE FUNCTION bench_ms(sql text) RETURNS float8 LANGUAGE plpgsql AS \$\$
+DECLARE t0 timestamptz := clock_timestamp(); n bigint;
+BEGIN
+    EXECUTE 'SELECT count(*) FROM (' || sql || ') s' INTO n;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END \$\$;
+CREATE FUNCTION bench_rank() RETURNS float8 LANGUAGE sql
+RETURN bench_ms('SELECT * FROM access_audit.rank_exporters(''1 day'', ''30 days'', ''2024-06-28 12:00'', ''ev'')');
+CREATE FUNCTION bench_verify(OUT ms float8, OUT checked bigint, OUT ok boolean) LANGUAGE plpgsql AS \$\$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    SELECT v.ok, v.checked INTO ok, checked FROM access_audit.verify() v;
+    ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+END \$\$;
+EOF
+if [ "$(q aa detect "SELECT to_regprocedure('access_audit.rank_exporters(interval,interval,timestamptz,regclass)') IS NOT NULL")" != t ]; then
+	if [ -f "$REPO/extension/detect.sql" ]; then
+		log "rank_exporters not installed: loading extension/detect.sql"
+		cp "$REPO/extension/detect.sql" "$BASE/" && chmod 644 "$BASE/detect.sql"
+		psql_ aa -d detect -f "$BASE/detect.sql" >/dev/null
+	else
+		log "rank_exporters is not available (neither installed nor extension/detect.sql): skipping its timing"
+	fi
+fi
+HAVE_RANK=$(q aa detect "SELECT to_regprocedure('access_audit.rank_exporters(interval,interval,timestamptz,regclass)') IS NOT NULL")
+rec 0 detect rollup_rows "$(q aa detect "SELECT count(*) FROM ev")"
+for size in "$DETECT_N" $((DETECT_N * 10)); do
+	have=$(q aa detect "SELECT coalesce(max(seq), 0) FROM access_audit.log_data")
+	need=$((size - have))
+	if [ $need -gt 0 ]; then
+		log "detection: filling raw log to $size records"
+		# each client runs need/2 tagged point reads (plus a few records of
+		# our own queries: close enough)
+		as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of aa) -D rows=10000 -M prepared -c 2 -j 2 -t $(((need + 1) / 2)) -f $BASE/w1.sql detect" >/dev/null 2>&1
+	fi
+	q aa detect "SELECT access_audit.flush('120 s')" >/dev/null
+	q aa detect "VACUUM ANALYZE access_audit.log_data" >/dev/null
+	recs=$(q aa detect "SELECT count(*) FROM access_audit.log_data")
+	rec 0 detect "log_records_at_$size" "$recs"
+	if [ "$HAVE_RANK" = t ]; then
+		for k in 1 2 3; do
+			ms=$(q aa detect "SELECT round(bench_rank()::numeric, 1)")
+			rec "$k" detect "rank_ms_at_$size" "$ms"
+		done
+		log "detection: rank_exporters at $recs raw records: $ms ms (last of 3)"
+	fi
+	for k in 1 2 3; do
+		read -r ms checked ok <<<"$(q aa detect "SELECT round(ms::numeric, 1), checked, ok FROM bench_verify()" | tr '|' ' ')"
+		rec "$k" detect "verify_per_s_at_$size" "$(awk -v c="$checked" -v m="$ms" 'BEGIN{printf "%.0f", c / (m / 1000)}')"
+		rec "$k" detect "verify_ok_at_$size" "$ok"
+	done
+	log "detection: verify() $checked records in $ms ms, ok=$ok"
+done
+stop aa
+
+# ---------------------------------------------------------------- summary
+python3 "$REPO/bench/summarize.py" "$RAW" "$T" "$ROUNDS" "$ROWS" | tee "$OUT/summary.txt"
+echo "results: $OUT"
