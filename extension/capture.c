@@ -47,6 +47,7 @@
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/portal.h"
+#include "utils/rls.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
@@ -77,6 +78,7 @@ typedef struct InflightRecord
 	bool		in_run;			/* inside ExecutorRun/Finish */
 	bool		failed;			/* an error passed through our hooks */
 	bool		is_copy;		/* utility COPY: rows from progress */
+	Oid			copy_relid;		/* the table utility COPY reads */
 	int			runs;			/* ExecutorRun calls so far */
 	int			n_instr;
 	Instrumentation **instr;	/* scan nodes of tagged relations */
@@ -1080,8 +1082,16 @@ inflight_finish(InflightRecord *ir, bool error)
 	ir->rec.duration_us = GetCurrentTimestamp() - ir->start;
 	if (ir->is_copy)
 	{
-		if (error && MyBEEntry)
-			ir->rec.rows = MyBEEntry->st_progress_param[PROGRESS_COPY_TUPLES_PROCESSED];
+		/*
+		 * On error the rows copied so far are in COPY's progress counters, if
+		 * COPY got as far as starting them for this table; otherwise the
+		 * counters are another command's and nothing was copied.
+		 */
+		if (error)
+			ir->rec.rows = (MyBEEntry &&
+							MyBEEntry->st_progress_command == PROGRESS_COMMAND_COPY &&
+							MyBEEntry->st_progress_command_target == ir->copy_relid) ?
+				MyBEEntry->st_progress_param[PROGRESS_COPY_TUPLES_PROCESSED] : 0;
 		ir->rec.tagged_rows = ir->rec.rows;
 	}
 	else
@@ -1341,8 +1351,40 @@ utility_is_wrapper(Node *stmt)
 }
 
 /*
+ * May the current role read the columns relation-form COPY TO copies?
+ * COPY checks this before reading; a refused COPY, like a refused SELECT,
+ * reads nothing and leaves no record.
+ */
+static bool
+copy_permitted(Oid relid, List *attlist)
+{
+	Oid			uid = GetUserId();
+	ListCell   *lc;
+
+	if (pg_class_aclcheck(relid, uid, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	if (attlist == NIL)
+		return pg_attribute_aclcheck_all(relid, uid, ACL_SELECT,
+										 ACLMASK_ALL) == ACLCHECK_OK;
+	foreach(lc, attlist)
+	{
+		AttrNumber	attnum = get_attnum(relid, strVal(lfirst(lc)));
+
+		if (attnum == InvalidAttrNumber ||
+			pg_attribute_aclcheck(relid, attnum, uid, ACL_SELECT) != ACLCHECK_OK)
+			return false;
+	}
+	return true;
+}
+
+/*
  * For relation-form COPY TO, which reads without the executor: open a
  * record if the relation has tagged columns among those copied.
+ *
+ * Only plain tables get here: COPY refuses views, partitioned tables and
+ * other relkinds before reading anything.  With row-level security active
+ * for the table, COPY runs a SELECT through the executor instead, and the
+ * executor hooks record it; opening a record here too would make two.
  */
 static InflightRecord *
 copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
@@ -1362,11 +1404,16 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 	relid = RangeVarGetRelid(copy->relation, NoLock, true);
 	if (!OidIsValid(relid) || (tags = aa_tags_lookup(relid)) == NULL)
 		return NULL;
+	if (get_rel_relkind(relid) != RELKIND_RELATION ||
+		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED ||
+		!copy_permitted(relid, copy->attlist))
+		return NULL;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "access_audit COPY",
 								ALLOCSET_SMALL_SIZES);
 	ir = inflight_new(cxt, NULL);
 	ir->is_copy = true;
+	ir->copy_relid = relid;
 	old = MemoryContextSwitchTo(cxt);
 	for (attno = 1; attno <= tags->natts; attno++)
 	{
