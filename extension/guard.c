@@ -569,6 +569,9 @@ guard_check_alter_table(AlterTableStmt * stmt)
 			case AT_DisableTrigUser:
 				action = "DISABLE TRIGGER";
 				break;
+			case AT_ChangeOwner:
+				action = "OWNER TO";
+				break;
 			case AT_AddInherit:
 			case AT_DropInherit:
 				if (cmd->def && IsA(cmd->def, RangeVar))

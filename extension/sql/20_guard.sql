@@ -50,7 +50,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the time before which whole records are removed, for example now() - interval ''1 year''.';
     END IF;
-    IF ts > now() THEN
+    IF ts > pg_catalog.clock_timestamp() THEN
         RAISE EXCEPTION 'cut-off time % is in the future', ts
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass a time in the past; retention never removes records newer than it.';
