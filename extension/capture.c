@@ -1078,6 +1078,17 @@ static void
 inflight_finish(InflightRecord *ir, bool error)
 {
 	inflight_unlink(ir);
+
+	/*
+	 * A plan that was started but never run read nothing: a cursor closed
+	 * before its first FETCH, a portal bound but never executed.
+	 */
+	if (!ir->is_copy && ir->runs == 0)
+	{
+		ir->estate = NULL;
+		ir->cb.arg = NULL;
+		return;
+	}
 	ir->rec.outcome = error ? AA_OUTCOME_ERROR : AA_OUTCOME_OK;
 	ir->rec.duration_us = GetCurrentTimestamp() - ir->start;
 	if (ir->is_copy)

@@ -23,6 +23,12 @@ FETCH 3 FROM c1;
 MOVE 1 IN c1;
 CLOSE c1;
 COMMIT;
+-- no record: a cursor closed, or left at COMMIT, before its first FETCH
+BEGIN;
+DECLARE c0 CURSOR FOR SELECT phone FROM cc_customers;
+CLOSE c0;
+DECLARE c00 CURSOR FOR SELECT phone FROM cc_customers;
+COMMIT;
 -- a cursor left open at COMMIT
 BEGIN;
 DECLARE c2 CURSOR FOR SELECT id FROM cc_customers WHERE phone <> '555-3';
