@@ -3,7 +3,7 @@
 # synthetic population (test/gen_population.sql).
 #
 # Starts a throwaway PostgreSQL 15 server (as a non-root user when run as
-# root), loads test/detect_fixture.sql and extension/detect.sql, then for
+# root), loads test/detect_fixture.sql and extension/sql/10_detect.sql, then for
 # each seed ranks 1,000 actors x 90 days and prints precision@10/@20,
 # recall@10/@20, every injected actor's rank and the legitimate heavy users
 # in the top 10.  Finally it times rank_exporters at 10,000 actors x 90 days.
@@ -22,7 +22,7 @@ BIG_ACTORS=${BIG_ACTORS:-10000}
 SEEDS=${*:-1 2 3 4 5}
 RUNAS=${RUNAS:-aa_helper}
 
-DIR=$(mktemp -d /tmp/detect_eval.XXXXXX)
+DIR=$(mktemp -d ${TMPDIR:-/tmp}/detect_eval.XXXXXX)
 chmod 755 "$DIR"
 if [ "$(id -u)" = 0 ]; then
 	id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
@@ -40,8 +40,8 @@ trap cleanup EXIT INT TERM
 as "$PGBIN/initdb -D $DIR/data -A trust" >/dev/null
 as "$PGBIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -c listen_addresses='' -c unix_socket_directories=$DIR\" start" >/dev/null
 PSQL="$PGBIN/psql -X -q -h $DIR -p $PORT -d postgres -v ON_ERROR_STOP=1"
-cp "$REPO/test/detect_fixture.sql" "$REPO/extension/detect.sql" "$REPO/test/gen_population.sql" "$DIR/"
-as "$PSQL -f $DIR/detect_fixture.sql -f $DIR/detect.sql -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
+cp "$REPO/test/detect_fixture.sql" "$REPO/extension/sql/10_detect.sql" "$REPO/test/gen_population.sql" "$DIR/"
+as "$PSQL -f $DIR/detect_fixture.sql -f $DIR/10_detect.sql -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
 
 cat > "$DIR/seed.sql" <<'SQL'
 SET client_min_messages = warning;

@@ -259,23 +259,15 @@ BEGIN
 	 */
 	RETURN QUERY EXECUTE pg_catalog.format($q$
 WITH
--- One scan of the source, two groupings: per actor and day (volume, rows,
--- off-hours rows) and per actor and relation (first day read, window volume)
--- for the "tables not read before" context.
-scan AS (
-	SELECT s.actor::text COLLATE "C" AS actor, s.day, s.relation::text COLLATE "C" AS relation,
-		   GROUPING(s.day) AS by_rel,
+-- Per actor and day: volume, rows, off-hours rows (hashed, not sorted).
+agg AS (
+	SELECT s.actor::text COLLATE "C" AS actor, s.day,
 		   sum(greatest(s.rows, s.tagged_rows))::float8 AS vol,
 		   sum(s.rows)::float8 AS rws,
-		   sum(s.off_hours_rows)::float8 AS off,
-		   sum(greatest(s.rows, s.tagged_rows)) FILTER (WHERE s.day >= $2)::float8 AS wvol,
-		   min(s.day) AS first_day
+		   sum(s.off_hours_rows)::float8 AS off
 	  FROM %1$s s
 	 WHERE s.day BETWEEN $6 AND $1 AND greatest(s.rows, s.tagged_rows) > 0
-	 GROUP BY GROUPING SETS ((1, 2), (1, 3))
-),
-agg AS (
-	SELECT x.actor, x.day, x.vol, x.rws, x.off FROM scan x WHERE x.by_rel = 0
+	 GROUP BY 1, 2
 ),
 -- Who is who: peer group and bulk flag (unmapped actors are 'default').
 who AS (
@@ -354,12 +346,28 @@ win AS (
 	 GROUP BY d.actor
 ),
 -- Relations in the window, and the part of the window's volume from
--- relations the actor had not read earlier in the look-back.
+-- relations the actor had not read earlier in the look-back.  Only the
+-- window's (actor, relation) pairs matter, so they are grouped first and the
+-- earlier days are only probed for them (a hash anti-join), instead of
+-- grouping every actor and relation of the look-back.
+wrel AS (
+	SELECT s.actor::text COLLATE "C" AS actor, s.relation::text COLLATE "C" AS relation,
+		   sum(greatest(s.rows, s.tagged_rows))::float8 AS wvol
+	  FROM %1$s s
+	 WHERE s.day BETWEEN $2 AND $1 AND greatest(s.rows, s.tagged_rows) > 0
+	 GROUP BY 1, 2
+),
+seen AS (
+	SELECT DISTINCT s.actor::text COLLATE "C" AS actor, s.relation::text COLLATE "C" AS relation
+	  FROM %1$s s
+	 WHERE s.day >= $6 AND s.day < $2 AND greatest(s.rows, s.tagged_rows) > 0
+	   AND (s.actor::text COLLATE "C", s.relation::text COLLATE "C") IN (SELECT r.actor, r.relation FROM wrel r)
+),
 relw AS (
-	SELECT r.actor, count(*) FILTER (WHERE r.wvol > 0) AS n_rel,
-		   coalesce(sum(r.wvol) FILTER (WHERE r.first_day >= $2), 0)::float8 AS new_vol
-	  FROM scan r
-	 WHERE r.by_rel = 1
+	SELECT r.actor, count(*) AS n_rel,
+		   coalesce(sum(r.wvol) FILTER (WHERE e.actor IS NULL), 0)::float8 AS new_vol
+	  FROM wrel r
+	  LEFT JOIN seen e ON e.actor = r.actor AND e.relation = r.relation
 	 GROUP BY r.actor
 ),
 -- Peers in the same window: humans with volume, by peer key, plus '*'.
