@@ -126,11 +126,23 @@ static bool seen_maintenance = false;
 /* -1 unknown, 0 no, 1 this process is the writer */
 static int	is_writer_cached = -1;
 
+static Oid	guard_extension(void);
+
 /*
  * Forget the cached schema OID when a namespace changes.
  */
 static void
 guard_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	guard_nsp = InvalidOid;
+}
+
+/*
+ * Forget the cached schema OID when any relation changes: DROP EXTENSION
+ * drops tables but leaves no trace in the namespace cache.
+ */
+static void
+guard_relcache_callback(Datum arg, Oid relid)
 {
 	guard_nsp = InvalidOid;
 }
@@ -159,7 +171,17 @@ static Oid
 guard_namespace(void)
 {
 	if (!OidIsValid(guard_nsp))
-		guard_nsp = get_namespace_oid(AA_SCHEMA, true);
+	{
+		Oid			nsp = get_namespace_oid(AA_SCHEMA, true);
+
+		/*
+		 * A schema without the extension is not ours yet: pg_restore creates
+		 * the schema and sets its owner before CREATE EXTENSION.
+		 */
+		if (!OidIsValid(nsp) || !OidIsValid(guard_extension()))
+			return InvalidOid;
+		guard_nsp = nsp;
+	}
 	return guard_nsp;
 }
 
@@ -1122,5 +1144,6 @@ aa_guard_init(void)
 
 	CacheRegisterSyscacheCallback(NAMESPACEOID, guard_inval_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, guard_proc_inval_callback, (Datum) 0);
+	CacheRegisterRelcacheCallback(guard_relcache_callback, (Datum) 0);
 	RegisterXactCallback(guard_xact_callback, NULL);
 }
