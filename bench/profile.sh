@@ -1,0 +1,156 @@
+#!/bin/bash
+# bench/profile.sh: CPU cost of access_audit per statement, and where it goes.
+# Run as root, after (not during) bench/run.sh: both use /tmp/aa_bench.
+#
+#   bench/profile.sh [-T seconds] [-n rows] [-w "w1 w2 w3"]   (defaults 12, 1000000, "w1 w2 w3")
+#
+# One data directory (/tmp/aa_bench/prof, port 54355) restarted as
+#   base     shared_preload_libraries=''
+#   pgaudit  shared_preload_libraries=pgaudit, object auditing, log_rows=on
+#   aa       shared_preload_libraries=access_audit (full_name, phone tagged)
+# For each workload and configuration, perf stat counts the instructions of
+# the two pgbench backends (and of the access_audit writer) while pgbench
+# runs: instructions per statement do not depend on what else the machine
+# is doing, unlike tps on a shared 2-core box.  Then perf record -g of the
+# backends and of the writer under workload 1 with access_audit: top symbols
+# (self and inclusive).  Output in bench/results/profile-<timestamp>/.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+RUNAS=${RUNAS:-aa_bench}
+T=12
+ROWS=1000000
+WL=w1
+WLS="w1 w2 w3"
+while getopts "T:n:w:" o; do
+	case $o in
+		T) T=$OPTARG ;;
+		n) ROWS=$OPTARG ;;
+		w) WLS=$OPTARG ;;
+		*) sed -n '2,14p' "$0"; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "profile.sh: run as root" >&2; exit 2; }
+command -v perf >/dev/null || apt-get install -y linux-perf >/dev/null
+id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
+
+D=/tmp/aa_bench/prof
+SOCK=/tmp/aa_bench/profsock
+PORT=54355
+OUT=$REPO/bench/results/profile-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT" /tmp/aa_bench
+as() { su "$RUNAS" -s /bin/bash -c "$*"; }
+q() { as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench -tAc \"$*\""; }
+[ -f $D/postmaster.pid ] && as "$PGBIN/pg_ctl -D $D -m immediate stop" >/dev/null 2>&1 || true
+rm -rf $D $SOCK
+mkdir -p $SOCK
+chown "$RUNAS" $SOCK /tmp/aa_bench
+chmod 755 /tmp/aa_bench
+cp "$REPO/bench/$WL.sql" /tmp/aa_bench/prof_$WL.sql
+chmod 644 /tmp/aa_bench/prof_$WL.sql
+trap 'as "$PGBIN/pg_ctl -D $D -m fast stop" >/dev/null 2>&1 || true; rm -rf $D $SOCK' EXIT
+
+as "$PGBIN/initdb -D $D -A trust -E UTF8 --no-locale" >/dev/null
+cat >>$D/postgresql.conf <<EOF
+listen_addresses = ''
+unix_socket_directories = '$SOCK'
+port = $PORT
+shared_buffers = 512MB
+max_wal_size = 4GB
+shared_preload_libraries = 'access_audit'
+EOF
+as "$PGBIN/pg_ctl -D $D -l $D/server.log -w start" >/dev/null
+as "$PGBIN/createdb -h $SOCK -p $PORT bench"
+as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench" <<EOF
+CREATE TABLE customers (id integer PRIMARY KEY, full_name text NOT NULL, phone text NOT NULL,
+    city text NOT NULL, email text NOT NULL, created date NOT NULL);
+INSERT INTO customers SELECT i, 'Customer ' || md5(i::text)::varchar(12),
+       '+1-555-' || lpad((i % 10000000)::text, 7, '0'),
+       (ARRAY['Berlin','Paris','Lisbon','Oslo','Rome','Vienna','Prague','Dublin'])[1 + i % 8],
+       'c' || i || '@example.com', date '2020-01-01' + (i % 1500)
+  FROM generate_series(1, $ROWS) i;
+VACUUM ANALYZE customers;
+CREATE EXTENSION access_audit;
+SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii';
+SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
+EOF
+
+# run pgbench in the background, give it 2 s to connect, then measure
+# instructions of the backends (+ writer) for T-4 seconds
+measure() {
+	local label=$1 what=$2
+	as "$PGBIN/pgbench -n -h $SOCK -p $PORT -D rows=$ROWS -M prepared -c 2 -j 2 -T $T -f /tmp/aa_bench/prof_$WL.sql bench" >"$OUT/pgbench-$label.txt" 2>&1 &
+	local pgb=$!
+	sleep 2
+	local pids wpid
+	pids=$(q "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'pgbench' AND backend_type = 'client backend'")
+	wpid=$(q "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE backend_type = 'access_audit writer'" 2>/dev/null || true)
+	local c0 c1
+	c0=$(q "SELECT sum(xact_commit) FROM pg_stat_database WHERE datname = 'bench'")
+	perf stat -x, -e instructions,cycles -p "$pids" -o "$OUT/stat-$label-backends.txt" -- sleep $((T - 4)) &
+	local s1=$!
+	if [ -n "$wpid" ]; then
+		perf stat -x, -e instructions,cycles -p "$wpid" -o "$OUT/stat-$label-writer.txt" -- sleep $((T - 4)) &
+	fi
+	wait $s1
+	c1=$(q "SELECT sum(xact_commit) FROM pg_stat_database WHERE datname = 'bench'")
+	wait $pgb || true
+	wait
+	echo "$label: backends $pids writer ${wpid:-none} transactions $((c1 - c0))" >>"$OUT/pids.txt"
+	local bi wi=0
+	bi=$(awk -F, '$3 ~ /^instructions/ {print $1}' "$OUT/stat-$label-backends.txt")
+	[ -n "$wpid" ] && wi=$(awk -F, '$3 ~ /^instructions/ {print $1}' "$OUT/stat-$label-writer.txt")
+	echo "$label $((c1 - c0)) $bi $wi"
+}
+
+restart_as() {
+	case $1 in
+		base) as "$PGBIN/pg_ctl -D $D -l $D/server.log -w -m fast restart -o \"-c shared_preload_libraries=''\"" >/dev/null ;;
+		pgaudit) as "$PGBIN/pg_ctl -D $D -l $D/server.log -w -m fast restart -o \"-c shared_preload_libraries=pgaudit -c pgaudit.role=auditor -c pgaudit.log_rows=on\"" >/dev/null
+			q "CREATE EXTENSION IF NOT EXISTS pgaudit" >/dev/null ;;
+		aa) as "$PGBIN/pg_ctl -D $D -l $D/server.log -w -m fast restart" >/dev/null
+			q "SELECT access_audit.flush()" >/dev/null ;;
+	esac
+	q "SELECT count(*) FROM customers" >/dev/null
+	q "CHECKPOINT" >/dev/null
+}
+q "CREATE ROLE auditor NOLOGIN; GRANT SELECT (full_name, phone) ON customers TO auditor" >/dev/null
+: >"$OUT/instructions.txt"
+for wl in $WLS; do
+	cp "$REPO/bench/$wl.sql" /tmp/aa_bench/prof_$wl.sql; chmod 644 /tmp/aa_bench/prof_$wl.sql
+	for cfg in base pgaudit aa; do
+		restart_as $cfg
+		WL=$wl
+		read -r _ n bi wi <<<"$(measure $wl-$cfg stat)"
+		awk -v wl=$wl -v c=$cfg -v n="$n" -v i="$bi" -v w="${wi:-0}" \
+			'BEGIN{printf "%s %-8s %9d stmts  backends %8.0f instr/stmt  writer %7.0f instr/stmt  total %8.0f\n", wl, c, n, i/n, w/n, (i+w)/n}' |
+			tee -a "$OUT/instructions.txt"
+	done
+done
+WL=w1
+restart_as aa
+
+# call graphs: backends and writer, separately
+as "$PGBIN/pgbench -n -h $SOCK -p $PORT -D rows=$ROWS -M prepared -c 2 -j 2 -T $T -f /tmp/aa_bench/prof_$WL.sql bench" >"$OUT/pgbench-record.txt" 2>&1 &
+PGB=$!
+sleep 2
+PIDS=$(q "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'pgbench' AND backend_type = 'client backend'")
+WPID=$(q "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")
+perf record -q -F 2999 -g -p "$PIDS" -o "$OUT/backends.data" -- sleep $((T - 4)) 2>/dev/null &
+R1=$!
+perf record -q -F 2999 -g -p "$WPID" -o "$OUT/writer.data" -- sleep $((T - 4)) 2>/dev/null &
+R2=$!
+wait $R1 $R2 || true
+wait $PGB || true
+for w in backends writer; do
+	perf report -i "$OUT/$w.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+		grep -v '^#' | grep '%' | head -40 >"$OUT/top-$w.txt"
+	perf report -i "$OUT/$w.data" --children --sort symbol --dsos access_audit.so --stdio -g none 2>/dev/null |
+		grep -v '^#' | grep '%' | head -30 >"$OUT/aa-$w.txt"
+	perf report -i "$OUT/$w.data" --children --sort symbol --stdio -g none 2>/dev/null |
+		grep -v '^#' | grep '%' | head -40 >"$OUT/children-$w.txt"
+	echo "== $w: top symbols (self) =="; cat "$OUT/top-$w.txt"
+	echo "== $w: inclusive (children) =="; cat "$OUT/children-$w.txt"
+done
+echo "profile: $OUT"
