@@ -555,6 +555,15 @@ trace_outputs(PlannedStmt *stmt, OutputTrace *t)
 		/* values written into the target come from the subplan */
 		if (mt->operation == CMD_INSERT || mt->operation == CMD_UPDATE)
 			trace_plan_all(outerPlan(top), t);
+
+		/*
+		 * ON CONFLICT DO UPDATE writes its SET list, which may copy the
+		 * existing row's columns (Vars of the target) or EXCLUDED ones
+		 * (INNER_VAR, by target attno, which is also the subplan's order);
+		 * its WHERE is a predicate.
+		 */
+		foreach(lc, mt->onConflictSet)
+			trace_expr((Node *) ((TargetEntry *) lfirst(lc))->expr, top, t);
 	}
 	else
 		trace_plan_all(top, t);

@@ -38,6 +38,12 @@ DELETE FROM cd_sink WHERE id IN (SELECT id FROM cd_customers WHERE phone = '555-
 UPDATE cd_customers SET city = 'Lima' WHERE id = 7 RETURNING phone;
 DELETE FROM cd_customers WHERE id = 10 RETURNING *;
 INSERT INTO cd_customers VALUES (11, 'name11', '555-11', 'Oslo') RETURNING phone;
+-- INSERT .. ON CONFLICT DO UPDATE: the target's tagged value is written
+-- into another column; a condition on it is a predicate
+INSERT INTO cd_customers VALUES (1, 'n', 'p', 'c')
+  ON CONFLICT (id) DO UPDATE SET city = cd_customers.phone;
+INSERT INTO cd_customers VALUES (2, 'n', 'p', 'c')
+  ON CONFLICT (id) DO UPDATE SET city = 'Oslo' WHERE cd_customers.phone = '555-2';
 -- MERGE: values written from the source are read; the ON clause and WHEN
 -- conditions are predicates
 CREATE TABLE cd_target (id int, v text);
