@@ -328,6 +328,20 @@ guard_check(const char *action, const char *object)
 }
 
 /*
+ * For C code that writes guarded tables with the table AM, where no hook
+ * or trigger looks (the dictionary functions behind the log view's
+ * maintenance triggers): refuse, and record, unless the writer, the
+ * install script or maintenance mode is at work.  The enclosing statement
+ * records maintenance mode itself, so nothing is recorded when allowed.
+ */
+void
+aa_guard_check_direct_write(const char *action, const char *object)
+{
+	if (guard_decide() == GUARD_REFUSE)
+		guard_refuse(action, object);
+}
+
+/*
  * Record switching maintenance mode on or off, however it happened (SET,
  * set_config(), a function's SET clause, RESET, the end of a transaction,
  * a configuration file): noticed at the next statement.

@@ -14,5 +14,7 @@
 #include "access_audit.h"
 
 extern void aa_guard_init(void);
+extern void aa_guard_check_direct_write(const char *action,
+										const char *object);
 
 #endif							/* AA_GUARD_H */

@@ -12,6 +12,7 @@ CREATE FUNCTION access_audit._guard_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'access_audit_guard_trigger'
 LANGUAGE C;
+REVOKE ALL ON FUNCTION access_audit._guard_trigger() FROM PUBLIC;
 COMMENT ON FUNCTION access_audit._guard_trigger() IS
     'Refuses writes to the audit tables outside maintenance mode (see access_audit.maintenance).';
 
