@@ -1,0 +1,82 @@
+# The append-only guard across sessions and restarts: a refusal in a
+# transaction that then rolls back is still recorded, the writer keeps
+# appending (log, roll-up, writer state) under the guard, the guard holds
+# after a restart, drop_before() survives a writer restart (the writer
+# continues the chain from the checkpoint of an emptied log), and DROP
+# DATABASE of a database with the extension still works.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('guard');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'access_audit'
+access_audit.queue_size = 4MB
+access_audit.flush_interval = 20ms
+max_worker_processes = 16
+});
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE shop');
+$node->safe_psql('shop', q{
+CREATE EXTENSION access_audit;
+CREATE TABLE customers (id int PRIMARY KEY, phone text);
+INSERT INTO customers SELECT g, '555-' || g FROM generate_series(1, 10) g;
+SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
+GRANT access_audit_app TO CURRENT_USER;
+});
+
+# a refused DELETE inside a transaction that is rolled back
+my ($ret, $out, $err) = $node->psql('shop', q{
+BEGIN;
+DELETE FROM access_audit.log_data;
+ROLLBACK;
+});
+like($err, qr/DELETE on "access_audit.log_data" is not allowed/, 'DELETE refused');
+$node->safe_psql('shop', 'SELECT access_audit.flush()');
+is($node->safe_psql('shop', q{
+SELECT count(*) FROM access_audit.log
+ WHERE command = 'REFUSED' AND detail::jsonb ->> 'action' = 'DELETE'}),
+	'1', 'the refusal is recorded although its transaction rolled back');
+
+# the writer appends under the guard: log, roll-up, writer state
+$node->safe_psql('shop', q{
+SET access_audit.actor = 'alice';
+SELECT phone FROM customers;
+});
+$node->safe_psql('shop', 'SELECT access_audit.flush()');
+is($node->safe_psql('shop', q{SELECT rows FROM access_audit.actor_daily WHERE actor = 'alice'}),
+	'10', 'the writer updates the roll-up through the guard');
+is($node->safe_psql('shop', 'SELECT count(*) > 0 FROM access_audit.writer_state'),
+	't', 'the writer keeps its queue position through the guard');
+
+# the guard holds after a restart
+$node->restart;
+($ret, $out, $err) = $node->psql('shop', 'TRUNCATE access_audit.log_data');
+like($err, qr/TRUNCATE on "access_audit.log_data" is not allowed/, 'TRUNCATE refused after a restart');
+
+# retention of everything, then a restarted writer continues the chain
+$node->safe_psql('shop', 'SELECT access_audit.flush()');
+is($node->safe_psql('shop', q{
+SET access_audit.maintenance = on;
+SELECT access_audit.drop_before(clock_timestamp()) > 0;
+}), 't', 'drop_before() removes every record');
+$node->restart;
+$node->safe_psql('shop', 'SELECT phone FROM customers');
+$node->safe_psql('shop', 'SELECT access_audit.flush()');
+is($node->safe_psql('shop', 'SELECT ok FROM access_audit.verify()'), 't',
+	'verify() passes over records written after the log was emptied');
+is($node->safe_psql('shop', q{
+SELECT min(seq) - 1 = (SELECT max(seq) FROM access_audit.chain_checkpoints) FROM access_audit.log_data}),
+	't', 'the chain continues from the retention checkpoint');
+
+# DROP DATABASE is not a drop of the audit tables
+$node->safe_psql('postgres', 'DROP DATABASE shop');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'shop'}),
+	'0', 'DROP DATABASE of a database with access_audit works');
+
+$node->stop;
+done_testing();
