@@ -1,6 +1,8 @@
 -- Tagging sensitive columns: label syntax, table-level tags, inheritance
 -- and partitions, renames, who may tag, and the audit trail of tag changes.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
 \set VERBOSITY terse
 SELECT access_audit.flush();
 SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
