@@ -12,11 +12,14 @@
  * Everything in schema access_audit is guarded, except the rows of
  * access_audit.actor_groups (the admins' peer-group map, ordinary data).
  * The gates, outermost first:
- *	- ProcessUtility: TRUNCATE, ALTER (TABLE, INDEX, VIEW, SEQUENCE,
- *	  FUNCTION, SCHEMA, EXTENSION), RENAME, SET SCHEMA, OWNER TO, COPY FROM,
- *	  CREATE TRIGGER/RULE/POLICY/INDEX on a guarded relation, CREATE of
- *	  anything in the schema, inheritance from or attachment of a guarded
- *	  table, DROP.  Also records SET access_audit.maintenance.
+ *	- ProcessUtility: TRUNCATE, ALTER TABLE/INDEX/VIEW (DISABLE TRIGGER
+ *	  included), ALTER FUNCTION, ALTER EXTENSION (UPDATE, ADD, DROP),
+ *	  RENAME, SET SCHEMA, OWNER TO, COPY FROM, CREATE TRIGGER/RULE/POLICY/
+ *	  INDEX on a guarded relation, CREATE [OR REPLACE] TABLE/VIEW/SEQUENCE/
+ *	  FUNCTION in the schema, inheritance from or attachment of a guarded
+ *	  table, DROP.  GRANT, COMMENT, SECURITY LABEL, VACUUM, ANALYZE,
+ *	  CLUSTER, REINDEX and LOCK pass.  Also records SET
+ *	  access_audit.maintenance.
  *	- ExecutorStart: INSERT, UPDATE, DELETE and MERGE whose target is a
  *	  guarded relation, at any nesting level (plpgsql, SPI, CTEs, the
  *	  INSTEAD OF triggers of the log view).
