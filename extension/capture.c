@@ -1560,6 +1560,9 @@ aa_capture_event(const char *command, const char *relation,
 	memset(&rec, 0, sizeof(rec));
 	rec.kind = AA_KIND_READ;
 	rec.ts = GetCurrentStatementStartTimestamp();
+	/* a refused action is recorded as a failed statement */
+	if (strcmp(command, "REFUSED") == 0)
+		rec.outcome = AA_OUTCOME_ERROR;
 	rec.nesting_level = nesting_level > 0 ? nesting_level - 1 : 0;
 	rec.command = command;
 	rec.query = statement_text(debug_query_string, -1, 0, cxt);

@@ -106,7 +106,7 @@ typedef enum GuardDecision
 	GUARD_ALLOW,				/* the extension's own machinery */
 	GUARD_MAINTENANCE,			/* allowed, and recorded */
 	GUARD_REFUSE				/* refused, and recorded */
-}			GuardDecision;
+} GuardDecision;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;

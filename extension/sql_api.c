@@ -24,6 +24,7 @@
 #include "access_audit.h"
 #include "chain.h"
 #include "dict.h"
+#include "guard.h"
 #include "queue.h"
 #include "tags.h"
 
@@ -199,6 +200,7 @@ access_audit_dict_string_id(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	aa_guard_check_direct_write("INSERT", "access_audit.strings");
 	aa_dict_begin();
 	id = aa_dict_string_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	aa_dict_end();
@@ -221,6 +223,7 @@ access_audit_dict_set_id(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	aa_guard_check_direct_write("INSERT", "access_audit.string_sets");
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false,
 					  TYPALIGN_INT, &elems, &nulls, &n);
 	strs = palloc(sizeof(char *) * Max(n, 1));
