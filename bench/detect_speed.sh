@@ -63,7 +63,7 @@ SQL
 	i=$((i + 1))
 done
 cat >> "$DIR/time.sql" <<'SQL'
-SELECT format('rank_exporters, %s-window, %s actors x %s days (%s roll-up rows): median %s ms of %s runs (%s)',
+SELECT format('rank_exporters, window %s, %s actors x %s days (%s roll-up rows): median %s ms of %s runs (%s)',
 			  :'win', :n, :days, :nrows,
 			  round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)), count(*),
 			  string_agg(round(ms)::text || ' ms', ', '))
