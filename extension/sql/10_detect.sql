@@ -473,8 +473,8 @@ z AS (
 		   END AS peer_z,
 		   r.ramp_z, coalesce(r.excess, 0) AS ramp_excess, r.recent_ratio,
 		   CASE WHEN s.n_ref >= 1 THEN exp(s.ref_med) - 1 END AS ref_typ,
-		   coalesce(w.off / nullif(w.rws, 0), 0) AS off_share,
-		   coalesce(s.off_b / nullif(s.rws_b, 0), 0) AS off_share_base,
+		   least(1.0, coalesce(w.off / nullif(greatest(w.v, w.rws), 0), 0)) AS off_share,
+		   least(1.0, coalesce(s.off_b / nullif(s.rws_b, 0), 0)) AS off_share_base,
 		   coalesce(rw.n_rel, 0) AS n_rel,
 		   CASE WHEN s.n_base >= 3 THEN coalesce(rw.new_vol / nullif(w.v, 0), 0) ELSE 0 END AS new_share
 	  FROM peerkey k
