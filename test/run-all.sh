@@ -167,11 +167,25 @@ count_prove()
 	return $any_failed
 }
 
+# same_module A B: true if two builds of the module have the same code
+# (debug info and build id name the build directory, so they are left out)
+same_module()
+{
+	local t rc
+	t=$(mktemp -d)
+	objcopy --strip-debug --remove-section=.note.gnu.build-id "$1" "$t/a" 2>/dev/null &&
+		objcopy --strip-debug --remove-section=.note.gnu.build-id "$2" "$t/b" 2>/dev/null &&
+		cmp -s "$t/a" "$t/b"
+	rc=$?
+	rm -rf "$t"
+	return $rc
+}
+
 # installed_same: true if the installed module, control file and install
-# script are byte for byte the ones just built in the work copy
+# script are the ones just built in the work copy
 installed_same()
 {
-	cmp -s "$WORK/access_audit.so" "$pkglibdir/access_audit.so" &&
+	same_module "$WORK/access_audit.so" "$pkglibdir/access_audit.so" &&
 		cmp -s "$WORK/access_audit.control" "$sharedir/extension/access_audit.control" &&
 		cmp -s "$WORK/extension/access_audit--1.0.sql" "$sharedir/extension/access_audit--1.0.sql"
 }
