@@ -232,7 +232,7 @@ echo "carol   (support)   read 5 customers, counted customers per city (untagged
 
 employee dave marketing <<'SQL'
 SELECT id, city FROM customers WHERE email = 'lea.martin2@example.com';
-SELECT count(*) FROM customers WHERE email LIKE 'hugo.dubois%' AND city = 'Nice';
+SELECT count(*) FROM customers WHERE email LIKE 'hugo.dubois%' AND city = 'Nantes';
 SQL
 echo "dave    (marketing) probed emails in WHERE clauses only"
 
