@@ -191,6 +191,28 @@ aa_seq() { q aa bench "SELECT coalesce(max(seq), 0) FROM access_audit.log_data";
 aa_flush() { [ "$1" != aa ] || [ "$(q aa bench "SELECT access_audit.flush('120 s')")" = t ] || log "WARNING: flush timed out"; }
 # settle between measurements: writer drained, dirty pages written
 settle() { aa_flush "$1"; q "$1" bench "CHECKPOINT" >/dev/null; }
+# CPU ticks used so far by a server: postmaster (incl. reaped children) and
+# live children (the writer, bgworkers)
+TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+	local pm
+	pm=$(head -1 "$BASE/$1/postmaster.pid")
+	for p in $pm $(ps --ppid "$pm" -o pid=); do
+		cat "/proc/$p/stat" 2>/dev/null || true
+	done | awk '{s += $14 + $15 + $16 + $17} END {print s}'
+}
+# run a pgbench workload, record tps and server CPU microseconds per statement
+measure() {
+	local r=$1 c=$2 w=$3; shift 3
+	local c0 c1 tps n lat
+	c0=$(cpu_ticks "$c")
+	read -r tps n lat <<<"$(pgb "$c" "$w.sql" "$@")"
+	aa_flush "$c"
+	sleep 0.5
+	c1=$(cpu_ticks "$c")
+	rec "$r" "$c" "cpu_us_$w" "$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')"
+	echo "$tps $n $lat"
+}
 rec() { printf '%s\n' "$*" | tr ' ' '\t' >>"$RAW"; }
 
 # ---------------------------------------------------------------- workloads 1-4
@@ -204,7 +226,7 @@ for r in $(seq 1 "$ROUNDS"); do
 
 		if [ "$c" = aa ]; then b0=$(aa_bytes); s0=$(aa_seq); fi
 		l0=$(stat -c %s "$BASE/$c/server.log")
-		read -r tps n _ <<<"$(pgb "$c" w1.sql -M prepared -c 2 -j 2 -T "$T")"
+		read -r tps n _ <<<"$(measure "$r" "$c" w1 -M prepared -c 2 -j 2 -T "$T")"
 		l1=$(stat -c %s "$BASE/$c/server.log")
 		rec "$r" "$c" w1 "$tps"
 		settle "$c"
@@ -216,17 +238,17 @@ for r in $(seq 1 "$ROUNDS"); do
 		rec "$r" "$c" logbytes_per_stmt "$(( (l1 - l0) / n ))"
 		log "round $r $c w1 $tps tps ($n statements)"
 
-		read -r tps _ <<<"$(pgb "$c" w2.sql -M prepared -c 2 -j 2 -T "$T")"
+		read -r tps _ <<<"$(measure "$r" "$c" w2 -M prepared -c 2 -j 2 -T "$T")"
 		rec "$r" "$c" w2 "$tps"; settle "$c"
 		log "round $r $c w2 $tps tps"
 
-		read -r tps _ <<<"$(pgb "$c" w3.sql -M prepared -c 2 -j 2 -T "$T")"
+		read -r tps _ <<<"$(measure "$r" "$c" w3 -M prepared -c 2 -j 2 -T "$T")"
 		rec "$r" "$c" w3 "$tps"; settle "$c"
 		log "round $r $c w3 $tps tps"
 
-		# COPY: one client, seconds per COPY (median over 3 runs per round)
+		# COPY: one client, seconds per COPY (3 per round)
 		for k in 1 2 3; do
-			read -r _ _ lat <<<"$(pgb "$c" w4.sql -M simple -c 1 -t 1)"
+			read -r _ _ lat <<<"$(measure "$r" "$c" w4 -M simple -c 1 -t 1)"
 			rec "$r" "$c" w4_s "$(awk -v l="$lat" 'BEGIN{printf "%.4f", l/1000}')"
 		done
 		settle "$c"
