@@ -32,6 +32,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "commands/copy.h"
+#include "commands/extension.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
@@ -51,6 +52,7 @@
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -111,6 +113,7 @@ static void aa_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS);
 static void aa_ExecutorFinish(QueryDesc *queryDesc);
 static void aa_ExecutorEnd(QueryDesc *queryDesc);
+static void record_setting_change(Node *parsetree);
 static void aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							  bool readOnlyTree, ProcessUtilityContext context,
 							  ParamListInfo params, QueryEnvironment *queryEnv,
@@ -1539,6 +1542,58 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		ir->rec.rows = qc ? (int64) qc->nprocessed : 0;
 		inflight_finish(ir, false);
 	}
+
+	record_setting_change(parsetree);
+}
+
+/*
+ * Turning auditing off, or changing how it works, is itself an audit
+ * record: SET, RESET and ALTER SYSTEM of an access_audit.* setting (except
+ * access_audit.actor, which applications set all the time, and
+ * access_audit.maintenance, which the guard records).  Runs after the
+ * statement succeeded, so only changes that happened are recorded.
+ */
+static void
+record_setting_change(Node *parsetree)
+{
+	VariableSetStmt *vs = NULL;
+	const char *how;
+	char	   *value;
+	StringInfoData buf;
+
+	if (IsA(parsetree, VariableSetStmt))
+	{
+		vs = (VariableSetStmt *) parsetree;
+		how = vs->is_local ? "SET LOCAL" : "SET";
+	}
+	else if (IsA(parsetree, AlterSystemStmt))
+	{
+		vs = ((AlterSystemStmt *) parsetree)->setstmt;
+		how = "ALTER SYSTEM";
+	}
+	else
+		return;
+	if (vs == NULL || vs->name == NULL ||
+		strncmp(vs->name, "access_audit.", 13) != 0 ||
+		strcmp(vs->name, "access_audit.actor") == 0 ||
+		strcmp(vs->name, "access_audit.maintenance") == 0 ||
+		!IsTransactionState() ||
+		!OidIsValid(get_extension_oid(AA_NAME, true)))
+		return;
+
+	value = ExtractSetVariableArgs(vs);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"setting\": ");
+	escape_json(&buf, vs->name);
+	appendStringInfoString(&buf, ", \"how\": ");
+	escape_json(&buf, how);
+	appendStringInfoString(&buf, ", \"value\": ");
+	if (value && vs->kind == VAR_SET_VALUE)
+		escape_json(&buf, value);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+	aa_capture_event("SET", NULL, NULL, NULL, buf.data);
 }
 
 /*

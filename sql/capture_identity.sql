@@ -42,7 +42,10 @@ RESET access_audit.enabled;
 
 SELECT access_audit.flush();
 SELECT query, login_role, effective_role, actor, claimed_actor, columns, rows
-  FROM access_audit.log WHERE seq > :start ORDER BY seq;
+  FROM access_audit.log WHERE seq > :start AND command <> 'SET' ORDER BY seq;
+-- switching capture off (and on again) is itself recorded, by the superuser
+SELECT command, detail, login_role = session_user AS by_me
+  FROM access_audit.log WHERE seq > :start AND command = 'SET' ORDER BY seq;
 
 DROP TABLE ci_customers;
 DROP ROLE ci_pool;

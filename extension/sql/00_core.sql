@@ -409,7 +409,7 @@ CREATE VIEW access_audit.reads AS
            rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
            nesting_level, query
       FROM access_audit.log
-     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE');
+     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET');
 
 CREATE VIEW access_audit.tag_changes AS
     SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
@@ -442,7 +442,7 @@ BEGIN
                       OR extract(hour FROM l.ts AT TIME ZONE tz) >= h1
                     THEN greatest(l.rows, l.tagged_rows) ELSE 0 END)
       FROM access_audit.log l CROSS JOIN LATERAL unnest(l.relations) AS r(rel)
-     WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE')
+     WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
      GROUP BY 1, 2, 3;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
