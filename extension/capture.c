@@ -733,9 +733,13 @@ command_name(QueryDesc *qd)
 }
 
 /*
- * Decide whether the plan reads tagged columns; if so, return the tagged
- * columns read per logical relation.  Cheap when nothing is tagged: one
- * hash lookup per relation entry.
+ * Decide, before the plan starts, whether it may read tagged columns: a
+ * relation it reads (a range-table entry checked for SELECT) has a tagged
+ * column among the columns it selects, or is read as a whole row.  This is
+ * the same test build_plan_record() starts from, so a plan that passes it
+ * is audited and one that fails it (untagged columns of a tagged table,
+ * count(*)) costs one hash lookup per relation and a bitmap test, without
+ * row instrumentation.
  */
 static bool
 plan_reads_tagged(PlannedStmt *stmt)
@@ -745,11 +749,27 @@ plan_reads_tagged(PlannedStmt *stmt)
 	foreach(lc, stmt->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
+		AuditRelTags *tags;
+		Bitmapset  *sel;
+		int			x = -1;
 
-		if (rte->rtekind != RTE_RELATION)
+		if (rte->rtekind != RTE_RELATION ||
+			(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0)
 			continue;
-		if (aa_tags_lookup(rte->relid) != NULL)
-			return true;
+		tags = aa_tags_lookup(rte->relid);
+		if (tags == NULL)
+			continue;
+		sel = aa_rte_selected_cols_compat(stmt, rte);
+		while ((x = bms_next_member(sel, x)) >= 0)
+		{
+			AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+
+			if (attno == 0)
+				return true;
+			if (attno > 0 && attno <= tags->natts &&
+				tags->cols[attno].qualname != NULL)
+				return true;
+		}
 	}
 	return false;
 }
