@@ -134,7 +134,7 @@ put_list(StringInfo buf, int n, const char **strs)
  * Append the canonical encoding of one log record (columns seq .. detail,
  * in table order; see the file header and the README).
  */
-void
+static void
 aa_chain_encode(StringInfo buf, const ChainRow *r)
 {
 	put_int8(buf, true, r->seq);

@@ -61,7 +61,6 @@ typedef struct ChainRow
 	const char *detail;
 } ChainRow;
 
-extern void aa_chain_encode(StringInfo buf, const ChainRow *row);
 extern void aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out);
 
 typedef struct AuditVerifyResult

@@ -1052,23 +1052,6 @@ aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms)
 }
 
 /*
- * Ask the launcher for a writer for dboid.
- */
-void
-aa_queue_request_writer(Oid dboid)
-{
-	int			slot;
-
-	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
-	slot = slot_find(dboid, true);
-	if (slot >= 0 && aa_shared->dbs[slot].writer_pid == 0)
-		aa_shared->dbs[slot].writer_wanted = true;
-	LWLockRelease(aa_shared->lock);
-	if (aa_shared->launcher_latch)
-		SetLatch(aa_shared->launcher_latch);
-}
-
-/*
  * Launcher: the databases that want a writer and have none.  Also adopts
  * databases whose records sit in the ring without a slot (the table was
  * full when they were queued).

@@ -54,7 +54,6 @@ extern void aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
 							  uint64 committed_upto);
 extern uint64 aa_queue_tail(void);
 extern bool aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms);
-extern void aa_queue_request_writer(Oid dboid);
 extern int	aa_queue_writers_wanted(Oid *dboids, int max);
 extern void aa_queue_set_launcher(Latch *latch);
 extern void aa_queue_forget_database(Oid dboid);
