@@ -8,7 +8,8 @@
 # (apt-get, make install) use "sudo -n" if it works and fail clearly if not.
 
 AA_PG_VERSION=15
-AA_PGBIN=/usr/lib/postgresql/$AA_PG_VERSION/bin
+# AA_PGBIN may point at another (relocated) installation of the same version.
+: "${AA_PGBIN:=/usr/lib/postgresql/$AA_PG_VERSION/bin}"
 AA_PG_CONFIG=$AA_PGBIN/pg_config
 : "${AA_USER:=aa_test}"
 
