@@ -8,9 +8,14 @@ OBJS = \
 	extension/dict.o \
 	extension/guard.o \
 	extension/queue.o \
+	extension/remote.o \
 	extension/sql_api.o \
 	extension/tags.o \
 	extension/writer.o
+
+# remote.c ships a standby's records to its primary with libpq
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
 
 EXTENSION = access_audit
 # The install script is assembled from the parts in extension/sql/, in

@@ -40,6 +40,8 @@ bool		aa_maintenance = false;
 int			aa_business_hours_start = 8;
 int			aa_business_hours_end = 18;
 char	   *aa_business_timezone = NULL;
+char	   *aa_primary_conninfo = NULL;
+char	   *aa_server_name = NULL;
 
 void		_PG_init(void);
 
@@ -191,6 +193,17 @@ _PG_init(void)
 							   NULL,
 							   &aa_business_timezone, "UTC", PGC_SIGHUP, 0,
 							   check_business_timezone, NULL, NULL);
+	DefineCustomStringVariable("access_audit.primary_conninfo",
+							   "Connection string a hot standby uses to ship its audit records to the primary.",
+							   "Empty means the standby's own primary_conninfo.  The database name is always the "
+							   "standby database's own; the role must be a member of access_audit_ingest.",
+							   &aa_primary_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("access_audit.server_name",
+							   "Name of this server in the origin of the records it ships from a hot standby.",
+							   "Empty means cluster_name, or the host name if that is empty too.",
+							   &aa_server_name, "", PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("access_audit");
 	in_pg_init = false;
 

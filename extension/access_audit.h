@@ -42,6 +42,8 @@ extern bool aa_maintenance;
 extern int	aa_business_hours_start;
 extern int	aa_business_hours_end;
 extern char *aa_business_timezone;
+extern char *aa_primary_conninfo;
+extern char *aa_server_name;
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64
@@ -88,6 +90,15 @@ typedef struct AuditRecord
 	const char **predicate_columns;
 	int			n_tags;
 	const char **tags;
+
+	/*
+	 * Where the read happened, for records shipped from a hot standby
+	 * (remote.c): the standby's name, its ring's id and the record's position
+	 * in that ring.  NULL/0 for reads on this server.
+	 */
+	const char *origin;
+	uint64		origin_ring_id;
+	int64		origin_seq;
 } AuditRecord;
 
 /*
@@ -120,6 +131,8 @@ typedef enum AuditDataColumn
 	AA_D_OUTCOME_OK,
 	AA_D_CLIENT_ADDR,
 	AA_D_DETAIL,
+	AA_D_ORIGIN_ID,
+	AA_D_ORIGIN_SEQ,
 	AA_D_HASH,
 	AA_D_NCOLS
 } AuditDataColumn;

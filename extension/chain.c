@@ -7,7 +7,7 @@
  * Each record's hash is SHA-256(prev_hash || canonical(record)), where
  * prev_hash is the previous record's hash (32 zero bytes before the first
  * record, or the hash a retention checkpoint kept) and canonical() encodes
- * the columns seq .. detail in table order:
+ * the columns seq .. detail, origin, origin_seq in table order:
  *	  absent (NULL): one byte 0x00; present: one byte 0x01, then
  *	  bigint: 8 bytes big-endian; integer: 4 bytes big-endian;
  *	  timestamptz: 8 bytes big-endian, microseconds since 2000-01-01 UTC;
@@ -167,6 +167,8 @@ aa_chain_encode(StringInfo buf, const ChainRow *r)
 		put_be32(buf, 0);
 	}
 	put_text(buf, r->detail);
+	put_text(buf, r->origin);
+	put_int8(buf, r->has_origin_seq, r->origin_seq);
 }
 
 /*
@@ -206,9 +208,11 @@ aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out)
  * checkpoint's.  Returns false if none is known.
  */
 static bool
-checkpoint_hash(Oid nsp, int64 seq, uint8 *out)
+checkpoint_hash(Oid nsp, const char *source, int64 seq, uint8 *out)
 {
-	Oid			relid = get_relname_relid("chain_checkpoints", nsp);
+	Oid			relid = get_relname_relid(source ? "collected_checkpoints" :
+										  "chain_checkpoints", nsp);
+	int			off = source ? 1 : 0;	/* collected tables lead with source */
 	Relation	rel;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
@@ -221,12 +225,17 @@ checkpoint_hash(Oid nsp, int64 seq, uint8 *out)
 	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
-		bool		n1,
+		bool		n0 = false,
+					n1,
 					n2;
-		Datum		s = slot_getattr(slot, 1, &n1);
-		Datum		h = slot_getattr(slot, 2, &n2);
+		Datum		src = source ? slot_getattr(slot, 1, &n0) : (Datum) 0;
+		Datum		s = slot_getattr(slot, 1 + off, &n1);
+		Datum		h = slot_getattr(slot, 2 + off, &n2);
 
-		if (!n1 && !n2 && DatumGetInt64(s) == seq)
+		if (n0 || n1 || n2 || DatumGetInt64(s) != seq)
+			continue;
+		if (source && strcmp(TextDatumGetCString(src), source) != 0)
+			continue;
 		{
 			bytea	   *b = DatumGetByteaPP(h);
 
@@ -267,6 +276,7 @@ row_from_data(Datum *v, bool *n, ChainRow *r)
 	r->predicate_columns = aa_dict_set(ID(AA_D_PREDICATE_COLUMNS_ID),
 									   &r->n_predicate);
 	r->tags = aa_dict_set(ID(AA_D_TAGS_ID), &r->n_tags);
+	r->origin = aa_dict_string(ID(AA_D_ORIGIN_ID));
 #undef ID
 	if (!n[AA_D_CLIENT_ADDR])
 		r->client_addr = DatumGetCString(DirectFunctionCall1(inet_out,
@@ -293,6 +303,9 @@ row_from_data(Datum *v, bool *n, ChainRow *r)
 		r->duration_us = DatumGetInt64(v[AA_D_DURATION_US]);
 	if (!n[AA_D_DETAIL])
 		r->detail = TextDatumGetCString(v[AA_D_DETAIL]);
+	r->has_origin_seq = !n[AA_D_ORIGIN_SEQ];
+	if (r->has_origin_seq)
+		r->origin_seq = DatumGetInt64(v[AA_D_ORIGIN_SEQ]);
 }
 
 /*
@@ -300,17 +313,27 @@ row_from_data(Datum *v, bool *n, ChainRow *r)
  * report the first record whose sequence or hash is wrong.  Each record's
  * hash covers the previous record's hash, so a changed, removed or inserted
  * record breaks the chain at that record.
+ *
+ * source NULL walks this database's own log; otherwise the records a
+ * central server collected from that source (access_audit.collected_log,
+ * which has log_data's columns followed by source, and the source's own
+ * dictionaries).  A source whose first collected record is not its first
+ * ever is anchored on the hash that record links to only if a collected
+ * retention checkpoint provides it.
  */
 void
-aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
+aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
+				AuditVerifyResult *res)
 {
 	Oid			nsp = get_namespace_oid(AA_SCHEMA, false);
-	Oid			dataid = get_relname_relid("log_data", nsp);
-	Oid			idxid = get_relname_relid("log_data_pkey", nsp);
+	Oid			dataid = get_relname_relid(source ? "collected_log" : "log_data", nsp);
+	Oid			idxid = get_relname_relid(source ? "collected_log_pkey" : "log_data_pkey",
+										  nsp);
 	Relation	rel;
 	Relation	idx;
 	IndexScanDesc scan;
-	ScanKeyData key;
+	ScanKeyData key[2];
+	int			nkeys = 0;
 	TupleTableSlot *slot;
 	uint8		expect_prev[AA_HASH_LEN];
 	int64		expect_seq = -1;
@@ -335,12 +358,18 @@ aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
 	rel = table_open(dataid, AccessShareLock);
 	idx = index_open(idxid, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	ScanKeyInit(&key, 1, BTGreaterEqualStrategyNumber, F_INT8GE,
+	/* collected_log_pkey is (source, seq); log_data_pkey is (seq) */
+	if (source)
+		ScanKeyInit(&key[nkeys++], 1, BTEqualStrategyNumber, F_TEXTEQ,
+					CStringGetTextDatum(source));
+	ScanKeyInit(&key[nkeys], nkeys + 1, BTGreaterEqualStrategyNumber, F_INT8GE,
 				Int64GetDatum(start));
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
+	nkeys++;
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), nkeys, 0);
+	index_rescan(scan, key, nkeys, NULL, 0);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "access_audit verify",
 								   ALLOCSET_DEFAULT_SIZES);
+	aa_dict_use_source(source);
 	aa_dict_reset();
 
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -375,7 +404,7 @@ aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
 			expect_seq = seq;
 			if (seq == 1)
 				memset(expect_prev, 0, AA_HASH_LEN);
-			else if (!checkpoint_hash(nsp, seq - 1, expect_prev))
+			else if (!checkpoint_hash(nsp, source, seq - 1, expect_prev))
 			{
 				res->ok = false;
 				res->first_bad_seq = seq;
@@ -428,6 +457,7 @@ aa_chain_verify(int64 from_seq, int64 to_seq, AuditVerifyResult *res)
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	MemoryContextDelete(rowcxt);
+	aa_dict_use_source(NULL);
 
 	if (res->ok)
 		res->detail = psprintf("%lld records verified", (long long) res->checked);

@@ -59,6 +59,9 @@ typedef struct ChainRow
 	bool		has_duration;
 	int64		duration_us;
 	const char *detail;
+	const char *origin;			/* where a shipped read happened */
+	bool		has_origin_seq;
+	int64		origin_seq;
 } ChainRow;
 
 extern void aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out);
@@ -71,7 +74,7 @@ typedef struct AuditVerifyResult
 	char	   *detail;
 } AuditVerifyResult;
 
-extern void aa_chain_verify(int64 from_seq, int64 to_seq,
+extern void aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 							AuditVerifyResult *result);
 
 #endif							/* AA_CHAIN_H */

@@ -98,6 +98,9 @@ static long ncached = 0;
 static DictRel rels[2];
 static bool dict_open = false;
 
+/* lookups by id read this source's collected dictionaries (NULL: our own) */
+static char *fetch_source = NULL;
+
 /*
  * Drop every cached entry (also used when the cache grows too large).
  */
@@ -380,10 +383,12 @@ dict_fetch(int kind, int32 id)
 	DictIdEntry *entry;
 	bool		found;
 	Relation	rel;
-	ScanKeyData skey;
+	ScanKeyData skey[2];
 	SysScanDesc scan;
 	HeapTuple	tup;
 	MemoryContext old;
+	Oid			nsp;
+	int			valattr;
 
 	if (by_id == NULL)
 		aa_dict_reset();
@@ -394,14 +399,33 @@ dict_fetch(int kind, int32 id)
 	if (found)
 		return entry;
 
-	rel = table_open(get_relname_relid(kind == DICT_STRING ? "strings" : "string_sets",
-									   get_namespace_oid(AA_SCHEMA, false)),
-					 AccessShareLock);
-	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
-	scan = systable_beginscan(rel,
-							  get_relname_relid(kind == DICT_STRING ? "strings_pkey" : "string_sets_pkey",
-												get_namespace_oid(AA_SCHEMA, false)),
-							  true, GetActiveSnapshot(), 1, &skey);
+	nsp = get_namespace_oid(AA_SCHEMA, false);
+	if (fetch_source == NULL)
+	{
+		rel = table_open(get_relname_relid(kind == DICT_STRING ? "strings" : "string_sets",
+										   nsp), AccessShareLock);
+		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
+		scan = systable_beginscan(rel,
+								  get_relname_relid(kind == DICT_STRING ? "strings_pkey" : "string_sets_pkey",
+													nsp),
+								  true, GetActiveSnapshot(), 1, skey);
+		valattr = 3;
+	}
+	else
+	{
+		/* collected_strings / collected_string_sets: (source, id, hash, value) */
+		rel = table_open(get_relname_relid(kind == DICT_STRING ? "collected_strings" :
+										   "collected_string_sets", nsp),
+						 AccessShareLock);
+		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
+					CStringGetTextDatum(fetch_source));
+		ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
+		scan = systable_beginscan(rel,
+								  get_relname_relid(kind == DICT_STRING ? "collected_strings_pkey" :
+													"collected_string_sets_pkey", nsp),
+								  true, GetActiveSnapshot(), 2, skey);
+		valattr = 4;
+	}
 	tup = systable_getnext(scan);
 	old = MemoryContextSwitchTo(dict_cxt);
 	entry = hash_search(by_id, &key, HASH_ENTER, &found);
@@ -411,7 +435,7 @@ dict_fetch(int kind, int32 id)
 	if (tup != NULL)
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
+		Datum		d = heap_getattr(tup, valattr, RelationGetDescr(rel), &isnull);
 
 		if (!isnull && kind == DICT_STRING)
 			entry->str = TextDatumGetCString(d);
@@ -435,6 +459,24 @@ dict_fetch(int kind, int32 id)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return entry;
+}
+
+/*
+ * Make aa_dict_string() and aa_dict_set() read the dictionaries collected
+ * from source (a subscription on a central server; see remote.c), or this
+ * database's own for NULL.  Drops the cache when the source changes.
+ */
+void
+aa_dict_use_source(const char *source)
+{
+	if ((source == NULL && fetch_source == NULL) ||
+		(source != NULL && fetch_source != NULL &&
+		 strcmp(source, fetch_source) == 0))
+		return;
+	if (fetch_source)
+		pfree(fetch_source);
+	fetch_source = source ? MemoryContextStrdup(TopMemoryContext, source) : NULL;
+	aa_dict_reset();
 }
 
 /*

@@ -20,6 +20,7 @@ extern void aa_dict_reset(void);
 extern void aa_dict_trim(void);
 extern int32 aa_dict_string_id(const char *s);
 extern int32 aa_dict_set_id(const char **strs, int n);
+extern void aa_dict_use_source(const char *source);
 extern const char *aa_dict_string(int32 id);
 extern const char **aa_dict_set(int32 id, int *n);
 

@@ -83,6 +83,7 @@
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "postmaster/bgworker.h"
+#include "replication/logicalworker.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -92,6 +93,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "replication/logicalworker.h"
 
 #include "access_audit.h"
 #include "capture.h"
@@ -211,6 +213,28 @@ guard_is_writer(void)
 							strcmp(MyBgworkerEntry->bgw_type,
 								   "access_audit writer") == 0) ? 1 : 0;
 	return is_writer_cached == 1;
+}
+
+/*
+ * May this process insert into relid as a central server's collector?
+ * Logical replication workers apply sources' log rows, dictionaries and
+ * checkpoints to the tables of the same names, whose ENABLE REPLICA
+ * triggers divert them into collected_* (remote.c); nothing else.
+ */
+static bool
+guard_collector_insert(Oid relid)
+{
+	char	   *name;
+
+	if (!IsLogicalWorker())
+		return false;
+	name = get_rel_name(relid);
+	return name != NULL &&
+		(strncmp(name, "collected_", 10) == 0 ||
+		 strcmp(name, "log_data") == 0 ||
+		 strcmp(name, "strings") == 0 ||
+		 strcmp(name, "string_sets") == 0 ||
+		 strcmp(name, "chain_checkpoints") == 0);
 }
 
 /*
@@ -362,6 +386,25 @@ guard_note_maintenance(void)
 }
 
 /*
+ * Inside the extension's own writing functions: check_exports() and ack()
+ * append alerts and acknowledgements; collect_rollup() adds collected
+ * records to actor_daily and moves collect_progress (INSERT .. ON
+ * CONFLICT DO UPDATE).
+ */
+static bool
+guard_definer_may_write(const char *name, const char *action)
+{
+	if (name == NULL)
+		return false;
+	if (strcmp(action, "INSERT") == 0 &&
+		(strcmp(name, "alerts") == 0 || strcmp(name, "alert_acks") == 0))
+		return true;
+	return (strcmp(action, "INSERT") == 0 || strcmp(action, "UPDATE") == 0) &&
+		(strcmp(name, "actor_daily") == 0 ||
+		 strcmp(name, "collect_progress") == 0);
+}
+
+/*
  * Check the result relations of a plan.
  */
 static void
@@ -391,15 +434,11 @@ guard_check_plan(PlannedStmt *pstmt)
 				pstmt->commandType == CMD_UPDATE ? "UPDATE" :
 				pstmt->commandType == CMD_MERGE ? "MERGE" : "INSERT";
 
-		/* check_exports() and ack() append alerts and acknowledgements */
-		if (definer_depth > 0 && strcmp(action, "INSERT") == 0)
-		{
-			char	   *name = get_rel_name(rte->relid);
-
-			if (name && (strcmp(name, "alerts") == 0 ||
-						 strcmp(name, "alert_acks") == 0))
-				continue;
-		}
+		if (definer_depth > 0 &&
+			guard_definer_may_write(get_rel_name(rte->relid), action))
+			continue;
+		if (strcmp(action, "INSERT") == 0 && guard_collector_insert(rte->relid))
+			continue;
 		guard_check(action, relation_label(rte->relid));
 	}
 }
@@ -1057,7 +1096,8 @@ guard_alert_function(Oid fn, bool lookup)
 		Oid			ext = guard_extension();
 
 		ours = name != NULL &&
-			(strcmp(name, "check_exports") == 0 || strcmp(name, "ack") == 0) &&
+			(strcmp(name, "check_exports") == 0 || strcmp(name, "ack") == 0 ||
+			 strcmp(name, "collect_rollup") == 0) &&
 			get_func_namespace(fn) == guard_namespace() &&
 			OidIsValid(ext) &&
 			getExtensionOfObject(ProcedureRelationId, fn) == ext;
@@ -1131,13 +1171,12 @@ access_audit_guard_trigger(PG_FUNCTION_ARGS)
 	else
 		action = "INSERT";
 
-	if (definer_depth > 0 && strcmp(action, "INSERT") == 0)
-	{
-		const char *name = RelationGetRelationName(trigdata->tg_relation);
-
-		if (strcmp(name, "alerts") == 0 || strcmp(name, "alert_acks") == 0)
-			return PointerGetDatum(NULL);
-	}
+	if (definer_depth > 0 &&
+		guard_definer_may_write(RelationGetRelationName(trigdata->tg_relation),
+								action))
+		return PointerGetDatum(NULL);
+	if (strcmp(action, "INSERT") == 0 && guard_collector_insert(relid))
+		return PointerGetDatum(NULL);
 	/* the executor hook has recorded maintenance already */
 	if (guard_decide() == GUARD_REFUSE)
 		guard_refuse(action, relation_label(relid));

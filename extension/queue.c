@@ -47,6 +47,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
+#include "lib/stringinfo.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -62,7 +63,7 @@
 #define AA_QUEUE_FILE		"pg_access_audit/queue"
 #define AA_RING_MAGIC		0x41415131	/* "AAQ1" */
 #define AA_RECORD_MAGIC		0x41415231	/* "AAR1" */
-#define AA_RING_VERSION		2
+#define AA_RING_VERSION		3
 #define AA_RING_HEADER_SIZE 4096
 #define AA_RECORD_ALIGN		32
 
@@ -118,6 +119,8 @@ typedef struct RingBodyFixed
 	int32		n_predicate;
 	int32		n_tags;
 	int32		unused;
+	int64		origin_ring_id;
+	int64		origin_seq;
 } RingBodyFixed;
 
 typedef struct AuditDbSlot
@@ -510,6 +513,7 @@ record_body_size(const AuditRecord *rec)
 	sz += str_size(rec->query);
 	sz += str_size(rec->command);
 	sz += str_size(rec->detail);
+	sz += str_size(rec->origin);
 	for (i = 0; i < rec->n_relations; i++)
 		sz += str_size(rec->relations[i]);
 	for (i = 0; i < rec->n_columns; i++)
@@ -555,6 +559,8 @@ record_serialize(const AuditRecord *rec, char *p)
 	fx.n_columns = rec->n_columns;
 	fx.n_predicate = rec->n_predicate;
 	fx.n_tags = rec->n_tags;
+	fx.origin_ring_id = (int64) rec->origin_ring_id;
+	fx.origin_seq = rec->origin_seq;
 	memcpy(p, &fx, sizeof(fx));
 	p += sizeof(fx);
 	p = put_str(p, rec->login_role);
@@ -566,6 +572,7 @@ record_serialize(const AuditRecord *rec, char *p)
 	p = put_str(p, rec->query);
 	p = put_str(p, rec->command);
 	p = put_str(p, rec->detail);
+	p = put_str(p, rec->origin);
 	for (i = 0; i < rec->n_relations; i++)
 		p = put_str(p, rec->relations[i]);
 	for (i = 0; i < rec->n_columns; i++)
@@ -576,55 +583,78 @@ record_serialize(const AuditRecord *rec, char *p)
 		p = put_str(p, rec->tags[i]);
 }
 
-static inline const char *
-get_str(const char **pp)
+/*
+ * Read one string at *pp, not past end.  Returns false if the bytes there
+ * are not a string (cut short or missing its NUL): records from the ring
+ * are checksummed, but those that arrive from a standby (remote.c) are
+ * checked here too.
+ */
+static inline bool
+get_str(const char **pp, const char *end, const char **out)
 {
 	int32		len;
 	const char *s;
 
+	if (end - *pp < (ptrdiff_t) sizeof(int32))
+		return false;
 	memcpy(&len, *pp, sizeof(int32));
 	*pp += sizeof(int32);
 	if (len < 0)
-		return NULL;
+	{
+		*out = NULL;
+		return len == -1;
+	}
+	if (end - *pp < (ptrdiff_t) len + 1)
+		return false;
 	s = *pp;
+	if (s[len] != '\0' || memchr(s, '\0', len) != NULL)
+		return false;
 	*pp += len + 1;
-	return s;
+	*out = s;
+	return true;
 }
 
-static const char **
-get_strs(const char **pp, int n)
+static bool
+get_strs(const char **pp, const char *end, int n, const char ***out)
 {
 	const char **arr;
 	int			i;
 
-	if (n <= 0)
-		return NULL;
+	*out = NULL;
+	if (n < 0 || n > (end - *pp) / (int) sizeof(int32))
+		return false;
+	if (n == 0)
+		return true;
 	arr = palloc(sizeof(char *) * n);
 	for (i = 0; i < n; i++)
-		arr[i] = get_str(pp);
-	return arr;
+		if (!get_str(pp, end, &arr[i]) || arr[i] == NULL)
+			return false;
+	*out = arr;
+	return true;
 }
 
 /*
- * Decode a READY record.  Strings point into the ring and stay valid until
- * the record is completed; the pointer arrays are palloc'd.
+ * Decode the body of a record of the given kind, bytes p .. end.  Strings
+ * point into the body and stay valid as long as it does; the pointer arrays
+ * are palloc'd.  Returns false if the body is malformed.
  */
-static void
-record_decode(RingRecordHeader *hdr, AuditQueueItem *item)
+static bool
+record_decode_body(uint32 kind, const char *p, const char *end,
+				   AuditQueueItem *item)
 {
-	const char *p = (const char *) hdr + sizeof(RingRecordHeader);
 	RingBodyFixed fx;
 	AuditRecord *rec = &item->rec;
 
-	memset(item, 0, sizeof(AuditQueueItem));
-	item->pos = hdr->pos;
-	item->len = hdr->len;
-	rec->kind = hdr->kind;
-	if (hdr->kind == AA_KIND_GAP)
+	rec->kind = kind;
+	if (kind == AA_KIND_GAP)
 	{
+		if (end - p < (ptrdiff_t) sizeof(int64))
+			return false;
 		memcpy(&item->gap_bytes, p, sizeof(int64));
-		return;
+		return true;
 	}
+	if (kind != AA_KIND_READ || end - p < (ptrdiff_t) sizeof(fx))
+		return false;
 	memcpy(&fx, p, sizeof(fx));
 	p += sizeof(fx);
 	rec->ts = fx.ts;
@@ -635,23 +665,104 @@ record_decode(RingRecordHeader *hdr, AuditQueueItem *item)
 	rec->backend_pid = fx.backend_pid;
 	rec->nesting_level = fx.nesting_level;
 	rec->outcome = fx.outcome;
-	rec->login_role = get_str(&p);
-	rec->effective_role = get_str(&p);
-	rec->actor = get_str(&p);
-	rec->claimed_actor = get_str(&p);
-	rec->client_addr = get_str(&p);
-	rec->application_name = get_str(&p);
-	rec->query = get_str(&p);
-	rec->command = get_str(&p);
-	rec->detail = get_str(&p);
+	rec->origin_ring_id = (uint64) fx.origin_ring_id;
+	rec->origin_seq = fx.origin_seq;
 	rec->n_relations = fx.n_relations;
-	rec->relations = get_strs(&p, fx.n_relations);
 	rec->n_columns = fx.n_columns;
-	rec->columns = get_strs(&p, fx.n_columns);
 	rec->n_predicate = fx.n_predicate;
-	rec->predicate_columns = get_strs(&p, fx.n_predicate);
 	rec->n_tags = fx.n_tags;
-	rec->tags = get_strs(&p, fx.n_tags);
+	return get_str(&p, end, &rec->login_role) &&
+		get_str(&p, end, &rec->effective_role) &&
+		get_str(&p, end, &rec->actor) &&
+		get_str(&p, end, &rec->claimed_actor) &&
+		get_str(&p, end, &rec->client_addr) &&
+		get_str(&p, end, &rec->application_name) &&
+		get_str(&p, end, &rec->query) &&
+		get_str(&p, end, &rec->command) &&
+		get_str(&p, end, &rec->detail) &&
+		get_str(&p, end, &rec->origin) &&
+		get_strs(&p, end, fx.n_relations, &rec->relations) &&
+		get_strs(&p, end, fx.n_columns, &rec->columns) &&
+		get_strs(&p, end, fx.n_predicate, &rec->predicate_columns) &&
+		get_strs(&p, end, fx.n_tags, &rec->tags);
+}
+
+/*
+ * Decode a READY record.  Strings point into the ring and stay valid until
+ * the record is completed.  Its checksum was good when it was published,
+ * so a failure here is a bug; the record is kept (not completed) and the
+ * writer stops.
+ */
+static void
+record_decode(RingRecordHeader *hdr, AuditQueueItem *item)
+{
+	const char *p = (const char *) hdr + sizeof(RingRecordHeader);
+
+	memset(item, 0, sizeof(AuditQueueItem));
+	item->pos = hdr->pos;
+	item->len = hdr->len;
+	if (!record_decode_body(hdr->kind, p, (const char *) hdr + hdr->len, item))
+		elog(ERROR, "access_audit queue record at position %llu is malformed",
+			 (unsigned long long) hdr->pos);
+}
+
+/*
+ * Append a collected item to buf in the wire form that carries records from
+ * a standby to its primary: position (8 bytes), kind (4), body length (4),
+ * body, in this machine's byte order (a primary and its streaming standby
+ * share an architecture).  The item must not be completed yet.
+ */
+void
+aa_queue_item_to_wire(const AuditQueueItem *item, StringInfo buf)
+{
+	RingRecordHeader *hdr = ring_at(item->pos);
+	uint64		pos = item->pos;
+	uint32		kind = hdr->kind;
+	uint32		blen = hdr->len - sizeof(RingRecordHeader);
+
+	appendBinaryStringInfo(buf, (char *) &pos, sizeof(pos));
+	appendBinaryStringInfo(buf, (char *) &kind, sizeof(kind));
+	appendBinaryStringInfo(buf, (char *) &blen, sizeof(blen));
+	appendBinaryStringInfo(buf, (char *) hdr + sizeof(RingRecordHeader), blen);
+}
+
+/*
+ * Read the next record of the wire form at *pp (not past end) into item;
+ * its strings point into the buffer.  Returns false at the end, and raises
+ * an ERROR if the bytes are not a well-formed record.
+ */
+bool
+aa_queue_item_from_wire(const char **pp, const char *end, AuditQueueItem *item)
+{
+	uint64		pos;
+	uint32		kind;
+	uint32		blen;
+	const char *p = *pp;
+
+	if (p == end)
+		return false;
+	memset(item, 0, sizeof(AuditQueueItem));
+	if (end - p < 16)
+		goto bad;
+	memcpy(&pos, p, 8);
+	memcpy(&kind, p + 8, 4);
+	memcpy(&blen, p + 12, 4);
+	p += 16;
+	if ((uint64) (end - p) < blen)
+		goto bad;
+	item->pos = pos;
+	item->len = blen;
+	if (!record_decode_body(kind, p, p + blen, item))
+		goto bad;
+	*pp = p + blen;
+	return true;
+
+bad:
+	ereport(ERROR,
+			errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			errmsg("malformed access_audit record batch"),
+			errhint("The batch must come from an access_audit shipper of the same version."));
+	return false;				/* keep the compiler quiet */
 }
 
 /*

@@ -13,6 +13,7 @@
 
 #include "access_audit.h"
 
+#include "lib/stringinfo.h"
 #include "storage/latch.h"
 
 /* One record handed to the writer: its ring position and decoded body. */
@@ -59,5 +60,10 @@ extern void aa_queue_set_launcher(Latch *latch);
 extern void aa_queue_forget_database(Oid dboid);
 extern void aa_queue_stop_writer(Oid dboid);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
+
+/* the wire form of records shipped from a standby (remote.c) */
+extern void aa_queue_item_to_wire(const AuditQueueItem *item, StringInfo buf);
+extern bool aa_queue_item_from_wire(const char **pp, const char *end,
+									AuditQueueItem *item);
 
 #endif							/* AA_QUEUE_H */

@@ -26,6 +26,7 @@
 #include "dict.h"
 #include "guard.h"
 #include "queue.h"
+#include "remote.h"
 #include "tags.h"
 
 PG_FUNCTION_INFO_V1(access_audit_flush);
@@ -35,6 +36,8 @@ PG_FUNCTION_INFO_V1(access_audit_tags_changed);
 PG_FUNCTION_INFO_V1(access_audit_valid_tag);
 PG_FUNCTION_INFO_V1(access_audit_dict_string_id);
 PG_FUNCTION_INFO_V1(access_audit_dict_set_id);
+PG_FUNCTION_INFO_V1(access_audit_ingest);
+PG_FUNCTION_INFO_V1(access_audit_collect_source);
 
 /*
  * Raise an error unless the library was preloaded and its queue exists.
@@ -127,13 +130,16 @@ access_audit_stats(PG_FUNCTION_ARGS)
 }
 
 /*
- * verify(from_seq, to_seq): walk the hash chain.
+ * verify(from_seq, to_seq, source): walk the hash chain of this database's
+ * log, or (source given) of the records collected from a source.
  */
 Datum
 access_audit_verify(PG_FUNCTION_ARGS)
 {
 	int64		from_seq = PG_ARGISNULL(0) ? -1 : PG_GETARG_INT64(0);
 	int64		to_seq = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT64(1);
+	char	   *source = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ?
+		text_to_cstring(PG_GETARG_TEXT_PP(2)) : NULL;
 	AuditVerifyResult res;
 	TupleDesc	tupdesc;
 	Datum		values[4];
@@ -158,7 +164,12 @@ access_audit_verify(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	aa_chain_verify(from_seq, to_seq, &res);
+	aa_chain_verify(source, from_seq, to_seq, &res);
+	if (source != NULL && res.ok && res.checked == 0 && from_seq < 0)
+		ereport(ERROR,
+				errcode(ERRCODE_UNDEFINED_OBJECT),
+				errmsg("no records have been collected from source \"%s\"", source),
+				errhint("Sources are named after their subscriptions; access_audit.sources lists them."));
 	values[0] = BoolGetDatum(res.ok);
 	values[1] = Int64GetDatum(res.checked);
 	if (res.first_bad_seq >= 0)
@@ -240,4 +251,49 @@ access_audit_dict_set_id(PG_FUNCTION_ARGS)
 	id = aa_dict_set_id(strs, n);
 	aa_dict_end();
 	PG_RETURN_INT32(id);
+}
+
+/*
+ * ingest(origin text, ring_id bigint, records bytea) RETURNS bigint: take
+ * records shipped by a hot standby (see remote.c).  Callable by members of
+ * access_audit_ingest (EXECUTE is granted to that role only).
+ */
+Datum
+access_audit_ingest(PG_FUNCTION_ARGS)
+{
+	char	   *origin;
+	int64		ring_id;
+	bytea	   *data;
+
+	require_queue();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				errmsg("origin, ring_id and records must not be null"),
+				errhint("ingest() is called by a standby's access_audit writer."));
+	origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ring_id = PG_GETARG_INT64(1);
+	data = PG_GETARG_BYTEA_PP(2);
+	if (origin[0] == '\0' || strlen(origin) >= NAMEDATALEN * 2)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("origin must be between 1 and %d bytes long", NAMEDATALEN * 2 - 1),
+				errhint("Set a shorter access_audit.server_name on the standby."));
+	if (ring_id == 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("ring_id must not be 0"),
+				errhint("ingest() is called by a standby's access_audit writer."));
+	PG_RETURN_INT64(aa_remote_ingest(origin, (uint64) ring_id,
+									 VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
+}
+
+/*
+ * _collect_source() RETURNS text: the subscription whose rows this logical
+ * replication worker applies (see remote.c).
+ */
+Datum
+access_audit_collect_source(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(aa_remote_collect_source()));
 }

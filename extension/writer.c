@@ -28,6 +28,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
@@ -60,6 +61,7 @@
 #include "compat.h"
 #include "dict.h"
 #include "queue.h"
+#include "remote.h"
 #include "writer.h"
 
 /* writer state, valid once loaded */
@@ -84,7 +86,22 @@ typedef struct WriterState
 	TupleDesc	slot_desc;
 	TupleTableSlot **slots;
 	int			nslots;
+
+	/* rings of standbys whose records were ingested here: OriginRing */
+	HTAB	   *origin_rings;
 } WriterState;
+
+/*
+ * How far a standby's ring is written here (from writer_state, then kept
+ * up to date), so that a batch ingested twice is written once.
+ */
+typedef struct OriginRing
+{
+	uint64		ring_id;		/* hash key */
+	int64		last_pos;		/* committed, or written in this batch */
+	int64		committed_pos;	/* as of the last commit */
+	char		origin[NAMEDATALEN * 2];
+} OriginRing;
 
 static WriterState ws;
 
@@ -105,7 +122,8 @@ aa_writer_init(void)
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* a hot standby ships its records (remote.c): start once it is readable */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 5;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "access_audit");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "aa_launcher_main");
@@ -163,7 +181,7 @@ start_writer(Oid dboid)
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 2;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "access_audit");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "aa_writer_main");
@@ -217,7 +235,9 @@ aa_launcher_main(Datum main_arg)
 			{
 				if (started_db[j] != want[i])
 					continue;
-				if (GetBackgroundWorkerPid(started[j], &pid) != BGWH_STOPPED)
+				/* NULL: registering it failed last time; try again */
+				if (started[j] != NULL &&
+					GetBackgroundWorkerPid(started[j], &pid) != BGWH_STOPPED)
 					running = true;
 				break;
 			}
@@ -309,14 +329,15 @@ writer_load_state(void)
 												  &isnull));
 
 	{
-		Oid			st_types[2] = {INT8OID, INT8OID};
+		Oid			st_types[3] = {INT8OID, INT8OID, TEXTOID};
 		Oid			daily_types[7] = {DATEARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
-		ws.state_plan = SPI_prepare("INSERT INTO access_audit.writer_state (ring_id, last_pos, updated_at) "
-									"VALUES ($1, $2, now()) ON CONFLICT (ring_id) DO UPDATE "
-									"SET last_pos = excluded.last_pos, updated_at = excluded.updated_at",
-									2, st_types);
+		ws.state_plan = SPI_prepare("INSERT INTO access_audit.writer_state (ring_id, last_pos, updated_at, origin) "
+									"VALUES ($1, $2, now(), $3) ON CONFLICT (ring_id) DO UPDATE "
+									"SET last_pos = excluded.last_pos, updated_at = excluded.updated_at, "
+									"origin = excluded.origin",
+									3, st_types);
 		ws.daily_plan = SPI_prepare("INSERT INTO access_audit.actor_daily AS d "
 									"(day, actor, relation, rows, tagged_rows, statements, off_hours_rows) "
 									"SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
@@ -334,6 +355,16 @@ writer_load_state(void)
 	}
 	ws.dbname = MemoryContextStrdup(TopMemoryContext,
 									get_database_name(MyDatabaseId));
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(OriginRing);
+		ctl.hcxt = TopMemoryContext;
+		ws.origin_rings = hash_create("access_audit origin rings", 16, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	ws.loaded = true;
 	return true;
 }
@@ -419,6 +450,12 @@ item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c, Datum *inet)
 	c->has_duration = true;
 	c->duration_us = r->duration_us;
 	c->detail = r->detail;
+	if (r->origin != NULL)
+	{
+		c->origin = r->origin;
+		c->has_origin_seq = true;
+		c->origin_seq = r->origin_seq;
+	}
 }
 
 /*
@@ -463,6 +500,8 @@ chain_to_data(const ChainRow *c, Datum inet, const uint8 *hash,
 	SET_NUM(AA_D_CLIENT_ADDR, c->client_addr != NULL, inet);
 	SET_NUM(AA_D_DETAIL, c->detail != NULL,
 			c->detail ? CStringGetTextDatum(c->detail) : (Datum) 0);
+	SET_ID(AA_D_ORIGIN_ID, c->origin);
+	SET_NUM(AA_D_ORIGIN_SEQ, c->has_origin_seq, Int64GetDatum(c->origin_seq));
 	b = palloc(VARHDRSZ + AA_HASH_LEN);
 	SET_VARSIZE(b, VARHDRSZ + AA_HASH_LEN);
 	memcpy(VARDATA(b), hash, AA_HASH_LEN);
@@ -471,6 +510,93 @@ chain_to_data(const ChainRow *c, Datum inet, const uint8 *hash,
 #undef SET_ID
 #undef SET_SET
 #undef SET_NUM
+}
+
+/*
+ * Has this record, ingested from a standby, been written here already?
+ * The standby's ring is looked up in writer_state the first time it is
+ * seen.  Runs with SPI connected.
+ */
+static bool
+origin_seen(const AuditRecord *r)
+{
+	OriginRing *o;
+	bool		found;
+
+	o = hash_search(ws.origin_rings, &r->origin_ring_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1];
+		int			ret;
+
+		o->last_pos = -1;
+		args[0] = Int64GetDatum((int64) r->origin_ring_id);
+		ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
+									1, argtypes, args, NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "unexpected SPI result %d", ret);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				o->last_pos = DatumGetInt64(d);
+		}
+		o->committed_pos = o->last_pos;
+		o->origin[0] = '\0';
+	}
+	if (r->origin_seq <= o->last_pos)
+		return true;
+	o->last_pos = r->origin_seq;
+	strlcpy(o->origin, r->origin ? r->origin : "", sizeof(o->origin));
+	return false;
+}
+
+/*
+ * Store how far each standby ring touched by this batch is written, in the
+ * batch's transaction.
+ */
+static void
+origin_save(void)
+{
+	HASH_SEQ_STATUS st;
+	OriginRing *o;
+
+	hash_seq_init(&st, ws.origin_rings);
+	while ((o = hash_seq_search(&st)) != NULL)
+	{
+		Datum		args[3];
+		char		nulls[3] = {' ', ' ', ' '};
+		int			ret;
+
+		if (o->last_pos <= o->committed_pos)
+			continue;
+		args[0] = Int64GetDatum((int64) o->ring_id);
+		args[1] = Int64GetDatum(o->last_pos);
+		args[2] = CStringGetTextDatum(o->origin);
+		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "unexpected SPI result %d", ret);
+	}
+}
+
+/*
+ * After commit: what origin_save() stored is committed.
+ */
+static void
+origin_committed(void)
+{
+	HASH_SEQ_STATUS st;
+	OriginRing *o;
+
+	if (ws.origin_rings == NULL)
+		return;
+	hash_seq_init(&st, ws.origin_rings);
+	while ((o = hash_seq_search(&st)) != NULL)
+		o->committed_pos = o->last_pos;
 }
 
 /* one roll-up cell of a batch: (day, actor, relation) */
@@ -669,6 +795,10 @@ write_batch(AuditQueueItem *items, int n)
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
 			continue;
 		max_pos = (int64) items[i].pos;
+		/* ingested from a standby and written before: not again */
+		if (items[i].rec.kind == AA_KIND_READ &&
+			items[i].rec.origin_ring_id != 0 && origin_seen(&items[i].rec))
+			continue;
 
 		item_to_chain(&items[i], ws.last_seq + 1, &c, &inet);
 		aa_chain_hash(ws.last_hash, &c, hash);
@@ -702,14 +832,16 @@ write_batch(AuditQueueItem *items, int n)
 
 	if (nrows > 0)
 	{
-		Datum		args[2];
-		char		nulls[2] = {' ', ' '};
+		Datum		args[3];
+		char		nulls[3] = {' ', ' ', 'n'};
 		int			ret;
 
 		CommandCounterIncrement();
 		rollup_flush(cells);
+		origin_save();
 		args[0] = Int64GetDatum((int64) ws.ring_id);
 		args[1] = Int64GetDatum(max_pos);
+		args[2] = (Datum) 0;
 		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "unexpected SPI result %d", ret);
@@ -719,6 +851,7 @@ write_batch(AuditQueueItem *items, int n)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	origin_committed();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
 }
@@ -752,6 +885,11 @@ aa_writer_main(Datum main_arg)
 	StartTransactionCommand();
 	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
 	CommitTransactionCommand();
+
+	/* a hot standby cannot write: its records go to the primary */
+	if (RecoveryInProgress())
+		aa_remote_ship_main(dboid, dbname);
+
 	ereport(LOG,
 			errmsg("access_audit writer started for database \"%s\"", dbname));
 

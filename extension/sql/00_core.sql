@@ -80,6 +80,8 @@ CREATE TABLE access_audit.log_data (
     outcome_ok           boolean,
     client_addr          inet,
     detail               text,
+    origin_id            integer,
+    origin_seq           bigint,
     hash                 bytea       NOT NULL,
     CONSTRAINT log_data_pkey PRIMARY KEY (seq)
 );
@@ -109,6 +111,8 @@ SELECT d.seq, d.ts,
        CASE WHEN d.outcome_ok THEN 'ok' WHEN NOT d.outcome_ok THEN 'error' END AS outcome,
        d.duration_us * interval '1 microsecond' AS duration,
        d.detail,
+       s_origin.value AS origin,
+       d.origin_seq,
        CASE WHEN d.seq = 1 THEN '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
             ELSE coalesce((SELECT p.hash FROM access_audit.log_data p WHERE p.seq = d.seq - 1),
                           (SELECT c.hash FROM access_audit.chain_checkpoints c WHERE c.seq = d.seq - 1))
@@ -126,7 +130,8 @@ SELECT d.seq, d.ts,
   LEFT JOIN access_audit.string_sets ss_rel ON ss_rel.id = d.relations_id
   LEFT JOIN access_audit.string_sets ss_col ON ss_col.id = d.columns_id
   LEFT JOIN access_audit.string_sets ss_pred ON ss_pred.id = d.predicate_columns_id
-  LEFT JOIN access_audit.string_sets ss_tags ON ss_tags.id = d.tags_id;
+  LEFT JOIN access_audit.string_sets ss_tags ON ss_tags.id = d.tags_id
+  LEFT JOIN access_audit.strings s_origin ON s_origin.id = d.origin_id;
 CREATE FUNCTION access_audit._dict_string_id(s text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'access_audit_dict_string_id'
@@ -157,7 +162,8 @@ BEGIN
         (seq, ts, query_id, rows, tagged_rows, duration_us, database_id, login_role_id,
          effective_role_id, actor_id, claimed_actor_id, application_name_id, backend_pid,
          query_text_id, command_id, nesting_level, relations_id, columns_id,
-         predicate_columns_id, tags_id, outcome_ok, client_addr, detail, hash)
+         predicate_columns_id, tags_id, outcome_ok, client_addr, detail,
+         origin_id, origin_seq, hash)
     VALUES (NEW.seq, NEW.ts, NEW.query_id, NEW.rows, NEW.tagged_rows,
             (extract(epoch FROM NEW.duration) * 1000000)::bigint,
             access_audit._dict_string_id(NEW.database),
@@ -176,6 +182,7 @@ BEGIN
             access_audit._dict_set_id(NEW.tags),
             CASE NEW.outcome WHEN 'ok' THEN true WHEN 'error' THEN false END,
             NEW.client_addr, NEW.detail,
+            access_audit._dict_string_id(NEW.origin), NEW.origin_seq,
             coalesce(NEW.hash, '\x'::bytea));
     RETURN NEW;
 END
@@ -188,11 +195,14 @@ CREATE TRIGGER log_view_write
 COMMENT ON VIEW access_audit.log IS
     'Append-only record of every statement that read a tagged column, hash-chained (see access_audit.verify).';
 
--- Where each writer got to in the queue, committed with its records.
+-- Where each writer got to in the queue, committed with its records.  A
+-- row whose origin is set is a hot standby's queue, whose records were
+-- ingested here (see access_audit.ingest()).
 CREATE TABLE access_audit.writer_state (
     ring_id    bigint PRIMARY KEY,
     last_pos   bigint NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    origin     text
 );
 
 -- Daily roll-up per actor and relation, kept by the writer.
@@ -270,12 +280,13 @@ CREATE VIEW access_audit.stats AS
       LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dboid;
 
 CREATE FUNCTION access_audit.verify(from_seq bigint DEFAULT NULL, to_seq bigint DEFAULT NULL,
+    source text DEFAULT NULL,
     OUT ok boolean, OUT checked bigint, OUT first_bad_seq bigint, OUT detail text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'access_audit_verify'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION access_audit.verify(bigint, bigint) IS
-    'Walks the hash chain of access_audit.log and names the first changed, removed or inserted record.';
+COMMENT ON FUNCTION access_audit.verify(bigint, bigint, text) IS
+    'Walks the hash chain of access_audit.log (or, with source, of the records a central server collected from that source) and names the first changed, removed or inserted record.';
 
 CREATE FUNCTION access_audit.chain_head(OUT seq bigint, OUT hash bytea, OUT ts timestamptz)
 RETURNS record
@@ -407,7 +418,7 @@ CREATE VIEW access_audit.reads AS
     SELECT seq, ts, actor, login_role, effective_role, claimed_actor, client_addr,
            application_name, command, relations, columns, predicate_columns, tags,
            rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
-           nesting_level, query
+           nesting_level, query, origin
       FROM access_audit.log
      WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET');
 
@@ -451,7 +462,7 @@ $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA access_audit FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION access_audit.flush(interval), access_audit._stats(),
-    access_audit.verify(bigint, bigint), access_audit.chain_head(),
+    access_audit.verify(bigint, bigint, text), access_audit.chain_head(),
     access_audit.valid_tag(text)
     TO access_audit_reader, access_audit_admin;
 GRANT EXECUTE ON FUNCTION access_audit.tag(regclass, name, text), access_audit.tag_table(regclass, text),

@@ -1,0 +1,569 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.c
+ *		Audit records that cross servers: a hot standby's shipper, the
+ *		primary's ingest, and a central server's collection.
+ *
+ * Standby: a hot standby captures reads like any server, but cannot write
+ * tables.  Its writer, started during recovery, runs aa_remote_ship_main()
+ * instead of writing: it sends its database's records over libpq to the
+ * same database on the primary (access_audit.primary_conninfo, or the
+ * standby's primary_conninfo), where access_audit.ingest() decodes them,
+ * stamps them with their origin (the standby's name, its ring's id and each
+ * record's position in that ring), pushes them into the primary's own queue
+ * and waits until the primary's writer has committed them.  That writer
+ * chains them like local records and stores, in the same transaction, how
+ * far the standby's ring is written (access_audit.writer_state, keyed by
+ * ring id).  The standby frees a record only once it has replayed that
+ * writer_state row itself: if the primary fails, the standby's pending
+ * records are either in the log it replayed, or still in its ring, and
+ * after a promotion its writer (which reads the same writer_state row)
+ * writes exactly the rest.  While the primary is unreachable the shipper
+ * fails, is restarted, and the records wait in the ring (the queue-full
+ * behaviour holds as usual).
+ *
+ * Central server: sources publish log_data, the dictionaries and the
+ * retention checkpoints; the central database subscribes to each.  ENABLE
+ * REPLICA triggers on those tables (see extension/sql/30_remote.sql) divert
+ * every replicated row into collected_* tables keyed by source, the
+ * subscription's name, which aa_remote_collect_source() reports.
+ *
+ * Ownership: the shipper's connection and positions are process-local; all
+ * shared state is the queue's (queue.c).
+ *
+ * IDENTIFICATION
+ *	  extension/remote.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "replication/logicalworker.h"
+#include "replication/worker_internal.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/procarray.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "access_audit.h"
+#include "queue.h"
+#include "remote.h"
+
+/* how long ingest() waits for the primary's writer */
+#define INGEST_WAIT_MS		60000
+
+/* how long a stopping shipper keeps trying before it leaves records queued */
+#define SHUTDOWN_GRACE_MS	5000
+
+/*
+ * The origin of this server's records: "<name>/<system identifier>", name
+ * from access_audit.server_name, cluster_name or the host name.  A streaming
+ * standby shares its primary's system identifier, so the name tells them
+ * apart.
+ */
+static char *
+remote_origin_name(void)
+{
+	const char *name = aa_server_name;
+	char		host[256];
+
+	if (name == NULL || name[0] == '\0')
+		name = GetConfigOption("cluster_name", false, false);
+	if (name == NULL || name[0] == '\0')
+	{
+		if (gethostname(host, sizeof(host)) != 0)
+			strlcpy(host, "standby", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		name = host;
+	}
+	return psprintf("%s/" UINT64_FORMAT, name, GetSystemIdentifier());
+}
+
+/*
+ * The position up to which ring_id is committed here, read in the calling
+ * transaction, which must have an active snapshot (-1: none).
+ */
+static int64
+remote_committed_pos_spi(uint64 ring_id)
+{
+	int64		pos = -1;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	int			ret;
+
+	SPI_connect();
+	args[0] = Int64GetDatum((int64) ring_id);
+	ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  1, &isnull);
+
+		if (!isnull)
+			pos = DatumGetInt64(d);
+	}
+	SPI_finish();
+	return pos;
+}
+
+/*
+ * How far this ring is written in the log, as this server sees it (-1:
+ * nothing yet).  On a standby that is the primary's writer_state row as
+ * replayed here.  Opens and commits its own transaction.
+ */
+static int64
+remote_committed_pos(uint64 ring_id)
+{
+	int64		pos;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit records are waiting for a database that has no access_audit extension"),
+				errhint("Run CREATE EXTENSION access_audit in that database on the primary."));
+	pos = remote_committed_pos_spi(ring_id);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return pos;
+}
+
+/*
+ * Wait until conn's socket is ready for what PQconnectPoll or PQconsumeInput
+ * need.  Returns false if a shutdown was requested and has lasted longer
+ * than the grace period.
+ */
+static bool
+remote_wait_socket(PGconn *conn, int events, TimestampTz *shutdown_since)
+{
+	int			rc;
+
+	rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
+						   PQsocket(conn), 1000L, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ShutdownRequestPending)
+	{
+		if (*shutdown_since == 0)
+			*shutdown_since = GetCurrentTimestamp();
+		else if (TimestampDifferenceExceeds(*shutdown_since, GetCurrentTimestamp(),
+											SHUTDOWN_GRACE_MS))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Connect to the primary's database dbname.  The connection string is
+ * access_audit.primary_conninfo, or the standby's primary_conninfo; its
+ * dbname and replication keywords are replaced.  Returns NULL and sets
+ * *why if it fails.
+ */
+static PGconn *
+remote_connect(const char *dbname, TimestampTz *shutdown_since, char **why)
+{
+	const char *conninfo = aa_primary_conninfo;
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	char	   *err = NULL;
+	const char **keys;
+	const char **vals;
+	int			n = 0;
+	PGconn	   *conn;
+
+	if (conninfo == NULL || conninfo[0] == '\0')
+		conninfo = PrimaryConnInfo;
+	if (conninfo == NULL || conninfo[0] == '\0')
+	{
+		*why = "no connection string for the primary: set access_audit.primary_conninfo, or primary_conninfo";
+		return NULL;
+	}
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		*why = psprintf("invalid connection string for the primary: %s",
+						err ? pchomp(err) : "out of memory");
+		if (err)
+			PQfreemem(err);
+		return NULL;
+	}
+
+	for (o = opts; o->keyword; o++)
+		n++;
+	keys = palloc0(sizeof(char *) * (n + 3));
+	vals = palloc0(sizeof(char *) * (n + 3));
+	n = 0;
+	for (o = opts; o->keyword; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0' ||
+			strcmp(o->keyword, "dbname") == 0 ||
+			strcmp(o->keyword, "replication") == 0 ||
+			strcmp(o->keyword, "fallback_application_name") == 0)
+			continue;
+		keys[n] = o->keyword;
+		vals[n] = o->val;
+		n++;
+	}
+	keys[n] = "dbname";
+	vals[n++] = dbname;
+	keys[n] = "fallback_application_name";
+	vals[n++] = "access_audit shipper";
+
+	conn = PQconnectStartParams(keys, vals, false);
+	if (conn != NULL && PQstatus(conn) != CONNECTION_BAD)
+	{
+		PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+		while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+		{
+			int			ev = st == PGRES_POLLING_READING ? WL_SOCKET_READABLE :
+			WL_SOCKET_WRITEABLE;
+
+			if (!remote_wait_socket(conn, ev, shutdown_since))
+				break;
+			st = PQconnectPoll(conn);
+		}
+	}
+	PQconninfoFree(opts);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		*why = conn ? pstrdup(pchomp(PQerrorMessage(conn))) : "out of memory";
+		if (conn)
+			PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * Send one batch (the wire form in buf) to the primary's ingest() and wait
+ * for its answer: the position up to which the primary holds this ring's
+ * records.  Returns -2 and sets *why if it fails.
+ */
+static int64
+remote_ship(PGconn *conn, const char *origin, uint64 ring_id, StringInfo buf,
+			TimestampTz *shutdown_since, char **why)
+{
+	const Oid	types[3] = {TEXTOID, INT8OID, BYTEAOID};
+	const char *vals[3];
+	int			lens[3] = {0, 0, buf->len};
+	const int	fmts[3] = {0, 0, 1};
+	char		ring[32];
+	PGresult   *res;
+	int64		upto = -1;
+	char	   *msg = NULL;
+
+	snprintf(ring, sizeof(ring), INT64_FORMAT, (int64) ring_id);
+	vals[0] = origin;
+	vals[1] = ring;
+	vals[2] = buf->data;
+	if (!PQsendQueryParams(conn, "SELECT access_audit.ingest($1, $2, $3)", 3,
+						   types, vals, lens, fmts, 0))
+		msg = pstrdup(pchomp(PQerrorMessage(conn)));
+	while (msg == NULL && PQisBusy(conn))
+	{
+		if (!remote_wait_socket(conn, WL_SOCKET_READABLE, shutdown_since))
+			msg = "shutting down";
+		else if (!PQconsumeInput(conn))
+			msg = pstrdup(pchomp(PQerrorMessage(conn)));
+	}
+	while ((res = PQgetResult(conn)) != NULL)
+	{
+		if (msg != NULL)
+			;
+		else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+				 !PQgetisnull(res, 0, 0))
+			upto = strtoi64(PQgetvalue(res, 0, 0), NULL, 10);
+		else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			msg = pstrdup(pchomp(PQresultErrorMessage(res)));
+		PQclear(res);
+		if (msg != NULL && PQstatus(conn) != CONNECTION_OK)
+			break;
+	}
+	if (msg != NULL)
+	{
+		*why = msg;
+		return -2;
+	}
+	return upto;
+}
+
+/*
+ * Say why records cannot be shipped: at once when the reason changes, then
+ * once a minute while it lasts.
+ */
+static void
+remote_complain(const char *why, bool connecting)
+{
+	static char *last_why = NULL;
+	static TimestampTz last_at = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (last_why != NULL && strcmp(last_why, why) == 0 &&
+		!TimestampDifferenceExceeds(last_at, now, 60000))
+		return;
+	if (last_why)
+		pfree(last_why);
+	last_why = MemoryContextStrdup(TopMemoryContext, why);
+	last_at = now;
+	ereport(WARNING,
+			errcode(ERRCODE_CONNECTION_FAILURE),
+			connecting ?
+			errmsg("access_audit could not connect to the primary to ship audit records: %s", why) :
+			errmsg("access_audit could not ship audit records to the primary: %s", why),
+			errdetail("The records stay queued on this standby and are shipped once the primary takes them."),
+			errhint("Check access_audit.primary_conninfo (or primary_conninfo); its role must be a member of access_audit_ingest, and the primary's database must have the access_audit extension."));
+}
+
+/*
+ * Main loop of a writer on a hot standby (see the file header).  Returns
+ * only by exiting the process: at shutdown, or with exit code 1 when the
+ * server has been promoted, so that the writer is restarted and writes
+ * locally.
+ */
+void
+aa_remote_ship_main(Oid dboid, const char *dbname)
+{
+	uint64		ring_id = aa_queue_ring_id();
+	char	   *origin;
+	PGconn	   *conn = NULL;
+	int64		shipped_upto = -1;
+	int			nalloc = aa_batch_size;
+	AuditQueueItem *items;
+	MemoryContext batch_cxt;
+	StringInfoData buf;
+	TimestampTz shutdown_since = 0;
+	long		retry_ms = 0;
+
+	origin = MemoryContextStrdup(TopMemoryContext, remote_origin_name());
+	items = MemoryContextAlloc(TopMemoryContext, sizeof(AuditQueueItem) * nalloc);
+	batch_cxt = AllocSetContextCreate(TopMemoryContext, "access_audit shipper batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG,
+			errmsg("access_audit writer for database \"%s\" ships records to the primary as \"%s\"",
+				   dbname, origin));
+
+	for (;;)
+	{
+		uint64		scan_pos = 0;
+		int64		done;
+		int			n;
+		int			k;
+		int			first;
+		MemoryContext old;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!RecoveryInProgress())
+		{
+			if (conn)
+				PQfinish(conn);
+			ereport(LOG,
+					errmsg("access_audit writer for database \"%s\" restarts to write locally after promotion",
+						   dbname));
+			proc_exit(1);
+		}
+
+		done = remote_committed_pos(ring_id);
+
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+		n = aa_queue_collect(dboid, &scan_pos, Min(nalloc, aa_batch_size), items);
+
+		/* what the primary holds and we replayed is done here too */
+		for (k = 0; k < n && (int64) items[k].pos <= done; k++)
+			;
+		aa_queue_complete(dboid, items, k, k < n ? items[k].pos : scan_pos);
+
+		/* ship what the primary has not confirmed yet */
+		if (shipped_upto < done)
+			shipped_upto = done;
+		for (first = k; first < n && (int64) items[first].pos <= shipped_upto; first++)
+			;
+		if (first < n)
+		{
+			int			i;
+			char	   *why = NULL;
+			int64		got = -2;
+
+			initStringInfo(&buf);
+			for (i = first; i < n; i++)
+				aa_queue_item_to_wire(&items[i], &buf);
+			if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
+			{
+				PQfinish(conn);
+				conn = NULL;
+			}
+			if (conn == NULL)
+				conn = remote_connect(dbname, &shutdown_since, &why);
+			if (conn != NULL)
+			{
+				pgstat_report_activity(STATE_RUNNING,
+									   "access_audit: shipping audit records to the primary");
+				got = remote_ship(conn, origin, ring_id, &buf, &shutdown_since, &why);
+				pgstat_report_activity(STATE_IDLE, NULL);
+			}
+			if (got >= -1)
+			{
+				shipped_upto = Max(shipped_upto, got);
+				retry_ms = 0;
+			}
+			else
+			{
+				bool		connecting = (conn == NULL);
+
+				remote_complain(why, connecting);
+				if (conn != NULL)
+				{
+					PQfinish(conn);
+					conn = NULL;
+				}
+				/* back off: 0.1 s doubling up to 5 s */
+				retry_ms = Min(Max(retry_ms * 2, 100), 5000);
+			}
+		}
+		MemoryContextSwitchTo(old);
+
+		if (ShutdownRequestPending)
+		{
+			if (shutdown_since == 0)
+				shutdown_since = GetCurrentTimestamp();
+			/* leave when nothing is pending, or records must wait for a restart */
+			if ((n == 0 && scan_pos >= aa_queue_head() &&
+				 CountDBConnections(dboid) == 0) ||
+				TimestampDifferenceExceeds(shutdown_since, GetCurrentTimestamp(),
+										   SHUTDOWN_GRACE_MS))
+				break;
+		}
+		else if (n == Min(nalloc, aa_batch_size) && k == n)
+			continue;			/* more waiting, all done: no sleep */
+
+		/*
+		 * After a failure, wait before trying again (a latch set by a
+		 * capturing backend must not hurry it); while shipped records are
+		 * not replayed yet, look again soon.
+		 */
+		if (retry_ms > 0)
+			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, retry_ms,
+							 PG_WAIT_EXTENSION);
+		else
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 shipped_upto > done ? 10L : (long) aa_flush_interval_ms,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	if (conn)
+		PQfinish(conn);
+	ereport(LOG,
+			errmsg("access_audit writer for database \"%s\" stopped shipping", dbname));
+	proc_exit(0);
+}
+
+/*
+ * ingest(): put records shipped by a standby into this server's queue, with
+ * their origin, and wait until the writer has committed them.  Records at
+ * or below the position already committed for ring_id are skipped, so a
+ * batch sent twice is written once (the writer skips duplicates that are
+ * still queued).  Returns the position up to which ring_id is committed.
+ */
+int64
+aa_remote_ingest(const char *origin, uint64 ring_id, const char *data, Size len)
+{
+	const char *p = data;
+	const char *end = data + len;
+	int64		upto;
+	int			pushed = 0;
+	AuditQueueItem item;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				errmsg("cannot ingest audit records during recovery"),
+				errhint("Point the standby's access_audit.primary_conninfo at the primary."));
+	if (ring_id == aa_queue_ring_id())
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("records of this server's own queue cannot be ingested"),
+				errhint("ingest() takes the records of a hot standby of this server."));
+
+	upto = remote_committed_pos_spi(ring_id);
+	while (aa_queue_item_from_wire(&p, end, &item))
+	{
+		AuditRecord rec = item.rec;
+
+		if ((int64) item.pos <= upto)
+			continue;
+		if (rec.kind == AA_KIND_GAP)
+		{
+			/* bytes the standby lost in a crash: say so in the log */
+			memset(&rec, 0, sizeof(rec));
+			rec.kind = AA_KIND_READ;
+			rec.ts = GetCurrentTimestamp();
+			rec.command = "GAP";
+			rec.outcome = AA_OUTCOME_ERROR;
+			rec.detail = psprintf("{\"lost_bytes\": " INT64_FORMAT ", \"queue_position\": " UINT64_FORMAT "}",
+								  item.gap_bytes, item.pos);
+		}
+		rec.origin = origin;
+		rec.origin_ring_id = ring_id;
+		rec.origin_seq = (int64) item.pos;
+		aa_queue_push(&rec);
+		upto = (int64) item.pos;
+		pushed++;
+	}
+
+	if (pushed > 0 &&
+		!aa_queue_wait_committed(MyDatabaseId, aa_queue_head(), INGEST_WAIT_MS))
+		ereport(ERROR,
+				errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				errmsg("timed out waiting for the access_audit writer to commit %d ingested records",
+					   pushed),
+				errdetail("The records are queued here; the standby keeps them until they are committed."),
+				errhint("Check access_audit.stats on this server."));
+	return upto;
+}
+
+/*
+ * The source of rows a logical replication worker applies on a central
+ * server: its subscription's name.  ERROR in any other process, so that
+ * only replicated rows are ever diverted into the collected tables.
+ */
+const char *
+aa_remote_collect_source(void)
+{
+	if (!IsLogicalWorker() || MySubscription == NULL)
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("rows of access_audit.collected_* come only from logical replication"),
+				errhint("On a central server, CREATE SUBSCRIPTION to each source's access_audit publication."));
+	return MySubscription->name;
+}

@@ -1,0 +1,301 @@
+-- ---------------------------------------------------------------------------
+-- Beyond one server (extension/remote.c).
+--
+-- Hot standbys: a standby's writer ships its records to the primary's
+-- access_audit.ingest(), callable by members of access_audit_ingest; they
+-- are chained on the primary like local records and keep their origin.
+--
+-- Central collection: each source publishes its log, dictionaries and
+-- retention checkpoints (access_audit.publication_tables()); a central
+-- database subscribes to every source.  There, the ENABLE REPLICA triggers
+-- below divert the replicated rows into collected_* tables, keyed by the
+-- source (the subscription's name), so that sources' sequence numbers and
+-- dictionary ids never clash with each other or with the central server's
+-- own log.  collect_rollup() adds what arrived to actor_daily, so that
+-- rank_exporters() ranks every employee across all sources.
+-- ---------------------------------------------------------------------------
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'access_audit_ingest') THEN
+        CREATE ROLE access_audit_ingest NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA access_audit TO access_audit_ingest;
+GRANT SELECT ON access_audit.writer_state TO access_audit_ingest;
+
+CREATE FUNCTION access_audit.ingest(origin text, ring_id bigint, records bytea)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'access_audit_ingest'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION access_audit.ingest(text, bigint, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit.ingest(text, bigint, bytea) TO access_audit_ingest;
+COMMENT ON FUNCTION access_audit.ingest(text, bigint, bytea) IS
+    'Takes audit records shipped by a hot standby''s writer, queues them with their origin and waits until they are committed; returns how far the standby''s queue is written here.';
+
+-- ---------------------------------------------------------------------------
+-- Central collection
+-- ---------------------------------------------------------------------------
+-- The tables a source publishes, for CREATE PUBLICATION.
+CREATE FUNCTION access_audit.publication_tables()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN 'access_audit.log_data, access_audit.strings, access_audit.string_sets, access_audit.chain_checkpoints';
+COMMENT ON FUNCTION access_audit.publication_tables() IS
+    'The tables a source publishes to a central audit server: CREATE PUBLICATION ... FOR TABLE <these> WITH (publish = ''insert'').';
+
+-- log_data's columns, in its order, then the source.
+CREATE TABLE access_audit.collected_log (LIKE access_audit.log_data);
+ALTER TABLE access_audit.collected_log ADD COLUMN source text NOT NULL;
+ALTER TABLE access_audit.collected_log
+    ADD CONSTRAINT collected_log_pkey PRIMARY KEY (source, seq);
+COMMENT ON TABLE access_audit.collected_log IS
+    'Records collected from other servers by logical replication; query access_audit.collected instead.';
+
+CREATE TABLE access_audit.collected_strings (
+    source text    NOT NULL,
+    id     integer NOT NULL,
+    hash   bigint  NOT NULL,
+    value  text    NOT NULL,
+    CONSTRAINT collected_strings_pkey PRIMARY KEY (source, id)
+);
+
+CREATE TABLE access_audit.collected_string_sets (
+    source text    NOT NULL,
+    id     integer NOT NULL,
+    hash   bigint  NOT NULL,
+    value  text[]  NOT NULL,
+    CONSTRAINT collected_string_sets_pkey PRIMARY KEY (source, id)
+);
+
+CREATE TABLE access_audit.collected_checkpoints (
+    source     text   NOT NULL,
+    seq        bigint NOT NULL,
+    hash       bytea  NOT NULL,
+    cut_at     timestamptz,
+    cut_by     name,
+    cut_before timestamptz,
+    CONSTRAINT collected_checkpoints_pkey PRIMARY KEY (source, seq)
+);
+
+-- How far each source's records are in actor_daily.
+CREATE TABLE access_audit.collect_progress (
+    source      text PRIMARY KEY,
+    rolled_upto bigint NOT NULL,
+    updated_at  timestamptz NOT NULL
+);
+
+CREATE FUNCTION access_audit._collect_source()
+RETURNS text
+AS 'MODULE_PATHNAME', 'access_audit_collect_source'
+LANGUAGE C VOLATILE;
+
+-- Divert a replicated row into collected_*.  Fires only in logical
+-- replication workers (ENABLE REPLICA), and _collect_source() refuses any
+-- other caller.  A source's audit data is append-only: replicated updates
+-- and deletes are not applied; a row delivered twice (a subscription made
+-- again under the same name) is kept once.
+CREATE FUNCTION access_audit._collect_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src text := access_audit._collect_source();
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'log_data' THEN
+        INSERT INTO access_audit.collected_log SELECT (NEW).*, src ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'strings' THEN
+        INSERT INTO access_audit.collected_strings SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'string_sets' THEN
+        INSERT INTO access_audit.collected_string_sets SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'chain_checkpoints' THEN
+        INSERT INTO access_audit.collected_checkpoints SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['log_data', 'strings', 'string_sets', 'chain_checkpoints']
+    LOOP
+        EXECUTE format('CREATE TRIGGER collect BEFORE INSERT OR UPDATE OR DELETE '
+                       'ON access_audit.%I FOR EACH ROW '
+                       'EXECUTE FUNCTION access_audit._collect_row()', t);
+        EXECUTE format('ALTER TABLE access_audit.%I ENABLE REPLICA TRIGGER collect', t);
+    END LOOP;
+    -- the collected tables are append-only like the log
+    FOREACH t IN ARRAY ARRAY['collected_log', 'collected_strings', 'collected_string_sets',
+                             'collected_checkpoints', 'collect_progress']
+    LOOP
+        EXECUTE format('CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '
+                       'ON access_audit.%I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION access_audit._guard_trigger()', t);
+        EXECUTE format('ALTER TABLE access_audit.%I ENABLE ALWAYS TRIGGER guard', t);
+    END LOOP;
+END
+$$;
+
+-- The collected records, resolved like access_audit.log, with their source.
+CREATE VIEW access_audit.collected AS
+SELECT d.source, d.seq, d.ts,
+       s_db.value::name AS database,
+       s_login.value::name AS login_role,
+       s_eff.value::name AS effective_role,
+       s_actor.value AS actor,
+       s_claim.value AS claimed_actor,
+       d.client_addr,
+       s_app.value AS application_name,
+       d.backend_pid,
+       d.query_id,
+       s_query.value AS query,
+       s_cmd.value AS command,
+       d.nesting_level,
+       ss_rel.value AS relations,
+       ss_col.value AS columns,
+       ss_pred.value AS predicate_columns,
+       ss_tags.value AS tags,
+       d.rows,
+       d.tagged_rows,
+       CASE WHEN d.outcome_ok THEN 'ok' WHEN NOT d.outcome_ok THEN 'error' END AS outcome,
+       d.duration_us * interval '1 microsecond' AS duration,
+       d.detail,
+       s_origin.value AS origin,
+       d.origin_seq,
+       d.hash
+  FROM access_audit.collected_log d
+  LEFT JOIN access_audit.collected_strings s_db ON s_db.source = d.source AND s_db.id = d.database_id
+  LEFT JOIN access_audit.collected_strings s_login ON s_login.source = d.source AND s_login.id = d.login_role_id
+  LEFT JOIN access_audit.collected_strings s_eff ON s_eff.source = d.source AND s_eff.id = d.effective_role_id
+  LEFT JOIN access_audit.collected_strings s_actor ON s_actor.source = d.source AND s_actor.id = d.actor_id
+  LEFT JOIN access_audit.collected_strings s_claim ON s_claim.source = d.source AND s_claim.id = d.claimed_actor_id
+  LEFT JOIN access_audit.collected_strings s_app ON s_app.source = d.source AND s_app.id = d.application_name_id
+  LEFT JOIN access_audit.collected_strings s_query ON s_query.source = d.source AND s_query.id = d.query_text_id
+  LEFT JOIN access_audit.collected_strings s_cmd ON s_cmd.source = d.source AND s_cmd.id = d.command_id
+  LEFT JOIN access_audit.collected_string_sets ss_rel ON ss_rel.source = d.source AND ss_rel.id = d.relations_id
+  LEFT JOIN access_audit.collected_string_sets ss_col ON ss_col.source = d.source AND ss_col.id = d.columns_id
+  LEFT JOIN access_audit.collected_string_sets ss_pred ON ss_pred.source = d.source AND ss_pred.id = d.predicate_columns_id
+  LEFT JOIN access_audit.collected_string_sets ss_tags ON ss_tags.source = d.source AND ss_tags.id = d.tags_id
+  LEFT JOIN access_audit.collected_strings s_origin ON s_origin.source = d.source AND s_origin.id = d.origin_id;
+COMMENT ON VIEW access_audit.collected IS
+    'Audit records a central server collected from its sources (subscriptions), each with its source.';
+
+-- The sources a central server has records from.
+CREATE VIEW access_audit.sources AS
+WITH RECURSIVE s(source) AS (
+    SELECT min(c.source) FROM access_audit.collected_log c
+    UNION ALL
+    SELECT (SELECT min(c.source) FROM access_audit.collected_log c WHERE c.source > s.source)
+      FROM s WHERE s.source IS NOT NULL
+)
+SELECT s.source,
+       (SELECT min(c.seq) FROM access_audit.collected_log c WHERE c.source = s.source) AS first_seq,
+       (SELECT max(c.seq) FROM access_audit.collected_log c WHERE c.source = s.source) AS last_seq,
+       p.rolled_upto,
+       p.updated_at AS rolled_at
+  FROM s
+  LEFT JOIN access_audit.collect_progress p ON p.source = s.source
+ WHERE s.source IS NOT NULL;
+COMMENT ON VIEW access_audit.sources IS
+    'Sources of collected records: their sequence range and how far they are in actor_daily.';
+
+-- Add collected records to actor_daily (relation named "source:relation"),
+-- per source in seq order, up to the first record whose strings have not
+-- arrived yet (during a subscription's first copy, dictionaries and log
+-- arrive in any order).  Returns the number of records added.
+CREATE FUNCTION access_audit.collect_rollup()
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tz text := current_setting('access_audit.business_timezone');
+    h0 int := current_setting('access_audit.business_hours_start')::int;
+    h1 int := current_setting('access_audit.business_hours_end')::int;
+    r record;
+    cut bigint;
+    upto bigint;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    -- one roll-up at a time
+    LOCK TABLE access_audit.collect_progress IN SHARE ROW EXCLUSIVE MODE;
+    FOR r IN
+        SELECT s.source, coalesce(p.rolled_upto, 0) AS done
+          FROM access_audit.sources s
+          LEFT JOIN access_audit.collect_progress p ON p.source = s.source
+         WHERE s.last_seq > coalesce(p.rolled_upto, 0)
+    LOOP
+        SELECT min(c.seq) INTO cut
+          FROM access_audit.collected_log c
+         WHERE c.source = r.source AND c.seq > r.done
+           AND ((c.actor_id IS NOT NULL AND NOT EXISTS
+                    (SELECT 1 FROM access_audit.collected_strings x
+                      WHERE x.source = c.source AND x.id = c.actor_id))
+             OR (c.command_id IS NOT NULL AND NOT EXISTS
+                    (SELECT 1 FROM access_audit.collected_strings x
+                      WHERE x.source = c.source AND x.id = c.command_id))
+             OR (c.relations_id IS NOT NULL AND NOT EXISTS
+                    (SELECT 1 FROM access_audit.collected_string_sets x
+                      WHERE x.source = c.source AND x.id = c.relations_id)));
+        IF cut IS NULL THEN
+            SELECT max(c.seq) INTO upto FROM access_audit.collected_log c WHERE c.source = r.source;
+        ELSE
+            upto := cut - 1;
+        END IF;
+        CONTINUE WHEN upto <= r.done;
+
+        INSERT INTO access_audit.actor_daily AS d
+            (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
+        SELECT (c.ts AT TIME ZONE tz)::date, a.value, r.source || ':' || rel.name,
+               sum(c.rows), sum(c.tagged_rows), count(*),
+               sum(CASE WHEN extract(isodow FROM c.ts AT TIME ZONE tz) >= 6
+                          OR extract(hour FROM c.ts AT TIME ZONE tz) < h0
+                          OR extract(hour FROM c.ts AT TIME ZONE tz) >= h1
+                        THEN greatest(c.rows, c.tagged_rows) ELSE 0 END)
+          FROM access_audit.collected_log c
+          JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = c.actor_id
+          JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = c.command_id
+          JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = c.relations_id
+         CROSS JOIN LATERAL unnest(rs.value) AS rel(name)
+         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto
+           AND k.value NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
+         GROUP BY 1, 2, 3
+        ON CONFLICT (day, actor, relation) DO UPDATE SET
+            rows = d.rows + excluded.rows,
+            tagged_rows = d.tagged_rows + excluded.tagged_rows,
+            statements = d.statements + excluded.statements,
+            off_hours_rows = d.off_hours_rows + excluded.off_hours_rows;
+
+        SELECT count(*) INTO n FROM access_audit.collected_log c
+         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto;
+        total := total + n;
+        INSERT INTO access_audit.collect_progress AS p (source, rolled_upto, updated_at)
+        VALUES (r.source, upto, now())
+        ON CONFLICT (source) DO UPDATE SET rolled_upto = excluded.rolled_upto,
+                                           updated_at = excluded.updated_at;
+    END LOOP;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION access_audit.collect_rollup() IS
+    'On a central server: adds newly collected records to actor_daily so that rank_exporters() covers every source; check_exports() calls it first.';
+
+REVOKE ALL ON FUNCTION access_audit._collect_source(), access_audit._collect_row(),
+    access_audit.collect_rollup() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit.collect_rollup() TO access_audit_admin;
+GRANT EXECUTE ON FUNCTION access_audit.publication_tables() TO access_audit_admin, access_audit_reader;
+REVOKE ALL ON access_audit.collected_log, access_audit.collected_strings,
+    access_audit.collected_string_sets, access_audit.collected_checkpoints,
+    access_audit.collect_progress, access_audit.collected, access_audit.sources FROM PUBLIC;
+GRANT SELECT ON access_audit.collected_log, access_audit.collected_strings,
+    access_audit.collected_string_sets, access_audit.collected_checkpoints,
+    access_audit.collect_progress, access_audit.collected, access_audit.sources
+    TO access_audit_reader, access_audit_admin;
