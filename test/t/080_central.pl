@@ -1,0 +1,155 @@
+# Two source servers publish their audit logs; a central server subscribes
+# to both.  Each record keeps its source, the central server's own log is
+# untouched, verify() checks each source's chain, and rank_exporters()
+# ranks the actors of both sources together.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $conf = qq{
+shared_preload_libraries = 'access_audit'
+access_audit.queue_size = 4MB
+access_audit.flush_interval = 20ms
+max_worker_processes = 16
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+log_statement = none
+};
+
+my %src;
+for my $name ('sales', 'support')
+{
+	my $n = PostgreSQL::Test::Cluster->new($name);
+	$n->init(allows_streaming => "logical");
+	$n->append_conf('postgresql.conf', $conf);
+	$n->start;
+	$n->safe_psql('postgres', qq{
+CREATE EXTENSION access_audit;
+CREATE TABLE customers (id int PRIMARY KEY, phone text);
+INSERT INTO customers SELECT g, '555-' || g FROM generate_series(1, 5000) g;
+SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
+CREATE PUBLICATION access_audit_pub FOR TABLE access_audit.log_data,
+    access_audit.strings, access_audit.string_sets, access_audit.chain_checkpoints
+    WITH (publish = 'insert');
+});
+	$src{$name} = $n;
+}
+
+# reads before the subscriptions exist arrive with the first copy
+$src{sales}->safe_psql('postgres', q{
+SET access_audit.actor = 'alice';
+SELECT phone FROM customers WHERE id <= 20;
+SET access_audit.actor = 'mallory';
+SELECT phone FROM customers WHERE id <= 1500;
+SELECT access_audit.flush();
+});
+
+my $central = PostgreSQL::Test::Cluster->new('central');
+$central->init;
+$central->append_conf('postgresql.conf', $conf);
+$central->start;
+$central->safe_psql('postgres', q{
+CREATE EXTENSION access_audit;
+CREATE TABLE local_notes (id int, secret text);
+SECURITY LABEL FOR access_audit ON COLUMN local_notes.secret IS 'pii';
+SELECT access_audit.flush();
+});
+my $central_own = $central->safe_psql('postgres', 'SELECT count(*) FROM access_audit.log');
+
+for my $name ('sales', 'support')
+{
+	my $connstr = 'host=' . $src{$name}->host . ' port=' . $src{$name}->port . ' dbname=postgres';
+	$central->safe_psql('postgres',
+		"CREATE SUBSCRIPTION $name CONNECTION '$connstr' PUBLICATION access_audit_pub");
+}
+$central->wait_for_subscription_sync($src{sales}, 'sales');
+$central->wait_for_subscription_sync($src{support}, 'support');
+
+# reads after the subscriptions exist arrive by streaming
+$src{support}->safe_psql('postgres', q{
+SET access_audit.actor = 'bob';
+SELECT phone FROM customers WHERE id <= 30;
+SET access_audit.actor = 'mallory';
+SELECT phone FROM customers WHERE id <= 2500;
+SELECT access_audit.flush();
+});
+$src{sales}->safe_psql('postgres', q{
+SET access_audit.actor = 'carol';
+SELECT phone FROM customers WHERE id <= 10;
+SELECT access_audit.flush();
+});
+$src{sales}->wait_for_catchup('sales');
+$src{support}->wait_for_catchup('support');
+
+for my $name ('sales', 'support')
+{
+	my $n = $src{$name}->safe_psql('postgres', 'SELECT count(*) FROM access_audit.log');
+	is($central->safe_psql('postgres',
+		"SELECT count(*) FROM access_audit.collected WHERE source = '$name'"),
+		$n, "every record of $name is collected");
+}
+is($central->safe_psql('postgres', q{
+SELECT string_agg(source || ':' || actor || ':' || rows, ',' ORDER BY source, seq)
+  FROM access_audit.collected WHERE command = 'SELECT'}),
+	'sales:alice:20,sales:mallory:1500,sales:carol:10,support:bob:30,support:mallory:2500',
+	'collected reads keep their source, actor and rows');
+is($central->safe_psql('postgres', 'SELECT count(*) FROM access_audit.log'),
+	$central_own, "the central server's own log holds only its own records");
+is($central->safe_psql('postgres', q{SELECT ok FROM access_audit.verify()}), 't',
+	"the central server's own chain verifies");
+
+for my $name ('sales', 'support')
+{
+	is($central->safe_psql('postgres',
+		"SELECT ok || ' ' || (checked > 0) FROM access_audit.verify(source => '$name')"),
+		'true true', "verify() checks the chain collected from $name");
+}
+my ($ret, $out, $err) = $central->psql('postgres',
+	q{SELECT * FROM access_audit.verify(source => 'nowhere')});
+like($err, qr/no records have been collected from source "nowhere"/,
+	'verify() names an unknown source');
+
+# ranking covers both sources
+is($central->safe_psql('postgres', q{SELECT access_audit.collect_rollup() > 0}), 't',
+	'collect_rollup() adds the collected reads to the roll-up');
+is($central->safe_psql('postgres', q{
+SELECT string_agg(relation || '=' || rows, ',' ORDER BY relation)
+  FROM access_audit.actor_daily WHERE actor = 'mallory'}),
+	'sales:public.customers=1500,support:public.customers=2500',
+	"mallory's reads on both sources, per source");
+is($central->safe_psql('postgres', q{SELECT access_audit.collect_rollup()}), '0',
+	'a second roll-up adds nothing twice');
+is($central->safe_psql('postgres', q{
+SELECT string_agg(actor, ',' ORDER BY actor) FROM access_audit.rank_exporters()}),
+	'alice,bob,carol,mallory', 'rank_exporters() ranks the actors of both sources');
+is($central->safe_psql('postgres', q{
+SELECT actor || ' ' || volume FROM access_audit.rank_exporters() ORDER BY rank LIMIT 1}),
+	'mallory 4000', 'the bulk exporter across both sources ranks first');
+
+# the collected copy is append-only, and tampering with it is detected
+($ret, $out, $err) = $central->psql('postgres',
+	q{DELETE FROM access_audit.collected_log WHERE source = 'sales'});
+like($err, qr/DELETE on "access_audit.collected_log" is not allowed/,
+	'collected records cannot be deleted');
+($ret, $out, $err) = $central->psql('postgres',
+	q{INSERT INTO access_audit.collected_strings VALUES ('sales', 999, 0, 'x')});
+like($err, qr/INSERT on "access_audit.collected_strings" is not allowed/,
+	'only replication adds collected rows');
+my $bad = $central->safe_psql('postgres', q{
+SELECT min(seq) FROM access_audit.collected_log WHERE source = 'support' AND rows = 2500});
+$central->safe_psql('postgres', qq{
+SET access_audit.maintenance = on;
+UPDATE access_audit.collected_log SET rows = 25 WHERE source = 'support' AND seq = $bad;
+});
+is($central->safe_psql('postgres',
+	q{SELECT ok || ' ' || first_bad_seq FROM access_audit.verify(source => 'support')}),
+	"false $bad", 'verify() finds the changed record of that source');
+is($central->safe_psql('postgres', q{SELECT ok FROM access_audit.verify(source => 'sales')}),
+	't', 'the other source still verifies');
+
+$central->stop;
+$src{$_}->stop for keys %src;
+done_testing();
