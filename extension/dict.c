@@ -413,7 +413,10 @@ dict_fetch(int kind, int32 id)
 	}
 	else
 	{
-		/* collected_strings / collected_string_sets: (source, id, hash, value) */
+		/*
+		 * collected_strings / collected_string_sets: (source, id, hash,
+		 * value)
+		 */
 		rel = table_open(get_relname_relid(kind == DICT_STRING ? "collected_strings" :
 										   "collected_string_sets", nsp),
 						 AccessShareLock);

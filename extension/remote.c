@@ -453,7 +453,7 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 		{
 			if (shutdown_since == 0)
 				shutdown_since = GetCurrentTimestamp();
-			/* leave when nothing is pending, or records must wait for a restart */
+			/* leave when all is shipped, or let records wait for a restart */
 			if ((n == 0 && scan_pos >= aa_queue_head() &&
 				 CountDBConnections(dboid) == 0) ||
 				TimestampDifferenceExceeds(shutdown_since, GetCurrentTimestamp(),
@@ -465,8 +465,8 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 
 		/*
 		 * After a failure, wait before trying again (a latch set by a
-		 * capturing backend must not hurry it); while shipped records are
-		 * not replayed yet, look again soon.
+		 * capturing backend must not hurry it); while shipped records are not
+		 * replayed yet, look again soon.
 		 */
 		if (retry_ms > 0)
 			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, retry_ms,

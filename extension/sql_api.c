@@ -138,12 +138,14 @@ access_audit_verify(PG_FUNCTION_ARGS)
 {
 	int64		from_seq = PG_ARGISNULL(0) ? -1 : PG_GETARG_INT64(0);
 	int64		to_seq = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT64(1);
-	char	   *source = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ?
-		text_to_cstring(PG_GETARG_TEXT_PP(2)) : NULL;
+	char	   *source = NULL;
 	AuditVerifyResult res;
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
+
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		source = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 	if (!PG_ARGISNULL(0) && from_seq < 1)
 		ereport(ERROR,

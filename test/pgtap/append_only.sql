@@ -43,7 +43,7 @@ SELECT is(
     (SELECT string_agg(c.relname || ':' || t.tgenabled::text, ',' ORDER BY c.relname COLLATE "C")
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE c.relnamespace = 'access_audit'::regnamespace AND t.tgname = 'guard'),
-    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,log_data:A,string_sets:A,strings:A,writer_state:A',
+    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_string_sets:A,collected_strings:A,log_data:A,string_sets:A,strings:A,writer_state:A',
     'every audit table has the guard trigger, enabled ALWAYS');
 
 ------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ SELECT throws_ok($$CREATE TABLE public.aa_guard_child () INHERITS (access_audit.
                  '42501', 'INHERIT on "access_audit.log_data" is not allowed', 'a child table of log_data');
 SELECT throws_ok($$CREATE FUNCTION access_audit.verify() RETURNS boolean LANGUAGE sql AS 'SELECT true'$$,
                  '42501', 'CREATE FUNCTION on "access_audit.verify" is not allowed', 'a function shadowing verify()');
-SELECT throws_ok($$ALTER FUNCTION access_audit.verify(bigint, bigint) RENAME TO verify_old$$,
+SELECT throws_ok($$ALTER FUNCTION access_audit.verify(bigint, bigint, text) RENAME TO verify_old$$,
                  '42501', 'RENAME on "access_audit.verify" is not allowed', 'renaming verify()');
 SELECT throws_ok($$ALTER EXTENSION access_audit DROP TABLE access_audit.log_data$$,
                  '42501', 'ALTER EXTENSION on "extension access_audit" is not allowed', 'ALTER EXTENSION ... DROP TABLE');
