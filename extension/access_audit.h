@@ -104,32 +104,19 @@ typedef struct AuditRecord
 /*
  * Columns of access_audit.log_data (the compact storage behind the view
  * access_audit.log), in table order.  *_ID columns refer to the
- * dictionaries (dict.c); 0 or NULL stands for NULL.
+ * dictionaries (dict.c): the session (who, from where) and the shape (what
+ * statement, on what) of a record are stored once and shared.
  */
 typedef enum AuditDataColumn
 {
 	AA_D_SEQ = 0,
 	AA_D_TS,
-	AA_D_QUERY_ID,
 	AA_D_ROWS,
 	AA_D_TAGGED_ROWS,
 	AA_D_DURATION_US,
-	AA_D_DATABASE_ID,
-	AA_D_LOGIN_ROLE_ID,
-	AA_D_EFFECTIVE_ROLE_ID,
-	AA_D_ACTOR_ID,
-	AA_D_CLAIMED_ACTOR_ID,
-	AA_D_APPLICATION_NAME_ID,
-	AA_D_BACKEND_PID,
-	AA_D_QUERY_TEXT_ID,
-	AA_D_COMMAND_ID,
-	AA_D_NESTING_LEVEL,
-	AA_D_RELATIONS_ID,
-	AA_D_COLUMNS_ID,
-	AA_D_PREDICATE_COLUMNS_ID,
-	AA_D_TAGS_ID,
+	AA_D_SESSION_ID,
+	AA_D_SHAPE_ID,
 	AA_D_OUTCOME_OK,
-	AA_D_CLIENT_ADDR,
 	AA_D_DETAIL,
 	AA_D_ORIGIN_ID,
 	AA_D_ORIGIN_SEQ,

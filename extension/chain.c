@@ -259,37 +259,42 @@ checkpoint_hash(Oid nsp, const char *source, int64 seq, uint8 *out)
 static void
 row_from_data(Datum *v, bool *n, ChainRow *r)
 {
+	const AuditDictTuple *se;
+	const AuditDictTuple *sh;
+
 	memset(r, 0, sizeof(ChainRow));
 	r->seq = DatumGetInt64(v[AA_D_SEQ]);
 	r->ts = DatumGetTimestampTz(v[AA_D_TS]);
+	r->n_relations = r->n_columns = r->n_predicate = r->n_tags = -1;
 #define ID(col) (n[col] ? 0 : DatumGetInt32(v[col]))
-	r->database = aa_dict_string(ID(AA_D_DATABASE_ID));
-	r->login_role = aa_dict_string(ID(AA_D_LOGIN_ROLE_ID));
-	r->effective_role = aa_dict_string(ID(AA_D_EFFECTIVE_ROLE_ID));
-	r->actor = aa_dict_string(ID(AA_D_ACTOR_ID));
-	r->claimed_actor = aa_dict_string(ID(AA_D_CLAIMED_ACTOR_ID));
-	r->application_name = aa_dict_string(ID(AA_D_APPLICATION_NAME_ID));
-	r->query = aa_dict_string(ID(AA_D_QUERY_TEXT_ID));
-	r->command = aa_dict_string(ID(AA_D_COMMAND_ID));
-	r->relations = aa_dict_set(ID(AA_D_RELATIONS_ID), &r->n_relations);
-	r->columns = aa_dict_set(ID(AA_D_COLUMNS_ID), &r->n_columns);
-	r->predicate_columns = aa_dict_set(ID(AA_D_PREDICATE_COLUMNS_ID),
-									   &r->n_predicate);
-	r->tags = aa_dict_set(ID(AA_D_TAGS_ID), &r->n_tags);
+	se = aa_dict_tuple(AA_DICT_SESSION, ID(AA_D_SESSION_ID));
+	sh = aa_dict_tuple(AA_DICT_SHAPE, ID(AA_D_SHAPE_ID));
 	r->origin = aa_dict_string(ID(AA_D_ORIGIN_ID));
 #undef ID
-	if (!n[AA_D_CLIENT_ADDR])
-		r->client_addr = DatumGetCString(DirectFunctionCall1(inet_out,
-															 v[AA_D_CLIENT_ADDR]));
-	r->has_backend_pid = !n[AA_D_BACKEND_PID];
+#define FIELD(t, i) ((t) == NULL || (t)->isnull[i] ? 0 : (int32) (t)->v[i])
+	r->database = aa_dict_string(FIELD(se, 0));
+	r->login_role = aa_dict_string(FIELD(se, 1));
+	r->effective_role = aa_dict_string(FIELD(se, 2));
+	r->actor = aa_dict_string(FIELD(se, 3));
+	r->claimed_actor = aa_dict_string(FIELD(se, 4));
+	r->application_name = aa_dict_string(FIELD(se, 5));
+	r->client_addr = aa_dict_string(FIELD(se, 6));
+	r->has_backend_pid = se != NULL && !se->isnull[7];
 	if (r->has_backend_pid)
-		r->backend_pid = DatumGetInt32(v[AA_D_BACKEND_PID]);
-	r->has_query_id = !n[AA_D_QUERY_ID];
+		r->backend_pid = (int32) se->v[7];
+	r->has_query_id = sh != NULL && !sh->isnull[0];
 	if (r->has_query_id)
-		r->query_id = DatumGetInt64(v[AA_D_QUERY_ID]);
-	r->has_nesting_level = !n[AA_D_NESTING_LEVEL];
+		r->query_id = sh->v[0];
+	r->query = aa_dict_string(FIELD(sh, 1));
+	r->command = aa_dict_string(FIELD(sh, 2));
+	r->has_nesting_level = sh != NULL && !sh->isnull[3];
 	if (r->has_nesting_level)
-		r->nesting_level = DatumGetInt32(v[AA_D_NESTING_LEVEL]);
+		r->nesting_level = (int32) sh->v[3];
+	r->relations = aa_dict_set(FIELD(sh, 4), &r->n_relations);
+	r->columns = aa_dict_set(FIELD(sh, 5), &r->n_columns);
+	r->predicate_columns = aa_dict_set(FIELD(sh, 6), &r->n_predicate);
+	r->tags = aa_dict_set(FIELD(sh, 7), &r->n_tags);
+#undef FIELD
 	r->has_rows = !n[AA_D_ROWS];
 	if (r->has_rows)
 		r->rows = DatumGetInt64(v[AA_D_ROWS]);

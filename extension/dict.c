@@ -50,7 +50,49 @@
 
 #define DICT_STRING		0
 #define DICT_SET		1
+/* tuples: AA_DICT_SESSION (2) and AA_DICT_SHAPE (3), see dict.h */
+#define DICT_NKINDS		4
 #define DICT_MAX_CACHED 200000
+
+/* the tables of each kind, and of each kind as collected from a source */
+static const struct
+{
+	const char *table;
+	const char *pkey;
+	const char *hashidx;
+	const char *seq;
+	const char *collected;
+	const char *collected_pkey;
+}			dict_tables[DICT_NKINDS] =
+
+{
+	{"strings", "strings_pkey", "strings_hash_idx", "strings_id_seq",
+	"collected_strings", "collected_strings_pkey"},
+	{"string_sets", "string_sets_pkey", "string_sets_hash_idx", "string_sets_id_seq",
+	"collected_string_sets", "collected_string_sets_pkey"},
+	{"sessions", "sessions_pkey", "sessions_hash_idx", "sessions_id_seq",
+	"collected_sessions", "collected_sessions_pkey"},
+	{"shapes", "shapes_pkey", "shapes_hash_idx", "shapes_id_seq",
+	"collected_shapes", "collected_shapes_pkey"},
+};
+
+/* type of each field of a tuple kind: INT4OID or INT8OID */
+static const Oid tuple_types[DICT_NKINDS][AA_DICT_TUPLE_FIELDS] = {
+	{0},
+	{0},
+
+	/*
+	 * database, login, effective role, actor, claimed actor, application,
+	 * address ids; pid
+	 */
+	{INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID},
+
+	/*
+	 * query id; query text, command ids; nesting level; relations, columns,
+	 * predicate, tags ids
+	 */
+	{INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID},
+};
 
 typedef struct DictKey
 {
@@ -78,6 +120,7 @@ typedef struct DictIdEntry
 	const char *str;			/* DICT_STRING */
 	int			n;				/* DICT_SET */
 	const char **strs;
+	AuditDictTuple *tuple;		/* AA_DICT_SESSION, AA_DICT_SHAPE */
 } DictIdEntry;
 
 /* one dictionary table while a transaction uses it */
@@ -95,7 +138,7 @@ static MemoryContext dict_cxt = NULL;
 static HTAB *by_value = NULL;
 static HTAB *by_id = NULL;
 static long ncached = 0;
-static DictRel rels[2];
+static DictRel rels[DICT_NKINDS];
 static bool dict_open = false;
 
 /* lookups by id read this source's collected dictionaries (NULL: our own) */
@@ -167,11 +210,12 @@ aa_dict_begin(void)
 {
 	Oid			nsp = get_namespace_oid(AA_SCHEMA, false);
 
+	int			k;
+
 	aa_dict_trim();
-	open_one(&rels[DICT_STRING], nsp, "strings", "strings_pkey",
-			 "strings_hash_idx", "strings_id_seq");
-	open_one(&rels[DICT_SET], nsp, "string_sets", "string_sets_pkey",
-			 "string_sets_hash_idx", "string_sets_id_seq");
+	for (k = 0; k < DICT_NKINDS; k++)
+		open_one(&rels[k], nsp, dict_tables[k].table, dict_tables[k].pkey,
+				 dict_tables[k].hashidx, dict_tables[k].seq);
 	dict_open = true;
 }
 
@@ -185,7 +229,7 @@ aa_dict_end(void)
 
 	if (!dict_open)
 		return;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < DICT_NKINDS; i++)
 	{
 		index_close(rels[i].hashidx, RowExclusiveLock);
 		index_close(rels[i].pkey, RowExclusiveLock);
@@ -213,13 +257,51 @@ dict_encode_set(StringInfo buf, const char **strs, int n)
 	}
 }
 
+/* a tuple's encoded form: its struct, bytes and all (see tuple_clean) */
+static void
+tuple_clean(AuditDictTuple *t)
+{
+	int			i;
+
+	for (i = 0; i < AA_DICT_TUPLE_FIELDS; i++)
+		if (t->isnull[i])
+			t->v[i] = 0;
+}
+
+/* read a tuple kind's fields from a row whose first field is attribute off */
+static void
+tuple_from_row(int kind, HeapTuple tup, TupleDesc desc, int off,
+			   AuditDictTuple *t)
+{
+	int			i;
+
+	memset(t, 0, sizeof(AuditDictTuple));
+	for (i = 0; i < AA_DICT_TUPLE_FIELDS; i++)
+	{
+		Datum		d = heap_getattr(tup, off + i, desc, &t->isnull[i]);
+
+		if (!t->isnull[i])
+			t->v[i] = tuple_types[kind][i] == INT8OID ? DatumGetInt64(d) :
+				(int64) DatumGetInt32(d);
+	}
+}
+
 /* the stored value of a dictionary row, in encoded form */
 static void
 stored_value(int kind, HeapTuple tup, TupleDesc desc, StringInfo buf)
 {
 	bool		isnull;
-	Datum		d = heap_getattr(tup, 3, desc, &isnull);
+	Datum		d;
 
+	if (kind >= AA_DICT_SESSION)
+	{
+		AuditDictTuple t;
+
+		tuple_from_row(kind, tup, desc, 3, &t);
+		appendBinaryStringInfo(buf, (char *) &t, sizeof(t));
+		return;
+	}
+	d = heap_getattr(tup, 3, desc, &isnull);
 	if (isnull)
 		return;
 	if (kind == DICT_STRING)
@@ -295,15 +377,28 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 
 	if (id == 0)
 	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[2 + AA_DICT_TUPLE_FIELDS];
+		bool		nulls[2 + AA_DICT_TUPLE_FIELDS];
 		Datum		ivalues[1];
 		bool		inulls[1] = {false};
 
+		memset(nulls, false, sizeof(nulls));
 		id = (int32) nextval_internal(dr->seqid, false);
 		values[0] = Int32GetDatum(id);
 		values[1] = Int64GetDatum((int64) key.hash);
-		if (kind == DICT_STRING)
+		if (kind >= AA_DICT_SESSION)
+		{
+			const AuditDictTuple *t = (const AuditDictTuple *) enc;
+			int			i;
+
+			for (i = 0; i < AA_DICT_TUPLE_FIELDS; i++)
+			{
+				nulls[2 + i] = t->isnull[i];
+				values[2 + i] = tuple_types[kind][i] == INT8OID ?
+					Int64GetDatum(t->v[i]) : Int32GetDatum((int32) t->v[i]);
+			}
+		}
+		else if (kind == DICT_STRING)
 			values[2] = PointerGetDatum(cstring_to_text_with_len(enc, len));
 		else
 		{
@@ -374,6 +469,20 @@ aa_dict_set_id(const char **strs, int n)
 }
 
 /*
+ * Id of a session or shape tuple (kind AA_DICT_SESSION or AA_DICT_SHAPE);
+ * fields whose isnull is set are NULL.
+ */
+int32
+aa_dict_tuple_id(int kind, const AuditDictTuple *tuple)
+{
+	AuditDictTuple t = *tuple;
+
+	Assert(kind == AA_DICT_SESSION || kind == AA_DICT_SHAPE);
+	tuple_clean(&t);
+	return dict_lookup(kind, (const char *) &t, sizeof(t), NULL, 0);
+}
+
+/*
  * Read one dictionary row by id into the by-id cache.
  */
 static DictIdEntry *
@@ -402,30 +511,23 @@ dict_fetch(int kind, int32 id)
 	nsp = get_namespace_oid(AA_SCHEMA, false);
 	if (fetch_source == NULL)
 	{
-		rel = table_open(get_relname_relid(kind == DICT_STRING ? "strings" : "string_sets",
-										   nsp), AccessShareLock);
+		rel = table_open(get_relname_relid(dict_tables[kind].table, nsp),
+						 AccessShareLock);
 		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
-		scan = systable_beginscan(rel,
-								  get_relname_relid(kind == DICT_STRING ? "strings_pkey" : "string_sets_pkey",
-													nsp),
+		scan = systable_beginscan(rel, get_relname_relid(dict_tables[kind].pkey, nsp),
 								  true, GetActiveSnapshot(), 1, skey);
 		valattr = 3;
 	}
 	else
 	{
-		/*
-		 * collected_strings / collected_string_sets: (source, id, hash,
-		 * value)
-		 */
-		rel = table_open(get_relname_relid(kind == DICT_STRING ? "collected_strings" :
-										   "collected_string_sets", nsp),
+		/* the collected tables lead with source: (source, id, hash, ...) */
+		rel = table_open(get_relname_relid(dict_tables[kind].collected, nsp),
 						 AccessShareLock);
 		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
 					CStringGetTextDatum(fetch_source));
 		ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
 		scan = systable_beginscan(rel,
-								  get_relname_relid(kind == DICT_STRING ? "collected_strings_pkey" :
-													"collected_string_sets_pkey", nsp),
+								  get_relname_relid(dict_tables[kind].collected_pkey, nsp),
 								  true, GetActiveSnapshot(), 2, skey);
 		valattr = 4;
 	}
@@ -435,7 +537,13 @@ dict_fetch(int kind, int32 id)
 	entry->str = NULL;
 	entry->n = -1;
 	entry->strs = NULL;
-	if (tup != NULL)
+	entry->tuple = NULL;
+	if (tup != NULL && kind >= AA_DICT_SESSION)
+	{
+		entry->tuple = palloc(sizeof(AuditDictTuple));
+		tuple_from_row(kind, tup, RelationGetDescr(rel), valattr, entry->tuple);
+	}
+	else if (tup != NULL)
 	{
 		bool		isnull;
 		Datum		d = heap_getattr(tup, valattr, RelationGetDescr(rel), &isnull);
@@ -491,6 +599,17 @@ aa_dict_string(int32 id)
 	if (id == 0)
 		return NULL;
 	return dict_fetch(DICT_STRING, id)->str;
+}
+
+/*
+ * The session or shape tuple of an id (NULL for 0 or an unknown id).
+ */
+const AuditDictTuple *
+aa_dict_tuple(int kind, int32 id)
+{
+	if (id == 0)
+		return NULL;
+	return dict_fetch(kind, id)->tuple;
 }
 
 /*

@@ -232,6 +232,8 @@ guard_collector_insert(Oid relid)
 	return name != NULL &&
 		(strncmp(name, "collected_", 10) == 0 ||
 		 strcmp(name, "log_data") == 0 ||
+		 strcmp(name, "sessions") == 0 ||
+		 strcmp(name, "shapes") == 0 ||
 		 strcmp(name, "strings") == 0 ||
 		 strcmp(name, "string_sets") == 0 ||
 		 strcmp(name, "chain_checkpoints") == 0);

@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inet.h"
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
@@ -36,6 +37,8 @@ PG_FUNCTION_INFO_V1(access_audit_tags_changed);
 PG_FUNCTION_INFO_V1(access_audit_valid_tag);
 PG_FUNCTION_INFO_V1(access_audit_dict_string_id);
 PG_FUNCTION_INFO_V1(access_audit_dict_set_id);
+PG_FUNCTION_INFO_V1(access_audit_dict_session_id);
+PG_FUNCTION_INFO_V1(access_audit_dict_shape_id);
 PG_FUNCTION_INFO_V1(access_audit_ingest);
 PG_FUNCTION_INFO_V1(access_audit_collect_source);
 
@@ -221,26 +224,19 @@ access_audit_dict_string_id(PG_FUNCTION_ARGS)
 }
 
 /*
- * _dict_set_id(text[]): the dictionary id of a list of strings, added if
- * new; NULL for NULL.  NULL elements are refused.
+ * The strings of a text[] argument; NULL elements are refused.
  */
-Datum
-access_audit_dict_set_id(PG_FUNCTION_ARGS)
+static const char **
+array_strings(ArrayType *arr, int *n)
 {
 	Datum	   *elems;
 	bool	   *nulls;
-	int			n;
 	int			i;
 	const char **strs;
-	int32		id;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	aa_guard_check_direct_write("INSERT", "access_audit.string_sets");
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false,
-					  TYPALIGN_INT, &elems, &nulls, &n);
-	strs = palloc(sizeof(char *) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	strs = palloc(sizeof(char *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
 	{
 		if (nulls[i])
 			ereport(ERROR,
@@ -249,8 +245,114 @@ access_audit_dict_set_id(PG_FUNCTION_ARGS)
 					errhint("Remove the null elements."));
 		strs[i] = TextDatumGetCString(elems[i]);
 	}
+	return strs;
+}
+
+/*
+ * _dict_set_id(text[]): the dictionary id of a list of strings, added if
+ * new; NULL for NULL.  NULL elements are refused.
+ */
+Datum
+access_audit_dict_set_id(PG_FUNCTION_ARGS)
+{
+	int			n;
+	const char **strs;
+	int32		id;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	aa_guard_check_direct_write("INSERT", "access_audit.string_sets");
+	strs = array_strings(PG_GETARG_ARRAYTYPE_P(0), &n);
 	aa_dict_begin();
 	id = aa_dict_set_id(strs, n);
+	aa_dict_end();
+	PG_RETURN_INT32(id);
+}
+
+/* dictionary id of a text or name argument (0 for NULL); dictionaries open */
+static int64
+arg_string_id(FunctionCallInfo fcinfo, int argno, bool is_name)
+{
+	if (PG_ARGISNULL(argno))
+		return 0;
+	if (is_name)
+		return aa_dict_string_id(NameStr(*PG_GETARG_NAME(argno)));
+	return aa_dict_string_id(text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+}
+
+/* dictionary id of a text[] argument (0 for NULL); dictionaries open */
+static int64
+arg_set_id(FunctionCallInfo fcinfo, int argno)
+{
+	int			n;
+	const char **strs;
+
+	if (PG_ARGISNULL(argno))
+		return 0;
+	strs = array_strings(PG_GETARG_ARRAYTYPE_P(argno), &n);
+	return aa_dict_set_id(strs, n);
+}
+
+/*
+ * _dict_session_id(database, login_role, effective_role, actor,
+ * claimed_actor, application_name, client_addr, backend_pid): the id of a
+ * session, added if new.  Used by the log view's maintenance-mode triggers.
+ */
+Datum
+access_audit_dict_session_id(PG_FUNCTION_ARGS)
+{
+	AuditDictTuple t;
+	int			i;
+	int32		id;
+
+	aa_guard_check_direct_write("INSERT", "access_audit.sessions");
+	memset(&t, 0, sizeof(t));
+	aa_dict_begin();
+	for (i = 0; i < 6; i++)
+		t.v[i] = arg_string_id(fcinfo, i, i < 3);
+	if (!PG_ARGISNULL(6))
+		t.v[6] = aa_dict_string_id(DatumGetCString(DirectFunctionCall1(inet_out,
+																	   PG_GETARG_DATUM(6))));
+	for (i = 0; i < 7; i++)
+		t.isnull[i] = (t.v[i] == 0);
+	t.isnull[7] = PG_ARGISNULL(7);
+	if (!t.isnull[7])
+		t.v[7] = PG_GETARG_INT32(7);
+	id = aa_dict_tuple_id(AA_DICT_SESSION, &t);
+	aa_dict_end();
+	PG_RETURN_INT32(id);
+}
+
+/*
+ * _dict_shape_id(query_id, query, command, nesting_level, relations,
+ * columns, predicate_columns, tags): the id of a statement shape, added if
+ * new.  Used by the log view's maintenance-mode triggers.
+ */
+Datum
+access_audit_dict_shape_id(PG_FUNCTION_ARGS)
+{
+	AuditDictTuple t;
+	int			i;
+	int32		id;
+
+	aa_guard_check_direct_write("INSERT", "access_audit.shapes");
+	memset(&t, 0, sizeof(t));
+	aa_dict_begin();
+	t.isnull[0] = PG_ARGISNULL(0);
+	if (!t.isnull[0])
+		t.v[0] = PG_GETARG_INT64(0);
+	t.v[1] = arg_string_id(fcinfo, 1, false);
+	t.v[2] = arg_string_id(fcinfo, 2, false);
+	t.isnull[3] = PG_ARGISNULL(3);
+	if (!t.isnull[3])
+		t.v[3] = PG_GETARG_INT32(3);
+	for (i = 4; i < 8; i++)
+		t.v[i] = arg_set_id(fcinfo, i);
+	t.isnull[1] = (t.v[1] == 0);
+	t.isnull[2] = (t.v[2] == 0);
+	for (i = 4; i < 8; i++)
+		t.isnull[i] = (t.v[i] == 0);
+	id = aa_dict_tuple_id(AA_DICT_SHAPE, &t);
 	aa_dict_end();
 	PG_RETURN_INT32(id);
 }

@@ -374,18 +374,16 @@ writer_load_state(void)
  * is put in inet's own text form (parsed and printed once per address).
  */
 static void
-item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c, Datum *inet)
+item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c)
 {
 	AuditRecord *r = &item->rec;
 	static char *last_addr = NULL;
 	static char *last_canon = NULL;
-	static Datum last_inet;
 
 	memset(c, 0, sizeof(ChainRow));
 	c->seq = seq;
 	c->database = ws.dbname;
 	c->n_relations = c->n_columns = c->n_predicate = c->n_tags = -1;
-	*inet = (Datum) 0;
 
 	if (r->kind == AA_KIND_GAP)
 	{
@@ -409,21 +407,17 @@ item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c, Datum *inet)
 		{
 			Datum		d = DirectFunctionCall1(inet_in,
 												CStringGetDatum(r->client_addr));
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			char	   *canon = DatumGetCString(DirectFunctionCall1(inet_out, d));
 
 			if (last_addr)
 			{
 				pfree(last_addr);
 				pfree(last_canon);
-				pfree(DatumGetPointer(last_inet));
 			}
-			last_addr = pstrdup(r->client_addr);
-			last_inet = datumCopy(d, false, -1);
-			last_canon = DatumGetCString(DirectFunctionCall1(inet_out, last_inet));
-			MemoryContextSwitchTo(old);
+			last_addr = MemoryContextStrdup(TopMemoryContext, r->client_addr);
+			last_canon = MemoryContextStrdup(TopMemoryContext, canon);
 		}
 		c->client_addr = last_canon;
-		*inet = last_inet;
 	}
 	c->application_name = r->application_name;
 	c->has_backend_pid = true;
@@ -460,55 +454,69 @@ item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c, Datum *inet)
 
 /*
  * The compact storage row of a logical record: strings and lists become
- * dictionary ids.
+ * dictionary ids, gathered into the record's session and shape.  *actor_id
+ * is the actor's string id (0: none), for the roll-up.
  */
 static void
-chain_to_data(const ChainRow *c, Datum inet, const uint8 *hash,
-			  Datum *v, bool *n)
+chain_to_data(const ChainRow *c, const uint8 *hash, Datum *v, bool *n,
+			  int32 *actor_id)
 {
+	AuditDictTuple se;
+	AuditDictTuple sh;
 	bytea	   *b;
+	int			i;
 
 	memset(n, false, sizeof(bool) * AA_D_NCOLS);
-#define ID_OR_NULL(col, idexpr) \
-	do { int32 id_ = (idexpr); v[col] = Int32GetDatum(id_); n[col] = (id_ == 0); } while (0)
-#define SET_ID(col, s) ID_OR_NULL(col, aa_dict_string_id(s))
-#define SET_SET(col, cnt, arr) ID_OR_NULL(col, (cnt) < 0 ? 0 : aa_dict_set_id(arr, cnt))
+	memset(&se, 0, sizeof(se));
+	memset(&sh, 0, sizeof(sh));
 #define SET_NUM(col, has, datum) do { v[col] = (datum); n[col] = !(has); } while (0)
+
+	se.v[0] = aa_dict_string_id(c->database);
+	se.v[1] = aa_dict_string_id(c->login_role);
+	se.v[2] = aa_dict_string_id(c->effective_role);
+	se.v[3] = aa_dict_string_id(c->actor);
+	se.v[4] = aa_dict_string_id(c->claimed_actor);
+	se.v[5] = aa_dict_string_id(c->application_name);
+	se.v[6] = aa_dict_string_id(c->client_addr);
+	for (i = 0; i < 7; i++)
+		se.isnull[i] = (se.v[i] == 0);
+	se.v[7] = c->backend_pid;
+	se.isnull[7] = !c->has_backend_pid;
+	*actor_id = (int32) se.v[3];
+
+	sh.v[0] = c->query_id;
+	sh.isnull[0] = !c->has_query_id;
+	sh.v[1] = aa_dict_string_id(c->query);
+	sh.isnull[1] = (sh.v[1] == 0);
+	sh.v[2] = aa_dict_string_id(c->command);
+	sh.isnull[2] = (sh.v[2] == 0);
+	sh.v[3] = c->nesting_level;
+	sh.isnull[3] = !c->has_nesting_level;
+	sh.v[4] = c->n_relations < 0 ? 0 : aa_dict_set_id(c->relations, c->n_relations);
+	sh.v[5] = c->n_columns < 0 ? 0 : aa_dict_set_id(c->columns, c->n_columns);
+	sh.v[6] = c->n_predicate < 0 ? 0 : aa_dict_set_id(c->predicate_columns, c->n_predicate);
+	sh.v[7] = c->n_tags < 0 ? 0 : aa_dict_set_id(c->tags, c->n_tags);
+	for (i = 4; i < 8; i++)
+		sh.isnull[i] = (sh.v[i] == 0);
 
 	v[AA_D_SEQ] = Int64GetDatum(c->seq);
 	v[AA_D_TS] = TimestampTzGetDatum(c->ts);
-	SET_NUM(AA_D_QUERY_ID, c->has_query_id, Int64GetDatum(c->query_id));
 	SET_NUM(AA_D_ROWS, c->has_rows, Int64GetDatum(c->rows));
 	SET_NUM(AA_D_TAGGED_ROWS, c->has_tagged_rows, Int64GetDatum(c->tagged_rows));
 	SET_NUM(AA_D_DURATION_US, c->has_duration, Int64GetDatum(c->duration_us));
-	SET_ID(AA_D_DATABASE_ID, c->database);
-	SET_ID(AA_D_LOGIN_ROLE_ID, c->login_role);
-	SET_ID(AA_D_EFFECTIVE_ROLE_ID, c->effective_role);
-	SET_ID(AA_D_ACTOR_ID, c->actor);
-	SET_ID(AA_D_CLAIMED_ACTOR_ID, c->claimed_actor);
-	SET_ID(AA_D_APPLICATION_NAME_ID, c->application_name);
-	SET_NUM(AA_D_BACKEND_PID, c->has_backend_pid, Int32GetDatum(c->backend_pid));
-	SET_ID(AA_D_QUERY_TEXT_ID, c->query);
-	SET_ID(AA_D_COMMAND_ID, c->command);
-	SET_NUM(AA_D_NESTING_LEVEL, c->has_nesting_level, Int32GetDatum(c->nesting_level));
-	SET_SET(AA_D_RELATIONS_ID, c->n_relations, c->relations);
-	SET_SET(AA_D_COLUMNS_ID, c->n_columns, c->columns);
-	SET_SET(AA_D_PREDICATE_COLUMNS_ID, c->n_predicate, c->predicate_columns);
-	SET_SET(AA_D_TAGS_ID, c->n_tags, c->tags);
+	v[AA_D_SESSION_ID] = Int32GetDatum(aa_dict_tuple_id(AA_DICT_SESSION, &se));
+	v[AA_D_SHAPE_ID] = Int32GetDatum(aa_dict_tuple_id(AA_DICT_SHAPE, &sh));
 	SET_NUM(AA_D_OUTCOME_OK, c->outcome != NULL,
 			BoolGetDatum(c->outcome && strcmp(c->outcome, "ok") == 0));
-	SET_NUM(AA_D_CLIENT_ADDR, c->client_addr != NULL, inet);
 	SET_NUM(AA_D_DETAIL, c->detail != NULL,
 			c->detail ? CStringGetTextDatum(c->detail) : (Datum) 0);
-	SET_ID(AA_D_ORIGIN_ID, c->origin);
+	i = aa_dict_string_id(c->origin);
+	SET_NUM(AA_D_ORIGIN_ID, i != 0, Int32GetDatum(i));
 	SET_NUM(AA_D_ORIGIN_SEQ, c->has_origin_seq, Int64GetDatum(c->origin_seq));
 	b = palloc(VARHDRSZ + AA_HASH_LEN);
 	SET_VARSIZE(b, VARHDRSZ + AA_HASH_LEN);
 	memcpy(VARDATA(b), hash, AA_HASH_LEN);
 	v[AA_D_HASH] = PointerGetDatum(b);
-#undef ID_OR_NULL
-#undef SET_ID
-#undef SET_SET
 #undef SET_NUM
 }
 
@@ -789,7 +797,7 @@ write_batch(AuditQueueItem *items, int n)
 		TupleTableSlot *slot;
 		uint8		hash[AA_HASH_LEN];
 		ChainRow	c;
-		Datum		inet;
+		int32		actor_id;
 
 		/* already committed before a crash: never write twice */
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
@@ -800,13 +808,13 @@ write_batch(AuditQueueItem *items, int n)
 			items[i].rec.origin_ring_id != 0 && origin_seen(&items[i].rec))
 			continue;
 
-		item_to_chain(&items[i], ws.last_seq + 1, &c, &inet);
+		item_to_chain(&items[i], ws.last_seq + 1, &c);
 		aa_chain_hash(ws.last_hash, &c, hash);
 		slot = slots[nrows];
 		ExecClearTuple(slot);
-		chain_to_data(&c, inet, hash, slot->tts_values, slot->tts_isnull);
+		chain_to_data(&c, hash, slot->tts_values, slot->tts_isnull, &actor_id);
 		ExecStoreVirtualTuple(slot);
-		rollup_add(cells, &c, DatumGetInt32(slot->tts_values[AA_D_ACTOR_ID]), tz);
+		rollup_add(cells, &c, actor_id, tz);
 		nrows++;
 		ws.last_seq++;
 		memcpy(ws.last_hash, hash, AA_HASH_LEN);

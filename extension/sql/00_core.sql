@@ -27,8 +27,10 @@ GRANT USAGE ON SCHEMA access_audit TO access_audit_reader, access_audit_admin;
 -- Storage is compact (see the performance notes in the README): repeated
 -- strings -- roles, actors, application names, commands, query texts -- are
 -- stored once in access_audit.strings and lists of relations, columns and
--- tags once in access_audit.string_sets, referred to by id; prev_hash is not
--- stored but is the previous record's hash.  access_audit.log is the view
+-- tags once in access_audit.string_sets; a record refers to its session
+-- (access_audit.sessions: who, from where) and its shape
+-- (access_audit.shapes: what statement, on what), each stored once; prev_hash
+-- is not stored but is the previous record's hash.  access_audit.log is the view
 -- users and tools query; its columns are the public interface.
 -- ---------------------------------------------------------------------------
 -- Retention cut points: the chain continues from these hashes.
@@ -56,33 +58,52 @@ CREATE TABLE access_audit.string_sets (
 );
 CREATE INDEX string_sets_hash_idx ON access_audit.string_sets (hash);
 
-CREATE TABLE access_audit.log_data (
-    seq                  bigint      NOT NULL,
-    ts                   timestamptz NOT NULL,
+-- Who read (database, roles, actor, application, address, backend): one
+-- row per distinct combination, usually one per connection.
+CREATE SEQUENCE access_audit.sessions_id_seq AS integer;
+CREATE TABLE access_audit.sessions (
+    id                  integer PRIMARY KEY,
+    hash                bigint  NOT NULL,
+    database_id         integer,
+    login_role_id       integer,
+    effective_role_id   integer,
+    actor_id            integer,
+    claimed_actor_id    integer,
+    application_name_id integer,
+    client_addr_id      integer,
+    backend_pid         integer
+);
+CREATE INDEX sessions_hash_idx ON access_audit.sessions (hash);
+
+-- What was run, on what: one row per distinct statement shape.
+CREATE SEQUENCE access_audit.shapes_id_seq AS integer;
+CREATE TABLE access_audit.shapes (
+    id                   integer PRIMARY KEY,
+    hash                 bigint  NOT NULL,
     query_id             bigint,
-    rows                 bigint,
-    tagged_rows          bigint,
-    duration_us          bigint,
-    database_id          integer     NOT NULL,
-    login_role_id        integer,
-    effective_role_id    integer,
-    actor_id             integer,
-    claimed_actor_id     integer,
-    application_name_id  integer,
-    backend_pid          integer,
     query_text_id        integer,
     command_id           integer,
     nesting_level        integer,
     relations_id         integer,
     columns_id           integer,
     predicate_columns_id integer,
-    tags_id              integer,
-    outcome_ok           boolean,
-    client_addr          inet,
-    detail               text,
-    origin_id            integer,
-    origin_seq           bigint,
-    hash                 bytea       NOT NULL,
+    tags_id              integer
+);
+CREATE INDEX shapes_hash_idx ON access_audit.shapes (hash);
+
+CREATE TABLE access_audit.log_data (
+    seq          bigint      NOT NULL,
+    ts           timestamptz NOT NULL,
+    rows         bigint,
+    tagged_rows  bigint,
+    duration_us  bigint,
+    session_id   integer     NOT NULL,
+    shape_id     integer     NOT NULL,
+    outcome_ok   boolean,
+    detail       text,
+    origin_id    integer,
+    origin_seq   bigint,
+    hash         bytea       NOT NULL,
     CONSTRAINT log_data_pkey PRIMARY KEY (seq)
 );
 COMMENT ON TABLE access_audit.log_data IS
@@ -95,13 +116,13 @@ SELECT d.seq, d.ts,
        s_eff.value::name AS effective_role,
        s_actor.value AS actor,
        s_claim.value AS claimed_actor,
-       d.client_addr,
+       s_addr.value::inet AS client_addr,
        s_app.value AS application_name,
-       d.backend_pid,
-       d.query_id,
+       se.backend_pid,
+       sh.query_id,
        s_query.value AS query,
        s_cmd.value AS command,
-       d.nesting_level,
+       sh.nesting_level,
        ss_rel.value AS relations,
        ss_col.value AS columns,
        ss_pred.value AS predicate_columns,
@@ -119,18 +140,21 @@ SELECT d.seq, d.ts,
        END AS prev_hash,
        d.hash
   FROM access_audit.log_data d
-  LEFT JOIN access_audit.strings s_db ON s_db.id = d.database_id
-  LEFT JOIN access_audit.strings s_login ON s_login.id = d.login_role_id
-  LEFT JOIN access_audit.strings s_eff ON s_eff.id = d.effective_role_id
-  LEFT JOIN access_audit.strings s_actor ON s_actor.id = d.actor_id
-  LEFT JOIN access_audit.strings s_claim ON s_claim.id = d.claimed_actor_id
-  LEFT JOIN access_audit.strings s_app ON s_app.id = d.application_name_id
-  LEFT JOIN access_audit.strings s_query ON s_query.id = d.query_text_id
-  LEFT JOIN access_audit.strings s_cmd ON s_cmd.id = d.command_id
-  LEFT JOIN access_audit.string_sets ss_rel ON ss_rel.id = d.relations_id
-  LEFT JOIN access_audit.string_sets ss_col ON ss_col.id = d.columns_id
-  LEFT JOIN access_audit.string_sets ss_pred ON ss_pred.id = d.predicate_columns_id
-  LEFT JOIN access_audit.string_sets ss_tags ON ss_tags.id = d.tags_id
+  LEFT JOIN access_audit.sessions se ON se.id = d.session_id
+  LEFT JOIN access_audit.shapes sh ON sh.id = d.shape_id
+  LEFT JOIN access_audit.strings s_db ON s_db.id = se.database_id
+  LEFT JOIN access_audit.strings s_login ON s_login.id = se.login_role_id
+  LEFT JOIN access_audit.strings s_eff ON s_eff.id = se.effective_role_id
+  LEFT JOIN access_audit.strings s_actor ON s_actor.id = se.actor_id
+  LEFT JOIN access_audit.strings s_claim ON s_claim.id = se.claimed_actor_id
+  LEFT JOIN access_audit.strings s_app ON s_app.id = se.application_name_id
+  LEFT JOIN access_audit.strings s_addr ON s_addr.id = se.client_addr_id
+  LEFT JOIN access_audit.strings s_query ON s_query.id = sh.query_text_id
+  LEFT JOIN access_audit.strings s_cmd ON s_cmd.id = sh.command_id
+  LEFT JOIN access_audit.string_sets ss_rel ON ss_rel.id = sh.relations_id
+  LEFT JOIN access_audit.string_sets ss_col ON ss_col.id = sh.columns_id
+  LEFT JOIN access_audit.string_sets ss_pred ON ss_pred.id = sh.predicate_columns_id
+  LEFT JOIN access_audit.string_sets ss_tags ON ss_tags.id = sh.tags_id
   LEFT JOIN access_audit.strings s_origin ON s_origin.id = d.origin_id;
 CREATE FUNCTION access_audit._dict_string_id(s text)
 RETURNS integer
@@ -140,6 +164,18 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION access_audit._dict_set_id(s text[])
 RETURNS integer
 AS 'MODULE_PATHNAME', 'access_audit_dict_set_id'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION access_audit._dict_session_id(database name, login_role name, effective_role name,
+    actor text, claimed_actor text, application_name text, client_addr inet, backend_pid integer)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'access_audit_dict_session_id'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION access_audit._dict_shape_id(query_id bigint, query text, command text,
+    nesting_level integer, relations text[], columns text[], predicate_columns text[], tags text[])
+RETURNS integer
+AS 'MODULE_PATHNAME', 'access_audit_dict_shape_id'
 LANGUAGE C VOLATILE;
 
 -- Writes through the log view (repairs in maintenance mode, and the tests
@@ -159,29 +195,17 @@ BEGIN
         DELETE FROM access_audit.log_data WHERE seq = OLD.seq;
     END IF;
     INSERT INTO access_audit.log_data
-        (seq, ts, query_id, rows, tagged_rows, duration_us, database_id, login_role_id,
-         effective_role_id, actor_id, claimed_actor_id, application_name_id, backend_pid,
-         query_text_id, command_id, nesting_level, relations_id, columns_id,
-         predicate_columns_id, tags_id, outcome_ok, client_addr, detail,
+        (seq, ts, rows, tagged_rows, duration_us, session_id, shape_id, outcome_ok, detail,
          origin_id, origin_seq, hash)
-    VALUES (NEW.seq, NEW.ts, NEW.query_id, NEW.rows, NEW.tagged_rows,
+    VALUES (NEW.seq, NEW.ts, NEW.rows, NEW.tagged_rows,
             (extract(epoch FROM NEW.duration) * 1000000)::bigint,
-            access_audit._dict_string_id(NEW.database),
-            access_audit._dict_string_id(NEW.login_role),
-            access_audit._dict_string_id(NEW.effective_role),
-            access_audit._dict_string_id(NEW.actor),
-            access_audit._dict_string_id(NEW.claimed_actor),
-            access_audit._dict_string_id(NEW.application_name),
-            NEW.backend_pid,
-            access_audit._dict_string_id(NEW.query),
-            access_audit._dict_string_id(NEW.command),
-            NEW.nesting_level,
-            access_audit._dict_set_id(NEW.relations),
-            access_audit._dict_set_id(NEW.columns),
-            access_audit._dict_set_id(NEW.predicate_columns),
-            access_audit._dict_set_id(NEW.tags),
+            access_audit._dict_session_id(NEW.database, NEW.login_role, NEW.effective_role,
+                NEW.actor, NEW.claimed_actor, NEW.application_name, NEW.client_addr,
+                NEW.backend_pid),
+            access_audit._dict_shape_id(NEW.query_id, NEW.query, NEW.command, NEW.nesting_level,
+                NEW.relations, NEW.columns, NEW.predicate_columns, NEW.tags),
             CASE NEW.outcome WHEN 'ok' THEN true WHEN 'error' THEN false END,
-            NEW.client_addr, NEW.detail,
+            NEW.detail,
             access_audit._dict_string_id(NEW.origin), NEW.origin_seq,
             coalesce(NEW.hash, '\x'::bytea));
     RETURN NEW;
@@ -247,7 +271,7 @@ CREATE TABLE access_audit.alert_acks (
 
 REVOKE ALL ON ALL TABLES IN SCHEMA access_audit FROM PUBLIC;
 GRANT SELECT ON access_audit.log, access_audit.log_data, access_audit.strings,
-    access_audit.string_sets, access_audit.actor_daily, access_audit.actor_groups,
+    access_audit.string_sets, access_audit.sessions, access_audit.shapes, access_audit.actor_daily, access_audit.actor_groups,
     access_audit.alerts, access_audit.alert_acks, access_audit.chain_checkpoints
     TO access_audit_reader, access_audit_admin;
 GRANT INSERT, UPDATE, DELETE ON access_audit.actor_groups TO access_audit_admin;

@@ -20,7 +20,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['log_data', 'strings', 'string_sets', 'writer_state',
+    FOREACH t IN ARRAY ARRAY['log_data', 'strings', 'string_sets', 'sessions', 'shapes', 'writer_state',
                              'chain_checkpoints', 'actor_daily', 'alerts', 'alert_acks']
     LOOP
         EXECUTE format('CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '

@@ -40,7 +40,8 @@ COMMENT ON FUNCTION access_audit.ingest(text, bigint, bytea) IS
 CREATE FUNCTION access_audit.publication_tables()
 RETURNS text
 LANGUAGE sql IMMUTABLE
-RETURN 'access_audit.log_data, access_audit.strings, access_audit.string_sets, access_audit.chain_checkpoints';
+RETURN 'access_audit.log_data, access_audit.sessions, access_audit.shapes, access_audit.strings, '
+       'access_audit.string_sets, access_audit.chain_checkpoints';
 COMMENT ON FUNCTION access_audit.publication_tables() IS
     'The tables a source publishes to a central audit server: CREATE PUBLICATION ... FOR TABLE <these> WITH (publish = ''insert'').';
 
@@ -51,6 +52,37 @@ ALTER TABLE access_audit.collected_log
     ADD CONSTRAINT collected_log_pkey PRIMARY KEY (source, seq);
 COMMENT ON TABLE access_audit.collected_log IS
     'Records collected from other servers by logical replication; query access_audit.collected instead.';
+
+-- The dictionaries lead with the source (dict.c reads them so).
+CREATE TABLE access_audit.collected_sessions (
+    source              text    NOT NULL,
+    id                  integer NOT NULL,
+    hash                bigint  NOT NULL,
+    database_id         integer,
+    login_role_id       integer,
+    effective_role_id   integer,
+    actor_id            integer,
+    claimed_actor_id    integer,
+    application_name_id integer,
+    client_addr_id      integer,
+    backend_pid         integer,
+    CONSTRAINT collected_sessions_pkey PRIMARY KEY (source, id)
+);
+
+CREATE TABLE access_audit.collected_shapes (
+    source               text    NOT NULL,
+    id                   integer NOT NULL,
+    hash                 bigint  NOT NULL,
+    query_id             bigint,
+    query_text_id        integer,
+    command_id           integer,
+    nesting_level        integer,
+    relations_id         integer,
+    columns_id           integer,
+    predicate_columns_id integer,
+    tags_id              integer,
+    CONSTRAINT collected_shapes_pkey PRIMARY KEY (source, id)
+);
 
 CREATE TABLE access_audit.collected_strings (
     source text    NOT NULL,
@@ -108,6 +140,10 @@ BEGIN
     END IF;
     IF TG_TABLE_NAME = 'log_data' THEN
         INSERT INTO access_audit.collected_log SELECT (NEW).*, src ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'sessions' THEN
+        INSERT INTO access_audit.collected_sessions SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'shapes' THEN
+        INSERT INTO access_audit.collected_shapes SELECT src, (NEW).* ON CONFLICT DO NOTHING;
     ELSIF TG_TABLE_NAME = 'strings' THEN
         INSERT INTO access_audit.collected_strings SELECT src, (NEW).* ON CONFLICT DO NOTHING;
     ELSIF TG_TABLE_NAME = 'string_sets' THEN
@@ -123,7 +159,8 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['log_data', 'strings', 'string_sets', 'chain_checkpoints']
+    FOREACH t IN ARRAY ARRAY['log_data', 'sessions', 'shapes', 'strings', 'string_sets',
+                             'chain_checkpoints']
     LOOP
         EXECUTE format('CREATE TRIGGER collect BEFORE INSERT OR UPDATE OR DELETE '
                        'ON access_audit.%I FOR EACH ROW '
@@ -131,7 +168,8 @@ BEGIN
         EXECUTE format('ALTER TABLE access_audit.%I ENABLE REPLICA TRIGGER collect', t);
     END LOOP;
     -- the collected tables are append-only like the log
-    FOREACH t IN ARRAY ARRAY['collected_log', 'collected_strings', 'collected_string_sets',
+    FOREACH t IN ARRAY ARRAY['collected_log', 'collected_sessions', 'collected_shapes',
+                             'collected_strings', 'collected_string_sets',
                              'collected_checkpoints', 'collect_progress']
     LOOP
         EXECUTE format('CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '
@@ -150,13 +188,13 @@ SELECT d.source, d.seq, d.ts,
        s_eff.value::name AS effective_role,
        s_actor.value AS actor,
        s_claim.value AS claimed_actor,
-       d.client_addr,
+       s_addr.value::inet AS client_addr,
        s_app.value AS application_name,
-       d.backend_pid,
-       d.query_id,
+       se.backend_pid,
+       sh.query_id,
        s_query.value AS query,
        s_cmd.value AS command,
-       d.nesting_level,
+       sh.nesting_level,
        ss_rel.value AS relations,
        ss_col.value AS columns,
        ss_pred.value AS predicate_columns,
@@ -170,18 +208,21 @@ SELECT d.source, d.seq, d.ts,
        d.origin_seq,
        d.hash
   FROM access_audit.collected_log d
-  LEFT JOIN access_audit.collected_strings s_db ON s_db.source = d.source AND s_db.id = d.database_id
-  LEFT JOIN access_audit.collected_strings s_login ON s_login.source = d.source AND s_login.id = d.login_role_id
-  LEFT JOIN access_audit.collected_strings s_eff ON s_eff.source = d.source AND s_eff.id = d.effective_role_id
-  LEFT JOIN access_audit.collected_strings s_actor ON s_actor.source = d.source AND s_actor.id = d.actor_id
-  LEFT JOIN access_audit.collected_strings s_claim ON s_claim.source = d.source AND s_claim.id = d.claimed_actor_id
-  LEFT JOIN access_audit.collected_strings s_app ON s_app.source = d.source AND s_app.id = d.application_name_id
-  LEFT JOIN access_audit.collected_strings s_query ON s_query.source = d.source AND s_query.id = d.query_text_id
-  LEFT JOIN access_audit.collected_strings s_cmd ON s_cmd.source = d.source AND s_cmd.id = d.command_id
-  LEFT JOIN access_audit.collected_string_sets ss_rel ON ss_rel.source = d.source AND ss_rel.id = d.relations_id
-  LEFT JOIN access_audit.collected_string_sets ss_col ON ss_col.source = d.source AND ss_col.id = d.columns_id
-  LEFT JOIN access_audit.collected_string_sets ss_pred ON ss_pred.source = d.source AND ss_pred.id = d.predicate_columns_id
-  LEFT JOIN access_audit.collected_string_sets ss_tags ON ss_tags.source = d.source AND ss_tags.id = d.tags_id
+  LEFT JOIN access_audit.collected_sessions se ON se.source = d.source AND se.id = d.session_id
+  LEFT JOIN access_audit.collected_shapes sh ON sh.source = d.source AND sh.id = d.shape_id
+  LEFT JOIN access_audit.collected_strings s_db ON s_db.source = d.source AND s_db.id = se.database_id
+  LEFT JOIN access_audit.collected_strings s_login ON s_login.source = d.source AND s_login.id = se.login_role_id
+  LEFT JOIN access_audit.collected_strings s_eff ON s_eff.source = d.source AND s_eff.id = se.effective_role_id
+  LEFT JOIN access_audit.collected_strings s_actor ON s_actor.source = d.source AND s_actor.id = se.actor_id
+  LEFT JOIN access_audit.collected_strings s_claim ON s_claim.source = d.source AND s_claim.id = se.claimed_actor_id
+  LEFT JOIN access_audit.collected_strings s_app ON s_app.source = d.source AND s_app.id = se.application_name_id
+  LEFT JOIN access_audit.collected_strings s_addr ON s_addr.source = d.source AND s_addr.id = se.client_addr_id
+  LEFT JOIN access_audit.collected_strings s_query ON s_query.source = d.source AND s_query.id = sh.query_text_id
+  LEFT JOIN access_audit.collected_strings s_cmd ON s_cmd.source = d.source AND s_cmd.id = sh.command_id
+  LEFT JOIN access_audit.collected_string_sets ss_rel ON ss_rel.source = d.source AND ss_rel.id = sh.relations_id
+  LEFT JOIN access_audit.collected_string_sets ss_col ON ss_col.source = d.source AND ss_col.id = sh.columns_id
+  LEFT JOIN access_audit.collected_string_sets ss_pred ON ss_pred.source = d.source AND ss_pred.id = sh.predicate_columns_id
+  LEFT JOIN access_audit.collected_string_sets ss_tags ON ss_tags.source = d.source AND ss_tags.id = sh.tags_id
   LEFT JOIN access_audit.collected_strings s_origin ON s_origin.source = d.source AND s_origin.id = d.origin_id;
 COMMENT ON VIEW access_audit.collected IS
     'Audit records a central server collected from its sources (subscriptions), each with its source.';
@@ -233,18 +274,20 @@ BEGIN
           LEFT JOIN access_audit.collect_progress p ON p.source = s.source
          WHERE s.last_seq > coalesce(p.rolled_upto, 0)
     LOOP
+        -- the first record whose session, shape, actor, command or
+        -- relations have not arrived yet
         SELECT min(c.seq) INTO cut
           FROM access_audit.collected_log c
+          LEFT JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
+          LEFT JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
+          LEFT JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
+          LEFT JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
+          LEFT JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
          WHERE c.source = r.source AND c.seq > r.done
-           AND ((c.actor_id IS NOT NULL AND NOT EXISTS
-                    (SELECT 1 FROM access_audit.collected_strings x
-                      WHERE x.source = c.source AND x.id = c.actor_id))
-             OR (c.command_id IS NOT NULL AND NOT EXISTS
-                    (SELECT 1 FROM access_audit.collected_strings x
-                      WHERE x.source = c.source AND x.id = c.command_id))
-             OR (c.relations_id IS NOT NULL AND NOT EXISTS
-                    (SELECT 1 FROM access_audit.collected_string_sets x
-                      WHERE x.source = c.source AND x.id = c.relations_id)));
+           AND (se.id IS NULL OR sh.id IS NULL
+                OR (se.actor_id IS NOT NULL AND a.id IS NULL)
+                OR (sh.command_id IS NOT NULL AND k.id IS NULL)
+                OR (sh.relations_id IS NOT NULL AND rs.id IS NULL));
         IF cut IS NULL THEN
             SELECT max(c.seq) INTO upto FROM access_audit.collected_log c WHERE c.source = r.source;
         ELSE
@@ -261,9 +304,11 @@ BEGIN
                           OR extract(hour FROM c.ts AT TIME ZONE tz) >= h1
                         THEN greatest(c.rows, c.tagged_rows) ELSE 0 END)
           FROM access_audit.collected_log c
-          JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = c.actor_id
-          JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = c.command_id
-          JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = c.relations_id
+          JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
+          JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
+          JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
+          JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
+          JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
          CROSS JOIN LATERAL unnest(rs.value) AS rel(name)
          WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto
            AND k.value NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
@@ -292,10 +337,12 @@ REVOKE ALL ON FUNCTION access_audit._collect_source(), access_audit._collect_row
     access_audit.collect_rollup() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION access_audit.collect_rollup() TO access_audit_admin;
 GRANT EXECUTE ON FUNCTION access_audit.publication_tables() TO access_audit_admin, access_audit_reader;
-REVOKE ALL ON access_audit.collected_log, access_audit.collected_strings,
+REVOKE ALL ON access_audit.collected_log, access_audit.collected_sessions,
+    access_audit.collected_shapes, access_audit.collected_strings,
     access_audit.collected_string_sets, access_audit.collected_checkpoints,
     access_audit.collect_progress, access_audit.collected, access_audit.sources FROM PUBLIC;
-GRANT SELECT ON access_audit.collected_log, access_audit.collected_strings,
+GRANT SELECT ON access_audit.collected_log, access_audit.collected_sessions,
+    access_audit.collected_shapes, access_audit.collected_strings,
     access_audit.collected_string_sets, access_audit.collected_checkpoints,
     access_audit.collect_progress, access_audit.collected, access_audit.sources
     TO access_audit_reader, access_audit_admin;

@@ -43,13 +43,13 @@ SELECT is(
     (SELECT string_agg(c.relname || ':' || t.tgenabled::text, ',' ORDER BY c.relname COLLATE "C")
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE c.relnamespace = 'access_audit'::regnamespace AND t.tgname = 'guard'),
-    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_string_sets:A,collected_strings:A,log_data:A,string_sets:A,strings:A,writer_state:A',
+    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_sessions:A,collected_shapes:A,collected_string_sets:A,collected_strings:A,log_data:A,sessions:A,shapes:A,string_sets:A,strings:A,writer_state:A',
     'every audit table has the guard trigger, enabled ALWAYS');
 
 ------------------------------------------------------------------------------
 -- Refusals as superuser.
 ------------------------------------------------------------------------------
-SELECT throws_ok($$INSERT INTO access_audit.log_data (seq, ts, database_id, hash) VALUES (-1, now(), 1, '\x00')$$,
+SELECT throws_ok($$INSERT INTO access_audit.log_data (seq, ts, session_id, shape_id, hash) VALUES (-1, now(), 1, 1, '\x00')$$,
                  '42501', 'INSERT on "access_audit.log_data" is not allowed', 'plain INSERT into log_data');
 SELECT throws_ok($$INSERT INTO access_audit.log (seq, ts, database) VALUES (-1, now(), 'x')$$,
                  '42501', 'INSERT on "access_audit.log" is not allowed', 'INSERT into the log view');

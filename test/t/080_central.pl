@@ -32,6 +32,7 @@ CREATE TABLE customers (id int PRIMARY KEY, phone text);
 INSERT INTO customers SELECT g, '555-' || g FROM generate_series(1, 5000) g;
 SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
 CREATE PUBLICATION access_audit_pub FOR TABLE access_audit.log_data,
+    access_audit.sessions, access_audit.shapes,
     access_audit.strings, access_audit.string_sets, access_audit.chain_checkpoints
     WITH (publish = 'insert');
 });
