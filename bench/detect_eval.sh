@@ -2,8 +2,10 @@
 # bench/detect_eval.sh: evaluate access_audit.rank_exporters on the seeded
 # synthetic population (test/gen_population.sql).
 #
-# Starts a throwaway PostgreSQL 15 server (as a non-root user when run as
-# root), loads test/detect_fixture.sql and extension/sql/10_detect.sql, then for
+# Starts a throwaway PostgreSQL 15 server of PGBIN's installation (as a
+# non-root user when run as root) with access_audit preloaded and creates the
+# extension (install it there first: make PG_CONFIG=$PGBIN/pg_config
+# install), then for
 # each seed ranks 1,000 actors x 90 days and prints precision@10/@20,
 # recall@10/@20, every injected actor's rank and the legitimate heavy users
 # in the top 10.  Finally it times rank_exporters at 10,000 actors x 90 days.
@@ -38,10 +40,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 as "$PGBIN/initdb -D $DIR/data -A trust" >/dev/null
-as "$PGBIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -c listen_addresses='' -c unix_socket_directories=$DIR\" start" >/dev/null
+as "$PGBIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -c listen_addresses='' -c unix_socket_directories=$DIR -c shared_preload_libraries=access_audit\" start" >/dev/null
 PSQL="$PGBIN/psql -X -q -h $DIR -p $PORT -d postgres -v ON_ERROR_STOP=1"
-cp "$REPO/test/detect_fixture.sql" "$REPO/extension/sql/10_detect.sql" "$REPO/test/gen_population.sql" "$DIR/"
-as "$PSQL -f $DIR/detect_fixture.sql -f $DIR/10_detect.sql -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
+cp "$REPO/test/gen_population.sql" "$DIR/"
+as "$PSQL -c 'CREATE EXTENSION access_audit' -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
 
 cat > "$DIR/seed.sql" <<'SQL'
 SET client_min_messages = warning;

@@ -1,10 +1,11 @@
 #!/bin/sh
 # bench/detect_speed.sh: time access_audit.rank_exporters at full size.
 #
-# Starts a throwaway PostgreSQL 15 server (as a non-root user when run as
-# root), loads test/detect_fixture.sql, extension/sql/10_detect.sql and
-# test/gen_population.sql (the same standalone pattern as
-# bench/detect_eval.sh: no C library needed), generates N_ACTORS actors x
+# Starts a throwaway PostgreSQL 15 server of PGBIN's installation (as a
+# non-root user when run as root) with access_audit preloaded, creates the
+# extension (rank_exporters needs its C library: run
+# "make PG_CONFIG=$PGBIN/pg_config install" first), loads
+# test/gen_population.sql, generates N_ACTORS actors x
 # N_DAYS days (seed 7) into a roll-up-shaped table, runs
 # rank_exporters(source => that table) once to warm the cache, then RUNS
 # more times for each window and prints every timing and the median.
@@ -39,11 +40,11 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 as "$PGBIN/initdb -D $DIR/data -A trust" >/dev/null
-as "$PGBIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -c listen_addresses='' -c unix_socket_directories=$DIR\" start" >/dev/null
+as "$PGBIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -c listen_addresses='' -c unix_socket_directories=$DIR -c shared_preload_libraries=access_audit\" start" >/dev/null
 PSQL="$PGBIN/psql -X -q -h $DIR -p $PORT -d postgres -v ON_ERROR_STOP=1"
-cp "$REPO/test/detect_fixture.sql" "$REPO/extension/sql/10_detect.sql" "$REPO/test/gen_population.sql" "$DIR/"
+cp "$REPO/test/gen_population.sql" "$DIR/"
 chmod 644 "$DIR"/*.sql
-as "$PSQL -f $DIR/detect_fixture.sql -f $DIR/10_detect.sql -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
+as "$PSQL -c 'CREATE EXTENSION access_audit' -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
 as "$PSQL -t -A -c \"SET client_min_messages = warning; SELECT count(*) FROM access_audit_test.gen_population(7, 'ev', $N_ACTORS, $N_DAYS)\" -c 'ANALYZE ev'" >/dev/null
 
 # psql cannot loop; write the timed runs out instead.

@@ -24,6 +24,7 @@
 
 #include "access_audit.h"
 #include "chain.h"
+#include "detect.h"
 #include "dict.h"
 #include "guard.h"
 #include "queue.h"
@@ -41,6 +42,7 @@ PG_FUNCTION_INFO_V1(access_audit_dict_session_id);
 PG_FUNCTION_INFO_V1(access_audit_dict_shape_id);
 PG_FUNCTION_INFO_V1(access_audit_ingest);
 PG_FUNCTION_INFO_V1(access_audit_collect_source);
+PG_FUNCTION_INFO_V1(access_audit_detect_actors);
 
 /*
  * Raise an error unless the library was preloaded and its queue exists.
@@ -400,4 +402,32 @@ Datum
 access_audit_collect_source(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(aa_remote_collect_source()));
+}
+
+/*
+ * _detect_actors(source regclass, d1 date, nd int, nb int): the per-actor
+ * terms of rank_exporters (its CTE z) for a window of nd days ending on d1
+ * and a baseline of nb days before it; see detect.c.
+ */
+Datum
+access_audit_detect_actors(PG_FUNCTION_ARGS)
+{
+	int32		nd;
+	int32		nb;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				errmsg("arguments must not be null"),
+				errhint("Call access_audit.rank_exporters() instead."));
+	nd = PG_GETARG_INT32(2);
+	nb = PG_GETARG_INT32(3);
+	if (nd < 1 || nb < nd)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("invalid window of %d days with a baseline of %d days", nd, nb),
+				errhint("The window needs at least one day and the baseline at least as many days as the window."));
+	aa_detect_actor_stats(fcinfo, PG_GETARG_OID(0), PG_GETARG_DATEADT(1),
+						  nd, nb);
+	return (Datum) 0;
 }

@@ -1,7 +1,9 @@
 /* test/detect_fixture.sql */
 -- Standalone stand-in for the tables that access_audit--1.0.sql creates.
--- Only for testing extension/detect.sql without the C extension; never
--- load this into a database where CREATE EXTENSION access_audit ran.
+-- Only for trying SQL against roll-up-shaped tables without the extension;
+-- rank_exporters itself now needs the C library (access_audit._detect_actors),
+-- so the bench scripts create the extension instead.  Never load this into a
+-- database where CREATE EXTENSION access_audit ran.
 CREATE SCHEMA access_audit;
 CREATE TABLE access_audit.actor_daily (day date NOT NULL, actor text NOT NULL, relation text NOT NULL,
   rows bigint NOT NULL DEFAULT 0, tagged_rows bigint NOT NULL DEFAULT 0, statements bigint NOT NULL DEFAULT 0,

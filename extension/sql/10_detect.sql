@@ -120,6 +120,24 @@ COMMENT ON FUNCTION access_audit.check_rollup_shape(regclass) IS
 'Internal: raises an error unless the relation has the columns of access_audit.actor_daily that rank_exporters reads.';
 
 /*
+ * _detect_actors: the per-actor terms of rank_exporters over source for the
+ * window of nd days ending on d1 and a baseline of nb days (C, detect.c).
+ * One row per actor active in the window or in the ramp period.  Runs with
+ * the caller's rights on source and access_audit.actor_groups.
+ */
+CREATE FUNCTION access_audit._detect_actors(source regclass, d1 date, nd int, nb int)
+RETURNS TABLE (actor text, grp text, bulk boolean, v float8, n_base bigint,
+			   base_median float8, s_self float8, self_typ float8, self_z float8,
+			   peer_typ float8, peer_z float8, ramp_z float8, ramp_excess float8,
+			   recent_ratio float8, ref_typ float8, off_share float8,
+			   off_share_base float8, n_rel bigint, new_share float8)
+AS 'MODULE_PATHNAME', 'access_audit_detect_actors'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION access_audit._detect_actors(regclass, date, int, int) IS
+'Internal: the per-actor terms that rank_exporters combines into a score.';
+
+/*
  * rank_exporters: score every actor active in the window (or in the last
  * weeks, for the slow-ramp term) and rank them, most abnormal first.
  *
@@ -180,12 +198,7 @@ RETURNS TABLE (rank int, actor text, peer_group text, volume bigint,
 			   peer_z float8, ramp_z float8, score float8, reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
--- The CTEs' row estimates are poor (FILTERed aggregates over CTE scans are
--- guessed at one row), which invites nested loops over thousands of rows;
--- every join here is an equi-join best done by hashing.  Turning nested
--- loops off inflates the plan's cost past jit_above_cost, and compiling
--- this query takes seconds while running it takes a fraction: no JIT.
-SET enable_nestloop = off
+-- The query below joins nothing; JIT would only add compile time.
 SET jit = off
 AS $fn$
 DECLARE
@@ -193,12 +206,6 @@ DECLARE
 	nb			int;			/* baseline length in days */
 	nr			int;			/* ramp period length in days */
 	d1			date;			/* last day of the window (as_of's day) */
-	w_lo		date;			/* first day of the window */
-	b_lo		date;			/* first baseline day */
-	r_lo		date;			/* first day of the ramp period */
-	ref_lo		date;			/* first day of the ramp's reference */
-	lo			date;			/* first day read at all */
-	tot_expr	text;			/* same-length total ending on a day */
 BEGIN
 	IF "window" IS NULL THEN
 		RAISE EXCEPTION 'window must not be null'
@@ -238,254 +245,23 @@ BEGIN
 	nb := pg_catalog.ceil(extract(epoch FROM baseline) / 86400.0)::int;
 	nr := least(28, nb);
 	d1 := access_audit.business_day(as_of);
-	w_lo := d1 - nd + 1;
-	b_lo := w_lo - nb;
-	r_lo := d1 - nr + 1;
-	ref_lo := r_lo - nb;
-	lo := least(b_lo, ref_lo);
-
-	IF nd = 1 THEN
-		tot_expr := 'a.vol';
-	ELSE
-		tot_expr := pg_catalog.format(
-			'sum(a.vol) OVER (PARTITION BY a.actor ORDER BY a.day RANGE BETWEEN interval %L PRECEDING AND CURRENT ROW)',
-			(nd - 1) || ' days');
-	END IF;
 
 	/*
-	 * Parameters: $1 d1, $2 w_lo, $3 b_lo, $4 r_lo, $5 ref_lo, $6 lo,
-	 * $7 nd, $8 nb, $9 nr.  Medians are percentile_cont in GROUP BY, joined
-	 * back for the MAD pass (ordered-set aggregates cannot be windows).
+	 * Parameters: $1 d1, $2 nd, $3 nb, $4 nr, $5 source.  The per-actor
+	 * terms (CTE z) come from access_audit._detect_actors, a one-pass C
+	 * implementation of the CTEs this query used to run (agg, who, peerkey,
+	 * season, days, self, win, relw, pws, pbs, ramp; see detect.c): grouping
+	 * 350,000 actor-days by text and thousands of small percentile sorts
+	 * took seconds at 10,000 actors.  Scoring and reasons stay here.
 	 */
-	RETURN QUERY EXECUTE pg_catalog.format($q$
+	RETURN QUERY EXECUTE $q$
 WITH
--- Per actor and day: volume, rows, off-hours rows (hashed, not sorted).
-agg AS (
-	SELECT s.actor::text COLLATE "C" AS actor, s.day,
-		   sum(greatest(s.rows, s.tagged_rows))::float8 AS vol,
-		   sum(s.rows)::float8 AS rws,
-		   sum(s.off_hours_rows)::float8 AS off
-	  FROM %1$s s
-	 WHERE s.day BETWEEN $6 AND $1 AND greatest(s.rows, s.tagged_rows) > 0
-	 GROUP BY 1, 2
-),
--- Who is who: peer group and bulk flag (unmapped actors are 'default').
-who AS (
-	SELECT x.actor, coalesce(g.peer_group, 'default') COLLATE "C" AS grp,
-		   coalesce(g.bulk_user, false) AS bulk
-	  FROM (SELECT DISTINCT a.actor FROM agg a) x
-	  LEFT JOIN access_audit.actor_groups g ON g.actor = x.actor
-),
--- Groups under 5 humans are judged against all humans ('*').
-peerkey AS (
-	SELECT w.actor, w.grp, w.bulk,
-		   CASE WHEN count(*) FILTER (WHERE NOT w.bulk) OVER (PARTITION BY w.grp) >= 5
-				THEN w.grp ELSE '*' END AS pkey
-	  FROM who w
-),
--- Day-of-week effect: mean residual of humans' ln volumes around their own
--- mean, by ISO weekday, over the days before the window (clipped, so a few
--- dumps do not move it).  Means by GROUP BY and a hash join, not a window
--- function: that would sort every actor-day.
-hist AS (
-	SELECT a.actor, a.day, ln(1 + a.vol) AS y
-	  FROM agg a JOIN who w ON w.actor = a.actor AND NOT w.bulk
-	 WHERE a.day < $2
-),
-centred AS (
-	SELECT extract(isodow FROM h.day)::int AS dow, greatest(-3, least(3, h.y - m.my)) AS res
-	  FROM hist h
-	  JOIN (SELECT h2.actor, avg(h2.y) AS my FROM hist h2 GROUP BY h2.actor) m ON m.actor = h.actor
-),
-season AS (
-	SELECT d.dow, coalesce(c.s, 0) AS s
-	  FROM generate_series(1, 7) AS d(dow)
-	  LEFT JOIN (SELECT c1.dow, avg(c1.res) AS s FROM centred c1 GROUP BY c1.dow) c ON c.dow = d.dow
-),
--- Per active day: ya = same-length total for the self term, yd = daily
--- value for the ramp, both corrected for the weekday (ya only for 1-day
--- windows: longer totals span several weekdays).
-days AS (
-	SELECT a.actor, a.day, a.vol, a.rws, a.off,
-		   ln(1 + (%2$s)) - CASE WHEN $7 = 1 THEN se.s ELSE 0 END AS ya,
-		   ln(1 + a.vol) - se.s AS yd,
-		   ln(1 + (%2$s)) AS y,
-		   se.s AS sdow
-	  FROM agg a JOIN season se ON se.dow = extract(isodow FROM a.day)
-),
-self1 AS (
-	SELECT d.actor,
-		   count(*) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS n_base,
-		   percentile_cont(0.5) WITHIN GROUP (ORDER BY d.y) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS med_raw,
-		   percentile_cont(0.5) WITHIN GROUP (ORDER BY d.ya) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS med,
-		   sum(d.off) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS off_b,
-		   sum(d.rws) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1) AS rws_b,
-		   count(*) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1) AS n_ref,
-		   percentile_cont(0.5) WITHIN GROUP (ORDER BY d.yd) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1) AS ref_med
-	  FROM days d
-	 WHERE d.day < greatest($2, $4)
-	 GROUP BY d.actor
-),
-self AS (
-	SELECT s1.*,
-		   greatest(1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.ya - s1.med)) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1),
-					1.2533 * avg(abs(d.ya - s1.med)) FILTER (WHERE d.day BETWEEN $3 AND $2 - 1),
-					0.5) AS s_self,
-		   greatest(1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.yd - s1.ref_med)) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1),
-					1.2533 * avg(abs(d.yd - s1.ref_med)) FILTER (WHERE d.day BETWEEN $5 AND $4 - 1),
-					0.5) AS s_ref
-	  FROM days d JOIN self1 s1 ON s1.actor = d.actor
-	 WHERE d.day < greatest($2, $4)
-	 GROUP BY s1.actor, s1.n_base, s1.med_raw, s1.med, s1.off_b, s1.rws_b, s1.n_ref, s1.ref_med
-),
--- The window, per actor.
-win AS (
-	SELECT d.actor, sum(d.vol) AS v, sum(d.rws) AS rws, sum(d.off) AS off
-	  FROM days d
-	 WHERE d.day >= $2
-	 GROUP BY d.actor
-),
--- Relations in the window, and the part of the window's volume from
--- relations the actor had not read earlier in the look-back.  Only the
--- window's (actor, relation) pairs matter, so they are grouped first and the
--- earlier days are only probed for them (a hash anti-join), instead of
--- grouping every actor and relation of the look-back.
-wrel AS (
-	SELECT s.actor::text COLLATE "C" AS actor, s.relation::text COLLATE "C" AS relation,
-		   sum(greatest(s.rows, s.tagged_rows))::float8 AS wvol
-	  FROM %1$s s
-	 WHERE s.day BETWEEN $2 AND $1 AND greatest(s.rows, s.tagged_rows) > 0
-	 GROUP BY 1, 2
-),
-seen AS (
-	SELECT DISTINCT s.actor::text COLLATE "C" AS actor, s.relation::text COLLATE "C" AS relation
-	  FROM %1$s s
-	 WHERE s.day >= $6 AND s.day < $2 AND greatest(s.rows, s.tagged_rows) > 0
-	   AND (s.actor::text COLLATE "C", s.relation::text COLLATE "C") IN (SELECT r.actor, r.relation FROM wrel r)
-),
-relw AS (
-	SELECT r.actor, count(*) AS n_rel,
-		   coalesce(sum(r.wvol) FILTER (WHERE e.actor IS NULL), 0)::float8 AS new_vol
-	  FROM wrel r
-	  LEFT JOIN seen e ON e.actor = r.actor AND e.relation = r.relation
-	 GROUP BY r.actor
-),
--- Peers in the same window: humans with volume, by peer key, plus '*'.
-pw AS (
-	SELECT k.pkey, ln(1 + w.v) AS y
-	  FROM win w JOIN peerkey k ON k.actor = w.actor
-	 WHERE NOT k.bulk AND k.pkey <> '*'
-	UNION ALL
-	SELECT '*', ln(1 + w.v)
-	  FROM win w JOIN peerkey k ON k.actor = w.actor
-	 WHERE NOT k.bulk
-),
-pw1 AS (
-	SELECT p.pkey, count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY p.y) AS med
-	  FROM pw p GROUP BY p.pkey
-),
-pws AS (
-	SELECT p1.pkey, p1.n, p1.med,
-		   greatest(1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(p.y - p1.med)),
-					1.2533 * avg(abs(p.y - p1.med)), 0.5) AS s
-	  FROM pw p JOIN pw1 p1 ON p1.pkey = p.pkey
-	 GROUP BY p1.pkey, p1.n, p1.med
-),
--- Pooled baseline of a peer key, for windows where fewer than 5 peers are
--- active: median of the members' own medians, spread combining the spread
--- between members and the typical spread within one.
-pb AS (
-	SELECT k.pkey, s.med, s.s_self
-	  FROM self s JOIN peerkey k ON k.actor = s.actor
-	 WHERE NOT k.bulk AND k.pkey <> '*' AND s.n_base >= 3
-	UNION ALL
-	SELECT '*', s.med, s.s_self
-	  FROM self s JOIN peerkey k ON k.actor = s.actor
-	 WHERE NOT k.bulk AND s.n_base >= 3
-),
-pb1 AS (
-	SELECT p.pkey, percentile_cont(0.5) WITHIN GROUP (ORDER BY p.med) AS med,
-		   percentile_cont(0.5) WITHIN GROUP (ORDER BY p.s_self) AS s_within
-	  FROM pb p GROUP BY p.pkey
-),
-pbs AS (
-	SELECT b1.pkey, b1.med,
-		   greatest(sqrt((1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(p.med - b1.med))) ^ 2
-						 + b1.s_within ^ 2), 0.5) AS s
-	  FROM pb p JOIN pb1 b1 ON b1.pkey = p.pkey
-	 GROUP BY b1.pkey, b1.med, b1.s_within
-),
--- Ramp: standardised daily excess over the earlier level (>= 5 reference
--- days), less the peers' median excess of the same day when positive.
-rdays AS (
-	SELECT d.actor, d.day, d.vol, k.pkey, k.bulk, s.ref_med,
-		   greatest(-3, least(3, (d.yd - s.ref_med) / s.s_ref)) AS u,
-		   exp(s.ref_med + d.sdow) - 1 AS expected
-	  FROM days d
-	  JOIN self s ON s.actor = d.actor
-	  JOIN peerkey k ON k.actor = d.actor
-	 WHERE d.day >= $4 AND s.n_ref >= 5
-),
-rp AS (
-	SELECT r.pkey, r.day, r.u FROM rdays r WHERE NOT r.bulk AND r.pkey <> '*'
-	UNION ALL
-	SELECT '*', r.day, r.u FROM rdays r WHERE NOT r.bulk
-),
-rpeer AS (
-	SELECT p.pkey, p.day, percentile_cont(0.5) WITHIN GROUP (ORDER BY p.u) AS pu
-	  FROM rp p GROUP BY p.pkey, p.day
-),
-rc AS (
-	SELECT r.actor, r.day, r.vol, r.expected, x.x,
-		   sum(x.x) OVER (PARTITION BY r.actor ORDER BY r.day) AS c
-	  FROM rdays r
-	  LEFT JOIN rpeer p ON p.pkey = r.pkey AND p.day = r.day AND NOT r.bulk
-	 CROSS JOIN LATERAL (SELECT r.u - greatest(0, coalesce(p.pu, 0)) - 0.75 AS x) x
-),
-ramp AS (
-	SELECT c.actor,
-		   sum(c.x) - least(0, min(c.c)) AS ramp_z,
-		   sum(greatest(0, c.vol - c.expected)) AS excess,
-		   exp(avg(ln((1 + c.vol) / (1 + c.expected))) FILTER (WHERE c.day > $1 - 7)) AS recent_ratio
-	  FROM rc c
-	 GROUP BY c.actor
-),
--- Everything per actor; population = actors active in the window or ramp.
 z AS (
-	SELECT k.actor, k.grp, k.bulk,
-		   coalesce(w.v, 0) AS v,
-		   coalesce(s.n_base, 0) AS n_base,
-		   CASE WHEN s.n_base >= 1 THEN exp(s.med_raw) - 1 END AS base_median,
-		   CASE WHEN s.n_base >= 1 THEN s.s_self END AS s_self,
-		   -- expected window total for the actor (weekday-corrected)
-		   CASE WHEN s.n_base >= 3 THEN exp(s.med + CASE WHEN $7 = 1 THEN se.s ELSE 0 END) - 1 END AS self_typ,
-		   CASE WHEN s.n_base >= 3 THEN
-				(ln(1 + coalesce(w.v, 0)) - CASE WHEN $7 = 1 THEN se.s ELSE 0 END - s.med) / s.s_self
-		   END AS self_z,
-		   CASE WHEN k.bulk THEN NULL
-				WHEN p.n >= 5 THEN exp(p.med) - 1
-				WHEN b.pkey IS NOT NULL THEN exp(b.med + CASE WHEN $7 = 1 THEN se.s ELSE 0 END) - 1
-		   END AS peer_typ,
-		   CASE WHEN k.bulk THEN NULL
-				WHEN p.n >= 5 THEN (ln(1 + coalesce(w.v, 0)) - p.med) / p.s
-				WHEN b.pkey IS NOT NULL THEN
-					(ln(1 + coalesce(w.v, 0)) - b.med - CASE WHEN $7 = 1 THEN se.s ELSE 0 END) / b.s
-		   END AS peer_z,
-		   r.ramp_z, coalesce(r.excess, 0) AS ramp_excess, r.recent_ratio,
-		   CASE WHEN s.n_ref >= 1 THEN exp(s.ref_med) - 1 END AS ref_typ,
-		   least(1.0, coalesce(w.off / nullif(greatest(w.v, w.rws), 0), 0)) AS off_share,
-		   least(1.0, coalesce(s.off_b / nullif(s.rws_b, 0), 0)) AS off_share_base,
-		   coalesce(rw.n_rel, 0) AS n_rel,
-		   CASE WHEN s.n_base >= 3 THEN coalesce(rw.new_vol / nullif(w.v, 0), 0) ELSE 0 END AS new_share
-	  FROM peerkey k
-	  JOIN season se ON se.dow = extract(isodow FROM $1::date)
-	  LEFT JOIN win w ON w.actor = k.actor
-	  LEFT JOIN self s ON s.actor = k.actor
-	  LEFT JOIN pws p ON p.pkey = k.pkey
-	  LEFT JOIN pbs b ON b.pkey = k.pkey
-	  LEFT JOIN ramp r ON r.actor = k.actor
-	  LEFT JOIN relw rw ON rw.actor = k.actor
-	 WHERE w.actor IS NOT NULL OR r.actor IS NOT NULL
+	SELECT x.actor COLLATE "C" AS actor, x.grp COLLATE "C" AS grp, x.bulk,
+		   x.v, x.n_base, x.base_median, x.s_self, x.self_typ, x.self_z,
+		   x.peer_typ, x.peer_z, x.ramp_z, x.ramp_excess, x.recent_ratio,
+		   x.ref_typ, x.off_share, x.off_share_base, x.n_rel, x.new_share
+	  FROM access_audit._detect_actors($5, $1, $2, $3) x
 ),
 -- Combine: soft AND of self and peers, size gates, context.
 sc AS (
@@ -516,24 +292,24 @@ SELECT (row_number() OVER (ORDER BY f.score DESC, f.v DESC, f.actor))::int,
 	   f.self_z, f.peer_z, f.ramp_z, f.score,
 	   CASE
 		 WHEN f.slow > f.spike THEN
-		   'slow ramp: over the last ' || $9 || ' days daily volume rose to '
+		   'slow ramp: over the last ' || $4 || ' days daily volume rose to '
 		   || access_audit.format_ratio(f.recent_ratio) || ' their earlier median of '
 		   || access_audit.format_count(f.ref_typ) || ' rows (CUSUM '
 		   || round(f.ramp_z::numeric, 1) || ' robust SDs); exported '
 		   || access_audit.format_count(f.v) || ' rows in the last '
-		   || $7 || CASE WHEN $7 = 1 THEN ' day' ELSE ' days' END
+		   || $2 || CASE WHEN $2 = 1 THEN ' day' ELSE ' days' END
 		 ELSE
 		   'exported ' || access_audit.format_count(f.v) || ' rows in the last '
-		   || $7 || CASE WHEN $7 = 1 THEN ' day' ELSE ' days' END
+		   || $2 || CASE WHEN $2 = 1 THEN ' day' ELSE ' days' END
 		   || CASE
 				WHEN f.bulk AND f.self_typ IS NOT NULL THEN
 				  ', ' || access_audit.format_ratio(f.v / greatest(f.self_typ, 1))
-				  || ' its ' || $8 || '-day median of ' || access_audit.format_count(f.self_typ)
+				  || ' its ' || $3 || '-day median of ' || access_audit.format_count(f.self_typ)
 				  || ' (bulk account, judged against its own history only)'
 				WHEN f.bulk THEN ' (bulk account without history)'
 				WHEN f.self_typ IS NOT NULL THEN
 				  ', ' || access_audit.format_ratio(f.v / greatest(f.self_typ, 1))
-				  || ' their ' || $8 || '-day median of ' || access_audit.format_count(f.self_typ)
+				  || ' their ' || $3 || '-day median of ' || access_audit.format_count(f.self_typ)
 				  || coalesce(' and ' || access_audit.format_ratio(f.v / greatest(f.peer_typ, 1))
 							  || ' their peers'' median', '')
 				ELSE
@@ -543,14 +319,14 @@ SELECT (row_number() OVER (ORDER BY f.score DESC, f.v DESC, f.actor))::int,
 			  END
 	   END
 	   || CASE WHEN f.off_share >= 0.5 AND f.off_share - f.off_share_base >= 0.25
-			   THEN '; ' || round(100 * f.off_share) || '%% outside business hours' ELSE '' END
+			   THEN '; ' || round(100 * f.off_share) || '% outside business hours' ELSE '' END
 	   || CASE WHEN f.new_share >= 0.5
-			   THEN '; ' || round(100 * f.new_share) || '%% from tables they had not read before ('
+			   THEN '; ' || round(100 * f.new_share) || '% from tables they had not read before ('
 					|| f.n_rel || ' tables in the window)' ELSE '' END
   FROM fin f
  ORDER BY 1
-$q$, source, tot_expr)
-	USING d1, w_lo, b_lo, r_lo, ref_lo, lo, nd, nb, nr;
+$q$
+	USING d1, nd, nb, nr, source;
 END
 $fn$;
 

@@ -1,0 +1,1161 @@
+/*-------------------------------------------------------------------------
+ *
+ * detect.c
+ *		Per-actor statistics behind rank_exporters: one pass over the daily
+ *		roll-up, then the self, peer, ramp and context terms in memory.
+ *
+ * rank_exporters (extension/sql/10_detect.sql) used to compute these terms
+ * with a dozen CTEs; grouping 350,000 actor-days by text and running
+ * thousands of small percentile sorts took seconds at 10,000 actors.  This
+ * file computes exactly the same quantities (the comments name the CTE each
+ * step replaces) and returns one row per scored actor; the SQL keeps the
+ * combination into a score, the ranking and the reason text.
+ *
+ * Ownership: nothing outlives a call.  Everything is allocated in a memory
+ * context private to the call, deleted before returning; on error it goes
+ * with its parent, the caller's per-query context.  The source is read
+ * through SPI with the caller's rights.
+ *
+ * Sums of row counts are added as float8.  They are exact, and equal to the
+ * SQL's sum-then-cast, while they stay below 2^53; medians follow
+ * percentile_cont(0.5) exactly; means may differ from avg() in the last bit
+ * because the order of addition differs.
+ *
+ * IDENTIFICATION
+ *	  extension/detect.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+
+#include "detect.h"
+
+/* Peer key of actors judged against all humans (the SQL's '*'). */
+#define AA_DETECT_ALL	(-1)
+/* Relation id of a NULL relation: never "seen before". */
+#define AA_DETECT_NULL_REL	(-1)
+/* Rows fetched from the source per SPI round trip. */
+#define AA_DETECT_BATCH	10000
+/* Number of output columns of _detect_actors. */
+#define AA_DETECT_NCOLS	19
+
+/* One day of one actor: the roll-up summed over relations (CTEs agg, days). */
+typedef struct DetectDay
+{
+	int32		day;
+	double		vol;			/* sum of greatest(rows, tagged_rows) */
+	double		rws;			/* sum of rows */
+	double		off;			/* sum of off_hours_rows */
+	double		y;				/* ln(1 + same-length total) */
+	double		ya;				/* y, weekday-corrected for 1-day windows */
+	double		yd;				/* ln(1 + vol), weekday-corrected */
+	double		sdow;			/* the weekday's correction */
+} DetectDay;
+
+/* One actor and everything computed for it. */
+typedef struct DetectActor
+{
+	char	   *name;
+	int			len;
+	uint32		hash;
+	int			grp;			/* index into the group table */
+	bool		bulk;
+	int			pkey;			/* group index, or AA_DETECT_ALL */
+	DetectDay  *days;			/* active days, ascending after loading */
+	int			ndays;
+	int			maxdays;
+	/* CTE self */
+	bool		has_self;
+	int64		n_base;
+	double		med_raw;
+	double		med;
+	double		off_b;
+	double		rws_b;
+	double		s_self;
+	int64		n_ref;
+	double		ref_med;
+	double		s_ref;
+	/* CTE win */
+	bool		has_win;
+	double		v;
+	double		wrws;
+	double		woff;
+	/* CTE relw */
+	int64		n_rel;
+	double		new_vol;
+	/* CTE ramp */
+	bool		has_ramp;
+	double		ramp_z;
+	double		excess;
+	bool		has_recent;
+	double		recent_ratio;
+} DetectActor;
+
+/* An open-addressing table of strings (actors, relations, groups). */
+typedef struct DetectStrTab
+{
+	int		   *slots;			/* id + 1, 0 = empty */
+	uint32		mask;
+	int			n;
+	int			max;
+	char	  **strs;
+	int		   *lens;
+	uint32	   *hashes;
+} DetectStrTab;
+
+/* One (actor, relation) pair read in the look-back (CTEs wrel, seen). */
+typedef struct DetectPair
+{
+	int64		key;			/* actor << 32 | relation; 0 = empty slot */
+	double		wvol;
+	bool		in_window;
+	bool		seen;
+} DetectPair;
+
+/* A growable list of doubles, for medians. */
+typedef struct DetectVec
+{
+	double	   *v;
+	int			n;
+	int			max;
+} DetectVec;
+
+/* Median, spread and size of one peer key (CTEs pws, pbs). */
+typedef struct DetectPeer
+{
+	bool		exists;
+	int64		n;
+	double		med;
+	double		s;
+} DetectPeer;
+
+/*
+ * Create an empty string table.
+ */
+static void
+strtab_init(DetectStrTab *t, int size)
+{
+	uint32		cap = 64;
+
+	while (cap < (uint32) size * 2)
+		cap <<= 1;
+	t->slots = palloc0(sizeof(int) * cap);
+	t->mask = cap - 1;
+	t->n = 0;
+	t->max = 64;
+	t->strs = palloc(sizeof(char *) * t->max);
+	t->lens = palloc(sizeof(int) * t->max);
+	t->hashes = palloc(sizeof(uint32) * t->max);
+}
+
+/*
+ * Id of a string, added (copied) if new; *added says which.
+ */
+static int
+strtab_id(DetectStrTab *t, const char *s, int len, bool *added)
+{
+	uint32		h = hash_bytes((const unsigned char *) s, len);
+	uint32		i = h & t->mask;
+	int			id;
+
+	for (;;)
+	{
+		int			e = t->slots[i];
+
+		if (e == 0)
+			break;
+		e--;
+		if (t->hashes[e] == h && t->lens[e] == len &&
+			memcmp(t->strs[e], s, len) == 0)
+		{
+			*added = false;
+			return e;
+		}
+		i = (i + 1) & t->mask;
+	}
+
+	if (t->n == t->max)
+	{
+		t->max *= 2;
+		t->strs = repalloc(t->strs, sizeof(char *) * t->max);
+		t->lens = repalloc(t->lens, sizeof(int) * t->max);
+		t->hashes = repalloc(t->hashes, sizeof(uint32) * t->max);
+	}
+	id = t->n++;
+	t->strs[id] = palloc(len + 1);
+	memcpy(t->strs[id], s, len);
+	t->strs[id][len] = '\0';
+	t->lens[id] = len;
+	t->hashes[id] = h;
+	t->slots[i] = id + 1;
+	*added = true;
+
+	/* Keep the load under one half: rebuild the slots at twice the size. */
+	if ((uint32) t->n * 2 > t->mask)
+	{
+		uint32		cap = (t->mask + 1) * 2;
+		int			k;
+
+		pfree(t->slots);
+		t->slots = palloc0(sizeof(int) * cap);
+		t->mask = cap - 1;
+		for (k = 0; k < t->n; k++)
+		{
+			uint32		j = t->hashes[k] & t->mask;
+
+			while (t->slots[j] != 0)
+				j = (j + 1) & t->mask;
+			t->slots[j] = k + 1;
+		}
+	}
+	return id;
+}
+
+/*
+ * Id of a string, or -1 if it is not in the table.
+ */
+static int
+strtab_find(DetectStrTab *t, const char *s, int len)
+{
+	uint32		h = hash_bytes((const unsigned char *) s, len);
+	uint32		i = h & t->mask;
+
+	for (;;)
+	{
+		int			e = t->slots[i];
+
+		if (e == 0)
+			return -1;
+		e--;
+		if (t->hashes[e] == h && t->lens[e] == len &&
+			memcmp(t->strs[e], s, len) == 0)
+			return e;
+		i = (i + 1) & t->mask;
+	}
+}
+
+/*
+ * Hash of a pair key: both halves mixed, so that neighbouring actors and
+ * relations do not collide.
+ */
+static inline uint32
+pair_hash(int64 key)
+{
+	return hash_combine(murmurhash32((uint32) (key >> 32)),
+						murmurhash32((uint32) key));
+}
+
+/*
+ * The pair (actor, relation), added if new.  The table has room for every
+ * row of the source, so it never fills.
+ */
+static DetectPair *
+pair_get(DetectPair *tab, uint32 mask, int actor, int rel, bool *isnew)
+{
+	int64		key = ((int64) (actor + 1) << 32) | (uint32) (rel + 2);
+	uint32		i = pair_hash(key) & mask;
+
+	while (tab[i].key != 0 && tab[i].key != key)
+		i = (i + 1) & mask;
+	*isnew = tab[i].key == 0;
+	tab[i].key = key;
+	return &tab[i];
+}
+
+/*
+ * Append a value to a list.
+ */
+static void
+vec_push(DetectVec *vec, double x)
+{
+	if (vec->n == vec->max)
+	{
+		vec->max = Max(16, vec->max * 2);
+		if (vec->v == NULL)
+			vec->v = palloc(sizeof(double) * vec->max);
+		else
+			vec->v = repalloc(vec->v, sizeof(double) * vec->max);
+	}
+	vec->v[vec->n++] = x;
+}
+
+/*
+ * qsort comparator for doubles (no NaNs arise here: every logarithm is of
+ * a number of at least 1).
+ */
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * qsort comparator for days.
+ */
+static int
+cmp_day(const void *a, const void *b)
+{
+	int32		x = ((const DetectDay *) a)->day;
+	int32		y = ((const DetectDay *) b)->day;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * percentile_cont(0.5) of n > 0 values, which it sorts in place: the same
+ * interpolation as PostgreSQL's (orderedsetaggs.c).
+ */
+static double
+median(double *v, int n)
+{
+	double		pos = 0.5 * (n - 1);
+	int64		first = (int64) floor(pos);
+	int64		second = (int64) ceil(pos);
+	double		lo;
+
+	qsort(v, n, sizeof(double), cmp_double);
+	lo = v[first];
+	if (first == second)
+		return lo;
+	return lo + ((pos - first) * (v[second] - lo));
+}
+
+/*
+ * The robust spread greatest(1.4826 * MAD, 1.2533 * mean absolute
+ * deviation, 0.5) of n values around med; 0.5 when n is 0 (greatest()
+ * ignores the NULLs of empty aggregates).  Uses scratch, n long.
+ */
+static double
+robust_spread(const double *v, int n, double med, double *scratch)
+{
+	double		sum = 0;
+	double		s = 0.5;
+	int			i;
+
+	if (n == 0)
+		return s;
+	for (i = 0; i < n; i++)
+	{
+		scratch[i] = fabs(v[i] - med);
+		sum += scratch[i];
+	}
+	s = Max(s, 1.2533 * (sum / n));
+	s = Max(s, 1.4826 * median(scratch, n));
+	return s;
+}
+
+/*
+ * Median and spread of a peer key's values (CTE pws); exists only with
+ * values.
+ */
+static void
+peer_stats(DetectVec *vec, DetectPeer *out, double *scratch)
+{
+	double	   *copy;
+
+	out->exists = vec->n > 0;
+	if (!out->exists)
+		return;
+	out->n = vec->n;
+	copy = palloc(sizeof(double) * vec->n);
+	memcpy(copy, vec->v, sizeof(double) * vec->n);
+	out->med = median(copy, vec->n);
+	out->s = robust_spread(vec->v, vec->n, out->med, scratch);
+	pfree(copy);
+}
+
+/*
+ * ISO day of the week (1 = Monday .. 7 = Sunday) of a date.
+ */
+static int
+iso_dow(int32 day)
+{
+	int			dow = j2day(day + POSTGRES_EPOCH_JDATE);
+
+	return dow == 0 ? 7 : dow;
+}
+
+/*
+ * Read the source's rows of days lo .. d1 with volume > 0 (CTEs agg and
+ * wrel/seen): fills the actor table with each actor's days (not yet sorted
+ * or merged) and marks (actor, relation) pairs.
+ */
+static DetectActor *
+load_source(Oid source, int32 lo, int32 w_lo, int32 d1, DetectStrTab *actors,
+			int *nactors, DetectPair **pairs_out, uint32 *pmask_out)
+{
+	StringInfoData q;
+	Oid			argtypes[2] = {DATEOID, DATEOID};
+	Datum		args[2];
+	Portal		portal;
+	DetectActor *act;
+	int			maxact = 1024;
+	DetectStrTab rels;
+	DetectPair *pairs = NULL;
+	uint32		pmask = 0;
+	int64		npairs = 0;
+	MemoryContext work = CurrentMemoryContext;
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT s.day, greatest(s.rows, s.tagged_rows)::pg_catalog.float8, "
+					 "s.rows::pg_catalog.float8, s.off_hours_rows::pg_catalog.float8, "
+					 "s.actor::pg_catalog.text, s.relation::pg_catalog.text "
+					 "FROM %s s WHERE s.day OPERATOR(pg_catalog.>=) $1 "
+					 "AND s.day OPERATOR(pg_catalog.<=) $2 "
+					 "AND greatest(s.rows, s.tagged_rows) OPERATOR(pg_catalog.>) 0",
+					 DatumGetCString(DirectFunctionCall1(regclassout,
+														 ObjectIdGetDatum(source))));
+	args[0] = DateADTGetDatum(lo);
+	args[1] = DateADTGetDatum(d1);
+	portal = SPI_cursor_open_with_args(NULL, q.data, 2, argtypes, args, NULL,
+									   true, 0);
+	/* SPI calls may leave their own context current: come back each time. */
+	MemoryContextSwitchTo(work);
+
+	act = palloc(sizeof(DetectActor) * maxact);
+	strtab_init(actors, 16384);
+	strtab_init(&rels, 1024);
+	*nactors = 0;
+
+	for (;;)
+	{
+		uint64		i;
+		uint64		nrows;
+		TupleDesc	desc;
+
+		SPI_cursor_fetch(portal, true, AA_DETECT_BATCH);
+		MemoryContextSwitchTo(work);
+		nrows = SPI_processed;
+		if (nrows == 0)
+			break;
+		desc = SPI_tuptable->tupdesc;
+
+		/* Room for every pair read so far at a load under one half. */
+		if ((uint64) (npairs + nrows) * 2 > (uint64) pmask)
+		{
+			uint32		cap = 1024;
+			DetectPair *old = pairs;
+			uint32		oldcap = pairs ? pmask + 1 : 0;
+			uint32		k;
+
+			while ((uint64) cap < (uint64) (npairs + nrows) * 4)
+				cap <<= 1;
+			pairs = MemoryContextAllocHuge(CurrentMemoryContext,
+										   sizeof(DetectPair) * (Size) cap);
+			memset(pairs, 0, sizeof(DetectPair) * (Size) cap);
+			pmask = cap - 1;
+			for (k = 0; k < oldcap; k++)
+			{
+				if (old[k].key != 0)
+				{
+					uint32		j = pair_hash(old[k].key) & pmask;
+
+					while (pairs[j].key != 0)
+						j = (j + 1) & pmask;
+					pairs[j] = old[k];
+				}
+			}
+			if (old)
+				pfree(old);
+		}
+
+		for (i = 0; i < nrows; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			Datum		d;
+			text	   *t;
+			int			a;
+			int			rel;
+			bool		added;
+			DetectActor *ac;
+			DetectDay  *dd;
+			DetectPair *p;
+			int32		day;
+			double		vol;
+
+			d = heap_getattr(tup, 5, desc, &isnull);
+			/* A NULL actor can match no peer group or window: skip it. */
+			if (isnull)
+				continue;
+			t = DatumGetTextPP(d);
+			a = strtab_id(actors, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
+			if (added)
+			{
+				if (a == maxact)
+				{
+					maxact *= 2;
+					act = repalloc(act, sizeof(DetectActor) * maxact);
+				}
+				memset(&act[a], 0, sizeof(DetectActor));
+				act[a].name = actors->strs[a];
+				act[a].len = actors->lens[a];
+				act[a].hash = actors->hashes[a];
+				act[a].maxdays = 0;
+				(*nactors)++;
+			}
+			ac = &act[a];
+
+			day = DatumGetDateADT(heap_getattr(tup, 1, desc, &isnull));
+			vol = DatumGetFloat8(heap_getattr(tup, 2, desc, &isnull));
+
+			if (ac->ndays == ac->maxdays)
+			{
+				ac->maxdays = Max(32, ac->maxdays * 2);
+				if (ac->days == NULL)
+					ac->days = palloc(sizeof(DetectDay) * ac->maxdays);
+				else
+					ac->days = repalloc(ac->days, sizeof(DetectDay) * ac->maxdays);
+			}
+			dd = &ac->days[ac->ndays++];
+			dd->day = day;
+			dd->vol = vol;
+			d = heap_getattr(tup, 3, desc, &isnull);
+			dd->rws = isnull ? 0 : DatumGetFloat8(d);
+			d = heap_getattr(tup, 4, desc, &isnull);
+			dd->off = isnull ? 0 : DatumGetFloat8(d);
+
+			/* Relations: in the window, or seen before it. */
+			d = heap_getattr(tup, 6, desc, &isnull);
+			if (isnull)
+				rel = AA_DETECT_NULL_REL;
+			else
+			{
+				t = DatumGetTextPP(d);
+				rel = strtab_id(&rels, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+								&added);
+			}
+			p = pair_get(pairs, pmask, a, rel, &added);
+			if (added)
+				npairs++;
+			if (day >= w_lo)
+			{
+				p->in_window = true;
+				p->wvol += vol;
+			}
+			else if (rel != AA_DETECT_NULL_REL)
+				p->seen = true;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(work);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(work);
+
+	*pairs_out = pairs;
+	*pmask_out = pmask;
+	return act;
+}
+
+/*
+ * Read peer groups and bulk flags from access_audit.actor_groups (CTEs who,
+ * peerkey) into groups; unmapped actors are in 'default'.  pkey is the
+ * group when it has at least 5 humans, else AA_DETECT_ALL.
+ */
+static void
+load_groups(DetectActor *act, int nactors, DetectStrTab *actors,
+			DetectStrTab *groups)
+{
+	uint64		i;
+	int			a;
+	int		   *humans;
+	bool		added;
+	int			dflt;
+	int			rc;
+	MemoryContext work = CurrentMemoryContext;
+
+	strtab_init(groups, 64);
+	for (a = 0; a < nactors; a++)
+		act[a].grp = -1;
+
+	rc = SPI_execute("SELECT g.actor::pg_catalog.text, g.peer_group::pg_catalog.text, g.bulk_user "
+					 "FROM access_audit.actor_groups g", true, 0);
+	MemoryContextSwitchTo(work);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "unrecognized SPI result: %d", rc);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		text	   *t;
+
+		d = heap_getattr(tup, 1, desc, &isnull);
+		if (isnull)
+			continue;
+		t = DatumGetTextPP(d);
+		a = strtab_find(actors, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		if (a < 0)
+			continue;
+		d = heap_getattr(tup, 2, desc, &isnull);
+		if (isnull)
+			act[a].grp = strtab_id(groups, "default", 7, &added);
+		else
+		{
+			t = DatumGetTextPP(d);
+			act[a].grp = strtab_id(groups, VARDATA_ANY(t),
+								   VARSIZE_ANY_EXHDR(t), &added);
+		}
+		d = heap_getattr(tup, 3, desc, &isnull);
+		act[a].bulk = isnull ? false : DatumGetBool(d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	MemoryContextSwitchTo(work);
+
+	dflt = strtab_id(groups, "default", 7, &added);
+	humans = palloc0(sizeof(int) * groups->n);
+	for (a = 0; a < nactors; a++)
+	{
+		if (act[a].grp < 0)
+		{
+			act[a].grp = dflt;
+			act[a].bulk = false;
+		}
+		if (!act[a].bulk)
+			humans[act[a].grp]++;
+	}
+	for (a = 0; a < nactors; a++)
+	{
+		int			g = act[a].grp;
+
+		/* A group literally named '*' is the SQL's all-humans key. */
+		if (humans[g] >= 5 &&
+			!(groups->lens[g] == 1 && groups->strs[g][0] == '*'))
+			act[a].pkey = g;
+		else
+			act[a].pkey = AA_DETECT_ALL;
+	}
+	pfree(humans);
+}
+
+/*
+ * Sort each actor's days and merge the rows of one day (several relations)
+ * into one (CTE agg).
+ */
+static void
+merge_days(DetectActor *act, int nactors)
+{
+	int			a;
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		int			i;
+		int			k = 0;
+
+		if (ac->ndays == 0)
+			continue;
+		qsort(ac->days, ac->ndays, sizeof(DetectDay), cmp_day);
+		for (i = 1; i < ac->ndays; i++)
+		{
+			if (ac->days[i].day == ac->days[k].day)
+			{
+				ac->days[k].vol += ac->days[i].vol;
+				ac->days[k].rws += ac->days[i].rws;
+				ac->days[k].off += ac->days[i].off;
+			}
+			else
+				ac->days[++k] = ac->days[i];
+		}
+		ac->ndays = k + 1;
+	}
+}
+
+/*
+ * Day-of-week effect (CTEs hist, centred, season): the mean, by ISO
+ * weekday, of humans' ln volumes before the window around their own mean,
+ * each clipped to [-3, 3].  season[1..7]; 0 for a weekday without data.
+ */
+static void
+compute_season(DetectActor *act, int nactors, int32 w_lo, double *season)
+{
+	double		sum[8] = {0};
+	int64		cnt[8] = {0};
+	int			a;
+	int			i;
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		double		my = 0;
+		int			n = 0;
+
+		if (ac->bulk)
+			continue;
+		for (i = 0; i < ac->ndays && ac->days[i].day < w_lo; i++)
+		{
+			my += log(1 + ac->days[i].vol);
+			n++;
+		}
+		if (n == 0)
+			continue;
+		my = my / n;
+		for (i = 0; i < n; i++)
+		{
+			double		res = log(1 + ac->days[i].vol) - my;
+			int			dow = iso_dow(ac->days[i].day);
+
+			sum[dow] += Max(-3, Min(3, res));
+			cnt[dow]++;
+		}
+	}
+	for (i = 1; i <= 7; i++)
+		season[i] = cnt[i] > 0 ? sum[i] / cnt[i] : 0;
+}
+
+/*
+ * Per actor: the day values (CTE days), own baselines (CTEs self1, self)
+ * and the window totals (CTE win).
+ */
+static void
+compute_self(DetectActor *act, int nactors, const double *season, int32 nd,
+			 int32 w_lo, int32 b_lo, int32 r_lo, int32 ref_lo,
+			 double *buf1, double *buf2, double *buf3)
+{
+	int			a;
+	int32		self_end = Max(w_lo, r_lo);
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		int			i;
+		int			nbv = 0;
+		int			nrv = 0;
+		int			head = 0;
+
+		for (i = 0; i < ac->ndays; i++)
+		{
+			DetectDay  *dd = &ac->days[i];
+			double		tot;
+
+			dd->sdow = season[iso_dow(dd->day)];
+			if (nd == 1)
+				tot = dd->vol;
+			else
+			{
+				int			j;
+
+				/* sum(vol) OVER (RANGE nd - 1 days PRECEDING), in day order */
+				while (ac->days[head].day < dd->day - (nd - 1))
+					head++;
+				tot = 0;
+				for (j = head; j <= i; j++)
+					tot += ac->days[j].vol;
+			}
+			dd->y = log(1 + tot);
+			dd->ya = nd == 1 ? dd->y - dd->sdow : dd->y - 0;
+			dd->yd = log(1 + dd->vol) - dd->sdow;
+
+			if (dd->day < self_end)
+				ac->has_self = true;
+			if (dd->day >= b_lo && dd->day <= w_lo - 1)
+			{
+				buf1[nbv] = dd->y;
+				buf2[nbv] = dd->ya;
+				nbv++;
+				ac->off_b += dd->off;
+				ac->rws_b += dd->rws;
+			}
+			if (dd->day >= ref_lo && dd->day <= r_lo - 1)
+				buf3[nrv++] = dd->yd;
+			if (dd->day >= w_lo)
+			{
+				ac->has_win = true;
+				ac->v += dd->vol;
+				ac->wrws += dd->rws;
+				ac->woff += dd->off;
+			}
+		}
+
+		ac->n_base = nbv;
+		ac->n_ref = nrv;
+		if (!ac->has_self)
+			continue;
+		if (nbv > 0)
+		{
+			ac->med_raw = median(buf1, nbv);
+			/* buf2 must keep its values for the spread: sort a copy */
+			memcpy(buf1, buf2, sizeof(double) * nbv);
+			ac->med = median(buf1, nbv);
+		}
+		ac->s_self = robust_spread(buf2, nbv, ac->med, buf1);
+		if (nrv > 0)
+		{
+			memcpy(buf1, buf3, sizeof(double) * nrv);
+			ac->ref_med = median(buf1, nrv);
+		}
+		ac->s_ref = robust_spread(buf3, nrv, ac->ref_med, buf1);
+	}
+}
+
+/*
+ * Relations read in the window, and the window volume from relations not
+ * read earlier in the look-back (CTE relw).
+ */
+static void
+compute_relations(DetectActor *act, DetectPair *pairs, uint32 pmask)
+{
+	uint64		i;
+
+	if (pairs == NULL)
+		return;
+	for (i = 0; i <= pmask; i++)
+	{
+		DetectActor *ac;
+
+		if (pairs[i].key == 0 || !pairs[i].in_window)
+			continue;
+		ac = &act[(pairs[i].key >> 32) - 1];
+		ac->n_rel++;
+		if (!pairs[i].seen)
+			ac->new_vol += pairs[i].wvol;
+	}
+}
+
+/*
+ * Slow ramp (CTEs rdays, rpeer, rc, ramp): Page's CUSUM of each actor's
+ * standardised daily excess over the ramp period, less the peers' median
+ * excess of the same day when positive.
+ */
+static void
+compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
+			 int32 r_lo, int32 nr)
+{
+	int			nkeys = ngroups + 1;	/* last: all humans */
+	DetectVec  *pu = palloc0(sizeof(DetectVec) * nkeys * nr);
+	double	   *pmed = palloc(sizeof(double) * nkeys * nr);
+	bool	   *phas = palloc0(sizeof(bool) * nkeys * nr);
+	int			a;
+	int			i;
+
+#define RAMP_U(dd, ac) \
+	Max(-3, Min(3, ((dd)->yd - (ac)->ref_med) / (ac)->s_ref))
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+
+		if (!ac->has_self || ac->n_ref < 5 || ac->bulk)
+			continue;
+		for (i = 0; i < ac->ndays; i++)
+		{
+			DetectDay  *dd = &ac->days[i];
+			double		u;
+
+			if (dd->day < r_lo)
+				continue;
+			u = RAMP_U(dd, ac);
+			if (ac->pkey != AA_DETECT_ALL)
+				vec_push(&pu[ac->pkey * nr + (dd->day - r_lo)], u);
+			vec_push(&pu[ngroups * nr + (dd->day - r_lo)], u);
+		}
+	}
+	for (i = 0; i < nkeys * nr; i++)
+	{
+		if (pu[i].n > 0)
+		{
+			phas[i] = true;
+			pmed[i] = median(pu[i].v, pu[i].n);
+		}
+	}
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		int			key = ac->pkey == AA_DETECT_ALL ? ngroups : ac->pkey;
+		double		c = 0;
+		double		minc = 0;
+		double		sumx = 0;
+		double		sumr = 0;
+		int64		nrec = 0;
+
+		if (!ac->has_self || ac->n_ref < 5)
+			continue;
+		for (i = 0; i < ac->ndays; i++)
+		{
+			DetectDay  *dd = &ac->days[i];
+			double		u;
+			double		p = 0;
+			double		x;
+			double		expected;
+
+			if (dd->day < r_lo)
+				continue;
+			u = RAMP_U(dd, ac);
+			if (!ac->bulk && phas[key * nr + (dd->day - r_lo)])
+				p = pmed[key * nr + (dd->day - r_lo)];
+			x = u - Max(0, p) - 0.75;
+			c += x;
+			sumx += x;
+			if (!ac->has_ramp || c < minc)
+				minc = c;
+			expected = exp(ac->ref_med + dd->sdow) - 1;
+			ac->excess += Max(0, dd->vol - expected);
+			if (dd->day > d1 - 7)
+			{
+				sumr += log((1 + dd->vol) / (1 + expected));
+				nrec++;
+			}
+			ac->has_ramp = true;
+		}
+		if (!ac->has_ramp)
+			continue;
+		ac->ramp_z = sumx - Min(0, minc);
+		if (nrec > 0)
+		{
+			ac->has_recent = true;
+			ac->recent_ratio = exp(sumr / nrec);
+		}
+	}
+#undef RAMP_U
+}
+
+/*
+ * Compute the per-actor terms of rank_exporters over the source (a table
+ * or view of actor_daily's shape) for the window of nd days ending on d1
+ * and a baseline of nb days, and return them as the rows of a materialized
+ * SRF: one row per actor active in the window or in the ramp period, with
+ * the columns of access_audit._detect_actors (the SQL's CTE z).  Must be
+ * called from a set-returning function; reads through SPI.
+ */
+void
+aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
+					  int32 nd, int32 nb)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext work;
+	MemoryContext old;
+	int32		nr = Min(28, nb);
+	int32		w_lo;
+	int32		b_lo;
+	int32		r_lo;
+	int32		ref_lo;
+	int32		lo;
+	int64		t;
+	DetectStrTab actors;
+	DetectStrTab groups;
+	DetectActor *act;
+	int			nactors;
+	DetectPair *pairs;
+	uint32		pmask;
+	double		season[8];
+	double		se_d1;
+	int			maxdays = 1;
+	double	   *buf1;
+	double	   *buf2;
+	double	   *buf3;
+	DetectVec  *pwv;
+	DetectVec  *pbv_med;
+	DetectVec  *pbv_s;
+	DetectPeer *pws;
+	DetectPeer *pbs;
+	int			nkeys;
+	int			a;
+	int			rc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	/* An infinite as_of leaves no day to read, as in the SQL. */
+	if (DATE_NOT_FINITE(d1))
+		return;
+
+	/* Day bounds as in rank_exporters, clamped to the date range. */
+	t = (int64) d1 - nd + 1;
+	w_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	t = t - nb;
+	b_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	t = (int64) d1 - nr + 1;
+	r_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	t = t - nb;
+	ref_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	lo = Min(b_lo, ref_lo);
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "access_audit detect",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "unrecognized SPI result: %d", rc);
+	/* SPI_connect switched to its own context: allocate in ours. */
+	MemoryContextSwitchTo(work);
+	act = load_source(source, lo, w_lo, d1, &actors, &nactors, &pairs, &pmask);
+	load_groups(act, nactors, &actors, &groups);
+	SPI_finish();
+	MemoryContextSwitchTo(work);
+
+	merge_days(act, nactors);
+	/* Scratch for medians: an actor's days, or one value per actor. */
+	for (a = 0; a < nactors; a++)
+		maxdays = Max(maxdays, act[a].ndays);
+	maxdays = Max(maxdays, nactors);
+	buf1 = palloc(sizeof(double) * maxdays);
+	buf2 = palloc(sizeof(double) * maxdays);
+	buf3 = palloc(sizeof(double) * maxdays);
+
+	compute_season(act, nactors, w_lo, season);
+	se_d1 = season[iso_dow(d1)];
+	compute_self(act, nactors, season, nd, w_lo, b_lo, r_lo, ref_lo,
+				 buf1, buf2, buf3);
+	compute_relations(act, pairs, pmask);
+
+	/*
+	 * Peers in the same window (CTEs pw, pws) and pooled baselines (CTEs pb,
+	 * pbs), per peer key; the last key is all humans.
+	 */
+	nkeys = groups.n + 1;
+	pwv = palloc0(sizeof(DetectVec) * nkeys);
+	pbv_med = palloc0(sizeof(DetectVec) * nkeys);
+	pbv_s = palloc0(sizeof(DetectVec) * nkeys);
+	pws = palloc0(sizeof(DetectPeer) * nkeys);
+	pbs = palloc0(sizeof(DetectPeer) * nkeys);
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+
+		if (ac->bulk)
+			continue;
+		if (ac->has_win)
+		{
+			double		y = log(1 + ac->v);
+
+			if (ac->pkey != AA_DETECT_ALL)
+				vec_push(&pwv[ac->pkey], y);
+			vec_push(&pwv[groups.n], y);
+		}
+		if (ac->has_self && ac->n_base >= 3)
+		{
+			if (ac->pkey != AA_DETECT_ALL)
+			{
+				vec_push(&pbv_med[ac->pkey], ac->med);
+				vec_push(&pbv_s[ac->pkey], ac->s_self);
+			}
+			vec_push(&pbv_med[groups.n], ac->med);
+			vec_push(&pbv_s[groups.n], ac->s_self);
+		}
+	}
+	for (a = 0; a < nkeys; a++)
+	{
+		int			n = pbv_med[a].n;
+		double	   *dev;
+		double	   *copy;
+		double		s_within;
+		int			i;
+
+		peer_stats(&pwv[a], &pws[a], buf1);
+		if (n == 0)
+			continue;
+		pbs[a].exists = true;
+		copy = palloc(sizeof(double) * n);
+		memcpy(copy, pbv_med[a].v, sizeof(double) * n);
+		pbs[a].med = median(copy, n);
+		s_within = median(pbv_s[a].v, n);
+		dev = palloc(sizeof(double) * n);
+		for (i = 0; i < n; i++)
+			dev[i] = fabs(pbv_med[a].v[i] - pbs[a].med);
+		pbs[a].s = Max(sqrt(pow(1.4826 * median(dev, n), 2) + pow(s_within, 2)),
+					   0.5);
+		pfree(copy);
+		pfree(dev);
+	}
+
+	compute_ramp(act, nactors, groups.n, d1, r_lo, nr);
+
+	/* One row per actor active in the window or the ramp period (CTE z). */
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		Datum		values[AA_DETECT_NCOLS];
+		bool		nulls[AA_DETECT_NCOLS];
+		int			key = ac->pkey == AA_DETECT_ALL ? groups.n : ac->pkey;
+		double		se = nd == 1 ? se_d1 : 0;
+		double		ly = log(1 + ac->v);
+		int64		n_base = ac->has_self ? ac->n_base : 0;
+
+		if (!ac->has_win && !ac->has_ramp)
+			continue;
+		memset(nulls, true, sizeof(nulls));
+		values[0] = PointerGetDatum(cstring_to_text_with_len(ac->name, ac->len));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(groups.strs[ac->grp],
+															 groups.lens[ac->grp]));
+		nulls[0] = nulls[1] = false;
+		values[2] = BoolGetDatum(ac->bulk);
+		nulls[2] = false;
+		values[3] = Float8GetDatum(ac->v);
+		nulls[3] = false;
+		values[4] = Int64GetDatum(n_base);
+		nulls[4] = false;
+		if (n_base >= 1)
+		{
+			values[5] = Float8GetDatum(exp(ac->med_raw) - 1);
+			values[6] = Float8GetDatum(ac->s_self);
+			nulls[5] = nulls[6] = false;
+		}
+		if (n_base >= 3)
+		{
+			values[7] = Float8GetDatum(exp(ac->med + se) - 1);
+			values[8] = Float8GetDatum((ly - se - ac->med) / ac->s_self);
+			nulls[7] = nulls[8] = false;
+		}
+		if (!ac->bulk && pws[key].exists && pws[key].n >= 5)
+		{
+			values[9] = Float8GetDatum(exp(pws[key].med) - 1);
+			values[10] = Float8GetDatum((ly - pws[key].med) / pws[key].s);
+			nulls[9] = nulls[10] = false;
+		}
+		else if (!ac->bulk && pbs[key].exists)
+		{
+			values[9] = Float8GetDatum(exp(pbs[key].med + se) - 1);
+			values[10] = Float8GetDatum((ly - pbs[key].med - se) / pbs[key].s);
+			nulls[9] = nulls[10] = false;
+		}
+		if (ac->has_ramp)
+		{
+			values[11] = Float8GetDatum(ac->ramp_z);
+			nulls[11] = false;
+		}
+		values[12] = Float8GetDatum(ac->has_ramp ? ac->excess : 0);
+		nulls[12] = false;
+		if (ac->has_recent)
+		{
+			values[13] = Float8GetDatum(ac->recent_ratio);
+			nulls[13] = false;
+		}
+		if (ac->has_self && ac->n_ref >= 1)
+		{
+			values[14] = Float8GetDatum(exp(ac->ref_med) - 1);
+			nulls[14] = false;
+		}
+		values[15] = Float8GetDatum(ac->has_win ?
+									Min(1.0, ac->woff / Max(ac->v, ac->wrws)) : 0);
+		nulls[15] = false;
+		values[16] = Float8GetDatum(ac->has_self && ac->rws_b != 0 ?
+									Min(1.0, ac->off_b / ac->rws_b) : 0);
+		nulls[16] = false;
+		values[17] = Int64GetDatum(ac->n_rel);
+		nulls[17] = false;
+		values[18] = Float8GetDatum(n_base >= 3 && ac->has_win && ac->v != 0 ?
+									ac->new_vol / ac->v : 0);
+		nulls[18] = false;
+		/* the tuplestore copies the row into its own context */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+}
