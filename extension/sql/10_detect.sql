@@ -395,6 +395,9 @@ BEGIN
 	we := (d1 + 1)::timestamp AT TIME ZONE tz;
 	ws := (d1 - nd + 1)::timestamp AT TIME ZONE tz;
 
+	-- on a central server, rank what arrived from the sources too
+	PERFORM access_audit.collect_rollup();
+
 	FOR a IN
 		INSERT INTO access_audit.alerts AS al
 			(actor, window_start, window_end, score, reason, detail)

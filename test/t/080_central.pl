@@ -130,6 +130,26 @@ is($central->safe_psql('postgres', q{
 SELECT actor || ' ' || volume FROM access_audit.rank_exporters() ORDER BY rank LIMIT 1}),
 	'mallory 4000', 'the bulk exporter across both sources ranks first');
 
+# the scheduled alert check rolls up new arrivals itself
+$src{support}->safe_psql('postgres', q{
+SET access_audit.actor = 'mallory';
+SELECT phone FROM customers WHERE id <= 4000;
+SELECT access_audit.flush();
+});
+$src{support}->wait_for_catchup('support');
+# a month of ordinary history for everyone (as an earlier import would give)
+$central->safe_psql('postgres', q{
+SET access_audit.maintenance = on;
+INSERT INTO access_audit.actor_daily (day, actor, relation, rows, tagged_rows, statements)
+SELECT current_date - d, a, 'sales:public.customers', 15 + (d % 7), 15 + (d % 7), 3
+  FROM generate_series(1, 30) d, unnest(ARRAY['alice', 'bob', 'carol', 'mallory']) a;
+});
+is($central->safe_psql('postgres', q{SELECT access_audit.check_exports()}), '1',
+	'check_exports() on the central server raises one alert');
+is($central->safe_psql('postgres', q{
+SELECT actor || ' ' || (detail->>'volume') FROM access_audit.alerts}),
+	'mallory 8000', "the alert is mallory's, counting the newest reads too");
+
 # the collected copy is append-only, and tampering with it is detected
 ($ret, $out, $err) = $central->psql('postgres',
 	q{DELETE FROM access_audit.collected_log WHERE source = 'sales'});
