@@ -182,7 +182,8 @@ start_writer(Oid dboid)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 2;
+	/* the launcher starts it again (rate-limited), never the postmaster */
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "access_audit");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "aa_writer_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "access_audit writer %u", dboid);
@@ -203,7 +204,9 @@ aa_launcher_main(Datum main_arg)
 {
 	Oid			started_db[AA_MAX_DATABASES];
 	BackgroundWorkerHandle *started[AA_MAX_DATABASES];
+	TimestampTz started_at[AA_MAX_DATABASES];
 	int			nstarted = 0;
+	TimestampTz warned_at = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -243,17 +246,32 @@ aa_launcher_main(Datum main_arg)
 			}
 			if (running)
 				continue;
+
+			/*
+			 * A writer that stopped with an error (say, records queued for a
+			 * database whose CREATE EXTENSION has not committed yet) is
+			 * started again at most every two seconds, so that a lasting
+			 * cause neither spins nor fills the worker slots.
+			 */
+			if (j < nstarted &&
+				!TimestampDifferenceExceeds(started_at[j], GetCurrentTimestamp(), 2000))
+				continue;
 			if (j == nstarted && nstarted < AA_MAX_DATABASES)
 				nstarted++;
 			if (j < AA_MAX_DATABASES)
 			{
 				started_db[j] = want[i];
+				started_at[j] = GetCurrentTimestamp();
 				started[j] = start_writer(want[i]);
-				if (started[j] == NULL)
+				if (started[j] == NULL &&
+					TimestampDifferenceExceeds(warned_at, GetCurrentTimestamp(), 60000))
+				{
+					warned_at = GetCurrentTimestamp();
 					ereport(WARNING,
 							errmsg("could not start access_audit writer for database %u",
 								   want[i]),
 							errhint("Raise max_worker_processes."));
+				}
 			}
 		}
 
