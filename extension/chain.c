@@ -171,6 +171,29 @@ aa_chain_encode(StringInfo buf, const ChainRow *r)
 	put_int8(buf, r->has_origin_seq, r->origin_seq);
 }
 
+/* a hash context kept for a batch (aa_chain_batch_begin), or NULL */
+static pg_cryptohash_ctx *batch_ctx = NULL;
+
+/*
+ * Keep one hash context until aa_chain_batch_end(), instead of creating one
+ * per record.  Only for callers that leave the process on error (the
+ * writer): the context belongs to the transaction's resource owner.
+ */
+void
+aa_chain_batch_begin(void)
+{
+	Assert(batch_ctx == NULL);
+	batch_ctx = pg_cryptohash_create(PG_SHA256);
+}
+
+void
+aa_chain_batch_end(void)
+{
+	if (batch_ctx)
+		pg_cryptohash_free(batch_ctx);
+	batch_ctx = NULL;
+}
+
 /*
  * out = SHA-256(prev || canonical(row)).  Must run inside a transaction
  * (the hash context needs a resource owner).
@@ -194,13 +217,14 @@ aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out)
 	appendBinaryStringInfo(&buf, (const char *) prev, AA_HASH_LEN);
 	aa_chain_encode(&buf, row);
 
-	ctx = pg_cryptohash_create(PG_SHA256);
+	ctx = batch_ctx ? batch_ctx : pg_cryptohash_create(PG_SHA256);
 	if (pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (uint8 *) buf.data, buf.len) < 0 ||
 		pg_cryptohash_final(ctx, out, AA_HASH_LEN) < 0)
 		elog(ERROR, "could not compute SHA-256 hash: %s",
 			 pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
+	if (ctx != batch_ctx)
+		pg_cryptohash_free(ctx);
 }
 
 /*

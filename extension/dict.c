@@ -469,6 +469,53 @@ aa_dict_set_id(const char **strs, int n)
 }
 
 /*
+ * Memos: a process-local shortcut from a record's raw fields (encoded by
+ * the caller) to the id of its session or shape, so that the writer looks
+ * up one key per record instead of every string in it.  Returns 0 if the
+ * encoding is not memorised.  Entries go with the caches (aa_dict_reset).
+ */
+int32
+aa_dict_memo_get(int memo, const char *enc, int len)
+{
+	DictKey		key;
+	DictEntry  *entry;
+	bool		found;
+
+	if (by_value == NULL)
+		aa_dict_reset();
+	memset(&key, 0, sizeof(key));
+	key.hash = hash_bytes_extended((const unsigned char *) enc, len, memo);
+	key.kind = memo;
+	entry = hash_search(by_value, &key, HASH_FIND, &found);
+	if (found && entry->len == len && memcmp(entry->value, enc, len) == 0)
+		return entry->id;
+	return 0;
+}
+
+/*
+ * Remember id for the raw encoding enc (see aa_dict_memo_get).
+ */
+void
+aa_dict_memo_put(int memo, const char *enc, int len, int32 id)
+{
+	DictKey		key;
+	DictEntry  *entry;
+	bool		found;
+
+	memset(&key, 0, sizeof(key));
+	key.hash = hash_bytes_extended((const unsigned char *) enc, len, memo);
+	key.kind = memo;
+	entry = hash_search(by_value, &key, HASH_ENTER, &found);
+	if (found)
+		return;					/* another encoding owns this hash */
+	entry->id = id;
+	entry->len = len;
+	entry->value = MemoryContextAlloc(dict_cxt, Max(len, 1));
+	memcpy(entry->value, enc, len);
+	ncached++;
+}
+
+/*
  * Id of a session or shape tuple (kind AA_DICT_SESSION or AA_DICT_SHAPE);
  * fields whose isnull is set are NULL.
  */

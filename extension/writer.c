@@ -470,25 +470,70 @@ item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c)
 	}
 }
 
-/*
- * The compact storage row of a logical record: strings and lists become
- * dictionary ids, gathered into the record's session and shape.  *actor_id
- * is the actor's string id (0: none), for the roll-up.
- */
-static void
-chain_to_data(const ChainRow *c, const uint8 *hash, Datum *v, bool *n,
-			  int32 *actor_id)
+/* append a string to a memo encoding: length (-1: NULL), bytes */
+static inline void
+memo_str(StringInfo b, const char *s)
 {
-	AuditDictTuple se;
-	AuditDictTuple sh;
-	bytea	   *b;
+	int32		len = s ? (int32) strlen(s) : -1;
+
+	appendBinaryStringInfo(b, (char *) &len, sizeof(len));
+	if (s)
+		appendBinaryStringInfo(b, s, len);
+}
+
+static inline void
+memo_int(StringInfo b, bool has, int64 v)
+{
+	if (!has)
+		v = PG_INT64_MIN;		/* a NULL number */
+	appendBinaryStringInfo(b, (char *) &v, sizeof(v));
+}
+
+static inline void
+memo_list(StringInfo b, int n, const char **strs)
+{
 	int			i;
 
-	memset(n, false, sizeof(bool) * AA_D_NCOLS);
-	memset(&se, 0, sizeof(se));
-	memset(&sh, 0, sizeof(sh));
-#define SET_NUM(col, has, datum) do { v[col] = (datum); n[col] = !(has); } while (0)
+	memo_int(b, true, n);
+	for (i = 0; i < n; i++)
+		memo_str(b, strs[i]);
+}
 
+/*
+ * The session id of a record: from the memo of its raw fields, or by
+ * looking each field up and remembering the result.
+ */
+static int32
+record_session_id(const ChainRow *c)
+{
+	static StringInfoData b;
+	static bool ready = false;
+	AuditDictTuple se;
+	int32		id;
+	int			i;
+
+	if (!ready)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&b);
+		MemoryContextSwitchTo(old);
+		ready = true;
+	}
+	resetStringInfo(&b);
+	memo_str(&b, c->database);
+	memo_str(&b, c->login_role);
+	memo_str(&b, c->effective_role);
+	memo_str(&b, c->actor);
+	memo_str(&b, c->claimed_actor);
+	memo_str(&b, c->application_name);
+	memo_str(&b, c->client_addr);
+	memo_int(&b, c->has_backend_pid, c->backend_pid);
+	id = aa_dict_memo_get(AA_DICT_MEMO_SESSION, b.data, b.len);
+	if (id != 0)
+		return id;
+
+	memset(&se, 0, sizeof(se));
 	se.v[0] = aa_dict_string_id(c->database);
 	se.v[1] = aa_dict_string_id(c->login_role);
 	se.v[2] = aa_dict_string_id(c->effective_role);
@@ -500,8 +545,45 @@ chain_to_data(const ChainRow *c, const uint8 *hash, Datum *v, bool *n,
 		se.isnull[i] = (se.v[i] == 0);
 	se.v[7] = c->backend_pid;
 	se.isnull[7] = !c->has_backend_pid;
-	*actor_id = (int32) se.v[3];
+	id = aa_dict_tuple_id(AA_DICT_SESSION, &se);
+	aa_dict_memo_put(AA_DICT_MEMO_SESSION, b.data, b.len, id);
+	return id;
+}
 
+/*
+ * The shape id of a record, likewise.
+ */
+static int32
+record_shape_id(const ChainRow *c)
+{
+	static StringInfoData b;
+	static bool ready = false;
+	AuditDictTuple sh;
+	int32		id;
+	int			i;
+
+	if (!ready)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&b);
+		MemoryContextSwitchTo(old);
+		ready = true;
+	}
+	resetStringInfo(&b);
+	memo_int(&b, c->has_query_id, c->query_id);
+	memo_str(&b, c->query);
+	memo_str(&b, c->command);
+	memo_int(&b, c->has_nesting_level, c->nesting_level);
+	memo_list(&b, c->n_relations, c->relations);
+	memo_list(&b, c->n_columns, c->columns);
+	memo_list(&b, c->n_predicate, c->predicate_columns);
+	memo_list(&b, c->n_tags, c->tags);
+	id = aa_dict_memo_get(AA_DICT_MEMO_SHAPE, b.data, b.len);
+	if (id != 0)
+		return id;
+
+	memset(&sh, 0, sizeof(sh));
 	sh.v[0] = c->query_id;
 	sh.isnull[0] = !c->has_query_id;
 	sh.v[1] = aa_dict_string_id(c->query);
@@ -516,20 +598,37 @@ chain_to_data(const ChainRow *c, const uint8 *hash, Datum *v, bool *n,
 	sh.v[7] = c->n_tags < 0 ? 0 : aa_dict_set_id(c->tags, c->n_tags);
 	for (i = 4; i < 8; i++)
 		sh.isnull[i] = (sh.v[i] == 0);
+	id = aa_dict_tuple_id(AA_DICT_SHAPE, &sh);
+	aa_dict_memo_put(AA_DICT_MEMO_SHAPE, b.data, b.len, id);
+	return id;
+}
 
+/*
+ * The compact storage row of a logical record: its session and shape ids,
+ * numbers, and hash.
+ */
+static void
+chain_to_data(const ChainRow *c, const uint8 *hash, int32 session_id,
+			  int32 shape_id, Datum *v, bool *n)
+{
+	bytea	   *b;
+	int32		origin_id;
+
+	memset(n, false, sizeof(bool) * AA_D_NCOLS);
+#define SET_NUM(col, has, datum) do { v[col] = (datum); n[col] = !(has); } while (0)
 	v[AA_D_SEQ] = Int64GetDatum(c->seq);
 	v[AA_D_TS] = TimestampTzGetDatum(c->ts);
 	SET_NUM(AA_D_ROWS, c->has_rows, Int64GetDatum(c->rows));
 	SET_NUM(AA_D_TAGGED_ROWS, c->has_tagged_rows, Int64GetDatum(c->tagged_rows));
 	SET_NUM(AA_D_DURATION_US, c->has_duration, Int64GetDatum(c->duration_us));
-	v[AA_D_SESSION_ID] = Int32GetDatum(aa_dict_tuple_id(AA_DICT_SESSION, &se));
-	v[AA_D_SHAPE_ID] = Int32GetDatum(aa_dict_tuple_id(AA_DICT_SHAPE, &sh));
+	v[AA_D_SESSION_ID] = Int32GetDatum(session_id);
+	v[AA_D_SHAPE_ID] = Int32GetDatum(shape_id);
 	SET_NUM(AA_D_OUTCOME_OK, c->outcome != NULL,
 			BoolGetDatum(c->outcome && strcmp(c->outcome, "ok") == 0));
 	SET_NUM(AA_D_DETAIL, c->detail != NULL,
 			c->detail ? CStringGetTextDatum(c->detail) : (Datum) 0);
-	i = aa_dict_string_id(c->origin);
-	SET_NUM(AA_D_ORIGIN_ID, i != 0, Int32GetDatum(i));
+	origin_id = aa_dict_string_id(c->origin);
+	SET_NUM(AA_D_ORIGIN_ID, origin_id != 0, Int32GetDatum(origin_id));
 	SET_NUM(AA_D_ORIGIN_SEQ, c->has_origin_seq, Int64GetDatum(c->origin_seq));
 	b = palloc(VARHDRSZ + AA_HASH_LEN);
 	SET_VARSIZE(b, VARHDRSZ + AA_HASH_LEN);
@@ -625,106 +724,199 @@ origin_committed(void)
 		o->committed_pos = o->last_pos;
 }
 
-/* one roll-up cell of a batch: (day, actor, relation) */
+/*
+ * The batch's roll-up is gathered in two steps: per record, into a cell per
+ * (day, session, shape), which costs one small hash lookup; at the end of
+ * the batch, the cells are spread over their actor and relations and summed
+ * per (day, actor, relation) for actor_daily.
+ */
 typedef struct RollupKey
 {
 	int32		day;
-	int32		actor_id;
-	char		relation[256];
+	int32		session_id;
+	int32		shape_id;
 } RollupKey;
 
 typedef struct RollupCell
 {
 	RollupKey	key;
-	const char *actor;
+	const char *actor;			/* these point into the ring */
+	int32		actor_id;
+	int			n_relations;
+	const char **relations;
 	int64		rows;
 	int64		tagged_rows;
 	int64		statements;
 	int64		off_hours_rows;
 } RollupCell;
 
-/*
- * Add a read to the batch's roll-up: its business day, and whether it fell
- * outside business hours (weekends count as outside).
- */
-static void
-rollup_add(HTAB *cells, const ChainRow *c, int32 actor_id, pg_tz *tz)
+typedef struct DailyKey
 {
+	int32		day;
+	int32		actor_id;
+	char		relation[256];
+}			DailyKey;
+
+typedef struct DailyRow
+{
+	DailyKey	key;
+	const char *actor;
+	int64		rows;
+	int64		tagged_rows;
+	int64		statements;
+	int64		off_hours_rows;
+}			DailyRow;
+
+/*
+ * The business day of ts and whether it falls outside business hours
+ * (weekends count as outside).  Both hold for a whole local hour, which is
+ * remembered, so most records need no calendar arithmetic.
+ */
+static bool
+rollup_day(TimestampTz ts, pg_tz *tz, int32 *day, bool *off)
+{
+	static pg_tz *c_tz = NULL;
+	static TimestampTz c_start = 0;
+	static TimestampTz c_end = 0;
+	static int32 c_day;
+	static bool c_off;
+	static int	c_h0 = -1;
+	static int	c_h1 = -1;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tzoff;
 	int			jd;
+
+	if (tz == c_tz && ts >= c_start && ts < c_end &&
+		c_h0 == aa_business_hours_start && c_h1 == aa_business_hours_end)
+	{
+		*day = c_day;
+		*off = c_off;
+		return true;
+	}
+	if (timestamp2tm(ts, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		return false;
+	jd = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
+	c_day = jd - POSTGRES_EPOCH_JDATE;
+	c_off = j2day(jd) == 0 || j2day(jd) == 6 ||
+		tm.tm_hour < aa_business_hours_start ||
+		tm.tm_hour >= aa_business_hours_end;
+	c_tz = tz;
+	c_h0 = aa_business_hours_start;
+	c_h1 = aa_business_hours_end;
+	c_start = ts - ((int64) tm.tm_min * SECS_PER_MINUTE + tm.tm_sec) * USECS_PER_SEC - fsec;
+	c_end = c_start + USECS_PER_HOUR;
+	*day = c_day;
+	*off = c_off;
+	return true;
+}
+
+/*
+ * Add a read to the batch's roll-up.
+ */
+static void
+rollup_add(HTAB *cells, const ChainRow *c, int32 session_id, int32 shape_id,
+		   pg_tz *tz)
+{
+	RollupKey	key;
+	RollupCell *cell;
+	bool		found;
 	bool		off;
-	int			i;
 
 	if (c->actor == NULL || c->command == NULL || c->n_relations <= 0 ||
 		strcmp(c->command, "SECURITY LABEL") == 0 ||
 		strcmp(c->command, "REFUSED") == 0 ||
 		strcmp(c->command, "MAINTENANCE") == 0)
 		return;
-	if (timestamp2tm(c->ts, &tzoff, &tm, &fsec, NULL, tz) != 0)
+	memset(&key, 0, sizeof(key));
+	if (!rollup_day(c->ts, tz, &key.day, &off))
 		return;
-	jd = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
-	off = j2day(jd) == 0 || j2day(jd) == 6 ||
-		tm.tm_hour < aa_business_hours_start ||
-		tm.tm_hour >= aa_business_hours_end;
-
-	for (i = 0; i < c->n_relations; i++)
+	key.session_id = session_id;
+	key.shape_id = shape_id;
+	cell = hash_search(cells, &key, HASH_ENTER, &found);
+	if (!found)
 	{
-		RollupKey	key;
-		RollupCell *cell;
-		bool		found;
-
-		memset(&key, 0, sizeof(key));
-		key.day = jd - POSTGRES_EPOCH_JDATE;
-		key.actor_id = actor_id;
-		strlcpy(key.relation, c->relations[i], sizeof(key.relation));
-		cell = hash_search(cells, &key, HASH_ENTER, &found);
-		if (!found)
-		{
-			cell->actor = c->actor;
-			cell->rows = cell->tagged_rows = 0;
-			cell->statements = cell->off_hours_rows = 0;
-		}
-		cell->rows += c->rows;
-		cell->tagged_rows += c->tagged_rows;
-		cell->statements++;
-		if (off)
-			cell->off_hours_rows += Max(c->rows, c->tagged_rows);
+		cell->actor = c->actor;
+		cell->actor_id = aa_dict_string_id(c->actor);
+		cell->n_relations = c->n_relations;
+		cell->relations = c->relations;
+		cell->rows = cell->tagged_rows = 0;
+		cell->statements = cell->off_hours_rows = 0;
 	}
+	cell->rows += c->rows;
+	cell->tagged_rows += c->tagged_rows;
+	cell->statements++;
+	if (off)
+		cell->off_hours_rows += Max(c->rows, c->tagged_rows);
 }
 
 /*
- * Upsert the batch's roll-up cells into access_audit.actor_daily in one
+ * Upsert the batch's roll-up into access_audit.actor_daily in one
  * statement.
  */
 static void
 rollup_flush(HTAB *cells)
 {
-	long		ncells = hash_get_num_entries(cells);
+	HTAB	   *daily;
+	HASHCTL		ctl;
+	long		nrows;
 	Datum	   *d[7];
 	Datum		args[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	HASH_SEQ_STATUS st;
 	RollupCell *cell;
+	DailyRow   *row;
 	int			i = 0;
 	int			k;
 	int			ret;
 
-	if (ncells == 0)
+	if (hash_get_num_entries(cells) == 0)
 		return;
-	for (k = 0; k < 7; k++)
-		d[k] = palloc(sizeof(Datum) * ncells);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(DailyKey);
+	ctl.entrysize = sizeof(DailyRow);
+	ctl.hcxt = CurrentMemoryContext;
+	daily = hash_create("access_audit daily rows", 256, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	hash_seq_init(&st, cells);
 	while ((cell = hash_seq_search(&st)) != NULL)
 	{
-		d[0][i] = DateADTGetDatum(cell->key.day);
-		d[1][i] = CStringGetTextDatum(cell->actor);
-		d[2][i] = CStringGetTextDatum(cell->key.relation);
-		d[3][i] = Int64GetDatum(cell->rows);
-		d[4][i] = Int64GetDatum(cell->tagged_rows);
-		d[5][i] = Int64GetDatum(cell->statements);
-		d[6][i] = Int64GetDatum(cell->off_hours_rows);
+		for (k = 0; k < cell->n_relations; k++)
+		{
+			DailyKey	key;
+			bool		found;
+
+			memset(&key, 0, sizeof(key));
+			key.day = cell->key.day;
+			key.actor_id = cell->actor_id;
+			strlcpy(key.relation, cell->relations[k], sizeof(key.relation));
+			row = hash_search(daily, &key, HASH_ENTER, &found);
+			if (!found)
+			{
+				row->actor = cell->actor;
+				row->rows = row->tagged_rows = 0;
+				row->statements = row->off_hours_rows = 0;
+			}
+			row->rows += cell->rows;
+			row->tagged_rows += cell->tagged_rows;
+			row->statements += cell->statements;
+			row->off_hours_rows += cell->off_hours_rows;
+		}
+	}
+
+	nrows = hash_get_num_entries(daily);
+	for (k = 0; k < 7; k++)
+		d[k] = palloc(sizeof(Datum) * nrows);
+	hash_seq_init(&st, daily);
+	while ((row = hash_seq_search(&st)) != NULL)
+	{
+		d[0][i] = DateADTGetDatum(row->key.day);
+		d[1][i] = CStringGetTextDatum(row->actor);
+		d[2][i] = CStringGetTextDatum(row->key.relation);
+		d[3][i] = Int64GetDatum(row->rows);
+		d[4][i] = Int64GetDatum(row->tagged_rows);
+		d[5][i] = Int64GetDatum(row->statements);
+		d[6][i] = Int64GetDatum(row->off_hours_rows);
 		i++;
 	}
 	args[0] = PointerGetDatum(construct_array(d[0], i, DATEOID, 4, true, TYPALIGN_INT));
@@ -810,12 +1002,14 @@ write_batch(AuditQueueItem *items, int n)
 		tz = session_timezone;
 
 	aa_dict_begin();
+	aa_chain_batch_begin();
 	for (i = 0; i < n; i++)
 	{
 		TupleTableSlot *slot;
 		uint8		hash[AA_HASH_LEN];
 		ChainRow	c;
-		int32		actor_id;
+		int32		session_id;
+		int32		shape_id;
 
 		/* already committed before a crash: never write twice */
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
@@ -830,13 +1024,17 @@ write_batch(AuditQueueItem *items, int n)
 		aa_chain_hash(ws.last_hash, &c, hash);
 		slot = slots[nrows];
 		ExecClearTuple(slot);
-		chain_to_data(&c, hash, slot->tts_values, slot->tts_isnull, &actor_id);
+		session_id = record_session_id(&c);
+		shape_id = record_shape_id(&c);
+		chain_to_data(&c, hash, session_id, shape_id,
+					  slot->tts_values, slot->tts_isnull);
 		ExecStoreVirtualTuple(slot);
-		rollup_add(cells, &c, actor_id, tz);
+		rollup_add(cells, &c, session_id, shape_id, tz);
 		nrows++;
 		ws.last_seq++;
 		memcpy(ws.last_hash, hash, AA_HASH_LEN);
 	}
+	aa_chain_batch_end();
 	aa_dict_end();
 
 	if (nrows > 0)
