@@ -1300,6 +1300,12 @@ plan_info_get(PlannedStmt *stmt)
 		pai = slot->info;
 	else
 	{
+		/*
+		 * First sighting: many plans run only once (custom plans, simple
+		 * protocol), so only decide whether to audit and let the caller build
+		 * the record directly; derive and keep the lists when the plan comes
+		 * back.  tags_epoch 0 marks "not derived".
+		 */
 		/* PlannedStmts are always palloc'd (makeNode, copyObject) */
 		pcxt = GetMemoryChunkContext(stmt);
 		pai = MemoryContextAllocZero(pcxt, sizeof(PlanAuditInfo));
@@ -1310,6 +1316,8 @@ plan_info_get(PlannedStmt *stmt)
 		pai->cb.func = plan_info_forget;
 		pai->cb.arg = pai;
 		MemoryContextRegisterResetCallback(pcxt, &pai->cb);
+		pai->audit = plan_reads_tagged(stmt);
+		return pai;
 	}
 
 	/*
@@ -1486,22 +1494,42 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 
 	/*
-	 * pai stays valid: the plan is in use by this very call.  A tag change
-	 * that arrived meanwhile (invalidations are processed while the executor
-	 * opens relations) moves the epoch; derive again then.
+	 * pai stays valid: the plan is in use by this very call.  Its lists are
+	 * used if derived under the current tags; otherwise (first sighting, or a
+	 * tag change processed while the executor opened relations) the record is
+	 * built from the plan here, as for a plan seen once.
 	 */
-	if (pai && queryDesc->estate && pai->tags_epoch != aa_tags_epoch())
-		pai = plan_info_get(queryDesc->plannedstmt);
-	if (pai && pai->has_record && queryDesc->estate)
+	if (pai && queryDesc->estate)
 	{
 		MemoryContext cxt = queryDesc->estate->es_query_cxt;
 		InstrCtx	ictx;
 		InflightRecord *ir;
 		ListCell   *lc;
 		int			i;
+		AuditRecord rec;
 
-		ir = inflight_new(cxt, queryDesc->estate);
-		plan_info_copy_lists(pai, &ir->rec, cxt);
+		if (pai->tags_epoch == aa_tags_epoch())
+		{
+			if (!pai->has_record)
+				return;
+			ir = inflight_new(cxt, queryDesc->estate);
+			plan_info_copy_lists(pai, &ir->rec, cxt);
+		}
+		else
+		{
+			memset(&rec, 0, sizeof(rec));
+			if (!build_plan_record(queryDesc->plannedstmt, &rec, cxt))
+				return;
+			ir = inflight_new(cxt, queryDesc->estate);
+			ir->rec.relations = rec.relations;
+			ir->rec.n_relations = rec.n_relations;
+			ir->rec.columns = rec.columns;
+			ir->rec.n_columns = rec.n_columns;
+			ir->rec.predicate_columns = rec.predicate_columns;
+			ir->rec.n_predicate = rec.n_predicate;
+			ir->rec.tags = rec.tags;
+			ir->rec.n_tags = rec.n_tags;
+		}
 		ir->rec.command = command_name(queryDesc);
 		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
 		if (ir->rec.query_id == 0)
