@@ -19,14 +19,17 @@
 #     -d  raw-log size (records) for the small detection point (default 20000;
 #         the large point is 10x)
 #     -s  skip make/make install
-#     -k  keep servers' data directories afterwards (/tmp/aa_bench)
+#     -k  keep servers' data directories afterwards ($BASE)
+# Env: PGBIN (server and pg_config used to build), BASE (work directory,
+# default /tmp/aa_bench), PORT0 (first of three ports, default 54350).
 # Results: bench/results/<UTC timestamp>/ (raw.tsv, summary.txt, server logs).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 RUNAS=${RUNAS:-aa_bench}
-BASE=/tmp/aa_bench
+BASE=${BASE:-/tmp/aa_bench}
+PORT0=${PORT0:-54350}
 T=10
 ROUNDS=3
 ROWS=1000000
@@ -49,7 +52,7 @@ done
 
 # Configurations: name, port, shared_preload_libraries
 CFGS="base aa pgaudit"
-port_of() { case $1 in base) echo 54350 ;; aa) echo 54351 ;; pgaudit) echo 54352 ;; esac; }
+port_of() { case $1 in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; pgaudit) echo $((PORT0 + 2)) ;; esac; }
 spl_of() { case $1 in base) echo "" ;; aa) echo "access_audit" ;; pgaudit) echo "pgaudit" ;; esac; }
 
 OUT=$REPO/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
@@ -61,13 +64,20 @@ log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/progress.log" >&2; }
 # ---------------------------------------------------------------- setup
 if [ $BUILD = 1 ]; then
 	log "building and installing access_audit"
-	(cd "$REPO" && make -s && make -s install) >"$OUT/build.log" 2>&1 ||
+	(cd "$REPO" && make -s PG_CONFIG="$PGBIN/pg_config" && make -s PG_CONFIG="$PGBIN/pg_config" install) >"$OUT/build.log" 2>&1 ||
 		{ cat "$OUT/build.log"; exit 1; }
 fi
 if ! dpkg -s postgresql-15-pgaudit >/dev/null 2>&1; then
 	log "installing postgresql-15-pgaudit"
 	apt-get install -y postgresql-15-pgaudit >"$OUT/apt.log" 2>&1 ||
 		{ apt-get update >>"$OUT/apt.log" 2>&1 && apt-get install -y postgresql-15-pgaudit >>"$OUT/apt.log" 2>&1; }
+fi
+# a private installation (PGBIN elsewhere) gets a copy of the packaged pgaudit
+PKGLIB=$("$PGBIN/pg_config" --pkglibdir)
+SHAREEXT=$("$PGBIN/pg_config" --sharedir)/extension
+if [ ! -f "$PKGLIB/pgaudit.so" ] && [ -f /usr/lib/postgresql/15/lib/pgaudit.so ]; then
+	cp /usr/lib/postgresql/15/lib/pgaudit.so "$PKGLIB/"
+	cp /usr/share/postgresql/15/extension/pgaudit* "$SHAREEXT/"
 fi
 id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
 

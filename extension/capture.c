@@ -86,6 +86,44 @@ typedef struct InflightRecord
 	Instrumentation **instr;	/* scan nodes of tagged relations */
 } InflightRecord;
 
+/*
+ * What an audited plan reads, derived once per plan from its range table
+ * and the tag cache, and reused while the plan lives and the tags do not
+ * change: prepared statements and plpgsql run the same PlannedStmt again
+ * and again.
+ *
+ * An entry lives in the memory context of its PlannedStmt and leaves the
+ * lookup table through a reset callback on that context, so a new plan
+ * that happens to get the same address never finds an old entry.  The
+ * lists are kept as one flat block (pointer arrays, then strings) that an
+ * execution copies into its own context with one memcpy: an in-flight
+ * record never points into the plan's memory, which may go away before
+ * the record is pushed (an aborted portal releases its cached plan before
+ * its executor memory is reset).
+ */
+typedef struct PlanAuditInfo
+{
+	PlannedStmt *stmt;			/* key */
+	MemoryContextCallback cb;
+	uint64		tags_epoch;		/* aa_tags_epoch() when derived */
+	bool		audit;			/* plan_reads_tagged() */
+	bool		has_record;		/* build_plan_record() found columns */
+	MemoryContext cb_cxt;		/* the plan's context, which holds this */
+	Bitmapset  *scan_checked;	/* plan_node_ids asked scan_is_tagged() */
+	Bitmapset  *scan_tagged;	/* ... and those that read tagged rels */
+	char	   *block;			/* the flat lists, in the plan's context */
+	Size		block_size;
+	AuditRecord lists;			/* n_* and arrays (pointing into block) */
+} PlanAuditInfo;
+
+typedef struct PlanInfoSlot
+{
+	PlannedStmt *stmt;			/* hash key */
+	PlanAuditInfo *info;
+} PlanInfoSlot;
+
+static HTAB *plan_infos = NULL;
+
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
@@ -267,7 +305,13 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
 		len--;
 	if (aa_max_query_length >= 0 && len > aa_max_query_length)
 		len = pg_mbcliplen(source, len, aa_max_query_length);
-	return MemoryContextStrdup(cxt, pnstrdup(source, len));
+	{
+		char	   *text = MemoryContextAlloc(cxt, len + 1);
+
+		memcpy(text, source, len);
+		text[		len] = '\0';
+		return text;
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -661,7 +705,10 @@ typedef struct InstrCtx
 {
 	PlannedStmt *stmt;
 	List	   *instr;
+	struct PlanAuditInfo *pai;	/* remembers the answer per plan node */
 } InstrCtx;
+
+static bool scan_is_tagged(Plan *plan, InstrCtx *ctx);
 
 static bool
 collect_scan_instr(PlanState *ps, InstrCtx *ctx)
@@ -673,15 +720,8 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		IsA(ps, TidScanState) + IsA(ps, TidRangeScanState) +
 		IsA(ps, SampleScanState) + IsA(ps, ForeignScanState) > 0)
 	{
-		Index		scanrelid = ((Scan *) ps->plan)->scanrelid;
-
-		if (scanrelid >= 1 && scanrelid <= list_length(ctx->stmt->rtable))
-		{
-			RangeTblEntry *rte = rt_fetch(scanrelid, ctx->stmt->rtable);
-
-			if (rte->rtekind == RTE_RELATION && aa_tags_lookup(rte->relid))
-				ctx->instr = lappend(ctx->instr, ps->instrument);
-		}
+		if (scan_is_tagged(ps->plan, ctx))
+			ctx->instr = lappend(ctx->instr, ps->instrument);
 	}
 	return planstate_tree_walker(ps, collect_scan_instr, (void *) ctx);
 }
@@ -959,9 +999,8 @@ referenced_columns(PlannedStmt *stmt, int nrt)
  * closer look, no tagged column is read (count(*), untagged columns only).
  */
 static bool
-build_plan_record(QueryDesc *qd, AuditRecord *rec, MemoryContext cxt)
+build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt)
 {
-	PlannedStmt *stmt = qd->plannedstmt;
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	OutputTrace t;
 	int			nrt = list_length(stmt->rtable);
@@ -1070,6 +1109,251 @@ build_plan_record(QueryDesc *qd, AuditRecord *rec, MemoryContext cxt)
 
 	MemoryContextSwitchTo(old);
 	return rec->n_columns > 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Per-plan cache (see PlanAuditInfo)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Does scan node plan read a tagged relation?  Answers are kept per
+ * plan_node_id in the plan's entry, so repeated executions do no hash
+ * lookups.  (Run-time partition pruning can leave different scan nodes
+ * from one execution to the next, hence per node, on demand.)
+ */
+static bool
+scan_is_tagged(Plan *plan, InstrCtx *ctx)
+{
+	PlanAuditInfo *pai = ctx->pai;
+	Index		scanrelid = ((Scan *) plan)->scanrelid;
+	bool		tagged = false;
+
+	if (pai && bms_is_member(plan->plan_node_id, pai->scan_checked))
+		return bms_is_member(plan->plan_node_id, pai->scan_tagged);
+	if (scanrelid >= 1 && scanrelid <= list_length(ctx->stmt->rtable))
+	{
+		RangeTblEntry *rte = rt_fetch(scanrelid, ctx->stmt->rtable);
+
+		tagged = rte->rtekind == RTE_RELATION &&
+			aa_tags_lookup(rte->relid) != NULL;
+	}
+	if (pai)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
+
+		pai->scan_checked = bms_add_member(pai->scan_checked,
+										   plan->plan_node_id);
+		if (tagged)
+			pai->scan_tagged = bms_add_member(pai->scan_tagged,
+											  plan->plan_node_id);
+		MemoryContextSwitchTo(old);
+	}
+	return tagged;
+}
+
+/*
+ * Reset callback of a plan's memory context: the plan is going away.
+ */
+static void
+plan_info_forget(void *arg)
+{
+	PlanAuditInfo *pai = (PlanAuditInfo *) arg;
+	PlanInfoSlot *slot;
+
+	if (plan_infos == NULL)
+		return;
+	slot = hash_search(plan_infos, &pai->stmt, HASH_FIND, NULL);
+	if (slot && slot->info == pai)
+		(void) hash_search(plan_infos, &pai->stmt, HASH_REMOVE, NULL);
+}
+
+/* copy n strings into the flat block; see flatten_lists() */
+static const char **
+flat_list(const char **in, int n, char ***ptrs, char **strs)
+{
+	const char **out = (const char **) *ptrs;
+	int			i;
+
+	if (n <= 0)
+		return NULL;
+	for (i = 0; i < n; i++)
+	{
+		Size		len = strlen(in[i]) + 1;
+
+		memcpy(*strs, in[i], len);
+		(*ptrs)[i] = *strs;
+		*strs += len;
+	}
+	*ptrs += n;
+	return out;
+}
+
+/*
+ * Copy the lists of src (relations, columns, predicate columns, tags) into
+ * one block in cxt: the pointer arrays, then the strings.  dst's lists
+ * point into the block.
+ */
+static char *
+flatten_lists(const AuditRecord *src, AuditRecord *dst, MemoryContext cxt,
+			  Size *size)
+{
+	int			nptr = src->n_relations + src->n_columns +
+	src->n_predicate + src->n_tags;
+	Size		sz = MAXALIGN(sizeof(char *) * nptr);
+	char	   *block;
+	char	  **ptrs;
+	char	   *strs;
+	int			i;
+
+	for (i = 0; i < src->n_relations; i++)
+		sz += strlen(src->relations[i]) + 1;
+	for (i = 0; i < src->n_columns; i++)
+		sz += strlen(src->columns[i]) + 1;
+	for (i = 0; i < src->n_predicate; i++)
+		sz += strlen(src->predicate_columns[i]) + 1;
+	for (i = 0; i < src->n_tags; i++)
+		sz += strlen(src->tags[i]) + 1;
+	block = MemoryContextAlloc(cxt, Max(sz, 1));
+	ptrs = (char **) block;
+	strs = block + MAXALIGN(sizeof(char *) * nptr);
+	dst->n_relations = src->n_relations;
+	dst->relations = flat_list(src->relations, src->n_relations, &ptrs, &strs);
+	dst->n_columns = src->n_columns;
+	dst->columns = flat_list(src->columns, src->n_columns, &ptrs, &strs);
+	dst->n_predicate = src->n_predicate;
+	dst->predicate_columns = flat_list(src->predicate_columns,
+									   src->n_predicate, &ptrs, &strs);
+	dst->n_tags = src->n_tags;
+	dst->tags = flat_list(src->tags, src->n_tags, &ptrs, &strs);
+	Assert(strs == block + sz);
+	*size = sz;
+	return block;
+}
+
+/* a list of the flat block at oldb, as it is in the copy at newb */
+static const char **
+rebase_list(const char **arr, int n, const char *oldb, char *newb)
+{
+	const char **out;
+	int			i;
+
+	if (arr == NULL)
+		return NULL;
+	out = (const char **) (newb + ((const char *) arr - oldb));
+	for (i = 0; i < n; i++)
+		out[i] = newb + (arr[i] - oldb);
+	return out;
+}
+
+/*
+ * Give rec its own copy (in cxt) of the plan's lists.
+ */
+static void
+plan_info_copy_lists(PlanAuditInfo *pai, AuditRecord *rec, MemoryContext cxt)
+{
+	char	   *nb = MemoryContextAlloc(cxt, Max(pai->block_size, 1));
+	const AuditRecord *l = &pai->lists;
+
+	memcpy(nb, pai->block, pai->block_size);
+	rec->n_relations = l->n_relations;
+	rec->relations = rebase_list(l->relations, l->n_relations, pai->block, nb);
+	rec->n_columns = l->n_columns;
+	rec->columns = rebase_list(l->columns, l->n_columns, pai->block, nb);
+	rec->n_predicate = l->n_predicate;
+	rec->predicate_columns = rebase_list(l->predicate_columns, l->n_predicate,
+										 pai->block, nb);
+	rec->n_tags = l->n_tags;
+	rec->tags = rebase_list(l->tags, l->n_tags, pai->block, nb);
+}
+
+/*
+ * The audit facts of stmt: from the cache when derived under the current
+ * tag epoch, else derived now (catalog access through the tag cache; may
+ * throw, leaving an entry that is derived again next time).
+ */
+static PlanAuditInfo *
+plan_info_get(PlannedStmt *stmt)
+{
+	uint64		epoch = aa_tags_epoch();
+	PlanInfoSlot *slot;
+	PlanAuditInfo *pai;
+	MemoryContext pcxt;
+	bool		found;
+
+	if (plan_infos == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(PlannedStmt *);
+		ctl.entrysize = sizeof(PlanInfoSlot);
+		ctl.hcxt = TopMemoryContext;
+		plan_infos = hash_create("access_audit plans", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	slot = hash_search(plan_infos, &stmt, HASH_FIND, NULL);
+	if (slot != NULL && slot->info->tags_epoch == epoch)
+		return slot->info;
+
+	if (slot != NULL)
+		pai = slot->info;
+	else
+	{
+		/*
+		 * First sighting: many plans run only once (custom plans, simple
+		 * protocol), so only decide whether to audit and let the caller build
+		 * the record directly; derive and keep the lists when the plan comes
+		 * back.  tags_epoch 0 marks "not derived".
+		 */
+		/* PlannedStmts are always palloc'd (makeNode, copyObject) */
+		pcxt = GetMemoryChunkContext(stmt);
+		pai = MemoryContextAllocZero(pcxt, sizeof(PlanAuditInfo));
+		pai->stmt = stmt;
+		pai->cb_cxt = pcxt;
+		slot = hash_search(plan_infos, &stmt, HASH_ENTER, &found);
+		slot->info = pai;
+		pai->cb.func = plan_info_forget;
+		pai->cb.arg = pai;
+		MemoryContextRegisterResetCallback(pcxt, &pai->cb);
+		pai->audit = plan_reads_tagged(stmt);
+		return pai;
+	}
+
+	/*
+	 * Derive (again).  Nothing points into the old block: executions copy it
+	 * at their start, before anything can call us again.
+	 */
+	pai->tags_epoch = 0;
+	pai->has_record = false;
+	if (pai->block)
+		pfree(pai->block);
+	pai->block = NULL;
+	pai->block_size = 0;
+	memset(&pai->lists, 0, sizeof(pai->lists));
+	bms_free(pai->scan_checked);
+	bms_free(pai->scan_tagged);
+	pai->scan_checked = NULL;
+	pai->scan_tagged = NULL;
+	pai->audit = plan_reads_tagged(stmt);
+	if (pai->audit)
+	{
+		MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext,
+												  "access_audit plan",
+												  ALLOCSET_SMALL_SIZES);
+		AuditRecord rec;
+
+		memset(&rec, 0, sizeof(rec));
+		if (build_plan_record(stmt, &rec, tmp))
+		{
+			pai->block = flatten_lists(&rec, &pai->lists, pai->cb_cxt,
+									   &pai->block_size);
+			pai->has_record = true;
+		}
+		MemoryContextDelete(tmp);
+	}
+	pai->tags_epoch = epoch;
+	return pai;
 }
 
 /* ---------------------------------------------------------------------
@@ -1192,14 +1476,16 @@ inflight_new(MemoryContext cxt, EState *estate)
 static void
 aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	bool		audit = false;
+	PlanAuditInfo *pai = NULL;
 
 	if (capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		queryDesc->plannedstmt != NULL && aa_tags_active() &&
-		plan_reads_tagged(queryDesc->plannedstmt))
+		queryDesc->plannedstmt != NULL && aa_tags_active())
 	{
-		audit = true;
-		queryDesc->instrument_options |= INSTRUMENT_ROWS;
+		pai = plan_info_get(queryDesc->plannedstmt);
+		if (pai->audit)
+			queryDesc->instrument_options |= INSTRUMENT_ROWS;
+		else
+			pai = NULL;
 	}
 
 	if (prev_ExecutorStart)
@@ -1207,28 +1493,43 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	if (audit && queryDesc->estate)
+	/*
+	 * pai stays valid: the plan is in use by this very call.  Its lists are
+	 * used if derived under the current tags; otherwise (first sighting, or a
+	 * tag change processed while the executor opened relations) the record is
+	 * built from the plan here, as for a plan seen once.
+	 */
+	if (pai && queryDesc->estate)
 	{
 		MemoryContext cxt = queryDesc->estate->es_query_cxt;
-		AuditRecord rec;
 		InstrCtx	ictx;
 		InflightRecord *ir;
 		ListCell   *lc;
 		int			i;
+		AuditRecord rec;
 
-		memset(&rec, 0, sizeof(rec));
-		if (!build_plan_record(queryDesc, &rec, cxt))
-			return;
-
-		ir = inflight_new(cxt, queryDesc->estate);
-		ir->rec.relations = rec.relations;
-		ir->rec.n_relations = rec.n_relations;
-		ir->rec.columns = rec.columns;
-		ir->rec.n_columns = rec.n_columns;
-		ir->rec.predicate_columns = rec.predicate_columns;
-		ir->rec.n_predicate = rec.n_predicate;
-		ir->rec.tags = rec.tags;
-		ir->rec.n_tags = rec.n_tags;
+		if (pai->tags_epoch == aa_tags_epoch())
+		{
+			if (!pai->has_record)
+				return;
+			ir = inflight_new(cxt, queryDesc->estate);
+			plan_info_copy_lists(pai, &ir->rec, cxt);
+		}
+		else
+		{
+			memset(&rec, 0, sizeof(rec));
+			if (!build_plan_record(queryDesc->plannedstmt, &rec, cxt))
+				return;
+			ir = inflight_new(cxt, queryDesc->estate);
+			ir->rec.relations = rec.relations;
+			ir->rec.n_relations = rec.n_relations;
+			ir->rec.columns = rec.columns;
+			ir->rec.n_columns = rec.n_columns;
+			ir->rec.predicate_columns = rec.predicate_columns;
+			ir->rec.n_predicate = rec.n_predicate;
+			ir->rec.tags = rec.tags;
+			ir->rec.n_tags = rec.n_tags;
+		}
 		ir->rec.command = command_name(queryDesc);
 		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
 		if (ir->rec.query_id == 0)
@@ -1240,6 +1541,7 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 		memset(&ictx, 0, sizeof(ictx));
 		ictx.stmt = queryDesc->plannedstmt;
+		ictx.pai = pai;
 		(void) collect_scan_instr(queryDesc->planstate, &ictx);
 		ir->n_instr = list_length(ictx.instr);
 		ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *

@@ -22,9 +22,17 @@
  *	  before filling it.  The body is copied and checksummed afterwards
  *	  without any lock; the producer then publishes it by setting state
  *	  READY after a write barrier.
- *	- Only a writer marks records DONE, and only after the transaction that
- *	  stored them has committed.  The tail then advances over DONE records,
- *	  which is the only way ring space is freed.
+ *	- A record is finished once the transaction that stored it has
+ *	  committed: its database's committed_upto (in shared memory, set by
+ *	  its writer after commit) is past it, or it is marked DONE (pads, and
+ *	  records of a dropped database).  The tail advances over finished
+ *	  records, which is the only way ring space is freed.  Writers do not
+ *	  store DONE into every record they wrote: those stores dirtied a ring
+ *	  line per record behind the producers (cache misses, and page faults
+ *	  on file pages that writeback had cleaned).  After a crash the file's
+ *	  tail may still have committed records after it; they are replayed
+ *	  and the writer skips them by its committed position
+ *	  (access_audit.writer_state), as before.
  *	- AuditQueueShared.lock (LWLock) protects the database table: dboid,
  *	  writer_pid, writer_latch, writer_wanted, committed_upto, last_flush.
  *	  The counters are atomics and need no lock.
@@ -869,6 +877,16 @@ aa_queue_push(const AuditRecord *in)
 	len = TYPEALIGN(AA_RECORD_ALIGN, sizeof(RingRecordHeader) + body);
 	slot = my_db_slot();
 
+	/*
+	 * The header store below is the first touch of a ring line that was last
+	 * written a whole lap ago: a cache miss, taken while holding the mutex
+	 * that the other producers spin on.  Start fetching the line the head
+	 * points at now (unlocked read; a stale guess costs nothing).
+	 */
+#if defined(__GNUC__)
+	__builtin_prefetch(ring_at(*((volatile uint64 *) &ring_hdr->head)), 1);
+#endif
+
 	for (;;)
 	{
 		SpinLockAcquire(&aa_shared->mutex);
@@ -1027,6 +1045,59 @@ aa_queue_release_writer(Oid dboid)
 }
 
 /*
+ * Is the record at hdr finished (committed or DONE), so the tail may pass
+ * it?  *cache_db and *cache_upto remember the last database looked up, since
+ * runs of records of one database are the rule.  Caller holds the mutex;
+ * committed_upto is read without the LWLock: a stale value is an older,
+ * smaller one, which only keeps the tail back a little longer.
+ */
+static inline bool
+record_finished(RingRecordHeader *hdr, Oid *cache_db, uint64 *cache_upto)
+{
+	if (hdr->state == AA_STATE_DONE)
+		return true;
+	if (hdr->state != AA_STATE_READY || hdr->kind == AA_KIND_PAD)
+		return false;
+	if (hdr->dboid != *cache_db)
+	{
+		int			i;
+
+		*cache_db = hdr->dboid;
+		*cache_upto = 0;
+		for (i = 0; i < AA_MAX_DATABASES; i++)
+		{
+			if (aa_shared->dbs[i].dboid == hdr->dboid)
+			{
+				*cache_upto = *((volatile uint64 *) &aa_shared->dbs[i].committed_upto);
+				break;
+			}
+		}
+	}
+	return hdr->pos + hdr->len <= *cache_upto;
+}
+
+/*
+ * Move the tail over every finished record.
+ */
+static void
+ring_advance_tail(void)
+{
+	Oid			cache_db = InvalidOid;
+	uint64		cache_upto = 0;
+
+	SpinLockAcquire(&aa_shared->mutex);
+	while (ring_hdr->tail < ring_hdr->head)
+	{
+		RingRecordHeader *hdr = ring_at(ring_hdr->tail);
+
+		if (!record_finished(hdr, &cache_db, &cache_upto))
+			break;
+		ring_hdr->tail += hdr->len;
+	}
+	SpinLockRelease(&aa_shared->mutex);
+}
+
+/*
  * Collect up to max_items READY records of dboid from *scan_pos on.
  * Stops before a record of this database still being copied, so records
  * are always written in queue order.  *scan_pos is advanced past what was
@@ -1073,25 +1144,22 @@ aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
 }
 
 /*
- * The writer committed items[]: mark them DONE, publish how far this
- * database is written (for flush()), and free ring space.
+ * The writer committed items[]: publish how far this database is written
+ * (for flush(), and as the mark that its records before that position are
+ * finished), and free ring space.
+ *
+ * committed_upto is the writer's scan position: every record of dboid
+ * before it was collected (collect stops at the first one still being
+ * copied and never skips a READY one) and is now committed.
  */
 void
 aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
 				  uint64 committed_upto)
 {
-	int			i;
 	int			slot;
 
 	/* everything we read of these records happened before they are freed */
 	pg_memory_barrier();
-	for (i = 0; i < nitems; i++)
-	{
-		RingRecordHeader *hdr = ring_at(items[i].pos);
-
-		Assert(hdr->pos == items[i].pos);
-		hdr->state = AA_STATE_DONE;
-	}
 
 	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
 	slot = slot_find(dboid, false);
@@ -1107,17 +1175,7 @@ aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
 	}
 	LWLockRelease(aa_shared->lock);
 
-	/* free space: the tail moves over every finished record */
-	SpinLockAcquire(&aa_shared->mutex);
-	while (ring_hdr->tail < ring_hdr->head)
-	{
-		RingRecordHeader *hdr = ring_at(ring_hdr->tail);
-
-		if (hdr->state != AA_STATE_DONE)
-			break;
-		ring_hdr->tail += hdr->len;
-	}
-	SpinLockRelease(&aa_shared->mutex);
+	ring_advance_tail();
 }
 
 /*
@@ -1289,6 +1347,7 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 	int			n = 0;
 	uint64		pos;
 	uint64		head;
+	uint64		upto[AA_MAX_DATABASES];
 
 	LWLockAcquire(aa_shared->lock, LW_SHARED);
 	for (i = 0; i < AA_MAX_DATABASES && n < max; i++)
@@ -1297,6 +1356,7 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 
 		if (s->dboid == InvalidOid)
 			continue;
+		upto[n] = s->committed_upto;
 		memset(&out[n], 0, sizeof(AuditQueueDbStats));
 		out[n].dboid = s->dboid;
 		out[n].queued = pg_atomic_read_u64(&s->queued);
@@ -1324,7 +1384,8 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 		{
 			for (i = 0; i < n; i++)
 			{
-				if (out[i].dboid != hdr->dboid)
+				/* committed, waiting only for the tail */
+				if (out[i].dboid != hdr->dboid || pos + len <= upto[i])
 					continue;
 				out[i].pending_bytes += len;
 				if (out[i].oldest_pending == 0 && hdr->kind == AA_KIND_READ &&

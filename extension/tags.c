@@ -79,6 +79,13 @@ static uint64 cached_generation = PG_UINT64_MAX;
 static bool db_active = false;
 static bool bump_at_commit = false;
 
+/*
+ * Moves whenever an answer of aa_tags_lookup() may have changed (the cache
+ * was dropped, or an entry of it), so that capture can keep what it
+ * derived from tags per plan and know when to derive it again.
+ */
+static uint64 tags_epoch = 1;
+
 static void tags_shmem_request(void);
 static void tags_shmem_startup(void);
 static void tags_relabel_hook(const ObjectAddress *object, const char *seclabel);
@@ -312,6 +319,7 @@ tags_relcache_callback(Datum arg, Oid relid)
 		{
 			MemoryContext cxt = entry->cxt;
 
+			tags_epoch++;
 			hash_search(tag_cache, &relid, HASH_REMOVE, NULL);
 			if (cxt)
 				graveyard_add(cxt);
@@ -319,6 +327,7 @@ tags_relcache_callback(Datum arg, Oid relid)
 		return;
 	}
 	/* everything: the next statement start rebuilds from scratch */
+	tags_epoch++;
 	hash_seq_init(&status, tag_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
@@ -383,6 +392,7 @@ aa_tags_active(void)
 												  "access_audit tag cache",
 												  ALLOCSET_DEFAULT_SIZES);
 		/* drop everything: all entries live under tag_cache_cxt */
+		tags_epoch++;
 		tag_cache = NULL;
 		list_free(graveyard);
 		graveyard = NIL;
@@ -629,6 +639,16 @@ build_entry(Oid relid)
 	entry->cxt = cxt;
 	entry->tags = tags;
 	return entry;
+}
+
+/*
+ * Current epoch of the tag cache: while it stays the same, every
+ * aa_tags_lookup() answers as before.
+ */
+uint64
+aa_tags_epoch(void)
+{
+	return tags_epoch;
 }
 
 /*

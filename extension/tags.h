@@ -34,6 +34,7 @@ typedef struct AuditRelTags
 extern void aa_tags_init(void);
 extern bool aa_tags_active(void);
 extern AuditRelTags *aa_tags_lookup(Oid relid);
+extern uint64 aa_tags_epoch(void);
 extern void aa_tags_changed(void);
 extern bool aa_tags_valid_label(const char *label);
 

@@ -1,0 +1,135 @@
+#!/bin/bash
+# bench/callgrind.sh: instructions per statement (backend) and per record
+# (writer), counted by valgrind's callgrind: repeatable on a busy machine,
+# unlike tps or CPU time.
+#
+# One data directory ($BASE/data, port $PORT) with `customers` ($ROWS rows,
+# full_name and phone tagged).  For each configuration (base: nothing
+# preloaded; aa: access_audit) and workload, the whole server runs under
+# callgrind twice, once with N1 and once with N2 statements of one pgbench
+# client (-M prepared); (I(N2) - I(N1)) / (N2 - N1) cancels connection start
+# and exit.  The writer's instructions are taken the same way, per record.
+# Per-function inclusive costs of the N2 run go to $OUT/*.annotate.
+#
+# Run as root:
+#   PGBIN=/opt/pgB/usr/lib/postgresql/15/bin bench/callgrind.sh [-w "w1 w2 w3"] [-c "base aa"]
+# Env: BASE (default /tmp/aa_cg), PORT (55710), ROWS (1000000), N1 (500), N2 (2500),
+#      OUT (default $BASE/out-<timestamp>), SETUP=0 to reuse an existing $BASE/data.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+RUNAS=${RUNAS:-aa_bench}
+BASE=${BASE:-/tmp/aa_cg}
+PORT=${PORT:-55710}
+ROWS=${ROWS:-1000000}
+N1=${N1:-500}
+N2=${N2:-2500}
+SETUP=${SETUP:-1}
+WLS="w1 w2 w3"
+CFGS="base aa"
+while getopts "w:c:" o; do
+	case $o in
+		w) WLS=$OPTARG ;;
+		c) CFGS=$OPTARG ;;
+		*) sed -n '2,18p' "$0"; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "callgrind.sh: run as root" >&2; exit 2; }
+id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
+OUT=${OUT:-$BASE/out-$(date -u +%Y%m%dT%H%M%SZ)}
+D=$BASE/data
+SOCK=$BASE/sock
+as() { su "$RUNAS" -s /bin/bash -c "$*"; }
+q() { as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench -tAc \"$*\""; }
+mkdir -p "$BASE" "$OUT"
+chown "$RUNAS" "$BASE" "$OUT"
+
+if [ "$SETUP" = 1 ]; then
+	[ -f $D/postmaster.pid ] && as "$PGBIN/pg_ctl -D $D -m immediate stop" >/dev/null 2>&1 || true
+	rm -rf $D $SOCK
+	mkdir -p $SOCK && chown "$RUNAS" $SOCK
+	as "$PGBIN/initdb -D $D -A trust -E UTF8 --no-locale" >/dev/null
+	cat >>$D/postgresql.conf <<EOF
+listen_addresses = ''
+unix_socket_directories = '$SOCK'
+port = $PORT
+shared_buffers = 256MB
+max_wal_size = 4GB
+autovacuum = off
+shared_preload_libraries = 'access_audit'
+EOF
+	as "$PGBIN/pg_ctl -D $D -l $D/server.log -w start" >/dev/null
+	as "$PGBIN/createdb -h $SOCK -p $PORT bench"
+	as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench" <<EOF
+CREATE TABLE customers (id integer PRIMARY KEY, full_name text NOT NULL, phone text NOT NULL,
+    city text NOT NULL, email text NOT NULL, created date NOT NULL);
+INSERT INTO customers SELECT i, 'Customer ' || md5(i::text)::varchar(12),
+       '+1-555-' || lpad((i % 10000000)::text, 7, '0'),
+       (ARRAY['Berlin','Paris','Lisbon','Oslo','Rome','Vienna','Prague','Dublin'])[1 + i % 8],
+       'c' || i || '@example.com', date '2020-01-01' + (i % 1500)
+  FROM generate_series(1, $ROWS) i;
+VACUUM ANALYZE customers;
+CREATE EXTENSION access_audit;
+SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii';
+SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
+EOF
+	as "$PGBIN/pg_ctl -D $D -w -m fast stop" >/dev/null
+fi
+for w in $WLS; do cp "$REPO/bench/$w.sql" "$BASE/$w.sql"; chmod 644 "$BASE/$w.sql"; done
+
+# one server lifetime under callgrind; prints "backend_Ir writer_Ir"
+run_once() {
+	local cfg=$1 wl=$2 n=$3 spl='' cg=$OUT/cg-$1-$2-$3
+	[ "$cfg" = aa ] && spl=access_audit
+	rm -rf "$cg"; mkdir -p "$cg"; chown "$RUNAS" "$cg"
+	as "cd $cg && valgrind --tool=callgrind --callgrind-out-file=$cg/cg.%p \
+		$PGBIN/postgres -D $D -c shared_preload_libraries=$spl >$cg/server.log 2>&1 &"
+	for i in $(seq 1 240); do
+		as "$PGBIN/pg_isready -q -h $SOCK -p $PORT" && break
+		sleep 1
+	done
+	# warm the table and the writer (its start-up is not what we count)
+	q "SELECT count(*) FROM customers" >/dev/null
+	if [ "$cfg" = aa ]; then
+		q "SELECT full_name FROM customers WHERE id = 1" >/dev/null
+		q "SELECT access_audit.flush('120 s')" >/dev/null
+	fi
+	local wpid='' before after bpid
+	[ "$cfg" = aa ] && wpid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")
+	# files of earlier backends are written when they exit: let them land
+	sleep 3
+	before=$(ls "$cg" | sort)
+	as "$PGBIN/pgbench -n -h $SOCK -p $PORT -D rows=$ROWS -M prepared -c 1 -t $n -f $BASE/$wl.sql bench" >"$cg/pgbench.txt" 2>&1
+	[ "$cfg" = aa ] && q "SELECT access_audit.flush('300 s')" >/dev/null
+	sleep 3
+	after=$(ls "$cg" | sort)
+	# the pgbench backend: the biggest file written meanwhile
+	bpid=$(comm -13 <(echo "$before") <(echo "$after") | grep '^cg\.' | grep -vx "cg.$wpid" |
+		while read -r f; do echo "$(grep '^totals:' "$cg/$f" | awk '{print $2}') $f"; done |
+		sort -n | tail -1 | awk '{print $2}')
+	as "$PGBIN/pg_ctl -D $D -w -t 600 -m fast stop" >/dev/null
+	local bir wir=0
+	bir=$(grep '^totals:' "$cg/$bpid" | awk '{print $2}')
+	[ -n "$wpid" ] && wir=$(grep -h "^totals:" "$cg/cg.$wpid" | awk '{s += $2} END {print s}')
+	echo "$bpid" >"$cg/backend"
+	echo "$bir $wir"
+}
+
+for wl in $WLS; do
+	for cfg in $CFGS; do
+		read -r b1 w1 <<<"$(run_once "$cfg" "$wl" "$N1")"
+		read -r b2 w2 <<<"$(run_once "$cfg" "$wl" "$N2")"
+		cg=$OUT/cg-$cfg-$wl-$N2
+		callgrind_annotate --inclusive=yes "$cg/$(cat "$cg/backend")" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-backend.annotate" || true
+		if [ "$cfg" = aa ]; then
+			wf=$(ls "$cg" | grep -v "$(cat "$cg/backend")" | while read -r f; do
+				grep -q 'aa_writer_main' "$cg/$f" 2>/dev/null && echo "$f"; done | head -1 || true)
+			[ -n "$wf" ] && callgrind_annotate --inclusive=yes "$cg/$wf" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-writer.annotate" || true
+		fi
+		awk -v wl="$wl" -v c="$cfg" -v b1="$b1" -v b2="$b2" -v w1="$w1" -v w2="$w2" -v n1="$N1" -v n2="$N2" \
+			'BEGIN{printf "%s %-5s backend %9.0f Ir/stmt  writer %9.0f Ir/record\n", wl, c, (b2-b1)/(n2-n1), (w2-w1)/(n2-n1)}' |
+			tee -a "$OUT/summary.txt"
+	done
+done
+echo "callgrind: $OUT"
