@@ -195,7 +195,7 @@ pgb() {
 }
 
 aa_bytes() {
-	q aa bench "SELECT pg_total_relation_size('access_audit.log_data') + pg_total_relation_size('access_audit.strings') + pg_total_relation_size('access_audit.string_sets')"
+	q aa bench "SELECT pg_total_relation_size('access_audit.log_data') + pg_total_relation_size('access_audit.strings') + pg_total_relation_size('access_audit.string_sets') + pg_total_relation_size('access_audit.sessions') + pg_total_relation_size('access_audit.shapes')"
 }
 aa_seq() { q aa bench "SELECT coalesce(max(seq), 0) FROM access_audit.log_data"; }
 aa_flush() { [ "$1" != aa ] || [ "$(q aa bench "SELECT access_audit.flush('120 s')")" = t ] || log "WARNING: flush timed out"; }
