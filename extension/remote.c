@@ -349,16 +349,20 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 	uint64		ring_id = aa_queue_ring_id();
 	char	   *origin;
 	PGconn	   *conn = NULL;
-	int64		shipped_upto = -1;
 	int			nalloc = aa_batch_size;
 	AuditQueueItem *items;
 	MemoryContext batch_cxt;
 	StringInfoData buf;
 	TimestampTz shutdown_since = 0;
 	long		retry_ms = 0;
+	uint64		scan_pos = 0;	/* records before it are shipped (or done) */
+	uint64	   *inflight;		/* positions shipped, not yet replayed here */
+	int			ninflight = 0;
+	int			maxinflight = 1024;
 
 	origin = MemoryContextStrdup(TopMemoryContext, remote_origin_name());
 	items = MemoryContextAlloc(TopMemoryContext, sizeof(AuditQueueItem) * nalloc);
+	inflight = MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * maxinflight);
 	batch_cxt = AllocSetContextCreate(TopMemoryContext, "access_audit shipper batch",
 									  ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
@@ -367,11 +371,12 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 
 	for (;;)
 	{
-		uint64		scan_pos = 0;
+		uint64		next = scan_pos;
 		int64		done;
 		int			n;
-		int			k;
 		int			first;
+		int			confirmed;
+		bool		shipped = true;
 		MemoryContext old;
 
 		if (ConfigReloadPending)
@@ -389,22 +394,26 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 			proc_exit(1);
 		}
 
+		/* what the primary holds, as replayed here, is done */
 		done = remote_committed_pos(ring_id);
+		for (confirmed = 0; confirmed < ninflight &&
+			 (int64) inflight[confirmed] <= done; confirmed++)
+			;
+		if (confirmed > 0)
+		{
+			memmove(inflight, inflight + confirmed,
+					sizeof(uint64) * (ninflight - confirmed));
+			ninflight -= confirmed;
+		}
 
 		MemoryContextReset(batch_cxt);
 		old = MemoryContextSwitchTo(batch_cxt);
-		n = aa_queue_collect(dboid, &scan_pos, Min(nalloc, aa_batch_size), items);
+		n = aa_queue_collect(dboid, &next, Min(nalloc, aa_batch_size), items);
 
-		/* what the primary holds and we replayed is done here too */
-		for (k = 0; k < n && (int64) items[k].pos <= done; k++)
+		/* after a restart, the first records may be done already */
+		for (first = 0; first < n && (int64) items[first].pos <= done; first++)
 			;
-		aa_queue_complete(dboid, items, k, k < n ? items[k].pos : scan_pos);
-
-		/* ship what the primary has not confirmed yet */
-		if (shipped_upto < done)
-			shipped_upto = done;
-		for (first = k; first < n && (int64) items[first].pos <= shipped_upto; first++)
-			;
+		confirmed += first;
 		if (first < n)
 		{
 			int			i;
@@ -430,38 +439,55 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 			}
 			if (got >= -1)
 			{
-				shipped_upto = Max(shipped_upto, got);
+				/* the primary holds them: wait for them to be replayed */
+				if (ninflight + (n - first) > maxinflight)
+				{
+					maxinflight = Max(maxinflight * 2, ninflight + (n - first));
+					inflight = repalloc(inflight, sizeof(uint64) * maxinflight);
+				}
+				for (i = first; i < n; i++)
+					inflight[ninflight++] = items[i].pos;
 				retry_ms = 0;
 			}
 			else
 			{
-				bool		connecting = (conn == NULL);
-
-				remote_complain(why, connecting);
+				remote_complain(why, conn == NULL);
 				if (conn != NULL)
 				{
 					PQfinish(conn);
 					conn = NULL;
 				}
-				/* back off: 0.1 s doubling up to 5 s */
+				shipped = false;
+				/* collect them again later; back off 0.1 s doubling to 5 s */
 				retry_ms = Min(Max(retry_ms * 2, 100), 5000);
 			}
 		}
+		if (shipped)
+			scan_pos = next;
 		MemoryContextSwitchTo(old);
+
+		/*
+		 * Every record of this database before the first one shipped but not
+		 * replayed (or, if none, before the scan position) is done here: that
+		 * frees its ring space and answers flush().
+		 */
+		aa_queue_complete(dboid, items, confirmed,
+						  ninflight > 0 ? inflight[0] :
+						  (shipped ? scan_pos : items[first].pos));
 
 		if (ShutdownRequestPending)
 		{
 			if (shutdown_since == 0)
 				shutdown_since = GetCurrentTimestamp();
 			/* leave when all is shipped, or let records wait for a restart */
-			if ((n == 0 && scan_pos >= aa_queue_head() &&
+			if ((n == 0 && ninflight == 0 && scan_pos >= aa_queue_head() &&
 				 CountDBConnections(dboid) == 0) ||
 				TimestampDifferenceExceeds(shutdown_since, GetCurrentTimestamp(),
 										   SHUTDOWN_GRACE_MS))
 				break;
 		}
-		else if (n == Min(nalloc, aa_batch_size) && k == n)
-			continue;			/* more waiting, all done: no sleep */
+		else if (shipped && n == Min(nalloc, aa_batch_size))
+			continue;			/* more waiting: no sleep */
 
 		/*
 		 * After a failure, wait before trying again (a latch set by a
@@ -474,7 +500,7 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 		else
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 shipped_upto > done ? 10L : (long) aa_flush_interval_ms,
+							 ninflight > 0 ? 10L : (long) aa_flush_interval_ms,
 							 PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}

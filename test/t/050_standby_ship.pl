@@ -41,6 +41,7 @@ my $ship_conn = 'host=' . $primary->host . ' port=' . $primary->port . ' user=sh
 $standby->append_conf('postgresql.conf', qq{
 access_audit.primary_conninfo = '$ship_conn'
 access_audit.server_name = 'replica1'
+access_audit.batch_size = 4
 });
 $standby->start;
 $primary->wait_for_catchup($standby);
@@ -102,6 +103,15 @@ SELECT string_agg(rows::text, ',' ORDER BY origin_seq) || ' ' || (count(DISTINCT
   FROM access_audit.log WHERE origin IS NOT NULL}),
 	'5,1,1,2,3 true', 'all five standby reads, in order, each once');
 
+# more records than a batch (the standby ships four at a time)
+$standby->safe_psql('postgres',
+	join('', map { "SELECT phone FROM customers WHERE id = $_;\n" } 1 .. 30));
+is($standby->safe_psql('postgres', q{SELECT access_audit.flush('60 s')}), 't',
+	'thirty reads shipped in batches of four');
+is($primary->safe_psql('postgres', q{
+SELECT count(*) || ' ' || count(DISTINCT origin_seq) FROM access_audit.log WHERE origin IS NOT NULL}),
+	'35 35', 'the primary holds 35 standby reads, each once');
+
 # promotion with records pending: the primary is gone for good
 $primary->stop('immediate');
 $standby->safe_psql('postgres', q{SELECT phone FROM customers WHERE id BETWEEN 171 AND 177});
@@ -114,8 +124,8 @@ is($standby->safe_psql('postgres', q{SELECT access_audit.flush('60 s')}), 't',
 is($standby->safe_psql('postgres', q{
 SELECT string_agg(rows::text, ',' ORDER BY seq) FROM access_audit.log
  WHERE command = 'SELECT' AND relations = '{public.customers}'}),
-	'1,5,1,1,2,3,7,4',
-	'the primary read, the five shipped reads and the two pending ones, each once');
+	join(',', 1, 5, 1, 1, 2, 3, (1) x 30, 7, 4),
+	'the primary read, the 35 shipped reads and the two pending ones, each once');
 is($standby->safe_psql('postgres', q{
 SELECT count(*) FILTER (WHERE origin IS NULL) || ' ' || count(*) FILTER (WHERE origin IS NOT NULL)
   FROM access_audit.log WHERE command = 'SELECT' AND rows IN (7, 4)}),
