@@ -39,6 +39,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# chain.c hashes with OpenSSL directly when the server was built with it
+ifeq ($(with_ssl),openssl)
+SHLIB_LINK += -lcrypto
+endif
+
 extension/access_audit--1.0.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 

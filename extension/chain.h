@@ -64,8 +64,6 @@ typedef struct ChainRow
 	int64		origin_seq;
 } ChainRow;
 
-extern void aa_chain_batch_begin(void);
-extern void aa_chain_batch_end(void);
 extern void aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out);
 
 typedef struct AuditVerifyResult

@@ -593,12 +593,12 @@ record_serialize(const AuditRecord *rec, char *p)
 
 /*
  * Read one string at *pp, not past end.  Returns false if the bytes there
- * are not a string (cut short or missing its NUL): records from the ring
- * are checksummed, but those that arrive from a standby (remote.c) are
- * checked here too.
+ * are not a string (cut short or missing its NUL).  Records from the ring
+ * are checksummed (trusted); those that arrive from a standby (remote.c)
+ * are also checked for NULs inside a string.
  */
 static inline bool
-get_str(const char **pp, const char *end, const char **out)
+get_str(const char **pp, const char *end, const char **out, bool trusted)
 {
 	int32		len;
 	const char *s;
@@ -615,7 +615,7 @@ get_str(const char **pp, const char *end, const char **out)
 	if (end - *pp < (ptrdiff_t) len + 1)
 		return false;
 	s = *pp;
-	if (s[len] != '\0' || memchr(s, '\0', len) != NULL)
+	if (s[len] != '\0' || (!trusted && memchr(s, '\0', len) != NULL))
 		return false;
 	*pp += len + 1;
 	*out = s;
@@ -623,7 +623,8 @@ get_str(const char **pp, const char *end, const char **out)
 }
 
 static bool
-get_strs(const char **pp, const char *end, int n, const char ***out)
+get_strs(const char **pp, const char *end, int n, const char ***out,
+		 bool trusted)
 {
 	const char **arr;
 	int			i;
@@ -635,7 +636,7 @@ get_strs(const char **pp, const char *end, int n, const char ***out)
 		return true;
 	arr = palloc(sizeof(char *) * n);
 	for (i = 0; i < n; i++)
-		if (!get_str(pp, end, &arr[i]) || arr[i] == NULL)
+		if (!get_str(pp, end, &arr[i], trusted) || arr[i] == NULL)
 			return false;
 	*out = arr;
 	return true;
@@ -648,7 +649,7 @@ get_strs(const char **pp, const char *end, int n, const char ***out)
  */
 static bool
 record_decode_body(uint32 kind, const char *p, const char *end,
-				   AuditQueueItem *item)
+				   AuditQueueItem *item, bool trusted)
 {
 	RingBodyFixed fx;
 	AuditRecord *rec = &item->rec;
@@ -679,20 +680,20 @@ record_decode_body(uint32 kind, const char *p, const char *end,
 	rec->n_columns = fx.n_columns;
 	rec->n_predicate = fx.n_predicate;
 	rec->n_tags = fx.n_tags;
-	return get_str(&p, end, &rec->login_role) &&
-		get_str(&p, end, &rec->effective_role) &&
-		get_str(&p, end, &rec->actor) &&
-		get_str(&p, end, &rec->claimed_actor) &&
-		get_str(&p, end, &rec->client_addr) &&
-		get_str(&p, end, &rec->application_name) &&
-		get_str(&p, end, &rec->query) &&
-		get_str(&p, end, &rec->command) &&
-		get_str(&p, end, &rec->detail) &&
-		get_str(&p, end, &rec->origin) &&
-		get_strs(&p, end, fx.n_relations, &rec->relations) &&
-		get_strs(&p, end, fx.n_columns, &rec->columns) &&
-		get_strs(&p, end, fx.n_predicate, &rec->predicate_columns) &&
-		get_strs(&p, end, fx.n_tags, &rec->tags);
+	return get_str(&p, end, &rec->login_role, trusted) &&
+		get_str(&p, end, &rec->effective_role, trusted) &&
+		get_str(&p, end, &rec->actor, trusted) &&
+		get_str(&p, end, &rec->claimed_actor, trusted) &&
+		get_str(&p, end, &rec->client_addr, trusted) &&
+		get_str(&p, end, &rec->application_name, trusted) &&
+		get_str(&p, end, &rec->query, trusted) &&
+		get_str(&p, end, &rec->command, trusted) &&
+		get_str(&p, end, &rec->detail, trusted) &&
+		get_str(&p, end, &rec->origin, trusted) &&
+		get_strs(&p, end, fx.n_relations, &rec->relations, trusted) &&
+		get_strs(&p, end, fx.n_columns, &rec->columns, trusted) &&
+		get_strs(&p, end, fx.n_predicate, &rec->predicate_columns, trusted) &&
+		get_strs(&p, end, fx.n_tags, &rec->tags, trusted);
 }
 
 /*
@@ -709,7 +710,8 @@ record_decode(RingRecordHeader *hdr, AuditQueueItem *item)
 	memset(item, 0, sizeof(AuditQueueItem));
 	item->pos = hdr->pos;
 	item->len = hdr->len;
-	if (!record_decode_body(hdr->kind, p, (const char *) hdr + hdr->len, item))
+	if (!record_decode_body(hdr->kind, p, (const char *) hdr + hdr->len, item,
+							true))
 		elog(ERROR, "access_audit queue record at position %llu is malformed",
 			 (unsigned long long) hdr->pos);
 }
@@ -760,7 +762,7 @@ aa_queue_item_from_wire(const char **pp, const char *end, AuditQueueItem *item)
 		goto bad;
 	item->pos = pos;
 	item->len = blen;
-	if (!record_decode_body(kind, p, p + blen, item))
+	if (!record_decode_body(kind, p, p + blen, item, false))
 		goto bad;
 	*pp = p + blen;
 	return true;

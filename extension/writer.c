@@ -470,15 +470,24 @@ item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c)
 	}
 }
 
-/* append a string to a memo encoding: length (-1: NULL), bytes */
+/*
+ * Memo encodings (see dict.c) are written straight into the buffer, as the
+ * chain's are: one per record, twice.
+ */
 static inline void
 memo_str(StringInfo b, const char *s)
 {
 	int32		len = s ? (int32) strlen(s) : -1;
 
-	appendBinaryStringInfo(b, (char *) &len, sizeof(len));
-	if (s)
-		appendBinaryStringInfo(b, s, len);
+	if (b->len + len + 4 >= b->maxlen)
+		enlargeStringInfo(b, len + 4);
+	memcpy(b->data + b->len, &len, sizeof(len));
+	b->len += sizeof(len);
+	if (len > 0)
+	{
+		memcpy(b->data + b->len, s, len);
+		b->len += len;
+	}
 }
 
 static inline void
@@ -486,7 +495,10 @@ memo_int(StringInfo b, bool has, int64 v)
 {
 	if (!has)
 		v = PG_INT64_MIN;		/* a NULL number */
-	appendBinaryStringInfo(b, (char *) &v, sizeof(v));
+	if (b->len + 8 >= b->maxlen)
+		enlargeStringInfo(b, 8);
+	memcpy(b->data + b->len, &v, sizeof(v));
+	b->len += sizeof(v);
 }
 
 static inline void
@@ -1002,7 +1014,6 @@ write_batch(AuditQueueItem *items, int n)
 		tz = session_timezone;
 
 	aa_dict_begin();
-	aa_chain_batch_begin();
 	for (i = 0; i < n; i++)
 	{
 		TupleTableSlot *slot;
@@ -1034,7 +1045,6 @@ write_batch(AuditQueueItem *items, int n)
 		ws.last_seq++;
 		memcpy(ws.last_hash, hash, AA_HASH_LEN);
 	}
-	aa_chain_batch_end();
 	aa_dict_end();
 
 	if (nrows > 0)
