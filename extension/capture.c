@@ -706,22 +706,46 @@ typedef struct InstrCtx
 	PlannedStmt *stmt;
 	List	   *instr;
 	struct PlanAuditInfo *pai;	/* remembers the answer per plan node */
+	MemoryContext cxt;			/* for counters of uninstrumented scans */
 } InstrCtx;
 
 static bool scan_is_tagged(Plan *plan, InstrCtx *ctx);
+
+/*
+ * ExecProcNode of a tagged scan in a plan run without instrumentation:
+ * count the rows it returns in its own Instrumentation's tuplecount (never
+ * started, so the executor's instrumentation code leaves it alone) and
+ * nothing else.  Row instrumentation of the whole plan (INSTRUMENT_ROWS)
+ * wraps every node's every row and was most of the capture's cost on
+ * range reads.
+ */
+static TupleTableSlot *
+aa_counting_exec(PlanState *node)
+{
+	TupleTableSlot *slot = node->ExecProcNodeReal(node);
+
+	if (!TupIsNull(slot))
+		node->instrument->tuplecount += 1;
+	return slot;
+}
 
 static bool
 collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 {
 	if (ps == NULL)
 		return false;
-	if (ps->instrument && IsA(ps, SeqScanState) + IsA(ps, IndexScanState) +
+	if (IsA(ps, SeqScanState) + IsA(ps, IndexScanState) +
 		IsA(ps, IndexOnlyScanState) + IsA(ps, BitmapHeapScanState) +
 		IsA(ps, TidScanState) + IsA(ps, TidRangeScanState) +
-		IsA(ps, SampleScanState) + IsA(ps, ForeignScanState) > 0)
+		IsA(ps, SampleScanState) + IsA(ps, ForeignScanState) > 0 &&
+		scan_is_tagged(ps->plan, ctx))
 	{
-		if (scan_is_tagged(ps->plan, ctx))
-			ctx->instr = lappend(ctx->instr, ps->instrument);
+		if (ps->instrument == NULL)
+		{
+			ps->instrument = MemoryContextAllocZero(ctx->cxt, sizeof(Instrumentation));
+			ps->ExecProcNode = aa_counting_exec;
+		}
+		ctx->instr = lappend(ctx->instr, ps->instrument);
 	}
 	return planstate_tree_walker(ps, collect_scan_instr, (void *) ctx);
 }
@@ -1482,10 +1506,16 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		queryDesc->plannedstmt != NULL && aa_tags_active())
 	{
 		pai = plan_info_get(queryDesc->plannedstmt);
-		if (pai->audit)
-			queryDesc->instrument_options |= INSTRUMENT_ROWS;
-		else
+
+		/*
+		 * Rows read by parallel workers reach the leader only through
+		 * instrumentation; serial plans count their tagged scans' rows with
+		 * aa_counting_exec() instead.
+		 */
+		if (!pai->audit)
 			pai = NULL;
+		else if (queryDesc->plannedstmt->parallelModeNeeded)
+			queryDesc->instrument_options |= INSTRUMENT_ROWS;
 	}
 
 	if (prev_ExecutorStart)
@@ -1542,6 +1572,7 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		memset(&ictx, 0, sizeof(ictx));
 		ictx.stmt = queryDesc->plannedstmt;
 		ictx.pai = pai;
+		ictx.cxt = cxt;
 		(void) collect_scan_instr(queryDesc->planstate, &ictx);
 		ir->n_instr = list_length(ictx.instr);
 		ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
