@@ -144,6 +144,51 @@ static bool dict_open = false;
 /* lookups by id read this source's collected dictionaries (NULL: our own) */
 static char *fetch_source = NULL;
 
+/* this transaction added entries (their ids die with it if it aborts) */
+static bool added_in_xact = false;
+static bool xact_callback_registered = false;
+
+/*
+ * Drop the caches when a transaction that added entries aborts; forget the
+ * mark when it commits.
+ */
+static void
+dict_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		if (added_in_xact && dict_cxt != NULL)
+		{
+			/* no catalog access here: just forget the cached entries */
+			MemoryContextReset(dict_cxt);
+			by_value = NULL;
+			by_id = NULL;
+			ncached = 0;
+		}
+		added_in_xact = false;
+		dict_open = false;
+	}
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		added_in_xact = false;
+}
+
+/*
+ * A subtransaction that aborts may have added entries too (ROLLBACK TO
+ * SAVEPOINT after a maintenance-mode insert): drop the caches.
+ */
+static void
+dict_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && added_in_xact && dict_cxt != NULL)
+	{
+		MemoryContextReset(dict_cxt);
+		by_value = NULL;
+		by_id = NULL;
+		ncached = 0;
+	}
+}
+
 /*
  * Drop every cached entry (also used when the cache grows too large).
  */
@@ -212,6 +257,12 @@ aa_dict_begin(void)
 
 	int			k;
 
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(dict_xact_callback, NULL);
+		RegisterSubXactCallback(dict_subxact_callback, NULL);
+		xact_callback_registered = true;
+	}
 	aa_dict_trim();
 	for (k = 0; k < DICT_NKINDS; k++)
 		open_one(&rels[k], nsp, dict_tables[k].table, dict_tables[k].pkey,
@@ -384,6 +435,7 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 
 		memset(nulls, false, sizeof(nulls));
 		id = (int32) nextval_internal(dr->seqid, false);
+		added_in_xact = true;
 		values[0] = Int32GetDatum(id);
 		values[1] = Int64GetDatum((int64) key.hash);
 		if (kind >= AA_DICT_SESSION)

@@ -945,7 +945,8 @@ rollup_flush(HTAB *cells)
 /*
  * Write one batch in one transaction: chain, dictionary ids, multi-insert
  * with index maintenance, roll-up, ring position.  ERROR leaves the worker
- * (which is restarted and reloads its state); nothing is freed in the ring.
+ * (the launcher starts it again and it reloads its state); nothing is
+ * freed in the ring.
  */
 static void
 write_batch(AuditQueueItem *items, int n)

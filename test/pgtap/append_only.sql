@@ -23,7 +23,7 @@ SET client_min_messages = warning;
 \pset pager off
 
 BEGIN;
-SELECT plan(84);
+SELECT plan(85);
 
 CREATE TEMP TABLE t0 AS
 SELECT access_audit.flush() AS flushed,
@@ -340,6 +340,19 @@ SELECT ok(access_audit.ack((SELECT max(alert_id) FROM access_audit.alerts WHERE 
           'ack() inserts an acknowledgement');
 SELECT throws_ok($$DELETE FROM access_audit.alert_acks$$,
                  '42501', 'DELETE on "access_audit.alert_acks" is not allowed', 'acknowledgements cannot be removed');
+
+------------------------------------------------------------------------------
+-- A dictionary entry made by a rolled-back repair is not reused.
+------------------------------------------------------------------------------
+SET LOCAL access_audit.maintenance = on;
+SAVEPOINT ghost;
+INSERT INTO access_audit.log (seq, ts, database, actor, hash) VALUES (999999, now(), 'x', 'ghost-actor-1', '\x00');
+ROLLBACK TO SAVEPOINT ghost;
+INSERT INTO access_audit.log (seq, ts, database, actor, hash) VALUES (999999, now(), 'x', 'ghost-actor-1', '\x00');
+SELECT is((SELECT actor FROM access_audit.log WHERE seq = 999999), 'ghost-actor-1',
+          'a dictionary entry made in a rolled-back subtransaction is made again');
+DELETE FROM access_audit.log WHERE seq = 999999;
+SET LOCAL access_audit.maintenance = off;
 
 SELECT ok((SELECT ok FROM access_audit.verify()), 'verify() passes at the end');
 
