@@ -82,6 +82,7 @@ typedef struct InflightRecord
 	bool		is_copy;		/* utility COPY: rows from progress */
 	Oid			copy_relid;		/* the table utility COPY reads */
 	int			runs;			/* ExecutorRun calls so far */
+	bool		intent;			/* holds this backend's intent slot */
 	int			n_instr;
 	Instrumentation **instr;	/* scan nodes of tagged relations */
 } InflightRecord;
@@ -1448,6 +1449,11 @@ inflight_finish(InflightRecord *ir, bool error)
 	else
 		ir->rec.tagged_rows = tagged_rows_so_far(ir);
 	aa_queue_push(&ir->rec);
+	if (ir->intent)
+	{
+		aa_queue_intent_close();
+		ir->intent = false;
+	}
 	ir->estate = NULL;
 	ir->cb.arg = NULL;
 }
@@ -1584,6 +1590,26 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 /*
+ * Should this run's record go into the intent slot before rows leave (see
+ * queue.c)?  Statements that may send many rows do: cursors and other
+ * partial runs, COPY and other non-client destinations, and plans the
+ * planner expects to return 1,000 rows or more.  Short reads, the common
+ * case, cost nothing here; the window in which a SIGKILL could take one
+ * away is the few microseconds between its rows leaving and its end.
+ */
+static bool
+intent_wanted(QueryDesc *queryDesc, uint64 count)
+{
+	CommandDest d = queryDesc->dest->mydest;
+
+	return count > 0 ||
+		(d != DestRemote && d != DestRemoteExecute && d != DestRemoteSimple &&
+		 d != DestNone && d != DestSPI) ||
+		(queryDesc->plannedstmt->planTree != NULL &&
+		 queryDesc->plannedstmt->planTree->plan_rows >= 1000);
+}
+
+/*
  * Add the rows of one ExecutorRun call to the record.
  *
  * Rows passed to DestNone were not sent anywhere (MOVE, EXPLAIN ANALYZE):
@@ -1626,6 +1652,8 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			ActivePortal->holdStore != NULL &&
 			(ActivePortal->cursorOptions & CURSOR_OPT_HOLD) != 0 &&
 			queryDesc->dest->mydest == DestTuplestore;
+		if (ir->runs == 1 && intent_wanted(queryDesc, count))
+			ir->intent = aa_queue_intent_open(&ir->rec);
 	}
 	nesting_level++;
 	PG_TRY();
@@ -1652,6 +1680,8 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	{
 		add_run_rows(ir, queryDesc, rerun);
 		ir->in_run = false;
+		if (ir->intent)
+			aa_queue_intent_rows(ir->rec.rows, tagged_rows_so_far(ir));
 	}
 }
 
@@ -1854,7 +1884,11 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		save_matview = creating_matview;
 
 	if (IsA(parsetree, CopyStmt) && capture_wanted())
+	{
 		ir = copy_to_record(pstmt, (CopyStmt *) parsetree, queryString);
+		if (ir)
+			ir->intent = aa_queue_intent_open(&ir->rec);
+	}
 
 	if (nests)
 		nesting_level++;

@@ -60,8 +60,10 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
@@ -74,6 +76,39 @@
 #define AA_RING_VERSION		3
 #define AA_RING_HEADER_SIZE 4096
 #define AA_RECORD_ALIGN		32
+
+/*
+ * Intents: one slot per backend in a second mapped file, holding the record
+ * of the long statement it is running (see aa_queue_intent_open).
+ */
+#define AA_INTENT_FILE		"pg_access_audit/intents"
+#define AA_INTENT_MAGIC		0x41414931	/* "AAI1" */
+#define AA_INTENT_VERSION	1
+#define AA_INTENT_SLOT_SIZE 8192
+#define AA_INTENT_FREE		0
+#define AA_INTENT_ACTIVE	1
+
+typedef struct IntentFileHeader
+{
+	uint32		magic;
+	uint32		version;
+	uint32		nslots;
+	uint32		slot_size;
+	uint64		file_ino;		/* a copied file (base backup) is not replayed */
+} IntentFileHeader;
+
+typedef struct IntentSlot
+{
+	volatile uint32 state;		/* AA_INTENT_* */
+	uint32		len;			/* body bytes */
+	Oid			dboid;
+	pg_crc32c	crc;			/* of the body */
+	volatile int64 rows;		/* so far, updated after each run */
+	volatile int64 tagged_rows;
+	/* the record's body (ring serialisation) follows */
+} IntentSlot;
+
+#define INTENT_BODY_MAX (AA_INTENT_SLOT_SIZE - sizeof(IntentSlot))
 
 /* record states */
 #define AA_STATE_RESERVED	1
@@ -163,6 +198,9 @@ static RingFileHeader *ring_hdr = NULL;
 static char *ring_data = NULL;
 static uint64 ring_cap = 0;
 
+/* the intents file, mapped by the postmaster */
+static IntentFileHeader *intent_hdr = NULL;
+
 /* this backend's slot for MyDatabaseId */
 static int	my_slot = -1;
 static Oid	my_slot_db = InvalidOid;
@@ -171,6 +209,7 @@ static void aa_shmem_request(void);
 static void aa_shmem_startup(void);
 static void ring_map_file(void);
 static void ring_recover(void);
+static void intent_map_and_recover(void);
 
 /*
  * Install the shared-memory hooks.  Called from _PG_init.
@@ -234,6 +273,7 @@ aa_shmem_startup(void)
 		if (ring_hdr == NULL)
 			ring_map_file();
 		ring_recover();
+		intent_map_and_recover();
 	}
 }
 
@@ -1403,4 +1443,271 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 		pos += len;
 	}
 	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * Intents
+ *
+ * A record reaches the ring when its statement ends, from ExecutorEnd or
+ * from the memory-context callback that runs on error and FATAL exits.  A
+ * backend killed with SIGKILL, or a server crash, runs neither: the rows
+ * it had sent would go unrecorded.  So a statement that sends many rows (a
+ * cursor, COPY, a large estimate) first writes its record into this
+ * backend's slot of a second mapped file, pg_access_audit/intents, and
+ * keeps its row count there up to date after each run; the record in the
+ * ring supersedes it at the end.  Replay after a crash turns every slot
+ * still active into a record of an interrupted statement.
+ *
+ * Ownership: slot i belongs to the process with pgprocno i; only it writes
+ * the slot, and only the postmaster's replay reads it, when no backend is
+ * alive.  The state word is written last (after a write barrier) when a
+ * slot is opened, so a torn slot is never replayed.
+ * ---------------------------------------------------------------------
+ */
+
+static inline IntentSlot *
+intent_slot(int i)
+{
+	return (IntentSlot *) ((char *) intent_hdr + AA_INTENT_SLOT_SIZE * (Size) (i + 1));
+}
+
+/*
+ * Append a record to the ring in the postmaster at start-up, with no other
+ * process alive.  Returns false if the ring has no room.
+ */
+static bool
+ring_append_startup(Oid dboid, const AuditRecord *rec)
+{
+	Size		body = record_body_size(rec);
+	uint64		len = TYPEALIGN(AA_RECORD_ALIGN, sizeof(RingRecordHeader) + body);
+	uint64		pos = ring_hdr->head;
+	uint64		pad = ((pos % ring_cap) + len > ring_cap) ? ring_cap - (pos % ring_cap) : 0;
+	RingRecordHeader *hdr;
+	int			slot;
+
+	if (len > ring_cap / 4 || pos + pad + len - ring_hdr->tail > ring_cap)
+		return false;
+	if (pad > 0)
+	{
+		hdr = ring_at(pos);
+		hdr->magic = AA_RECORD_MAGIC;
+		hdr->len = (uint32) pad;
+		hdr->pos = pos;
+		hdr->dboid = InvalidOid;
+		hdr->kind = AA_KIND_PAD;
+		hdr->crc = 0;
+		hdr->state = AA_STATE_DONE;
+		pos += pad;
+	}
+	hdr = ring_at(pos);
+	memset(hdr, 0, len);
+	hdr->magic = AA_RECORD_MAGIC;
+	hdr->len = (uint32) len;
+	hdr->pos = pos;
+	hdr->dboid = dboid;
+	hdr->kind = AA_KIND_READ;
+	record_serialize(rec, (char *) hdr + sizeof(RingRecordHeader));
+	hdr->crc = record_crc(hdr);
+	hdr->state = AA_STATE_READY;
+	ring_hdr->head = pos + len;
+
+	slot = slot_find(dboid, true);
+	if (slot >= 0)
+	{
+		aa_shared->dbs[slot].writer_wanted = true;
+		pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+	}
+	return true;
+}
+
+/*
+ * Replay the active slots of a mapped intents file into the ring as
+ * records of interrupted statements, and free them.
+ */
+static void
+intent_replay(IntentFileHeader *h)
+{
+	uint32		i;
+	int			n = 0;
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext,
+											  "access_audit intent replay",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	for (i = 0; i < h->nslots; i++)
+	{
+		IntentSlot *sl = (IntentSlot *) ((char *) h + (Size) h->slot_size * (i + 1));
+		const char *body = (const char *) sl + sizeof(IntentSlot);
+		AuditQueueItem item;
+		pg_crc32c	crc;
+
+		if (sl->state != AA_INTENT_ACTIVE)
+			continue;
+		sl->state = AA_INTENT_FREE;
+		if (sl->len > h->slot_size - sizeof(IntentSlot))
+			continue;
+		INIT_CRC32C(crc);
+		COMP_CRC32C(crc, body, sl->len);
+		FIN_CRC32C(crc);
+		memset(&item, 0, sizeof(item));
+		if (crc != sl->crc ||
+			!record_decode_body(AA_KIND_READ, body, body + sl->len, &item, false))
+			continue;
+		item.rec.outcome = AA_OUTCOME_ERROR;
+		item.rec.rows = sl->rows;
+		item.rec.tagged_rows = sl->tagged_rows;
+		item.rec.detail = psprintf("{\"interrupted\": \"the backend ended before the statement did (server crash or SIGKILL)\", \"rows_at_least\": " INT64_FORMAT "}",
+								   (int64) Max(sl->rows, sl->tagged_rows));
+		if (ring_append_startup(sl->dboid, &item.rec))
+			n++;
+		else
+			ereport(WARNING,
+					errmsg("access_audit queue has no room for the record of an interrupted statement"),
+					errdetail("Statement: %s", item.rec.query ? item.rec.query : "(unknown)"));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	if (n > 0)
+		ereport(LOG,
+				errmsg("access_audit recorded %d statements interrupted by the crash", n));
+}
+
+/*
+ * Map the intents file (postmaster, at start and after every crash), first
+ * replaying what a previous server life left in it.  A file of another
+ * size (max_connections changed) is replayed, then made anew.
+ */
+static void
+intent_map_and_recover(void)
+{
+	uint32		nslots = (uint32) MaxBackends;
+	Size		size = (Size) AA_INTENT_SLOT_SIZE * (nslots + 1);
+	int			fd;
+	struct stat st;
+	void	   *p;
+
+	if (intent_hdr != NULL)
+	{
+		/* crash-restart: the mapping is still ours */
+		intent_replay(intent_hdr);
+		return;
+	}
+
+	fd = OpenTransientFile(AA_INTENT_FILE, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not open file \"%s\": %m", AA_INTENT_FILE));
+
+	/* a file left by an earlier life: replay it whatever its size */
+	if (st.st_size >= AA_INTENT_SLOT_SIZE)
+	{
+		void	   *q = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		if (q != MAP_FAILED)
+		{
+			IntentFileHeader *h = (IntentFileHeader *) q;
+
+			/*
+			 * A file copied from another server (pg_basebackup) holds that
+			 * server's statements, which it records itself.
+			 */
+			if (h->magic == AA_INTENT_MAGIC && h->version == AA_INTENT_VERSION &&
+				h->slot_size >= sizeof(IntentSlot) &&
+				(Size) h->slot_size * (h->nslots + 1) <= (Size) st.st_size &&
+				h->file_ino == (uint64) st.st_ino)
+				intent_replay(h);
+			munmap(q, st.st_size);
+		}
+	}
+
+	/* start empty: whatever was there has been replayed or is not ours */
+	{
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t) size) < 0)
+			ereport(FATAL,
+					errcode_for_file_access(),
+					errmsg("could not resize file \"%s\": %m", AA_INTENT_FILE));
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not map file \"%s\": %m", AA_INTENT_FILE));
+	CloseTransientFile(fd);
+	intent_hdr = (IntentFileHeader *) p;
+	intent_hdr->magic = AA_INTENT_MAGIC;
+	intent_hdr->version = AA_INTENT_VERSION;
+	intent_hdr->nslots = nslots;
+	intent_hdr->slot_size = AA_INTENT_SLOT_SIZE;
+	intent_hdr->file_ino = (uint64) st.st_ino;
+}
+
+/*
+ * Write the record of a statement about to send many rows into this
+ * backend's intent slot.  Returns false (and writes nothing) if there is no
+ * slot for this process.  No ERROR: runs inside the executor hooks.
+ */
+bool
+aa_queue_intent_open(const AuditRecord *in)
+{
+	AuditRecord rec = *in;
+	IntentSlot *sl;
+	Size		body;
+	pg_crc32c	crc;
+
+	if (intent_hdr == NULL || MyProc == NULL ||
+		MyProc->pgprocno < 0 || (uint32) MyProc->pgprocno >= intent_hdr->nslots)
+		return false;
+	sl = intent_slot(MyProc->pgprocno);
+	body = record_body_size(&rec);
+	if (body > INTENT_BODY_MAX)
+	{
+		record_shrink(&rec, INTENT_BODY_MAX + sizeof(RingRecordHeader) - AA_RECORD_ALIGN);
+		body = record_body_size(&rec);
+		if (body > INTENT_BODY_MAX)
+			return false;
+	}
+	sl->state = AA_INTENT_FREE;
+	pg_write_barrier();
+	record_serialize(&rec, (char *) sl + sizeof(IntentSlot));
+	sl->len = (uint32) body;
+	sl->dboid = MyDatabaseId;
+	sl->rows = 0;
+	sl->tagged_rows = 0;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, (char *) sl + sizeof(IntentSlot), body);
+	FIN_CRC32C(crc);
+	sl->crc = crc;
+	pg_write_barrier();
+	sl->state = AA_INTENT_ACTIVE;
+	return true;
+}
+
+/*
+ * The rows the open intent's statement has produced and read so far.
+ */
+void
+aa_queue_intent_rows(int64 rows, int64 tagged_rows)
+{
+	IntentSlot *sl;
+
+	if (intent_hdr == NULL || MyProc == NULL ||
+		(uint32) MyProc->pgprocno >= intent_hdr->nslots)
+		return;
+	sl = intent_slot(MyProc->pgprocno);
+	sl->rows = rows;
+	sl->tagged_rows = tagged_rows;
+}
+
+/*
+ * The statement's record is in the ring: free the slot.
+ */
+void
+aa_queue_intent_close(void)
+{
+	if (intent_hdr == NULL || MyProc == NULL ||
+		(uint32) MyProc->pgprocno >= intent_hdr->nslots)
+		return;
+	pg_write_barrier();
+	intent_slot(MyProc->pgprocno)->state = AA_INTENT_FREE;
 }

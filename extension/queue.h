@@ -61,6 +61,11 @@ extern void aa_queue_forget_database(Oid dboid);
 extern void aa_queue_stop_writer(Oid dboid);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
 
+/* the record of a statement that sends many rows, until it ends */
+extern bool aa_queue_intent_open(const AuditRecord *rec);
+extern void aa_queue_intent_rows(int64 rows, int64 tagged_rows);
+extern void aa_queue_intent_close(void);
+
 /* the wire form of records shipped from a standby (remote.c) */
 extern void aa_queue_item_to_wire(const AuditQueueItem *item, StringInfo buf);
 extern bool aa_queue_item_from_wire(const char **pp, const char *end,

@@ -189,6 +189,30 @@ my $stmt_count = 0;
 	isnt($newpid, $wpid, 'a new writer serves the database');
 }
 
+# 5b. A backend killed in the middle of an export: its record was kept in
+# the backend's intent slot before the rows left, and the replay after the
+# crash writes it with the rows sent so far.
+{
+	my $bg = $node->background_psql('postgres', on_error_stop => 0);
+	my $pid = $bg->query_safe('SELECT pg_backend_pid()');
+	$bg->query_safe('BEGIN');
+	$bg->query_safe('DECLARE export_c CURSOR FOR SELECT id, phone FROM customers');
+	$bg->query_safe('FETCH 300 FROM export_c');
+	$bg->query_safe('FETCH 200 FROM export_c');
+	kill 'KILL', $pid;
+	eval { $bg->quit; };
+	wait_until_up();
+	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
+		'flush after the exporting backend was killed');
+	is($node->safe_psql('postgres', q{
+SELECT rows || ' ' || outcome || ' ' || (detail::jsonb ->> 'rows_at_least') || ' ' || columns::text
+  FROM access_audit.log WHERE query LIKE '%export_c%'}),
+		'500 error 500 {public.customers.phone}',
+		'the killed export is recorded, with the 500 rows it had sent');
+	ok($node->log_contains('access_audit recorded 1 statements interrupted by the crash'),
+		'the replay says so');
+}
+
 # 6. The chain survived all of the above.
 is($node->safe_psql('postgres', 'SELECT ok FROM access_audit.verify()'),
 	't', 'hash chain verifies after crashes and restarts');
