@@ -394,7 +394,7 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 	HeapTuple	tup;
 	int32		id = 0;
 
-	Assert(dict_open);
+	Assert(dict_open && kind >= 0 && kind < DICT_NKINDS);
 	memset(&key, 0, sizeof(key));
 	key.hash = hash_bytes_extended((const unsigned char *) enc, len, kind);
 	key.kind = kind;
