@@ -888,6 +888,26 @@ record_shrink(AuditRecord *rec, Size limit)
 }
 
 /*
+ * Fill the ring's end from pos with a pad record (a record would not fit
+ * there); returns the position after it, the ring's start.  Caller holds
+ * the mutex, or is the postmaster at start-up.
+ */
+static uint64
+ring_write_pad(uint64 pos, uint64 pad)
+{
+	RingRecordHeader *hdr = ring_at(pos);
+
+	hdr->magic = AA_RECORD_MAGIC;
+	hdr->len = (uint32) pad;
+	hdr->pos = pos;
+	hdr->dboid = InvalidOid;
+	hdr->kind = AA_KIND_PAD;
+	hdr->crc = 0;
+	hdr->state = AA_STATE_DONE;
+	return pos + pad;
+}
+
+/*
  * Append one record for MyDatabaseId.  Never drops it: when the ring is
  * full the caller waits (wait event "Extension") and wakes the writer.
  *
@@ -937,17 +957,7 @@ aa_queue_push(const AuditRecord *in)
 		if (pos + pad + len - ring_hdr->tail <= ring_cap)
 		{
 			if (pad > 0)
-			{
-				hdr = ring_at(pos);
-				hdr->magic = AA_RECORD_MAGIC;
-				hdr->len = (uint32) pad;
-				hdr->pos = pos;
-				hdr->dboid = InvalidOid;
-				hdr->kind = AA_KIND_PAD;
-				hdr->crc = 0;
-				hdr->state = AA_STATE_DONE;
-				pos += pad;
-			}
+				pos = ring_write_pad(pos, pad);
 			hdr = ring_at(pos);
 			hdr->magic = AA_RECORD_MAGIC;
 			hdr->len = (uint32) len;
@@ -1488,17 +1498,7 @@ ring_append_startup(Oid dboid, const AuditRecord *rec)
 	if (len > ring_cap / 4 || pos + pad + len - ring_hdr->tail > ring_cap)
 		return false;
 	if (pad > 0)
-	{
-		hdr = ring_at(pos);
-		hdr->magic = AA_RECORD_MAGIC;
-		hdr->len = (uint32) pad;
-		hdr->pos = pos;
-		hdr->dboid = InvalidOid;
-		hdr->kind = AA_KIND_PAD;
-		hdr->crc = 0;
-		hdr->state = AA_STATE_DONE;
-		pos += pad;
-	}
+		pos = ring_write_pad(pos, pad);
 	hdr = ring_at(pos);
 	memset(hdr, 0, len);
 	hdr->magic = AA_RECORD_MAGIC;

@@ -512,17 +512,13 @@ memo_list(StringInfo b, int n, const char **strs)
 }
 
 /*
- * The session id of a record: from the memo of its raw fields, or by
- * looking each field up and remembering the result.
+ * The buffer memo encodings are built in, emptied (one per process).
  */
-static int32
-record_session_id(const ChainRow *c)
+static StringInfo
+memo_buffer(void)
 {
 	static StringInfoData b;
 	static bool ready = false;
-	AuditDictTuple se;
-	int32		id;
-	int			i;
 
 	if (!ready)
 	{
@@ -533,15 +529,30 @@ record_session_id(const ChainRow *c)
 		ready = true;
 	}
 	resetStringInfo(&b);
-	memo_str(&b, c->database);
-	memo_str(&b, c->login_role);
-	memo_str(&b, c->effective_role);
-	memo_str(&b, c->actor);
-	memo_str(&b, c->claimed_actor);
-	memo_str(&b, c->application_name);
-	memo_str(&b, c->client_addr);
-	memo_int(&b, c->has_backend_pid, c->backend_pid);
-	id = aa_dict_memo_get(AA_DICT_MEMO_SESSION, b.data, b.len);
+	return &b;
+}
+
+/*
+ * The session id of a record: from the memo of its raw fields, or by
+ * looking each field up and remembering the result.
+ */
+static int32
+record_session_id(const ChainRow *c)
+{
+	StringInfo	b = memo_buffer();
+	AuditDictTuple se;
+	int32		id;
+	int			i;
+
+	memo_str(b, c->database);
+	memo_str(b, c->login_role);
+	memo_str(b, c->effective_role);
+	memo_str(b, c->actor);
+	memo_str(b, c->claimed_actor);
+	memo_str(b, c->application_name);
+	memo_str(b, c->client_addr);
+	memo_int(b, c->has_backend_pid, c->backend_pid);
+	id = aa_dict_memo_get(AA_DICT_MEMO_SESSION, b->data, b->len);
 	if (id != 0)
 		return id;
 
@@ -558,7 +569,7 @@ record_session_id(const ChainRow *c)
 	se.v[7] = c->backend_pid;
 	se.isnull[7] = !c->has_backend_pid;
 	id = aa_dict_tuple_id(AA_DICT_SESSION, &se);
-	aa_dict_memo_put(AA_DICT_MEMO_SESSION, b.data, b.len, id);
+	aa_dict_memo_put(AA_DICT_MEMO_SESSION, b->data, b->len, id);
 	return id;
 }
 
@@ -568,30 +579,20 @@ record_session_id(const ChainRow *c)
 static int32
 record_shape_id(const ChainRow *c)
 {
-	static StringInfoData b;
-	static bool ready = false;
+	StringInfo	b = memo_buffer();
 	AuditDictTuple sh;
 	int32		id;
 	int			i;
 
-	if (!ready)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(&b);
-		MemoryContextSwitchTo(old);
-		ready = true;
-	}
-	resetStringInfo(&b);
-	memo_int(&b, c->has_query_id, c->query_id);
-	memo_str(&b, c->query);
-	memo_str(&b, c->command);
-	memo_int(&b, c->has_nesting_level, c->nesting_level);
-	memo_list(&b, c->n_relations, c->relations);
-	memo_list(&b, c->n_columns, c->columns);
-	memo_list(&b, c->n_predicate, c->predicate_columns);
-	memo_list(&b, c->n_tags, c->tags);
-	id = aa_dict_memo_get(AA_DICT_MEMO_SHAPE, b.data, b.len);
+	memo_int(b, c->has_query_id, c->query_id);
+	memo_str(b, c->query);
+	memo_str(b, c->command);
+	memo_int(b, c->has_nesting_level, c->nesting_level);
+	memo_list(b, c->n_relations, c->relations);
+	memo_list(b, c->n_columns, c->columns);
+	memo_list(b, c->n_predicate, c->predicate_columns);
+	memo_list(b, c->n_tags, c->tags);
+	id = aa_dict_memo_get(AA_DICT_MEMO_SHAPE, b->data, b->len);
 	if (id != 0)
 		return id;
 
@@ -611,7 +612,7 @@ record_shape_id(const ChainRow *c)
 	for (i = 4; i < 8; i++)
 		sh.isnull[i] = (sh.v[i] == 0);
 	id = aa_dict_tuple_id(AA_DICT_SHAPE, &sh);
-	aa_dict_memo_put(AA_DICT_MEMO_SHAPE, b.data, b.len, id);
+	aa_dict_memo_put(AA_DICT_MEMO_SHAPE, b->data, b->len, id);
 	return id;
 }
 
