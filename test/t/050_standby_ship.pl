@@ -32,7 +32,17 @@ SELECT access_audit.flush();
 my $sysid = $primary->safe_psql('postgres',
 	'SELECT system_identifier FROM pg_control_system()');
 
+# an export in progress on the primary while the base backup is taken:
+# its intent slot is copied with the data directory, and must not be
+# replayed as the standby's own record
+my $exporter = $primary->background_psql('postgres');
+$exporter->query_safe('BEGIN');
+$exporter->query_safe('DECLARE busy_c CURSOR FOR SELECT phone FROM customers');
+$exporter->query_safe('FETCH 10 FROM busy_c');
+
 $primary->backup('b1');
+$exporter->query_safe('COMMIT');
+$exporter->quit;
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'b1', has_streaming => 1);
 # ship as a member of access_audit_ingest, not as the superuser of
@@ -45,6 +55,9 @@ access_audit.batch_size = 4
 });
 $standby->start;
 $primary->wait_for_catchup($standby);
+
+ok(!$standby->log_contains('interrupted by the crash'),
+	"the primary's export in progress is not replayed on the standby");
 
 # reads on the standby: shipped to the primary, with their origin
 $standby->safe_psql('postgres', q{SELECT phone FROM customers WHERE id BETWEEN 101 AND 105});
@@ -124,8 +137,8 @@ is($standby->safe_psql('postgres', q{SELECT access_audit.flush('60 s')}), 't',
 is($standby->safe_psql('postgres', q{
 SELECT string_agg(rows::text, ',' ORDER BY seq) FROM access_audit.log
  WHERE command = 'SELECT' AND relations = '{public.customers}'}),
-	join(',', 1, 5, 1, 1, 2, 3, (1) x 30, 7, 4),
-	'the primary read, the 35 shipped reads and the two pending ones, each once');
+	join(',', 1, 10, 5, 1, 1, 2, 3, (1) x 30, 7, 4),
+	'the primary reads, the 35 shipped reads and the two pending ones, each once');
 is($standby->safe_psql('postgres', q{
 SELECT count(*) FILTER (WHERE origin IS NULL) || ' ' || count(*) FILTER (WHERE origin IS NOT NULL)
   FROM access_audit.log WHERE command = 'SELECT' AND rows IN (7, 4)}),
