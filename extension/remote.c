@@ -65,6 +65,7 @@
 #include "access_audit.h"
 #include "queue.h"
 #include "remote.h"
+#include "writer.h"
 
 /* how long ingest() waits for the primary's writer */
 #define INGEST_WAIT_MS		60000
@@ -103,24 +104,10 @@ remote_origin_name(void)
 static int64
 remote_committed_pos_spi(uint64 ring_id)
 {
-	int64		pos = -1;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
-	int			ret;
+	int64		pos;
 
 	SPI_connect();
-	args[0] = Int64GetDatum((int64) ring_id);
-	ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
-								1, argtypes, args, NULL, true, 1);
-	if (ret == SPI_OK_SELECT && SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									  1, &isnull);
-
-		if (!isnull)
-			pos = DatumGetInt64(d);
-	}
+	pos = aa_writer_ring_pos(ring_id);
 	SPI_finish();
 	return pos;
 }

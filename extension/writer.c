@@ -291,6 +291,37 @@ writer_on_exit(int code, Datum arg)
 }
 
 /*
+ * How far the queue ring_id is written in this database's log, from
+ * access_audit.writer_state (-1: not at all): this server's own queue, or
+ * a hot standby's whose records were ingested here.  SPI must be connected
+ * in a transaction with an active snapshot.
+ */
+int64
+aa_writer_ring_pos(uint64 ring_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	int			ret;
+	int64		pos = -1;
+
+	args[0] = Int64GetDatum((int64) ring_id);
+	ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "unexpected SPI result %d", ret);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  1, &isnull);
+
+		if (!isnull)
+			pos = DatumGetInt64(d);
+	}
+	return pos;
+}
+
+/*
  * Load the chain head and ring position from the database.  Returns false
  * if the extension is not installed here.  Runs in a transaction with SPI
  * connected.
@@ -301,8 +332,6 @@ writer_load_state(void)
 	Oid			nsp;
 	int			ret;
 	bool		isnull;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
 
 	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
 		return false;
@@ -337,14 +366,7 @@ writer_load_state(void)
 	}
 
 	ws.ring_id = aa_queue_ring_id();
-	ws.last_pos = -1;
-	args[0] = Int64GetDatum((int64) ws.ring_id);
-	ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
-								1, argtypes, args, NULL, true, 1);
-	if (ret == SPI_OK_SELECT && SPI_processed == 1)
-		ws.last_pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1,
-												  &isnull));
+	ws.last_pos = aa_writer_ring_pos(ws.ring_id);
 
 	{
 		Oid			st_types[3] = {INT8OID, INT8OID, TEXTOID};
@@ -664,25 +686,7 @@ origin_seen(const AuditRecord *r)
 	o = hash_search(ws.origin_rings, &r->origin_ring_id, HASH_ENTER, &found);
 	if (!found)
 	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		args[1];
-		int			ret;
-
-		o->last_pos = -1;
-		args[0] = Int64GetDatum((int64) r->origin_ring_id);
-		ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
-									1, argtypes, args, NULL, false, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "unexpected SPI result %d", ret);
-		if (SPI_processed == 1)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (!isnull)
-				o->last_pos = DatumGetInt64(d);
-		}
+		o->last_pos = aa_writer_ring_pos(r->origin_ring_id);
 		o->committed_pos = o->last_pos;
 		o->origin[0] = '\0';
 	}
