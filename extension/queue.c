@@ -1196,17 +1196,16 @@ aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
 }
 
 /*
- * The writer committed items[]: publish how far this database is written
- * (for flush(), and as the mark that its records before that position are
- * finished), and free ring space.
+ * The writer committed nitems records: publish how far this database is
+ * written (for flush(), and as the mark that its records before that
+ * position are finished), and free ring space.
  *
  * committed_upto is the writer's scan position: every record of dboid
  * before it was collected (collect stops at the first one still being
  * copied and never skips a READY one) and is now committed.
  */
 void
-aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
-				  uint64 committed_upto)
+aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto)
 {
 	int			slot;
 
@@ -1385,7 +1384,7 @@ aa_queue_forget_database(Oid dboid)
 		aa_shared->dbs[slot].dboid = InvalidOid;
 	}
 	LWLockRelease(aa_shared->lock);
-	aa_queue_complete(InvalidOid, NULL, 0, 0);
+	aa_queue_complete(InvalidOid, 0, 0);
 }
 
 /*

@@ -51,8 +51,7 @@ extern bool aa_queue_claim_writer(Oid dboid, Latch *latch);
 extern void aa_queue_release_writer(Oid dboid);
 extern int	aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
 							 AuditQueueItem *items);
-extern void aa_queue_complete(Oid dboid, AuditQueueItem *items, int nitems,
-							  uint64 committed_upto);
+extern void aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto);
 extern uint64 aa_queue_tail(void);
 extern bool aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms);
 extern int	aa_queue_writers_wanted(Oid *dboids, int max);

@@ -458,7 +458,7 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 		 * replayed (or, if none, before the scan position) is done here: that
 		 * frees its ring space and answers flush().
 		 */
-		aa_queue_complete(dboid, items, confirmed,
+		aa_queue_complete(dboid, confirmed,
 						  ninflight > 0 ? inflight[0] :
 						  (shipped ? scan_pos : items[first].pos));
 

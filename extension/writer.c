@@ -1166,7 +1166,7 @@ aa_writer_main(Datum main_arg)
 		if (n > 0)
 			write_batch(items, n);
 		MemoryContextSwitchTo(old);
-		aa_queue_complete(dboid, items, n, scan_pos);
+		aa_queue_complete(dboid, n, scan_pos);
 
 		if (n == max)
 			continue;			/* more waiting: no sleep */
