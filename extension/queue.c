@@ -417,18 +417,27 @@ ring_map_file(void)
 }
 
 /*
+ * Checksum of a record body (in the ring, or in an intent slot).
+ */
+static pg_crc32c
+body_crc(const char *body, Size len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, body, len);
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+/*
  * Checksum of a record's body (everything after its header).
  */
 static pg_crc32c
 record_crc(RingRecordHeader *hdr)
 {
-	pg_crc32c	crc;
-
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, (char *) hdr + sizeof(RingRecordHeader),
-				hdr->len - sizeof(RingRecordHeader));
-	FIN_CRC32C(crc);
-	return crc;
+	return body_crc((char *) hdr + sizeof(RingRecordHeader),
+					hdr->len - sizeof(RingRecordHeader));
 }
 
 /*
@@ -888,6 +897,35 @@ record_shrink(AuditRecord *rec, Size limit)
 }
 
 /*
+ * Bytes of padding a record of len bytes at pos needs first: the rest of
+ * the ring's end if it would not fit there, else none.
+ */
+static inline uint64
+ring_pad(uint64 pos, uint64 len)
+{
+	return ((pos % ring_cap) + len > ring_cap) ? ring_cap - (pos % ring_cap) : 0;
+}
+
+/*
+ * Write the header of a record of len bytes at pos, checksum not yet
+ * computed.  Caller holds the mutex, or is the postmaster at start-up.
+ */
+static RingRecordHeader *
+ring_write_header(uint64 pos, uint64 len, Oid dboid, uint32 kind, uint32 state)
+{
+	RingRecordHeader *hdr = ring_at(pos);
+
+	hdr->magic = AA_RECORD_MAGIC;
+	hdr->len = (uint32) len;
+	hdr->pos = pos;
+	hdr->dboid = dboid;
+	hdr->kind = kind;
+	hdr->crc = 0;
+	hdr->state = state;
+	return hdr;
+}
+
+/*
  * Fill the ring's end from pos with a pad record (a record would not fit
  * there); returns the position after it, the ring's start.  Caller holds
  * the mutex, or is the postmaster at start-up.
@@ -895,15 +933,7 @@ record_shrink(AuditRecord *rec, Size limit)
 static uint64
 ring_write_pad(uint64 pos, uint64 pad)
 {
-	RingRecordHeader *hdr = ring_at(pos);
-
-	hdr->magic = AA_RECORD_MAGIC;
-	hdr->len = (uint32) pad;
-	hdr->pos = pos;
-	hdr->dboid = InvalidOid;
-	hdr->kind = AA_KIND_PAD;
-	hdr->crc = 0;
-	hdr->state = AA_STATE_DONE;
+	(void) ring_write_header(pos, pad, InvalidOid, AA_KIND_PAD, AA_STATE_DONE);
 	return pos + pad;
 }
 
@@ -953,19 +983,13 @@ aa_queue_push(const AuditRecord *in)
 	{
 		SpinLockAcquire(&aa_shared->mutex);
 		pos = ring_hdr->head;
-		pad = ((pos % ring_cap) + len > ring_cap) ? ring_cap - (pos % ring_cap) : 0;
+		pad = ring_pad(pos, len);
 		if (pos + pad + len - ring_hdr->tail <= ring_cap)
 		{
 			if (pad > 0)
 				pos = ring_write_pad(pos, pad);
-			hdr = ring_at(pos);
-			hdr->magic = AA_RECORD_MAGIC;
-			hdr->len = (uint32) len;
-			hdr->pos = pos;
-			hdr->dboid = MyDatabaseId;
-			hdr->kind = rec.kind;
-			hdr->crc = 0;
-			hdr->state = AA_STATE_RESERVED;
+			hdr = ring_write_header(pos, len, MyDatabaseId, rec.kind,
+									AA_STATE_RESERVED);
 			pg_write_barrier();
 			ring_hdr->head = pos + len;
 			SpinLockRelease(&aa_shared->mutex);
@@ -1490,7 +1514,7 @@ ring_append_startup(Oid dboid, const AuditRecord *rec)
 	Size		body = record_body_size(rec);
 	uint64		len = TYPEALIGN(AA_RECORD_ALIGN, sizeof(RingRecordHeader) + body);
 	uint64		pos = ring_hdr->head;
-	uint64		pad = ((pos % ring_cap) + len > ring_cap) ? ring_cap - (pos % ring_cap) : 0;
+	uint64		pad = ring_pad(pos, len);
 	RingRecordHeader *hdr;
 	int			slot;
 
@@ -1498,13 +1522,8 @@ ring_append_startup(Oid dboid, const AuditRecord *rec)
 		return false;
 	if (pad > 0)
 		pos = ring_write_pad(pos, pad);
-	hdr = ring_at(pos);
-	memset(hdr, 0, len);
-	hdr->magic = AA_RECORD_MAGIC;
-	hdr->len = (uint32) len;
-	hdr->pos = pos;
-	hdr->dboid = dboid;
-	hdr->kind = AA_KIND_READ;
+	hdr = ring_write_header(pos, len, dboid, AA_KIND_READ, AA_STATE_RESERVED);
+	memset((char *) hdr + sizeof(RingRecordHeader), 0, len - sizeof(RingRecordHeader));
 	record_serialize(rec, (char *) hdr + sizeof(RingRecordHeader));
 	hdr->crc = record_crc(hdr);
 	hdr->state = AA_STATE_READY;
@@ -1538,18 +1557,14 @@ intent_replay(IntentFileHeader *h)
 		IntentSlot *sl = (IntentSlot *) ((char *) h + (Size) h->slot_size * (i + 1));
 		const char *body = (const char *) sl + sizeof(IntentSlot);
 		AuditQueueItem item;
-		pg_crc32c	crc;
 
 		if (sl->state != AA_INTENT_ACTIVE)
 			continue;
 		sl->state = AA_INTENT_FREE;
 		if (sl->len > h->slot_size - sizeof(IntentSlot))
 			continue;
-		INIT_CRC32C(crc);
-		COMP_CRC32C(crc, body, sl->len);
-		FIN_CRC32C(crc);
 		memset(&item, 0, sizeof(item));
-		if (crc != sl->crc ||
+		if (body_crc(body, sl->len) != sl->crc ||
 			!record_decode_body(AA_KIND_READ, body, body + sl->len, &item, false))
 			continue;
 		item.rec.outcome = AA_OUTCOME_ERROR;
@@ -1621,12 +1636,10 @@ intent_map_and_recover(void)
 	}
 
 	/* start empty: whatever was there has been replayed or is not ours */
-	{
-		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t) size) < 0)
-			ereport(FATAL,
-					errcode_for_file_access(),
-					errmsg("could not resize file \"%s\": %m", AA_INTENT_FILE));
-	}
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t) size) < 0)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not resize file \"%s\": %m", AA_INTENT_FILE));
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		ereport(FATAL,
@@ -1642,6 +1655,18 @@ intent_map_and_recover(void)
 }
 
 /*
+ * This process's intent slot, or NULL if it has none.
+ */
+static IntentSlot *
+my_intent_slot(void)
+{
+	if (intent_hdr == NULL || MyProc == NULL || MyProc->pgprocno < 0 ||
+		(uint32) MyProc->pgprocno >= intent_hdr->nslots)
+		return NULL;
+	return intent_slot(MyProc->pgprocno);
+}
+
+/*
  * Write the record of a statement about to send many rows into this
  * backend's intent slot.  Returns false (and writes nothing) if there is no
  * slot for this process.  No ERROR: runs inside the executor hooks.
@@ -1650,18 +1675,16 @@ bool
 aa_queue_intent_open(const AuditRecord *in)
 {
 	AuditRecord rec = *in;
-	IntentSlot *sl;
+	IntentSlot *sl = my_intent_slot();
 	Size		body;
-	pg_crc32c	crc;
 
-	if (intent_hdr == NULL || MyProc == NULL ||
-		MyProc->pgprocno < 0 || (uint32) MyProc->pgprocno >= intent_hdr->nslots)
+	if (sl == NULL)
 		return false;
-	sl = intent_slot(MyProc->pgprocno);
 	body = record_body_size(&rec);
 	if (body > INTENT_BODY_MAX)
 	{
-		record_shrink(&rec, INTENT_BODY_MAX + sizeof(RingRecordHeader) - AA_RECORD_ALIGN);
+		/* record_shrink() counts a ring header in its limit: room to spare */
+		record_shrink(&rec, INTENT_BODY_MAX);
 		body = record_body_size(&rec);
 		if (body > INTENT_BODY_MAX)
 			return false;
@@ -1673,10 +1696,7 @@ aa_queue_intent_open(const AuditRecord *in)
 	sl->dboid = MyDatabaseId;
 	sl->rows = 0;
 	sl->tagged_rows = 0;
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, (char *) sl + sizeof(IntentSlot), body);
-	FIN_CRC32C(crc);
-	sl->crc = crc;
+	sl->crc = body_crc((char *) sl + sizeof(IntentSlot), body);
 	pg_write_barrier();
 	sl->state = AA_INTENT_ACTIVE;
 	return true;
@@ -1688,12 +1708,10 @@ aa_queue_intent_open(const AuditRecord *in)
 void
 aa_queue_intent_rows(int64 rows, int64 tagged_rows)
 {
-	IntentSlot *sl;
+	IntentSlot *sl = my_intent_slot();
 
-	if (intent_hdr == NULL || MyProc == NULL ||
-		(uint32) MyProc->pgprocno >= intent_hdr->nslots)
+	if (sl == NULL)
 		return;
-	sl = intent_slot(MyProc->pgprocno);
 	sl->rows = rows;
 	sl->tagged_rows = tagged_rows;
 }
@@ -1704,9 +1722,10 @@ aa_queue_intent_rows(int64 rows, int64 tagged_rows)
 void
 aa_queue_intent_close(void)
 {
-	if (intent_hdr == NULL || MyProc == NULL ||
-		(uint32) MyProc->pgprocno >= intent_hdr->nslots)
+	IntentSlot *sl = my_intent_slot();
+
+	if (sl == NULL)
 		return;
 	pg_write_barrier();
-	intent_slot(MyProc->pgprocno)->state = AA_INTENT_FREE;
+	sl->state = AA_INTENT_FREE;
 }
