@@ -1669,7 +1669,9 @@ my_intent_slot(void)
 /*
  * Write the record of a statement about to send many rows into this
  * backend's intent slot.  Returns false (and writes nothing) if there is no
- * slot for this process.  No ERROR: runs inside the executor hooks.
+ * slot for this process, or another statement of this backend holds it (a
+ * second open cursor): that statement's record stays protected.  No ERROR:
+ * runs inside the executor hooks.
  */
 bool
 aa_queue_intent_open(const AuditRecord *in)
@@ -1678,7 +1680,7 @@ aa_queue_intent_open(const AuditRecord *in)
 	IntentSlot *sl = my_intent_slot();
 	Size		body;
 
-	if (sl == NULL)
+	if (sl == NULL || sl->state == AA_INTENT_ACTIVE)
 		return false;
 	body = record_body_size(&rec);
 	if (body > INTENT_BODY_MAX)
@@ -1689,8 +1691,6 @@ aa_queue_intent_open(const AuditRecord *in)
 		if (body > INTENT_BODY_MAX)
 			return false;
 	}
-	sl->state = AA_INTENT_FREE;
-	pg_write_barrier();
 	record_serialize(&rec, (char *) sl + sizeof(IntentSlot));
 	sl->len = (uint32) body;
 	sl->dboid = MyDatabaseId;

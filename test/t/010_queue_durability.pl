@@ -199,6 +199,9 @@ my $stmt_count = 0;
 	$bg->query_safe('DECLARE export_c CURSOR FOR SELECT id, phone FROM customers');
 	$bg->query_safe('FETCH 300 FROM export_c');
 	$bg->query_safe('FETCH 200 FROM export_c');
+	# a second cursor must not take the first one's slot
+	$bg->query_safe('DECLARE other_c CURSOR FOR SELECT phone FROM customers');
+	$bg->query_safe('FETCH 5 FROM other_c');
 	kill 'KILL', $pid;
 	eval { $bg->quit; };
 	wait_until_up();
