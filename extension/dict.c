@@ -46,12 +46,16 @@
 #include "utils/snapmgr.h"
 
 #include "access_audit.h"
+#include "chain.h"
 #include "dict.h"
 
 #define DICT_STRING		0
 #define DICT_SET		1
 /* tuples: AA_DICT_SESSION (2) and AA_DICT_SHAPE (3), see dict.h */
 #define DICT_NKINDS		4
+/* memos of raw encodings (see dict_memo_get); never stored */
+#define DICT_MEMO_SESSION	4
+#define DICT_MEMO_SHAPE		5
 #define DICT_MAX_CACHED 200000
 
 /* the tables of each kind, and of each kind as collected from a source */
@@ -522,12 +526,13 @@ aa_dict_set_id(const char **strs, int n)
 
 /*
  * Memos: a process-local shortcut from a record's raw fields (encoded by
- * the caller) to the id of its session or shape, so that the writer looks
- * up one key per record instead of every string in it.  Returns 0 if the
+ * aa_dict_session_id/aa_dict_shape_id) to the id of its session or shape,
+ * so that the writer looks up one key per record instead of every string
+ * in it.  Returns 0 if the
  * encoding is not memorised.  Entries go with the caches (aa_dict_reset).
  */
-int32
-aa_dict_memo_get(int memo, const char *enc, int len)
+static int32
+dict_memo_get(int memo, const char *enc, int len)
 {
 	DictKey		key;
 	DictEntry  *entry;
@@ -545,10 +550,10 @@ aa_dict_memo_get(int memo, const char *enc, int len)
 }
 
 /*
- * Remember id for the raw encoding enc (see aa_dict_memo_get).
+ * Remember id for the raw encoding enc (see dict_memo_get).
  */
-void
-aa_dict_memo_put(int memo, const char *enc, int len, int32 id)
+static void
+dict_memo_put(int memo, const char *enc, int len, int32 id)
 {
 	DictKey		key;
 	DictEntry  *entry;
@@ -579,6 +584,156 @@ aa_dict_tuple_id(int kind, const AuditDictTuple *tuple)
 	Assert(kind == AA_DICT_SESSION || kind == AA_DICT_SHAPE);
 	tuple_clean(&t);
 	return dict_lookup(kind, (const char *) &t, sizeof(t), NULL, 0);
+}
+
+/*
+ * Memo encodings are written straight into the buffer, as the chain's are:
+ * the writer builds two per record.
+ */
+static inline void
+memo_str(StringInfo b, const char *s)
+{
+	int32		len = s ? (int32) strlen(s) : -1;
+
+	if (b->len + len + 4 >= b->maxlen)
+		enlargeStringInfo(b, len + 4);
+	memcpy(b->data + b->len, &len, sizeof(len));
+	b->len += sizeof(len);
+	if (len > 0)
+	{
+		memcpy(b->data + b->len, s, len);
+		b->len += len;
+	}
+}
+
+static inline void
+memo_int(StringInfo b, bool has, int64 v)
+{
+	if (!has)
+		v = PG_INT64_MIN;		/* a NULL number */
+	if (b->len + 8 >= b->maxlen)
+		enlargeStringInfo(b, 8);
+	memcpy(b->data + b->len, &v, sizeof(v));
+	b->len += sizeof(v);
+}
+
+static inline void
+memo_list(StringInfo b, int n, const char **strs)
+{
+	int			i;
+
+	memo_int(b, true, n);
+	for (i = 0; i < n; i++)
+		memo_str(b, strs[i]);
+}
+
+/*
+ * The buffer memo encodings are built in, emptied (one per process).
+ */
+static StringInfo
+memo_buffer(void)
+{
+	static StringInfoData b;
+	static bool ready = false;
+
+	if (!ready)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&b);
+		MemoryContextSwitchTo(old);
+		ready = true;
+	}
+	resetStringInfo(&b);
+	return &b;
+}
+
+/*
+ * The session id of a logical record (database, roles, actor, claimed
+ * actor, application, address, backend): from the memo of its raw fields,
+ * or by looking each field up and remembering the result.  Dictionaries
+ * must be open.  Used by the writer for every record, and by the log
+ * view's maintenance-mode triggers.
+ */
+int32
+aa_dict_session_id(const ChainRow *c)
+{
+	StringInfo	b = memo_buffer();
+	AuditDictTuple se;
+	int32		id;
+	int			i;
+
+	memo_str(b, c->database);
+	memo_str(b, c->login_role);
+	memo_str(b, c->effective_role);
+	memo_str(b, c->actor);
+	memo_str(b, c->claimed_actor);
+	memo_str(b, c->application_name);
+	memo_str(b, c->client_addr);
+	memo_int(b, c->has_backend_pid, c->backend_pid);
+	id = dict_memo_get(DICT_MEMO_SESSION, b->data, b->len);
+	if (id != 0)
+		return id;
+
+	memset(&se, 0, sizeof(se));
+	se.v[0] = aa_dict_string_id(c->database);
+	se.v[1] = aa_dict_string_id(c->login_role);
+	se.v[2] = aa_dict_string_id(c->effective_role);
+	se.v[3] = aa_dict_string_id(c->actor);
+	se.v[4] = aa_dict_string_id(c->claimed_actor);
+	se.v[5] = aa_dict_string_id(c->application_name);
+	se.v[6] = aa_dict_string_id(c->client_addr);
+	for (i = 0; i < 7; i++)
+		se.isnull[i] = (se.v[i] == 0);
+	se.v[7] = c->backend_pid;
+	se.isnull[7] = !c->has_backend_pid;
+	id = aa_dict_tuple_id(AA_DICT_SESSION, &se);
+	dict_memo_put(DICT_MEMO_SESSION, b->data, b->len, id);
+	return id;
+}
+
+/*
+ * The shape id of a logical record (query id and text, command, nesting
+ * level, relations, columns, predicate columns, tags), likewise.
+ */
+int32
+aa_dict_shape_id(const ChainRow *c)
+{
+	StringInfo	b = memo_buffer();
+	AuditDictTuple sh;
+	int32		id;
+	int			i;
+
+	memo_int(b, c->has_query_id, c->query_id);
+	memo_str(b, c->query);
+	memo_str(b, c->command);
+	memo_int(b, c->has_nesting_level, c->nesting_level);
+	memo_list(b, c->n_relations, c->relations);
+	memo_list(b, c->n_columns, c->columns);
+	memo_list(b, c->n_predicate, c->predicate_columns);
+	memo_list(b, c->n_tags, c->tags);
+	id = dict_memo_get(DICT_MEMO_SHAPE, b->data, b->len);
+	if (id != 0)
+		return id;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.v[0] = c->query_id;
+	sh.isnull[0] = !c->has_query_id;
+	sh.v[1] = aa_dict_string_id(c->query);
+	sh.isnull[1] = (sh.v[1] == 0);
+	sh.v[2] = aa_dict_string_id(c->command);
+	sh.isnull[2] = (sh.v[2] == 0);
+	sh.v[3] = c->nesting_level;
+	sh.isnull[3] = !c->has_nesting_level;
+	sh.v[4] = c->n_relations < 0 ? 0 : aa_dict_set_id(c->relations, c->n_relations);
+	sh.v[5] = c->n_columns < 0 ? 0 : aa_dict_set_id(c->columns, c->n_columns);
+	sh.v[6] = c->n_predicate < 0 ? 0 : aa_dict_set_id(c->predicate_columns, c->n_predicate);
+	sh.v[7] = c->n_tags < 0 ? 0 : aa_dict_set_id(c->tags, c->n_tags);
+	for (i = 4; i < 8; i++)
+		sh.isnull[i] = (sh.v[i] == 0);
+	id = aa_dict_tuple_id(AA_DICT_SHAPE, &sh);
+	dict_memo_put(DICT_MEMO_SHAPE, b->data, b->len, id);
+	return id;
 }
 
 /*

@@ -13,6 +13,7 @@
 #define AA_DICT_H
 
 #include "access_audit.h"
+#include "chain.h"
 
 /*
  * Sessions (who and from where) and shapes (what statement, on what) are
@@ -33,10 +34,6 @@ typedef struct AuditDictTuple
 	bool		isnull[AA_DICT_TUPLE_FIELDS];
 } AuditDictTuple;
 
-/* memos of raw encodings (see aa_dict_memo_get); never stored */
-#define AA_DICT_MEMO_SESSION	4
-#define AA_DICT_MEMO_SHAPE		5
-
 extern void aa_dict_begin(void);
 extern void aa_dict_end(void);
 extern void aa_dict_reset(void);
@@ -45,8 +42,8 @@ extern int32 aa_dict_string_id(const char *s);
 extern int32 aa_dict_set_id(const char **strs, int n);
 extern int32 aa_dict_tuple_id(int kind, const AuditDictTuple *tuple);
 extern const AuditDictTuple *aa_dict_tuple(int kind, int32 id);
-extern int32 aa_dict_memo_get(int memo, const char *enc, int len);
-extern void aa_dict_memo_put(int memo, const char *enc, int len, int32 id);
+extern int32 aa_dict_session_id(const ChainRow *c);
+extern int32 aa_dict_shape_id(const ChainRow *c);
 extern void aa_dict_use_source(const char *source);
 extern const char *aa_dict_string(int32 id);
 extern const char **aa_dict_set(int32 id, int *n);

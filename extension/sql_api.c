@@ -271,28 +271,31 @@ access_audit_dict_set_id(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(id);
 }
 
-/* dictionary id of a text or name argument (0 for NULL); dictionaries open */
-static int64
-arg_string_id(FunctionCallInfo fcinfo, int argno, bool is_name)
+/* a text argument as a C string, NULL for NULL */
+static const char *
+arg_text(FunctionCallInfo fcinfo, int argno)
 {
-	if (PG_ARGISNULL(argno))
-		return 0;
-	if (is_name)
-		return aa_dict_string_id(NameStr(*PG_GETARG_NAME(argno)));
-	return aa_dict_string_id(text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+	return PG_ARGISNULL(argno) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-/* dictionary id of a text[] argument (0 for NULL); dictionaries open */
-static int64
-arg_set_id(FunctionCallInfo fcinfo, int argno)
+/* a name argument as a C string, NULL for NULL */
+static const char *
+arg_name(FunctionCallInfo fcinfo, int argno)
 {
-	int			n;
-	const char **strs;
+	return PG_ARGISNULL(argno) ? NULL : NameStr(*PG_GETARG_NAME(argno));
+}
 
+/* a text[] argument as a list (*n = -1 for NULL) */
+static const char **
+arg_list(FunctionCallInfo fcinfo, int argno, int *n)
+{
 	if (PG_ARGISNULL(argno))
-		return 0;
-	strs = array_strings(PG_GETARG_ARRAYTYPE_P(argno), &n);
-	return aa_dict_set_id(strs, n);
+	{
+		*n = -1;
+		return NULL;
+	}
+	return array_strings(PG_GETARG_ARRAYTYPE_P(argno), n);
 }
 
 /*
@@ -303,24 +306,25 @@ arg_set_id(FunctionCallInfo fcinfo, int argno)
 Datum
 access_audit_dict_session_id(PG_FUNCTION_ARGS)
 {
-	AuditDictTuple t;
-	int			i;
+	ChainRow	c;
 	int32		id;
 
 	aa_guard_check_direct_write("INSERT", "access_audit.sessions");
-	memset(&t, 0, sizeof(t));
-	aa_dict_begin();
-	for (i = 0; i < 6; i++)
-		t.v[i] = arg_string_id(fcinfo, i, i < 3);
+	memset(&c, 0, sizeof(c));
+	c.database = arg_name(fcinfo, 0);
+	c.login_role = arg_name(fcinfo, 1);
+	c.effective_role = arg_name(fcinfo, 2);
+	c.actor = arg_text(fcinfo, 3);
+	c.claimed_actor = arg_text(fcinfo, 4);
+	c.application_name = arg_text(fcinfo, 5);
 	if (!PG_ARGISNULL(6))
-		t.v[6] = aa_dict_string_id(DatumGetCString(DirectFunctionCall1(inet_out,
-																	   PG_GETARG_DATUM(6))));
-	for (i = 0; i < 7; i++)
-		t.isnull[i] = (t.v[i] == 0);
-	t.isnull[7] = PG_ARGISNULL(7);
-	if (!t.isnull[7])
-		t.v[7] = PG_GETARG_INT32(7);
-	id = aa_dict_tuple_id(AA_DICT_SESSION, &t);
+		c.client_addr = DatumGetCString(DirectFunctionCall1(inet_out,
+															PG_GETARG_DATUM(6)));
+	c.has_backend_pid = !PG_ARGISNULL(7);
+	if (c.has_backend_pid)
+		c.backend_pid = PG_GETARG_INT32(7);
+	aa_dict_begin();
+	id = aa_dict_session_id(&c);
 	aa_dict_end();
 	PG_RETURN_INT32(id);
 }
@@ -333,28 +337,25 @@ access_audit_dict_session_id(PG_FUNCTION_ARGS)
 Datum
 access_audit_dict_shape_id(PG_FUNCTION_ARGS)
 {
-	AuditDictTuple t;
-	int			i;
+	ChainRow	c;
 	int32		id;
 
 	aa_guard_check_direct_write("INSERT", "access_audit.shapes");
-	memset(&t, 0, sizeof(t));
+	memset(&c, 0, sizeof(c));
+	c.has_query_id = !PG_ARGISNULL(0);
+	if (c.has_query_id)
+		c.query_id = PG_GETARG_INT64(0);
+	c.query = arg_text(fcinfo, 1);
+	c.command = arg_text(fcinfo, 2);
+	c.has_nesting_level = !PG_ARGISNULL(3);
+	if (c.has_nesting_level)
+		c.nesting_level = PG_GETARG_INT32(3);
+	c.relations = arg_list(fcinfo, 4, &c.n_relations);
+	c.columns = arg_list(fcinfo, 5, &c.n_columns);
+	c.predicate_columns = arg_list(fcinfo, 6, &c.n_predicate);
+	c.tags = arg_list(fcinfo, 7, &c.n_tags);
 	aa_dict_begin();
-	t.isnull[0] = PG_ARGISNULL(0);
-	if (!t.isnull[0])
-		t.v[0] = PG_GETARG_INT64(0);
-	t.v[1] = arg_string_id(fcinfo, 1, false);
-	t.v[2] = arg_string_id(fcinfo, 2, false);
-	t.isnull[3] = PG_ARGISNULL(3);
-	if (!t.isnull[3])
-		t.v[3] = PG_GETARG_INT32(3);
-	for (i = 4; i < 8; i++)
-		t.v[i] = arg_set_id(fcinfo, i);
-	t.isnull[1] = (t.v[1] == 0);
-	t.isnull[2] = (t.v[2] == 0);
-	for (i = 4; i < 8; i++)
-		t.isnull[i] = (t.v[i] == 0);
-	id = aa_dict_tuple_id(AA_DICT_SHAPE, &t);
+	id = aa_dict_shape_id(&c);
 	aa_dict_end();
 	PG_RETURN_INT32(id);
 }
