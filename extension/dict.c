@@ -153,6 +153,21 @@ static bool added_in_xact = false;
 static bool xact_callback_registered = false;
 
 /*
+ * Forget every cached entry; the next lookup makes the caches anew (see
+ * aa_dict_reset).  No catalog access: runs in abort callbacks.
+ */
+static void
+dict_forget(void)
+{
+	if (dict_cxt == NULL)
+		return;
+	MemoryContextReset(dict_cxt);
+	by_value = NULL;
+	by_id = NULL;
+	ncached = 0;
+}
+
+/*
  * Drop the caches when a transaction that added entries aborts; forget the
  * mark when it commits.
  */
@@ -161,14 +176,8 @@ dict_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
-		if (added_in_xact && dict_cxt != NULL)
-		{
-			/* no catalog access here: just forget the cached entries */
-			MemoryContextReset(dict_cxt);
-			by_value = NULL;
-			by_id = NULL;
-			ncached = 0;
-		}
+		if (added_in_xact)
+			dict_forget();
 		added_in_xact = false;
 		dict_open = false;
 	}
@@ -184,13 +193,8 @@ static void
 dict_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB && added_in_xact && dict_cxt != NULL)
-	{
-		MemoryContextReset(dict_cxt);
-		by_value = NULL;
-		by_id = NULL;
-		ncached = 0;
-	}
+	if (event == SUBXACT_EVENT_ABORT_SUB && added_in_xact)
+		dict_forget();
 }
 
 /*
