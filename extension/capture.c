@@ -280,6 +280,7 @@ static char *
 statement_text(const char *source, int location, int len, MemoryContext cxt)
 {
 	int			srclen;
+	char	   *copy;
 
 	if (source == NULL)
 		return NULL;
@@ -306,13 +307,10 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
 		len--;
 	if (aa_max_query_length >= 0 && len > aa_max_query_length)
 		len = pg_mbcliplen(source, len, aa_max_query_length);
-	{
-		char	   *text = MemoryContextAlloc(cxt, len + 1);
-
-		memcpy(text, source, len);
-		text[		len] = '\0';
-		return text;
-	}
+	copy = MemoryContextAlloc(cxt, len + 1);
+	memcpy(copy, source, len);
+	copy[len] = '\0';
+	return copy;
 }
 
 /* ---------------------------------------------------------------------
