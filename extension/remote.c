@@ -19,8 +19,8 @@
  * records are either in the log it replayed, or still in its ring, and
  * after a promotion its writer (which reads the same writer_state row)
  * writes exactly the rest.  While the primary is unreachable the shipper
- * fails, is restarted, and the records wait in the ring (the queue-full
- * behaviour holds as usual).
+ * retries with back-off, saying why once a minute, and the records wait in
+ * the ring (the queue-full behaviour holds as usual).
  *
  * Central server: sources publish log_data, the dictionaries and the
  * retention checkpoints; the central database subscribes to each.  ENABLE
