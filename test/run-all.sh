@@ -30,9 +30,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 PGTAP_PORT=${AA_PGTAP_PORT:-55440}
 PGTAP_DB=aa_pgtap
-PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-15-cron
-	pg-bsd-indent libkrb5-dev make gcc nodejs npm)
 
 passed=0
 failed=0
@@ -199,7 +196,7 @@ server_trouble()
 
 # ---------------------------------------------------------------------------
 aa_header "packages"
-aa_ensure_packages "${PACKAGES[@]}"
+aa_ensure_packages "${AA_TEST_PACKAGES[@]}"
 aa_ensure_user
 
 cd "$ROOT" || exit 2

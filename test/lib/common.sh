@@ -13,6 +13,11 @@ AA_PG_VERSION=15
 AA_PG_CONFIG=$AA_PGBIN/pg_config
 : "${AA_USER:=aa_test}"
 
+# Debian packages the test suites need (test/run-all.sh, .ci/run).
+AA_TEST_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-15-cron
+	pg-bsd-indent libkrb5-dev make gcc nodejs npm)
+
 # Connection settings of the caller must not leak into our servers' clients.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
 
