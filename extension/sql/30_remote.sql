@@ -167,16 +167,7 @@ BEGIN
                        'EXECUTE FUNCTION access_audit._collect_row()', t);
         EXECUTE format('ALTER TABLE access_audit.%I ENABLE REPLICA TRIGGER collect', t);
     END LOOP;
-    -- the collected tables are append-only like the log
-    FOREACH t IN ARRAY ARRAY['collected_log', 'collected_sessions', 'collected_shapes',
-                             'collected_strings', 'collected_string_sets',
-                             'collected_checkpoints', 'collect_progress']
-    LOOP
-        EXECUTE format('CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '
-                       'ON access_audit.%I FOR EACH STATEMENT '
-                       'EXECUTE FUNCTION access_audit._guard_trigger()', t);
-        EXECUTE format('ALTER TABLE access_audit.%I ENABLE ALWAYS TRIGGER guard', t);
-    END LOOP;
+    -- the collected tables are append-only like the log: 90_guard.sql
 END
 $$;
 

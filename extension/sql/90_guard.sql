@@ -6,7 +6,9 @@
 -- for owners and superusers too, outside maintenance mode; the rows of
 -- actor_groups are ordinary data.  The triggers below are the second line:
 -- statement-level, ENABLE ALWAYS so that session_replication_role = replica
--- does not silence them, and they catch COPY FROM as well.
+-- does not silence them, and they catch COPY FROM as well.  This part runs
+-- last, so that the triggers go on every table of the schema, the same
+-- rule the hooks apply.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION access_audit._guard_trigger()
 RETURNS trigger
@@ -20,8 +22,10 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['log_data', 'strings', 'string_sets', 'sessions', 'shapes', 'writer_state',
-                             'chain_checkpoints', 'actor_daily', 'alerts', 'alert_acks']
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'access_audit'::regnamespace AND c.relkind = 'r'
+                AND c.relname <> 'actor_groups'
+              ORDER BY c.relname
     LOOP
         EXECUTE format('CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '
                        'ON access_audit.%I FOR EACH STATEMENT '
