@@ -53,50 +53,29 @@ ALTER TABLE access_audit.collected_log
 COMMENT ON TABLE access_audit.collected_log IS
     'Records collected from other servers by logical replication; query access_audit.collected instead.';
 
--- The dictionaries lead with the source (dict.c reads them so).
+-- The dictionaries lead with the source (dict.c reads them so), then the
+-- columns of the source's own dictionary.
 CREATE TABLE access_audit.collected_sessions (
-    source              text    NOT NULL,
-    id                  integer NOT NULL,
-    hash                bigint  NOT NULL,
-    database_id         integer,
-    login_role_id       integer,
-    effective_role_id   integer,
-    actor_id            integer,
-    claimed_actor_id    integer,
-    application_name_id integer,
-    client_addr_id      integer,
-    backend_pid         integer,
+    source text NOT NULL,
+    LIKE access_audit.sessions,
     CONSTRAINT collected_sessions_pkey PRIMARY KEY (source, id)
 );
 
 CREATE TABLE access_audit.collected_shapes (
-    source               text    NOT NULL,
-    id                   integer NOT NULL,
-    hash                 bigint  NOT NULL,
-    query_id             bigint,
-    query_text_id        integer,
-    command_id           integer,
-    nesting_level        integer,
-    relations_id         integer,
-    columns_id           integer,
-    predicate_columns_id integer,
-    tags_id              integer,
+    source text NOT NULL,
+    LIKE access_audit.shapes,
     CONSTRAINT collected_shapes_pkey PRIMARY KEY (source, id)
 );
 
 CREATE TABLE access_audit.collected_strings (
-    source text    NOT NULL,
-    id     integer NOT NULL,
-    hash   bigint  NOT NULL,
-    value  text    NOT NULL,
+    source text NOT NULL,
+    LIKE access_audit.strings,
     CONSTRAINT collected_strings_pkey PRIMARY KEY (source, id)
 );
 
 CREATE TABLE access_audit.collected_string_sets (
-    source text    NOT NULL,
-    id     integer NOT NULL,
-    hash   bigint  NOT NULL,
-    value  text[]  NOT NULL,
+    source text NOT NULL,
+    LIKE access_audit.string_sets,
     CONSTRAINT collected_string_sets_pkey PRIMARY KEY (source, id)
 );
 
