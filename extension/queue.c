@@ -35,7 +35,11 @@
  *	  (access_audit.writer_state), as before.
  *	- AuditQueueShared.lock (LWLock) protects the database table: dboid,
  *	  writer_pid, writer_latch, writer_wanted, committed_upto, last_flush.
- *	  The counters are atomics and need no lock.
+ *	  The counters are atomics and need no lock.  A writer that gives way to
+ *	  a database waiting for a writer frees its slot (aa_queue_writer_yield);
+ *	  it clears dboid holding the mutex as well, so a producer checks its
+ *	  slot while reserving.  Records of a database without a slot hold the
+ *	  tail until the launcher adopts them (aa_queue_writers_wanted).
  *	- Locks never live in the mapped file: after a crash the file is
  *	  trusted only for head, tail and checksummed records.
  *
@@ -185,6 +189,10 @@ typedef struct AuditQueueShared
 	slock_t		mutex;
 	LWLock	   *lock;
 	Latch	   *launcher_latch;
+	/* 1: the ring may hold records of a database without a slot */
+	pg_atomic_uint32 unslotted;
+	/* 1: the launcher has a database it cannot serve; a writer should yield */
+	pg_atomic_uint32 starved;
 	AuditDbSlot dbs[AA_MAX_DATABASES];
 } AuditQueueShared;
 
@@ -258,6 +266,9 @@ aa_shmem_startup(void)
 		memset(aa_shared, 0, sizeof(AuditQueueShared));
 		SpinLockInit(&aa_shared->mutex);
 		aa_shared->lock = &(GetNamedLWLockTranche(AA_NAME))->lock;
+		/* records recovered from the ring file have no slot yet */
+		pg_atomic_init_u32(&aa_shared->unslotted, 1);
+		pg_atomic_init_u32(&aa_shared->starved, 0);
 		for (i = 0; i < AA_MAX_DATABASES; i++)
 		{
 			pg_atomic_init_u64(&aa_shared->dbs[i].queued, 0);
@@ -992,6 +1003,17 @@ aa_queue_push(const AuditRecord *in)
 									AA_STATE_RESERVED);
 			pg_write_barrier();
 			ring_hdr->head = pos + len;
+
+			/*
+			 * A writer that yielded may have freed the slot since
+			 * my_db_slot() looked.  It does so under this mutex
+			 * (aa_queue_writer_yield), and then asks the launcher to adopt
+			 * the records of databases without a slot: a record reserved
+			 * before is adopted there, one reserved after sees the slot gone
+			 * here and asks for adoption itself.
+			 */
+			if (slot >= 0 && aa_shared->dbs[slot].dboid != MyDatabaseId)
+				slot = my_slot = -1;
 			SpinLockRelease(&aa_shared->mutex);
 			break;
 		}
@@ -1022,6 +1044,11 @@ aa_queue_push(const AuditRecord *in)
 
 	if (slot >= 0)
 		pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+	else
+	{
+		/* an exchange, not a write: a barrier, so READY is seen first */
+		(void) pg_atomic_exchange_u32(&aa_shared->unslotted, 1);
+	}
 
 	/*
 	 * The writer polls every flush_interval; waking it for every record would
@@ -1254,6 +1281,31 @@ aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto)
 }
 
 /*
+ * Does the ring hold an unfinished record of dboid before position upto?
+ * A scan from the tail without the mutex (header_at stops it where a
+ * producer reuses space), for flush() of a database without a slot.
+ */
+static bool
+ring_holds_db(Oid dboid, uint64 upto)
+{
+	uint64		pos = aa_queue_tail();
+	uint64		head = aa_queue_head();
+
+	while (pos < head && pos < upto)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+
+		if (!header_at(hdr, pos))
+			return true;		/* moved under us: look again */
+		if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
+			hdr->state != AA_STATE_DONE)
+			return true;
+		pos += hdr->len;
+	}
+	return false;
+}
+
+/*
  * Wait until every record of dboid queued before position upto is
  * committed.  Returns false on timeout.  Called from flush().
  */
@@ -1279,10 +1331,22 @@ aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms)
 		}
 		LWLockRelease(aa_shared->lock);
 
-		/* a database that never queued anything has nothing to wait for */
-		if (!exists || done >= upto)
+		/*
+		 * No slot: the database never queued anything, or its writer gave way
+		 * and freed the slot (aa_queue_writer_yield).  Then records of it may
+		 * still wait in the ring, for the launcher to adopt.
+		 */
+		if (!exists)
+		{
+			if (!ring_holds_db(dboid, upto))
+				return true;
+			(void) pg_atomic_exchange_u32(&aa_shared->unslotted, 1);
+			if (aa_shared->launcher_latch)
+				SetLatch(aa_shared->launcher_latch);
+		}
+		else if (done >= upto)
 			return true;
-		if (latch)
+		else if (latch)
 			SetLatch(latch);
 		else
 			wake_writer(slot);
@@ -1314,22 +1378,47 @@ aa_queue_writers_wanted(Oid *dboids, int max)
 	SpinLockRelease(&aa_shared->mutex);
 
 	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
-	/* pending records of databases without a slot (bounded scan) */
-	for (i = 0; pos < head && i < 100000; i++)
+
+	/*
+	 * Pending records of databases without a slot (bounded scan).  Only when
+	 * a producer found no slot, or the ring was recovered at start-up:
+	 * otherwise every pending record's database has one, and walking the ring
+	 * every second would cost the launcher a pass over up to 100,000 headers
+	 * under the exclusive lock for nothing.  The flag is cleared first, so a
+	 * producer setting it during the scan is seen next time.
+	 */
+	if (pg_atomic_exchange_u32(&aa_shared->unslotted, 0) != 0)
 	{
-		RingRecordHeader *hdr = ring_at(pos);
+		bool		again = false;
 
-		if (!header_at(hdr, pos))
-			break;
-		if (hdr->kind != AA_KIND_PAD && hdr->state == AA_STATE_READY &&
-			slot_find(hdr->dboid, false) < 0)
+		for (i = 0; pos < head; i++)
 		{
-			int			slot = slot_find(hdr->dboid, true);
+			RingRecordHeader *hdr = ring_at(pos);
 
-			if (slot >= 0)
-				aa_shared->dbs[slot].writer_wanted = true;
+			if (i >= 100000 || !header_at(hdr, pos))
+			{
+				again = true;
+				break;
+			}
+			/* RESERVED too: a record being filled as its slot was freed */
+			if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE &&
+				slot_find(hdr->dboid, false) < 0)
+			{
+				int			slot = slot_find(hdr->dboid, true);
+
+				if (slot >= 0)
+					aa_shared->dbs[slot].writer_wanted = true;
+				else
+				{
+					/* table full: a writer frees a slot (writer_yield) */
+					again = true;
+					pg_atomic_write_u32(&aa_shared->starved, 1);
+				}
+			}
+			pos += hdr->len;
 		}
-		pos += hdr->len;
+		if (again)
+			pg_atomic_write_u32(&aa_shared->unslotted, 1);
 	}
 	for (i = 0; i < AA_MAX_DATABASES && n < max; i++)
 	{
@@ -1346,6 +1435,34 @@ aa_queue_writers_wanted(Oid *dboids, int max)
 			dboids[n++] = s->dboid;
 	}
 	LWLockRelease(aa_shared->lock);
+
+	/*
+	 * The database whose record holds the tail goes first: while it waits for
+	 * a writer, no ring space is freed for anyone.
+	 */
+	if (n > 1)
+	{
+		Oid			blocker = InvalidOid;
+
+		SpinLockAcquire(&aa_shared->mutex);
+		if (ring_hdr->tail < ring_hdr->head)
+		{
+			RingRecordHeader *hdr = ring_at(ring_hdr->tail);
+
+			if (header_at(hdr, ring_hdr->tail) && hdr->kind != AA_KIND_PAD)
+				blocker = hdr->dboid;
+		}
+		SpinLockRelease(&aa_shared->mutex);
+		for (i = 1; i < n; i++)
+		{
+			if (dboids[i] == blocker)
+			{
+				dboids[i] = dboids[0];
+				dboids[0] = blocker;
+				break;
+			}
+		}
+	}
 	return n;
 }
 
@@ -1409,6 +1526,94 @@ aa_queue_forget_database(Oid dboid)
 	}
 	LWLockRelease(aa_shared->lock);
 	aa_queue_complete(InvalidOid, 0, 0);
+}
+
+/*
+ * Called by a writer that has caught up (its last batch was not full).
+ * If the launcher has a database it cannot serve (no free worker process,
+ * or no free slot in the database table) and this writer has run for at
+ * least min_ms, it gives way: returns true and the caller exits.  One
+ * writer yields per launcher round: the first to take the flag.
+ *
+ * A yielding writer also frees its database's slot, so that a database
+ * without one can have it (the table holds AA_MAX_DATABASES).  Its
+ * committed records still in the ring are first marked DONE: the tail must
+ * be able to pass them once no slot says how far they are committed.  The
+ * marking runs under the mutex, a chunk at a time, since a position behind
+ * the tail may already hold another producer's record.  Records of the
+ * database not yet written stay READY; like every record queued from now
+ * on (producers check their slot under the same mutex, aa_queue_push), they
+ * are records without a slot, which the launcher gives a slot and a writer
+ * again (aa_queue_writers_wanted).
+ */
+bool
+aa_queue_writer_yield(Oid dboid, uint64 scan_pos, TimestampTz started, int min_ms)
+{
+	uint64		pos;
+	int			slot;
+
+	if (pg_atomic_read_u32(&aa_shared->starved) == 0 ||
+		!TimestampDifferenceExceeds(started, GetCurrentTimestamp(), min_ms) ||
+		pg_atomic_exchange_u32(&aa_shared->starved, 0) == 0)
+		return false;
+
+	/* committed records of dboid behind scan_pos: DONE */
+	pos = 0;
+	for (;;)
+	{
+		int			i;
+
+		SpinLockAcquire(&aa_shared->mutex);
+		if (pos < ring_hdr->tail)
+			pos = ring_hdr->tail;
+		for (i = 0; i < 1000 && pos < scan_pos && pos < ring_hdr->head; i++)
+		{
+			RingRecordHeader *hdr = ring_at(pos);
+
+			if (!header_at(hdr, pos))
+				break;
+			if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
+				hdr->state == AA_STATE_READY && pos + hdr->len <= scan_pos)
+				hdr->state = AA_STATE_DONE;
+			pos += hdr->len;
+		}
+		SpinLockRelease(&aa_shared->mutex);
+		if (i < 1000)
+			break;
+	}
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	slot = slot_find(dboid, false);
+	if (slot >= 0)
+	{
+		AuditDbSlot *s = &aa_shared->dbs[slot];
+
+		SpinLockAcquire(&aa_shared->mutex);
+		s->dboid = InvalidOid;
+		SpinLockRelease(&aa_shared->mutex);
+		s->writer_pid = 0;
+		s->writer_latch = NULL;
+		s->writer_wanted = false;
+	}
+	LWLockRelease(aa_shared->lock);
+
+	/*
+	 * Records whose database had no slot may now take this one.  The launcher
+	 * is told when this process has exited (bgw_notify_pid), which is when
+	 * its background worker is free.
+	 */
+	(void) pg_atomic_exchange_u32(&aa_shared->unslotted, 1);
+	return true;
+}
+
+/*
+ * Launcher: a database wants a writer that cannot be started (no free
+ * background worker).  Running writers yield once caught up.
+ */
+void
+aa_queue_set_starved(void)
+{
+	pg_atomic_write_u32(&aa_shared->starved, 1);
 }
 
 /*

@@ -58,6 +58,9 @@ extern int	aa_queue_writers_wanted(Oid *dboids, int max);
 extern void aa_queue_set_launcher(Latch *latch);
 extern void aa_queue_forget_database(Oid dboid);
 extern void aa_queue_stop_writer(Oid dboid);
+extern bool aa_queue_writer_yield(Oid dboid, uint64 scan_pos,
+								  TimestampTz started, int min_ms);
+extern void aa_queue_set_starved(void);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
 
 /* the record of a statement that sends many rows, until it ends */

@@ -248,12 +248,36 @@ aa_launcher_main(Datum main_arg)
 				continue;
 
 			/*
+			 * More databases than entries (writers take turns when there are
+			 * more databases than slots): reuse the entry of a writer that
+			 * has stopped, the one started longest ago.
+			 */
+			if (j == nstarted && nstarted == AA_MAX_DATABASES)
+			{
+				int			k;
+
+				for (k = 0; k < nstarted; k++)
+				{
+					if (started[k] != NULL &&
+						GetBackgroundWorkerPid(started[k], &pid) != BGWH_STOPPED)
+						continue;
+					if (j == nstarted || started_at[k] < started_at[j])
+						j = k;
+				}
+				if (j == nstarted)
+					continue;	/* all running: the queue is full of writers */
+				if (started[j] != NULL)
+					pfree(started[j]);
+				started[j] = NULL;	/* a new database: no rate limit */
+			}
+
+			/*
 			 * A writer that stopped with an error (say, records queued for a
 			 * database whose CREATE EXTENSION has not committed yet) is
 			 * started again at most every two seconds, so that a lasting
 			 * cause neither spins nor fills the worker slots.
 			 */
-			if (j < nstarted &&
+			if (j < nstarted && started[j] != NULL &&
 				!TimestampDifferenceExceeds(started_at[j], GetCurrentTimestamp(), 2000))
 				continue;
 			if (j == nstarted && nstarted < AA_MAX_DATABASES)
@@ -263,6 +287,16 @@ aa_launcher_main(Datum main_arg)
 				started_db[j] = want[i];
 				started_at[j] = GetCurrentTimestamp();
 				started[j] = start_writer(want[i]);
+
+				/*
+				 * No free background worker: a running writer gives way once
+				 * it has caught up (aa_queue_writer_yield); the launcher is
+				 * told when it has exited.  Without this, a database beyond
+				 * max_worker_processes would hold the ring's tail and stop
+				 * every reader of every database once the ring is full.
+				 */
+				if (started[j] == NULL)
+					aa_queue_set_starved();
 				if (started[j] == NULL &&
 					TimestampDifferenceExceeds(warned_at, GetCurrentTimestamp(), 60000))
 				{
@@ -964,6 +998,7 @@ aa_writer_main(Datum main_arg)
 	MemoryContext batch_cxt;
 	char	   *dbname;
 	int			nalloc;
+	TimestampTz started_at;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -1001,6 +1036,7 @@ aa_writer_main(Datum main_arg)
 									  16 * 1024 * 1024, 16 * 1024 * 1024,
 									  16 * 1024 * 1024);
 	memset(&ws, 0, sizeof(ws));
+	started_at = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -1024,6 +1060,16 @@ aa_writer_main(Datum main_arg)
 
 		if (n == max)
 			continue;			/* more waiting: no sleep */
+
+		/* caught up: give way to a database that waits for a writer */
+		if (!ShutdownRequestPending &&
+			aa_queue_writer_yield(dboid, scan_pos, started_at, 1000))
+		{
+			ereport(DEBUG1,
+					errmsg("access_audit writer for database \"%s\" stopped to let another database's writer run",
+						   dbname));
+			proc_exit(0);
+		}
 
 		if (ShutdownRequestPending)
 		{

@@ -1,0 +1,129 @@
+# More databases than writers: records of every database are written and no
+# reader waits for good.
+#
+# Every database with records needs a writer (a background worker) and a
+# slot in the queue's database table.  A database that has neither holds
+# the ring's tail, and once the ring is full every reader of every database
+# waits.  Writers that have caught up therefore give way to a database that
+# waits for one, and free their slot.
+#
+# Part 1: max_worker_processes leaves room for two writers; five databases
+# read at once.  Part 2: two databases more than the table's 64 slots.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use IPC::Run;
+use Test::More;
+
+# Start pgbench in each database at once ($reads tagged point reads each),
+# wait for all, and check each one's run and its records.
+sub read_everywhere
+{
+	my ($node, $dbs, $reads, $name) = @_;
+	my $script = $node->basedir . '/read.sql';
+	PostgreSQL::Test::Utils::append_to_file($script,
+		"\\set id random(1, 100)\nSELECT phone FROM c WHERE id = :id;\n")
+	  unless -e $script;
+
+	# pgbench's own limit: a stalled queue makes its reads wait for good
+	my (%h, %out, %err);
+	foreach my $db (@$dbs)
+	{
+		$h{$db} = IPC::Run::start(
+			[
+				'timeout', '180', 'pgbench', '-n', '-h', $node->host,
+				'-p', $node->port, '-M', 'prepared', '-c', '1',
+				'-t', $reads, '-f', $script, $db
+			],
+			'>', \$out{$db}, '2>', \$err{$db});
+	}
+	my @failed;
+	foreach my $db (@$dbs)
+	{
+		$h{$db}->finish;
+		push @failed, "$db: exit " . $h{$db}->result . " $err{$db}"
+		  unless $h{$db}->result == 0
+		  && $out{$db} =~ /processed: $reads\/$reads/;
+	}
+	is(join("\n", @failed), '', "$name: every pgbench ran all $reads reads");
+	if (@failed)
+	{
+		fail("$name: records not checked, the reads did not finish") for 1 .. 2;
+		return;
+	}
+
+	my @wrong;
+	foreach my $db (@$dbs)
+	{
+		my $n = $node->safe_psql($db, q{
+			SELECT access_audit.flush('60 s');
+			SELECT count(*) FROM access_audit.log
+			 WHERE command = 'SELECT' AND 'public.c' = ANY (relations)});
+		$n = (split /\n/, $n)[-1];
+		push @wrong, "$db: $n" unless $n == $reads;
+	}
+	is(join(', ', @wrong), '', "$name: each database logged its $reads reads");
+
+	my @broken = grep {
+		$node->safe_psql($_, 'SELECT ok FROM access_audit.verify()') ne 't'
+	} @$dbs;
+	is(join(', ', @broken), '', "$name: each database's chain verifies");
+}
+
+sub make_databases
+{
+	my ($node, $n) = @_;
+	my @dbs = map { "d$_" } 1 .. $n;
+	foreach my $db (@dbs)
+	{
+		$node->safe_psql('postgres', "CREATE DATABASE $db");
+		$node->safe_psql($db, q{
+			CREATE EXTENSION access_audit;
+			CREATE TABLE c (id int PRIMARY KEY, phone text);
+			INSERT INTO c SELECT g, '555-' || g FROM generate_series(1, 100) g;
+			SECURITY LABEL FOR access_audit ON COLUMN c.phone IS 'pii'});
+	}
+	return \@dbs;
+}
+
+# ---- part 1: two writers for five databases ----
+# The launcher and the logical replication launcher take two of the four
+# background workers.  A 1MB ring fills within a few hundred reads.
+my $node = PostgreSQL::Test::Cluster->new('workers');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'access_audit'
+access_audit.queue_size = 1MB
+access_audit.flush_interval = 20ms
+max_worker_processes = 4
+});
+$node->start;
+my $dbs = make_databases($node, 5);
+read_everywhere($node, $dbs, 2000, 'five databases, two writers');
+like(
+	slurp_file($node->logfile),
+	qr/could not start access_audit writer for database/,
+	'the launcher did run out of background workers');
+$node->stop;
+
+# ---- part 2: 66 databases, 64 slots ----
+$node = PostgreSQL::Test::Cluster->new('slots');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'access_audit'
+access_audit.queue_size = 1MB
+access_audit.flush_interval = 20ms
+max_worker_processes = 72
+max_connections = 120
+});
+$node->start;
+$dbs = make_databases($node, 66);
+read_everywhere($node, $dbs, 200, '66 databases, 64 slots');
+like(
+	slurp_file($node->logfile),
+	qr/access_audit tracks at most 64 databases at once/,
+	'the database table did fill up');
+$node->stop;
+
+done_testing();
