@@ -6,7 +6,10 @@
  * This file owns what a tag is (its syntax), who may change one, the audit
  * record of every change, and each backend's cache of effective tags per
  * relation (a relation's own labels plus those of all its inheritance and
- * partition ancestors, matched by column name).
+ * partition ancestors, matched by column name).  Tags follow the data: a
+ * partition detached from its parent (or a child taken out of an
+ * inheritance tree) keeps, as labels of its own, the tags it inherited,
+ * with an audit record of each (a ProcessUtility hook).
  *
  * Locking and ownership: the only shared state is the generation counter
  * in AuditTagsShared, an atomic bumped at commit of any transaction that
@@ -33,9 +36,12 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_seclabel.h"
+#include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -70,6 +76,7 @@ typedef struct TagCacheEntry
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static AuditTagsShared *tags_shared = NULL;
 
 static HTAB *tag_cache = NULL;
@@ -91,6 +98,12 @@ static void tags_shmem_startup(void);
 static void tags_relabel_hook(const ObjectAddress *object, const char *seclabel);
 static void tags_xact_callback(XactEvent event, void *arg);
 static void tags_relcache_callback(Datum arg, Oid relid);
+static void tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+								bool readOnlyTree, ProcessUtilityContext context,
+								ParamListInfo params, QueryEnvironment *queryEnv,
+								DestReceiver *dest, QueryCompletion *qc);
+static void tag_change_record(const ObjectAddress *object, const char *old,
+							  const char *label, const char *why);
 
 /*
  * Put a dropped entry's context in the graveyard.  The list lives in
@@ -118,6 +131,9 @@ aa_tags_init(void)
 	shmem_request_hook = tags_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tags_shmem_startup;
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = tags_ProcessUtility;
 
 	RegisterXactCallback(tags_xact_callback, NULL);
 	CacheRegisterRelcacheCallback(tags_relcache_callback, (Datum) 0);
@@ -191,9 +207,6 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 	Oid			admin;
 	char		relkind;
 	char	   *old;
-	char	   *relname;
-	char	   *colname = NULL;
-	char	   *detail;
 
 	if (seclabel != NULL && !aa_tags_valid_label(seclabel))
 		ereport(ERROR,
@@ -227,6 +240,29 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 						AA_ROLE_ADMIN));
 
 	old = GetSecurityLabel(object, AA_LABEL_PROVIDER);
+	tag_change_record(object, old, seclabel, NULL);
+
+	/* others see the change at their next statement after our commit */
+	CacheInvalidateRelcacheByRelid(object->objectId);
+	bump_at_commit = true;
+}
+
+/*
+ * The audit record of a tag change on object from old to label (either may
+ * be NULL), with why it happened if not by SECURITY LABEL itself.
+ */
+static void
+tag_change_record(const ObjectAddress *object, const char *old,
+				  const char *label, const char *why)
+{
+	char	   *relname;
+	char	   *colname = NULL;
+	StringInfoData buf;
+
+	/* the log exists only where the extension was created */
+	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
+		return;
+
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(object->objectId)),
 										 get_rel_name(object->objectId));
 	if (object->objectSubId > 0)
@@ -237,36 +273,30 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 
 	/*
 	 * "by" is the role that asked for the change: the helper functions run as
-	 * the extension owner, so the effective role alone would hide it. Tags
-	 * and role names need JSON escaping only for quotes in role names.
+	 * the extension owner, so the effective role alone would hide it.
 	 */
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"old\": ");
+	if (old)
+		escape_json(&buf, old);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"new\": ");
+	if (label)
+		escape_json(&buf, label);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"by\": ");
+	escape_json(&buf, GetUserNameFromId(GetOuterUserId(), false));
+	if (why)
 	{
-		StringInfoData buf;
-
-		initStringInfo(&buf);
-		appendStringInfoString(&buf, "{\"old\": ");
-		if (old)
-			escape_json(&buf, old);
-		else
-			appendStringInfoString(&buf, "null");
-		appendStringInfoString(&buf, ", \"new\": ");
-		if (seclabel)
-			escape_json(&buf, seclabel);
-		else
-			appendStringInfoString(&buf, "null");
-		appendStringInfoString(&buf, ", \"by\": ");
-		escape_json(&buf, GetUserNameFromId(GetOuterUserId(), false));
-		appendStringInfoChar(&buf, '}');
-		detail = buf.data;
+		appendStringInfoString(&buf, ", \"why\": ");
+		escape_json(&buf, why);
 	}
-	/* the log exists only where the extension was created */
-	if (OidIsValid(get_extension_oid(AA_NAME, true)))
-		aa_capture_event("SECURITY LABEL", relname, colname,
-						 seclabel ? seclabel : old, detail);
+	appendStringInfoChar(&buf, '}');
 
-	/* others see the change at their next statement after our commit */
-	CacheInvalidateRelcacheByRelid(object->objectId);
-	bump_at_commit = true;
+	aa_capture_event("SECURITY LABEL", relname, colname,
+					 label ? label : old, buf.data);
 }
 
 /*
@@ -666,4 +696,221 @@ aa_tags_lookup(Oid relid)
 	if (entry == NULL)
 		entry = build_entry(relid);
 	return entry->tags.tagged ? &entry->tags : NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Tags follow the data out of a partition or inheritance tree
+ * ---------------------------------------------------------------------
+ */
+
+/* a label the detached relation is to keep (TopMemoryContext) */
+typedef struct KeptLabel
+{
+	Oid			relid;
+	int32		subid;
+	char	   *label;
+	char	   *why;
+}			KeptLabel;
+
+static bool
+kept_has(List *kept, Oid relid, int32 subid)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept)
+	{
+		KeptLabel  *k = lfirst(lc);
+
+		if (k->relid == relid && k->subid == subid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The labels child inherits through parent (parent's own, then those of
+ * its ancestors, nearest first), mapped onto child's columns by name, where
+ * child has no label of its own.  The nearest ancestor wins where two label
+ * the same column, as a relation holds one label per column.
+ */
+static List *
+labels_to_keep(Oid child, Oid parent, const char *command, List *kept)
+{
+	List	   *own = labels_of(child, NIL);
+	List	   *todo = list_make1_oid(parent);
+	List	   *seen = list_make1_oid(child);
+
+	while (todo != NIL)
+	{
+		Oid			r = linitial_oid(todo);
+		List	   *found;
+		ListCell   *lc;
+
+		todo = list_delete_first(todo);
+		if (list_member_oid(seen, r))
+			continue;
+		seen = lappend_oid(seen, r);
+		found = labels_of(r, NIL);
+		foreach(lc, found)
+		{
+			FoundLabel *fl = lfirst(lc);
+			int32		subid = 0;
+			ListCell   *lc2;
+			bool		has_own = false;
+			MemoryContext old;
+			KeptLabel  *k;
+
+			if (fl->subid != 0)
+			{
+				char	   *name = get_attname(fl->relid, (AttrNumber) fl->subid, true);
+
+				if (name == NULL ||
+					(subid = get_attnum(child, name)) == InvalidAttrNumber)
+					continue;
+			}
+			foreach(lc2, own)
+			{
+				if (((FoundLabel *) lfirst(lc2))->subid == subid)
+					has_own = true;
+			}
+			if (has_own || kept_has(kept, child, subid))
+				continue;
+
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			k = palloc(sizeof(KeptLabel));
+			k->relid = child;
+			k->subid = subid;
+			k->label = pstrdup(fl->label);
+			k->why = psprintf("kept from %s on %s",
+							  quote_qualified_identifier(get_namespace_name(get_rel_namespace(fl->relid)),
+														 get_rel_name(fl->relid)),
+							  command);
+			kept = lappend(kept, k);
+			MemoryContextSwitchTo(old);
+		}
+		todo = list_concat(todo, direct_parents(r));
+	}
+	return kept;
+}
+
+/*
+ * Before ALTER TABLE runs: the labels each relation it takes out of a tree
+ * (DETACH PARTITION, its FINALIZE, NO INHERIT) would stop inheriting.
+ */
+static List *
+detach_prepare(Node *parsetree)
+{
+	AlterTableStmt *stmt;
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, AlterTableStmt))
+		return NIL;
+	stmt = (AlterTableStmt *) parsetree;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+		Oid			child;
+		Oid			parent;
+		const char *command;
+
+		if (!IsA(cmd, AlterTableCmd))
+			continue;
+		if (cmd->subtype == AT_DetachPartition ||
+			cmd->subtype == AT_DetachPartitionFinalize)
+		{
+			child = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+			parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+			command = "DETACH PARTITION";
+		}
+		else if (cmd->subtype == AT_DropInherit)
+		{
+			child = RangeVarGetRelid(stmt->relation, NoLock, true);
+			parent = RangeVarGetRelid((RangeVar *) cmd->def, NoLock, true);
+			command = "NO INHERIT";
+		}
+		else
+			continue;
+		if (OidIsValid(child) && OidIsValid(parent))
+			kept = labels_to_keep(child, parent, command, kept);
+	}
+	return kept;
+}
+
+/*
+ * After ALTER TABLE succeeded: give the relations their kept labels, each
+ * with its audit record.  SetSecurityLabel skips the provider hook, so the
+ * owner's DETACH does not need the tagging privilege.
+ */
+static void
+detach_apply(List *kept)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept)
+	{
+		KeptLabel  *k = lfirst(lc);
+		ObjectAddress addr;
+
+		ObjectAddressSubSet(addr, RelationRelationId, k->relid, k->subid);
+		if (get_rel_name(k->relid) == NULL ||
+			GetSecurityLabel(&addr, AA_LABEL_PROVIDER) != NULL)
+			continue;
+		SetSecurityLabel(&addr, AA_LABEL_PROVIDER, k->label);
+		tag_change_record(&addr, NULL, k->label, k->why);
+		CacheInvalidateRelcacheByRelid(k->relid);
+		bump_at_commit = true;
+	}
+}
+
+static void
+detach_forget(List *kept)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept)
+	{
+		KeptLabel  *k = lfirst(lc);
+
+		pfree(k->label);
+		pfree(k->why);
+		pfree(k);
+	}
+	list_free(kept);
+}
+
+/*
+ * ProcessUtility hook: keep inherited tags on relations leaving a tree.
+ * The kept list lives in TopMemoryContext because DETACH CONCURRENTLY
+ * commits and starts transactions inside the statement.
+ */
+static void
+tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					bool readOnlyTree, ProcessUtilityContext context,
+					ParamListInfo params, QueryEnvironment *queryEnv,
+					DestReceiver *dest, QueryCompletion *qc)
+{
+	List	   *kept = detach_prepare(pstmt->utilityStmt);
+
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		detach_forget(kept);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (kept != NIL)
+	{
+		detach_apply(kept);
+		detach_forget(kept);
+	}
 }

@@ -37,4 +37,25 @@ SELECT query, command, relations, columns, predicate_columns AS pred, tags,
        rows, tagged_rows AS trows, outcome
   FROM access_audit.log WHERE seq > :start ORDER BY seq;
 
-DROP TABLE cp_orders, cp_people CASCADE;
+-- tags follow the data out of the tree: a detached partition and a child
+-- taken out of an inheritance tree keep the tags they inherited, as labels
+-- of their own, with a tag change record each
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+-- cp_orders_us has a label of its own on card: it stays as it is
+SECURITY LABEL FOR access_audit ON COLUMN cp_orders_us.card IS 'pci:us';
+ALTER TABLE cp_orders DETACH PARTITION cp_orders_us;
+ALTER TABLE cp_orders DETACH PARTITION cp_orders_eu;
+ALTER TABLE cp_staff NO INHERIT cp_people;
+SELECT objname, label FROM pg_seclabels
+ WHERE provider = 'access_audit' AND objname ~ '^cp_(orders_|staff)' ORDER BY 1;
+SELECT card FROM cp_orders_us ORDER BY id;
+SELECT card FROM cp_orders_eu ORDER BY id;
+SELECT ssn FROM cp_staff;
+SELECT id FROM cp_orders_eu;
+SELECT access_audit.flush();
+SELECT relation, "column", old_tag, new_tag, why FROM access_audit.tag_changes
+ WHERE seq > :start ORDER BY seq;
+SELECT command, relations, columns, tags, rows FROM access_audit.log
+ WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
+
+DROP TABLE cp_orders, cp_people, cp_orders_us, cp_orders_eu, cp_staff CASCADE;

@@ -450,7 +450,7 @@ CREATE VIEW access_audit.tag_changes AS
     SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
            relations[1] AS relation, columns[1] AS "column",
            (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
-           outcome, query
+           (detail::jsonb) ->> 'why' AS why, outcome, query
       FROM access_audit.log
      WHERE command = 'SECURITY LABEL';
 
