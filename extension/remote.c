@@ -346,6 +346,7 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 	uint64	   *inflight;		/* positions shipped, not yet replayed here */
 	int			ninflight = 0;
 	int			maxinflight = 1024;
+	TimestampTz started_at = GetCurrentTimestamp();
 
 	origin = MemoryContextStrdup(TopMemoryContext, remote_origin_name());
 	items = MemoryContextAlloc(TopMemoryContext, sizeof(AuditQueueItem) * nalloc);
@@ -461,6 +462,22 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 		aa_queue_complete(dboid, confirmed,
 						  ninflight > 0 ? inflight[0] :
 						  (shipped ? scan_pos : items[first].pos));
+
+		/*
+		 * Caught up with nothing in flight: give way to a database that
+		 * waits for a writer, as writers on a primary do.
+		 */
+		if (!ShutdownRequestPending && shipped && ninflight == 0 &&
+			n < Min(nalloc, aa_batch_size) &&
+			aa_queue_writer_yield(dboid, scan_pos, started_at, 1000))
+		{
+			if (conn)
+				PQfinish(conn);
+			ereport(DEBUG1,
+					errmsg("access_audit writer for database \"%s\" stopped to let another database's writer run",
+						   dbname));
+			proc_exit(0);
+		}
 
 		if (ShutdownRequestPending)
 		{

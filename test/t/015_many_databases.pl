@@ -8,7 +8,9 @@
 # waits for one, and free their slot.
 #
 # Part 1: max_worker_processes leaves room for two writers; five databases
-# read at once.  Part 2: two databases more than the table's 64 slots.
+# read at once, on the primary and then on a hot standby (whose writers
+# ship to the primary).  Part 2: two databases more than the table's 64
+# slots.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -16,12 +18,14 @@ use PostgreSQL::Test::Utils;
 use IPC::Run;
 use Test::More;
 
-# Start pgbench in each database at once ($reads tagged point reads each),
-# wait for all, and check each one's run and its records.
+# Start pgbench on $node in each database at once ($reads tagged point
+# reads each), wait for all, and check each one's run and its records in
+# $logger's log (records shipped by a standby have an origin).
 sub read_everywhere
 {
-	my ($node, $dbs, $reads, $name) = @_;
+	my ($node, $logger, $dbs, $reads, $name) = @_;
 	my $script = $node->basedir . '/read.sql';
+	my $origin = $node eq $logger ? 'origin IS NULL' : 'origin IS NOT NULL';
 	PostgreSQL::Test::Utils::append_to_file($script,
 		"\\set id random(1, 100)\nSELECT phone FROM c WHERE id = :id;\n")
 	  unless -e $script;
@@ -56,17 +60,17 @@ sub read_everywhere
 	my @wrong;
 	foreach my $db (@$dbs)
 	{
-		my $n = $node->safe_psql($db, q{
-			SELECT access_audit.flush('60 s');
+		$node->safe_psql($db, q{SELECT access_audit.flush('60 s')});
+		$logger->safe_psql($db, q{SELECT access_audit.flush('60 s')});
+		my $n = $logger->safe_psql($db, qq{
 			SELECT count(*) FROM access_audit.log
-			 WHERE command = 'SELECT' AND 'public.c' = ANY (relations)});
-		$n = (split /\n/, $n)[-1];
+			 WHERE command = 'SELECT' AND 'public.c' = ANY (relations) AND $origin});
 		push @wrong, "$db: $n" unless $n == $reads;
 	}
 	is(join(', ', @wrong), '', "$name: each database logged its $reads reads");
 
 	my @broken = grep {
-		$node->safe_psql($_, 'SELECT ok FROM access_audit.verify()') ne 't'
+		$logger->safe_psql($_, 'SELECT ok FROM access_audit.verify()') ne 't'
 	} @$dbs;
 	is(join(', ', @broken), '', "$name: each database's chain verifies");
 }
@@ -91,7 +95,7 @@ sub make_databases
 # The launcher and the logical replication launcher take two of the four
 # background workers.  A 1MB ring fills within a few hundred reads.
 my $node = PostgreSQL::Test::Cluster->new('workers');
-$node->init;
+$node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'access_audit'
 access_audit.queue_size = 1MB
@@ -100,11 +104,24 @@ max_worker_processes = 4
 });
 $node->start;
 my $dbs = make_databases($node, 5);
-read_everywhere($node, $dbs, 2000, 'five databases, two writers');
+read_everywhere($node, $node, $dbs, 2000, 'five databases, two writers');
 like(
 	slurp_file($node->logfile),
 	qr/could not start access_audit writer for database/,
 	'the launcher did run out of background workers');
+
+# the same on a hot standby: its writers ship, and give way likewise
+$node->backup('b1');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'b1', has_streaming => 1);
+$standby->start;
+$node->wait_for_catchup($standby);
+read_everywhere($standby, $node, $dbs, 1000, 'hot standby, five databases, two writers');
+like(
+	slurp_file($standby->logfile),
+	qr/could not start access_audit writer for database/,
+	"the standby's launcher did run out of background workers");
+$standby->stop;
 $node->stop;
 
 # ---- part 2: 66 databases, 64 slots ----
@@ -119,7 +136,7 @@ max_connections = 120
 });
 $node->start;
 $dbs = make_databases($node, 66);
-read_everywhere($node, $dbs, 200, '66 databases, 64 slots');
+read_everywhere($node, $node, $dbs, 200, '66 databases, 64 slots');
 like(
 	slurp_file($node->logfile),
 	qr/access_audit tracks at most 64 databases at once/,
