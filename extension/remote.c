@@ -464,8 +464,8 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 						  (shipped ? scan_pos : items[first].pos));
 
 		/*
-		 * Caught up with nothing in flight: give way to a database that
-		 * waits for a writer, as writers on a primary do.
+		 * Caught up with nothing in flight: give way to a database that waits
+		 * for a writer, as writers on a primary do.
 		 */
 		if (!ShutdownRequestPending && shipped && ninflight == 0 &&
 			n < Min(nalloc, aa_batch_size) &&
