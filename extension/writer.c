@@ -304,7 +304,8 @@ aa_launcher_main(Datum main_arg)
 					ereport(WARNING,
 							errmsg("could not start access_audit writer for database %u",
 								   want[i]),
-							errhint("Raise max_worker_processes."));
+							errdetail("No background worker is free. Writers take turns meanwhile: the records wait in the queue, and readers wait if it fills."),
+							errhint("Raise max_worker_processes: access_audit needs one background worker per database that uses it, plus one for its launcher."));
 				}
 			}
 		}
