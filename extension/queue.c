@@ -193,6 +193,8 @@ typedef struct AuditQueueShared
 	pg_atomic_uint32 unslotted;
 	/* 1: the launcher has a database it cannot serve; a writer should yield */
 	pg_atomic_uint32 starved;
+	/* databases whose extension was dropped (under lock; InvalidOid: free) */
+	Oid			dropped[AA_MAX_DATABASES];
 	AuditDbSlot dbs[AA_MAX_DATABASES];
 } AuditQueueShared;
 
@@ -1614,6 +1616,65 @@ void
 aa_queue_set_starved(void)
 {
 	pg_atomic_write_u32(&aa_shared->starved, 1);
+}
+
+/*
+ * DROP EXTENSION access_audit committed in dboid: its records have no log
+ * to go to.  Records still queued are discarded as for a dropped database,
+ * and the database is remembered, so that records of statements that were
+ * running meanwhile are discarded by the writer too (see
+ * aa_queue_extension_dropped) instead of holding the ring's tail.
+ */
+void
+aa_queue_extension_dropped_in(Oid dboid)
+{
+	int			i;
+	int			free_i = -1;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+	{
+		if (aa_shared->dropped[i] == dboid)
+			break;
+		if (free_i < 0 && aa_shared->dropped[i] == InvalidOid)
+			free_i = i;
+	}
+	if (i == AA_MAX_DATABASES)
+		aa_shared->dropped[free_i >= 0 ? free_i : dboid % AA_MAX_DATABASES] = dboid;
+	LWLockRelease(aa_shared->lock);
+	aa_queue_forget_database(dboid);
+}
+
+/*
+ * CREATE EXTENSION access_audit in dboid: its records are wanted again.
+ */
+void
+aa_queue_extension_created_in(Oid dboid)
+{
+	int			i;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+		if (aa_shared->dropped[i] == dboid)
+			aa_shared->dropped[i] = InvalidOid;
+	LWLockRelease(aa_shared->lock);
+}
+
+/*
+ * Was the extension of dboid dropped (and not created again)?
+ */
+bool
+aa_queue_extension_dropped(Oid dboid)
+{
+	int			i;
+	bool		found = false;
+
+	LWLockAcquire(aa_shared->lock, LW_SHARED);
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+		if (aa_shared->dropped[i] == dboid)
+			found = true;
+	LWLockRelease(aa_shared->lock);
+	return found;
 }
 
 /*

@@ -32,6 +32,7 @@
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
@@ -62,6 +63,7 @@
 #include "dict.h"
 #include "queue.h"
 #include "remote.h"
+#include "tags.h"
 #include "writer.h"
 
 /* writer state, valid once loaded */
@@ -107,6 +109,7 @@ static WriterState ws;
 
 static object_access_hook_type prev_object_access_hook = NULL;
 static Oid	dropping_db = InvalidOid;
+static bool dropping_extension = false;
 
 static void writer_object_access(ObjectAccessType access, Oid classId,
 								 Oid objectId, int subId, void *arg);
@@ -141,6 +144,12 @@ aa_writer_init(void)
  * database to leave, our writer included.  Ask the writer to stop (it is
  * restarted on demand if the drop fails) and, once the drop commits,
  * discard the database's pending records: their log went with it.
+ *
+ * DROP EXTENSION access_audit (possible only in maintenance mode) is the
+ * same for one database: once it commits, the records still queued are
+ * discarded and every backend stops capturing at its next statement (the
+ * tag generation moves).  Kept, they would hold the ring's tail for good
+ * and stop every reader of every database once the ring was full.
  */
 static void
 writer_object_access(ObjectAccessType access, Oid classId, Oid objectId,
@@ -154,20 +163,38 @@ writer_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		dropping_db = objectId;
 		aa_queue_stop_writer(objectId);
 	}
+	else if (classId == ExtensionRelationId && aa_queue_ready() &&
+			 (access == OAT_DROP || access == OAT_POST_CREATE))
+	{
+		char	   *name = get_extension_name(objectId);
+
+		if (name == NULL || strcmp(name, AA_NAME) != 0)
+			return;
+		if (access == OAT_DROP)
+		{
+			dropping_extension = true;
+			aa_tags_changed();
+		}
+		else
+			aa_queue_extension_created_in(MyDatabaseId);
+	}
 }
 
 static void
 writer_xact_callback(XactEvent event, void *arg)
 {
-	if (!OidIsValid(dropping_db))
-		return;
 	if (event == XACT_EVENT_COMMIT)
 	{
-		aa_queue_forget_database(dropping_db);
-		dropping_db = InvalidOid;
+		if (OidIsValid(dropping_db))
+			aa_queue_forget_database(dropping_db);
+		if (dropping_extension)
+			aa_queue_extension_dropped_in(MyDatabaseId);
 	}
-	else if (event == XACT_EVENT_ABORT)
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	{
 		dropping_db = InvalidOid;
+		dropping_extension = false;
+	}
 }
 
 /*
@@ -870,6 +897,21 @@ write_batch(AuditQueueItem *items, int n)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
+
+		/*
+		 * Records of statements that ran while DROP EXTENSION committed: no
+		 * log to write them to.  Otherwise the extension may not be committed
+		 * yet (records queued by the transaction creating it): fail, and the
+		 * launcher starts a writer again in two seconds.
+		 */
+		if (aa_queue_extension_dropped(MyDatabaseId))
+		{
+			ereport(LOG,
+					errmsg("access_audit discarded the queued records of database \"%s\": its access_audit extension was dropped",
+						   get_database_name(MyDatabaseId)));
+			aa_queue_forget_database(MyDatabaseId);
+			proc_exit(0);
+		}
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				errmsg("access_audit records are waiting for a database that has no access_audit extension"),

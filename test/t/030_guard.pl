@@ -2,8 +2,9 @@
 # transaction that then rolls back is still recorded, the writer keeps
 # appending (log, roll-up, writer state) under the guard, the guard holds
 # after a restart, drop_before() survives a writer restart (the writer
-# continues the chain from the checkpoint of an emptied log), and DROP
-# DATABASE of a database with the extension still works.
+# continues the chain from the checkpoint of an emptied log), DROP
+# EXTENSION in maintenance mode leaves no records behind to block the
+# queue, and DROP DATABASE of a database with the extension still works.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -72,6 +73,44 @@ is($node->safe_psql('shop', 'SELECT ok FROM access_audit.verify()'), 't',
 is($node->safe_psql('shop', q{
 SELECT min(seq) - 1 = (SELECT max(seq) FROM access_audit.chain_checkpoints) FROM access_audit.log_data}),
 	't', 'the chain continues from the retention checkpoint');
+
+# DROP EXTENSION (maintenance mode) turns auditing off in that database:
+# its sessions stop capturing at their next statement and what was still
+# queued is discarded.  Records that no log will ever take would otherwise
+# hold the queue: 20,000 reads fill its 4MB, and every reader of every
+# database would wait.
+$node->safe_psql('postgres', q{
+CREATE DATABASE other;
+});
+$node->safe_psql('other', q{
+CREATE EXTENSION access_audit;
+CREATE TABLE c (id int PRIMARY KEY, phone text);
+INSERT INTO c VALUES (1, '555-1');
+SECURITY LABEL FOR access_audit ON COLUMN c.phone IS 'pii';
+});
+my $timed_out = 0;
+($ret, $out, $err) = $node->psql('shop', q{
+SELECT phone FROM customers WHERE id = 1;
+SET access_audit.maintenance = on;
+DROP EXTENSION access_audit CASCADE;
+DO $$ BEGIN FOR i IN 1..20000 LOOP PERFORM phone FROM customers WHERE id = 1; END LOOP; END $$;
+SELECT 'done';
+}, timeout => 120, timed_out => \$timed_out);
+ok(!$timed_out && $out =~ /done/,
+	'reads in the session that dropped the extension do not wait for the queue');
+($ret, $out, $err) = $node->psql('other', q{
+DO $$ BEGIN FOR i IN 1..3000 LOOP PERFORM phone FROM c; END LOOP; END $$;
+SELECT access_audit.flush('60 s');
+SELECT count(*) FROM access_audit.log WHERE command = 'SELECT';
+}, timeout => 120, timed_out => \$timed_out);
+is($timed_out ? 'timed out' : $out, "t\n3000",
+	"another database's reads are all logged after the drop");
+$node->safe_psql('shop', 'CREATE EXTENSION access_audit');
+$node->safe_psql('shop', 'SELECT phone FROM customers WHERE id = 2');
+is($node->safe_psql('shop', q{
+SELECT access_audit.flush('60 s');
+SELECT string_agg(command, ',') FROM access_audit.log WHERE command = 'SELECT'}),
+	"t\nSELECT", 'created again, the extension logs new reads, and only those');
 
 # DROP DATABASE is not a drop of the audit tables
 $node->safe_psql('postgres', 'DROP DATABASE shop');
