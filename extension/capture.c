@@ -1997,6 +1997,9 @@ aa_capture_event(const char *command, const char *relation,
 
 	if (capture_disabled || !aa_queue_ready() || MyDatabaseId == InvalidOid)
 		return;
+	/* only where there is a log to take it (SET ... maintenance anywhere) */
+	if (IsTransactionState() && !OidIsValid(get_extension_oid(AA_NAME, true)))
+		return;
 	memset(&rec, 0, sizeof(rec));
 	rec.kind = AA_KIND_READ;
 	rec.ts = GetCurrentStatementStartTimestamp();

@@ -193,8 +193,10 @@ typedef struct AuditQueueShared
 	pg_atomic_uint32 unslotted;
 	/* 1: the launcher has a database it cannot serve; a writer should yield */
 	pg_atomic_uint32 starved;
-	/* databases whose extension was dropped (under lock; InvalidOid: free) */
-	Oid			dropped[AA_MAX_DATABASES];
+	/* transactions that created the extension, per database (under lock) */
+	Oid			creating_db[AA_MAX_DATABASES];
+	TransactionId creating_xid[AA_MAX_DATABASES];
+	int			creating_next;
 	AuditDbSlot dbs[AA_MAX_DATABASES];
 } AuditQueueShared;
 
@@ -1619,62 +1621,81 @@ aa_queue_set_starved(void)
 }
 
 /*
- * DROP EXTENSION access_audit committed in dboid: its records have no log
- * to go to.  Records still queued are discarded as for a dropped database,
- * and the database is remembered, so that records of statements that were
- * running meanwhile are discarded by the writer too (see
- * aa_queue_extension_dropped) instead of holding the ring's tail.
+ * CREATE EXTENSION access_audit runs in transaction xid of dboid.  Its
+ * records (tag changes in the same transaction, say) are queued before it
+ * commits; a writer that finds no extension asks here whether one may
+ * still come (aa_queue_extension_creators).  Kept in a small ring: only the
+ * creations of the last moments matter.
  */
 void
-aa_queue_extension_dropped_in(Oid dboid)
-{
-	int			i;
-	int			free_i = -1;
-
-	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < AA_MAX_DATABASES; i++)
-	{
-		if (aa_shared->dropped[i] == dboid)
-			break;
-		if (free_i < 0 && aa_shared->dropped[i] == InvalidOid)
-			free_i = i;
-	}
-	if (i == AA_MAX_DATABASES)
-		aa_shared->dropped[free_i >= 0 ? free_i : dboid % AA_MAX_DATABASES] = dboid;
-	LWLockRelease(aa_shared->lock);
-	aa_queue_forget_database(dboid);
-}
-
-/*
- * CREATE EXTENSION access_audit in dboid: its records are wanted again.
- */
-void
-aa_queue_extension_created_in(Oid dboid)
+aa_queue_extension_creating(Oid dboid, TransactionId xid)
 {
 	int			i;
 
 	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < AA_MAX_DATABASES; i++)
-		if (aa_shared->dropped[i] == dboid)
-			aa_shared->dropped[i] = InvalidOid;
+	i = aa_shared->creating_next++ % AA_MAX_DATABASES;
+	aa_shared->creating_db[i] = dboid;
+	aa_shared->creating_xid[i] = xid;
 	LWLockRelease(aa_shared->lock);
 }
 
 /*
- * Was the extension of dboid dropped (and not created again)?
+ * The transactions that created the extension in dboid (up to max).
  */
-bool
-aa_queue_extension_dropped(Oid dboid)
+int
+aa_queue_extension_creators(Oid dboid, TransactionId * xids, int max)
 {
 	int			i;
-	bool		found = false;
+	int			n = 0;
 
 	LWLockAcquire(aa_shared->lock, LW_SHARED);
-	for (i = 0; i < AA_MAX_DATABASES; i++)
-		if (aa_shared->dropped[i] == dboid)
-			found = true;
+	for (i = 0; i < AA_MAX_DATABASES && n < max; i++)
+		if (aa_shared->creating_db[i] == dboid)
+			xids[n++] = aa_shared->creating_xid[i];
 	LWLockRelease(aa_shared->lock);
-	return found;
+	return n;
+}
+
+/*
+ * Discard the records of dboid queued before position upto: its extension
+ * is gone (dropped, or its creation rolled back), so no log will take
+ * them, and kept they would hold the ring's tail for good.  Returns how
+ * many.  Positions behind the tail may hold other producers' records, so
+ * each chunk is marked under the mutex.
+ */
+int
+aa_queue_discard_database(Oid dboid, uint64 upto)
+{
+	uint64		pos = 0;
+	int			n = 0;
+
+	for (;;)
+	{
+		int			i;
+
+		SpinLockAcquire(&aa_shared->mutex);
+		if (pos < ring_hdr->tail)
+			pos = ring_hdr->tail;
+		for (i = 0; i < 1000 && pos < upto && pos < ring_hdr->head; i++)
+		{
+			RingRecordHeader *hdr = ring_at(pos);
+
+			if (!header_at(hdr, pos))
+				break;
+			if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
+				hdr->state == AA_STATE_READY)
+			{
+				hdr->state = AA_STATE_DONE;
+				n++;
+			}
+			pos += hdr->len;
+		}
+		SpinLockRelease(&aa_shared->mutex);
+		if (i < 1000)
+			break;
+	}
+	aa_queue_complete(InvalidOid, 0, 0);
+	return n;
 }
 
 /*

@@ -61,9 +61,9 @@ extern void aa_queue_stop_writer(Oid dboid);
 extern bool aa_queue_writer_yield(Oid dboid, uint64 scan_pos,
 								  TimestampTz started, int min_ms);
 extern void aa_queue_set_starved(void);
-extern void aa_queue_extension_dropped_in(Oid dboid);
-extern void aa_queue_extension_created_in(Oid dboid);
-extern bool aa_queue_extension_dropped(Oid dboid);
+extern void aa_queue_extension_creating(Oid dboid, TransactionId xid);
+extern int	aa_queue_extension_creators(Oid dboid, TransactionId * xids, int max);
+extern int	aa_queue_discard_database(Oid dboid, uint64 upto);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
 
 /* the record of a statement that sends many rows, until it ends */

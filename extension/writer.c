@@ -110,10 +110,12 @@ static WriterState ws;
 static object_access_hook_type prev_object_access_hook = NULL;
 static Oid	dropping_db = InvalidOid;
 static bool dropping_extension = false;
+static char dropping_dbname[NAMEDATALEN];	/* no catalog access at commit */
 
 static void writer_object_access(ObjectAccessType access, Oid classId,
 								 Oid objectId, int subId, void *arg);
 static void writer_xact_callback(XactEvent event, void *arg);
+static void writer_no_extension(void);
 
 /*
  * Register the launcher.  Called from _PG_init.
@@ -149,7 +151,10 @@ aa_writer_init(void)
  * same for one database: once it commits, the records still queued are
  * discarded and every backend stops capturing at its next statement (the
  * tag generation moves).  Kept, they would hold the ring's tail for good
- * and stop every reader of every database once the ring was full.
+ * and stop every reader of every database once the ring was full.  CREATE
+ * EXTENSION access_audit is remembered with its transaction, so that a
+ * writer that finds no extension can tell whether one may still come
+ * (writer_no_extension).
  */
 static void
 writer_object_access(ObjectAccessType access, Oid classId, Oid objectId,
@@ -164,19 +169,26 @@ writer_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		aa_queue_stop_writer(objectId);
 	}
 	else if (classId == ExtensionRelationId && aa_queue_ready() &&
-			 (access == OAT_DROP || access == OAT_POST_CREATE))
+			 access == OAT_POST_CREATE)
+	{
+		/*
+		 * Its name is not visible yet (no command counter increment since the
+		 * insert), so every extension's creation counts: at worst a writer
+		 * waits for another extension's transaction to end.
+		 */
+		aa_queue_extension_creating(MyDatabaseId, GetTopTransactionId());
+	}
+	else if (classId == ExtensionRelationId && aa_queue_ready() &&
+			 access == OAT_DROP)
 	{
 		char	   *name = get_extension_name(objectId);
 
 		if (name == NULL || strcmp(name, AA_NAME) != 0)
 			return;
-		if (access == OAT_DROP)
-		{
-			dropping_extension = true;
-			aa_tags_changed();
-		}
-		else
-			aa_queue_extension_created_in(MyDatabaseId);
+		dropping_extension = true;
+		strlcpy(dropping_dbname, get_database_name(MyDatabaseId),
+				sizeof(dropping_dbname));
+		aa_tags_changed();
 	}
 }
 
@@ -188,7 +200,13 @@ writer_xact_callback(XactEvent event, void *arg)
 		if (OidIsValid(dropping_db))
 			aa_queue_forget_database(dropping_db);
 		if (dropping_extension)
-			aa_queue_extension_dropped_in(MyDatabaseId);
+		{
+			ereport(LOG,
+					errmsg("access_audit discarded %d queued records of database \"%s\": its access_audit extension was dropped",
+						   aa_queue_discard_database(MyDatabaseId, aa_queue_head()),
+						   dropping_dbname));
+			aa_queue_stop_writer(MyDatabaseId);
+		}
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
 	{
@@ -898,20 +916,7 @@ write_batch(AuditQueueItem *items, int n)
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 
-		/*
-		 * Records of statements that ran while DROP EXTENSION committed: no
-		 * log to write them to.  Otherwise the extension may not be committed
-		 * yet (records queued by the transaction creating it): fail, and the
-		 * launcher starts a writer again in two seconds.
-		 */
-		if (aa_queue_extension_dropped(MyDatabaseId))
-		{
-			ereport(LOG,
-					errmsg("access_audit discarded the queued records of database \"%s\": its access_audit extension was dropped",
-						   get_database_name(MyDatabaseId)));
-			aa_queue_forget_database(MyDatabaseId);
-			proc_exit(0);
-		}
+		writer_no_extension();
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				errmsg("access_audit records are waiting for a database that has no access_audit extension"),
@@ -1025,6 +1030,46 @@ write_batch(AuditQueueItem *items, int n)
 	origin_committed();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
+}
+
+/*
+ * The writer's database has no access_audit extension.  If no transaction
+ * that is creating it is still running, none will come for the records
+ * queued so far (it was dropped, or its creation rolled back with them):
+ * discard them and exit, instead of holding the ring's tail for good.  The
+ * extension is looked for again after the check, in a new snapshot, so a
+ * creation that committed meanwhile is seen; records queued after the
+ * check are left for the next writer.  Otherwise return: the caller fails,
+ * and the launcher starts a writer again in two seconds.
+ */
+static void
+writer_no_extension(void)
+{
+	TransactionId xids[AA_MAX_DATABASES];
+	int			n;
+	int			i;
+	uint64		upto;
+	bool		exists;
+	char	   *dbname;
+
+	upto = aa_queue_head();
+	n = aa_queue_extension_creators(MyDatabaseId, xids, AA_MAX_DATABASES);
+	for (i = 0; i < n; i++)
+		if (TransactionIdIsInProgress(xids[i]))
+			return;
+
+	StartTransactionCommand();
+	exists = OidIsValid(get_extension_oid(AA_NAME, true));
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
+	CommitTransactionCommand();
+	if (exists)
+		return;
+
+	ereport(LOG,
+			errmsg("access_audit discarded %d queued records of database \"%s\": it has no access_audit extension",
+				   aa_queue_discard_database(MyDatabaseId, upto), dbname),
+			errdetail("The extension was dropped, or the transaction that created it rolled back."));
+	proc_exit(0);
 }
 
 /*

@@ -112,6 +112,40 @@ SELECT access_audit.flush('60 s');
 SELECT string_agg(command, ',') FROM access_audit.log WHERE command = 'SELECT'}),
 	"t\nSELECT", 'created again, the extension logs new reads, and only those');
 
+# Records for a database whose extension never comes do not stay queued:
+# a CREATE EXTENSION rolled back with a tag change made in it, and the
+# maintenance switch in a database without the extension.  A creation still
+# running is waited for: its tag change is logged once it commits.
+$node->safe_psql('postgres', 'CREATE DATABASE rb; CREATE DATABASE noext; CREATE DATABASE slow');
+$node->safe_psql('rb', q{
+BEGIN;
+CREATE EXTENSION access_audit;
+CREATE TABLE z (a int);
+SECURITY LABEL FOR access_audit ON COLUMN z.a IS 'pii';
+ROLLBACK;
+});
+$node->safe_psql('noext', 'SET access_audit.maintenance = on; SELECT 1');
+my $slow = $node->background_psql('slow');
+$slow->query_safe(q{
+BEGIN;
+CREATE EXTENSION access_audit;
+CREATE TABLE z (a int);
+SECURITY LABEL FOR access_audit ON COLUMN z.a IS 'pii';
+});
+ok( $node->poll_query_until('other', q{
+SELECT coalesce(sum(pending_bytes), 0) = 0 FROM access_audit.stats
+ WHERE database IN ('rb', 'noext')}),
+	'nothing stays queued for databases without the extension');
+sleep 3;	# writers for "slow" find no extension meanwhile
+$slow->query_safe('COMMIT');
+$slow->quit;
+is($node->safe_psql('slow', q{
+SELECT access_audit.flush('60 s');
+SELECT string_agg(command || ' ' || array_to_string(columns, ','), ';') FROM access_audit.log}),
+	"t\nSECURITY LABEL public.z.a",
+	'a tag change made while creating the extension is logged once the creation commits');
+$node->safe_psql('postgres', 'DROP DATABASE rb; DROP DATABASE noext; DROP DATABASE slow');
+
 # DROP DATABASE is not a drop of the audit tables
 $node->safe_psql('postgres', 'DROP DATABASE shop');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'shop'}),
