@@ -1092,7 +1092,13 @@ aa_writer_main(Datum main_arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	aa_capture_disable();
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	/*
+	 * ALLOW_CONNECTIONS false keeps users out, not the database's own audit
+	 * records: without the bypass they would wait in the ring for good.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid,
+											  BGWORKER_BYPASS_ALLOWCONN);
 
 	if (!aa_queue_claim_writer(dboid, MyLatch))
 		proc_exit(0);			/* another writer serves this database */

@@ -146,6 +146,33 @@ SELECT string_agg(command || ' ' || array_to_string(columns, ','), ';') FROM acc
 	'a tag change made while creating the extension is logged once the creation commits');
 $node->safe_psql('postgres', 'DROP DATABASE rb; DROP DATABASE noext; DROP DATABASE slow');
 
+# ALLOW_CONNECTIONS false keeps users out of a database, not its writer:
+# records pending at a crash are written after the restart.
+$node->safe_psql('postgres', q{
+ALTER SYSTEM SET access_audit.flush_interval = '60s';
+SELECT pg_reload_conf();
+});
+sleep 1;	# the writer takes the new interval at its next wake-up
+$node->safe_psql('other', 'SELECT count(*) FROM access_audit.log')
+  =~ /(\d+)/;
+my $before = $1;
+$node->safe_psql('other', 'SELECT phone FROM c') for 1 .. 3;
+$node->safe_psql('postgres', q{
+ALTER DATABASE other ALLOW_CONNECTIONS false;
+ALTER SYSTEM RESET access_audit.flush_interval;
+});
+ok( $node->safe_psql('shop', q{
+SELECT pending_bytes > 0 FROM access_audit.stats WHERE database = 'other'}) eq 't',
+	'reads are pending when the server crashes');
+$node->stop('immediate');
+$node->start;
+ok( $node->poll_query_until('shop', q{
+SELECT pending_bytes = 0 FROM access_audit.stats WHERE database = 'other'}),
+	'the writer of a database that refuses connections writes its records');
+$node->safe_psql('postgres', 'ALTER DATABASE other ALLOW_CONNECTIONS true');
+is($node->safe_psql('other', 'SELECT count(*) FROM access_audit.log') - $before,
+	3, 'all three reads are in its log');
+
 # DROP DATABASE is not a drop of the audit tables
 $node->safe_psql('postgres', 'DROP DATABASE shop');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'shop'}),
