@@ -2,9 +2,12 @@
 # transaction that then rolls back is still recorded, the writer keeps
 # appending (log, roll-up, writer state) under the guard, the guard holds
 # after a restart, drop_before() survives a writer restart (the writer
-# continues the chain from the checkpoint of an emptied log), DROP
-# EXTENSION in maintenance mode leaves no records behind to block the
-# queue, and DROP DATABASE of a database with the extension still works.
+# continues the chain from the checkpoint of an emptied log), no records
+# stay queued where no log will take them (DROP EXTENSION in maintenance
+# mode, a rolled-back CREATE EXTENSION, the maintenance switch in a
+# database without the extension), a database that refuses connections
+# still gets its records, and DROP DATABASE of a database with the
+# extension still works.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
