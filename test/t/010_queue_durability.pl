@@ -74,10 +74,21 @@ sub reads_so_far
 	return $node->safe_psql('postgres', $reads_sql);
 }
 
+# poll_query_until() feeds psql its query on stdin: when psql exits at once
+# because the server is still restarting, the write fails (EPIPE) and
+# IPC::Run dies, so each attempt runs under eval.
 sub wait_until_up
 {
-	$node->poll_query_until('postgres', 'SELECT true')
-	  or die "server did not come back";
+	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+	{
+		my $up = eval {
+			my ($ret, $out) = $node->psql('postgres', 'SELECT 1');
+			$ret == 0 && $out eq '1';
+		};
+		return if $up;
+		usleep(100_000);
+	}
+	die "server did not come back";
 }
 
 my $stmt_count = 0;
