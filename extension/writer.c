@@ -359,6 +359,14 @@ aa_launcher_main(Datum main_arg)
 						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * While a database waits for a writer, every record its backends
+		 * queue sets this latch: look at most every 10 ms, not once per
+		 * record (a failed start is retried each time).
+		 */
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10L,
+						 PG_WAIT_EXTENSION);
 	}
 	aa_queue_set_launcher(NULL);
 	proc_exit(0);
