@@ -196,7 +196,7 @@ typedef struct AuditQueueShared
 	/* transactions that created the extension, per database (under lock) */
 	Oid			creating_db[AA_MAX_DATABASES];
 	TransactionId creating_xid[AA_MAX_DATABASES];
-	int			creating_next;
+	uint32		creating_next;
 	AuditDbSlot dbs[AA_MAX_DATABASES];
 } AuditQueueShared;
 
