@@ -1897,12 +1897,9 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		creating_matview = false;
 	PG_TRY();
 	{
-		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
+		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
+									  readOnlyTree, context, params, queryEnv,
+									  dest, qc);
 	}
 	PG_CATCH();
 	{

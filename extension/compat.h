@@ -20,6 +20,7 @@
 #include "nodes/parsenodes.h"
 #include "executor/executor.h"
 #include "nodes/plannodes.h"
+#include "tcop/utility.h"
 
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
@@ -79,6 +80,25 @@ aa_insert_index_tuples_compat(ResultRelInfo *rri, TupleTableSlot *slot,
 #else
 	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
 #endif
+}
+
+/*
+ * Pass a utility statement on to the next ProcessUtility hook, or to
+ * PostgreSQL's own.  The hook's argument list changes between major
+ * versions (14 added readOnlyTree).
+ */
+static inline void
+aa_next_ProcessUtility_compat(ProcessUtility_hook_type prev, PlannedStmt *pstmt,
+							  const char *queryString, bool readOnlyTree,
+							  ProcessUtilityContext context, ParamListInfo params,
+							  QueryEnvironment *queryEnv, DestReceiver *dest,
+							  QueryCompletion *qc)
+{
+	if (prev)
+		prev(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
 }
 
 #endif							/* AA_COMPAT_H */

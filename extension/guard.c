@@ -869,12 +869,9 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		harmless_utility_depth++;
 	PG_TRY();
 	{
-		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
+		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
+									  readOnlyTree, context, params, queryEnv,
+									  dest, qc);
 	}
 	PG_FINALLY();
 	{

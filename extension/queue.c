@@ -1493,33 +1493,57 @@ aa_queue_stop_writer(Oid dboid)
 }
 
 /*
+ * Mark DONE the READY records of dboid that end at or before upto, so the
+ * tail can pass them whatever the database's slot says; returns how many.
+ * A position behind the tail may already hold another producer's record,
+ * so each chunk of the walk is done under the mutex, starting at the tail.
+ */
+static int
+ring_mark_done(Oid dboid, uint64 upto)
+{
+	uint64		pos = 0;
+	int			n = 0;
+
+	for (;;)
+	{
+		int			i;
+
+		SpinLockAcquire(&aa_shared->mutex);
+		if (pos < ring_hdr->tail)
+			pos = ring_hdr->tail;
+		for (i = 0; i < 1000 && pos < upto && pos < ring_hdr->head; i++)
+		{
+			RingRecordHeader *hdr = ring_at(pos);
+
+			if (!header_at(hdr, pos))
+				break;
+			if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
+				hdr->state == AA_STATE_READY && pos + hdr->len <= upto)
+			{
+				hdr->state = AA_STATE_DONE;
+				n++;
+			}
+			pos += hdr->len;
+		}
+		SpinLockRelease(&aa_shared->mutex);
+		if (i < 1000)
+			break;
+	}
+	return n;
+}
+
+/*
  * A database is being dropped: its pending records can never be written
  * (the log goes with it), so finish them and free its slot.
  */
 void
 aa_queue_forget_database(Oid dboid)
 {
-	uint64		pos;
-	uint64		head;
 	int			slot;
 
 	if (!aa_queue_ready())
 		return;
-	SpinLockAcquire(&aa_shared->mutex);
-	pos = ring_hdr->tail;
-	head = ring_hdr->head;
-	SpinLockRelease(&aa_shared->mutex);
-	while (pos < head)
-	{
-		RingRecordHeader *hdr = ring_at(pos);
-
-		if (!header_at(hdr, pos))
-			break;
-		if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
-			hdr->state == AA_STATE_READY)
-			hdr->state = AA_STATE_DONE;
-		pos += hdr->len;
-	}
+	(void) ring_mark_done(dboid, aa_queue_head());
 	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
 	slot = slot_find(dboid, false);
 	if (slot >= 0)
@@ -1542,9 +1566,8 @@ aa_queue_forget_database(Oid dboid)
  * A yielding writer also frees its database's slot, so that a database
  * without one can have it (the table holds AA_MAX_DATABASES).  Its
  * committed records still in the ring are first marked DONE: the tail must
- * be able to pass them once no slot says how far they are committed.  The
- * marking runs under the mutex, a chunk at a time, since a position behind
- * the tail may already hold another producer's record.  Records of the
+ * be able to pass them once no slot says how far they are committed.
+ * Records of the
  * database not yet written stay READY; like every record queued from now
  * on (producers check their slot under the same mutex, aa_queue_push), they
  * are records without a slot, which the launcher gives a slot and a writer
@@ -1553,7 +1576,6 @@ aa_queue_forget_database(Oid dboid)
 bool
 aa_queue_writer_yield(Oid dboid, uint64 scan_pos, TimestampTz started, int min_ms)
 {
-	uint64		pos;
 	int			slot;
 
 	if (pg_atomic_read_u32(&aa_shared->starved) == 0 ||
@@ -1561,30 +1583,8 @@ aa_queue_writer_yield(Oid dboid, uint64 scan_pos, TimestampTz started, int min_m
 		pg_atomic_exchange_u32(&aa_shared->starved, 0) == 0)
 		return false;
 
-	/* committed records of dboid behind scan_pos: DONE */
-	pos = 0;
-	for (;;)
-	{
-		int			i;
-
-		SpinLockAcquire(&aa_shared->mutex);
-		if (pos < ring_hdr->tail)
-			pos = ring_hdr->tail;
-		for (i = 0; i < 1000 && pos < scan_pos && pos < ring_hdr->head; i++)
-		{
-			RingRecordHeader *hdr = ring_at(pos);
-
-			if (!header_at(hdr, pos))
-				break;
-			if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
-				hdr->state == AA_STATE_READY && pos + hdr->len <= scan_pos)
-				hdr->state = AA_STATE_DONE;
-			pos += hdr->len;
-		}
-		SpinLockRelease(&aa_shared->mutex);
-		if (i < 1000)
-			break;
-	}
+	/* committed records of dboid behind scan_pos */
+	(void) ring_mark_done(dboid, scan_pos);
 
 	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
 	slot = slot_find(dboid, false);
@@ -1660,40 +1660,13 @@ aa_queue_extension_creators(Oid dboid, TransactionId * xids, int max)
  * Discard the records of dboid queued before position upto: its extension
  * is gone (dropped, or its creation rolled back), so no log will take
  * them, and kept they would hold the ring's tail for good.  Returns how
- * many.  Positions behind the tail may hold other producers' records, so
- * each chunk is marked under the mutex.
+ * many.
  */
 int
 aa_queue_discard_database(Oid dboid, uint64 upto)
 {
-	uint64		pos = 0;
-	int			n = 0;
+	int			n = ring_mark_done(dboid, upto);
 
-	for (;;)
-	{
-		int			i;
-
-		SpinLockAcquire(&aa_shared->mutex);
-		if (pos < ring_hdr->tail)
-			pos = ring_hdr->tail;
-		for (i = 0; i < 1000 && pos < upto && pos < ring_hdr->head; i++)
-		{
-			RingRecordHeader *hdr = ring_at(pos);
-
-			if (!header_at(hdr, pos))
-				break;
-			if (hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
-				hdr->state == AA_STATE_READY)
-			{
-				hdr->state = AA_STATE_DONE;
-				n++;
-			}
-			pos += hdr->len;
-		}
-		SpinLockRelease(&aa_shared->mutex);
-		if (i < 1000)
-			break;
-	}
 	aa_queue_complete(InvalidOid, 0, 0);
 	return n;
 }

@@ -57,6 +57,7 @@
 #include "utils/syscache.h"
 
 #include "access_audit.h"
+#include "compat.h"
 #include "capture.h"
 #include "tags.h"
 
@@ -894,12 +895,9 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	PG_TRY();
 	{
-		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
+		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
+									  readOnlyTree, context, params, queryEnv,
+									  dest, qc);
 	}
 	PG_CATCH();
 	{
