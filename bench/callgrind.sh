@@ -40,7 +40,7 @@ id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
 OUT=${OUT:-$BASE/out-$(date -u +%Y%m%dT%H%M%SZ)}
 D=$BASE/data
 SOCK=$BASE/sock
-as() { su "$RUNAS" -s /bin/bash -c "$*"; }
+. "$REPO/bench/lib.sh"
 q() { as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench -tAc \"$*\""; }
 mkdir -p "$BASE" "$OUT"
 chown "$RUNAS" "$BASE" "$OUT"
@@ -49,31 +49,9 @@ if [ "$SETUP" = 1 ]; then
 	[ -f $D/postmaster.pid ] && as "$PGBIN/pg_ctl -D $D -m immediate stop" >/dev/null 2>&1 || true
 	rm -rf $D $SOCK
 	mkdir -p $SOCK && chown "$RUNAS" $SOCK
-	as "$PGBIN/initdb -D $D -A trust -E UTF8 --no-locale" >/dev/null
-	cat >>$D/postgresql.conf <<EOF
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
-port = $PORT
-shared_buffers = 256MB
-max_wal_size = 4GB
-autovacuum = off
-shared_preload_libraries = 'access_audit'
-EOF
+	bench_initdb $D $SOCK $PORT access_audit 'shared_buffers = 256MB' 'autovacuum = off'
 	as "$PGBIN/pg_ctl -D $D -l $D/server.log -w start" >/dev/null
-	as "$PGBIN/createdb -h $SOCK -p $PORT bench"
-	as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench" <<EOF
-CREATE TABLE customers (id integer PRIMARY KEY, full_name text NOT NULL, phone text NOT NULL,
-    city text NOT NULL, email text NOT NULL, created date NOT NULL);
-INSERT INTO customers SELECT i, 'Customer ' || md5(i::text)::varchar(12),
-       '+1-555-' || lpad((i % 10000000)::text, 7, '0'),
-       (ARRAY['Berlin','Paris','Lisbon','Oslo','Rome','Vienna','Prague','Dublin'])[1 + i % 8],
-       'c' || i || '@example.com', date '2020-01-01' + (i % 1500)
-  FROM generate_series(1, $ROWS) i;
-VACUUM ANALYZE customers;
-CREATE EXTENSION access_audit;
-SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii';
-SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
-EOF
+	bench_load_customers $SOCK $PORT "$ROWS" tag
 	as "$PGBIN/pg_ctl -D $D -w -m fast stop" >/dev/null
 fi
 for w in $WLS; do cp "$REPO/bench/$w.sql" "$BASE/$w.sql"; chmod 644 "$BASE/$w.sql"; done

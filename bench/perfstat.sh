@@ -17,7 +17,7 @@ while getopts "c:w:T:r:" o; do
 	case $o in c) CFGS=$OPTARG ;; w) WLS=$OPTARG ;; T) T=$OPTARG ;; r) R=$OPTARG ;; *) exit 2 ;; esac
 done
 D=$BASE/data SOCK=$BASE/sock
-as() { su "$RUNAS" -s /bin/bash -c "$*"; }
+. "$REPO/bench/lib.sh"
 q() { as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench -tAc \"$*\""; }
 EV=task-clock,context-switches,cpu-migrations,page-faults
 for w in $WLS; do cp "$REPO/bench/$w.sql" "$BASE/$w.sql"; chmod 644 "$BASE/$w.sql"; done

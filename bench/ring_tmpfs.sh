@@ -20,7 +20,7 @@ D=/tmp/aa_bench/ring
 SOCK=/tmp/aa_bench/ringsock
 SHM=/dev/shm/aa_bench_ring
 PORT=54356
-as() { su "$RUNAS" -s /bin/bash -c "$*"; }
+. "$REPO/bench/lib.sh"
 q() { as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench -tAc \"$*\""; }
 mkdir -p /tmp/aa_bench
 chown "$RUNAS" /tmp/aa_bench && chmod 755 /tmp/aa_bench
@@ -32,30 +32,9 @@ cp "$REPO/bench/w1.sql" /tmp/aa_bench/ring_w1.sql
 chmod 644 /tmp/aa_bench/ring_w1.sql
 trap 'as "$PGBIN/pg_ctl -D $D -m fast stop" >/dev/null 2>&1 || true; rm -rf $D $SOCK $SHM' EXIT
 
-as "$PGBIN/initdb -D $D -A trust -E UTF8 --no-locale" >/dev/null
-cat >>$D/postgresql.conf <<EOF
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
-port = $PORT
-shared_buffers = 512MB
-max_wal_size = 4GB
-shared_preload_libraries = 'access_audit'
-EOF
+bench_initdb $D $SOCK $PORT access_audit
 as "$PGBIN/pg_ctl -D $D -l /tmp/aa_bench/ring.log -w start" >/dev/null
-as "$PGBIN/createdb -h $SOCK -p $PORT bench"
-as "$PGBIN/psql -X -q -h $SOCK -p $PORT -d bench" <<EOF
-CREATE TABLE customers (id integer PRIMARY KEY, full_name text NOT NULL, phone text NOT NULL,
-    city text NOT NULL, email text NOT NULL, created date NOT NULL);
-INSERT INTO customers SELECT i, 'Customer ' || md5(i::text)::varchar(12),
-       '+1-555-' || lpad((i % 10000000)::text, 7, '0'),
-       (ARRAY['Berlin','Paris','Lisbon','Oslo','Rome','Vienna','Prague','Dublin'])[1 + i % 8],
-       'c' || i || '@example.com', date '2020-01-01' + (i % 1500)
-  FROM generate_series(1, $ROWS) i;
-VACUUM ANALYZE customers;
-CREATE EXTENSION access_audit;
-SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii';
-SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
-EOF
+bench_load_customers $SOCK $PORT "$ROWS" tag
 as "$PGBIN/pg_ctl -D $D -w -m fast stop" >/dev/null
 
 # sum of fields over the postmaster (reaped children included) and live children

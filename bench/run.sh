@@ -81,7 +81,7 @@ if [ ! -f "$PKGLIB/pgaudit.so" ] && [ -f /usr/lib/postgresql/15/lib/pgaudit.so ]
 fi
 id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
 
-as() { su "$RUNAS" -s /bin/bash -c "$*"; }
+. "$REPO/bench/lib.sh"
 
 # stop anything left over from an earlier run of this script (only our own
 # data directories under $BASE)
@@ -121,60 +121,21 @@ trap cleanup EXIT
 
 for c in $CFGS; do
 	log "initdb $c"
-	as "$PGBIN/initdb -D $BASE/$c -A trust -E UTF8 --no-locale" >/dev/null
-	cat >>"$BASE/$c/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$BASE/sock'
-port = $(port_of "$c")
-shared_preload_libraries = '$(spl_of "$c")'
-shared_buffers = 512MB
-max_wal_size = 4GB
-checkpoint_timeout = 30min
-log_checkpoints = off
-EOF
-	if [ "$c" = pgaudit ]; then
-		cat >>"$BASE/$c/postgresql.conf" <<EOF
-pgaudit.role = 'auditor'
-pgaudit.log_rows = on
-EOF
-	fi
+	conf=('checkpoint_timeout = 30min' 'log_checkpoints = off')
+	[ "$c" = pgaudit ] && conf+=("pgaudit.role = 'auditor'" 'pgaudit.log_rows = on')
+	bench_initdb "$BASE/$c" "$BASE/sock" "$(port_of "$c")" "$(spl_of "$c")" "${conf[@]}"
 	start "$c"
-	as "$PGBIN/createdb -h $BASE/sock -p $(port_of "$c") bench"
 	log "load $ROWS rows into $c"
-	psql_ "$c" -d bench <<EOF
-CREATE TABLE customers (
-    id        integer PRIMARY KEY,
-    full_name text NOT NULL,
-    phone     text NOT NULL,
-    city      text NOT NULL,
-    email     text NOT NULL,
-    created   date NOT NULL
-);
-INSERT INTO customers
-SELECT i, 'Customer ' || md5(i::text)::varchar(12),
-       '+1-555-' || lpad((i % 10000000)::text, 7, '0'),
-       (ARRAY['Berlin','Paris','Lisbon','Oslo','Rome','Vienna','Prague','Dublin'])[1 + i % 8],
-       'c' || i || '@example.com',
-       date '2020-01-01' + (i % 1500)
-  FROM generate_series(1, $ROWS) i;
-VACUUM ANALYZE customers;
-EOF
-	case $c in
-		aa)
-			psql_ "$c" -d bench <<'EOF'
-CREATE EXTENSION access_audit;
-SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii';
-SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
-EOF
-			;;
-		pgaudit)
-			psql_ "$c" -d bench <<'EOF'
+	tag=''
+	[ "$c" = aa ] && tag=tag
+	bench_load_customers "$BASE/sock" "$(port_of "$c")" "$ROWS" $tag
+	if [ "$c" = pgaudit ]; then
+		psql_ "$c" -d bench <<'EOF'
 CREATE EXTENSION pgaudit;
 CREATE ROLE auditor NOLOGIN;
 GRANT SELECT (full_name, phone) ON customers TO auditor;
 EOF
-			;;
-	esac
+	fi
 	stop "$c"
 done
 
