@@ -20,6 +20,8 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "utils/memutils.h"
 
 /* Name used for shared memory, the LWLock tranche and the workers. */
 #define AA_NAME				"access_audit"
@@ -123,5 +125,25 @@ typedef enum AuditDataColumn
 	AA_D_HASH,
 	AA_D_NCOLS
 } AuditDataColumn;
+
+/*
+ * An emptied scratch buffer that lives as long as the process (kept in
+ * TopMemoryContext), for encodings built once per record.  buf is a
+ * static, zero until first use.
+ */
+static inline StringInfo
+aa_scratch_buffer(StringInfoData *buf)
+{
+	if (buf->data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(buf);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		resetStringInfo(buf);
+	return buf;
+}
 
 #endif							/* ACCESS_AUDIT_H */

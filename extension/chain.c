@@ -258,21 +258,12 @@ sha256(const uint8 *data, size_t len, uint8 *out)
 void
 aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out)
 {
-	static StringInfoData buf;
-	static bool buf_ready = false;
+	static StringInfoData scratch;
+	StringInfo	buf = aa_scratch_buffer(&scratch);
 
-	if (!buf_ready)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(&buf);
-		MemoryContextSwitchTo(old);
-		buf_ready = true;
-	}
-	resetStringInfo(&buf);
-	appendBinaryStringInfo(&buf, (const char *) prev, AA_HASH_LEN);
-	aa_chain_encode(&buf, row);
-	sha256((const uint8 *) buf.data, buf.len, out);
+	appendBinaryStringInfo(buf, (const char *) prev, AA_HASH_LEN);
+	aa_chain_encode(buf, row);
+	sha256((const uint8 *) buf->data, buf->len, out);
 }
 
 /*

@@ -631,26 +631,8 @@ memo_list(StringInfo b, int n, const char **strs)
 		memo_str(b, strs[i]);
 }
 
-/*
- * The buffer memo encodings are built in, emptied (one per process).
- */
-static StringInfo
-memo_buffer(void)
-{
-	static StringInfoData b;
-	static bool ready = false;
-
-	if (!ready)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(&b);
-		MemoryContextSwitchTo(old);
-		ready = true;
-	}
-	resetStringInfo(&b);
-	return &b;
-}
+/* the buffer memo encodings are built in (aa_scratch_buffer) */
+static StringInfoData memo_buf;
 
 /*
  * The session id of a logical record (database, roles, actor, claimed
@@ -662,7 +644,7 @@ memo_buffer(void)
 int32
 aa_dict_session_id(const ChainRow *c)
 {
-	StringInfo	b = memo_buffer();
+	StringInfo	b = aa_scratch_buffer(&memo_buf);
 	AuditDictTuple se;
 	int32		id;
 	int			i;
@@ -703,7 +685,7 @@ aa_dict_session_id(const ChainRow *c)
 int32
 aa_dict_shape_id(const ChainRow *c)
 {
-	StringInfo	b = memo_buffer();
+	StringInfo	b = aa_scratch_buffer(&memo_buf);
 	AuditDictTuple sh;
 	int32		id;
 	int			i;

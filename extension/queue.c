@@ -325,6 +325,36 @@ header_at(RingRecordHeader *hdr, uint64 pos)
 }
 
 /*
+ * Empty the file open at fd and give it size bytes (zeros).  FATAL on
+ * failure: the callers run in the postmaster at start-up.
+ */
+static void
+file_reset(int fd, Size size, const char *name)
+{
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t) size) < 0)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not resize file \"%s\": %m", name));
+}
+
+/*
+ * Map the first size bytes of the file open at fd, shared, and close fd
+ * (the mapping stays).  FATAL on failure, as file_reset.
+ */
+static void *
+file_map(int fd, Size size, const char *name)
+{
+	void	   *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not map file \"%s\": %m", name));
+	CloseTransientFile(fd);
+	return p;
+}
+
+/*
  * Create or open the ring file and map it.  Runs in the postmaster; any
  * failure is FATAL there, since an audit tool must not run without its
  * queue.  A file of another size that still holds records is kept at its
@@ -392,12 +422,7 @@ ring_map_file(void)
 
 	file_size = AA_RING_HEADER_SIZE + want_cap;
 	if (!reuse)
-	{
-		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t) file_size) < 0)
-			ereport(FATAL,
-					errcode_for_file_access(),
-					errmsg("could not resize file \"%s\": %m", AA_QUEUE_FILE));
-	}
+		file_reset(fd, file_size, AA_QUEUE_FILE);
 	if (posix_fallocate(fd, 0, (off_t) file_size) != 0)
 		ereport(FATAL,
 				errcode(ERRCODE_DISK_FULL),
@@ -405,12 +430,7 @@ ring_map_file(void)
 					   (unsigned long long) file_size, AA_QUEUE_FILE),
 				errhint("Free disk space or lower access_audit.queue_size."));
 
-	p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		ereport(FATAL,
-				errcode_for_file_access(),
-				errmsg("could not map file \"%s\": %m", AA_QUEUE_FILE));
-	CloseTransientFile(fd);
+	p = file_map(fd, file_size, AA_QUEUE_FILE);
 
 	ring_hdr = (RingFileHeader *) p;
 	ring_data = (char *) p + AA_RING_HEADER_SIZE;
@@ -1896,16 +1916,8 @@ intent_map_and_recover(void)
 	}
 
 	/* start empty: whatever was there has been replayed or is not ours */
-	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t) size) < 0)
-		ereport(FATAL,
-				errcode_for_file_access(),
-				errmsg("could not resize file \"%s\": %m", AA_INTENT_FILE));
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		ereport(FATAL,
-				errcode_for_file_access(),
-				errmsg("could not map file \"%s\": %m", AA_INTENT_FILE));
-	CloseTransientFile(fd);
+	file_reset(fd, size, AA_INTENT_FILE);
+	p = file_map(fd, size, AA_INTENT_FILE);
 	intent_hdr = (IntentFileHeader *) p;
 	intent_hdr->magic = AA_INTENT_MAGIC;
 	intent_hdr->version = AA_INTENT_VERSION;
