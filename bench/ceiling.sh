@@ -1,0 +1,142 @@
+#!/bin/bash
+# bench/ceiling.sh: how much of access_audit's cost is capture, how much storage.
+#
+# Interleaves three configurations over rounds (A B C A B C ...):
+#   base     no extension preloaded
+#   aa       access_audit as shipped
+#   nostore  access_audit built with -DAA_BENCH_NO_STORE: the hooks capture
+#            and queue every record as usual, the writer collects and frees
+#            them without writing them (the ceiling any storage format could
+#            reach)
+# and prints, per workload, median tps and server CPU per statement with
+# ratios to baseline.  Only the library file differs between aa and nostore;
+# it is swapped in before each start and the shipped build is put back at
+# the end.
+#
+# Run as root, after bench/run.sh has installed pgaudit and built once:
+#   bench/ceiling.sh [-T seconds] [-r rounds] [-n rows] [-w "w1 w2"]
+# Env: PGBIN, BASE (default /tmp/aa_ceiling), PORT0 (default 54370).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+RUNAS=${RUNAS:-aa_bench}
+BASE=${BASE:-/tmp/aa_ceiling}
+PORT0=${PORT0:-54370}
+T=10
+ROUNDS=3
+ROWS=1000000
+WORKLOADS="w1 w2"
+while getopts "T:r:n:w:" o; do
+	case $o in
+		T) T=$OPTARG ;;
+		r) ROUNDS=$OPTARG ;;
+		n) ROWS=$OPTARG ;;
+		w) WORKLOADS=$OPTARG ;;
+		*) sed -n '2,19p' "$0"; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "ceiling.sh: run as root" >&2; exit 2; }
+id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
+. "$REPO/bench/lib.sh"
+
+OUT=$REPO/bench/results/ceiling-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+LIB=$("$PGBIN/pg_config" --pkglibdir)/access_audit.so
+CFGS="base aa nostore"
+port_of() { case $1 in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; nostore) echo $((PORT0 + 2)) ;; esac; }
+
+for c in $CFGS; do
+	[ -f "$BASE/$c/postmaster.pid" ] && as "$PGBIN/pg_ctl -D $BASE/$c -m immediate stop" >/dev/null 2>&1 || true
+done
+rm -rf "$BASE"
+mkdir -p "$BASE/sock" "$BASE/so"
+
+# both builds from a copy of the tree, so the checkout's objects stay as they are
+echo "building access_audit twice (shipped, -DAA_BENCH_NO_STORE)" >&2
+rm -rf "$BASE/src" && mkdir "$BASE/src"
+(cd "$REPO" && git ls-files -z | xargs -0 cp --parents -t "$BASE/src")
+(cd "$BASE/src" && make -s PG_CONFIG="$PGBIN/pg_config" COPT=-DAA_BENCH_NO_STORE >/dev/null &&
+	cp access_audit.so "$BASE/so/nostore.so" && make -s clean >/dev/null &&
+	make -s PG_CONFIG="$PGBIN/pg_config" >/dev/null && cp access_audit.so "$BASE/so/aa.so" &&
+	make -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null)
+cp "$REPO"/bench/w*.sql "$BASE/"
+chown -R "$RUNAS" "$BASE" "$OUT"
+chmod 755 "$BASE"
+chmod 644 "$BASE"/*.sql
+
+use_lib() { [ "$1" = base ] || cp "$BASE/so/$1.so" "$LIB"; }
+start() { use_lib "$1"; as "$PGBIN/pg_ctl -D $BASE/$1 -l $BASE/$1/server.log -w -t 120 start" >/dev/null; }
+stop() { as "$PGBIN/pg_ctl -D $BASE/$1 -w -t 300 -m fast stop" >/dev/null; }
+cleanup() {
+	for c in $CFGS; do
+		[ -f "$BASE/$c/postmaster.pid" ] && stop "$c" 2>/dev/null || true
+	done
+	[ -f "$BASE/so/aa.so" ] && cp "$BASE/so/aa.so" "$LIB"
+	rm -rf "$BASE"
+}
+trap cleanup EXIT
+
+q() { as "$PGBIN/psql -X -q -h $BASE/sock -p $(port_of "$1") -d bench -tAc \"$2\""; }
+for c in $CFGS; do
+	echo "loading $ROWS rows into $c" >&2
+	spl=access_audit tag=tag
+	[ "$c" = base ] && spl='' tag=''
+	bench_initdb "$BASE/$c" "$BASE/sock" "$(port_of "$c")" "$spl" 'checkpoint_timeout = 30min'
+	start "$c"
+	bench_load_customers "$BASE/sock" "$(port_of "$c")" "$ROWS" $tag
+	stop "$c"
+done
+
+TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+	local pm
+	pm=$(head -1 "$BASE/$1/postmaster.pid")
+	for p in $pm $(ps --ppid "$pm" -o pid=); do
+		cat "/proc/$p/stat" 2>/dev/null || true
+	done | awk '{s += $14 + $15 + $16 + $17} END {print s}'
+}
+settle() {
+	[ "$1" = base ] || q "$1" "SELECT access_audit.flush('120 s')" >/dev/null
+	q "$1" "CHECKPOINT" >/dev/null
+}
+RAW=$OUT/raw.tsv
+: >"$RAW"
+for r in $(seq 1 "$ROUNDS"); do
+	for c in $CFGS; do
+		start "$c"
+		q "$c" "SELECT count(*) FROM customers" >/dev/null
+		for w in $WORKLOADS; do
+			as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of "$c") -D rows=$ROWS -M prepared -c 2 -j 2 -T 2 -f $BASE/$w.sql bench" >/dev/null 2>&1
+			settle "$c"
+			c0=$(cpu_ticks "$c")
+			out=$(as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of "$c") -D rows=$ROWS -M prepared -c 2 -j 2 -T $T -f $BASE/$w.sql bench" 2>&1)
+			# the writer's share of these statements is included: drain first
+			settle "$c"
+			c1=$(cpu_ticks "$c")
+			tps=$(awk '/^tps = / && /without initial/ {print $3}' <<<"$out")
+			n=$(awk '/actually processed/ {split($0, a, ": "); split(a[2], b, "/"); print b[1]}' <<<"$out")
+			cpu=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')
+			printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$w" "$tps" "$cpu" | tee -a "$RAW" >&2
+		done
+		stop "$c"
+	done
+done
+
+python3 - "$RAW" "$WORKLOADS" <<'EOF' | tee "$OUT/summary.txt"
+import sys
+from collections import defaultdict
+from statistics import median
+tps, cpu = defaultdict(list), defaultdict(list)
+for line in open(sys.argv[1]):
+    r, c, w, t, u = line.split()
+    tps[(c, w)].append(float(t))
+    cpu[(c, w)].append(float(u))
+print("%-4s %-8s %10s %8s %12s %8s" % ("", "config", "tps", "/base", "CPU us/stmt", "base/cfg"))
+for w in sys.argv[2].split():
+    bt, bc = median(tps[("base", w)]), median(cpu[("base", w)])
+    for c in ("base", "aa", "nostore"):
+        t, u = median(tps[(c, w)]), median(cpu[(c, w)])
+        print("%-4s %-8s %10.0f %8.2f %12.2f %8.2f" % (w, c, t, t / bt, u, bc / u))
+EOF
+echo "results: $OUT" >&2
