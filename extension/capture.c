@@ -26,11 +26,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/parallel.h"
+#include "access/table.h"
 #include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_statistic.h"
+#include "catalog/pg_statistic_ext.h"
+#include "catalog/pg_statistic_ext_data.h"
+#include "statistics/extended_stats_internal.h"
 #include "commands/copy.h"
 #include "commands/extension.h"
 #include "commands/progress.h"
@@ -48,13 +54,17 @@
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/portal.h"
+#include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/backend_status.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
@@ -65,6 +75,36 @@
 
 /* offset of attno in RangeTblEntry column bitmaps */
 #define ATTBIT(attno)	((attno) - FirstLowInvalidHeapAttributeNumber)
+
+/* Statistics rows of tagged columns read by one statement. */
+typedef struct StatsReads
+{
+	int			n_relations,
+				cap_relations;
+	const char **relations;
+	int			n_columns,
+				cap_columns;
+	const char **columns;
+	int			n_tags,
+				cap_tags;
+	const char **tags;
+	int64		rows;			/* statistics rows of tagged columns */
+	int64		values;			/* sample values in them (pg_statistic) */
+	bool		read_all;		/* stats_read_all() counted everything */
+	List	   *seen;			/* StatsKey of each row counted */
+	int			n_top;			/* scans read where their rows are emitted */
+	PlanState **top_at;			/* ... the node that emits them */
+	ScanState **top;
+} StatsReads;
+
+/* one statistics row: (catalog, relation or statistics object, attnum, inh) */
+typedef struct StatsKey
+{
+	Oid			catalog;
+	Oid			objid;
+	int16		attnum;
+	bool		inh;
+} StatsKey;
 
 /*
  * One audited statement between its start and the push.
@@ -85,6 +125,24 @@ typedef struct InflightRecord
 	bool		intent;			/* holds this backend's intent slot */
 	int			n_instr;
 	Instrumentation **instr;	/* scan nodes of tagged relations */
+
+	/*
+	 * Planner statistics of tagged columns the statement read (sample values
+	 * in pg_statistic, MCV lists and expression statistics in
+	 * pg_statistic_ext_data), found row by row by aa_stats_exec().  A plan
+	 * that reads statistics has a record from its start; it is pushed only if
+	 * it read tagged columns of its own or some of these.
+	 */
+	StatsReads *stats;
+
+	/*
+	 * Rows of the statistics scans counted where a node above returns them
+	 * (stats_count_node()): as that node returned them, and as the scans did.
+	 * A statement that fails may have shown the latter in its error, so then
+	 * those count.
+	 */
+	StatsReads *stats_emitted;
+	StatsReads *stats_scanned;
 } InflightRecord;
 
 /*
@@ -112,6 +170,7 @@ typedef struct PlanAuditInfo
 	MemoryContext cb_cxt;		/* the plan's context, which holds this */
 	Bitmapset  *scan_checked;	/* plan_node_ids asked scan_is_tagged() */
 	Bitmapset  *scan_tagged;	/* ... and those that read tagged rels */
+	Bitmapset  *stats_nodes;	/* see build_plan_record() */
 	char	   *block;			/* the flat lists, in the plan's context */
 	Size		block_size;
 	AuditRecord lists;			/* n_* and arrays (pointing into block) */
@@ -706,6 +765,8 @@ typedef struct InstrCtx
 	List	   *instr;
 	struct PlanAuditInfo *pai;	/* remembers the answer per plan node */
 	MemoryContext cxt;			/* for counters of uninstrumented scans */
+	Bitmapset  *stats_nodes;	/* scans of statistics catalogs to watch */
+	List	   *stats_top;		/* ... of which those read at the output */
 } InstrCtx;
 
 static bool scan_is_tagged(Plan *plan, InstrCtx *ctx);
@@ -728,11 +789,800 @@ aa_counting_exec(PlanState *node)
 	return slot;
 }
 
+/* ---------------------------------------------------------------------
+ * Reads of planner statistics
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Does range-table entry rte read the value-bearing columns of a planner
+ * statistics catalog?  pg_statistic's stavalues hold sample values of the
+ * column (most common values, histogram bounds: up to
+ * default_statistics_target of them, or more after ALTER COLUMN SET
+ * STATISTICS), and pg_statistic_ext_data's MCV lists and expression
+ * statistics hold values of several.  pg_stats and pg_stats_ext show them
+ * to anyone who may read the column or owns the table; a read of these is
+ * a read of the column's values, without a scan of the table.
+ */
+static bool
+rte_reads_stats(PlannedStmt *stmt, RangeTblEntry *rte)
+{
+	Bitmapset  *sel;
+	AttrNumber	a;
+
+	if (rte->rtekind != RTE_RELATION ||
+		(rte->relid != StatisticRelationId &&
+		 rte->relid != StatisticExtDataRelationId) ||
+		(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0)
+		return false;
+	sel = aa_rte_selected_cols_compat(stmt, rte);
+	if (bms_is_member(ATTBIT(0), sel))
+		return true;
+	if (rte->relid == StatisticRelationId)
+	{
+		for (a = Anum_pg_statistic_stavalues1; a <= Anum_pg_statistic_stavalues5; a++)
+			if (bms_is_member(ATTBIT(a), sel))
+				return true;
+		return false;
+	}
+	return bms_is_member(ATTBIT(Anum_pg_statistic_ext_data_stxdmcv), sel) ||
+		bms_is_member(ATTBIT(Anum_pg_statistic_ext_data_stxdexpr), sel);
+}
+
+static bool
+plan_reads_stats(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->rtable)
+	{
+		if (rte_reads_stats(stmt, lfirst(lc)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Is a value column of a statistics catalog used by the plan, or only
+ * carried past?  pg_stats names every stavalues column, and its scan of
+ * pg_statistic returns whole rows, so a query for null_frac or avg_width
+ * (bloat estimates, monitoring) "selects" sample values it never looks at.
+ * The planner replaces unused outputs of the view with NULLs a node or two
+ * above the scan; we follow the value columns up the tree, node by node,
+ * and stop as soon as one is used (a qual, a join clause, a sort key, the
+ * statement's output) or all are dropped.  Nodes we do not know count as
+ * using them.
+ */
+typedef struct UsesCtx
+{
+	int			varno;			/* OUTER_VAR, INNER_VAR or a scanrelid */
+	Bitmapset  *cols;			/* attnos of varno that hold values */
+} UsesCtx;
+
+static bool
+uses_walker(Node *node, UsesCtx *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		return v->varno == ctx->varno &&
+			(v->varattno == 0 || bms_is_member(v->varattno, ctx->cols));
+	}
+	return expression_tree_walker(node, uses_walker, (void *) ctx);
+}
+
+static bool
+uses_cols(Node *expr, int varno, Bitmapset *cols)
+{
+	UsesCtx		ctx;
+
+	ctx.varno = varno;
+	ctx.cols = cols;
+	return uses_walker(expr, &ctx);
+}
+
+/* output positions of plan whose expression uses cols of varno */
+static Bitmapset *
+tlist_positions(Plan *plan, int varno, Bitmapset *cols)
+{
+	Bitmapset  *out = NULL;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, plan->targetlist)
+	{
+		i++;
+		if (uses_cols((Node *) ((TargetEntry *) lfirst(lc))->expr, varno, cols))
+			out = bms_add_member(out, i);
+	}
+	return out;
+}
+
+static bool
+any_member(int n, AttrNumber *idx, Bitmapset *cols)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (bms_is_member(idx[i], cols))
+			return true;
+	return false;
+}
+
+/* the nodes from plan down to target (exclusive), nearest last */
+static bool
+plan_path(Plan *plan, Plan *target, List **path)
+{
+	List	   *kids = NIL;
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return false;
+	if (plan == target)
+		return true;
+	kids = list_make2(outerPlan(plan), innerPlan(plan));
+	if (IsA(plan, Append))
+		kids = list_concat(kids, ((Append *) plan)->appendplans);
+	else if (IsA(plan, MergeAppend))
+		kids = list_concat(kids, ((MergeAppend *) plan)->mergeplans);
+	else if (IsA(plan, SubqueryScan))
+		kids = lappend(kids, ((SubqueryScan *) plan)->subplan);
+	else if (IsA(plan, CustomScan))
+		kids = list_concat(kids, ((CustomScan *) plan)->custom_plans);
+	*path = lappend(*path, plan);
+	foreach(lc, kids)
+	{
+		if (plan_path(lfirst(lc), target, path))
+			return true;
+	}
+	*path = list_delete_last(*path);
+	return false;
+}
+
+/*
+ * Are output positions cols of child used by the nodes above it (path, the
+ * nearest at index depth)?  Past the top, the output leaves the statement.
+ */
+static bool
+outputs_used(List *path, int depth, Plan *child, Bitmapset *cols)
+{
+	Plan	   *p;
+	int			varno;
+	List	   *exprs = NIL;
+
+	if (bms_is_empty(cols))
+		return false;
+	if (depth < 0)
+		return true;
+	p = list_nth(path, depth);
+	if (IsA(p, SubqueryScan) && ((SubqueryScan *) p)->subplan == child)
+		varno = ((Scan *) p)->scanrelid;
+	else if (outerPlan(p) == child)
+		varno = OUTER_VAR;
+	else if (innerPlan(p) == child)
+		varno = INNER_VAR;
+	else
+		return true;			/* Append's children and the like */
+
+	exprs = list_make1(p->qual);
+	switch (nodeTag(p))
+	{
+		case T_NestLoop:
+			{
+				ListCell   *lc;
+
+				exprs = lappend(exprs, ((Join *) p)->joinqual);
+				foreach(lc, ((NestLoop *) p)->nestParams)
+					exprs = lappend(exprs, ((NestLoopParam *) lfirst(lc))->paramval);
+				break;
+			}
+		case T_HashJoin:
+			exprs = lappend(exprs, ((Join *) p)->joinqual);
+			exprs = lappend(exprs, ((HashJoin *) p)->hashclauses);
+			exprs = lappend(exprs, ((HashJoin *) p)->hashkeys);
+			break;
+		case T_MergeJoin:
+			exprs = lappend(exprs, ((Join *) p)->joinqual);
+			exprs = lappend(exprs, ((MergeJoin *) p)->mergeclauses);
+			break;
+		case T_Hash:
+			exprs = lappend(exprs, ((Hash *) p)->hashkeys);
+			break;
+		case T_Memoize:
+			exprs = lappend(exprs, ((Memoize *) p)->param_exprs);
+			break;
+		case T_Result:
+			exprs = lappend(exprs, ((Result *) p)->resconstantqual);
+			break;
+		case T_SubqueryScan:
+		case T_Material:
+		case T_Sort:
+		case T_IncrementalSort:
+		case T_Unique:
+		case T_Limit:
+		case T_Gather:
+			break;
+		default:
+			return true;
+	}
+	if (uses_cols((Node *) exprs, varno, cols))
+		return true;
+	cols = tlist_positions(p, varno, cols);
+	if (IsA(p, Sort) &&
+		any_member(((Sort *) p)->numCols, ((Sort *) p)->sortColIdx, cols))
+		return true;
+	if (IsA(p, IncrementalSort) &&
+		any_member(((Sort *) p)->numCols, ((Sort *) p)->sortColIdx, cols))
+		return true;
+	if (IsA(p, Unique) &&
+		any_member(((Unique *) p)->numCols, ((Unique *) p)->uniqColIdx, cols))
+		return true;
+	return outputs_used(path, depth - 1, p, cols);
+}
+
+/* the attnos of a statistics catalog's value columns */
+static Bitmapset *
+stats_value_attnos(Oid relid)
+{
+	Bitmapset  *vals = NULL;
+	AttrNumber	a;
+
+	if (relid == StatisticRelationId)
+	{
+		for (a = Anum_pg_statistic_stavalues1; a <= Anum_pg_statistic_stavalues5; a++)
+			vals = bms_add_member(vals, a);
+	}
+	else
+	{
+		vals = bms_add_member(vals, Anum_pg_statistic_ext_data_stxdmcv);
+		vals = bms_add_member(vals, Anum_pg_statistic_ext_data_stxdexpr);
+	}
+	return vals;
+}
+
+/* does scan (of a statistics catalog, in tree root) use its value columns? */
+static bool
+stats_values_used(Plan *root, Scan * scan, Oid relid)
+{
+	Bitmapset  *vals = stats_value_attnos(relid);
+	Bitmapset  *cols;
+	List	   *path = NIL;
+	List	   *quals = list_make1(scan->plan.qual);
+
+	if (IsA(scan, IndexScan))
+		quals = lappend(quals, ((IndexScan *) scan)->indexqualorig);
+	else if (IsA(scan, BitmapHeapScan))
+		quals = lappend(quals, ((BitmapHeapScan *) scan)->bitmapqualorig);
+	else if (IsA(scan, TidScan))
+		quals = lappend(quals, ((TidScan *) scan)->tidquals);
+	if (uses_cols((Node *) quals, scan->scanrelid, vals))
+		return true;
+	cols = tlist_positions(&scan->plan, scan->scanrelid, vals);
+	if (!plan_path(root, &scan->plan, &path))
+		return true;
+	return outputs_used(path, list_length(path) - 1, &scan->plan, cols);
+}
+
+typedef struct StatsScanCtx
+{
+	PlannedStmt *stmt;
+	Plan	   *root;
+	Plan	   *gather;			/* the Gather above, if any */
+	Bitmapset  *nodes;
+} StatsScanCtx;
+
+static void
+stats_scans_walk(Plan *plan, StatsScanCtx *ctx)
+{
+	ListCell   *lc;
+	Plan	   *gather = ctx->gather;
+
+	if (plan == NULL)
+		return;
+	if (IsA(plan, Gather) || IsA(plan, GatherMerge))
+		ctx->gather = plan;
+	if ((IsA(plan, SeqScan) || IsA(plan, IndexScan) ||
+		 IsA(plan, BitmapHeapScan) || IsA(plan, TidScan) ||
+		 IsA(plan, TidRangeScan) || IsA(plan, SampleScan)) &&
+		((Scan *) plan)->scanrelid >= 1)
+	{
+		RangeTblEntry *rte = rt_fetch(((Scan *) plan)->scanrelid,
+									  ctx->stmt->rtable);
+
+		/* parallel workers' rows never pass our wrapper: see the Gather */
+		if (rte_reads_stats(ctx->stmt, rte) &&
+			stats_values_used(ctx->root, (Scan *) plan, rte->relid))
+			ctx->nodes = bms_add_member(ctx->nodes, ctx->gather ?
+										ctx->gather->plan_node_id :
+										plan->plan_node_id);
+	}
+	stats_scans_walk(outerPlan(plan), ctx);
+	stats_scans_walk(innerPlan(plan), ctx);
+	if (IsA(plan, Append))
+		foreach(lc, ((Append *) plan)->appendplans)
+			stats_scans_walk(lfirst(lc), ctx);
+	else if (IsA(plan, MergeAppend))
+		foreach(lc, ((MergeAppend *) plan)->mergeplans)
+			stats_scans_walk(lfirst(lc), ctx);
+	else if (IsA(plan, SubqueryScan))
+		stats_scans_walk(((SubqueryScan *) plan)->subplan, ctx);
+	else if (IsA(plan, CustomScan))
+		foreach(lc, ((CustomScan *) plan)->custom_plans)
+			stats_scans_walk(lfirst(lc), ctx);
+	ctx->gather = gather;
+}
+
+/*
+ * The plan_node_ids of the scans of statistics catalogs whose rows
+ * aa_stats_exec() must look at: those whose value columns the plan uses.
+ * A scan under a Gather runs in parallel workers (all of it, with
+ * parallel_leader_participation off or a single-copy Gather), where no
+ * wrapper sees its rows: the Gather's id stands for it, and the statement
+ * is taken to read every statistic the user may see (stats_read_all()).
+ */
+static Bitmapset *
+stats_scan_nodes(PlannedStmt *stmt)
+{
+	StatsScanCtx ctx;
+	ListCell   *lc;
+
+	if (!plan_reads_stats(stmt))
+		return NULL;
+	ctx.stmt = stmt;
+	ctx.nodes = NULL;
+	ctx.gather = NULL;
+	ctx.root = stmt->planTree;
+	stats_scans_walk(stmt->planTree, &ctx);
+	foreach(lc, stmt->subplans)
+	{
+		ctx.root = lfirst(lc);
+		stats_scans_walk(ctx.root, &ctx);
+	}
+	return ctx.nodes;
+}
+
+
+static InflightRecord *inflight_find(EState *estate);
+static void stats_row(StatsReads *st, ScanState * ss, MemoryContext cxt);
+
+/*
+ * Would the view over this statistics row (pg_stats, pg_stats_ext) show it
+ * to the current user?  The same test as the views' own: the column may be
+ * read (pg_stats) or the table is owned (pg_stats_ext, whole == true), and
+ * no row-level security applies.  A superuser reading the catalog directly
+ * passes it.
+ */
+static bool
+stats_visible(Oid relid, AttrNumber attno, bool whole)
+{
+	Oid			uid = GetUserId();
+	bool		missing = false;
+
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	if (whole)
+		return aa_rel_ownercheck_compat(relid, uid);
+	if (pg_class_aclcheck(relid, uid, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	return pg_attribute_aclcheck_ext(relid, attno, uid, ACL_SELECT,
+									 &missing) == ACLCHECK_OK && !missing;
+}
+
+/*
+ * Count a statistics row once per statement, however often a rescanned
+ * inner scan or a join returns it.  Returns false if it was counted.
+ */
+static bool
+stats_first_sight(StatsReads *st, Oid catalog, Oid objid, int16 attnum,
+				  bool inh, MemoryContext cxt)
+{
+	ListCell   *lc;
+	StatsKey   *k;
+
+	foreach(lc, st->seen)
+	{
+		k = lfirst(lc);
+		if (k->catalog == catalog && k->objid == objid &&
+			k->attnum == attnum && k->inh == inh)
+			return false;
+	}
+	k = MemoryContextAlloc(cxt, sizeof(StatsKey));
+	k->catalog = catalog;
+	k->objid = objid;
+	k->attnum = attnum;
+	k->inh = inh;
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		st->seen = lappend(st->seen, k);
+		MemoryContextSwitchTo(old);
+	}
+	return true;
+}
+
+static void
+stats_note_column(StatsReads *st, AuditRelTags *tags, AttrNumber attno,
+				  MemoryContext cxt)
+{
+	AuditColumnTags *col = &tags->cols[attno];
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	int			i;
+
+	add_unique(&st->columns, &st->n_columns, &st->cap_columns,
+			   pstrdup(col->qualname));
+	for (i = 0; i < col->ntags; i++)
+		add_unique(&st->tags, &st->n_tags, &st->cap_tags,
+				   pstrdup(col->tags[i]));
+	add_unique(&st->relations, &st->n_relations, &st->cap_relations,
+			   pstrdup(tags->qualname));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A pg_statistic row: sample values of one column.  Runs in per-tuple
+ * memory; what the record keeps goes to cxt.
+ */
+static void
+stats_row_column(StatsReads *st, TupleTableSlot *row, MemoryContext cxt)
+{
+	bool		isnull;
+	Oid			relid;
+	AttrNumber	attno;
+	AuditRelTags *tags;
+	int			i;
+
+	relid = DatumGetObjectId(slot_getattr(row, Anum_pg_statistic_starelid, &isnull));
+	if (isnull)
+		return;
+	attno = DatumGetInt16(slot_getattr(row, Anum_pg_statistic_staattnum, &isnull));
+	tags = aa_tags_lookup(relid);
+	if (isnull || tags == NULL || attno < 1 || attno > tags->natts ||
+		tags->cols[attno].qualname == NULL || !stats_visible(relid, attno, false))
+		return;
+	if (!stats_first_sight(st, StatisticRelationId, relid, attno,
+						   DatumGetBool(slot_getattr(row, Anum_pg_statistic_stainherit,
+													 &isnull)), cxt))
+		return;
+	stats_note_column(st, tags, attno, cxt);
+	st->rows++;
+	for (i = 0; i < STATISTIC_NUM_SLOTS; i++)
+	{
+		Datum		d = slot_getattr(row, Anum_pg_statistic_stavalues1 + i, &isnull);
+
+		if (!isnull)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(d);
+
+			st->values += ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+		}
+	}
+}
+
+/*
+ * A pg_statistic_ext_data row: MCV lists or expression statistics over the
+ * columns of one statistics object (its keys and the columns its
+ * expressions use).
+ */
+static void
+stats_row_ext(StatsReads *st, TupleTableSlot *row, MemoryContext cxt)
+{
+	bool		isnull;
+	Oid			stxoid;
+	HeapTuple	tup;
+	Form_pg_statistic_ext form;
+	AuditRelTags *tags;
+	Bitmapset  *cols = NULL;
+	Datum		d;
+	int			i;
+	int			x = -1;
+	bool		any = false;
+
+	bool		mcv_null;
+	bool		expr_null;
+	Datum		mcv;
+	Datum		expr;
+
+	stxoid = DatumGetObjectId(slot_getattr(row, Anum_pg_statistic_ext_data_stxoid, &isnull));
+	if (isnull)
+		return;
+	mcv = slot_getattr(row, Anum_pg_statistic_ext_data_stxdmcv, &mcv_null);
+	expr = slot_getattr(row, Anum_pg_statistic_ext_data_stxdexpr, &expr_null);
+	if (mcv_null && expr_null)
+		return;					/* ndistinct, dependencies: no values */
+	tup = SearchSysCache1(STATEXTOID, ObjectIdGetDatum(stxoid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	form = (Form_pg_statistic_ext) GETSTRUCT(tup);
+	tags = aa_tags_lookup(form->stxrelid);
+	if (tags == NULL || !stats_visible(form->stxrelid, InvalidAttrNumber, true) ||
+		!stats_first_sight(st, StatisticExtDataRelationId, stxoid, 0,
+						   DatumGetBool(slot_getattr(row, Anum_pg_statistic_ext_data_stxdinherit,
+													 &isnull)), cxt))
+	{
+		ReleaseSysCache(tup);
+		return;
+	}
+	for (i = 0; i < form->stxkeys.dim1; i++)
+		cols = bms_add_member(cols, form->stxkeys.values[i]);
+	d = SysCacheGetAttr(STATEXTOID, tup, Anum_pg_statistic_ext_stxexprs, &isnull);
+	if (!isnull)
+	{
+		Node	   *exprs = stringToNode(TextDatumGetCString(d));
+		Bitmapset  *vars = NULL;
+
+		pull_varattnos(exprs, 1, &vars);
+		while ((x = bms_next_member(vars, x)) >= 0)
+			cols = bms_add_member(cols, x + FirstLowInvalidHeapAttributeNumber);
+	}
+	ReleaseSysCache(tup);
+	x = -1;
+	while ((x = bms_next_member(cols, x)) >= 0)
+	{
+		if (x >= 1 && x <= tags->natts && tags->cols[x].qualname != NULL)
+		{
+			stats_note_column(st, tags, (AttrNumber) x, cxt);
+			any = true;
+		}
+	}
+	if (!any)
+		return;
+	st->rows++;
+	if (!mcv_null)
+		st->values += statext_mcv_deserialize(DatumGetByteaP(mcv))->nitems;
+	if (!expr_null)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(expr);
+
+		/* one pg_statistic row per expression */
+		st->values += ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	}
+}
+
+/*
+ * ExecProcNode of a scan of a statistics catalog: note each row it returns
+ * (the scan tuple, whatever the node projects) that holds values of a
+ * tagged column the user may see.  Instrumented plans (EXPLAIN ANALYZE)
+ * keep their counts.
+ */
+static bool
+stats_counted_above(StatsReads *st, ScanState * ss)
+{
+	int			i;
+
+	for (i = 0; i < st->n_top; i++)
+		if (st->top[i] == ss)
+			return true;
+	return false;
+}
+
+static TupleTableSlot *
+aa_stats_exec(PlanState *node)
+{
+	TupleTableSlot *slot;
+	ScanState  *ss = (ScanState *) node;
+	InflightRecord *ir;
+
+	if (node->instrument)
+		InstrStartNode(node->instrument);
+	slot = node->ExecProcNodeReal(node);
+	if (node->instrument)
+		InstrStopNode(node->instrument, TupIsNull(slot) ? 0.0 : 1.0);
+	if (TupIsNull(slot) || (ir = inflight_find(node->state)) == NULL)
+		return slot;
+
+	if (ir->stats == NULL)
+		ir->stats = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
+	if (ir->stats->n_top > 0 && stats_counted_above(ir->stats, ss))
+	{
+		/* what the scan returned, for a statement that fails */
+		if (ir->stats_scanned == NULL)
+			ir->stats_scanned = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
+		stats_row(ir->stats_scanned, ss, ir->cxt);
+	}
+	else
+		stats_row(ir->stats, ss, ir->cxt);
+	return slot;
+}
+
+static void
+stats_row(StatsReads *st, ScanState * ss, MemoryContext cxt)
+{
+	MemoryContext old;
+
+	/* detoasted arrays and catalog lookups in the scan's per-tuple memory */
+	old = MemoryContextSwitchTo(ss->ps.ps_ExprContext->ecxt_per_tuple_memory);
+	if (RelationGetRelid(ss->ss_currentRelation) == StatisticRelationId)
+		stats_row_column(st, ss->ss_ScanTupleSlot, cxt);
+	else
+		stats_row_ext(st, ss->ss_ScanTupleSlot, cxt);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Where are this statistics scan's rows counted?  Going up from the scan,
+ * nested loops (on either side), subquery scans, projections and limits
+ * pass the scan's current row straight through: while such a node returns
+ * a row, the scan's slot holds the statistics row inside it.  The highest
+ * node reached that way is where rows are counted, so rows that joins and
+ * filters above the scan drop are not: SELECT ... FROM pg_stats WHERE
+ * attname = 'city' reads city's row, not every row of the table.  Returns
+ * the scan itself when its parent is anything else (a hash join, whose
+ * batches replay rows from files; a sort).
+ */
+static Plan *
+stats_count_node(PlannedStmt *stmt, Plan *scan)
+{
+	List	   *path = NIL;
+	Plan	   *at = scan;
+	Index		scanrelid = ((Scan *) scan)->scanrelid;
+	Bitmapset  *cols;
+	int			i;
+
+	if (!plan_path(stmt->planTree, scan, &path))
+		return scan;			/* in a subplan */
+	cols = tlist_positions(scan, scanrelid,
+						   stats_value_attnos(rt_fetch(scanrelid, stmt->rtable)->relid));
+	for (i = list_length(path) - 1; i >= 0; i--)
+	{
+		Plan	   *p = list_nth(path, i);
+		List	   *exprs = list_make1(p->qual);
+		int			varno;
+
+		if (IsA(p, SubqueryScan) && ((SubqueryScan *) p)->subplan == at)
+			varno = ((Scan *) p)->scanrelid;
+		else if (outerPlan(p) == at)
+			varno = OUTER_VAR;
+		else if (innerPlan(p) == at)
+			varno = INNER_VAR;
+		else
+			break;
+		if (IsA(p, NestLoop))
+		{
+			ListCell   *lc;
+
+			exprs = lappend(exprs, ((Join *) p)->joinqual);
+			foreach(lc, ((NestLoop *) p)->nestParams)
+				exprs = lappend(exprs, ((NestLoopParam *) lfirst(lc))->paramval);
+		}
+		else if (IsA(p, Result))
+			exprs = lappend(exprs, ((Result *) p)->resconstantqual);
+		else if (!IsA(p, SubqueryScan) && !IsA(p, Limit))
+			break;
+
+		/*
+		 * A node that looks at the values before it decides to return the row
+		 * (a qual calling a function) has read them: count below it.
+		 */
+		if (uses_cols((Node *) exprs, varno, cols))
+			break;
+		cols = tlist_positions(p, varno, cols);
+		at = p;
+	}
+	return at;
+}
+
+/*
+ * ExecProcNode of the node where statistics scans' rows are counted: each
+ * row it returns carries the current row of each of them.
+ */
+static TupleTableSlot *
+aa_stats_top_exec(PlanState *node)
+{
+	TupleTableSlot *slot;
+	InflightRecord *ir;
+	int			i;
+
+	if (node->instrument)
+		InstrStartNode(node->instrument);
+	slot = node->ExecProcNodeReal(node);
+	if (node->instrument)
+		InstrStopNode(node->instrument, TupIsNull(slot) ? 0.0 : 1.0);
+	if (TupIsNull(slot) || (ir = inflight_find(node->state)) == NULL ||
+		ir->stats == NULL)
+		return slot;
+	for (i = 0; i < ir->stats->n_top; i++)
+	{
+		ScanState  *ss = ir->stats->top[i];
+
+		if (ir->stats->top_at[i] != node || TupIsNull(ss->ss_ScanTupleSlot))
+			continue;
+		if (ir->stats_emitted == NULL)
+			ir->stats_emitted = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
+		stats_row(ir->stats_emitted, ss, ir->cxt);
+	}
+	return slot;
+}
+
+/* the PlanState of plan_node_id id */
+static bool
+find_planstate(PlanState *ps, void *arg)
+{
+	PlanState **found = (PlanState **) arg;
+
+	if (ps == NULL)
+		return false;
+	if (ps->plan->plan_node_id == (*found)->plan->plan_node_id)
+	{
+		*found = ps;
+		return true;
+	}
+	return planstate_tree_walker(ps, find_planstate, arg);
+}
+
+/*
+ * A parallel plan reads statistics in its workers: count every row of both
+ * statistics catalogs that the user may see, once per statement.  An
+ * over-statement, on the safe side, for a rare plan (catalogs are small;
+ * a parallel scan of one is chosen only when a session asks for it).
+ */
+static void
+stats_read_all(InflightRecord *ir)
+{
+	Oid			cats[2] = {StatisticRelationId, StatisticExtDataRelationId};
+	MemoryContext tmp;
+	int			i;
+
+	if (ir->stats == NULL)
+		ir->stats = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
+	if (ir->stats->read_all)
+		return;
+	ir->stats->read_all = true;
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "access_audit statistics",
+								ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < 2; i++)
+	{
+		Relation	rel = table_open(cats[i], AccessShareLock);
+		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+														&TTSOpsHeapTuple);
+		HeapTuple	tup;
+
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(tmp);
+
+			ExecStoreHeapTuple(tup, slot, false);
+			if (cats[i] == StatisticRelationId)
+				stats_row_column(ir->stats, slot, ir->cxt);
+			else
+				stats_row_ext(ir->stats, slot, ir->cxt);
+			ExecClearTuple(slot);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(tmp);
+		}
+		systable_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(rel, AccessShareLock);
+	}
+	MemoryContextDelete(tmp);
+}
+
 static bool
 collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 {
 	if (ps == NULL)
 		return false;
+	if ((IsA(ps, GatherState) || IsA(ps, GatherMergeState)) &&
+		bms_is_member(ps->plan->plan_node_id, ctx->stats_nodes))
+	{
+		InflightRecord *ir = inflight_find(ps->state);
+
+		if (ir != NULL)
+			stats_read_all(ir);
+	}
+	if ((IsA(ps, SeqScanState) + IsA(ps, IndexScanState) +
+		 IsA(ps, BitmapHeapScanState) + IsA(ps, TidScanState) +
+		 IsA(ps, TidRangeScanState) + IsA(ps, SampleScanState) > 0) &&
+		bms_is_member(ps->plan->plan_node_id, ctx->stats_nodes))
+	{
+		if (stats_count_node(ctx->stmt, ps->plan) != ps->plan)
+			ctx->stats_top = lappend(ctx->stats_top, ps);
+		else
+			ps->ExecProcNode = aa_stats_exec;
+	}
 	if (IsA(ps, SeqScanState) + IsA(ps, IndexScanState) +
 		IsA(ps, IndexOnlyScanState) + IsA(ps, BitmapHeapScanState) +
 		IsA(ps, TidScanState) + IsA(ps, TidRangeScanState) +
@@ -834,7 +1684,7 @@ plan_reads_tagged(PlannedStmt *stmt)
 				return true;
 		}
 	}
-	return false;
+	return plan_reads_stats(stmt);
 }
 
 /* ---------------------------------------------------------------------
@@ -1019,10 +1869,13 @@ referenced_columns(PlannedStmt *stmt, int nrt)
 
 /*
  * Build the record body for an audited plan in cxt.  Returns false if, on
- * closer look, no tagged column is read (count(*), untagged columns only).
+ * closer look, no tagged column is read (count(*), untagged columns only)
+ * and no planner statistics either; *stats_nodes gets the scans of
+ * statistics catalogs to watch while the plan runs.
  */
 static bool
-build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt)
+build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
+				  Bitmapset **stats_nodes)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	OutputTrace t;
@@ -1130,8 +1983,10 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt)
 		rec->n_predicate = j;
 	}
 
+	/* statistics reads are found while the plan runs */
+	*stats_nodes = stats_scan_nodes(stmt);
 	MemoryContextSwitchTo(old);
-	return rec->n_columns > 0;
+	return rec->n_columns > 0 || *stats_nodes != NULL;
 }
 
 /* ---------------------------------------------------------------------
@@ -1356,8 +2211,10 @@ plan_info_get(PlannedStmt *stmt)
 	memset(&pai->lists, 0, sizeof(pai->lists));
 	bms_free(pai->scan_checked);
 	bms_free(pai->scan_tagged);
+	bms_free(pai->stats_nodes);
 	pai->scan_checked = NULL;
 	pai->scan_tagged = NULL;
+	pai->stats_nodes = NULL;
 	pai->audit = plan_reads_tagged(stmt);
 	if (pai->audit)
 	{
@@ -1365,10 +2222,15 @@ plan_info_get(PlannedStmt *stmt)
 												  "access_audit plan",
 												  ALLOCSET_SMALL_SIZES);
 		AuditRecord rec;
+		Bitmapset  *stats_nodes;
 
 		memset(&rec, 0, sizeof(rec));
-		if (build_plan_record(stmt, &rec, tmp))
+		if (build_plan_record(stmt, &rec, tmp, &stats_nodes))
 		{
+			MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
+
+			pai->stats_nodes = bms_copy(stats_nodes);
+			MemoryContextSwitchTo(old);
 			pai->block = flatten_lists(&rec, &pai->lists, pai->cb_cxt,
 									   &pai->block_size);
 			pai->has_record = true;
@@ -1411,6 +2273,77 @@ inflight_find(EState *estate)
 }
 
 /*
+ * Push a record together with the planner statistics its statement read:
+ * their columns, relations and tags join the record's lists, their sample
+ * values count in tagged_rows, and detail says so.  Runs in the reset
+ * callback too, so it neither allocates nor throws: the merged lists are
+ * built on the stack (a record is cut to fit the ring anyway).
+ */
+#define AA_MERGE_MAX 256
+
+static int
+merge_lists(const char **out, const char **a, int na, const char **b, int nb)
+{
+	int			n = 0;
+	int			i,
+				j;
+
+	for (i = 0; i < na && n < AA_MERGE_MAX; i++)
+		out[n++] = a[i];
+	for (i = 0; i < nb && n < AA_MERGE_MAX; i++)
+	{
+		for (j = 0; j < n; j++)
+			if (strcmp(out[j], b[i]) == 0)
+				break;
+		if (j == n)
+			out[n++] = b[i];
+	}
+	return n;
+}
+
+static void
+push_with_stats(InflightRecord *ir)
+{
+	const char *rels[AA_MERGE_MAX];
+	const char *cols[AA_MERGE_MAX];
+	const char *tags[AA_MERGE_MAX];
+	const char *rels2[AA_MERGE_MAX];
+	const char *cols2[AA_MERGE_MAX];
+	const char *tags2[AA_MERGE_MAX];
+	char		detail[128];
+	AuditRecord rec = ir->rec;
+	StatsReads *sts[2] = {ir->stats, ir->stats_scanned};
+	int64		rows = 0;
+	int64		values = 0;
+	int			k;
+
+	for (k = 0; k < 2; k++)
+	{
+		StatsReads *st = sts[k];
+
+		if (st == NULL)
+			continue;
+		rec.n_relations = merge_lists(k ? rels2 : rels, rec.relations, rec.n_relations,
+									  st->relations, st->n_relations);
+		rec.relations = k ? rels2 : rels;
+		rec.n_columns = merge_lists(k ? cols2 : cols, rec.columns, rec.n_columns,
+									st->columns, st->n_columns);
+		rec.columns = k ? cols2 : cols;
+		rec.n_tags = merge_lists(k ? tags2 : tags, rec.tags, rec.n_tags,
+								 st->tags, st->n_tags);
+		rec.tags = k ? tags2 : tags;
+		rows += st->rows;
+		values += st->values;
+	}
+	rec.tagged_rows += values;
+	snprintf(detail, sizeof(detail),
+			 "planner statistics of tagged columns: " INT64_FORMAT " rows, " INT64_FORMAT " sample values",
+			 rows, values);
+	rec.detail = detail;
+	aa_queue_push(&rec);
+}
+
+/*
  * Seal and push the record; it leaves the inflight list.
  */
 static void
@@ -1423,6 +2356,20 @@ inflight_finish(InflightRecord *ir, bool error)
 	 * before its first FETCH, a portal bound but never executed.
 	 */
 	if (!ir->is_copy && ir->runs == 0)
+	{
+		ir->estate = NULL;
+		ir->cb.arg = NULL;
+		return;
+	}
+
+	/*
+	 * A plan that reads planner statistics is recorded only if it read those
+	 * of a tagged column (or tagged columns of its own).
+	 */
+	if (!error)
+		ir->stats_scanned = ir->stats_emitted;
+	if (ir->rec.n_columns == 0 && (ir->stats == NULL || ir->stats->rows == 0) &&
+		(ir->stats_scanned == NULL || ir->stats_scanned->rows == 0))
 	{
 		ir->estate = NULL;
 		ir->cb.arg = NULL;
@@ -1446,7 +2393,11 @@ inflight_finish(InflightRecord *ir, bool error)
 	}
 	else
 		ir->rec.tagged_rows = tagged_rows_so_far(ir);
-	aa_queue_push(&ir->rec);
+	if ((ir->stats != NULL && ir->stats->rows > 0) ||
+		(ir->stats_scanned != NULL && ir->stats_scanned->rows > 0))
+		push_with_stats(ir);
+	else
+		aa_queue_push(&ir->rec);
 	if (ir->intent)
 	{
 		aa_queue_intent_close();
@@ -1541,6 +2492,7 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		ListCell   *lc;
 		int			i;
 		AuditRecord rec;
+		Bitmapset  *stats_nodes;
 
 		if (pai->tags_epoch == aa_tags_epoch())
 		{
@@ -1548,11 +2500,13 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				return;
 			ir = inflight_new(cxt, queryDesc->estate);
 			plan_info_copy_lists(pai, &ir->rec, cxt);
+			stats_nodes = pai->stats_nodes;
 		}
 		else
 		{
 			memset(&rec, 0, sizeof(rec));
-			if (!build_plan_record(queryDesc->plannedstmt, &rec, cxt))
+			if (!build_plan_record(queryDesc->plannedstmt, &rec, cxt,
+								   &stats_nodes))
 				return;
 			ir = inflight_new(cxt, queryDesc->estate);
 			ir->rec.relations = rec.relations;
@@ -1577,7 +2531,42 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		ictx.stmt = queryDesc->plannedstmt;
 		ictx.pai = pai;
 		ictx.cxt = cxt;
+		ictx.stats_nodes = stats_nodes;
 		(void) collect_scan_instr(queryDesc->planstate, &ictx);
+		if (ictx.stats_top != NIL)
+		{
+			if (ir->stats == NULL)
+				ir->stats = MemoryContextAllocZero(cxt, sizeof(StatsReads));
+			ir->stats->n_top = list_length(ictx.stats_top);
+			ir->stats->top = MemoryContextAlloc(cxt, sizeof(ScanState *) *
+												ir->stats->n_top);
+			ir->stats->top_at = MemoryContextAlloc(cxt, sizeof(PlanState *) *
+												   ir->stats->n_top);
+			i = 0;
+			foreach(lc, ictx.stats_top)
+			{
+				ScanState  *ss = lfirst(lc);
+				Plan	   *at = stats_count_node(queryDesc->plannedstmt,
+												  ss->ps.plan);
+				PlanState	key;
+				PlanState  *found = &key;
+
+				key.plan = at;
+				(void) find_planstate(queryDesc->planstate, &found);
+				if (found == &key)
+				{
+					/* not found (cannot happen): count at the scan */
+					ss->ps.ExecProcNode = aa_stats_exec;
+					continue;
+				}
+				found->ExecProcNode = aa_stats_top_exec;
+				ss->ps.ExecProcNode = aa_stats_exec;
+				ir->stats->top[i] = ss;
+				ir->stats->top_at[i] = found;
+				i++;
+			}
+			ir->stats->n_top = i;
+		}
 		ir->n_instr = list_length(ictx.instr);
 		ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
 									   Max(ir->n_instr, 1));

@@ -21,6 +21,7 @@
 #include "executor/executor.h"
 #include "nodes/plannodes.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
@@ -57,6 +58,17 @@ aa_rte_required_perms_compat(PlannedStmt *stmt, RangeTblEntry *rte)
 										   rte->perminfoindex - 1))->requiredPerms;
 #else
 	return rte->requiredPerms;
+#endif
+}
+
+/* Does roleid own (or have the privileges of the owner of) relation relid? */
+static inline bool
+aa_rel_ownercheck_compat(Oid relid, Oid roleid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, roleid);
+#else
+	return pg_class_ownercheck(relid, roleid);
 #endif
 }
 
