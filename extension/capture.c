@@ -53,6 +53,7 @@
 #include "pgstat.h"
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
+#include "storage/proc.h"
 #include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -60,6 +61,7 @@
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -199,6 +201,16 @@ static bool capture_disabled = false;
  * through DestIntoRel; the utility hook says which one is running.
  */
 static bool creating_matview = false;
+
+/*
+ * REFRESH MATERIALIZED VIEW CONCURRENTLY runs the view's query, then SQL of
+ * its own that diffs the new rows against the old ones in the view and
+ * applies the difference.  Those statements read the view (tagged like
+ * its sources) but send nothing anywhere: once the view's query has run
+ * at refresh_level, statements started at that level are not audited.
+ */
+static int	refresh_level = -1;
+static bool refresh_query_seen = false;
 
 /* identity cache */
 static char *login_role_name = NULL;
@@ -384,6 +396,7 @@ typedef struct OutputTrace
 	List	   *initplans;		/* SubPlan nodes found in initPlan lists */
 	int			depth;
 	bool		unknown;		/* met something we cannot follow */
+	bool		skip_counts;	/* count() passes on no values */
 } OutputTrace;
 
 static void trace_expr(Node *expr, Plan *plan, OutputTrace *t);
@@ -532,6 +545,10 @@ trace_walker(Node *node, TraceCtx *ctx)
 		}
 		return false;
 	}
+	if (IsA(node, Aggref) && t->skip_counts &&
+		(((Aggref *) node)->aggfnoid == F_COUNT_ANY ||
+		 ((Aggref *) node)->aggfnoid == F_COUNT_))
+		return false;
 	if (IsA(node, SubPlan))
 	{
 		SubPlan    *sp = (SubPlan *) node;
@@ -574,6 +591,35 @@ trace_expr(Node *expr, Plan *plan, OutputTrace *t)
 	t->depth--;
 }
 
+/*
+ * The child plans of plan: outer and inner, and the lists some nodes hold
+ * (Append, MergeAppend, SubqueryScan, BitmapAnd/Or, CustomScan).  NULLs
+ * are left out.
+ */
+static List *
+plan_children(Plan *plan)
+{
+	List	   *kids = NIL;
+
+	if (outerPlan(plan))
+		kids = lappend(kids, outerPlan(plan));
+	if (innerPlan(plan))
+		kids = lappend(kids, innerPlan(plan));
+	if (IsA(plan, Append))
+		kids = list_concat(kids, ((Append *) plan)->appendplans);
+	else if (IsA(plan, MergeAppend))
+		kids = list_concat(kids, ((MergeAppend *) plan)->mergeplans);
+	else if (IsA(plan, SubqueryScan))
+		kids = lappend(kids, ((SubqueryScan *) plan)->subplan);
+	else if (IsA(plan, BitmapAnd))
+		kids = list_concat(kids, ((BitmapAnd *) plan)->bitmapplans);
+	else if (IsA(plan, BitmapOr))
+		kids = list_concat(kids, ((BitmapOr *) plan)->bitmapplans);
+	else if (IsA(plan, CustomScan))
+		kids = list_concat(kids, ((CustomScan *) plan)->custom_plans);
+	return kids;
+}
+
 /* collect SubPlans of every initPlan list in the tree */
 static void
 collect_initplans(Plan *plan, OutputTrace *t)
@@ -583,22 +629,8 @@ collect_initplans(Plan *plan, OutputTrace *t)
 	if (plan == NULL)
 		return;
 	t->initplans = list_concat(t->initplans, plan->initPlan);
-	collect_initplans(outerPlan(plan), t);
-	collect_initplans(innerPlan(plan), t);
-	if (IsA(plan, Append))
-		foreach(lc, ((Append *) plan)->appendplans)
-			collect_initplans(lfirst(lc), t);
-	else if (IsA(plan, MergeAppend))
-		foreach(lc, ((MergeAppend *) plan)->mergeplans)
-			collect_initplans(lfirst(lc), t);
-	else if (IsA(plan, SubqueryScan))
-		collect_initplans(((SubqueryScan *) plan)->subplan, t);
-	else if (IsA(plan, BitmapAnd))
-		foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
-			collect_initplans(lfirst(lc), t);
-	else if (IsA(plan, BitmapOr))
-		foreach(lc, ((BitmapOr *) plan)->bitmapplans)
-			collect_initplans(lfirst(lc), t);
+	foreach(lc, plan_children(plan))
+		collect_initplans(lfirst(lc), t);
 }
 
 /*
@@ -790,6 +822,203 @@ aa_counting_exec(PlanState *node)
 }
 
 /* ---------------------------------------------------------------------
+ * Tags of relations made from a query
+ * ---------------------------------------------------------------------
+ *
+ * A copy of tagged data is tagged data: CREATE TABLE AS, SELECT INTO and
+ * materialized views give each of their columns the tag of the tagged
+ * columns it is computed from (traced like the record's output columns),
+ * so that later reads of the copy are audited too.  The executor computes
+ * them here; tags.c applies them after the statement, on a stack of
+ * entries (one per statement, nested CREATE TABLE AS included) kept in
+ * TopTransactionContext and forgotten with the transaction.
+ */
+static const char *command_name(QueryDesc *qd);
+static List *derived_stack = NIL;
+static LocalTransactionId derived_lxid = InvalidLocalTransactionId;
+
+static void
+derived_check_xact(void)
+{
+	if (derived_lxid != MyProc->lxid)
+	{
+		derived_stack = NIL;	/* its memory went with the transaction */
+		derived_lxid = MyProc->lxid;
+	}
+}
+
+int
+aa_capture_derived_depth(void)
+{
+	derived_check_xact();
+	return list_length(derived_stack);
+}
+
+/* the first entry pushed since depth; it and those after it are removed */
+AuditDerivedTags *
+aa_capture_derived_take(int depth)
+{
+	AuditDerivedTags *d = NULL;
+
+	derived_check_xact();
+	if (list_length(derived_stack) > depth)
+		d = list_nth(derived_stack, depth);
+	while (list_length(derived_stack) > depth)
+		derived_stack = list_delete_last(derived_stack);
+	return d;
+}
+
+static int
+cmp_str(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
+ * One tag for a column computed from columns with tags (a label holds one):
+ * the longest ':'-prefix they share (pii:phone and pii:email give pii),
+ * else the first in sort order.
+ */
+static char *
+derived_label(List *tags)
+{
+	const char *first;
+	int			len;
+	ListCell   *lc;
+
+	list_sort(tags, cmp_str);
+	first = linitial(tags);
+	len = strlen(first);
+	foreach(lc, tags)
+	{
+		const char *t = lfirst(lc);
+		int			i = 0;
+
+		while (i < len && t[i] == first[i])
+			i++;
+		if (i < len && !(t[i] == '\0' && first[i] == ':'))
+		{
+			/* back to the last whole part both share */
+			while (i > 0 && first[i] != ':')
+				i--;
+		}
+		len = i;
+	}
+	if (len == 0)
+		return pstrdup(first);
+	return pnstrdup(first, len);
+}
+
+static void
+derived_tags_push(QueryDesc *queryDesc)
+{
+	PlannedStmt *stmt = queryDesc->plannedstmt;
+	Plan	   *top = stmt->planTree;
+	int			nrt = list_length(stmt->rtable);
+	MemoryContext old;
+	AuditDerivedTags *d;
+	OutputTrace base;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (top == NULL)
+		return;
+	memset(&base, 0, sizeof(base));
+	collect_initplans(top, &base);
+	foreach(lc, stmt->subplans)
+		collect_initplans(lfirst(lc), &base);
+
+	derived_check_xact();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	d = palloc0(sizeof(AuditDerivedTags));
+	foreach(lc, top->targetlist)
+		d->natts += ((TargetEntry *) lfirst(lc))->resjunk ? 0 : 1;
+	d->labels = palloc0(sizeof(char *) * Max(d->natts, 1));
+	d->whys = palloc0(sizeof(char *) * Max(d->natts, 1));
+	MemoryContextSwitchTo(old);
+
+	foreach(lc, top->targetlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+		OutputTrace t;
+		List	   *tags = NIL;
+		StringInfoData from;
+		int			rti;
+
+		if (tle->resjunk)
+			continue;
+		memset(&t, 0, sizeof(t));
+		t.stmt = stmt;
+		t.out = palloc0(sizeof(Bitmapset *) * (nrt + 1));
+		t.initplans = base.initplans;
+		t.skip_counts = true;
+		trace_expr((Node *) tle->expr, top, &t);
+		fold_children(stmt, t.out);
+		initStringInfo(&from);
+		for (rti = 1; rti <= nrt; rti++)
+		{
+			RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
+			AuditRelTags *rt;
+			Bitmapset  *sel;
+			AttrNumber	a;
+			bool		whole;
+
+			if (rte->rtekind != RTE_RELATION ||
+				(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0 ||
+				(rt = aa_tags_lookup(rte->relid)) == NULL)
+				continue;
+
+			/*
+			 * A whole row, or an expression we cannot follow, may carry any
+			 * column the statement reads.
+			 */
+			sel = aa_rte_selected_cols_compat(stmt, rte);
+			whole = t.unknown || bms_is_member(ATTBIT(0), t.out[rti]);
+			for (a = 1; a <= rt->natts; a++)
+			{
+				AuditColumnTags *col = &rt->cols[a];
+				bool		used;
+				int			k;
+
+				if (col->qualname == NULL)
+					continue;
+				if (whole)
+					used = bms_is_member(ATTBIT(a), sel) ||
+						bms_is_member(ATTBIT(0), sel);
+				else
+					used = bms_is_member(ATTBIT(a), t.out[rti]);
+				if (!used)
+					continue;
+				for (k = 0; k < col->ntags; k++)
+				{
+					ListCell   *lt;
+					bool		have = false;
+
+					foreach(lt, tags)
+						have = have || strcmp(lfirst(lt), col->tags[k]) == 0;
+					if (!have)
+						tags = lappend(tags, (void *) col->tags[k]);
+				}
+				appendStringInfo(&from, "%s%s", from.len ? ", " : "", col->qualname);
+			}
+		}
+		if (tags != NIL)
+		{
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			d->labels[i] = derived_label(tags);
+			d->whys[i] = psprintf("copied by %s from %s",
+								  command_name(queryDesc), from.data);
+			MemoryContextSwitchTo(old);
+		}
+		i++;
+	}
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	derived_stack = lappend(derived_stack, d);
+	MemoryContextSwitchTo(old);
+}
+
+/* ---------------------------------------------------------------------
  * Reads of planner statistics
  * ---------------------------------------------------------------------
  */
@@ -923,15 +1152,7 @@ plan_path(Plan *plan, Plan *target, List **path)
 		return false;
 	if (plan == target)
 		return true;
-	kids = list_make2(outerPlan(plan), innerPlan(plan));
-	if (IsA(plan, Append))
-		kids = list_concat(kids, ((Append *) plan)->appendplans);
-	else if (IsA(plan, MergeAppend))
-		kids = list_concat(kids, ((MergeAppend *) plan)->mergeplans);
-	else if (IsA(plan, SubqueryScan))
-		kids = lappend(kids, ((SubqueryScan *) plan)->subplan);
-	else if (IsA(plan, CustomScan))
-		kids = list_concat(kids, ((CustomScan *) plan)->custom_plans);
+	kids = plan_children(plan);
 	*path = lappend(*path, plan);
 	foreach(lc, kids)
 	{
@@ -1099,19 +1320,8 @@ stats_scans_walk(Plan *plan, StatsScanCtx *ctx)
 										ctx->gather->plan_node_id :
 										plan->plan_node_id);
 	}
-	stats_scans_walk(outerPlan(plan), ctx);
-	stats_scans_walk(innerPlan(plan), ctx);
-	if (IsA(plan, Append))
-		foreach(lc, ((Append *) plan)->appendplans)
-			stats_scans_walk(lfirst(lc), ctx);
-	else if (IsA(plan, MergeAppend))
-		foreach(lc, ((MergeAppend *) plan)->mergeplans)
-			stats_scans_walk(lfirst(lc), ctx);
-	else if (IsA(plan, SubqueryScan))
-		stats_scans_walk(((SubqueryScan *) plan)->subplan, ctx);
-	else if (IsA(plan, CustomScan))
-		foreach(lc, ((CustomScan *) plan)->custom_plans)
-			stats_scans_walk(lfirst(lc), ctx);
+	foreach(lc, plan_children(plan))
+		stats_scans_walk(lfirst(lc), ctx);
 	ctx->gather = gather;
 }
 
@@ -2457,7 +2667,12 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	PlanAuditInfo *pai = NULL;
 
+	if (refresh_level == nesting_level &&
+		queryDesc->dest->mydest == DestTransientRel)
+		refresh_query_seen = true;
 	if (capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		!(refresh_level == nesting_level && refresh_query_seen &&
+		  queryDesc->dest->mydest != DestTransientRel) &&
 		queryDesc->plannedstmt != NULL && aa_tags_active())
 	{
 		pai = plan_info_get(queryDesc->plannedstmt);
@@ -2519,6 +2734,9 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			ir->rec.n_tags = rec.n_tags;
 		}
 		ir->rec.command = command_name(queryDesc);
+		if (queryDesc->dest->mydest == DestIntoRel ||
+			queryDesc->dest->mydest == DestTransientRel)
+			derived_tags_push(queryDesc);
 		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
 		if (ir->rec.query_id == 0)
 			ir->rec.query_id = (int64) pgstat_get_my_query_id();
@@ -2869,6 +3087,8 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	InflightRecord *ir = NULL;
 	bool		nests = !utility_is_wrapper(parsetree);
 	bool		save_matview = creating_matview;
+	int			save_refresh_level = refresh_level;
+	bool		save_refresh_seen = refresh_query_seen;
 
 	if (IsA(parsetree, CopyStmt) && capture_wanted())
 	{
@@ -2884,6 +3104,12 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			((CreateTableAsStmt *) parsetree)->objtype == OBJECT_MATVIEW;
 	else
 		creating_matview = false;
+	if (IsA(parsetree, RefreshMatViewStmt) &&
+		((RefreshMatViewStmt *) parsetree)->concurrent)
+	{
+		refresh_level = nesting_level;
+		refresh_query_seen = false;
+	}
 	PG_TRY();
 	{
 		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
@@ -2893,6 +3119,8 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_CATCH();
 	{
 		creating_matview = save_matview;
+		refresh_level = save_refresh_level;
+		refresh_query_seen = save_refresh_seen;
 		if (nests)
 			nesting_level--;
 		if (ir && ir->cb.arg)
@@ -2904,6 +3132,8 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 	creating_matview = save_matview;
+	refresh_level = save_refresh_level;
+	refresh_query_seen = save_refresh_seen;
 	if (nests)
 		nesting_level--;
 

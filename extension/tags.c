@@ -881,7 +881,61 @@ detach_forget(List *kept)
 }
 
 /*
- * ProcessUtility hook: keep inherited tags on relations leaving a tree.
+ * The relation a CREATE TABLE AS / SELECT INTO / CREATE or REFRESH
+ * MATERIALIZED VIEW (also under EXPLAIN ANALYZE) has just made, or
+ * InvalidOid for any other statement.
+ */
+static Oid
+derived_target(Node *parsetree)
+{
+	if (parsetree != NULL && IsA(parsetree, ExplainStmt))
+		parsetree = ((ExplainStmt *) parsetree)->query;
+	if (parsetree != NULL && IsA(parsetree, Query))
+		parsetree = ((Query *) parsetree)->utilityStmt;
+	if (parsetree == NULL)
+		return InvalidOid;
+	if (IsA(parsetree, CreateTableAsStmt))
+		return RangeVarGetRelid(((CreateTableAsStmt *) parsetree)->into->rel,
+								NoLock, true);
+	if (IsA(parsetree, RefreshMatViewStmt))
+		return RangeVarGetRelid(((RefreshMatViewStmt *) parsetree)->relation,
+								NoLock, true);
+	return InvalidOid;
+}
+
+/*
+ * Give the columns of a relation made from a query the tags of the tagged
+ * columns they were computed from (capture.c traced them while the query
+ * ran).  Columns that have a tag of their own keep it.  Like a kept
+ * partition label, this needs no tagging privilege: it is the extension
+ * keeping its own rule, and each label is a tag change with its why.
+ */
+static void
+derived_apply(Oid relid, AuditDerivedTags *d)
+{
+	int			i;
+
+	if (!OidIsValid(relid) || d == NULL)
+		return;
+	for (i = 0; i < d->natts; i++)
+	{
+		ObjectAddress addr;
+
+		if (d->labels[i] == NULL || get_attname(relid, i + 1, true) == NULL)
+			continue;
+		ObjectAddressSubSet(addr, RelationRelationId, relid, i + 1);
+		if (GetSecurityLabel(&addr, AA_LABEL_PROVIDER) != NULL)
+			continue;
+		SetSecurityLabel(&addr, AA_LABEL_PROVIDER, d->labels[i]);
+		tag_change_record(&addr, NULL, d->labels[i], d->whys[i]);
+		CacheInvalidateRelcacheByRelid(relid);
+		bump_at_commit = true;
+	}
+}
+
+/*
+ * ProcessUtility hook: keep inherited tags on relations leaving a tree, and
+ * tag relations made from a query of tagged columns.
  * The kept list lives in TopMemoryContext because DETACH CONCURRENTLY
  * commits and starts transactions inside the statement.
  */
@@ -892,6 +946,7 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					DestReceiver *dest, QueryCompletion *qc)
 {
 	List	   *kept = detach_prepare(pstmt->utilityStmt);
+	int			derived_depth = aa_capture_derived_depth();
 
 	PG_TRY();
 	{
@@ -911,4 +966,6 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		detach_apply(kept);
 		detach_forget(kept);
 	}
+	derived_apply(derived_target(pstmt->utilityStmt),
+				  aa_capture_derived_take(derived_depth));
 }
