@@ -89,13 +89,7 @@ for c in $CFGS; do
 done
 
 TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-	local pm
-	pm=$(head -1 "$BASE/$1/postmaster.pid")
-	for p in $pm $(ps --ppid "$pm" -o pid=); do
-		cat "/proc/$p/stat" 2>/dev/null || true
-	done | awk '{s += $14 + $15 + $16 + $17} END {print s}'
-}
+cpu_ticks() { bench_cpu_ticks "$BASE/$1"; }
 settle() {
 	[ "$1" = base ] || q "$1" "SELECT access_audit.flush('120 s')" >/dev/null
 	q "$1" "CHECKPOINT" >/dev/null

@@ -61,3 +61,14 @@ SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
 EOF
 	fi
 }
+
+# bench_cpu_ticks DATADIR: CPU ticks (user + system, reaped children
+# included) used so far by the server running in DATADIR and its live
+# children (the access_audit writer, other background workers)
+bench_cpu_ticks() {
+	local pm
+	pm=$(head -1 "$1/postmaster.pid")
+	for p in $pm $(ps --ppid "$pm" -o pid=); do
+		cat "/proc/$p/stat" 2>/dev/null || true
+	done | awk '{s += $14 + $15 + $16 + $17} END {print s}'
+}

@@ -165,13 +165,7 @@ settle() { aa_flush "$1"; q "$1" bench "CHECKPOINT" >/dev/null; }
 # CPU ticks used so far by a server: postmaster (incl. reaped children) and
 # live children (the writer, bgworkers)
 TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-	local pm
-	pm=$(head -1 "$BASE/$1/postmaster.pid")
-	for p in $pm $(ps --ppid "$pm" -o pid=); do
-		cat "/proc/$p/stat" 2>/dev/null || true
-	done | awk '{s += $14 + $15 + $16 + $17} END {print s}'
-}
+cpu_ticks() { bench_cpu_ticks "$BASE/$1"; }
 # run a pgbench workload, record tps and server CPU microseconds per statement
 measure() {
 	local r=$1 c=$2 w=$3; shift 3
