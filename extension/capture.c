@@ -34,6 +34,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_statistic.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_statistic_ext_data.h"
 #include "statistics/extended_stats_internal.h"
@@ -42,6 +43,7 @@
 #include "commands/progress.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
+#include "executor/spi.h"
 #include "common/ip.h"
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
@@ -224,6 +226,11 @@ static void aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS);
 static void aa_ExecutorFinish(QueryDesc *queryDesc);
 static void aa_ExecutorEnd(QueryDesc *queryDesc);
 static void record_setting_change(Node *parsetree);
+static void record_publication_change(Node *parsetree);
+static void capture_event_lists(const char *command, const char **rels,
+								int nrels, const char **cols, int ncols,
+								const char **tags, int ntags,
+								const char *detail);
 static void aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							  bool readOnlyTree, ProcessUtilityContext context,
 							  ParamListInfo params, QueryEnvironment *queryEnv,
@@ -3145,6 +3152,119 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	record_setting_change(parsetree);
+	record_publication_change(parsetree);
+}
+
+/*
+ * A publication is a standing export: every row written to a published
+ * table streams to whoever subscribes, with no read on this server.  After
+ * CREATE PUBLICATION, or an ALTER PUBLICATION that adds or sets tables or
+ * schemas, record one event per tagged table the publication now covers,
+ * with the tagged columns it publishes (its column list, if any).
+ */
+static void
+record_publication_change(Node *parsetree)
+{
+	const char *pubname;
+	const char *command;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			ret;
+	uint64		i;
+	StringInfoData detail;
+
+	if (IsA(parsetree, CreatePublicationStmt))
+	{
+		pubname = ((CreatePublicationStmt *) parsetree)->pubname;
+		command = "CREATE PUBLICATION";
+	}
+	else if (IsA(parsetree, AlterPublicationStmt) &&
+			 (((AlterPublicationStmt *) parsetree)->pubobjects != NIL ||
+			  ((AlterPublicationStmt *) parsetree)->for_all_tables) &&
+			 ((AlterPublicationStmt *) parsetree)->action != AP_DropObjects)
+	{
+		pubname = ((AlterPublicationStmt *) parsetree)->pubname;
+		command = "ALTER PUBLICATION";
+	}
+	else
+		return;
+	if (!capture_wanted() || !aa_tags_active())
+		return;
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"publication\": ");
+	escape_json(&detail, pubname);
+	appendStringInfoChar(&detail, '}');
+
+	SPI_connect();
+	args[0] = CStringGetTextDatum(pubname);
+	ret = SPI_execute_with_args("SELECT c.oid, t.attnames "
+								"FROM pg_catalog.pg_publication_tables t "
+								"JOIN pg_catalog.pg_namespace n ON n.nspname = t.schemaname "
+								"JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid "
+								"AND c.relname = t.tablename "
+								"WHERE t.pubname = $1 ORDER BY 1",
+								1, argtypes, args, NULL, false, 0);
+	/* not read-only: a new snapshot sees what the statement made */
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the tables of publication \"%s\"", pubname);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		names = SPI_getbinval(tup, desc, 2, &isnull);
+		Datum	   *elems = NULL;
+		int			nelems = 0;
+		AuditRelTags *rt = aa_tags_lookup(relid);
+		const char **cols;
+		const char **tags;
+		int			ncols = 0,
+					ntags = 0;
+		AttrNumber	a;
+
+		if (rt == NULL)
+			continue;
+		if (!isnull)
+			deconstruct_array(DatumGetArrayTypeP(names), NAMEOID, NAMEDATALEN,
+							  false, TYPALIGN_CHAR, &elems, NULL, &nelems);
+		cols = palloc(sizeof(char *) * (rt->natts + 1));
+		for (a = 1; a <= rt->natts; a++)
+			ntags += rt->cols[a].ntags;
+		tags = palloc(sizeof(char *) * (ntags + 1));
+		ntags = 0;
+		for (a = 1; a <= rt->natts; a++)
+		{
+			AuditColumnTags *col = &rt->cols[a];
+			char	   *attname;
+			int			k;
+			bool		published = isnull; /* no list: every column */
+
+			if (col->qualname == NULL)
+				continue;
+			attname = get_attname(relid, a, true);
+			for (k = 0; k < nelems && !published && attname; k++)
+				published = strcmp(NameStr(*DatumGetName(elems[k])), attname) == 0;
+			if (!published)
+				continue;
+			cols[ncols++] = col->qualname;
+			for (k = 0; k < col->ntags; k++)
+			{
+				int			j;
+
+				for (j = 0; j < ntags; j++)
+					if (strcmp(tags[j], col->tags[k]) == 0)
+						break;
+				if (j == ntags)
+					tags[ntags++] = col->tags[k];
+			}
+		}
+		if (ncols > 0)
+			capture_event_lists(command, &rt->qualname, 1, cols, ncols,
+								tags, ntags, detail.data);
+	}
+	SPI_finish();
 }
 
 /*
@@ -3205,11 +3325,18 @@ void
 aa_capture_event(const char *command, const char *relation,
 				 const char *column, const char *tag, const char *detail)
 {
+	capture_event_lists(command, &relation, relation ? 1 : 0,
+						&column, column ? 1 : 0, &tag, tag ? 1 : 0, detail);
+}
+
+/* an event record with lists of relations, columns and tags */
+static void
+capture_event_lists(const char *command, const char **rels, int nrels,
+					const char **cols, int ncols, const char **tags,
+					int ntags, const char *detail)
+{
 	AuditRecord rec;
 	MemoryContext cxt = CurrentMemoryContext;
-	const char *rels[1];
-	const char *cols[1];
-	const char *tags[1];
 
 	if (capture_disabled || !aa_queue_ready() || MyDatabaseId == InvalidOid)
 		return;
@@ -3227,24 +3354,12 @@ aa_capture_event(const char *command, const char *relation,
 	rec.query = statement_text(debug_query_string, -1, 0, cxt);
 	rec.query_id = (int64) pgstat_get_my_query_id();
 	rec.detail = detail;
-	if (relation)
-	{
-		rels[0] = relation;
-		rec.relations = rels;
-		rec.n_relations = 1;
-	}
-	if (column)
-	{
-		cols[0] = column;
-		rec.columns = cols;
-		rec.n_columns = 1;
-	}
-	if (tag)
-	{
-		tags[0] = tag;
-		rec.tags = tags;
-		rec.n_tags = 1;
-	}
+	rec.relations = rels;
+	rec.n_relations = nrels;
+	rec.columns = cols;
+	rec.n_columns = ncols;
+	rec.tags = tags;
+	rec.n_tags = ntags;
 	fill_identity(&rec, cxt);
 	aa_queue_push(&rec);
 }
