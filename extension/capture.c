@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
@@ -1439,6 +1440,61 @@ stats_note_column(StatsReads *st, AuditRelTags *tags, AttrNumber attno,
 }
 
 /*
+ * The columns of its table that column attno of relid is made of, if relid
+ * is an index (ANALYZE keeps statistics, sample values included, for the
+ * expression columns of an index: lower(email) has email's values); the
+ * table in *table (member 0: the whole row).  NULL for anything else.
+ */
+static Bitmapset *
+index_column_sources(Oid relid, AttrNumber attno, Oid *table)
+{
+	HeapTuple	tup;
+	Form_pg_index form;
+	Bitmapset  *cols = NULL;
+
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	form = (Form_pg_index) GETSTRUCT(tup);
+	*table = form->indrelid;
+	if (attno > form->indnatts)
+		;
+	else if (form->indkey.values[attno - 1] != 0)
+		cols = bms_make_singleton(form->indkey.values[attno - 1]);
+	else
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs,
+										&isnull);
+		int			nth = 0;
+		int			i;
+
+		/* the expression of the attno-th column among the expression ones */
+		for (i = 0; i < attno - 1; i++)
+			nth += form->indkey.values[i] == 0 ? 1 : 0;
+		if (!isnull)
+		{
+			List	   *exprs = (List *) stringToNode(TextDatumGetCString(d));
+			Bitmapset  *vars = NULL;
+			int			x = -1;
+
+			if (nth < list_length(exprs))
+				pull_varattnos(list_nth(exprs, nth), 1, &vars);
+			while ((x = bms_next_member(vars, x)) >= 0)
+			{
+				AttrNumber	a = x + FirstLowInvalidHeapAttributeNumber;
+
+				/* 0: a whole row, every column */
+				if (a >= 0)
+					cols = bms_add_member(cols, a);
+			}
+		}
+	}
+	ReleaseSysCache(tup);
+	return cols;
+}
+
+/*
  * A pg_statistic row: sample values of one column.  Runs in per-tuple
  * memory; what the record keeps goes to cxt.
  */
@@ -1449,21 +1505,50 @@ stats_row_column(StatsReads *st, TupleTableSlot *row, MemoryContext cxt)
 	Oid			relid;
 	AttrNumber	attno;
 	AuditRelTags *tags;
+	Bitmapset  *cols = NULL;
 	int			i;
+	int			x = -1;
 
 	relid = DatumGetObjectId(slot_getattr(row, Anum_pg_statistic_starelid, &isnull));
 	if (isnull)
 		return;
 	attno = DatumGetInt16(slot_getattr(row, Anum_pg_statistic_staattnum, &isnull));
-	tags = aa_tags_lookup(relid);
-	if (isnull || tags == NULL || attno < 1 || attno > tags->natts ||
-		tags->cols[attno].qualname == NULL || !stats_visible(relid, attno, false))
+	if (isnull || attno < 1)
 		return;
+	tags = aa_tags_lookup(relid);
+	if (tags != NULL)
+	{
+		if (attno > tags->natts || tags->cols[attno].qualname == NULL ||
+			!stats_visible(relid, attno, false))
+			return;
+		cols = bms_make_singleton(attno);
+	}
+	else
+	{
+		/* an expression index's column: the table columns it is made of */
+		Oid			table;
+
+		cols = index_column_sources(relid, attno, &table);
+		if (cols == NULL || (tags = aa_tags_lookup(table)) == NULL ||
+			!stats_visible(table, InvalidAttrNumber, true))
+			return;
+	}
 	if (!stats_first_sight(st, StatisticRelationId, relid, attno,
 						   DatumGetBool(slot_getattr(row, Anum_pg_statistic_stainherit,
 													 &isnull)), cxt))
 		return;
-	stats_note_column(st, tags, attno, cxt);
+	if (bms_is_member(0, cols))
+		for (i = 1; i <= tags->natts; i++)
+			cols = bms_add_member(cols, i);
+	while ((x = bms_next_member(cols, x)) >= 0)
+		if (x >= 1 && x <= tags->natts && tags->cols[x].qualname != NULL)
+			break;
+	if (x < 0)
+		return;
+	x = -1;
+	while ((x = bms_next_member(cols, x)) >= 0)
+		if (x >= 1 && x <= tags->natts && tags->cols[x].qualname != NULL)
+			stats_note_column(st, tags, (AttrNumber) x, cxt);
 	st->rows++;
 	for (i = 0; i < STATISTIC_NUM_SLOTS; i++)
 	{

@@ -72,6 +72,14 @@ SELECT attname FROM pg_stats
 SELECT attname FROM pg_stats
  WHERE tablename = 'cs_people' AND attname = 'phone' AND most_common_vals::text::int = 1;
 DROP FUNCTION cs_keep(text);
+-- 11. an expression index has statistics of its own, with sample values
+-- of the expression: lower(phone) has phone's
+CREATE INDEX cs_people_lower_phone ON cs_people (lower(phone));
+CREATE INDEX cs_people_lower_city ON cs_people (lower(city));
+ANALYZE cs_people;
+SELECT tablename, attname, array_length(most_common_vals::text::text[], 1) AS mcvs
+  FROM pg_stats WHERE tablename IN ('cs_people_lower_phone', 'cs_people_lower_city')
+ ORDER BY 1;
 -- 9. a plan that reads them in parallel workers, where no hook sees the
 -- rows: counted as a read of every statistic the role may see
 SET parallel_setup_cost = 0;
