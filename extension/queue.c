@@ -184,6 +184,22 @@ typedef struct AuditDbSlot
 	pg_atomic_uint64 gaps;
 } AuditDbSlot;
 
+/*
+ * Counters of a database that has no slot now: its writer gave way (or the
+ * database never had one), so they are kept here until it has a slot again
+ * (slot_find() takes them back), and access_audit.stats still shows them.
+ * Under aa_shared->lock.
+ */
+typedef struct AuditDbCounters
+{
+	Oid			dboid;			/* InvalidOid: free */
+	uint64		queued;
+	uint64		written;
+	uint64		waits;
+	uint64		gaps;
+	TimestampTz last_flush;
+} AuditDbCounters;
+
 typedef struct AuditQueueShared
 {
 	slock_t		mutex;
@@ -198,6 +214,8 @@ typedef struct AuditQueueShared
 	TransactionId creating_xid[AA_MAX_DATABASES];
 	uint32		creating_next;
 	AuditDbSlot dbs[AA_MAX_DATABASES];
+	AuditDbCounters retired[AA_MAX_DATABASES];
+	uint32		retired_next;	/* the next entry to reuse when all are taken */
 } AuditQueueShared;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -479,9 +497,50 @@ record_crc(RingRecordHeader *hdr)
  * Find the slot of a database, optionally creating it.  Caller holds the
  * lock (exclusive if create).  Returns -1 if absent or the table is full.
  */
+/*
+ * The kept counters of dboid, or (create) a free entry for them; the oldest
+ * taken entry is reused when none is free (its counters are lost).  Caller
+ * holds aa_shared->lock exclusively to create.
+ */
+static AuditDbCounters *
+retired_find(Oid dboid, bool create)
+{
+	int			i;
+	AuditDbCounters *c;
+
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+		if (aa_shared->retired[i].dboid == dboid)
+			return &aa_shared->retired[i];
+	if (!create)
+		return NULL;
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+		if (aa_shared->retired[i].dboid == InvalidOid)
+			break;
+	if (i == AA_MAX_DATABASES)
+		i = aa_shared->retired_next++ % AA_MAX_DATABASES;
+	c = &aa_shared->retired[i];
+	memset(c, 0, sizeof(*c));
+	c->dboid = dboid;
+	return c;
+}
+
+/* a slot is being freed: keep its counters (caller holds the lock) */
+static void
+slot_retire(AuditDbSlot *s)
+{
+	AuditDbCounters *c = retired_find(s->dboid, true);
+
+	c->queued += pg_atomic_read_u64(&s->queued);
+	c->written += pg_atomic_read_u64(&s->written);
+	c->waits += pg_atomic_read_u64(&s->waits);
+	c->gaps += pg_atomic_read_u64(&s->gaps);
+	c->last_flush = Max(c->last_flush, s->last_flush);
+}
+
 static int
 slot_find(Oid dboid, bool create)
 {
+	AuditDbCounters *c;
 	int			i;
 	int			free_slot = -1;
 
@@ -504,6 +563,18 @@ slot_find(Oid dboid, bool create)
 	pg_atomic_write_u64(&aa_shared->dbs[free_slot].written, 0);
 	pg_atomic_write_u64(&aa_shared->dbs[free_slot].waits, 0);
 	pg_atomic_write_u64(&aa_shared->dbs[free_slot].gaps, 0);
+
+	/* counting goes on from where the last slot of dboid left it */
+	c = retired_find(dboid, false);
+	if (c != NULL)
+	{
+		pg_atomic_write_u64(&aa_shared->dbs[free_slot].queued, c->queued);
+		pg_atomic_write_u64(&aa_shared->dbs[free_slot].written, c->written);
+		pg_atomic_write_u64(&aa_shared->dbs[free_slot].waits, c->waits);
+		pg_atomic_write_u64(&aa_shared->dbs[free_slot].gaps, c->gaps);
+		aa_shared->dbs[free_slot].last_flush = c->last_flush;
+		c->dboid = InvalidOid;
+	}
 	return free_slot;
 }
 
@@ -1072,6 +1143,15 @@ aa_queue_push(const AuditRecord *in)
 	{
 		/* an exchange, not a write: a barrier, so READY is seen first */
 		(void) pg_atomic_exchange_u32(&aa_shared->unslotted, 1);
+
+		/* rare (writers are taking turns): count it with the kept counters */
+		LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+		slot = slot_find(MyDatabaseId, false);
+		if (slot >= 0)
+			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+		else
+			retired_find(MyDatabaseId, true)->queued++;
+		LWLockRelease(aa_shared->lock);
 	}
 
 	/*
@@ -1572,6 +1652,12 @@ aa_queue_forget_database(Oid dboid)
 			kill(aa_shared->dbs[slot].writer_pid, SIGTERM);
 		aa_shared->dbs[slot].dboid = InvalidOid;
 	}
+	{
+		AuditDbCounters *c = retired_find(dboid, false);
+
+		if (c != NULL)
+			c->dboid = InvalidOid;
+	}
 	LWLockRelease(aa_shared->lock);
 	aa_queue_complete(InvalidOid, 0, 0);
 }
@@ -1612,6 +1698,7 @@ aa_queue_writer_yield(Oid dboid, uint64 scan_pos, TimestampTz started, int min_m
 	{
 		AuditDbSlot *s = &aa_shared->dbs[slot];
 
+		slot_retire(s);
 		SpinLockAcquire(&aa_shared->mutex);
 		s->dboid = InvalidOid;
 		SpinLockRelease(&aa_shared->mutex);
@@ -1702,7 +1789,7 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 	int			n = 0;
 	uint64		pos;
 	uint64		head;
-	uint64		upto[AA_MAX_DATABASES];
+	uint64		upto[AA_QUEUE_STATS_MAX];
 
 	LWLockAcquire(aa_shared->lock, LW_SHARED);
 	for (i = 0; i < AA_MAX_DATABASES && n < max; i++)
@@ -1722,6 +1809,33 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 		out[n].last_flush = s->last_flush;
 		n++;
 	}
+
+	/* kept counters: of databases without a slot, or counted meanwhile */
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+	{
+		AuditDbCounters *c = &aa_shared->retired[i];
+		int			j;
+
+		if (c->dboid == InvalidOid)
+			continue;
+		for (j = 0; j < n; j++)
+			if (out[j].dboid == c->dboid)
+				break;
+		if (j == n)
+		{
+			if (n == max)
+				continue;
+			memset(&out[n], 0, sizeof(AuditQueueDbStats));
+			out[n].dboid = c->dboid;
+			upto[n] = 0;
+			n++;
+		}
+		out[j].queued += c->queued;
+		out[j].written += c->written;
+		out[j].waits += c->waits;
+		out[j].gaps += c->gaps;
+		out[j].last_flush = Max(out[j].last_flush, c->last_flush);
+	}
 	LWLockRelease(aa_shared->lock);
 
 	SpinLockAcquire(&aa_shared->mutex);
@@ -1737,6 +1851,17 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 			break;
 		if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE)
 		{
+			/* a database waiting for a slot has pending records too */
+			for (i = 0; i < n; i++)
+				if (out[i].dboid == hdr->dboid)
+					break;
+			if (i == n && n < max)
+			{
+				memset(&out[n], 0, sizeof(AuditQueueDbStats));
+				out[n].dboid = hdr->dboid;
+				upto[n] = 0;
+				n++;
+			}
 			for (i = 0; i < n; i++)
 			{
 				/* committed, waiting only for the tail */

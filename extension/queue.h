@@ -25,7 +25,12 @@ typedef struct AuditQueueItem
 	int64		gap_bytes;		/* for AA_KIND_GAP */
 } AuditQueueItem;
 
-/* Per-database statistics, as returned by aa_queue_stats(). */
+/*
+ * Per-database statistics, as returned by aa_queue_stats(): databases with
+ * a slot, with kept counters, and with records waiting for a slot.
+ */
+#define AA_QUEUE_STATS_MAX (3 * AA_MAX_DATABASES)
+
 typedef struct AuditQueueDbStats
 {
 	Oid			dboid;

@@ -91,7 +91,7 @@ Datum
 access_audit_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	AuditQueueDbStats st[AA_MAX_DATABASES];
+	AuditQueueDbStats st[AA_QUEUE_STATS_MAX];
 	int			n;
 	int			i;
 	uint64		cap;
@@ -99,7 +99,7 @@ access_audit_stats(PG_FUNCTION_ARGS)
 
 	require_queue();
 	InitMaterializedSRF(fcinfo, 0);
-	n = aa_queue_stats(st, AA_MAX_DATABASES);
+	n = aa_queue_stats(st, AA_QUEUE_STATS_MAX);
 	cap = aa_queue_capacity();
 	used = aa_queue_head() - aa_queue_tail();
 	for (i = 0; i < n; i++)

@@ -105,6 +105,20 @@ max_worker_processes = 4
 $node->start;
 my $dbs = make_databases($node, 5);
 read_everywhere($node, $node, $dbs, 2000, 'five databases, two writers');
+
+# access_audit.stats keeps each database's counters while its writer is
+# away and after it comes back
+my @short;
+foreach my $db (@$dbs)
+{
+	my $row = $node->safe_psql('d1', qq{
+		SELECT queued || ' ' || written FROM access_audit.stats
+		 WHERE database = '$db'});
+	my ($q, $w) = split / /, $row;
+	push @short, "$db: '$row'"
+	  unless defined $w && $q >= 2000 && $w >= 2000;
+}
+is(join(', ', @short), '', 'stats count every record of every database');
 like(
 	slurp_file($node->logfile),
 	qr/could not start access_audit writer for database/,
