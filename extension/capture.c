@@ -19,6 +19,11 @@
  * it only copies into shared memory, never touches the catalogs and never
  * throws.  All names and tags are resolved and copied at ExecutorStart.
  *
+ * Also here: the rows of planner statistics a statement reads (counted by
+ * wrappers of scan nodes), the tags a relation made from a query takes
+ * from its sources (applied by tags.c), and event records (settings,
+ * publications).  What a plan reads is worked out in plantrace.c.
+ *
  * IDENTIFICATION
  *	  extension/capture.c
  *
@@ -75,11 +80,10 @@
 #include "access_audit.h"
 #include "capture.h"
 #include "compat.h"
+#include "plantrace.h"
 #include "queue.h"
 #include "tags.h"
 
-/* offset of attno in RangeTblEntry column bitmaps */
-#define ATTBIT(attno)	((attno) - FirstLowInvalidHeapAttributeNumber)
 
 /* Statistics rows of tagged columns read by one statement. */
 typedef struct StatsReads
@@ -142,9 +146,9 @@ typedef struct InflightRecord
 
 	/*
 	 * Rows of the statistics scans counted where a node above returns them
-	 * (stats_count_node()): as that node returned them, and as the scans did.
-	 * A statement that fails may have shown the latter in its error, so then
-	 * those count.
+	 * (aa_stats_count_node()): as that node returned them, and as the scans
+	 * did. A statement that fails may have shown the latter in its error, so
+	 * then those count.
 	 */
 	StatsReads *stats_emitted;
 	StatsReads *stats_scanned;
@@ -393,332 +397,6 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
 }
 
 /* ---------------------------------------------------------------------
- * Output tracing: which columns reach the statement's output
- * ---------------------------------------------------------------------
- */
-
-typedef struct OutputTrace
-{
-	PlannedStmt *stmt;
-	Bitmapset **out;			/* per range-table index, ATTBIT bits */
-	List	   *initplans;		/* SubPlan nodes found in initPlan lists */
-	int			depth;
-	bool		unknown;		/* met something we cannot follow */
-	bool		skip_counts;	/* count() passes on no values */
-} OutputTrace;
-
-static void trace_expr(Node *expr, Plan *plan, OutputTrace *t);
-
-/*
- * Follow output column attno (1-based) of plan down to base relations.
- */
-static void
-trace_plan_column(Plan *plan, AttrNumber attno, OutputTrace *t)
-{
-	TargetEntry *tle;
-
-	if (plan == NULL || attno < 1 || attno > list_length(plan->targetlist))
-	{
-		t->unknown = true;
-		return;
-	}
-	tle = list_nth(plan->targetlist, attno - 1);
-	trace_expr((Node *) tle->expr, plan, t);
-}
-
-/* every non-junk output column of plan */
-static void
-trace_plan_all(Plan *plan, OutputTrace *t)
-{
-	ListCell   *lc;
-
-	if (plan == NULL)
-		return;
-	foreach(lc, plan->targetlist)
-	{
-		TargetEntry *tle = lfirst(lc);
-
-		if (!tle->resjunk)
-			trace_expr((Node *) tle->expr, plan, t);
-	}
-}
-
-typedef struct TraceCtx
-{
-	Plan	   *plan;
-	OutputTrace *t;
-} TraceCtx;
-
-/*
- * Children of a node whose OUTER_VAR references fan out (Append and
- * MergeAppend), or its single outer child.
- */
-static void
-trace_outer(Plan *plan, AttrNumber attno, OutputTrace *t)
-{
-	ListCell   *lc;
-
-	if (IsA(plan, Append))
-	{
-		foreach(lc, ((Append *) plan)->appendplans)
-			trace_plan_column(lfirst(lc), attno, t);
-	}
-	else if (IsA(plan, MergeAppend))
-	{
-		foreach(lc, ((MergeAppend *) plan)->mergeplans)
-			trace_plan_column(lfirst(lc), attno, t);
-	}
-	else
-		trace_plan_column(outerPlan(plan), attno, t);
-}
-
-static bool
-trace_walker(Node *node, TraceCtx *ctx)
-{
-	OutputTrace *t = ctx->t;
-	Plan	   *plan = ctx->plan;
-
-	if (node == NULL)
-		return false;
-	if (IsA(node, Var))
-	{
-		Var		   *var = (Var *) node;
-
-		if (var->varno == OUTER_VAR)
-			trace_outer(plan, var->varattno, t);
-		else if (var->varno == INNER_VAR && IsA(plan, ModifyTable))
-		{
-			/* MERGE actions see the source row as the inner tuple */
-			trace_plan_column(outerPlan(plan), var->varattno, t);
-		}
-		else if (var->varno == INNER_VAR)
-			trace_plan_column(innerPlan(plan), var->varattno, t);
-		else if (var->varno == INDEX_VAR)
-		{
-			List	   *tl = NIL;
-
-			if (IsA(plan, IndexOnlyScan))
-				tl = ((IndexOnlyScan *) plan)->indextlist;
-			else if (IsA(plan, ForeignScan))
-				tl = ((ForeignScan *) plan)->fdw_scan_tlist;
-			else if (IsA(plan, CustomScan))
-				tl = ((CustomScan *) plan)->custom_scan_tlist;
-			if (var->varattno >= 1 && var->varattno <= list_length(tl))
-				trace_expr((Node *) ((TargetEntry *) list_nth(tl, var->varattno - 1))->expr,
-						   plan, t);
-			else
-				t->unknown = true;
-		}
-		else if (var->varno == ROWID_VAR)
-			 /* nothing */ ;
-		else if (var->varno >= 1 && var->varno <= list_length(t->stmt->rtable))
-		{
-			RangeTblEntry *rte = rt_fetch(var->varno, t->stmt->rtable);
-
-			if (rte->rtekind == RTE_RELATION)
-				t->out[var->varno] = bms_add_member(t->out[var->varno],
-													ATTBIT(var->varattno));
-			else if (rte->rtekind == RTE_SUBQUERY && IsA(plan, SubqueryScan))
-			{
-				Plan	   *sub = ((SubqueryScan *) plan)->subplan;
-
-				if (var->varattno == 0)
-					trace_plan_all(sub, t);
-				else
-					trace_plan_column(sub, var->varattno, t);
-			}
-			else if (rte->rtekind == RTE_CTE && IsA(plan, CteScan))
-			{
-				Plan	   *sub = list_nth(t->stmt->subplans,
-										   ((CteScan *) plan)->ctePlanId - 1);
-
-				if (var->varattno == 0)
-					trace_plan_all(sub, t);
-				else
-					trace_plan_column(sub, var->varattno, t);
-			}
-			else if (rte->rtekind == RTE_FUNCTION && IsA(plan, FunctionScan))
-			{
-				ListCell   *lc;
-
-				/* a function's output may be computed from its arguments */
-				foreach(lc, ((FunctionScan *) plan)->functions)
-					trace_expr(((RangeTblFunction *) lfirst(lc))->funcexpr,
-							   plan, t);
-			}
-			else if (rte->rtekind == RTE_VALUES || rte->rtekind == RTE_RESULT)
-				 /* constants */ ;
-			else
-				t->unknown = true;
-		}
-		return false;
-	}
-	if (IsA(node, Aggref) && t->skip_counts &&
-		(((Aggref *) node)->aggfnoid == F_COUNT_ANY ||
-		 ((Aggref *) node)->aggfnoid == F_COUNT_))
-		return false;
-	if (IsA(node, SubPlan))
-	{
-		SubPlan    *sp = (SubPlan *) node;
-		Plan	   *sub = list_nth(t->stmt->subplans, sp->plan_id - 1);
-
-		trace_plan_all(sub, t);
-		/* fall through to the test expression and arguments */
-	}
-	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
-	{
-		int			paramid = ((Param *) node)->paramid;
-		ListCell   *lc;
-
-		foreach(lc, t->initplans)
-		{
-			SubPlan    *sp = lfirst(lc);
-
-			if (list_member_int(sp->setParam, paramid))
-				trace_plan_all(list_nth(t->stmt->subplans, sp->plan_id - 1), t);
-		}
-		return false;
-	}
-	return expression_tree_walker(node, trace_walker, (void *) ctx);
-}
-
-static void
-trace_expr(Node *expr, Plan *plan, OutputTrace *t)
-{
-	TraceCtx	ctx;
-
-	if (++t->depth > 200)
-	{
-		t->unknown = true;
-		t->depth--;
-		return;
-	}
-	ctx.plan = plan;
-	ctx.t = t;
-	(void) trace_walker(expr, &ctx);
-	t->depth--;
-}
-
-/*
- * The child plans of plan: outer and inner, and the lists some nodes hold
- * (Append, MergeAppend, SubqueryScan, BitmapAnd/Or, CustomScan).  NULLs
- * are left out.
- */
-static List *
-plan_children(Plan *plan)
-{
-	List	   *kids = NIL;
-
-	if (outerPlan(plan))
-		kids = lappend(kids, outerPlan(plan));
-	if (innerPlan(plan))
-		kids = lappend(kids, innerPlan(plan));
-	if (IsA(plan, Append))
-		kids = list_concat(kids, ((Append *) plan)->appendplans);
-	else if (IsA(plan, MergeAppend))
-		kids = list_concat(kids, ((MergeAppend *) plan)->mergeplans);
-	else if (IsA(plan, SubqueryScan))
-		kids = lappend(kids, ((SubqueryScan *) plan)->subplan);
-	else if (IsA(plan, BitmapAnd))
-		kids = list_concat(kids, ((BitmapAnd *) plan)->bitmapplans);
-	else if (IsA(plan, BitmapOr))
-		kids = list_concat(kids, ((BitmapOr *) plan)->bitmapplans);
-	else if (IsA(plan, CustomScan))
-		kids = list_concat(kids, ((CustomScan *) plan)->custom_plans);
-	return kids;
-}
-
-/* collect SubPlans of every initPlan list in the tree */
-static void
-collect_initplans(Plan *plan, OutputTrace *t)
-{
-	ListCell   *lc;
-
-	if (plan == NULL)
-		return;
-	t->initplans = list_concat(t->initplans, plan->initPlan);
-	foreach(lc, plan_children(plan))
-		collect_initplans(lfirst(lc), t);
-}
-
-/*
- * Which columns of which range-table entries reach the output: the rows
- * sent, written into a target, or returned.  Sets t->unknown when the plan
- * holds a shape we do not follow; the caller then treats every read
- * column as output (never claiming "predicate only" wrongly).
- */
-static void
-trace_outputs(PlannedStmt *stmt, OutputTrace *t)
-{
-	Plan	   *top = stmt->planTree;
-	ListCell   *lc;
-
-	collect_initplans(top, t);
-	foreach(lc, stmt->subplans)
-		collect_initplans(lfirst(lc), t);
-
-	if (IsA(top, ModifyTable))
-	{
-		ModifyTable *mt = (ModifyTable *) top;
-
-		if (mt->operation == CMD_MERGE)
-		{
-			/*
-			 * What MERGE writes comes from the target lists of its INSERT and
-			 * UPDATE actions; their conditions (WHEN ... AND) and the ON
-			 * clause only decide which action runs: predicates.
-			 */
-			foreach(lc, mt->mergeActionLists)
-			{
-				ListCell   *lc2;
-
-				foreach(lc2, (List *) lfirst(lc))
-				{
-					MergeAction *action = lfirst(lc2);
-					ListCell   *lc3;
-
-					if (action->commandType != CMD_INSERT &&
-						action->commandType != CMD_UPDATE)
-						continue;
-					foreach(lc3, action->targetList)
-						trace_expr((Node *) ((TargetEntry *) lfirst(lc3))->expr,
-								   top, t);
-				}
-			}
-			if (stmt->hasModifyingCTE)
-				t->unknown = true;
-			return;
-		}
-		foreach(lc, mt->returningLists)
-		{
-			List	   *rl = lfirst(lc);
-			ListCell   *lc2;
-
-			foreach(lc2, rl)
-				trace_expr((Node *) ((TargetEntry *) lfirst(lc2))->expr, top, t);
-		}
-		/* values written into the target come from the subplan */
-		if (mt->operation == CMD_INSERT || mt->operation == CMD_UPDATE)
-			trace_plan_all(outerPlan(top), t);
-
-		/*
-		 * ON CONFLICT DO UPDATE writes its SET list, which may copy the
-		 * existing row's columns (Vars of the target) or EXCLUDED ones
-		 * (INNER_VAR, by target attno, which is also the subplan's order);
-		 * its WHERE is a predicate.
-		 */
-		foreach(lc, mt->onConflictSet)
-			trace_expr((Node *) ((TargetEntry *) lfirst(lc))->expr, top, t);
-	}
-	else
-		trace_plan_all(top, t);
-
-	/* data-modifying CTEs and the like hide in subplans we did not reach */
-	if (stmt->hasModifyingCTE)
-		t->unknown = true;
-}
-
-/* ---------------------------------------------------------------------
  * Building the record
  * ---------------------------------------------------------------------
  */
@@ -741,59 +419,6 @@ add_unique(const char ***arr, int *n, int *cap, const char *s)
 	(*arr)[(*n)++] = s;
 }
 
-/*
- * Map bits of a partition/inheritance child's output onto its parent's
- * attnos, using the plan's AppendRelInfos, repeatedly for nested levels.
- */
-static void
-fold_children(PlannedStmt *stmt, Bitmapset **sets)
-{
-	ListCell   *lc;
-	bool		changed = true;
-	int			rounds = 0;
-
-	while (changed && rounds++ < 32)
-	{
-		changed = false;
-		foreach(lc, stmt->appendRelations)
-		{
-			AppendRelInfo *ari = lfirst(lc);
-			int			x = -1;
-
-			if (sets[ari->child_relid] == NULL)
-				continue;
-			while ((x = bms_next_member(sets[ari->child_relid], x)) >= 0)
-			{
-				AttrNumber	cattno = x + FirstLowInvalidHeapAttributeNumber;
-				AttrNumber	pattno = 0;
-
-				if (cattno == 0)
-					pattno = 0;
-				else
-				{
-					/*
-					 * setrefs.c drops translated_vars from the plan's
-					 * AppendRelInfos but keeps parent_colnos, indexed by
-					 * child attno.  System columns and dropped columns have
-					 * no parent column.
-					 */
-					if (cattno < 1 || cattno > ari->num_child_cols ||
-						ari->parent_colnos == NULL)
-						continue;
-					pattno = ari->parent_colnos[cattno - 1];
-					if (pattno == 0)
-						continue;
-				}
-				if (!bms_is_member(ATTBIT(pattno), sets[ari->parent_relid]))
-				{
-					sets[ari->parent_relid] =
-						bms_add_member(sets[ari->parent_relid], ATTBIT(pattno));
-					changed = true;
-				}
-			}
-		}
-	}
-}
 
 /*
  * Collect the instrumentation of every scan node over a tagged relation,
@@ -932,9 +557,9 @@ derived_tags_push(QueryDesc *queryDesc)
 	if (top == NULL)
 		return;
 	memset(&base, 0, sizeof(base));
-	collect_initplans(top, &base);
+	aa_collect_initplans(top, &base);
 	foreach(lc, stmt->subplans)
-		collect_initplans(lfirst(lc), &base);
+		aa_collect_initplans(lfirst(lc), &base);
 
 	derived_check_xact();
 	old = MemoryContextSwitchTo(TopTransactionContext);
@@ -960,8 +585,8 @@ derived_tags_push(QueryDesc *queryDesc)
 		t.out = palloc0(sizeof(Bitmapset *) * (nrt + 1));
 		t.initplans = base.initplans;
 		t.skip_counts = true;
-		trace_expr((Node *) tle->expr, top, &t);
-		fold_children(stmt, t.out);
+		aa_trace_expr((Node *) tle->expr, top, &t);
+		aa_fold_children(stmt, t.out);
 		initStringInfo(&from);
 		for (rti = 1; rti <= nrt; rti++)
 		{
@@ -1030,338 +655,6 @@ derived_tags_push(QueryDesc *queryDesc)
  * Reads of planner statistics
  * ---------------------------------------------------------------------
  */
-
-/*
- * Does range-table entry rte read the value-bearing columns of a planner
- * statistics catalog?  pg_statistic's stavalues hold sample values of the
- * column (most common values, histogram bounds: up to
- * default_statistics_target of them, or more after ALTER COLUMN SET
- * STATISTICS), and pg_statistic_ext_data's MCV lists and expression
- * statistics hold values of several.  pg_stats and pg_stats_ext show them
- * to anyone who may read the column or owns the table; a read of these is
- * a read of the column's values, without a scan of the table.
- */
-static bool
-rte_reads_stats(PlannedStmt *stmt, RangeTblEntry *rte)
-{
-	Bitmapset  *sel;
-	AttrNumber	a;
-
-	if (rte->rtekind != RTE_RELATION ||
-		(rte->relid != StatisticRelationId &&
-		 rte->relid != StatisticExtDataRelationId) ||
-		(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0)
-		return false;
-	sel = aa_rte_selected_cols_compat(stmt, rte);
-	if (bms_is_member(ATTBIT(0), sel))
-		return true;
-	if (rte->relid == StatisticRelationId)
-	{
-		for (a = Anum_pg_statistic_stavalues1; a <= Anum_pg_statistic_stavalues5; a++)
-			if (bms_is_member(ATTBIT(a), sel))
-				return true;
-		return false;
-	}
-	return bms_is_member(ATTBIT(Anum_pg_statistic_ext_data_stxdmcv), sel) ||
-		bms_is_member(ATTBIT(Anum_pg_statistic_ext_data_stxdexpr), sel);
-}
-
-static bool
-plan_reads_stats(PlannedStmt *stmt)
-{
-	ListCell   *lc;
-
-	foreach(lc, stmt->rtable)
-	{
-		if (rte_reads_stats(stmt, lfirst(lc)))
-			return true;
-	}
-	return false;
-}
-
-/*
- * Is a value column of a statistics catalog used by the plan, or only
- * carried past?  pg_stats names every stavalues column, and its scan of
- * pg_statistic returns whole rows, so a query for null_frac or avg_width
- * (bloat estimates, monitoring) "selects" sample values it never looks at.
- * The planner replaces unused outputs of the view with NULLs a node or two
- * above the scan; we follow the value columns up the tree, node by node,
- * and stop as soon as one is used (a qual, a join clause, a sort key, the
- * statement's output) or all are dropped.  Nodes we do not know count as
- * using them.
- */
-typedef struct UsesCtx
-{
-	int			varno;			/* OUTER_VAR, INNER_VAR or a scanrelid */
-	Bitmapset  *cols;			/* attnos of varno that hold values */
-} UsesCtx;
-
-static bool
-uses_walker(Node *node, UsesCtx *ctx)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Var))
-	{
-		Var		   *v = (Var *) node;
-
-		return v->varno == ctx->varno &&
-			(v->varattno == 0 || bms_is_member(v->varattno, ctx->cols));
-	}
-	return expression_tree_walker(node, uses_walker, (void *) ctx);
-}
-
-static bool
-uses_cols(Node *expr, int varno, Bitmapset *cols)
-{
-	UsesCtx		ctx;
-
-	ctx.varno = varno;
-	ctx.cols = cols;
-	return uses_walker(expr, &ctx);
-}
-
-/* output positions of plan whose expression uses cols of varno */
-static Bitmapset *
-tlist_positions(Plan *plan, int varno, Bitmapset *cols)
-{
-	Bitmapset  *out = NULL;
-	ListCell   *lc;
-	int			i = 0;
-
-	foreach(lc, plan->targetlist)
-	{
-		i++;
-		if (uses_cols((Node *) ((TargetEntry *) lfirst(lc))->expr, varno, cols))
-			out = bms_add_member(out, i);
-	}
-	return out;
-}
-
-static bool
-any_member(int n, AttrNumber *idx, Bitmapset *cols)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (bms_is_member(idx[i], cols))
-			return true;
-	return false;
-}
-
-/* the nodes from plan down to target (exclusive), nearest last */
-static bool
-plan_path(Plan *plan, Plan *target, List **path)
-{
-	List	   *kids = NIL;
-	ListCell   *lc;
-
-	if (plan == NULL)
-		return false;
-	if (plan == target)
-		return true;
-	kids = plan_children(plan);
-	*path = lappend(*path, plan);
-	foreach(lc, kids)
-	{
-		if (plan_path(lfirst(lc), target, path))
-			return true;
-	}
-	*path = list_delete_last(*path);
-	return false;
-}
-
-/*
- * Are output positions cols of child used by the nodes above it (path, the
- * nearest at index depth)?  Past the top, the output leaves the statement.
- */
-static bool
-outputs_used(List *path, int depth, Plan *child, Bitmapset *cols)
-{
-	Plan	   *p;
-	int			varno;
-	List	   *exprs = NIL;
-
-	if (bms_is_empty(cols))
-		return false;
-	if (depth < 0)
-		return true;
-	p = list_nth(path, depth);
-	if (IsA(p, SubqueryScan) && ((SubqueryScan *) p)->subplan == child)
-		varno = ((Scan *) p)->scanrelid;
-	else if (outerPlan(p) == child)
-		varno = OUTER_VAR;
-	else if (innerPlan(p) == child)
-		varno = INNER_VAR;
-	else
-		return true;			/* Append's children and the like */
-
-	exprs = list_make1(p->qual);
-	switch (nodeTag(p))
-	{
-		case T_NestLoop:
-			{
-				ListCell   *lc;
-
-				exprs = lappend(exprs, ((Join *) p)->joinqual);
-				foreach(lc, ((NestLoop *) p)->nestParams)
-					exprs = lappend(exprs, ((NestLoopParam *) lfirst(lc))->paramval);
-				break;
-			}
-		case T_HashJoin:
-			exprs = lappend(exprs, ((Join *) p)->joinqual);
-			exprs = lappend(exprs, ((HashJoin *) p)->hashclauses);
-			exprs = lappend(exprs, ((HashJoin *) p)->hashkeys);
-			break;
-		case T_MergeJoin:
-			exprs = lappend(exprs, ((Join *) p)->joinqual);
-			exprs = lappend(exprs, ((MergeJoin *) p)->mergeclauses);
-			break;
-		case T_Hash:
-			exprs = lappend(exprs, ((Hash *) p)->hashkeys);
-			break;
-		case T_Memoize:
-			exprs = lappend(exprs, ((Memoize *) p)->param_exprs);
-			break;
-		case T_Result:
-			exprs = lappend(exprs, ((Result *) p)->resconstantqual);
-			break;
-		case T_SubqueryScan:
-		case T_Material:
-		case T_Sort:
-		case T_IncrementalSort:
-		case T_Unique:
-		case T_Limit:
-		case T_Gather:
-			break;
-		default:
-			return true;
-	}
-	if (uses_cols((Node *) exprs, varno, cols))
-		return true;
-	cols = tlist_positions(p, varno, cols);
-	if (IsA(p, Sort) &&
-		any_member(((Sort *) p)->numCols, ((Sort *) p)->sortColIdx, cols))
-		return true;
-	if (IsA(p, IncrementalSort) &&
-		any_member(((Sort *) p)->numCols, ((Sort *) p)->sortColIdx, cols))
-		return true;
-	if (IsA(p, Unique) &&
-		any_member(((Unique *) p)->numCols, ((Unique *) p)->uniqColIdx, cols))
-		return true;
-	return outputs_used(path, depth - 1, p, cols);
-}
-
-/* the attnos of a statistics catalog's value columns */
-static Bitmapset *
-stats_value_attnos(Oid relid)
-{
-	Bitmapset  *vals = NULL;
-	AttrNumber	a;
-
-	if (relid == StatisticRelationId)
-	{
-		for (a = Anum_pg_statistic_stavalues1; a <= Anum_pg_statistic_stavalues5; a++)
-			vals = bms_add_member(vals, a);
-	}
-	else
-	{
-		vals = bms_add_member(vals, Anum_pg_statistic_ext_data_stxdmcv);
-		vals = bms_add_member(vals, Anum_pg_statistic_ext_data_stxdexpr);
-	}
-	return vals;
-}
-
-/* does scan (of a statistics catalog, in tree root) use its value columns? */
-static bool
-stats_values_used(Plan *root, Scan * scan, Oid relid)
-{
-	Bitmapset  *vals = stats_value_attnos(relid);
-	Bitmapset  *cols;
-	List	   *path = NIL;
-	List	   *quals = list_make1(scan->plan.qual);
-
-	if (IsA(scan, IndexScan))
-		quals = lappend(quals, ((IndexScan *) scan)->indexqualorig);
-	else if (IsA(scan, BitmapHeapScan))
-		quals = lappend(quals, ((BitmapHeapScan *) scan)->bitmapqualorig);
-	else if (IsA(scan, TidScan))
-		quals = lappend(quals, ((TidScan *) scan)->tidquals);
-	if (uses_cols((Node *) quals, scan->scanrelid, vals))
-		return true;
-	cols = tlist_positions(&scan->plan, scan->scanrelid, vals);
-	if (!plan_path(root, &scan->plan, &path))
-		return true;
-	return outputs_used(path, list_length(path) - 1, &scan->plan, cols);
-}
-
-typedef struct StatsScanCtx
-{
-	PlannedStmt *stmt;
-	Plan	   *root;
-	Plan	   *gather;			/* the Gather above, if any */
-	Bitmapset  *nodes;
-} StatsScanCtx;
-
-static void
-stats_scans_walk(Plan *plan, StatsScanCtx *ctx)
-{
-	ListCell   *lc;
-	Plan	   *gather = ctx->gather;
-
-	if (plan == NULL)
-		return;
-	if (IsA(plan, Gather) || IsA(plan, GatherMerge))
-		ctx->gather = plan;
-	if ((IsA(plan, SeqScan) || IsA(plan, IndexScan) ||
-		 IsA(plan, BitmapHeapScan) || IsA(plan, TidScan) ||
-		 IsA(plan, TidRangeScan) || IsA(plan, SampleScan)) &&
-		((Scan *) plan)->scanrelid >= 1)
-	{
-		RangeTblEntry *rte = rt_fetch(((Scan *) plan)->scanrelid,
-									  ctx->stmt->rtable);
-
-		/* parallel workers' rows never pass our wrapper: see the Gather */
-		if (rte_reads_stats(ctx->stmt, rte) &&
-			stats_values_used(ctx->root, (Scan *) plan, rte->relid))
-			ctx->nodes = bms_add_member(ctx->nodes, ctx->gather ?
-										ctx->gather->plan_node_id :
-										plan->plan_node_id);
-	}
-	foreach(lc, plan_children(plan))
-		stats_scans_walk(lfirst(lc), ctx);
-	ctx->gather = gather;
-}
-
-/*
- * The plan_node_ids of the scans of statistics catalogs whose rows
- * aa_stats_exec() must look at: those whose value columns the plan uses.
- * A scan under a Gather runs in parallel workers (all of it, with
- * parallel_leader_participation off or a single-copy Gather), where no
- * wrapper sees its rows: the Gather's id stands for it, and the statement
- * is taken to read every statistic the user may see (stats_read_all()).
- */
-static Bitmapset *
-stats_scan_nodes(PlannedStmt *stmt)
-{
-	StatsScanCtx ctx;
-	ListCell   *lc;
-
-	if (!plan_reads_stats(stmt))
-		return NULL;
-	ctx.stmt = stmt;
-	ctx.nodes = NULL;
-	ctx.gather = NULL;
-	ctx.root = stmt->planTree;
-	stats_scans_walk(stmt->planTree, &ctx);
-	foreach(lc, stmt->subplans)
-	{
-		ctx.root = lfirst(lc);
-		stats_scans_walk(ctx.root, &ctx);
-	}
-	return ctx.nodes;
-}
-
 
 static InflightRecord *inflight_find(EState *estate);
 static void stats_row(StatsReads *st, ScanState * ss, MemoryContext cxt);
@@ -1704,69 +997,6 @@ stats_row(StatsReads *st, ScanState * ss, MemoryContext cxt)
 }
 
 /*
- * Where are this statistics scan's rows counted?  Going up from the scan,
- * nested loops (on either side), subquery scans, projections and limits
- * pass the scan's current row straight through: while such a node returns
- * a row, the scan's slot holds the statistics row inside it.  The highest
- * node reached that way is where rows are counted, so rows that joins and
- * filters above the scan drop are not: SELECT ... FROM pg_stats WHERE
- * attname = 'city' reads city's row, not every row of the table.  Returns
- * the scan itself when its parent is anything else (a hash join, whose
- * batches replay rows from files; a sort).
- */
-static Plan *
-stats_count_node(PlannedStmt *stmt, Plan *scan)
-{
-	List	   *path = NIL;
-	Plan	   *at = scan;
-	Index		scanrelid = ((Scan *) scan)->scanrelid;
-	Bitmapset  *cols;
-	int			i;
-
-	if (!plan_path(stmt->planTree, scan, &path))
-		return scan;			/* in a subplan */
-	cols = tlist_positions(scan, scanrelid,
-						   stats_value_attnos(rt_fetch(scanrelid, stmt->rtable)->relid));
-	for (i = list_length(path) - 1; i >= 0; i--)
-	{
-		Plan	   *p = list_nth(path, i);
-		List	   *exprs = list_make1(p->qual);
-		int			varno;
-
-		if (IsA(p, SubqueryScan) && ((SubqueryScan *) p)->subplan == at)
-			varno = ((Scan *) p)->scanrelid;
-		else if (outerPlan(p) == at)
-			varno = OUTER_VAR;
-		else if (innerPlan(p) == at)
-			varno = INNER_VAR;
-		else
-			break;
-		if (IsA(p, NestLoop))
-		{
-			ListCell   *lc;
-
-			exprs = lappend(exprs, ((Join *) p)->joinqual);
-			foreach(lc, ((NestLoop *) p)->nestParams)
-				exprs = lappend(exprs, ((NestLoopParam *) lfirst(lc))->paramval);
-		}
-		else if (IsA(p, Result))
-			exprs = lappend(exprs, ((Result *) p)->resconstantqual);
-		else if (!IsA(p, SubqueryScan) && !IsA(p, Limit))
-			break;
-
-		/*
-		 * A node that looks at the values before it decides to return the row
-		 * (a qual calling a function) has read them: count below it.
-		 */
-		if (uses_cols((Node *) exprs, varno, cols))
-			break;
-		cols = tlist_positions(p, varno, cols);
-		at = p;
-	}
-	return at;
-}
-
-/*
  * ExecProcNode of the node where statistics scans' rows are counted: each
  * row it returns carries the current row of each of them.
  */
@@ -1880,7 +1110,7 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		 IsA(ps, TidRangeScanState) + IsA(ps, SampleScanState) > 0) &&
 		bms_is_member(ps->plan->plan_node_id, ctx->stats_nodes))
 	{
-		if (stats_count_node(ctx->stmt, ps->plan) != ps->plan)
+		if (aa_stats_count_node(ctx->stmt, ps->plan) != ps->plan)
 			ctx->stats_top = lappend(ctx->stats_top, ps);
 		else
 			ps->ExecProcNode = aa_stats_exec;
@@ -1986,187 +1216,7 @@ plan_reads_tagged(PlannedStmt *stmt)
 				return true;
 		}
 	}
-	return plan_reads_stats(stmt);
-}
-
-/* ---------------------------------------------------------------------
- * Columns the plan really touches, for reads through views
- * ---------------------------------------------------------------------
- *
- * A view's base table carries in selectedCols every column the view's
- * query names, whether or not the outer query uses it: SELECT id FROM v,
- * where v also exposes phone, would be recorded as a read of phone.  For
- * plans that contain a view we therefore intersect selectedCols with the
- * columns the plan's scan nodes (and ModifyTable's own expressions) refer
- * to.  After setrefs.c only these nodes refer to a base relation's range
- * table index; every node above them uses OUTER_VAR/INNER_VAR.  The
- * refinement can only remove columns, and only where we understand the
- * node completely: a scan type we do not list, a foreign or custom scan
- * (whose remote quals are not Vars), or a whole-row reference marks the
- * relation with the whole-row bit, which turns the refinement off for it.
- * A scan that returns its physical tuple names every column, so then
- * nothing is refined either (a safe over-approximation).  Partitions and
- * inheritance children are folded onto their parent like output columns.
- */
-
-static bool
-plan_has_view(PlannedStmt *stmt)
-{
-	ListCell   *lc;
-
-	foreach(lc, stmt->rtable)
-	{
-		RangeTblEntry *rte = lfirst(lc);
-
-		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
-			return true;
-	}
-	return false;
-}
-
-typedef struct RefsCtx
-{
-	Bitmapset **refs;
-	int			nrt;
-}			RefsCtx;
-
-static void
-refs_add(RefsCtx * ctx, Index rti, Node *expr)
-{
-	if (rti < 1 || rti > ctx->nrt)
-		return;
-	pull_varattnos(expr, rti, &ctx->refs[rti]);
-}
-
-static void
-refs_walk_plan(Plan *plan, RefsCtx * ctx)
-{
-	ListCell   *lc;
-
-	if (plan == NULL)
-		return;
-	check_stack_depth();
-	switch (nodeTag(plan))
-	{
-		case T_SeqScan:
-		case T_SampleScan:
-		case T_IndexScan:
-		case T_IndexOnlyScan:
-		case T_BitmapIndexScan:
-		case T_BitmapHeapScan:
-		case T_TidScan:
-		case T_TidRangeScan:
-			{
-				Index		rti = ((Scan *) plan)->scanrelid;
-
-				refs_add(ctx, rti, (Node *) plan->targetlist);
-				refs_add(ctx, rti, (Node *) plan->qual);
-				if (IsA(plan, SampleScan))
-					refs_add(ctx, rti,
-							 (Node *) ((SampleScan *) plan)->tablesample);
-				else if (IsA(plan, IndexScan))
-				{
-					refs_add(ctx, rti,
-							 (Node *) ((IndexScan *) plan)->indexqualorig);
-					refs_add(ctx, rti,
-							 (Node *) ((IndexScan *) plan)->indexorderbyorig);
-				}
-				else if (IsA(plan, IndexOnlyScan))
-					refs_add(ctx, rti,
-							 (Node *) ((IndexOnlyScan *) plan)->indextlist);
-				else if (IsA(plan, BitmapIndexScan))
-					refs_add(ctx, rti,
-							 (Node *) ((BitmapIndexScan *) plan)->indexqualorig);
-				else if (IsA(plan, BitmapHeapScan))
-					refs_add(ctx, rti,
-							 (Node *) ((BitmapHeapScan *) plan)->bitmapqualorig);
-				else if (IsA(plan, TidScan))
-					refs_add(ctx, rti, (Node *) ((TidScan *) plan)->tidquals);
-				else if (IsA(plan, TidRangeScan))
-					refs_add(ctx, rti,
-							 (Node *) ((TidRangeScan *) plan)->tidrangequals);
-				break;
-			}
-		case T_ModifyTable:
-			{
-				ModifyTable *mt = (ModifyTable *) plan;
-				Index		rti;
-
-				/* these refer to the result relations directly */
-				foreach(lc, mt->resultRelations)
-				{
-					rti = lfirst_int(lc);
-					refs_add(ctx, rti, (Node *) mt->returningLists);
-					refs_add(ctx, rti, (Node *) mt->withCheckOptionLists);
-					refs_add(ctx, rti, (Node *) mt->onConflictSet);
-					refs_add(ctx, rti, mt->onConflictWhere);
-					refs_add(ctx, rti, (Node *) mt->mergeActionLists);
-				}
-				break;
-			}
-		case T_ForeignScan:
-		case T_CustomScan:
-			{
-				/*
-				 * Remote or custom quals need not be Vars, and a pushed-down
-				 * join scans several relations: give up on all of them.
-				 */
-				Bitmapset  *relids = IsA(plan, ForeignScan) ?
-				((ForeignScan *) plan)->fs_relids :
-				((CustomScan *) plan)->custom_relids;
-				Index		rti = ((Scan *) plan)->scanrelid;
-				int			x = -1;
-
-				while ((x = bms_next_member(relids, x)) >= 0)
-					if (x >= 1 && x <= ctx->nrt)
-						ctx->refs[x] = bms_add_member(ctx->refs[x], ATTBIT(0));
-				if (rti >= 1 && rti <= ctx->nrt)
-					ctx->refs[rti] = bms_add_member(ctx->refs[rti], ATTBIT(0));
-				break;
-			}
-		default:
-			/* other scans read functions, values, CTEs, subqueries */
-			break;
-	}
-
-	refs_walk_plan(outerPlan(plan), ctx);
-	refs_walk_plan(innerPlan(plan), ctx);
-	if (IsA(plan, Append))
-		foreach(lc, ((Append *) plan)->appendplans)
-			refs_walk_plan(lfirst(lc), ctx);
-	else if (IsA(plan, MergeAppend))
-		foreach(lc, ((MergeAppend *) plan)->mergeplans)
-			refs_walk_plan(lfirst(lc), ctx);
-	else if (IsA(plan, SubqueryScan))
-		refs_walk_plan(((SubqueryScan *) plan)->subplan, ctx);
-	else if (IsA(plan, BitmapAnd))
-		foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
-			refs_walk_plan(lfirst(lc), ctx);
-	else if (IsA(plan, BitmapOr))
-		foreach(lc, ((BitmapOr *) plan)->bitmapplans)
-			refs_walk_plan(lfirst(lc), ctx);
-	else if (IsA(plan, CustomScan))
-		foreach(lc, ((CustomScan *) plan)->custom_plans)
-			refs_walk_plan(lfirst(lc), ctx);
-}
-
-/*
- * Per range-table index, the ATTBIT set of columns the plan refers to,
- * children folded onto parents.
- */
-static Bitmapset **
-referenced_columns(PlannedStmt *stmt, int nrt)
-{
-	RefsCtx		ctx;
-	ListCell   *lc;
-
-	ctx.nrt = nrt;
-	ctx.refs = palloc0(sizeof(Bitmapset *) * (nrt + 1));
-	refs_walk_plan(stmt->planTree, &ctx);
-	foreach(lc, stmt->subplans)
-		refs_walk_plan(lfirst(lc), &ctx);
-	fold_children(stmt, ctx.refs);
-	return ctx.refs;
+	return aa_plan_reads_stats(stmt);
 }
 
 /*
@@ -2192,9 +1242,9 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 	memset(&t, 0, sizeof(t));
 	t.stmt = stmt;
 	t.out = palloc0(sizeof(Bitmapset *) * (nrt + 1));
-	trace_outputs(stmt, &t);
-	fold_children(stmt, t.out);
-	refs = plan_has_view(stmt) ? referenced_columns(stmt, nrt) : NULL;
+	aa_trace_outputs(stmt, &t);
+	aa_fold_children(stmt, t.out);
+	refs = aa_plan_has_view(stmt) ? aa_referenced_columns(stmt, nrt) : NULL;
 
 	for (rti = 1; rti <= nrt; rti++)
 	{
@@ -2286,7 +1336,7 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 	}
 
 	/* statistics reads are found while the plan runs */
-	*stats_nodes = stats_scan_nodes(stmt);
+	*stats_nodes = aa_stats_scan_nodes(stmt);
 	MemoryContextSwitchTo(old);
 	return rec->n_columns > 0 || *stats_nodes != NULL;
 }
@@ -2856,8 +1906,8 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			foreach(lc, ictx.stats_top)
 			{
 				ScanState  *ss = lfirst(lc);
-				Plan	   *at = stats_count_node(queryDesc->plannedstmt,
-												  ss->ps.plan);
+				Plan	   *at = aa_stats_count_node(queryDesc->plannedstmt,
+													 ss->ps.plan);
 				PlanState	key;
 				PlanState  *found = &key;
 
