@@ -80,6 +80,22 @@ ANALYZE cs_people;
 SELECT tablename, attname, array_length(most_common_vals::text::text[], 1) AS mcvs
   FROM pg_stats WHERE tablename IN ('cs_people_lower_phone', 'cs_people_lower_city')
  ORDER BY 1;
+-- 12. a cursor: one record for all its fetches; a prepared statement: one
+-- per execution
+BEGIN;
+DECLARE cs_cur CURSOR FOR
+  SELECT attname, most_common_vals FROM pg_stats WHERE tablename = 'cs_people' ORDER BY attname;
+FETCH 2 FROM cs_cur;
+FETCH 2 FROM cs_cur;
+CLOSE cs_cur;
+COMMIT;
+PREPARE cs_prep AS
+  SELECT array_length(most_common_vals::text::text[], 1) FROM pg_stats
+   WHERE tablename = 'cs_people' AND attname = $1;
+EXECUTE cs_prep('phone');
+EXECUTE cs_prep('phone');
+EXECUTE cs_prep('city');
+DEALLOCATE cs_prep;
 -- 9. a plan that reads them in parallel workers, where no hook sees the
 -- rows: counted as a read of every statistic the role may see
 SET parallel_setup_cost = 0;
