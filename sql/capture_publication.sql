@@ -37,6 +37,12 @@ SELECT access_audit.flush();
 SELECT command, relations, columns, tags, detail::jsonb ->> 'publication' AS publication
   FROM access_audit.log WHERE seq > :start ORDER BY seq;
 
+-- what the publications stream now, including a column tagged after its
+-- table was published
+SELECT access_audit.tag('cp_orders', 'note', 'pii:note');
+SELECT publication, schema, "table", "column", tag FROM access_audit.published_columns
+ WHERE publication LIKE 'cp\_%' ORDER BY 1, 2, 3, 4;
+
 DROP PUBLICATION cp_all_cols, cp_no_phone, cp_later, cp_schema, cp_everything;
 DROP TABLE cp_people, cp_orders, cp_crm.contacts;
 DROP SCHEMA cp_crm;

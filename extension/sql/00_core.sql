@@ -433,7 +433,20 @@ SELECT n.nspname AS schema, c.relname AS "table", att.attname AS "column", l.lab
     OR (l.ancestor <> l.relid AND att.attname = (SELECT pa.attname FROM pg_catalog.pg_attribute pa
                                                   WHERE pa.attrelid = l.ancestor AND pa.attnum = l.objsubid));
 
-GRANT SELECT ON access_audit.tagged_columns, access_audit.stats TO access_audit_reader, access_audit_admin;
+-- Tagged columns that a publication sends to its subscribers now, whenever
+-- they were tagged or published (a table created later under FOR ALL
+-- TABLES, a column tagged after its table was published).
+CREATE VIEW access_audit.published_columns AS
+SELECT p.pubname AS publication, t.schema, t."table", t."column", t.tag
+  FROM access_audit.tagged_columns t
+  JOIN pg_catalog.pg_publication_tables p
+    ON p.schemaname = t.schema AND p.tablename = t."table"
+   AND t."column" = ANY (p.attnames);
+COMMENT ON VIEW access_audit.published_columns IS
+    'Tagged columns that a logical replication publication streams to its subscribers.';
+
+GRANT SELECT ON access_audit.tagged_columns, access_audit.stats, access_audit.published_columns
+    TO access_audit_reader, access_audit_admin;
 
 -- ---------------------------------------------------------------------------
 -- Readable views over the log
