@@ -473,10 +473,10 @@ static LocalTransactionId derived_lxid = InvalidLocalTransactionId;
 static void
 derived_check_xact(void)
 {
-	if (derived_lxid != MyProc->lxid)
+	if (derived_lxid != AA_MY_LXID)
 	{
 		derived_stack = NIL;	/* its memory went with the transaction */
-		derived_lxid = MyProc->lxid;
+		derived_lxid = AA_MY_LXID;
 	}
 }
 

@@ -72,6 +72,13 @@ aa_rel_ownercheck_compat(Oid relid, Oid roleid)
 #endif
 }
 
+/* This backend's local transaction id: PostgreSQL 17 moved it into vxid. */
+#if PG_VERSION_NUM >= 170000
+#define AA_MY_LXID (MyProc->vxid.lxid)
+#else
+#define AA_MY_LXID (MyProc->lxid)
+#endif
+
 /* ExecutorRun lost its execute_once argument in PostgreSQL 18. */
 #if PG_VERSION_NUM >= 180000
 #define AA_EXECUTOR_RUN_ARGS QueryDesc *queryDesc, ScanDirection direction, uint64 count
