@@ -910,7 +910,16 @@ stats_row_ext(StatsReads *st, TupleTableSlot *row, MemoryContext cxt)
 
 		pull_varattnos(exprs, 1, &vars);
 		while ((x = bms_next_member(vars, x)) >= 0)
-			cols = bms_add_member(cols, x + FirstLowInvalidHeapAttributeNumber);
+		{
+			AttrNumber	a = x + FirstLowInvalidHeapAttributeNumber;
+
+			/* a whole row: every column */
+			if (a == 0)
+				for (i = 1; i <= tags->natts; i++)
+					cols = bms_add_member(cols, i);
+			else if (a > 0)
+				cols = bms_add_member(cols, a);
+		}
 	}
 	ReleaseSysCache(tup);
 	x = -1;
@@ -936,12 +945,7 @@ stats_row_ext(StatsReads *st, TupleTableSlot *row, MemoryContext cxt)
 	}
 }
 
-/*
- * ExecProcNode of a scan of a statistics catalog: note each row it returns
- * (the scan tuple, whatever the node projects) that holds values of a
- * tagged column the user may see.  Instrumented plans (EXPLAIN ANALYZE)
- * keep their counts.
- */
+/* is this scan's row counted where a node above returns it? */
 static bool
 stats_counted_above(StatsReads *st, ScanState * ss)
 {
@@ -952,6 +956,13 @@ stats_counted_above(StatsReads *st, ScanState * ss)
 			return true;
 	return false;
 }
+
+/*
+ * ExecProcNode of a scan of a statistics catalog: note each row it returns
+ * (the scan tuple, whatever the node projects) that holds values of a
+ * tagged column the user may see.  Instrumented plans (EXPLAIN ANALYZE)
+ * keep their counts.
+ */
 
 static TupleTableSlot *
 aa_stats_exec(PlanState *node)
