@@ -529,11 +529,13 @@ derived_label(List *tags)
 
 		while (i < len && t[i] == first[i])
 			i++;
-		if (i < len && !(t[i] == '\0' && first[i] == ':'))
+		/* keep whole parts: pii:a and pii:ab share pii, not pii:a */
+		if (!((i == len || first[i] == ':') && (t[i] == ':' || t[i] == '\0')))
 		{
-			/* back to the last whole part both share */
-			while (i > 0 && first[i] != ':')
+			do
 				i--;
+			while (i > 0 && first[i] != ':');
+			i = Max(i, 0);
 		}
 		len = i;
 	}

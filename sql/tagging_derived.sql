@@ -57,8 +57,15 @@ CREATE MATERIALIZED VIEW td_mv2 AS SELECT phone FROM td_people WITH NO DATA;
 SELECT access_audit.tag('td_mv2', 'phone', 'restricted');
 REFRESH MATERIALIZED VIEW td_mv2;
 
+-- 10. shared parts are whole parts: contact:mail and contact:mailbox share
+-- contact
+CREATE TABLE td_parts (a text, b text);
+SELECT access_audit.tag('td_parts', 'a', 'contact:mail');
+SELECT access_audit.tag('td_parts', 'b', 'contact:mailbox');
+CREATE TABLE td_parts_copy AS SELECT a || b AS ab FROM td_parts;
+
 SELECT "table", "column", tag FROM access_audit.tagged_columns
- WHERE "table" LIKE 'td\_%' AND "table" <> 'td_people'
+ WHERE "table" LIKE 'td\_%' AND "table" NOT IN ('td_people', 'td_parts')
  ORDER BY 1, 2;
 SELECT access_audit.flush();
 SELECT relation, "column", changed_by, new_tag, why FROM access_audit.tag_changes
@@ -74,7 +81,8 @@ SELECT effective_role, command, columns, rows FROM access_audit.log
  WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
 
 DROP FUNCTION td_copy_fn();
-DROP TABLE td_copy, td_into, td_agg, td_rows, td_explained, td_other, td_joined, td_plain;
+DROP TABLE td_copy, td_into, td_agg, td_rows, td_explained, td_other, td_joined, td_plain,
+    td_parts, td_parts_copy;
 DROP MATERIALIZED VIEW td_mv, td_mv2;
 DROP TABLE td_people;
 REVOKE CREATE ON SCHEMA public FROM td_analyst;
