@@ -8,13 +8,17 @@
 #            and queue every record as usual, the writer collects and frees
 #            them without writing them (the ceiling any storage format could
 #            reach)
+#   packed   (with -c) built with -DAA_BENCH_PACKED: the writer does all its
+#            work (chain, dictionaries, roll-up, state) but stores each batch
+#            as one row of public.log_packs instead of one heap row and one
+#            index entry per record (what many records per row would cost)
 # and prints, per workload, median tps and server CPU per statement with
 # ratios to baseline.  Only the library file differs between aa and nostore;
 # it is swapped in before each start and the shipped build is put back at
 # the end.
 #
 # Run as root, after bench/run.sh has installed pgaudit and built once:
-#   bench/ceiling.sh [-T seconds] [-r rounds] [-n rows] [-w "w1 w2"]
+#   bench/ceiling.sh [-T seconds] [-r rounds] [-n rows] [-w "w1 w2"] [-c "base aa nostore packed"]
 # Env: PGBIN, BASE (default /tmp/aa_ceiling), PORT0 (default 54370).
 set -euo pipefail
 
@@ -27,13 +31,15 @@ T=10
 ROUNDS=3
 ROWS=1000000
 WORKLOADS="w1 w2"
-while getopts "T:r:n:w:" o; do
+CFGS="base aa nostore"
+while getopts "T:r:n:w:c:" o; do
 	case $o in
 		T) T=$OPTARG ;;
 		r) ROUNDS=$OPTARG ;;
 		n) ROWS=$OPTARG ;;
 		w) WORKLOADS=$OPTARG ;;
-		*) sed -n '2,19p' "$0"; exit 2 ;;
+		c) CFGS=$OPTARG ;;
+		*) sed -n '2,23p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "ceiling.sh: run as root" >&2; exit 2; }
@@ -43,8 +49,7 @@ id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
 OUT=$REPO/bench/results/ceiling-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 LIB=$("$PGBIN/pg_config" --pkglibdir)/access_audit.so
-CFGS="base aa nostore"
-port_of() { case $1 in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; nostore) echo $((PORT0 + 2)) ;; esac; }
+port_of() { case $1 in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; nostore) echo $((PORT0 + 2)) ;; packed) echo $((PORT0 + 3)) ;; esac; }
 
 for c in $CFGS; do
 	[ -f "$BASE/$c/postmaster.pid" ] && as "$PGBIN/pg_ctl -D $BASE/$c -m immediate stop" >/dev/null 2>&1 || true
@@ -52,12 +57,14 @@ done
 rm -rf "$BASE"
 mkdir -p "$BASE/sock" "$BASE/so"
 
-# both builds from a copy of the tree, so the checkout's objects stay as they are
-echo "building access_audit twice (shipped, -DAA_BENCH_NO_STORE)" >&2
+# the builds from a copy of the tree, so the checkout's objects stay as they are
+echo "building access_audit three times (shipped, -DAA_BENCH_NO_STORE, -DAA_BENCH_PACKED)" >&2
 rm -rf "$BASE/src" && mkdir "$BASE/src"
 (cd "$REPO" && git ls-files -z | xargs -0 cp --parents -t "$BASE/src")
 (cd "$BASE/src" && make -s PG_CONFIG="$PGBIN/pg_config" COPT=-DAA_BENCH_NO_STORE >/dev/null &&
 	cp access_audit.so "$BASE/so/nostore.so" && make -s clean >/dev/null &&
+	make -s PG_CONFIG="$PGBIN/pg_config" COPT=-DAA_BENCH_PACKED >/dev/null &&
+	cp access_audit.so "$BASE/so/packed.so" && make -s clean >/dev/null &&
 	make -s PG_CONFIG="$PGBIN/pg_config" >/dev/null && cp access_audit.so "$BASE/so/aa.so" &&
 	make -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null)
 cp "$REPO"/bench/w*.sql "$BASE/"
@@ -85,11 +92,20 @@ for c in $CFGS; do
 	bench_initdb "$BASE/$c" "$BASE/sock" "$(port_of "$c")" "$spl" 'checkpoint_timeout = 30min'
 	start "$c"
 	bench_load_customers "$BASE/sock" "$(port_of "$c")" "$ROWS" $tag
+	# packs are stored as they are: compressing 500kB per batch would cost more than it saves
+	[ "$c" != packed ] || q "$c" "CREATE TABLE public.log_packs (first_seq bigint, n integer, data bytea); ALTER TABLE public.log_packs ALTER data SET STORAGE EXTERNAL"
 	stop "$c"
 done
 
 TCK=$(getconf CLK_TCK)
 cpu_ticks() { bench_cpu_ticks "$BASE/$1"; }
+# CPU ticks of the access_audit writer of configuration $1 (0 without one)
+writer_ticks() {
+	local pm wp
+	pm=$(head -1 "$BASE/$1/postmaster.pid")
+	wp=$(ps --ppid "$pm" -o pid=,args= | awk '/access_audit writer/ {print $1; exit}')
+	[ -n "$wp" ] && awk '{print $14 + $15}' "/proc/$wp/stat" || echo 0
+}
 settle() {
 	[ "$1" = base ] || q "$1" "SELECT access_audit.flush('120 s')" >/dev/null
 	q "$1" "CHECKPOINT" >/dev/null
@@ -104,14 +120,18 @@ for r in $(seq 1 "$ROUNDS"); do
 			as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of "$c") -D rows=$ROWS -M prepared -c 2 -j 2 -T 2 -f $BASE/$w.sql bench" >/dev/null 2>&1
 			settle "$c"
 			c0=$(cpu_ticks "$c")
+			k0=$(writer_ticks "$c")
 			out=$(as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of "$c") -D rows=$ROWS -M prepared -c 2 -j 2 -T $T -f $BASE/$w.sql bench" 2>&1)
 			# the writer's share of these statements is included: drain first
 			settle "$c"
 			c1=$(cpu_ticks "$c")
+			k1=$(writer_ticks "$c")
 			tps=$(awk '/^tps = / && /without initial/ {print $3}' <<<"$out")
 			n=$(awk '/actually processed/ {split($0, a, ": "); split(a[2], b, "/"); print b[1]}' <<<"$out")
 			cpu=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')
-			printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$w" "$tps" "$cpu" | tee -a "$RAW" >&2
+			# one record per statement: writer CPU per record
+			wcpu=$(awk -v a="$k0" -v b="$k1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$w" "$tps" "$cpu" "$wcpu" | tee -a "$RAW" >&2
 		done
 		stop "$c"
 	done
@@ -121,16 +141,17 @@ python3 - "$RAW" "$WORKLOADS" <<'EOF' | tee "$OUT/summary.txt"
 import sys
 from collections import defaultdict
 from statistics import median
-tps, cpu = defaultdict(list), defaultdict(list)
+tps, cpu, wcpu = defaultdict(list), defaultdict(list), defaultdict(list)
 for line in open(sys.argv[1]):
-    r, c, w, t, u = line.split()
+    r, c, w, t, u, k = line.split()
     tps[(c, w)].append(float(t))
     cpu[(c, w)].append(float(u))
-print("%-4s %-8s %10s %8s %12s %8s" % ("", "config", "tps", "/base", "CPU us/stmt", "base/cfg"))
+    wcpu[(c, w)].append(float(k))
+print("%-4s %-8s %10s %8s %12s %8s %14s" % ("", "config", "tps", "/base", "CPU us/stmt", "base/cfg", "writer us/rec"))
 for w in sys.argv[2].split():
     bt, bc = median(tps[("base", w)]), median(cpu[("base", w)])
-    for c in ("base", "aa", "nostore"):
-        t, u = median(tps[(c, w)]), median(cpu[(c, w)])
-        print("%-4s %-8s %10.0f %8.2f %12.2f %8.2f" % (w, c, t, t / bt, u, bc / u))
+    for c in [c for c in ("base", "aa", "nostore", "packed") if (c, w) in tps]:
+        t, u, k = median(tps[(c, w)]), median(cpu[(c, w)]), median(wcpu[(c, w)])
+        print("%-4s %-8s %10.0f %8.2f %12.2f %8.2f %14.2f" % (w, c, t, t / bt, u, bc / u, k))
 EOF
 echo "results: $OUT" >&2

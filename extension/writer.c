@@ -889,6 +889,53 @@ rollup_flush(HTAB *cells)
 		elog(ERROR, "unexpected SPI result %d", ret);
 }
 
+#ifdef AA_BENCH_PACKED
+#include "nodes/makefuncs.h"
+
+/*
+ * bench/ceiling.sh only: the batch's rows as one row of public.log_packs
+ * (first_seq bigint, n integer, data bytea), packed fixed-width, instead of
+ * one heap row and one index entry each: what many records per heap row
+ * would cost the writer.
+ */
+static void
+bench_write_pack(TupleTableSlot **slots, int nrows)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar("public", "log_packs", -1),
+										 RowExclusiveLock, false);
+	Relation	prel = table_open(relid, NoLock);
+	StringInfoData pack;
+	Datum		v[3];
+	bool		n[3] = {false, false, false};
+	HeapTuple	tup;
+	int			i;
+
+	initStringInfo(&pack);
+	for (i = 0; i < nrows; i++)
+	{
+		Datum	   *d = slots[i]->tts_values;
+		bool	   *isnull = slots[i]->tts_isnull;
+		int			c;
+
+		for (c = 0; c < AA_D_NCOLS; c++)
+		{
+			if (isnull[c] || c == AA_D_DETAIL)
+				continue;
+			if (c == AA_D_HASH)
+				appendBinaryStringInfo(&pack, VARDATA_ANY(DatumGetPointer(d[c])), AA_HASH_LEN);
+			else
+				appendBinaryStringInfo(&pack, (char *) &d[c], sizeof(Datum));
+		}
+	}
+	v[0] = slots[0]->tts_values[AA_D_SEQ];
+	v[1] = Int32GetDatum(nrows);
+	v[2] = PointerGetDatum(cstring_to_text_with_len(pack.data, pack.len));
+	tup = heap_form_tuple(RelationGetDescr(prel), v, n);
+	simple_heap_insert(prel, tup);
+	table_close(prel, NoLock);
+}
+#endif
+
 /*
  * Write one batch in one transaction: chain, dictionary ids, multi-insert
  * with index maintenance, roll-up, ring position.  ERROR leaves the worker
@@ -997,6 +1044,7 @@ write_batch(AuditQueueItem *items, int n)
 	}
 	aa_dict_end();
 
+#ifndef AA_BENCH_PACKED
 	if (nrows > 0)
 	{
 		table_multi_insert(rel, slots, nrows, cid, 0, bistate);
@@ -1007,6 +1055,11 @@ write_batch(AuditQueueItem *items, int n)
 			list_free(r);
 		}
 	}
+#else
+	(void) cid;
+	if (nrows > 0)
+		bench_write_pack(slots, nrows);
+#endif
 	FreeBulkInsertState(bistate);
 	for (i = 0; i < nrows; i++)
 		ExecClearTuple(slots[i]);
