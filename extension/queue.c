@@ -524,11 +524,15 @@ retired_find(Oid dboid, bool create)
 	return c;
 }
 
-/* a slot is being freed: keep its counters (caller holds the lock) */
+/*
+ * The slot of dboid has been freed: keep its counters (caller holds the
+ * lock).  Producers count a record in its slot under the mutex, only while
+ * the slot is still theirs, so once dboid is cleared these are final.
+ */
 static void
-slot_retire(AuditDbSlot *s)
+slot_retire(AuditDbSlot *s, Oid dboid)
 {
-	AuditDbCounters *c = retired_find(s->dboid, true);
+	AuditDbCounters *c = retired_find(dboid, true);
 
 	c->queued += pg_atomic_read_u64(&s->queued);
 	c->written += pg_atomic_read_u64(&s->written);
@@ -1061,6 +1065,7 @@ aa_queue_push(const AuditRecord *in)
 	uint64		pad;
 	RingRecordHeader *hdr;
 	int			slot;
+	int			counted_in;
 	bool		waited = false;
 
 	if (!aa_queue_ready())
@@ -1109,6 +1114,9 @@ aa_queue_push(const AuditRecord *in)
 			 */
 			if (slot >= 0 && aa_shared->dbs[slot].dboid != MyDatabaseId)
 				slot = my_slot = -1;
+			/* counted while the slot is surely ours (see slot_retire) */
+			if (slot >= 0)
+				pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
 			SpinLockRelease(&aa_shared->mutex);
 			break;
 		}
@@ -1137,18 +1145,16 @@ aa_queue_push(const AuditRecord *in)
 	pg_write_barrier();
 	hdr->state = AA_STATE_READY;
 
-	if (slot >= 0)
-		pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
-	else
+	if (slot < 0)
 	{
 		/* an exchange, not a write: a barrier, so READY is seen first */
 		(void) pg_atomic_exchange_u32(&aa_shared->unslotted, 1);
 
 		/* rare (writers are taking turns): count it with the kept counters */
 		LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
-		slot = slot_find(MyDatabaseId, false);
-		if (slot >= 0)
-			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+		counted_in = slot_find(MyDatabaseId, false);
+		if (counted_in >= 0)
+			pg_atomic_fetch_add_u64(&aa_shared->dbs[counted_in].queued, 1);
 		else
 			retired_find(MyDatabaseId, true)->queued++;
 		LWLockRelease(aa_shared->lock);
@@ -1698,10 +1704,10 @@ aa_queue_writer_yield(Oid dboid, uint64 scan_pos, TimestampTz started, int min_m
 	{
 		AuditDbSlot *s = &aa_shared->dbs[slot];
 
-		slot_retire(s);
 		SpinLockAcquire(&aa_shared->mutex);
 		s->dboid = InvalidOid;
 		SpinLockRelease(&aa_shared->mutex);
+		slot_retire(s, dboid);
 		s->writer_pid = 0;
 		s->writer_latch = NULL;
 		s->writer_wanted = false;
