@@ -839,6 +839,27 @@ detach_prepare(Node *parsetree)
 }
 
 /*
+ * Label column subid of relid (0: the relation) unless it has a tag of its
+ * own, as the extension keeping one of its rules (kept partition labels,
+ * copies of tagged data): SetSecurityLabel skips the provider hook, so no
+ * tagging privilege is needed, and the change is an audit record with its
+ * why like any other.
+ */
+static void
+label_unlabelled(Oid relid, int32 subid, const char *label, const char *why)
+{
+	ObjectAddress addr;
+
+	ObjectAddressSubSet(addr, RelationRelationId, relid, subid);
+	if (GetSecurityLabel(&addr, AA_LABEL_PROVIDER) != NULL)
+		return;
+	SetSecurityLabel(&addr, AA_LABEL_PROVIDER, label);
+	tag_change_record(&addr, NULL, label, why);
+	CacheInvalidateRelcacheByRelid(relid);
+	bump_at_commit = true;
+}
+
+/*
  * After ALTER TABLE succeeded: give the relations their kept labels, each
  * with its audit record.  SetSecurityLabel skips the provider hook, so the
  * owner's DETACH does not need the tagging privilege.
@@ -851,16 +872,9 @@ detach_apply(List *kept)
 	foreach(lc, kept)
 	{
 		KeptLabel  *k = lfirst(lc);
-		ObjectAddress addr;
 
-		ObjectAddressSubSet(addr, RelationRelationId, k->relid, k->subid);
-		if (get_rel_name(k->relid) == NULL ||
-			GetSecurityLabel(&addr, AA_LABEL_PROVIDER) != NULL)
-			continue;
-		SetSecurityLabel(&addr, AA_LABEL_PROVIDER, k->label);
-		tag_change_record(&addr, NULL, k->label, k->why);
-		CacheInvalidateRelcacheByRelid(k->relid);
-		bump_at_commit = true;
+		if (get_rel_name(k->relid) != NULL)
+			label_unlabelled(k->relid, k->subid, k->label, k->why);
 	}
 }
 
@@ -919,17 +933,8 @@ derived_apply(Oid relid, AuditDerivedTags *d)
 		return;
 	for (i = 0; i < d->natts; i++)
 	{
-		ObjectAddress addr;
-
-		if (d->labels[i] == NULL || get_attname(relid, i + 1, true) == NULL)
-			continue;
-		ObjectAddressSubSet(addr, RelationRelationId, relid, i + 1);
-		if (GetSecurityLabel(&addr, AA_LABEL_PROVIDER) != NULL)
-			continue;
-		SetSecurityLabel(&addr, AA_LABEL_PROVIDER, d->labels[i]);
-		tag_change_record(&addr, NULL, d->labels[i], d->whys[i]);
-		CacheInvalidateRelcacheByRelid(relid);
-		bump_at_commit = true;
+		if (d->labels[i] != NULL && get_attname(relid, i + 1, true) != NULL)
+			label_unlabelled(relid, i + 1, d->labels[i], d->whys[i]);
 	}
 }
 
