@@ -406,6 +406,35 @@ aa_fold_children(PlannedStmt *stmt, Bitmapset **sets)
 	}
 }
 
+/*
+ * The expressions a scan node evaluates against its relation besides its
+ * target list: its filter and the quals of its access method.
+ */
+static List *
+scan_exprs(Plan *plan)
+{
+	List	   *exprs = list_make1(plan->qual);
+
+	if (IsA(plan, SampleScan))
+		exprs = lappend(exprs, ((SampleScan *) plan)->tablesample);
+	else if (IsA(plan, IndexScan))
+	{
+		exprs = lappend(exprs, ((IndexScan *) plan)->indexqualorig);
+		exprs = lappend(exprs, ((IndexScan *) plan)->indexorderbyorig);
+	}
+	else if (IsA(plan, IndexOnlyScan))
+		exprs = lappend(exprs, ((IndexOnlyScan *) plan)->indextlist);
+	else if (IsA(plan, BitmapIndexScan))
+		exprs = lappend(exprs, ((BitmapIndexScan *) plan)->indexqualorig);
+	else if (IsA(plan, BitmapHeapScan))
+		exprs = lappend(exprs, ((BitmapHeapScan *) plan)->bitmapqualorig);
+	else if (IsA(plan, TidScan))
+		exprs = lappend(exprs, ((TidScan *) plan)->tidquals);
+	else if (IsA(plan, TidRangeScan))
+		exprs = lappend(exprs, ((TidRangeScan *) plan)->tidrangequals);
+	return exprs;
+}
+
 /* ---------------------------------------------------------------------
  * Columns the plan really touches, for reads through views
  * ---------------------------------------------------------------------
@@ -477,31 +506,7 @@ refs_walk_plan(Plan *plan, RefsCtx *ctx)
 				Index		rti = ((Scan *) plan)->scanrelid;
 
 				refs_add(ctx, rti, (Node *) plan->targetlist);
-				refs_add(ctx, rti, (Node *) plan->qual);
-				if (IsA(plan, SampleScan))
-					refs_add(ctx, rti,
-							 (Node *) ((SampleScan *) plan)->tablesample);
-				else if (IsA(plan, IndexScan))
-				{
-					refs_add(ctx, rti,
-							 (Node *) ((IndexScan *) plan)->indexqualorig);
-					refs_add(ctx, rti,
-							 (Node *) ((IndexScan *) plan)->indexorderbyorig);
-				}
-				else if (IsA(plan, IndexOnlyScan))
-					refs_add(ctx, rti,
-							 (Node *) ((IndexOnlyScan *) plan)->indextlist);
-				else if (IsA(plan, BitmapIndexScan))
-					refs_add(ctx, rti,
-							 (Node *) ((BitmapIndexScan *) plan)->indexqualorig);
-				else if (IsA(plan, BitmapHeapScan))
-					refs_add(ctx, rti,
-							 (Node *) ((BitmapHeapScan *) plan)->bitmapqualorig);
-				else if (IsA(plan, TidScan))
-					refs_add(ctx, rti, (Node *) ((TidScan *) plan)->tidquals);
-				else if (IsA(plan, TidRangeScan))
-					refs_add(ctx, rti,
-							 (Node *) ((TidRangeScan *) plan)->tidrangequals);
+				refs_add(ctx, rti, (Node *) scan_exprs(plan));
 				break;
 			}
 		case T_ModifyTable:
@@ -733,6 +738,73 @@ plan_path(Plan *plan, Plan *target, List **path)
 }
 
 /*
+ * How node p refers to the output of its child: OUTER_VAR, INNER_VAR, or
+ * (a SubqueryScan's subplan) its scanrelid; 0 for children reached another
+ * way (Append's and the like).
+ */
+static int
+child_varno(Plan *p, Plan *child)
+{
+	if (IsA(p, SubqueryScan) && ((SubqueryScan *) p)->subplan == child)
+		return ((Scan *) p)->scanrelid;
+	if (outerPlan(p) == child)
+		return OUTER_VAR;
+	if (innerPlan(p) == child)
+		return INNER_VAR;
+	return 0;
+}
+
+/*
+ * The expressions node p evaluates on its input rows besides its target
+ * list (filters, join clauses, hash keys, parameters passed down), into
+ * *exprs.  False for node types not known here.  Sort and Unique keys are
+ * target-list positions: see outputs_used().
+ */
+static bool
+node_conditions(Plan *p, List **exprs)
+{
+	ListCell   *lc;
+
+	*exprs = list_make1(p->qual);
+	switch (nodeTag(p))
+	{
+		case T_NestLoop:
+			*exprs = lappend(*exprs, ((Join *) p)->joinqual);
+			foreach(lc, ((NestLoop *) p)->nestParams)
+				* exprs = lappend(*exprs, ((NestLoopParam *) lfirst(lc))->paramval);
+			return true;
+		case T_HashJoin:
+			*exprs = lappend(*exprs, ((Join *) p)->joinqual);
+			*exprs = lappend(*exprs, ((HashJoin *) p)->hashclauses);
+			*exprs = lappend(*exprs, ((HashJoin *) p)->hashkeys);
+			return true;
+		case T_MergeJoin:
+			*exprs = lappend(*exprs, ((Join *) p)->joinqual);
+			*exprs = lappend(*exprs, ((MergeJoin *) p)->mergeclauses);
+			return true;
+		case T_Hash:
+			*exprs = lappend(*exprs, ((Hash *) p)->hashkeys);
+			return true;
+		case T_Memoize:
+			*exprs = lappend(*exprs, ((Memoize *) p)->param_exprs);
+			return true;
+		case T_Result:
+			*exprs = lappend(*exprs, ((Result *) p)->resconstantqual);
+			return true;
+		case T_SubqueryScan:
+		case T_Material:
+		case T_Sort:
+		case T_IncrementalSort:
+		case T_Unique:
+		case T_Limit:
+		case T_Gather:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * Are output positions cols of child used by the nodes above it (path, the
  * nearest at index depth)?  Past the top, the output leaves the statement.
  */
@@ -741,64 +813,16 @@ outputs_used(List *path, int depth, Plan *child, Bitmapset *cols)
 {
 	Plan	   *p;
 	int			varno;
-	List	   *exprs = NIL;
+	List	   *exprs;
 
 	if (bms_is_empty(cols))
 		return false;
 	if (depth < 0)
 		return true;
 	p = list_nth(path, depth);
-	if (IsA(p, SubqueryScan) && ((SubqueryScan *) p)->subplan == child)
-		varno = ((Scan *) p)->scanrelid;
-	else if (outerPlan(p) == child)
-		varno = OUTER_VAR;
-	else if (innerPlan(p) == child)
-		varno = INNER_VAR;
-	else
-		return true;			/* Append's children and the like */
-
-	exprs = list_make1(p->qual);
-	switch (nodeTag(p))
-	{
-		case T_NestLoop:
-			{
-				ListCell   *lc;
-
-				exprs = lappend(exprs, ((Join *) p)->joinqual);
-				foreach(lc, ((NestLoop *) p)->nestParams)
-					exprs = lappend(exprs, ((NestLoopParam *) lfirst(lc))->paramval);
-				break;
-			}
-		case T_HashJoin:
-			exprs = lappend(exprs, ((Join *) p)->joinqual);
-			exprs = lappend(exprs, ((HashJoin *) p)->hashclauses);
-			exprs = lappend(exprs, ((HashJoin *) p)->hashkeys);
-			break;
-		case T_MergeJoin:
-			exprs = lappend(exprs, ((Join *) p)->joinqual);
-			exprs = lappend(exprs, ((MergeJoin *) p)->mergeclauses);
-			break;
-		case T_Hash:
-			exprs = lappend(exprs, ((Hash *) p)->hashkeys);
-			break;
-		case T_Memoize:
-			exprs = lappend(exprs, ((Memoize *) p)->param_exprs);
-			break;
-		case T_Result:
-			exprs = lappend(exprs, ((Result *) p)->resconstantqual);
-			break;
-		case T_SubqueryScan:
-		case T_Material:
-		case T_Sort:
-		case T_IncrementalSort:
-		case T_Unique:
-		case T_Limit:
-		case T_Gather:
-			break;
-		default:
-			return true;
-	}
-	if (uses_cols((Node *) exprs, varno, cols))
+	varno = child_varno(p, child);
+	if (varno == 0 || !node_conditions(p, &exprs) ||
+		uses_cols((Node *) exprs, varno, cols))
 		return true;
 	cols = tlist_positions(p, varno, cols);
 	if (IsA(p, Sort) &&
@@ -840,15 +864,8 @@ stats_values_used(Plan *root, Scan * scan, Oid relid)
 	Bitmapset  *vals = stats_value_attnos(relid);
 	Bitmapset  *cols;
 	List	   *path = NIL;
-	List	   *quals = list_make1(scan->plan.qual);
 
-	if (IsA(scan, IndexScan))
-		quals = lappend(quals, ((IndexScan *) scan)->indexqualorig);
-	else if (IsA(scan, BitmapHeapScan))
-		quals = lappend(quals, ((BitmapHeapScan *) scan)->bitmapqualorig);
-	else if (IsA(scan, TidScan))
-		quals = lappend(quals, ((TidScan *) scan)->tidquals);
-	if (uses_cols((Node *) quals, scan->scanrelid, vals))
+	if (uses_cols((Node *) scan_exprs(&scan->plan), scan->scanrelid, vals))
 		return true;
 	cols = tlist_positions(&scan->plan, scan->scanrelid, vals);
 	if (!plan_path(root, &scan->plan, &path))
@@ -951,28 +968,14 @@ aa_stats_count_node(PlannedStmt *stmt, Plan *scan)
 	for (i = list_length(path) - 1; i >= 0; i--)
 	{
 		Plan	   *p = list_nth(path, i);
-		List	   *exprs = list_make1(p->qual);
-		int			varno;
+		List	   *exprs;
+		int			varno = child_varno(p, at);
 
-		if (IsA(p, SubqueryScan) && ((SubqueryScan *) p)->subplan == at)
-			varno = ((Scan *) p)->scanrelid;
-		else if (outerPlan(p) == at)
-			varno = OUTER_VAR;
-		else if (innerPlan(p) == at)
-			varno = INNER_VAR;
-		else
-			break;
-		if (IsA(p, NestLoop))
-		{
-			ListCell   *lc;
-
-			exprs = lappend(exprs, ((Join *) p)->joinqual);
-			foreach(lc, ((NestLoop *) p)->nestParams)
-				exprs = lappend(exprs, ((NestLoopParam *) lfirst(lc))->paramval);
-		}
-		else if (IsA(p, Result))
-			exprs = lappend(exprs, ((Result *) p)->resconstantqual);
-		else if (!IsA(p, SubqueryScan) && !IsA(p, Limit))
+		/* nodes that pass the scan's current row straight up */
+		if (varno == 0 ||
+			!(IsA(p, NestLoop) || IsA(p, SubqueryScan) ||
+			  IsA(p, Result) || IsA(p, Limit)) ||
+			!node_conditions(p, &exprs))
 			break;
 
 		/*
