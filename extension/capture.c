@@ -431,7 +431,8 @@ typedef struct InstrCtx
 	struct PlanAuditInfo *pai;	/* remembers the answer per plan node */
 	MemoryContext cxt;			/* for counters of uninstrumented scans */
 	Bitmapset  *stats_nodes;	/* scans of statistics catalogs to watch */
-	List	   *stats_top;		/* ... of which those read at the output */
+	List	   *stats_top;		/* ... of which those counted higher up */
+	List	   *stats_top_at;	/* ... and the Plan where each is counted */
 } InstrCtx;
 
 static bool scan_is_tagged(Plan *plan, InstrCtx *ctx);
@@ -502,9 +503,9 @@ aa_capture_derived_take(int depth)
 }
 
 static int
-cmp_str(const ListCell *a, const ListCell *b)
+cmp_str(const void *a, const void *b)
 {
-	return strcmp(lfirst(a), lfirst(b));
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
 /*
@@ -513,18 +514,18 @@ cmp_str(const ListCell *a, const ListCell *b)
  * else the first in sort order.
  */
 static char *
-derived_label(List *tags)
+derived_label(const char **tags, int ntags)
 {
 	const char *first;
 	int			len;
-	ListCell   *lc;
+	int			k;
 
-	list_sort(tags, cmp_str);
-	first = linitial(tags);
+	qsort(tags, ntags, sizeof(char *), cmp_str);
+	first = tags[0];
 	len = strlen(first);
-	foreach(lc, tags)
+	for (k = 0; k < ntags; k++)
 	{
-		const char *t = lfirst(lc);
+		const char *t = tags[k];
 		int			i = 0;
 
 		while (i < len && t[i] == first[i])
@@ -576,7 +577,9 @@ derived_tags_push(QueryDesc *queryDesc)
 	{
 		TargetEntry *tle = lfirst(lc);
 		OutputTrace t;
-		List	   *tags = NIL;
+		const char **tags = NULL;
+		int			ntags = 0,
+					cap_tags = 0;
 		StringInfoData from;
 		int			rti;
 
@@ -625,22 +628,14 @@ derived_tags_push(QueryDesc *queryDesc)
 				if (!used)
 					continue;
 				for (k = 0; k < col->ntags; k++)
-				{
-					ListCell   *lt;
-					bool		have = false;
-
-					foreach(lt, tags)
-						have = have || strcmp(lfirst(lt), col->tags[k]) == 0;
-					if (!have)
-						tags = lappend(tags, (void *) col->tags[k]);
-				}
+					add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
 				appendStringInfo(&from, "%s%s", from.len ? ", " : "", col->qualname);
 			}
 		}
-		if (tags != NIL)
+		if (ntags > 0)
 		{
 			old = MemoryContextSwitchTo(TopTransactionContext);
-			d->labels[i] = derived_label(tags);
+			d->labels[i] = derived_label(tags, ntags);
 			d->whys[i] = psprintf("copied by %s from %s",
 								  command_name(queryDesc), from.data);
 			MemoryContextSwitchTo(old);
@@ -959,36 +954,51 @@ stats_counted_above(StatsReads *st, ScanState * ss)
 	return false;
 }
 
-/*
- * ExecProcNode of a scan of a statistics catalog: note each row it returns
- * (the scan tuple, whatever the node projects) that holds values of a
- * tagged column the user may see.  Instrumented plans (EXPLAIN ANALYZE)
- * keep their counts.
- */
+/* *st, made on first use in cxt */
+static StatsReads *
+stats_reads(StatsReads **st, MemoryContext cxt)
+{
+	if (*st == NULL)
+		*st = MemoryContextAllocZero(cxt, sizeof(StatsReads));
+	return *st;
+}
 
+/*
+ * The node's own ExecProcNode, with the row counting of an instrumented
+ * plan (EXPLAIN ANALYZE), which replacing ExecProcNode would otherwise skip.
+ */
 static TupleTableSlot *
-aa_stats_exec(PlanState *node)
+exec_real_node(PlanState *node)
 {
 	TupleTableSlot *slot;
-	ScanState  *ss = (ScanState *) node;
-	InflightRecord *ir;
 
 	if (node->instrument)
 		InstrStartNode(node->instrument);
 	slot = node->ExecProcNodeReal(node);
 	if (node->instrument)
 		InstrStopNode(node->instrument, TupIsNull(slot) ? 0.0 : 1.0);
+	return slot;
+}
+
+/*
+ * ExecProcNode of a scan of a statistics catalog: note each row it returns
+ * (the scan tuple, whatever the node projects) that holds values of a
+ * tagged column the user may see.
+ */
+static TupleTableSlot *
+aa_stats_exec(PlanState *node)
+{
+	TupleTableSlot *slot = exec_real_node(node);
+	ScanState  *ss = (ScanState *) node;
+	InflightRecord *ir;
+
 	if (TupIsNull(slot) || (ir = inflight_find(node->state)) == NULL)
 		return slot;
 
-	if (ir->stats == NULL)
-		ir->stats = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
-	if (ir->stats->n_top > 0 && stats_counted_above(ir->stats, ss))
+	if (stats_counted_above(stats_reads(&ir->stats, ir->cxt), ss))
 	{
 		/* what the scan returned, for a statement that fails */
-		if (ir->stats_scanned == NULL)
-			ir->stats_scanned = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
-		stats_row(ir->stats_scanned, ss, ir->cxt);
+		stats_row(stats_reads(&ir->stats_scanned, ir->cxt), ss, ir->cxt);
 	}
 	else
 		stats_row(ir->stats, ss, ir->cxt);
@@ -1016,15 +1026,10 @@ stats_row(StatsReads *st, ScanState * ss, MemoryContext cxt)
 static TupleTableSlot *
 aa_stats_top_exec(PlanState *node)
 {
-	TupleTableSlot *slot;
+	TupleTableSlot *slot = exec_real_node(node);
 	InflightRecord *ir;
 	int			i;
 
-	if (node->instrument)
-		InstrStartNode(node->instrument);
-	slot = node->ExecProcNodeReal(node);
-	if (node->instrument)
-		InstrStopNode(node->instrument, TupIsNull(slot) ? 0.0 : 1.0);
 	if (TupIsNull(slot) || (ir = inflight_find(node->state)) == NULL ||
 		ir->stats == NULL)
 		return slot;
@@ -1034,9 +1039,7 @@ aa_stats_top_exec(PlanState *node)
 
 		if (ir->stats->top_at[i] != node || TupIsNull(ss->ss_ScanTupleSlot))
 			continue;
-		if (ir->stats_emitted == NULL)
-			ir->stats_emitted = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
-		stats_row(ir->stats_emitted, ss, ir->cxt);
+		stats_row(stats_reads(&ir->stats_emitted, ir->cxt), ss, ir->cxt);
 	}
 	return slot;
 }
@@ -1070,9 +1073,7 @@ stats_read_all(InflightRecord *ir)
 	MemoryContext tmp;
 	int			i;
 
-	if (ir->stats == NULL)
-		ir->stats = MemoryContextAllocZero(ir->cxt, sizeof(StatsReads));
-	if (ir->stats->read_all)
+	if (stats_reads(&ir->stats, ir->cxt)->read_all)
 		return;
 	ir->stats->read_all = true;
 	tmp = AllocSetContextCreate(CurrentMemoryContext, "access_audit statistics",
@@ -1110,23 +1111,27 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 {
 	if (ps == NULL)
 		return false;
-	if ((IsA(ps, GatherState) || IsA(ps, GatherMergeState)) &&
-		bms_is_member(ps->plan->plan_node_id, ctx->stats_nodes))
+	/* aa_stats_scan_nodes(): statistics scans, and Gathers above some */
+	if (bms_is_member(ps->plan->plan_node_id, ctx->stats_nodes))
 	{
-		InflightRecord *ir = inflight_find(ps->state);
+		if (IsA(ps, GatherState) || IsA(ps, GatherMergeState))
+		{
+			InflightRecord *ir = inflight_find(ps->state);
 
-		if (ir != NULL)
-			stats_read_all(ir);
-	}
-	if ((IsA(ps, SeqScanState) + IsA(ps, IndexScanState) +
-		 IsA(ps, BitmapHeapScanState) + IsA(ps, TidScanState) +
-		 IsA(ps, TidRangeScanState) + IsA(ps, SampleScanState) > 0) &&
-		bms_is_member(ps->plan->plan_node_id, ctx->stats_nodes))
-	{
-		if (aa_stats_count_node(ctx->stmt, ps->plan) != ps->plan)
-			ctx->stats_top = lappend(ctx->stats_top, ps);
+			if (ir != NULL)
+				stats_read_all(ir);
+		}
 		else
+		{
+			Plan	   *at = aa_stats_count_node(ctx->stmt, ps->plan);
+
 			ps->ExecProcNode = aa_stats_exec;
+			if (at != ps->plan)
+			{
+				ctx->stats_top = lappend(ctx->stats_top, ps);
+				ctx->stats_top_at = lappend(ctx->stats_top_at, at);
+			}
+		}
 	}
 	if (IsA(ps, SeqScanState) + IsA(ps, IndexScanState) +
 		IsA(ps, IndexOnlyScanState) + IsA(ps, BitmapHeapScanState) +
@@ -1860,6 +1865,7 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		InstrCtx	ictx;
 		InflightRecord *ir;
 		ListCell   *lc;
+		ListCell   *lc2;
 		int			i;
 		AuditRecord rec;
 		Bitmapset  *stats_nodes;
@@ -1908,32 +1914,24 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		(void) collect_scan_instr(queryDesc->planstate, &ictx);
 		if (ictx.stats_top != NIL)
 		{
-			if (ir->stats == NULL)
-				ir->stats = MemoryContextAllocZero(cxt, sizeof(StatsReads));
+			(void) stats_reads(&ir->stats, cxt);
 			ir->stats->n_top = list_length(ictx.stats_top);
 			ir->stats->top = MemoryContextAlloc(cxt, sizeof(ScanState *) *
 												ir->stats->n_top);
 			ir->stats->top_at = MemoryContextAlloc(cxt, sizeof(PlanState *) *
 												   ir->stats->n_top);
 			i = 0;
-			foreach(lc, ictx.stats_top)
+			forboth(lc, ictx.stats_top, lc2, ictx.stats_top_at)
 			{
 				ScanState  *ss = lfirst(lc);
-				Plan	   *at = aa_stats_count_node(queryDesc->plannedstmt,
-													 ss->ps.plan);
 				PlanState	key;
 				PlanState  *found = &key;
 
-				key.plan = at;
+				key.plan = lfirst(lc2);
 				(void) find_planstate(queryDesc->planstate, &found);
 				if (found == &key)
-				{
-					/* not found (cannot happen): count at the scan */
-					ss->ps.ExecProcNode = aa_stats_exec;
-					continue;
-				}
+					continue;	/* not found (cannot happen): the scan counts */
 				found->ExecProcNode = aa_stats_top_exec;
-				ss->ps.ExecProcNode = aa_stats_exec;
 				ir->stats->top[i] = ss;
 				ir->stats->top_at[i] = found;
 				i++;
@@ -2366,10 +2364,12 @@ record_publication_change(Node *parsetree)
 		Datum	   *elems = NULL;
 		int			nelems = 0;
 		AuditRelTags *rt = aa_tags_lookup(relid);
-		const char **cols;
-		const char **tags;
+		const char **cols = NULL;
+		const char **tags = NULL;
 		int			ncols = 0,
-					ntags = 0;
+					ntags = 0,
+					cap_cols = 0,
+					cap_tags = 0;
 		AttrNumber	a;
 
 		if (rt == NULL)
@@ -2377,11 +2377,6 @@ record_publication_change(Node *parsetree)
 		if (!isnull)
 			deconstruct_array(DatumGetArrayTypeP(names), NAMEOID, NAMEDATALEN,
 							  false, TYPALIGN_CHAR, &elems, NULL, &nelems);
-		cols = palloc(sizeof(char *) * (rt->natts + 1));
-		for (a = 1; a <= rt->natts; a++)
-			ntags += rt->cols[a].ntags;
-		tags = palloc(sizeof(char *) * (ntags + 1));
-		ntags = 0;
 		for (a = 1; a <= rt->natts; a++)
 		{
 			AuditColumnTags *col = &rt->cols[a];
@@ -2396,17 +2391,9 @@ record_publication_change(Node *parsetree)
 				published = strcmp(NameStr(*DatumGetName(elems[k])), attname) == 0;
 			if (!published)
 				continue;
-			cols[ncols++] = col->qualname;
+			add_unique(&cols, &ncols, &cap_cols, col->qualname);
 			for (k = 0; k < col->ntags; k++)
-			{
-				int			j;
-
-				for (j = 0; j < ntags; j++)
-					if (strcmp(tags[j], col->tags[k]) == 0)
-						break;
-				if (j == ntags)
-					tags[ntags++] = col->tags[k];
-			}
+				add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
 		}
 		if (ncols > 0)
 			capture_event_lists(command, &rt->qualname, 1, cols, ncols,
