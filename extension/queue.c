@@ -1785,8 +1785,31 @@ aa_queue_discard_database(Oid dboid, uint64 upto)
 }
 
 /*
- * Per-database statistics.  Pending bytes and the oldest pending record
- * come from a scan of the ring, so this is for monitoring, not hot paths.
+ * The entry of dboid among the n in out, added (zeroed, nothing committed)
+ * if absent and there is room; -1 if there is none.
+ */
+static int
+stats_entry(AuditQueueDbStats *out, uint64 *upto, int *n, int max, Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (out[i].dboid == dboid)
+			return i;
+	if (*n >= max)
+		return -1;
+	memset(&out[i], 0, sizeof(AuditQueueDbStats));
+	out[i].dboid = dboid;
+	upto[i] = 0;
+	(*n)++;
+	return i;
+}
+
+/*
+ * Per-database statistics: databases with a slot, with kept counters, and
+ * with records waiting for a slot.  Pending bytes and the oldest pending
+ * record come from a scan of the ring, so this is for monitoring, not hot
+ * paths.
  */
 int
 aa_queue_stats(AuditQueueDbStats *out, int max)
@@ -1797,23 +1820,23 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 	uint64		head;
 	uint64		upto[AA_QUEUE_STATS_MAX];
 
+	Assert(max <= AA_QUEUE_STATS_MAX);
 	LWLockAcquire(aa_shared->lock, LW_SHARED);
-	for (i = 0; i < AA_MAX_DATABASES && n < max; i++)
+	for (i = 0; i < AA_MAX_DATABASES; i++)
 	{
 		AuditDbSlot *s = &aa_shared->dbs[i];
+		int			j;
 
-		if (s->dboid == InvalidOid)
+		if (s->dboid == InvalidOid ||
+			(j = stats_entry(out, upto, &n, max, s->dboid)) < 0)
 			continue;
-		upto[n] = s->committed_upto;
-		memset(&out[n], 0, sizeof(AuditQueueDbStats));
-		out[n].dboid = s->dboid;
-		out[n].queued = pg_atomic_read_u64(&s->queued);
-		out[n].written = pg_atomic_read_u64(&s->written);
-		out[n].waits = pg_atomic_read_u64(&s->waits);
-		out[n].gaps = pg_atomic_read_u64(&s->gaps);
-		out[n].writer_pid = s->writer_pid;
-		out[n].last_flush = s->last_flush;
-		n++;
+		upto[j] = s->committed_upto;
+		out[j].queued = pg_atomic_read_u64(&s->queued);
+		out[j].written = pg_atomic_read_u64(&s->written);
+		out[j].waits = pg_atomic_read_u64(&s->waits);
+		out[j].gaps = pg_atomic_read_u64(&s->gaps);
+		out[j].writer_pid = s->writer_pid;
+		out[j].last_flush = s->last_flush;
 	}
 
 	/* kept counters: of databases without a slot, or counted meanwhile */
@@ -1822,20 +1845,9 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 		AuditDbCounters *c = &aa_shared->retired[i];
 		int			j;
 
-		if (c->dboid == InvalidOid)
+		if (c->dboid == InvalidOid ||
+			(j = stats_entry(out, upto, &n, max, c->dboid)) < 0)
 			continue;
-		for (j = 0; j < n; j++)
-			if (out[j].dboid == c->dboid)
-				break;
-		if (j == n)
-		{
-			if (n == max)
-				continue;
-			memset(&out[n], 0, sizeof(AuditQueueDbStats));
-			out[n].dboid = c->dboid;
-			upto[n] = 0;
-			n++;
-		}
 		out[j].queued += c->queued;
 		out[j].written += c->written;
 		out[j].waits += c->waits;
@@ -1855,33 +1867,23 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 
 		if (!header_at(hdr, pos))
 			break;
-		if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE)
-		{
-			/* a database waiting for a slot has pending records too */
-			for (i = 0; i < n; i++)
-				if (out[i].dboid == hdr->dboid)
-					break;
-			if (i == n && n < max)
-			{
-				memset(&out[n], 0, sizeof(AuditQueueDbStats));
-				out[n].dboid = hdr->dboid;
-				upto[n] = 0;
-				n++;
-			}
-			for (i = 0; i < n; i++)
-			{
-				/* committed, waiting only for the tail */
-				if (out[i].dboid != hdr->dboid || pos + len <= upto[i])
-					continue;
-				out[i].pending_bytes += len;
-				if (out[i].oldest_pending == 0 && hdr->kind == AA_KIND_READ &&
-					hdr->state == AA_STATE_READY)
-				{
-					RingBodyFixed fx;
 
-					memcpy(&fx, (char *) hdr + sizeof(RingRecordHeader), sizeof(fx));
-					out[i].oldest_pending = fx.ts;
-				}
+		/*
+		 * Pending, unless committed and waiting only for the tail; a database
+		 * waiting for a slot has pending records too.
+		 */
+		if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE &&
+			(i = stats_entry(out, upto, &n, max, hdr->dboid)) >= 0 &&
+			pos + len > upto[i])
+		{
+			out[i].pending_bytes += len;
+			if (out[i].oldest_pending == 0 && hdr->kind == AA_KIND_READ &&
+				hdr->state == AA_STATE_READY)
+			{
+				RingBodyFixed fx;
+
+				memcpy(&fx, (char *) hdr + sizeof(RingRecordHeader), sizeof(fx));
+				out[i].oldest_pending = fx.ts;
 			}
 		}
 		pos += len;
