@@ -13,7 +13,9 @@
 #            as one row of public.log_packs instead of one heap row and one
 #            index entry per record (what many records per row would cost)
 # and prints, per workload, median tps and server CPU per statement with
-# ratios to baseline.  Only the library file differs between aa and nostore;
+# ratios to baseline, split into the client backends, the access_audit
+# writer (per record: one record per statement) and the other server
+# processes (checkpointer, WAL writer, ...).  Only the library file differs between aa and nostore;
 # it is swapped in before each start and the shipped build is put back at
 # the end.
 #
@@ -106,6 +108,16 @@ writer_ticks() {
 	wp=$(ps --ppid "$pm" -o pid=,args= | awk '/access_audit writer/ {print $1; exit}')
 	[ -n "$wp" ] && awk '{print $14 + $15}' "/proc/$wp/stat" || echo 0
 }
+# CPU ticks of the live children of configuration $1 that are not client
+# backends (those exit with pgbench; what they used is in the reaped total)
+aux_ticks() {
+	local pm p
+	pm=$(head -1 "$BASE/$1/postmaster.pid")
+	for p in $(ps --ppid "$pm" -o pid=); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '\[local\]' && continue
+		cat "/proc/$p/stat" 2>/dev/null || true
+	done | awk '{s += $14 + $15} END {print s + 0}'
+}
 settle() {
 	[ "$1" = base ] || q "$1" "SELECT access_audit.flush('120 s')" >/dev/null
 	q "$1" "CHECKPOINT" >/dev/null
@@ -121,17 +133,21 @@ for r in $(seq 1 "$ROUNDS"); do
 			settle "$c"
 			c0=$(cpu_ticks "$c")
 			k0=$(writer_ticks "$c")
+			x0=$(aux_ticks "$c")
 			out=$(as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of "$c") -D rows=$ROWS -M prepared -c 2 -j 2 -T $T -f $BASE/$w.sql bench" 2>&1)
 			# the writer's share of these statements is included: drain first
 			settle "$c"
 			c1=$(cpu_ticks "$c")
 			k1=$(writer_ticks "$c")
+			x1=$(aux_ticks "$c")
 			tps=$(awk '/^tps = / && /without initial/ {print $3}' <<<"$out")
 			n=$(awk '/actually processed/ {split($0, a, ": "); split(a[2], b, "/"); print b[1]}' <<<"$out")
 			cpu=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')
 			# one record per statement: writer CPU per record
 			wcpu=$(awk -v a="$k0" -v b="$k1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')
-			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$w" "$tps" "$cpu" "$wcpu" | tee -a "$RAW" >&2
+			# client backends: everything but the live auxiliary processes
+			bcpu=$(awk -v a="$c0" -v b="$c1" -v x="$x0" -v y="$x1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", ((b - a) - (y - x)) * 1e6 / t / n}')
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$w" "$tps" "$cpu" "$wcpu" "$bcpu" | tee -a "$RAW" >&2
 		done
 		stop "$c"
 	done
@@ -141,17 +157,21 @@ python3 - "$RAW" "$WORKLOADS" <<'EOF' | tee "$OUT/summary.txt"
 import sys
 from collections import defaultdict
 from statistics import median
-tps, cpu, wcpu = defaultdict(list), defaultdict(list), defaultdict(list)
+tps, cpu, wcpu, bcpu = defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list)
 for line in open(sys.argv[1]):
-    r, c, w, t, u, k = line.split()
+    r, c, w, t, u, k, b = line.split()
     tps[(c, w)].append(float(t))
     cpu[(c, w)].append(float(u))
     wcpu[(c, w)].append(float(k))
-print("%-4s %-8s %10s %8s %12s %8s %14s" % ("", "config", "tps", "/base", "CPU us/stmt", "base/cfg", "writer us/rec"))
+    bcpu[(c, w)].append(float(b))
+print("%-4s %-8s %10s %8s %12s %8s %14s %13s %12s" % ("", "config", "tps", "/base", "CPU us/stmt", "base/cfg",
+                                                      "writer us/rec", "backends us", "others us"))
 for w in sys.argv[2].split():
     bt, bc = median(tps[("base", w)]), median(cpu[("base", w)])
     for c in [c for c in ("base", "aa", "nostore", "packed") if (c, w) in tps]:
         t, u, k = median(tps[(c, w)]), median(cpu[(c, w)]), median(wcpu[(c, w)])
-        print("%-4s %-8s %10.0f %8.2f %12.2f %8.2f %14.2f" % (w, c, t, t / bt, u, bc / u, k))
+        b = median(bcpu[(c, w)])
+        o = median([x - y - z for x, y, z in zip(cpu[(c, w)], wcpu[(c, w)], bcpu[(c, w)])])
+        print("%-4s %-8s %10.0f %8.2f %12.2f %8.2f %14.2f %13.2f %12.2f" % (w, c, t, t / bt, u, bc / u, k, b, o))
 EOF
 echo "results: $OUT" >&2
