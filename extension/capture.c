@@ -144,6 +144,9 @@ typedef struct InflightRecord
 	 */
 	StatsReads *stats;
 
+	/* INSERTs and UPDATEs writing tagged values into tables (DmlCopy) */
+	List	   *copies;
+
 	/*
 	 * Rows of the statistics scans counted where a node above returns them
 	 * (aa_stats_count_node()): as that node returned them, and as the scans
@@ -545,27 +548,30 @@ derived_label(const char **tags, int ntags)
 	return pnstrdup(first, len);
 }
 
-static void
-derived_tags_push(QueryDesc *queryDesc)
+/*
+ * The tags of the columns top's output makes (its non-junk target entries,
+ * in order), allocated in cxt: each takes the tagged columns its value is
+ * computed from, "copied by <command>".  Returns NULL if none does.
+ */
+static AuditDerivedTags *
+derived_tags_of(QueryDesc *queryDesc, Plan *top, const char *command,
+				MemoryContext cxt)
 {
 	PlannedStmt *stmt = queryDesc->plannedstmt;
-	Plan	   *top = stmt->planTree;
 	int			nrt = list_length(stmt->rtable);
 	MemoryContext old;
 	AuditDerivedTags *d;
 	OutputTrace base;
 	ListCell   *lc;
 	int			i = 0;
+	bool		any = false;
 
-	if (top == NULL)
-		return;
 	memset(&base, 0, sizeof(base));
-	aa_collect_initplans(top, &base);
+	aa_collect_initplans(stmt->planTree, &base);
 	foreach(lc, stmt->subplans)
 		aa_collect_initplans(lfirst(lc), &base);
 
-	derived_check_xact();
-	old = MemoryContextSwitchTo(TopTransactionContext);
+	old = MemoryContextSwitchTo(cxt);
 	d = palloc0(sizeof(AuditDerivedTags));
 	foreach(lc, top->targetlist)
 		d->natts += ((TargetEntry *) lfirst(lc))->resjunk ? 0 : 1;
@@ -634,18 +640,113 @@ derived_tags_push(QueryDesc *queryDesc)
 		}
 		if (ntags > 0)
 		{
-			old = MemoryContextSwitchTo(TopTransactionContext);
+			old = MemoryContextSwitchTo(cxt);
 			d->labels[i] = derived_label(tags, ntags);
-			d->whys[i] = psprintf("copied by %s from %s",
-								  command_name(queryDesc), from.data);
+			d->whys[i] = psprintf("copied by %s from %s", command, from.data);
 			MemoryContextSwitchTo(old);
+			any = true;
 		}
 		i++;
 	}
+	return any ? d : NULL;
+}
 
+/* CREATE TABLE AS and friends: the new relation's tags, for tags.c */
+static void
+derived_tags_push(QueryDesc *queryDesc)
+{
+	AuditDerivedTags *d = NULL;
+	MemoryContext old;
+
+	if (queryDesc->plannedstmt->planTree != NULL)
+		d = derived_tags_of(queryDesc, queryDesc->plannedstmt->planTree,
+							command_name(queryDesc), TopTransactionContext);
+	derived_check_xact();
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	derived_stack = lappend(derived_stack, d);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Copies into tables that exist: the INSERTs and UPDATEs of a statement (its
+ * plan, or data-modifying WITH queries) that write values computed from
+ * tagged columns.  A list of DmlCopy in cxt, labelled by tags.c when the
+ * statement completes (aa_ExecutorEnd), so that reading the copy is audited
+ * as reading the original is.
+ */
+typedef struct DmlCopy
+{
+	Oid			relid;
+	AuditDerivedTags *d;
+} DmlCopy;
+
+static List *
+dml_copies(QueryDesc *queryDesc, MemoryContext cxt)
+{
+	PlannedStmt *stmt = queryDesc->plannedstmt;
+	List	   *tops = list_make1(stmt->planTree);
+	List	   *copies = NIL;
+	ListCell   *lc;
+
+	if (stmt->hasModifyingCTE)
+		tops = list_concat(tops, stmt->subplans);
+	foreach(lc, tops)
+	{
+		ModifyTable *mt = lfirst(lc);
+		Plan	   *sub;
+		Index		target;
+		AuditDerivedTags *d;
+		List	   *colnos = NIL;
+		ListCell   *lc2;
+		int			i = 0;
+		MemoryContext old;
+		DmlCopy    *c;
+
+		if (mt == NULL || !IsA(mt, ModifyTable) || (sub = outerPlan(mt)) == NULL)
+			continue;
+		if (mt->operation == CMD_UPDATE)
+		{
+			/*
+			 * The subplan computes the new values of the columns SET names,
+			 * in this order; numbered for the first result relation, which is
+			 * the target itself unless it has partitions or children.
+			 */
+			if (mt->rootRelation != 0 || list_length(mt->resultRelations) != 1)
+				continue;
+			colnos = linitial(mt->updateColnosLists);
+		}
+		else if (mt->operation != CMD_INSERT)
+			continue;
+		/* INSERT into a partitioned table: the table it names */
+		target = mt->rootRelation != 0 ? mt->rootRelation :
+			linitial_int(mt->resultRelations);
+		if ((d = derived_tags_of(queryDesc, sub,
+								 mt->operation == CMD_INSERT ? "INSERT" : "UPDATE",
+								 cxt)) == NULL)
+			continue;
+
+		old = MemoryContextSwitchTo(cxt);
+		d->attnos = palloc0(sizeof(AttrNumber) * Max(d->natts, 1));
+		foreach(lc2, sub->targetlist)
+		{
+			TargetEntry *tle = lfirst(lc2);
+
+			if (tle->resjunk)
+				continue;
+			/* INSERT: the entries are the table's columns, by number */
+			if (mt->operation == CMD_INSERT)
+				d->attnos[i] = tle->resno;
+			else if (i < list_length(colnos))
+				d->attnos[i] = (AttrNumber) list_nth_int(colnos, i);
+			i++;
+		}
+		c = palloc(sizeof(DmlCopy));
+		c->relid = rt_fetch(target, stmt->rtable)->relid;
+		c->d = d;
+		copies = lappend(copies, c);
+		MemoryContextSwitchTo(old);
+	}
+	return copies;
 }
 
 /* ---------------------------------------------------------------------
@@ -1898,6 +1999,10 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		if (queryDesc->dest->mydest == DestIntoRel ||
 			queryDesc->dest->mydest == DestTransientRel)
 			derived_tags_push(queryDesc);
+		if (queryDesc->operation == CMD_INSERT ||
+			queryDesc->operation == CMD_UPDATE ||
+			queryDesc->plannedstmt->hasModifyingCTE)
+			ir->copies = dml_copies(queryDesc, cxt);
 		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
 		if (ir->rec.query_id == 0)
 			ir->rec.query_id = (int64) pgstat_get_my_query_id();
@@ -2079,9 +2184,24 @@ static void
 aa_ExecutorEnd(QueryDesc *queryDesc)
 {
 	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
+	List	   *copies = NIL;
+	ListCell   *lc;
 
 	if (ir)
+	{
+		/* not while a transaction aborts, when cleanup ends a plan */
+		if (!ir->failed && ir->runs > 0 && IsTransactionState())
+			copies = ir->copies;
 		inflight_finish(ir, ir->failed);
+	}
+
+	/* the statement completed: what it copied is tagged with it */
+	foreach(lc, copies)
+	{
+		DmlCopy    *c = lfirst(lc);
+
+		aa_tags_label_copies(c->relid, c->d);
+	}
 
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);

@@ -12,19 +12,7 @@
 #define AA_CAPTURE_H
 
 #include "access_audit.h"
-
-/*
- * The tags a relation created or refreshed from a query (CREATE TABLE AS,
- * SELECT INTO, CREATE / REFRESH MATERIALIZED VIEW) takes from the tagged
- * columns its columns are computed from; tags.c applies them once the
- * statement has made the relation.
- */
-typedef struct AuditDerivedTags
-{
-	int			natts;			/* output columns, in the relation's order */
-	char	  **labels;			/* per column: the tag, or NULL */
-	char	  **whys;			/* per column: where it came from */
-} AuditDerivedTags;
+#include "tags.h"
 
 extern void aa_capture_init(void);
 extern void aa_capture_disable(void);

@@ -44,6 +44,7 @@
 #include "tcop/utility.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/shmem.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -54,6 +55,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "access_audit.h"
@@ -240,6 +242,14 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 				errhint("Only superusers and members of role \"%s\" may tag or untag columns.",
 						AA_ROLE_ADMIN));
 
+	/*
+	 * Take turns with a copy labelling this column (label_existing()), and
+	 * see a label it committed meanwhile, which SetSecurityLabel is then to
+	 * replace rather than insert beside.
+	 */
+	LockDatabaseObject(SecLabelRelationId, object->objectId,
+					   (uint16) object->objectSubId, ExclusiveLock);
+	InvalidateCatalogSnapshot();
 	old = GetSecurityLabel(object, AA_LABEL_PROVIDER);
 	tag_change_record(object, old, seclabel, NULL);
 
@@ -860,6 +870,29 @@ label_unlabelled(Oid relid, int32 subid, const char *label, const char *why)
 }
 
 /*
+ * Label column subid of a relation that may be written concurrently, as
+ * label_unlabelled() does.  Two transactions copying tagged data into the
+ * same unlabelled column would both insert its pg_seclabel row, and the
+ * second would fail on the catalog's unique index once the first commits:
+ * the user's INSERT would fail for the audit's sake.  So they take turns on
+ * a lock of the column as an object of pg_seclabel (SECURITY LABEL takes it
+ * too), held to the end of the transaction, and look again with a new
+ * catalog snapshot.  The lock is only tried: a copy never waits for another
+ * transaction; the one that holds it is labelling the column.  Returns
+ * false in that case.
+ */
+static bool
+label_existing(Oid relid, int32 subid, const char *label, const char *why)
+{
+	if (!ConditionalLockDatabaseObject(SecLabelRelationId, relid,
+									   (uint16) subid, ExclusiveLock))
+		return false;
+	InvalidateCatalogSnapshot();
+	label_unlabelled(relid, subid, label, why);
+	return true;
+}
+
+/*
  * After ALTER TABLE succeeded: give the relations their kept labels, each
  * with its audit record.  SetSecurityLabel skips the provider hook, so the
  * owner's DETACH does not need the tagging privilege.
@@ -935,6 +968,37 @@ derived_apply(Oid relid, AuditDerivedTags *d)
 	{
 		if (d->labels[i] != NULL && get_attname(relid, i + 1, true) != NULL)
 			label_unlabelled(relid, i + 1, d->labels[i], d->whys[i]);
+	}
+}
+
+/*
+ * After an INSERT or UPDATE that wrote values computed from tagged columns
+ * into relid (d->attnos: the columns written): label those columns, like a
+ * relation made from a query, unless they carry a tag already (their own or
+ * inherited; the tag cache answers without catalog access, so a statement
+ * run again and again pays nothing).  The relation exists and others may be
+ * writing it: label_existing().  A column another transaction is labelling
+ * right now is left to it, with a line in the server log.
+ */
+void
+aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
+{
+	AuditRelTags *rt = aa_tags_lookup(relid);
+	int			i;
+
+	for (i = 0; i < d->natts; i++)
+	{
+		AttrNumber	a = d->attnos[i];
+
+		if (d->labels[i] == NULL || a <= 0 ||
+			(rt != NULL && a <= rt->natts && rt->cols[a].ntags > 0) ||
+			get_attname(relid, a, true) == NULL)
+			continue;
+		if (!label_existing(relid, a, d->labels[i], d->whys[i]))
+			ereport(LOG,
+					errmsg("access_audit did not tag column \"%s\" of \"%s\": another transaction is tagging it",
+						   get_attname(relid, a, false), get_rel_name(relid)),
+					errdetail("The column was written %s.", d->whys[i]));
 	}
 }
 

@@ -1,0 +1,82 @@
+-- Copies into tables that already exist are tagged too: an INSERT or UPDATE
+-- that writes values computed from tagged columns gives the columns it
+-- writes their tags when it completes (a tag change with its why), so that
+-- reading the copy is audited like reading the original.
+-- quiet whether or not an earlier file created the extension
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
+\set VERBOSITY terse
+CREATE TABLE tc_people (id int PRIMARY KEY, phone text, email text, city text);
+INSERT INTO tc_people
+SELECT g, '555-' || g, 'p' || g || '@example.com', 'city' || (g % 3)
+  FROM generate_series(1, 10) g;
+SELECT access_audit.tag('tc_people', 'phone', 'pii:phone');
+SELECT access_audit.tag('tc_people', 'email', 'pii:email');
+CREATE ROLE tc_clerk;
+GRANT SELECT ON tc_people TO tc_clerk;
+CREATE TABLE tc_stash (id int, a text, b text, c text);
+CREATE TABLE tc_notes (id int, note text);
+INSERT INTO tc_notes SELECT g, 'note' FROM generate_series(1, 10) g;
+CREATE TABLE tc_parted (id int, a text) PARTITION BY RANGE (id);
+CREATE TABLE tc_parted_1 PARTITION OF tc_parted FOR VALUES FROM (0) TO (100);
+CREATE TABLE tc_fn (v text);
+CREATE TABLE tc_own (v text);
+SELECT access_audit.tag('tc_own', 'v', 'restricted');
+GRANT ALL ON tc_stash, tc_notes, tc_parted, tc_parted_1, tc_fn, tc_own TO tc_clerk;
+CREATE FUNCTION tc_copy_fn() RETURNS void LANGUAGE plpgsql
+AS $$ BEGIN INSERT INTO tc_fn VALUES ((SELECT email FROM tc_people WHERE id = 2)); END $$;
+SELECT access_audit.flush();
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+
+-- made by a role that may not tag: the copies are tagged all the same
+SET ROLE tc_clerk;
+-- 1. INSERT ... SELECT: b computed from email, a from an untagged column
+INSERT INTO tc_stash (id, a, b)
+SELECT id, city, upper(email) FROM tc_people WHERE id <= 3;
+-- 2. the same again: b is tagged already, no second tag change
+INSERT INTO tc_stash (id, a, b)
+SELECT id, city, upper(email) FROM tc_people WHERE id > 3;
+-- 3. a tagged column only in the filter: nothing copied, a stays untagged
+INSERT INTO tc_stash (id, a) SELECT id, city FROM tc_people WHERE phone LIKE '555-1%';
+-- 4. a statement that fails tags nothing (c would have taken pii:phone)
+INSERT INTO tc_stash (id, c) SELECT id, phone || (1 / (id - id)) FROM tc_people;
+-- 5. UPDATE ... FROM writes phone into the notes
+UPDATE tc_notes n SET note = p.phone FROM tc_people p WHERE p.id = n.id AND p.id = 1;
+-- 6. a data-modifying WITH query into a partitioned table: the table named
+-- is tagged, its partitions inherit (pii:phone + pii:email give pii)
+WITH w AS (INSERT INTO tc_parted SELECT id, phone || email FROM tc_people RETURNING id)
+SELECT count(*) FROM w;
+-- 7. in a function, and a VALUES row with a scalar subquery
+SELECT tc_copy_fn();
+-- 8. a column with a tag of its own keeps it
+INSERT INTO tc_own SELECT phone FROM tc_people WHERE id = 1;
+-- 9. a rolled-back copy leaves no tag (its attempt is on record, as every
+-- tag change's is)
+BEGIN;
+INSERT INTO tc_stash (id, c) SELECT id, phone FROM tc_people WHERE id = 1;
+ROLLBACK;
+RESET ROLE;
+
+SELECT "table", "column", tag FROM access_audit.tagged_columns
+ WHERE "table" LIKE 'tc\_%' AND "table" <> 'tc_people'
+ ORDER BY 1, 2;
+SELECT access_audit.flush();
+SELECT relation, "column", changed_by, new_tag, why FROM access_audit.tag_changes
+ WHERE seq > :start ORDER BY seq;
+
+-- reads of the copies are audited, the partition's as well
+SET ROLE tc_clerk;
+SELECT b FROM tc_stash WHERE id = 1;
+SELECT a FROM tc_stash WHERE id = 1;
+SELECT note FROM tc_notes WHERE id = 1;
+SELECT a FROM tc_parted_1 WHERE id = 2;
+SELECT v FROM tc_fn;
+RESET ROLE;
+SELECT access_audit.flush();
+SELECT effective_role, command, columns, rows FROM access_audit.log
+ WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
+
+DROP FUNCTION tc_copy_fn();
+DROP TABLE tc_people, tc_stash, tc_notes, tc_parted, tc_fn, tc_own;
+DROP ROLE tc_clerk;
