@@ -549,13 +549,14 @@ derived_label(const char **tags, int ntags)
 }
 
 /*
- * The tags of the columns top's output makes (its non-junk target entries,
- * in order), allocated in cxt: each takes the tagged columns its value is
- * computed from, "copied by <command>".  Returns NULL if none does.
+ * The tags of the columns a target list makes (its non-junk entries, in
+ * order; evaluated at plan node top), allocated in cxt: each takes the
+ * tagged columns its value is computed from, "copied by <command>".
+ * Returns NULL if none does.
  */
 static AuditDerivedTags *
-derived_tags_of(QueryDesc *queryDesc, Plan *top, const char *command,
-				MemoryContext cxt)
+derived_tags_of(QueryDesc *queryDesc, List *tlist, Plan *top,
+				const char *command, MemoryContext cxt)
 {
 	PlannedStmt *stmt = queryDesc->plannedstmt;
 	int			nrt = list_length(stmt->rtable);
@@ -573,13 +574,13 @@ derived_tags_of(QueryDesc *queryDesc, Plan *top, const char *command,
 
 	old = MemoryContextSwitchTo(cxt);
 	d = palloc0(sizeof(AuditDerivedTags));
-	foreach(lc, top->targetlist)
+	foreach(lc, tlist)
 		d->natts += ((TargetEntry *) lfirst(lc))->resjunk ? 0 : 1;
 	d->labels = palloc0(sizeof(char *) * Max(d->natts, 1));
 	d->whys = palloc0(sizeof(char *) * Max(d->natts, 1));
 	MemoryContextSwitchTo(old);
 
-	foreach(lc, top->targetlist)
+	foreach(lc, tlist)
 	{
 		TargetEntry *tle = lfirst(lc);
 		OutputTrace t;
@@ -659,8 +660,12 @@ derived_tags_push(QueryDesc *queryDesc)
 	MemoryContext old;
 
 	if (queryDesc->plannedstmt->planTree != NULL)
-		d = derived_tags_of(queryDesc, queryDesc->plannedstmt->planTree,
+	{
+		Plan	   *top = queryDesc->plannedstmt->planTree;
+
+		d = derived_tags_of(queryDesc, top->targetlist, top,
 							command_name(queryDesc), TopTransactionContext);
+	}
 	derived_check_xact();
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	derived_stack = lappend(derived_stack, d);
@@ -668,17 +673,55 @@ derived_tags_push(QueryDesc *queryDesc)
 }
 
 /*
- * Copies into tables that exist: the INSERTs and UPDATEs of a statement (its
- * plan, or data-modifying WITH queries) that write values computed from
- * tagged columns.  A list of DmlCopy in cxt, labelled by tags.c when the
- * statement completes (aa_ExecutorEnd), so that reading the copy is audited
- * as reading the original is.
+ * Copies into tables that exist: the INSERTs, UPDATEs and MERGE actions of a
+ * statement (its plan, or data-modifying WITH queries) that write values
+ * computed from tagged columns.  A list of DmlCopy in cxt, labelled by
+ * tags.c when the statement completes (aa_ExecutorEnd), so that reading the
+ * copy is audited as reading the original is.
  */
 typedef struct DmlCopy
 {
 	Oid			relid;
 	AuditDerivedTags *d;
 } DmlCopy;
+
+/*
+ * One list of values written: tlist, evaluated at plan node at, writes the
+ * columns colnos (NIL: each entry's resno, as INSERT's do) of the relation
+ * at range table index target.
+ */
+static List *
+dml_copy_add(List *copies, QueryDesc *queryDesc, Index target, List *tlist,
+			 Plan *at, List *colnos, const char *command, MemoryContext cxt)
+{
+	AuditDerivedTags *d;
+	MemoryContext old;
+	DmlCopy    *c;
+	ListCell   *lc;
+	int			i = 0;
+
+	if ((d = derived_tags_of(queryDesc, tlist, at, command, cxt)) == NULL)
+		return copies;
+	old = MemoryContextSwitchTo(cxt);
+	d->attnos = palloc0(sizeof(AttrNumber) * Max(d->natts, 1));
+	foreach(lc, tlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk)
+			continue;
+		if (colnos == NIL)
+			d->attnos[i] = tle->resno;
+		else if (i < list_length(colnos))
+			d->attnos[i] = (AttrNumber) list_nth_int(colnos, i);
+		i++;
+	}
+	c = palloc(sizeof(DmlCopy));
+	c->relid = rt_fetch(target, queryDesc->plannedstmt->rtable)->relid;
+	c->d = d;
+	MemoryContextSwitchTo(old);
+	return lappend(copies, c);
+}
 
 static List *
 dml_copies(QueryDesc *queryDesc, MemoryContext cxt)
@@ -695,56 +738,51 @@ dml_copies(QueryDesc *queryDesc, MemoryContext cxt)
 		ModifyTable *mt = lfirst(lc);
 		Plan	   *sub;
 		Index		target;
-		AuditDerivedTags *d;
-		List	   *colnos = NIL;
 		ListCell   *lc2;
-		int			i = 0;
-		MemoryContext old;
-		DmlCopy    *c;
 
 		if (mt == NULL || !IsA(mt, ModifyTable) || (sub = outerPlan(mt)) == NULL)
 			continue;
-		if (mt->operation == CMD_UPDATE)
-		{
-			/*
-			 * The subplan computes the new values of the columns SET names,
-			 * in this order; numbered for the first result relation, which is
-			 * the target itself unless it has partitions or children.
-			 */
-			if (mt->rootRelation != 0 || list_length(mt->resultRelations) != 1)
-				continue;
-			colnos = linitial(mt->updateColnosLists);
-		}
-		else if (mt->operation != CMD_INSERT)
-			continue;
-		/* INSERT into a partitioned table: the table it names */
-		target = mt->rootRelation != 0 ? mt->rootRelation :
-			linitial_int(mt->resultRelations);
-		if ((d = derived_tags_of(queryDesc, sub,
-								 mt->operation == CMD_INSERT ? "INSERT" : "UPDATE",
-								 cxt)) == NULL)
-			continue;
 
-		old = MemoryContextSwitchTo(cxt);
-		d->attnos = palloc0(sizeof(AttrNumber) * Max(d->natts, 1));
-		foreach(lc2, sub->targetlist)
+		/*
+		 * The values written are numbered for the first result relation,
+		 * which is the target itself unless it has partitions or children; an
+		 * INSERT into a partitioned table names the table in rootRelation and
+		 * numbers its columns.
+		 */
+		target = linitial_int(mt->resultRelations);
+		if (mt->operation == CMD_INSERT)
 		{
-			TargetEntry *tle = lfirst(lc2);
-
-			if (tle->resjunk)
-				continue;
-			/* INSERT: the entries are the table's columns, by number */
-			if (mt->operation == CMD_INSERT)
-				d->attnos[i] = tle->resno;
-			else if (i < list_length(colnos))
-				d->attnos[i] = (AttrNumber) list_nth_int(colnos, i);
-			i++;
+			if (mt->rootRelation != 0)
+				target = mt->rootRelation;
+			copies = dml_copy_add(copies, queryDesc, target, sub->targetlist,
+								  sub, NIL, "INSERT", cxt);
 		}
-		c = palloc(sizeof(DmlCopy));
-		c->relid = rt_fetch(target, stmt->rtable)->relid;
-		c->d = d;
-		copies = lappend(copies, c);
-		MemoryContextSwitchTo(old);
+		else if (mt->rootRelation != 0 || list_length(mt->resultRelations) != 1)
+			continue;
+		else if (mt->operation == CMD_UPDATE)
+		{
+			/* the subplan computes the new values of the SET columns */
+			copies = dml_copy_add(copies, queryDesc, target, sub->targetlist,
+								  sub, linitial(mt->updateColnosLists),
+								  "UPDATE", cxt);
+		}
+		else if (mt->operation == CMD_MERGE)
+		{
+			/* each action's target list, evaluated at the ModifyTable */
+			foreach(lc2, linitial(mt->mergeActionLists))
+			{
+				MergeAction *a = lfirst(lc2);
+
+				if (a->commandType == CMD_INSERT)
+					copies = dml_copy_add(copies, queryDesc, target,
+										  a->targetList, (Plan *) mt, NIL,
+										  "MERGE", cxt);
+				else if (a->commandType == CMD_UPDATE)
+					copies = dml_copy_add(copies, queryDesc, target,
+										  a->targetList, (Plan *) mt,
+										  a->updateColnos, "MERGE", cxt);
+			}
+		}
 	}
 	return copies;
 }
@@ -2001,6 +2039,7 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			derived_tags_push(queryDesc);
 		if (queryDesc->operation == CMD_INSERT ||
 			queryDesc->operation == CMD_UPDATE ||
+			queryDesc->operation == CMD_MERGE ||
 			queryDesc->plannedstmt->hasModifyingCTE)
 			ir->copies = dml_copies(queryDesc, cxt);
 		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;

@@ -889,6 +889,8 @@ label_existing(Oid relid, int32 subid, const char *label, const char *why)
 		return false;
 	InvalidateCatalogSnapshot();
 	label_unlabelled(relid, subid, label, why);
+	/* a second copy into the column in this statement sees the label */
+	CommandCounterIncrement();
 	return true;
 }
 

@@ -22,8 +22,12 @@ CREATE TABLE tc_parted (id int, a text) PARTITION BY RANGE (id);
 CREATE TABLE tc_parted_1 PARTITION OF tc_parted FOR VALUES FROM (0) TO (100);
 CREATE TABLE tc_fn (v text);
 CREATE TABLE tc_own (v text);
+CREATE TABLE tc_merged (id int, x text, y text);
+INSERT INTO tc_merged VALUES (5, 'old', 'old');
+CREATE TABLE tc_twice (v text);
 SELECT access_audit.tag('tc_own', 'v', 'restricted');
-GRANT ALL ON tc_stash, tc_notes, tc_parted, tc_parted_1, tc_fn, tc_own TO tc_clerk;
+GRANT ALL ON tc_stash, tc_notes, tc_parted, tc_parted_1, tc_fn, tc_own, tc_merged, tc_twice
+    TO tc_clerk;
 CREATE FUNCTION tc_copy_fn() RETURNS void LANGUAGE plpgsql
 AS $$ BEGIN INSERT INTO tc_fn VALUES ((SELECT email FROM tc_people WHERE id = 2)); END $$;
 SELECT access_audit.flush();
@@ -51,6 +55,14 @@ SELECT count(*) FROM w;
 SELECT tc_copy_fn();
 -- 8. a column with a tag of its own keeps it
 INSERT INTO tc_own SELECT phone FROM tc_people WHERE id = 1;
+-- 10. MERGE: its UPDATE and INSERT actions write the columns they set
+MERGE INTO tc_merged m USING tc_people p ON m.id = p.id
+ WHEN MATCHED THEN UPDATE SET x = p.phone
+ WHEN NOT MATCHED AND p.id < 4 THEN INSERT VALUES (p.id, NULL, p.email);
+-- 11. one statement writing the same column twice tags it once
+WITH w1 AS (INSERT INTO tc_twice SELECT phone FROM tc_people WHERE id = 1 RETURNING 1),
+     w2 AS (INSERT INTO tc_twice SELECT email FROM tc_people WHERE id = 2 RETURNING 1)
+SELECT (SELECT count(*) FROM w1) + (SELECT count(*) FROM w2) AS n;
 -- 9. a rolled-back copy leaves no tag (its attempt is on record, as every
 -- tag change's is)
 BEGIN;
@@ -78,5 +90,5 @@ SELECT effective_role, command, columns, rows FROM access_audit.log
  WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
 
 DROP FUNCTION tc_copy_fn();
-DROP TABLE tc_people, tc_stash, tc_notes, tc_parted, tc_fn, tc_own;
+DROP TABLE tc_people, tc_stash, tc_notes, tc_parted, tc_fn, tc_own, tc_merged, tc_twice;
 DROP ROLE tc_clerk;
