@@ -8,6 +8,9 @@
 #            and queue every record as usual, the writer collects and frees
 #            them without writing them (the ceiling any storage format could
 #            reach)
+#   noidx    (with -c) access_audit as shipped, with the primary key of
+#            access_audit.log_data dropped after loading (what the btree
+#            insert on seq costs)
 #   packed   (with -c) built with -DAA_BENCH_PACKED: the writer does all its
 #            work (chain, dictionaries, roll-up, state) but stores each batch
 #            as one row of public.log_packs instead of one heap row and one
@@ -20,7 +23,7 @@
 # the end.
 #
 # Run as root, after bench/run.sh has installed pgaudit and built once:
-#   bench/ceiling.sh [-T seconds] [-r rounds] [-n rows] [-w "w1 w2"] [-c "base aa nostore packed"]
+#   bench/ceiling.sh [-T seconds] [-r rounds] [-n rows] [-w "w1 w2"] [-c "base aa nostore packed noidx"]
 # Env: PGBIN, BASE (default /tmp/aa_ceiling), PORT0 (default 54370).
 set -euo pipefail
 
@@ -41,7 +44,7 @@ while getopts "T:r:n:w:c:" o; do
 		n) ROWS=$OPTARG ;;
 		w) WORKLOADS=$OPTARG ;;
 		c) CFGS=$OPTARG ;;
-		*) sed -n '2,23p' "$0"; exit 2 ;;
+		*) sed -n '2,29p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "ceiling.sh: run as root" >&2; exit 2; }
@@ -51,7 +54,7 @@ id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
 OUT=$REPO/bench/results/ceiling-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 LIB=$("$PGBIN/pg_config" --pkglibdir)/access_audit.so
-port_of() { case $1 in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; nostore) echo $((PORT0 + 2)) ;; packed) echo $((PORT0 + 3)) ;; esac; }
+port_of() { case $1 in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; nostore) echo $((PORT0 + 2)) ;; packed) echo $((PORT0 + 3)) ;; noidx) echo $((PORT0 + 4)) ;; esac; }
 
 for c in $CFGS; do
 	[ -f "$BASE/$c/postmaster.pid" ] && as "$PGBIN/pg_ctl -D $BASE/$c -m immediate stop" >/dev/null 2>&1 || true
@@ -74,7 +77,13 @@ chown -R "$RUNAS" "$BASE" "$OUT"
 chmod 755 "$BASE"
 chmod 644 "$BASE"/*.sql
 
-use_lib() { [ "$1" = base ] || cp "$BASE/so/$1.so" "$LIB"; }
+use_lib() {
+	case $1 in
+		base) ;;
+		noidx) cp "$BASE/so/aa.so" "$LIB" ;;
+		*) cp "$BASE/so/$1.so" "$LIB" ;;
+	esac
+}
 start() { use_lib "$1"; as "$PGBIN/pg_ctl -D $BASE/$1 -l $BASE/$1/server.log -w -t 120 start" >/dev/null; }
 stop() { as "$PGBIN/pg_ctl -D $BASE/$1 -w -t 300 -m fast stop" >/dev/null; }
 cleanup() {
@@ -96,6 +105,7 @@ for c in $CFGS; do
 	bench_load_customers "$BASE/sock" "$(port_of "$c")" "$ROWS" $tag
 	# packs are stored as they are: compressing 500kB per batch would cost more than it saves
 	[ "$c" != packed ] || q "$c" "CREATE TABLE public.log_packs (first_seq bigint, n integer, data bytea); ALTER TABLE public.log_packs ALTER data SET STORAGE EXTERNAL"
+	[ "$c" != noidx ] || q "$c" "SET access_audit.maintenance = on; ALTER TABLE access_audit.log_data DROP CONSTRAINT log_data_pkey"
 	stop "$c"
 done
 
@@ -168,7 +178,7 @@ print("%-4s %-8s %10s %8s %12s %8s %14s %13s %12s" % ("", "config", "tps", "/bas
                                                       "writer us/rec", "backends us", "others us"))
 for w in sys.argv[2].split():
     bt, bc = median(tps[("base", w)]), median(cpu[("base", w)])
-    for c in [c for c in ("base", "aa", "nostore", "packed") if (c, w) in tps]:
+    for c in [c for c in ("base", "aa", "nostore", "packed", "noidx") if (c, w) in tps]:
         t, u, k = median(tps[(c, w)]), median(cpu[(c, w)]), median(wcpu[(c, w)])
         b = median(bcpu[(c, w)])
         o = median([x - y - z for x, y, z in zip(cpu[(c, w)], wcpu[(c, w)], bcpu[(c, w)])])
