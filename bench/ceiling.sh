@@ -44,7 +44,7 @@ while getopts "T:r:n:w:c:" o; do
 		n) ROWS=$OPTARG ;;
 		w) WORKLOADS=$OPTARG ;;
 		c) CFGS=$OPTARG ;;
-		*) sed -n '2,29p' "$0"; exit 2 ;;
+		*) sed -n '2,27p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "ceiling.sh: run as root" >&2; exit 2; }

@@ -186,6 +186,8 @@ typedef struct PlanAuditInfo
 	char	   *block;			/* the flat lists, in the plan's context */
 	Size		block_size;
 	AuditRecord lists;			/* n_* and arrays (pointing into block) */
+	uint64		copies_epoch;	/* aa_tags_epoch() when copies derived */
+	List	   *copies;			/* plan_copies(), in the plan's context */
 } PlanAuditInfo;
 
 typedef struct PlanInfoSlot
@@ -555,10 +557,9 @@ derived_label(const char **tags, int ntags)
  * Returns NULL if none does.
  */
 static AuditDerivedTags *
-derived_tags_of(QueryDesc *queryDesc, List *tlist, Plan *top,
+derived_tags_of(PlannedStmt *stmt, List *tlist, Plan *top,
 				const char *command, MemoryContext cxt)
 {
-	PlannedStmt *stmt = queryDesc->plannedstmt;
 	int			nrt = list_length(stmt->rtable);
 	MemoryContext old;
 	AuditDerivedTags *d;
@@ -663,7 +664,7 @@ derived_tags_push(QueryDesc *queryDesc)
 	{
 		Plan	   *top = queryDesc->plannedstmt->planTree;
 
-		d = derived_tags_of(queryDesc, top->targetlist, top,
+		d = derived_tags_of(queryDesc->plannedstmt, top->targetlist, top,
 							command_name(queryDesc), TopTransactionContext);
 	}
 	derived_check_xact();
@@ -675,58 +676,70 @@ derived_tags_push(QueryDesc *queryDesc)
 /*
  * Copies into tables that exist: the INSERTs, UPDATEs and MERGE actions of a
  * statement (its plan, or data-modifying WITH queries) that write values
- * computed from tagged columns.  A list of DmlCopy in cxt, labelled by
- * tags.c when the statement completes (aa_ExecutorEnd), so that reading the
- * copy is audited as reading the original is.
+ * computed from tagged columns into columns without a tag.  A list of
+ * DmlCopy, labelled by tags.c when the statement completes
+ * (aa_ExecutorEnd), so that reading the copy is audited as reading the
+ * original is.
  */
 typedef struct DmlCopy
 {
 	Oid			relid;
 	AuditDerivedTags *d;
-} DmlCopy;
+}			DmlCopy;
 
 /*
  * One list of values written: tlist, evaluated at plan node at, writes the
  * columns colnos (NIL: each entry's resno, as INSERT's do) of the relation
- * at range table index target.
+ * at range table index target.  Columns tagged already need nothing.
  */
 static List *
-dml_copy_add(List *copies, QueryDesc *queryDesc, Index target, List *tlist,
+dml_copy_add(List *copies, PlannedStmt *stmt, Index target, List *tlist,
 			 Plan *at, List *colnos, const char *command, MemoryContext cxt)
 {
+	Oid			relid = rt_fetch(target, stmt->rtable)->relid;
+	AuditRelTags *rt = aa_tags_lookup(relid);
 	AuditDerivedTags *d;
 	MemoryContext old;
 	DmlCopy    *c;
 	ListCell   *lc;
 	int			i = 0;
+	bool		any = false;
 
-	if ((d = derived_tags_of(queryDesc, tlist, at, command, cxt)) == NULL)
+	if ((d = derived_tags_of(stmt, tlist, at, command, cxt)) == NULL)
 		return copies;
 	old = MemoryContextSwitchTo(cxt);
 	d->attnos = palloc0(sizeof(AttrNumber) * Max(d->natts, 1));
 	foreach(lc, tlist)
 	{
 		TargetEntry *tle = lfirst(lc);
+		AttrNumber	a = 0;
 
 		if (tle->resjunk)
 			continue;
 		if (colnos == NIL)
-			d->attnos[i] = tle->resno;
+			a = tle->resno;
 		else if (i < list_length(colnos))
-			d->attnos[i] = (AttrNumber) list_nth_int(colnos, i);
+			a = (AttrNumber) list_nth_int(colnos, i);
+		d->attnos[i] = a;
+		if (rt != NULL && a >= 1 && a <= rt->natts && rt->cols[a].ntags > 0)
+			d->labels[i] = NULL;
+		any |= d->labels[i] != NULL;
 		i++;
 	}
-	c = palloc(sizeof(DmlCopy));
-	c->relid = rt_fetch(target, queryDesc->plannedstmt->rtable)->relid;
-	c->d = d;
+	if (any)
+	{
+		c = palloc(sizeof(DmlCopy));
+		c->relid = relid;
+		c->d = d;
+		copies = lappend(copies, c);
+	}
 	MemoryContextSwitchTo(old);
-	return lappend(copies, c);
+	return copies;
 }
 
 static List *
-dml_copies(QueryDesc *queryDesc, MemoryContext cxt)
+dml_copies(PlannedStmt *stmt, MemoryContext cxt)
 {
-	PlannedStmt *stmt = queryDesc->plannedstmt;
 	List	   *tops = list_make1(stmt->planTree);
 	List	   *copies = NIL;
 	ListCell   *lc;
@@ -745,16 +758,16 @@ dml_copies(QueryDesc *queryDesc, MemoryContext cxt)
 
 		/*
 		 * The values written are numbered for the first result relation,
-		 * which is the target itself unless it has partitions or children; an
-		 * INSERT into a partitioned table names the table in rootRelation and
-		 * numbers its columns.
+		 * which is the target itself unless it has partitions or children;
+		 * an INSERT into a partitioned table names the table in
+		 * rootRelation and numbers its columns.
 		 */
 		target = linitial_int(mt->resultRelations);
 		if (mt->operation == CMD_INSERT)
 		{
 			if (mt->rootRelation != 0)
 				target = mt->rootRelation;
-			copies = dml_copy_add(copies, queryDesc, target, sub->targetlist,
+			copies = dml_copy_add(copies, stmt, target, sub->targetlist,
 								  sub, NIL, "INSERT", cxt);
 		}
 		else if (mt->rootRelation != 0 || list_length(mt->resultRelations) != 1)
@@ -762,7 +775,7 @@ dml_copies(QueryDesc *queryDesc, MemoryContext cxt)
 		else if (mt->operation == CMD_UPDATE)
 		{
 			/* the subplan computes the new values of the SET columns */
-			copies = dml_copy_add(copies, queryDesc, target, sub->targetlist,
+			copies = dml_copy_add(copies, stmt, target, sub->targetlist,
 								  sub, linitial(mt->updateColnosLists),
 								  "UPDATE", cxt);
 		}
@@ -774,16 +787,66 @@ dml_copies(QueryDesc *queryDesc, MemoryContext cxt)
 				MergeAction *a = lfirst(lc2);
 
 				if (a->commandType == CMD_INSERT)
-					copies = dml_copy_add(copies, queryDesc, target,
+					copies = dml_copy_add(copies, stmt, target,
 										  a->targetList, (Plan *) mt, NIL,
 										  "MERGE", cxt);
 				else if (a->commandType == CMD_UPDATE)
-					copies = dml_copy_add(copies, queryDesc, target,
+					copies = dml_copy_add(copies, stmt, target,
 										  a->targetList, (Plan *) mt,
 										  a->updateColnos, "MERGE", cxt);
 			}
 		}
 	}
+	return copies;
+}
+
+/*
+ * The copies of a plan, derived once per plan and tag epoch and kept with
+ * its audit info (after the first run has tagged the columns, none: a
+ * statement run again and again pays a comparison), copied into cxt like
+ * the record's lists, since an execution never points into plan memory.
+ */
+static List *
+plan_copies(PlanAuditInfo *pai, MemoryContext cxt)
+{
+	uint64		epoch = aa_tags_epoch();
+	List	   *copies = NIL;
+	MemoryContext old;
+	ListCell   *lc;
+
+	if (pai->copies_epoch != epoch)
+	{
+		pai->copies = dml_copies(pai->stmt, pai->cb_cxt);
+		pai->copies_epoch = epoch;
+	}
+	if (pai->copies == NIL)
+		return NIL;
+	old = MemoryContextSwitchTo(cxt);
+	foreach(lc, pai->copies)
+	{
+		DmlCopy    *src = lfirst(lc);
+		DmlCopy    *c = palloc(sizeof(DmlCopy));
+		AuditDerivedTags *d = palloc(sizeof(AuditDerivedTags));
+		int			n = Max(src->d->natts, 1);
+		int			i;
+
+		d->natts = src->d->natts;
+		d->attnos = palloc(sizeof(AttrNumber) * n);
+		memcpy(d->attnos, src->d->attnos, sizeof(AttrNumber) * n);
+		d->labels = palloc0(sizeof(char *) * n);
+		d->whys = palloc0(sizeof(char *) * n);
+		for (i = 0; i < d->natts; i++)
+		{
+			if (src->d->labels[i] == NULL)
+				continue;
+			d->labels[i] = pstrdup(src->d->labels[i]);
+			d->whys[i] = pstrdup(src->d->whys[i]);
+		}
+		c->relid = src->relid;
+		c->d = d;
+		copies = lappend(copies, c);
+	}
+	MemoryContextSwitchTo(old);
 	return copies;
 }
 
@@ -2041,7 +2104,7 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			queryDesc->operation == CMD_UPDATE ||
 			queryDesc->operation == CMD_MERGE ||
 			queryDesc->plannedstmt->hasModifyingCTE)
-			ir->copies = dml_copies(queryDesc, cxt);
+			ir->copies = plan_copies(pai, cxt);
 		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
 		if (ir->rec.query_id == 0)
 			ir->rec.query_id = (int64) pgstat_get_my_query_id();
