@@ -685,7 +685,7 @@ typedef struct DmlCopy
 {
 	Oid			relid;
 	AuditDerivedTags *d;
-}			DmlCopy;
+} DmlCopy;
 
 /*
  * One list of values written: tlist, evaluated at plan node at, writes the
@@ -758,9 +758,9 @@ dml_copies(PlannedStmt *stmt, MemoryContext cxt)
 
 		/*
 		 * The values written are numbered for the first result relation,
-		 * which is the target itself unless it has partitions or children;
-		 * an INSERT into a partitioned table names the table in
-		 * rootRelation and numbers its columns.
+		 * which is the target itself unless it has partitions or children; an
+		 * INSERT into a partitioned table names the table in rootRelation and
+		 * numbers its columns.
 		 */
 		target = linitial_int(mt->resultRelations);
 		if (mt->operation == CMD_INSERT)

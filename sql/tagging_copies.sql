@@ -25,9 +25,10 @@ CREATE TABLE tc_own (v text);
 CREATE TABLE tc_merged (id int, x text, y text);
 INSERT INTO tc_merged VALUES (5, 'old', 'old');
 CREATE TABLE tc_twice (v text);
+CREATE TABLE tc_prep_t (v text);
 SELECT access_audit.tag('tc_own', 'v', 'restricted');
-GRANT ALL ON tc_stash, tc_notes, tc_parted, tc_parted_1, tc_fn, tc_own, tc_merged, tc_twice
-    TO tc_clerk;
+GRANT ALL ON tc_stash, tc_notes, tc_parted, tc_parted_1, tc_fn, tc_own, tc_merged, tc_twice,
+    tc_prep_t TO tc_clerk;
 CREATE FUNCTION tc_copy_fn() RETURNS void LANGUAGE plpgsql
 AS $$ BEGIN INSERT INTO tc_fn VALUES ((SELECT email FROM tc_people WHERE id = 2)); END $$;
 SELECT access_audit.flush();
@@ -63,6 +64,12 @@ MERGE INTO tc_merged m USING tc_people p ON m.id = p.id
 WITH w1 AS (INSERT INTO tc_twice SELECT phone FROM tc_people WHERE id = 1 RETURNING 1),
      w2 AS (INSERT INTO tc_twice SELECT email FROM tc_people WHERE id = 2 RETURNING 1)
 SELECT (SELECT count(*) FROM w1) + (SELECT count(*) FROM w2) AS n;
+-- 12. a prepared statement run again and again (custom plans, then the
+-- generic one) tags its target once
+PREPARE tc_prep AS INSERT INTO tc_prep_t SELECT phone FROM tc_people WHERE id = $1;
+EXECUTE tc_prep(1); EXECUTE tc_prep(2); EXECUTE tc_prep(3); EXECUTE tc_prep(4);
+EXECUTE tc_prep(5); EXECUTE tc_prep(6); EXECUTE tc_prep(7); EXECUTE tc_prep(8);
+DEALLOCATE tc_prep;
 -- 9. a rolled-back copy leaves no tag (its attempt is on record, as every
 -- tag change's is)
 BEGIN;
@@ -90,5 +97,6 @@ SELECT effective_role, command, columns, rows FROM access_audit.log
  WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
 
 DROP FUNCTION tc_copy_fn();
-DROP TABLE tc_people, tc_stash, tc_notes, tc_parted, tc_fn, tc_own, tc_merged, tc_twice;
+DROP TABLE tc_people, tc_stash, tc_notes, tc_parted, tc_fn, tc_own, tc_merged, tc_twice,
+    tc_prep_t;
 DROP ROLE tc_clerk;
