@@ -986,8 +986,13 @@ void
 aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
 {
 	AuditRelTags *rt = aa_tags_lookup(relid);
+	char		relkind = get_rel_relkind(relid);
 	int			i;
 
+	/* a view's INSTEAD OF trigger writes elsewhere, with values not traced */
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_FOREIGN_TABLE)
+		return;
 	for (i = 0; i < d->natts; i++)
 	{
 		AttrNumber	a = d->attnos[i];

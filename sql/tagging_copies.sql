@@ -26,9 +26,17 @@ CREATE TABLE tc_merged (id int, x text, y text);
 INSERT INTO tc_merged VALUES (5, 'old', 'old');
 CREATE TABLE tc_twice (v text);
 CREATE TABLE tc_prep_t (v text);
+CREATE TABLE tc_base (v text);
+CREATE VIEW tc_auto AS SELECT v FROM tc_base;
+CREATE TABLE tc_trig_t (v text);
+CREATE VIEW tc_trig AS SELECT DISTINCT v FROM tc_trig_t;
+CREATE FUNCTION tc_trig_fn() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN INSERT INTO tc_trig_t VALUES (NEW.v); RETURN NEW; END $$;
+CREATE TRIGGER tc_trig_ins INSTEAD OF INSERT ON tc_trig
+    FOR EACH ROW EXECUTE FUNCTION tc_trig_fn();
 SELECT access_audit.tag('tc_own', 'v', 'restricted');
 GRANT ALL ON tc_stash, tc_notes, tc_parted, tc_parted_1, tc_fn, tc_own, tc_merged, tc_twice,
-    tc_prep_t TO tc_clerk;
+    tc_prep_t, tc_base, tc_auto, tc_trig, tc_trig_t TO tc_clerk;
 CREATE FUNCTION tc_copy_fn() RETURNS void LANGUAGE plpgsql
 AS $$ BEGIN INSERT INTO tc_fn VALUES ((SELECT email FROM tc_people WHERE id = 2)); END $$;
 SELECT access_audit.flush();
@@ -70,6 +78,11 @@ PREPARE tc_prep AS INSERT INTO tc_prep_t SELECT phone FROM tc_people WHERE id = 
 EXECUTE tc_prep(1); EXECUTE tc_prep(2); EXECUTE tc_prep(3); EXECUTE tc_prep(4);
 EXECUTE tc_prep(5); EXECUTE tc_prep(6); EXECUTE tc_prep(7); EXECUTE tc_prep(8);
 DEALLOCATE tc_prep;
+-- 13. through an updatable view the table under it is tagged; a view whose
+-- INSTEAD OF trigger does the writing is not (the trigger's values are
+-- not traced back to their source)
+INSERT INTO tc_auto SELECT phone FROM tc_people WHERE id = 1;
+INSERT INTO tc_trig SELECT phone FROM tc_people WHERE id = 1;
 -- 9. a rolled-back copy leaves no tag (its attempt is on record, as every
 -- tag change's is)
 BEGIN;
@@ -96,7 +109,9 @@ SELECT access_audit.flush();
 SELECT effective_role, command, columns, rows FROM access_audit.log
  WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
 
+DROP VIEW tc_auto, tc_trig;
 DROP FUNCTION tc_copy_fn();
+DROP FUNCTION tc_trig_fn();
 DROP TABLE tc_people, tc_stash, tc_notes, tc_parted, tc_fn, tc_own, tc_merged, tc_twice,
-    tc_prep_t;
+    tc_prep_t, tc_base, tc_trig_t;
 DROP ROLE tc_clerk;
