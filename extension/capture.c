@@ -1567,7 +1567,32 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
  */
 
 /*
- * Does scan node plan read a tagged relation?  Answers are kept per
+ * Does the statement read a tagged column of rte, by its selected columns
+ * (a whole-row reference reads them all)?  Only such scans count towards
+ * tagged_rows: an UPDATE of a tagged table by id reads no tagged value.
+ * An entry that requires no privilege and lists no columns (PostgreSQL 16
+ * keeps inheritance children's columns with their parent) counts.
+ */
+static bool
+rte_reads_tagged(PlannedStmt *stmt, RangeTblEntry *rte, AuditRelTags *rt)
+{
+	Bitmapset  *sel = aa_rte_selected_cols_compat(stmt, rte);
+	AttrNumber	a;
+
+	if (sel == NULL)
+		return aa_rte_required_perms_compat(stmt, rte) == 0;
+	if (bms_is_member(ATTBIT(0), sel))
+		return true;
+	for (a = 1; a <= rt->natts; a++)
+	{
+		if (rt->cols[a].ntags > 0 && bms_is_member(ATTBIT(a), sel))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Does scan node plan read tagged columns of its relation?  Answers are kept per
  * plan_node_id in the plan's entry, so repeated executions do no hash
  * lookups.  (Run-time partition pruning can leave different scan nodes
  * from one execution to the next, hence per node, on demand.)
@@ -1585,8 +1610,11 @@ scan_is_tagged(Plan *plan, InstrCtx *ctx)
 	{
 		RangeTblEntry *rte = rt_fetch(scanrelid, ctx->stmt->rtable);
 
+		AuditRelTags *rt;
+
 		tagged = rte->rtekind == RTE_RELATION &&
-			aa_tags_lookup(rte->relid) != NULL;
+			(rt = aa_tags_lookup(rte->relid)) != NULL &&
+			rte_reads_tagged(ctx->stmt, rte, rt);
 	}
 	if (pai)
 	{
