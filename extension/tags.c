@@ -1005,7 +1005,7 @@ aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
 			ereport(LOG,
 					errmsg("access_audit did not tag column \"%s\" of \"%s\": another transaction is tagging it",
 						   get_attname(relid, a, false), get_rel_name(relid)),
-					errdetail("The column was written %s.", d->whys[i]));
+					errdetail("Its values were %s.", d->whys[i]));
 	}
 }
 
