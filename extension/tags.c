@@ -31,7 +31,10 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
@@ -556,6 +559,57 @@ col_add_tag(AuditColumnTags *col, const char *tag, int max)
 }
 
 /*
+ * Automatic and normal dependencies of (classid, objid, objsubid) on
+ * columns of relid other than skip, appended to srcs.
+ */
+static List *
+column_deps(Oid classid, Oid objid, int32 objsubid, Oid relid,
+			AttrNumber skip, List *srcs)
+{
+	Relation	dep = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(classid));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(objid));
+	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber,
+				F_INT4EQ, Int32GetDatum(objsubid));
+	scan = systable_beginscan(dep, DependDependerIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (d->refclassid == RelationRelationId && d->refobjid == relid &&
+			d->refobjsubid > 0 && d->refobjsubid != skip &&
+			(d->deptype == DEPENDENCY_NORMAL || d->deptype == DEPENDENCY_AUTO))
+			srcs = lappend_int(srcs, d->refobjsubid);
+	}
+	systable_endscan(scan);
+	table_close(dep, AccessShareLock);
+	return srcs;
+}
+
+/*
+ * The columns of relid that its generated column attno is computed from:
+ * the dependencies of its generation expression (PostgreSQL 15 records them
+ * on the pg_attrdef entry; later versions also on the column itself).
+ */
+static List *
+generated_sources(Oid relid, AttrNumber attno)
+{
+	Oid			def = GetAttrDefaultOid(relid, attno);
+	List	   *srcs = column_deps(RelationRelationId, relid, attno, relid,
+								   attno, NIL);
+
+	if (OidIsValid(def))
+		srcs = column_deps(AttrDefaultRelationId, def, 0, relid, attno, srcs);
+	return srcs;
+}
+
+/*
  * Build the effective tags of relid.  All catalog access happens here,
  * before the entry is entered into the hash, so an invalidation arriving
  * meanwhile cannot leave a half-built entry behind.
@@ -608,6 +662,7 @@ build_entry(Oid relid)
 		char	   *rname = get_rel_name(relid);
 		AttrNumber	attno;
 		int			natts;
+		List	   *generated = NIL;
 
 		{
 			HeapTuple	ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
@@ -617,6 +672,7 @@ build_entry(Oid relid)
 			natts = ((Form_pg_class) GETSTRUCT(ctup))->relnatts;
 			ReleaseSysCache(ctup);
 		}
+
 		maxtags = list_length(labels);
 		tags.qualname = quote_qualified_identifier(nsp, rname);
 		tags.natts = natts;
@@ -640,6 +696,8 @@ build_entry(Oid relid)
 				continue;
 			}
 			attname = pstrdup(NameStr(att->attname));
+			if (att->attgenerated == ATTRIBUTE_GENERATED_STORED)
+				generated = lappend_int(generated, attno);
 			ReleaseSysCache(atup);
 
 			col->tags = palloc0(sizeof(char *) * maxtags);
@@ -669,6 +727,33 @@ build_entry(Oid relid)
 										 quote_identifier(attname));
 				tags.tagged = true;
 			}
+		}
+
+		/*
+		 * A stored generated column holds values computed from its sources
+		 * (phone_copy text GENERATED ALWAYS AS (phone) STORED): without a tag
+		 * of its own it carries theirs, so granting it alone does not open an
+		 * unaudited way to the data.
+		 */
+		foreach(lc, generated)
+		{
+			AttrNumber	g = (AttrNumber) lfirst_int(lc);
+			AuditColumnTags *col = &tags.cols[g];
+			ListCell   *lc2;
+
+			if (col->ntags > 0)
+				continue;
+			foreach(lc2, generated_sources(relid, g))
+			{
+				AttrNumber	a = (AttrNumber) lfirst_int(lc2);
+				int			k;
+
+				for (k = 0; a <= natts && k < tags.cols[a].ntags; k++)
+					col_add_tag(col, tags.cols[a].tags[k], maxtags);
+			}
+			if (col->ntags > 0)
+				col->qualname = psprintf("%s.%s", tags.qualname,
+										 quote_identifier(get_attname(relid, g, false)));
 		}
 	}
 	MemoryContextSwitchTo(old);

@@ -421,17 +421,39 @@ labels AS (
       JOIN pg_catalog.pg_seclabel s
         ON s.objoid = a.ancestor AND s.classoid = 'pg_catalog.pg_class'::regclass
        AND s.provider = 'access_audit'
+),
+own AS (
+    SELECT l.relid, att.attnum, n.nspname AS schema, c.relname AS "table", att.attname AS "column",
+           l.label AS tag,
+           CASE WHEN l.ancestor = l.relid THEN NULL ELSE l.ancestor::regclass END AS inherited_from
+      FROM labels l
+      JOIN pg_catalog.pg_class c ON c.oid = l.relid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_attribute att ON att.attrelid = l.relid AND att.attnum > 0 AND NOT att.attisdropped
+     WHERE l.objsubid = 0
+        OR (l.ancestor = l.relid AND att.attnum = l.objsubid)
+        OR (l.ancestor <> l.relid AND att.attname = (SELECT pa.attname FROM pg_catalog.pg_attribute pa
+                                                      WHERE pa.attrelid = l.ancestor AND pa.attnum = l.objsubid))
 )
-SELECT n.nspname AS schema, c.relname AS "table", att.attname AS "column", l.label AS tag,
-       CASE WHEN l.ancestor = l.relid THEN NULL ELSE l.ancestor::regclass END AS inherited_from
-  FROM labels l
-  JOIN pg_catalog.pg_class c ON c.oid = l.relid
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_catalog.pg_attribute att ON att.attrelid = l.relid AND att.attnum > 0 AND NOT att.attisdropped
- WHERE l.objsubid = 0
-    OR (l.ancestor = l.relid AND att.attnum = l.objsubid)
-    OR (l.ancestor <> l.relid AND att.attname = (SELECT pa.attname FROM pg_catalog.pg_attribute pa
-                                                  WHERE pa.attrelid = l.ancestor AND pa.attnum = l.objsubid));
+SELECT schema, "table", "column", tag, inherited_from, NULL::name AS computed_from
+  FROM own
+UNION ALL
+-- a stored generated column without a tag of its own carries the tags of
+-- the columns it is computed from (its expression's dependencies: on the
+-- pg_attrdef entry in PostgreSQL 15, on the column itself later)
+SELECT DISTINCT o.schema, o."table", g.attname, o.tag, o.inherited_from, o."column"
+  FROM own o
+  JOIN pg_catalog.pg_attribute g
+    ON g.attrelid = o.relid AND g.attgenerated = 's' AND NOT g.attisdropped
+ WHERE NOT EXISTS (SELECT 1 FROM own x WHERE x.relid = o.relid AND x.attnum = g.attnum)
+   AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = o.relid
+                  AND d.refobjsubid = o.attnum AND d.deptype IN ('n', 'a')
+                  AND ((d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = o.relid
+                        AND d.objsubid = g.attnum)
+                    OR (d.classid = 'pg_catalog.pg_attrdef'::regclass
+                        AND d.objid = (SELECT ad.oid FROM pg_catalog.pg_attrdef ad
+                                        WHERE ad.adrelid = o.relid AND ad.adnum = g.attnum))));
 
 -- Tagged columns that a publication sends to its subscribers now, whenever
 -- they were tagged or published (a table created later under FOR ALL
