@@ -2653,6 +2653,82 @@ record_publication_change(Node *parsetree)
 }
 
 /*
+ * A column tagged while its table is published (by SECURITY LABEL, or as a
+ * copy of tagged data: a table made or filled under FOR ALL TABLES or
+ * TABLES IN SCHEMA) starts a standing export of tagged data just as CREATE
+ * PUBLICATION does: record one PUBLICATION event per publication that
+ * streams it, with the tag it takes.  subid 0 tags the whole relation.
+ * Called by tags.c as the label is set.
+ */
+void
+aa_capture_tag_published(Oid relid, int32 subid, const char *label)
+{
+	Oid			argtypes[2] = {NAMEOID, NAMEOID};
+	Datum		args[2];
+	char	   *nsp;
+	char	   *rel;
+	const char *relname;
+	char	   *attname = NULL;
+	int			ret;
+	uint64		i;
+
+	if (!capture_wanted() || label == NULL ||
+		(nsp = get_namespace_name(get_rel_namespace(relid))) == NULL ||
+		(rel = get_rel_name(relid)) == NULL)
+		return;
+	if (subid > 0 && (attname = get_attname(relid, (AttrNumber) subid, true)) == NULL)
+		return;
+	relname = quote_qualified_identifier(nsp, rel);
+
+	SPI_connect();
+	args[0] = DirectFunctionCall1(namein, CStringGetDatum(nsp));
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(rel));
+	ret = SPI_execute_with_args("SELECT t.pubname::text, t.attnames "
+								"FROM pg_catalog.pg_publication_tables t "
+								"WHERE t.schemaname = $1 AND t.tablename = $2 "
+								"ORDER BY 1",
+								2, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the publications of \"%s\"", relname);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *pubname = SPI_getvalue(tup, desc, 1);
+		bool		isnull;
+		Datum		names = SPI_getbinval(tup, desc, 2, &isnull);
+		Datum	   *elems = NULL;
+		int			nelems = 0;
+		const char **cols = NULL;
+		int			ncols = 0,
+					cap_cols = 0;
+		int			k;
+		StringInfoData detail;
+
+		if (!isnull)
+			deconstruct_array(DatumGetArrayTypeP(names), NAMEOID, NAMEDATALEN,
+							  false, TYPALIGN_CHAR, &elems, NULL, &nelems);
+		for (k = 0; k < nelems; k++)
+		{
+			const char *name = NameStr(*DatumGetName(elems[k]));
+
+			if (attname == NULL || strcmp(name, attname) == 0)
+				add_unique(&cols, &ncols, &cap_cols,
+						   psprintf("%s.%s", relname, quote_identifier(name)));
+		}
+		if (ncols == 0)
+			continue;
+		initStringInfo(&detail);
+		appendStringInfoString(&detail, "{\"publication\": ");
+		escape_json(&detail, pubname);
+		appendStringInfoString(&detail, ", \"why\": \"tagged while published\"}");
+		capture_event_lists("PUBLICATION", &relname, 1, cols, ncols,
+							&label, 1, detail.data);
+	}
+	SPI_finish();
+}
+
+/*
  * Turning auditing off, or changing how it works, is itself an audit
  * record: SET, RESET and ALTER SYSTEM of an access_audit.* setting (except
  * access_audit.actor, which applications set all the time, and

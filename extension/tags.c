@@ -255,6 +255,9 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 	InvalidateCatalogSnapshot();
 	old = GetSecurityLabel(object, AA_LABEL_PROVIDER);
 	tag_change_record(object, old, seclabel, NULL);
+	/* a new tag, not a changed one, starts a publication's export of it */
+	if (old == NULL)
+		aa_capture_tag_published(object->objectId, object->objectSubId, seclabel);
 
 	/* others see the change at their next statement after our commit */
 	CacheInvalidateRelcacheByRelid(object->objectId);
@@ -950,6 +953,7 @@ label_unlabelled(Oid relid, int32 subid, const char *label, const char *why)
 		return;
 	SetSecurityLabel(&addr, AA_LABEL_PROVIDER, label);
 	tag_change_record(&addr, NULL, label, why);
+	aa_capture_tag_published(relid, subid, label);
 	CacheInvalidateRelcacheByRelid(relid);
 	bump_at_commit = true;
 }

@@ -37,12 +37,25 @@ SELECT access_audit.flush();
 SELECT command, relations, columns, tags, detail::jsonb ->> 'publication' AS publication
   FROM access_audit.log WHERE seq > :start ORDER BY seq;
 
--- what the publications stream now, including a column tagged after its
--- table was published
+-- a column tagged after its table was published, and a copy of tagged data
+-- made under FOR ALL TABLES: each publication now streaming tagged data is
+-- an event too
+SELECT coalesce(max(seq), 0) AS start2 FROM access_audit.log \gset
 SELECT access_audit.tag('cp_orders', 'note', 'pii:note');
+CREATE TABLE cp_copy AS SELECT id, phone FROM cp_people;
+-- a changed tag starts nothing new; untagged and tagged again, it does
+SELECT access_audit.tag('cp_orders', 'note', 'pii:notes');
+SELECT access_audit.untag('cp_orders', 'note');
+SELECT access_audit.tag('cp_orders', 'note', 'pii:note');
+SELECT access_audit.flush();
+SELECT command, relations, columns, tags, detail::jsonb ->> 'publication' AS publication,
+       detail::jsonb ->> 'why' AS why
+  FROM access_audit.log WHERE seq > :start2 AND command <> 'CREATE TABLE AS' ORDER BY seq;
+
+-- what the publications stream now, including those columns
 SELECT publication, schema, "table", "column", tag FROM access_audit.published_columns
  WHERE publication LIKE 'cp\_%' ORDER BY 1, 2, 3, 4;
 
 DROP PUBLICATION cp_all_cols, cp_no_phone, cp_later, cp_schema, cp_everything;
-DROP TABLE cp_people, cp_orders, cp_crm.contacts;
+DROP TABLE cp_people, cp_orders, cp_crm.contacts, cp_copy;
 DROP SCHEMA cp_crm;
