@@ -144,7 +144,7 @@ typedef struct InflightRecord
 	 */
 	StatsReads *stats;
 
-	/* INSERTs and UPDATEs writing tagged values into tables (DmlCopy) */
+	/* INSERTs, UPDATEs and MERGEs writing tagged values into tables (DmlCopy) */
 	List	   *copies;
 
 	/*

@@ -1063,7 +1063,7 @@ derived_apply(Oid relid, AuditDerivedTags *d)
 }
 
 /*
- * After an INSERT or UPDATE that wrote values computed from tagged columns
+ * After an INSERT, UPDATE or MERGE that wrote values computed from tagged columns
  * into relid (d->attnos: the columns written): label those columns, like a
  * relation made from a query, unless they carry a tag already (their own or
  * inherited; the tag cache answers without catalog access, so a statement
