@@ -1063,13 +1063,13 @@ derived_apply(Oid relid, AuditDerivedTags *d)
 }
 
 /*
- * After an INSERT, UPDATE or MERGE that wrote values computed from tagged columns
- * into relid (d->attnos: the columns written): label those columns, like a
- * relation made from a query, unless they carry a tag already (their own or
- * inherited; the tag cache answers without catalog access, so a statement
- * run again and again pays nothing).  The relation exists and others may be
- * writing it: label_existing().  A column another transaction is labelling
- * right now is left to it, with a line in the server log.
+ * After an INSERT, UPDATE or MERGE that wrote values computed from tagged
+ * columns into relid (d->attnos: the columns written): label those columns,
+ * like a relation made from a query, unless they carry a tag already (their
+ * own or inherited; the tag cache answers without catalog access).  The
+ * relation exists and others may be writing it: label_existing().  A column
+ * another transaction is labelling right now is left to it, with a line in
+ * the server log.  Only tables are labelled, never a view.
  */
 void
 aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
