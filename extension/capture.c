@@ -1398,6 +1398,28 @@ command_name(QueryDesc *qd)
 }
 
 /*
+ * Do the selected columns sel (ATTBIT bits) include a tagged column of
+ * tags, or the whole row?
+ */
+static bool
+selects_tagged(Bitmapset *sel, AuditRelTags *tags)
+{
+	int			x = -1;
+
+	while ((x = bms_next_member(sel, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno == 0)
+			return true;
+		if (attno > 0 && attno <= tags->natts &&
+			tags->cols[attno].qualname != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Decide, before the plan starts, whether it may read tagged columns: a
  * relation it reads (a range-table entry checked for SELECT) has a tagged
  * column among the columns it selects, or is read as a whole row.  This is
@@ -1415,26 +1437,14 @@ plan_reads_tagged(PlannedStmt *stmt)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 		AuditRelTags *tags;
-		Bitmapset  *sel;
-		int			x = -1;
 
 		if (rte->rtekind != RTE_RELATION ||
 			(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0)
 			continue;
 		tags = aa_tags_lookup(rte->relid);
-		if (tags == NULL)
-			continue;
-		sel = aa_rte_selected_cols_compat(stmt, rte);
-		while ((x = bms_next_member(sel, x)) >= 0)
-		{
-			AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
-
-			if (attno == 0)
-				return true;
-			if (attno > 0 && attno <= tags->natts &&
-				tags->cols[attno].qualname != NULL)
-				return true;
-		}
+		if (tags != NULL &&
+			selects_tagged(aa_rte_selected_cols_compat(stmt, rte), tags))
+			return true;
 	}
 	return aa_plan_reads_stats(stmt);
 }
@@ -1577,18 +1587,10 @@ static bool
 rte_reads_tagged(PlannedStmt *stmt, RangeTblEntry *rte, AuditRelTags *rt)
 {
 	Bitmapset  *sel = aa_rte_selected_cols_compat(stmt, rte);
-	AttrNumber	a;
 
 	if (sel == NULL)
 		return aa_rte_required_perms_compat(stmt, rte) == 0;
-	if (bms_is_member(ATTBIT(0), sel))
-		return true;
-	for (a = 1; a <= rt->natts; a++)
-	{
-		if (rt->cols[a].ntags > 0 && bms_is_member(ATTBIT(a), sel))
-			return true;
-	}
-	return false;
+	return selects_tagged(sel, rt);
 }
 
 /*
