@@ -2554,6 +2554,41 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 }
 
 /*
+ * The column names of a pg_publication_tables row's attnames: every column
+ * the publication streams (PostgreSQL lists them all when it has no column
+ * list; NULL only for a table without columns).
+ */
+static Datum *
+published_names(Datum names, bool isnull, int *n)
+{
+	Datum	   *elems = NULL;
+
+	*n = 0;
+	if (!isnull)
+		deconstruct_array(DatumGetArrayTypeP(names), NAMEOID, NAMEDATALEN,
+						  false, TYPALIGN_CHAR, &elems, NULL, n);
+	return elems;
+}
+
+/* detail of a publication event: {"publication": ..., "why": ...} */
+static char *
+publication_detail(const char *pubname, const char *why)
+{
+	StringInfoData detail;
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"publication\": ");
+	escape_json(&detail, pubname);
+	if (why)
+	{
+		appendStringInfoString(&detail, ", \"why\": ");
+		escape_json(&detail, why);
+	}
+	appendStringInfoChar(&detail, '}');
+	return detail.data;
+}
+
+/*
  * A publication is a standing export: every row written to a published
  * table streams to whoever subscribes, with no read on this server.  After
  * CREATE PUBLICATION, or an ALTER PUBLICATION that adds or sets tables or
@@ -2569,7 +2604,7 @@ record_publication_change(Node *parsetree)
 	Datum		args[1];
 	int			ret;
 	uint64		i;
-	StringInfoData detail;
+	char	   *detail;
 
 	if (IsA(parsetree, CreatePublicationStmt))
 	{
@@ -2589,10 +2624,7 @@ record_publication_change(Node *parsetree)
 	if (!capture_wanted() || !aa_tags_active())
 		return;
 
-	initStringInfo(&detail);
-	appendStringInfoString(&detail, "{\"publication\": ");
-	escape_json(&detail, pubname);
-	appendStringInfoChar(&detail, '}');
+	detail = publication_detail(pubname, NULL);
 
 	SPI_connect();
 	args[0] = CStringGetTextDatum(pubname);
@@ -2613,8 +2645,8 @@ record_publication_change(Node *parsetree)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
 		Datum		names = SPI_getbinval(tup, desc, 2, &isnull);
-		Datum	   *elems = NULL;
-		int			nelems = 0;
+		Datum	   *elems;
+		int			nelems;
 		AuditRelTags *rt = aa_tags_lookup(relid);
 		const char **cols = NULL;
 		const char **tags = NULL;
@@ -2626,15 +2658,13 @@ record_publication_change(Node *parsetree)
 
 		if (rt == NULL)
 			continue;
-		if (!isnull)
-			deconstruct_array(DatumGetArrayTypeP(names), NAMEOID, NAMEDATALEN,
-							  false, TYPALIGN_CHAR, &elems, NULL, &nelems);
+		elems = published_names(names, isnull, &nelems);
 		for (a = 1; a <= rt->natts; a++)
 		{
 			AuditColumnTags *col = &rt->cols[a];
 			char	   *attname;
 			int			k;
-			bool		published = isnull; /* no list: every column */
+			bool		published = false;
 
 			if (col->qualname == NULL)
 				continue;
@@ -2649,7 +2679,7 @@ record_publication_change(Node *parsetree)
 		}
 		if (ncols > 0)
 			capture_event_lists(command, &rt->qualname, 1, cols, ncols,
-								tags, ntags, detail.data);
+								tags, ntags, detail);
 	}
 	SPI_finish();
 }
@@ -2699,17 +2729,13 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 		char	   *pubname = SPI_getvalue(tup, desc, 1);
 		bool		isnull;
 		Datum		names = SPI_getbinval(tup, desc, 2, &isnull);
-		Datum	   *elems = NULL;
-		int			nelems = 0;
+		int			nelems;
+		Datum	   *elems = published_names(names, isnull, &nelems);
 		const char **cols = NULL;
 		int			ncols = 0,
 					cap_cols = 0;
 		int			k;
-		StringInfoData detail;
 
-		if (!isnull)
-			deconstruct_array(DatumGetArrayTypeP(names), NAMEOID, NAMEDATALEN,
-							  false, TYPALIGN_CHAR, &elems, NULL, &nelems);
 		for (k = 0; k < nelems; k++)
 		{
 			const char *name = NameStr(*DatumGetName(elems[k]));
@@ -2720,12 +2746,8 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 		}
 		if (ncols == 0)
 			continue;
-		initStringInfo(&detail);
-		appendStringInfoString(&detail, "{\"publication\": ");
-		escape_json(&detail, pubname);
-		appendStringInfoString(&detail, ", \"why\": \"tagged while published\"}");
-		capture_event_lists("PUBLICATION", &relname, 1, cols, ncols,
-							&label, 1, detail.data);
+		capture_event_lists("PUBLICATION", &relname, 1, cols, ncols, &label, 1,
+							publication_detail(pubname, "tagged while published"));
 	}
 	SPI_finish();
 }
