@@ -202,6 +202,14 @@ aa_tags_valid_label(const char *label)
 	return !at_start;
 }
 
+/* Relations whose columns can carry tags: those that hold data */
+static bool
+taggable_relkind(char relkind)
+{
+	return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE ||
+		relkind == RELKIND_MATVIEW || relkind == RELKIND_FOREIGN_TABLE;
+}
+
 /*
  * Label provider hook: validate the tag, refuse anyone but superusers and
  * members of access_audit_admin (even table owners), and write the audit
@@ -228,8 +236,7 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 				errhint("Tag the columns of the table that holds the data."));
 
 	relkind = get_rel_relkind(object->objectId);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
-		relkind != RELKIND_MATVIEW && relkind != RELKIND_FOREIGN_TABLE)
+	if (!taggable_relkind(relkind))
 		ereport(ERROR,
 				errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				errmsg("cannot tag \"%s\"", get_rel_name(object->objectId)),
@@ -636,9 +643,7 @@ build_entry(Oid relid)
 	tags.relid = relid;
 
 	relkind = get_rel_relkind(relid);
-	if (relid >= FirstNormalObjectId &&
-		(relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE ||
-		 relkind == RELKIND_MATVIEW || relkind == RELKIND_FOREIGN_TABLE))
+	if (relid >= FirstNormalObjectId && taggable_relkind(relkind))
 	{
 		/* the relation and all its ancestors */
 		todo = list_make1_oid(relid);
@@ -1075,12 +1080,13 @@ void
 aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
 {
 	AuditRelTags *rt = aa_tags_lookup(relid);
-	char		relkind = get_rel_relkind(relid);
 	int			i;
 
-	/* a view's INSTEAD OF trigger writes elsewhere, with values not traced */
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
-		relkind != RELKIND_FOREIGN_TABLE)
+	/*
+	 * Never a view: its INSTEAD OF trigger writes elsewhere, with values not
+	 * traced (a materialized view takes no INSERT)
+	 */
+	if (!taggable_relkind(get_rel_relkind(relid)))
 		return;
 	for (i = 0; i < d->natts; i++)
 	{
