@@ -20,9 +20,13 @@ PG_CPPFLAGS = -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
 
 EXTENSION = access_audit
-# The install script is assembled from the parts in extension/sql/, in
-# name order, so that each area (core, detection, guard) keeps its own file.
-DATA_built = extension/access_audit--1.0.sql
+# The install script of the current version is assembled from the parts in
+# extension/sql/, in name order, so that each area (core, detection, guard)
+# keeps its own file.  Released versions are frozen: access_audit--1.0.sql is
+# the 1.0 install script as released, and every later schema change also goes
+# into the upgrade script from the previous version (access_audit--1.0--1.1.sql).
+DATA_built = extension/access_audit--1.1.sql
+DATA = extension/access_audit--1.0.sql extension/access_audit--1.0--1.1.sql
 SQL_PARTS = $(sort $(wildcard extension/sql/*.sql))
 PGFILEDESC = "access_audit - audit every read of tagged sensitive columns"
 
@@ -45,7 +49,7 @@ ifeq ($(with_ssl),openssl)
 SHLIB_LINK += -lcrypto
 endif
 
-extension/access_audit--1.0.sql: $(SQL_PARTS)
+extension/access_audit--1.1.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 
 # C files follow pgindent's layout; see STYLE.md

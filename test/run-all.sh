@@ -20,7 +20,11 @@
 # written to), removed at the end unless a unit failed or AA_KEEP_WORK=1.
 # Every server started here is stopped on exit, also on failure or ^C.
 #
-# Environment: AA_USER (aa_test), AA_PGTAP_PORT (55440), AA_KEEP_WORK.
+# Environment: AA_USER (aa_test), AA_PGTAP_PORT (55440), AA_KEEP_WORK,
+# AA_PGBIN (the server's bin directory), AA_TESTS (run only these tests: a
+# space-separated list of regress test names, isolation spec names, TAP file
+# names without .pl and pgTAP file names without .sql; the build, format and
+# install steps always run).
 
 set -uo pipefail
 
@@ -184,7 +188,7 @@ installed_same()
 {
 	same_module "$WORK/access_audit.so" "$pkglibdir/access_audit.so" &&
 		cmp -s "$WORK/access_audit.control" "$sharedir/extension/access_audit.control" &&
-		cmp -s "$WORK/extension/access_audit--1.0.sql" "$sharedir/extension/access_audit--1.0.sql"
+		cmp -s "$WORK/extension/access_audit--1.1.sql" "$sharedir/extension/access_audit--1.1.sql"
 }
 
 # server_trouble DIFFS: true if the diffs are missing or show a lost connection
@@ -199,22 +203,32 @@ aa_header "packages"
 aa_ensure_packages "${AA_TEST_PACKAGES[@]}"
 aa_ensure_user
 
+# selected NAME: true unless AA_TESTS is set and does not list NAME
+selected()
+{
+	[ -z "${AA_TESTS:-}" ] && return 0
+	case " $AA_TESTS " in
+		*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
 cd "$ROOT" || exit 2
 REGRESS_TESTS=()
 for f in sql/*.sql; do
-	[ -e "$f" ] && REGRESS_TESTS+=("$(basename "$f" .sql)")
+	[ -e "$f" ] && selected "$(basename "$f" .sql)" && REGRESS_TESTS+=("$(basename "$f" .sql)")
 done
 ISOLATION_TESTS=()
 for f in test/specs/*.spec; do
-	[ -e "$f" ] && ISOLATION_TESTS+=("$(basename "$f" .spec)")
+	[ -e "$f" ] && selected "$(basename "$f" .spec)" && ISOLATION_TESTS+=("$(basename "$f" .spec)")
 done
 TAP_FILES=()
 for f in test/t/*.pl; do
-	[ -e "$f" ] && TAP_FILES+=("$f")
+	[ -e "$f" ] && selected "$(basename "$f" .pl)" && TAP_FILES+=("$f")
 done
 PGTAP_FILES=()
 for f in test/pgtap/*.sql; do
-	[ -e "$f" ] && PGTAP_FILES+=("$f")
+	[ -e "$f" ] && selected "$(basename "$f" .sql)" && PGTAP_FILES+=("$f")
 done
 
 # A copy of the tree the server user can write: tmp_check, results and
@@ -227,7 +241,7 @@ tar -C "$ROOT" -cf - \
 	--exclude=./output_iso --exclude=./log --exclude='./regression.*' \
 	--exclude=./test/results --exclude=./test/tmp --exclude=./demo-data \
 	--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-	--exclude=./extension/access_audit--1.0.sql . |
+	--exclude=./extension/access_audit--1.1.sql . |
 	tar -C "$WORK" -xf - || aa_die "could not copy the tree to $WORK"
 if aa_is_root; then
 	chown -R "$AA_USER:" "$WORK"
@@ -285,7 +299,7 @@ fi
 # make before the isolation and TAP suites otherwise.
 if [ ${#REGRESS_TESTS[@]} -gt 0 ]; then
 	aa_header "pg_regress (${#REGRESS_TESTS[@]} tests)"
-	make_as_user installcheck ISOLATION= TAP_TESTS= 2>&1 | tee "$WORK/regress.log"
+	make_as_user installcheck ISOLATION= TAP_TESTS= REGRESS="${REGRESS_TESTS[*]}" 2>&1 | tee "$WORK/regress.log"
 	if ! count_regress "$WORK/regress.log" "${REGRESS_TESTS[@]}"; then
 		DETAILS+=("file:$WORK/regression.diffs")
 		# the server log explains a crash; the TAP run below removes tmp_check
@@ -298,7 +312,7 @@ fi
 
 if [ ${#ISOLATION_TESTS[@]} -gt 0 ]; then
 	aa_header "isolation (${#ISOLATION_TESTS[@]} specs)"
-	make_as_user installcheck REGRESS= TAP_TESTS= 2>&1 | tee "$WORK/isolation.log"
+	make_as_user installcheck REGRESS= TAP_TESTS= ISOLATION="${ISOLATION_TESTS[*]}" 2>&1 | tee "$WORK/isolation.log"
 	if ! count_regress "$WORK/isolation.log" "${ISOLATION_TESTS[@]}"; then
 		DETAILS+=("file:$WORK/output_iso/regression.diffs")
 		if server_trouble "$WORK/output_iso/regression.diffs"; then
@@ -309,7 +323,7 @@ fi
 
 if [ ${#TAP_FILES[@]} -gt 0 ]; then
 	aa_header "TAP (${#TAP_FILES[@]} files)"
-	make_as_user installcheck REGRESS= ISOLATION= 2>&1 | tee "$WORK/tap.log"
+	make_as_user installcheck REGRESS= ISOLATION= PROVE_TESTS="${TAP_FILES[*]}" 2>&1 | tee "$WORK/tap.log"
 	if ! count_prove "$WORK/tap.log" "${TAP_FILES[@]}"; then
 		for f in "${TAP_FILES[@]}"; do
 			if printf '%s\n' "${FAILED_UNITS[@]}" | grep -Fq "$f"; then

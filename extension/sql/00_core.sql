@@ -1,4 +1,4 @@
-/* extension/access_audit--1.0.sql */
+/* extension/access_audit--1.1.sql, assembled from the parts in extension/sql */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION access_audit" to load this file. \quit
