@@ -234,7 +234,7 @@ done
 # A copy of the tree the server user can write: tmp_check, results and
 # node_modules go there, and build products of the checkout are left out so
 # that everything is compiled here with -Werror.
-WORK=$(mktemp -d /tmp/aa_run_all.XXXXXX) || aa_die "mktemp failed"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/aa_run_all.XXXXXX") || aa_die "mktemp failed"
 chmod 755 "$WORK"
 tar -C "$ROOT" -cf - \
 	--exclude=./.git --exclude='./tmp_check*' --exclude=./results \
