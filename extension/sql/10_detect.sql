@@ -60,6 +60,21 @@ COMMENT ON FUNCTION access_audit.business_day(timestamptz) IS
 'Calendar day of a timestamp in access_audit.business_timezone (falling back to the session TimeZone), the day actor_daily uses.';
 
 /*
+ * window_last_day: the last business day of a window "as of" a moment.
+ * As of T means the data up to T: the day containing the instant just
+ * before T.  Midnight belongs to the day that starts there, so as of
+ * '2026-04-01 00:00' the window ends on March 31st; as of now() it ends
+ * today, which counts with what it holds so far.
+ */
+CREATE FUNCTION access_audit.window_last_day(as_of timestamptz)
+RETURNS date
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+RETURN access_audit.business_day(as_of - interval '1 microsecond');
+
+COMMENT ON FUNCTION access_audit.window_last_day(timestamptz) IS
+'Last business day of a detection window as of a moment: the day holding the instant just before it (as of midnight, the day before; as of now(), today).';
+
+/*
  * check_rollup_shape: raise an error unless "source" is a table or view
  * with the columns rank_exporters reads, in usable types.
  */
@@ -141,9 +156,10 @@ COMMENT ON FUNCTION access_audit._detect_actors(regclass, date, int, int) IS
  * rank_exporters: score every actor active in the window (or in the last
  * weeks, for the slow-ramp term) and rank them, most abnormal first.
  *
- * Days: the window is the last nd = ceil(window / 1 day) business days up
- * to and including the day of as_of (so with as_of = now() the current,
- * partial day counts).  The baseline is the nb = ceil(baseline / 1 day)
+ * Days: the window is the nd = window / 1 day business days ending just
+ * before as_of (window_last_day: as of midnight, the day before; with
+ * as_of = now() the current, partial day counts).  Windows that are not a
+ * whole number of days are refused: the roll-up has no hours.  The baseline is the nb = ceil(baseline / 1 day)
  * days before the window.  The ramp period is the last least(28, nb) days;
  * its reference level comes from the nb days before it.
  *
@@ -232,6 +248,13 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass an interval such as ''30 days''.';
 	END IF;
+	IF extract(epoch FROM "window") < 86400
+	   OR pg_catalog.mod(extract(epoch FROM "window"), 86400) <> 0 THEN
+		RAISE EXCEPTION 'window must be a whole number of days'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The window is %s; the roll-up rank_exporters reads counts whole business days.', "window"),
+				  HINT = 'Pass ''1 day'' or a multiple of it; for reads within the last hours query access_audit.reads.';
+	END IF;
 	IF "window" > baseline THEN
 		RAISE EXCEPTION 'window must not be longer than baseline'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -240,11 +263,11 @@ BEGIN
 	END IF;
 	PERFORM access_audit.check_rollup_shape(source);
 
-	/* The roll-up is daily: round intervals up to whole days. */
-	nd := pg_catalog.ceil(extract(epoch FROM "window") / 86400.0)::int;
+	/* The roll-up is daily: the baseline is rounded up to whole days. */
+	nd := (extract(epoch FROM "window") / 86400)::int;
 	nb := pg_catalog.ceil(extract(epoch FROM baseline) / 86400.0)::int;
 	nr := least(28, nb);
-	d1 := access_audit.business_day(as_of);
+	d1 := access_audit.window_last_day(as_of);
 
 	/*
 	 * Parameters: $1 d1, $2 nd, $3 nb, $4 nr, $5 source.  The per-actor
@@ -331,7 +354,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION access_audit.rank_exporters(interval, interval, timestamptz, regclass) IS
-'Ranks actors by how abnormally much they exported in the last "window" (rounded up to whole days, ending with the day of as_of) compared with their own "baseline" history (self_z, weekday-corrected, median/MAD of ln(1+rows)), their peer group in the same window (peer_z; groups under 5 humans use all humans) and a slow-ramp CUSUM over the last 28 days (ramp_z). score is sqrt(z_eff * peer_z) for people (a soft AND, so high-but-usual power users and team-wide surges stay low), plus off-hours and new-table context; around 3 is notable; check_exports alerts above 4 by default. Actors mapped with bulk_user = true in access_audit.actor_groups (batch service accounts) are judged only against their own history: they get no peer_z, are left out of every peer baseline, and score on self_z alone, so an ETL account exporting millions every night stays quiet while a jump against its own history still ranks. Unmapped actors are in peer group ''default''. source may name any table or view of actor_daily''s shape.';
+'Ranks actors by how abnormally much they exported in the last "window" (whole days, ending just before as_of: as of midnight the window ends the day before, as of now() it includes today so far) compared with their own "baseline" history (self_z, weekday-corrected, median/MAD of ln(1+rows)), their peer group in the same window (peer_z; groups under 5 humans use all humans) and a slow-ramp CUSUM over the last 28 days (ramp_z). score is sqrt(z_eff * peer_z) for people (a soft AND, so high-but-usual power users and team-wide surges stay low), plus off-hours and new-table context; around 3 is notable; check_exports alerts above 4 by default. Actors mapped with bulk_user = true in access_audit.actor_groups (batch service accounts) are judged only against their own history: they get no peer_z, are left out of every peer baseline, and score on self_z alone, so an ETL account exporting millions every night stays quiet while a jump against its own history still ranks. Unmapped actors are in peer group ''default''. source may name any table or view of actor_daily''s shape.';
 
 /*
  * check_exports: raise an alert for every actor whose rank_exporters score
@@ -387,11 +410,20 @@ BEGIN
 				  HINT = 'Pass an interval such as ''1 day''.';
 	END IF;
 
-	nd := pg_catalog.ceil(extract(epoch FROM "window") / 86400.0)::int;
+	IF extract(epoch FROM "window") < 86400
+	   OR pg_catalog.mod(extract(epoch FROM "window"), 86400) <> 0 THEN
+		RAISE EXCEPTION 'window must be a whole number of days'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The window is %s; the roll-up check_exports reads counts whole business days.', "window"),
+				  HINT = 'Pass ''1 day'' or a multiple of it; for reads within the last hours query access_audit.reads.';
+	END IF;
+
+	nd := (extract(epoch FROM "window") / 86400)::int;
 	tz := coalesce(
 		nullif(pg_catalog.current_setting('access_audit.business_timezone', true), ''),
 		pg_catalog.current_setting('TimeZone'));
-	d1 := access_audit.business_day(pg_catalog.now());
+	/* the same days rank_exporters ranks as of now() */
+	d1 := access_audit.window_last_day(pg_catalog.now());
 	we := (d1 + 1)::timestamp AT TIME ZONE tz;
 	ws := (d1 - nd + 1)::timestamp AT TIME ZONE tz;
 

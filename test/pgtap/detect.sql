@@ -17,7 +17,7 @@ SET client_min_messages = warning;
 \pset pager off
 
 BEGIN;
-SELECT plan(61);
+SELECT plan(72);
 
 \i test/gen_population.sql
 
@@ -115,6 +115,29 @@ UPDATE access_audit.actor_groups SET bulk_user = false WHERE actor = 'h-spike';
 SELECT is((SELECT volume FROM access_audit.rank_exporters('7 days', '30 days', '2024-03-29 12:00', 'hand_a')
 			WHERE actor = 'h-1'), 700::bigint, 'a 7-day window sums seven days');
 
+-- The window's end: as of T means the data up to T.  As of midnight the
+-- window is the day before (midnight belongs to the day starting there); any
+-- later moment of a day includes that day so far.
+SELECT is((SELECT actor FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-30 00:00', 'hand_a')
+			WHERE rank = 1), 'h-spike', 'as of midnight the window is the day that just ended');
+SELECT is((SELECT round(self_z::numeric, 6) FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-30 00:00', 'hand_a')
+			WHERE actor = 'h-spike'), (SELECT round(self_z::numeric, 6) FROM rk_a WHERE actor = 'h-spike'),
+		  'as of midnight ranks the previous day exactly as from within it');
+SELECT is((SELECT count(*)::int FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 00:00', 'hand_a')
+			WHERE actor IN ('h-spike', 'h-new')), 1,
+		  'as of the midnight starting the spike day, the spike day is not in the window');
+SELECT is((SELECT score FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 00:00', 'hand_a')
+			WHERE actor = 'h-spike'), 0::float8,
+		  'as of the spike day''s midnight the spike is not yet seen (and not in the baseline)');
+SELECT is((SELECT actor FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 00:00:00.000001', 'hand_a')
+			WHERE rank = 1), 'h-spike', 'one microsecond into the day, that day counts');
+SELECT is((SELECT volume FROM access_audit.rank_exporters('7 days', '30 days', '2024-03-30 00:00', 'hand_a')
+			WHERE actor = 'h-1'), 700::bigint, 'a 7-day window as of midnight holds the 7 days before it');
+SELECT is(access_audit.window_last_day('2024-04-01 00:00'), '2024-03-31'::date,
+		  'window_last_day of a midnight is the day before');
+SELECT is(access_audit.window_last_day('2024-04-01 08:00'), '2024-04-01'::date,
+		  'window_last_day of a moment within a day is that day');
+
 ------------------------------------------------------------------------------
 -- Hand-made data B: slow ramp.  Seven people read 100 rows a day for 70
 -- days; r-ramp does too until 28 days before the window day, then grows
@@ -163,6 +186,12 @@ SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '-30 days'
 				 'baseline must be positive', 'negative baseline');
 SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('40 days', '30 days')$$, '22023',
 				 'window must not be longer than baseline', 'window longer than baseline');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 hour')$$, '22023',
+				 'window must be a whole number of days', 'a window under a day is refused, not counted as a day');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('36 hours')$$, '22023',
+				 'window must be a whole number of days', 'a window of a day and a half is refused');
+SELECT throws_ok($$SELECT access_audit.check_exports(4, '1 hour')$$, '22023',
+				 'window must be a whole number of days', 'check_exports refuses a window under a day');
 CREATE TEMP TABLE no_off (day date, actor text, relation text, rows bigint, tagged_rows bigint);
 CREATE TEMP TABLE text_rows (day date, actor text, relation text, rows text, tagged_rows bigint, off_hours_rows bigint);
 CREATE TEMP SEQUENCE not_a_table;
