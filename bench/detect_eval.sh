@@ -7,12 +7,16 @@
 # extension (install it there first: make PG_CONFIG=$PGBIN/pg_config
 # install), then for
 # each seed ranks 1,000 actors x 90 days and prints precision@10/@20,
-# recall@10/@20, every injected actor's rank and the legitimate heavy users
-# in the top 10.  Finally it times rank_exporters at 10,000 actors x 90 days.
+# recall@20, the alerts check_exports would raise at its default threshold
+# on the injection day (precision, injected alerted of all injected), false
+# alerts per 1,000 actors per day over the FP_DAYS days up to it, every
+# injected actor's rank and the legitimate actors in the top 10.  Finally it
+# times rank_exporters at 10,000 actors x 90 days.
 #
 # Usage: bench/detect_eval.sh [seeds...]    (default: 1 2 3 4 5)
 # Env:   PGBIN (default /usr/lib/postgresql/15/bin), PORT (default 55433),
-#        N_ACTORS (1000), N_DAYS (90), BIG_ACTORS (10000)
+#        N_ACTORS (1000), N_DAYS (90), BIG_ACTORS (10000; 0 skips the timing),
+#        THRESHOLD (check_exports' default), FP_DAYS (10)
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,29 +53,41 @@ cat > "$DIR/seed.sql" <<'SQL'
 SET client_min_messages = warning;
 CREATE TEMP TABLE ro AS SELECT * FROM access_audit_test.gen_population(:seed, 'ev', :n, :days);
 ANALYZE ev;
+-- the ranking of the injection day, and of the FP_DAYS days before it
 CREATE TEMP TABLE rk AS
-SELECT * FROM access_audit.rank_exporters('1 day', '30 days', '2024-06-28 12:00', 'ev');
-SELECT format('%s|%s|%s|%s|%s|%s|%s|%s|%s', :seed,
-	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 10)) / 10.0, 2),
-	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 20)) / 20.0, 2),
-	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 10))::numeric
+SELECT d.day, r.*
+  FROM generate_series(date '2024-06-28' - (:fp_days - 1), date '2024-06-28', '1 day') d(day)
+ CROSS JOIN LATERAL access_audit.rank_exporters('1 day', '30 days', d.day + time '12:00', 'ev') r;
+CREATE TEMP TABLE rk1 AS SELECT * FROM rk WHERE day = '2024-06-28';
+SELECT format('%s|%s|%s|%s|%s|%s/%s|%s|%s|%s|%s', :seed,
+	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.rank <= 10)) / 10.0, 2),
+	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.rank <= 20)) / 20.0, 2),
+	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.rank <= 20))::numeric
 			 / nullif(count(*) FILTER (WHERE ro.kind LIKE 'exfil-%'), 0), 2),
-	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 20))::numeric
-			 / nullif(count(*) FILTER (WHERE ro.kind LIKE 'exfil-%'), 0), 2),
-	   string_agg(replace(ro.actor, 'exfil-', '') || '=' || rk.rank, ' ' ORDER BY ro.actor)
+	   -- alerts at the default threshold on the injection day
+	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.score > :thr))::numeric
+			 / nullif(count(*) FILTER (WHERE rk1.score > :thr), 0), 2),
+	   count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.score > :thr),
+	   count(*) FILTER (WHERE ro.kind LIKE 'exfil-%'),
+	   -- false alerts per 1,000 actors per day over the last fp_days days
+	   (SELECT round(count(*) * 1000.0 / :n / :fp_days, 2)
+		  FROM rk JOIN ro r2 USING (actor) WHERE r2.kind NOT LIKE 'exfil-%' AND rk.score > :thr),
+	   string_agg(replace(ro.actor, 'exfil-', '') || '=' || rk1.rank, ' ' ORDER BY ro.actor)
 		 FILTER (WHERE ro.kind LIKE 'exfil-%'),
-	   coalesce(string_agg(ro.kind || ':' || ro.actor, ' ' ORDER BY rk.rank)
-		 FILTER (WHERE ro.kind IN ('service', 'power', 'quarter_end', 'team_double', 'new_hire')
-				 AND rk.rank <= 10), '-'),
-	   round(min(rk.score) FILTER (WHERE ro.kind LIKE 'exfil-%')::numeric, 2),
-	   round(max(rk.score) FILTER (WHERE ro.kind NOT LIKE 'exfil-%')::numeric, 2))
-  FROM ro LEFT JOIN rk ON rk.actor = ro.actor;
+	   coalesce(string_agg(ro.kind || ':' || ro.actor, ' ' ORDER BY rk1.rank)
+		 FILTER (WHERE ro.kind NOT LIKE 'exfil-%' AND rk1.rank <= 10), '-'),
+	   coalesce((SELECT string_agg(r2.kind, ',' ORDER BY r2.kind)
+				   FROM rk JOIN ro r2 USING (actor) WHERE r2.kind NOT LIKE 'exfil-%' AND rk.score > :thr), '-'))
+  FROM ro LEFT JOIN rk1 ON rk1.actor = ro.actor;
 SQL
 
-echo "rank_exporters on $N_ACTORS actors x $N_DAYS days, 10 injected exfiltrators, window 1 day, baseline 30 days"
-echo "seed|p@10|p@20|recall@10|recall@20|injected ranks|legit heavy users in top 10|min injected score|max legit score"
+THR=${THRESHOLD:-$(as "$PSQL -t -A -c \"SELECT coalesce((regexp_match(pg_get_function_arguments('access_audit.check_exports'::regproc), 'threshold double precision DEFAULT ([0-9.]+)'))[1], '4')\"")}
+FP_DAYS=${FP_DAYS:-10}
+echo "rank_exporters on $N_ACTORS actors x $N_DAYS days, injected exfiltrators act on 2024-06-28, window 1 day, baseline 30 days"
+echo "alerts: score > $THR (check_exports' default threshold); false alerts counted over the $FP_DAYS days ending 2024-06-28"
+echo "seed|p@10|p@20|recall@20|alert precision|injected alerted|false alerts/1000 actors/day|injected ranks|legit in top 10|kinds of false alerts"
 for s in $SEEDS; do
-	as "$PSQL -t -A -v seed=$s -v n=$N_ACTORS -v days=$N_DAYS -f $DIR/seed.sql"
+	as "$PSQL -t -A -v seed=$s -v n=$N_ACTORS -v days=$N_DAYS -v thr=$THR -v fp_days=$FP_DAYS -f $DIR/seed.sql"
 done
 
 cat > "$DIR/big.sql" <<'SQL'
@@ -90,4 +106,4 @@ SELECT format('rank_exporters at %s actors x 90 days (%s roll-up rows): %s ms (1
 			  round(extract(epoch FROM (:'t1'::timestamptz - :'t0'::timestamptz)) * 1000),
 			  round(extract(epoch FROM (:'t2'::timestamptz - :'t1'::timestamptz)) * 1000));
 SQL
-as "$PSQL -t -A -v n=$BIG_ACTORS -f $DIR/big.sql"
+[ "$BIG_ACTORS" = 0 ] || as "$PSQL -t -A -v n=$BIG_ACTORS -f $DIR/big.sql"

@@ -10,6 +10,9 @@
 -- ==== detection (issue 19): window end, cold start, calendar rhythms, drill-down ====
 -- Generated from extension/sql/10_detect.sql; keep the two in step.
 
+-- _detect_actors returns more columns: it cannot be replaced in place.
+DROP FUNCTION access_audit._detect_actors(regclass, date, int, int);
+
 /*
  * window_last_day: the last business day of a window "as of" a moment.
  * As of T means the data up to T: the day containing the instant just
@@ -24,6 +27,27 @@ RETURN access_audit.business_day(as_of - interval '1 microsecond');
 
 COMMENT ON FUNCTION access_audit.window_last_day(timestamptz) IS
 'Last business day of a detection window as of a moment: the day holding the instant just before it (as of midnight, the day before; as of now(), today).';
+
+/*
+ * _detect_actors: the per-actor terms of rank_exporters over source for the
+ * window of nd days ending on d1 and a baseline of nb days (C, detect.c).
+ * One row per actor active in the window or in the ramp period.  Runs with
+ * the caller's rights on source and access_audit.actor_groups.
+ */
+CREATE OR REPLACE FUNCTION access_audit._detect_actors(source regclass, d1 date, nd int, nb int)
+RETURNS TABLE (actor text, grp text, bulk boolean, v float8, n_base bigint,
+			   base_median float8, s_self float8, self_typ float8, self_z float8,
+			   peer_typ float8, peer_z float8, ramp_z float8, ramp_excess float8,
+			   recent_ratio float8, ref_typ float8, off_share float8,
+			   off_share_base float8, n_rel bigint, new_share float8,
+			   n_hist bigint, peer_label text, cal_uplift float8,
+			   cal_label text, cal_n int, cal_occ int, cold_n int,
+			   cold_z float8, cold_ratio float8, team_z float8)
+AS 'MODULE_PATHNAME', 'access_audit_detect_actors'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION access_audit._detect_actors(regclass, date, int, int) IS
+'Internal: the per-actor terms that rank_exporters combines into a score.';
 
 /*
  * rank_exporters: score every actor active in the window (or in the last
@@ -48,12 +72,23 @@ COMMENT ON FUNCTION access_audit.window_last_day(timestamptz) IS
  *           counting empty weekends made every weekend export a spike).  For
  *           1-day windows daily values are first corrected for the
  *           organisation's day-of-week effect (quiet weekends).  NULL with
- *           fewer than 3 active baseline days.
+ *           fewer than 3 active baseline days.  Two shared excesses are
+ *           taken off: the actor's calendar rhythm (for 1-day windows: the
+ *           usual excess on earlier month ends, quarter ends or the same
+ *           weekday, read from up to a year back; at least 2x, two robust
+ *           SDs and two occurrences) and the team's (the median self_z of
+ *           the peers active in the window, when positive), so a month-end
+ *           reporter or a quarter-end team is judged on what is unusual
+ *           beyond their rhythm.
  *   peer_z  ln(1+window total) vs the same quantity for the actor's peer
  *           group in the same window, which cancels team-wide changes
  *           (quarter-end reports, a team doubling).  Groups with fewer than
  *           5 human actors use all human actors; with fewer than 5 peers
- *           active in the window, the group's pooled baseline is used.
+ *           active in the window, the group's pooled baseline is used, and
+ *           without one (a new installation) all humans in the window.
+ *   cold_z  for actors with under 10 active days before the window (cold
+ *           start): each active day of the last 14 against the peers of
+ *           that day, combined as mean(z) * sqrt(min(n, 5)).
  *   ramp_z  Page's CUSUM S_t = max(0, S_{t-1} + u_t - 0.5) over the active
  *           days of the ramp period, where u_t is the day's excess over the
  *           actor's earlier level in robust SDs (clipped to [-3, 3] so one
@@ -62,12 +97,14 @@ COMMENT ON FUNCTION access_audit.window_last_day(timestamptz) IS
  *           alarm level is about 5.
  *
  * Combination:
- *   spike = sqrt(max(z_eff, 0) * max(peer_z, 0)), z_eff = w * self_z +
- *           (1 - w) * peer_z, w = n / (n + 14) with n active baseline days:
- *           a soft AND, so a power user who is always high (peer only) or a
- *           team-wide surge (self only) stays low.  No history: peer_z alone.
- *           Bulk users: self_z alone.
- *   slow  = 0.6 * ramp_z, so Page's alarm level 5 lines up with z = 3.
+ *   spike = sqrt(max(self_z, 0) * max(peer_z, 0)): an AND, so a power user
+ *           who is always high (peer only) or a team-wide surge (self only)
+ *           stays low.  Cold start (under 10 active days of history, which
+ *           is everyone in a new installation): the peers carry the score,
+ *           greatest(peer_z, cold_z, the AND above).  No peers: self_z
+ *           alone, or nothing for a cold start.  Bulk users: self_z alone.
+ *   slow  = 0.3 * ramp_z: a CUSUM of 12 (about three weeks of a doubled
+ *           volume) reaches the alert threshold 3.5.
  *   Each is scaled by a size gate min(1, excess rows / 1,000) (the ramp by
  *   the excess over the whole ramp period / 5,000), so tiny absolute
  *   excesses never top the list.
@@ -94,7 +131,9 @@ DECLARE
 	nd			int;			/* window length in days */
 	nb			int;			/* baseline length in days */
 	nr			int;			/* ramp period length in days */
-	d1			date;			/* last day of the window (as_of's day) */
+	d1			date;			/* last day of the window */
+	first_day	date;			/* the source's first day */
+	data_days	int;			/* days from the source's first day to d1 */
 BEGIN
 	IF "window" IS NULL THEN
 		RAISE EXCEPTION 'window must not be null'
@@ -141,6 +180,12 @@ BEGIN
 	nb := pg_catalog.ceil(extract(epoch FROM baseline) / 86400.0)::int;
 	nr := least(28, nb);
 	d1 := access_audit.window_last_day(as_of);
+	/* How long the installation (the source) has collected, for warm-up. */
+	EXECUTE pg_catalog.format('SELECT min(s.day) FROM %s s WHERE s.day OPERATOR(pg_catalog.<=) $1',
+							  source)
+	   INTO first_day USING d1;
+	data_days := CASE WHEN pg_catalog.isfinite(d1) AND pg_catalog.isfinite(first_day)
+					  THEN d1 - first_day + 1 ELSE 0 END;
 
 	/*
 	 * Parameters: $1 d1, $2 nd, $3 nb, $4 nr, $5 source.  The per-actor
@@ -156,22 +201,35 @@ z AS (
 	SELECT x.actor COLLATE "C" AS actor, x.grp COLLATE "C" AS grp, x.bulk,
 		   x.v, x.n_base, x.base_median, x.s_self, x.self_typ, x.self_z,
 		   x.peer_typ, x.peer_z, x.ramp_z, x.ramp_excess, x.recent_ratio,
-		   x.ref_typ, x.off_share, x.off_share_base, x.n_rel, x.new_share
+		   x.ref_typ, x.off_share, x.off_share_base, x.n_rel, x.new_share,
+		   x.n_hist, x.peer_label, x.cal_uplift, x.cal_label, x.cal_n, x.cal_occ,
+		   x.cold_n, x.cold_z, x.cold_ratio, x.team_z,
+		   -- cold start: too little history of their own, peers decide
+		   (NOT x.bulk AND x.n_hist < 10) AS cold
 	  FROM access_audit._detect_actors($5, $1, $2, $3) x
+),
+-- What the actor is measured against: their own usual, or (cold start,
+-- no history) the peers'; and the z that context may amplify.
+zz AS (
+	SELECT z.*,
+		   CASE WHEN z.cold THEN z.peer_typ ELSE coalesce(z.self_typ, z.peer_typ) END AS typ,
+		   CASE WHEN z.cold THEN z.peer_z ELSE coalesce(z.self_z, z.peer_z) END AS zc
+	  FROM z
 ),
 -- Combine: soft AND of self and peers, size gates, context.
 sc AS (
-	SELECT z.*,
-		   least(1, greatest(0, z.v - coalesce(z.self_typ, z.peer_typ, 0)) / 1000.0)
-		   * CASE WHEN z.bulk OR z.peer_z IS NULL THEN greatest(coalesce(z.self_z, 0), 0)
-				  WHEN z.self_z IS NULL THEN greatest(z.peer_z, 0)
-				  ELSE sqrt(greatest(z.n_base / (z.n_base + 14.0) * z.self_z
-									 + 14.0 / (z.n_base + 14.0) * z.peer_z, 0)
-							* greatest(z.peer_z, 0))
+	SELECT zz.*,
+		   least(1, greatest(0, zz.v - coalesce(zz.typ, 0)) / 1000.0)
+		   * CASE WHEN zz.cold THEN greatest(coalesce(zz.peer_z, 0), coalesce(zz.cold_z, 0),
+											 sqrt(greatest(coalesce(zz.self_z, 0), 0)
+												  * greatest(coalesce(zz.peer_z, 0), 0)))
+				  WHEN zz.bulk OR zz.peer_z IS NULL THEN greatest(coalesce(zz.self_z, 0), 0)
+				  WHEN zz.self_z IS NULL THEN greatest(zz.peer_z, 0)
+				  ELSE sqrt(greatest(zz.self_z, 0) * greatest(zz.peer_z, 0))
 			 END AS spike,
-		   0.6 * greatest(coalesce(z.ramp_z, 0), 0) * least(1, z.ramp_excess / 5000.0) AS slow,
-		   2.0 * greatest(0, z.off_share - z.off_share_base) + 1.5 * z.new_share AS context
-	  FROM z
+		   0.3 * greatest(coalesce(zz.ramp_z, 0), 0) * least(1, zz.ramp_excess / 5000.0) AS slow,
+		   2.0 * greatest(0, zz.off_share - zz.off_share_base) + 1.5 * zz.new_share AS context
+	  FROM zz
 ),
 -- Context amplifies an excess over the actor's own history (or, without
 -- history, over peers): an off-hours dump of 7x one's usual is suspicious
@@ -179,15 +237,15 @@ sc AS (
 fin AS (
 	SELECT sc.*,
 		   greatest(sc.spike, sc.slow)
-		   + sc.context * least(1, greatest(coalesce(sc.self_z, sc.peer_z, 0), 0) / 3)
-			 * least(1, greatest(0, sc.v - coalesce(sc.self_typ, sc.peer_typ, 0)) / 1000.0) AS score
+		   + sc.context * least(1, greatest(coalesce(sc.zc, 0), 0) / 3)
+			 * least(1, greatest(0, sc.v - coalesce(sc.typ, 0)) / 1000.0) AS score
 	  FROM sc
 )
 SELECT (row_number() OVER (ORDER BY f.score DESC, f.v DESC, f.actor))::int,
 	   f.actor, f.grp, f.v::bigint, f.base_median, f.s_self,
 	   f.self_z, f.peer_z, f.ramp_z, f.score,
 	   CASE
-		 WHEN f.slow > f.spike THEN
+		 WHEN f.slow > f.spike AND f.slow >= 1 THEN
 		   'slow ramp: over the last ' || $4 || ' days daily volume rose to '
 		   || access_audit.format_ratio(f.recent_ratio) || ' their earlier median of '
 		   || access_audit.format_count(f.ref_typ) || ' rows (CUSUM '
@@ -203,15 +261,38 @@ SELECT (row_number() OVER (ORDER BY f.score DESC, f.v DESC, f.actor))::int,
 				  || ' its ' || $3 || '-day median of ' || access_audit.format_count(f.self_typ)
 				  || ' (bulk account, judged against its own history only)'
 				WHEN f.bulk THEN ' (bulk account without history)'
+				WHEN f.cold THEN
+				  ' with '
+				  || CASE f.n_hist WHEN 0 THEN 'no history of their own'
+						 WHEN 1 THEN '1 day of history'
+						 ELSE f.n_hist || ' days of history' END
+				  || coalesce(', ' || access_audit.format_ratio(f.v / greatest(f.peer_typ, 1))
+							  || ' the median of ' || f.peer_label || ' ('
+							  || access_audit.format_count(f.peer_typ) || ')'
+							  || CASE WHEN f.cold_n > 1
+									  THEN ' and ' || access_audit.format_ratio(f.cold_ratio)
+										   || ' it on average over their ' || f.cold_n || ' active days'
+									  ELSE '' END
+							  || CASE WHEN f.n_hist > 0 THEN ', judged against peers until 10 days of history'
+									  ELSE '' END,
+							  ' and too few peers to compare')
 				WHEN f.self_typ IS NOT NULL THEN
 				  ', ' || access_audit.format_ratio(f.v / greatest(f.self_typ, 1))
-				  || ' their ' || $3 || '-day median of ' || access_audit.format_count(f.self_typ)
+				  || CASE WHEN f.cal_uplift >= 0.1 THEN ' their usual ' || f.cal_label || ' of '
+						  ELSE ' their ' || $3 || '-day median of ' END
+				  || access_audit.format_count(f.self_typ)
 				  || coalesce(' and ' || access_audit.format_ratio(f.v / greatest(f.peer_typ, 1))
 							  || ' their peers'' median', '')
+				  || CASE WHEN f.cal_uplift >= 0.1 THEN
+						  '; usual ' || f.cal_label || ' ('
+						  || access_audit.format_ratio(exp(f.cal_uplift)) || ' their ordinary level on '
+						  || f.cal_n || ' of ' || f.cal_occ || ' earlier ones)'
+						  ELSE '' END
 				ELSE
-				  ' with no history of their own'
+				  ' with ' || f.n_hist || ' days of history'
 				  || coalesce(', ' || access_audit.format_ratio(f.v / greatest(f.peer_typ, 1))
-							  || ' their peers'' median of ' || access_audit.format_count(f.peer_typ), '')
+							  || ' the median of ' || f.peer_label || ' ('
+							  || access_audit.format_count(f.peer_typ) || ')', '')
 			  END
 	   END
 	   || CASE WHEN f.off_share >= 0.5 AND f.off_share - f.off_share_base >= 0.25
@@ -219,10 +300,14 @@ SELECT (row_number() OVER (ORDER BY f.score DESC, f.v DESC, f.actor))::int,
 	   || CASE WHEN f.new_share >= 0.5
 			   THEN '; ' || round(100 * f.new_share) || '% from tables they had not read before ('
 					|| f.n_rel || ' tables in the window)' ELSE '' END
+	   || CASE WHEN $6 < 14
+			   THEN '; the installation has ' || $6 || CASE WHEN $6 = 1 THEN ' day' ELSE ' days' END
+					|| ' of data, too little to judge anyone against their own history'
+			   ELSE '' END
   FROM fin f
  ORDER BY 1
 $q$
-	USING d1, nd, nb, nr, source;
+	USING d1, nd, nb, nr, source, data_days;
 END
 $fn$;
 
@@ -246,7 +331,7 @@ COMMENT ON FUNCTION access_audit.rank_exporters(interval, interval, timestamptz,
  * ranking with rank_exporters().
  */
 CREATE OR REPLACE FUNCTION access_audit.check_exports(
-	threshold float8 DEFAULT 4,
+	threshold float8 DEFAULT 3.5,
 	"window" interval DEFAULT '1 day')
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
