@@ -421,3 +421,23 @@ $fn$;
 
 COMMENT ON FUNCTION access_audit.check_exports(float8, interval) IS
 'Inserts an alert into access_audit.alerts for every actor whose rank_exporters score (30-day baseline) exceeds threshold in the current window, which ends at the next business-day boundary; repeated runs in the same window raise each alert once. Sends NOTIFY access_audit_alert with a JSON payload per new alert and returns how many were raised. The default threshold 4 is a budget choice: on the seeded evaluation population (1,000 actors) it alerted on about 6 of 10 injected exfiltrators and 1-2 legitimate actors per day; lower it to 3 for recall, raise it for fewer alerts.';
+
+/*
+ * daily_exports: the roll-up summed over relations, one row per actor and
+ * day.  volume sums greatest(rows, tagged_rows) per relation, as
+ * rank_exporters does.  The writer splits a statement that read several
+ * relations into shares, so these sums count every statement once.
+ */
+CREATE OR REPLACE VIEW access_audit.daily_exports AS
+SELECT d.day, d.actor,
+	   sum(d.rows)::bigint AS rows,
+	   sum(d.tagged_rows)::bigint AS tagged_rows,
+	   sum(greatest(d.rows, d.tagged_rows))::bigint AS volume,
+	   sum(d.statements)::bigint AS statements,
+	   sum(d.off_hours_rows)::bigint AS off_hours_rows,
+	   count(*)::int AS relations
+  FROM access_audit.actor_daily d
+ GROUP BY d.day, d.actor;
+
+COMMENT ON VIEW access_audit.daily_exports IS
+'Per actor and business day: rows, tagged rows, volume (sum of greatest(rows, tagged_rows) per relation), statements, off-hours rows and the number of relations read. Each statement counts once: actor_daily holds per relation a share of the totals of each statement that read it.';

@@ -565,7 +565,8 @@ COMMENT ON FUNCTION access_audit.ack(bigint, text) IS
 /*
  * daily_exports: the roll-up summed over relations, one row per actor and
  * day.  volume sums greatest(rows, tagged_rows) per relation, as
- * rank_exporters does.
+ * rank_exporters does.  The writer splits a statement that read several
+ * relations into shares, so these sums count every statement once.
  */
 CREATE VIEW access_audit.daily_exports AS
 SELECT d.day, d.actor,
@@ -579,7 +580,7 @@ SELECT d.day, d.actor,
  GROUP BY d.day, d.actor;
 
 COMMENT ON VIEW access_audit.daily_exports IS
-'Per actor and business day: rows, tagged rows, volume (sum of greatest(rows, tagged_rows) per relation), statements, off-hours rows and the number of relations read.';
+'Per actor and business day: rows, tagged rows, volume (sum of greatest(rows, tagged_rows) per relation), statements, off-hours rows and the number of relations read. Each statement counts once: actor_daily holds per relation a share of the totals of each statement that read it.';
 
 /*
  * alerts_open: alerts without any acknowledgement.  latest_score and
