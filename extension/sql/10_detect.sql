@@ -529,6 +529,157 @@ COMMENT ON FUNCTION access_audit.check_exports(float8, interval) IS
 'Inserts an alert into access_audit.alerts for every actor whose rank_exporters score (30-day baseline) exceeds threshold in the current window, which ends at the next business-day boundary; repeated runs in the same window raise each alert once. Sends NOTIFY access_audit_alert with a JSON payload per new alert and returns how many were raised. The default threshold 4 is a budget choice: on the seeded evaluation population (1,000 actors) it alerted on about 6 of 10 injected exfiltrators and 1-2 legitimate actors per day; lower it to 3 for recall, raise it for fewer alerts.';
 
 /*
+ * actor_series: the drill-down behind a name in the ranking.  One row per
+ * day of the period (days without exports too, with volume 0): the actor's
+ * volume, tagged rows, statements, off-hours share and relations read; the
+ * band of their own usual as the score sees it (median and median +- 3
+ * robust SDs of ln(1 + volume) over their active days in the baseline
+ * before that day, NULL under 3 such days); and the median volume of their
+ * peers active that day (the peer group, or all people when the group has
+ * fewer than 5 others; bulk accounts are never peers).  A plot of volume
+ * against the band and the peer median shows the jump.
+ */
+CREATE FUNCTION access_audit.actor_series(
+	actor text,
+	period_start date DEFAULT NULL,
+	period_end date DEFAULT NULL,
+	baseline interval DEFAULT '30 days',
+	source regclass DEFAULT 'access_audit.actor_daily')
+RETURNS TABLE (day date, volume bigint, tagged_rows bigint, statements bigint,
+			   off_hours_share float8, relations int, baseline_days int,
+			   baseline_low float8, baseline_median float8, baseline_high float8,
+			   peer_group text, peers_active int, peer_median float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+DECLARE
+	d0			date;
+	d1			date;
+	nb			int;
+	grp			text;
+	all_people	boolean;
+	stmts		text;
+BEGIN
+	IF actor_series.actor IS NULL THEN
+		RAISE EXCEPTION 'actor must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass an actor name as rank_exporters shows it.';
+	END IF;
+	IF baseline IS NULL OR baseline < interval '1 day' THEN
+		RAISE EXCEPTION 'baseline must be at least one day'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an interval such as ''30 days''.';
+	END IF;
+	d1 := coalesce(period_end, access_audit.business_day(pg_catalog.now()));
+	d0 := coalesce(period_start, d1 - 29);
+	IF NOT (pg_catalog.isfinite(d0) AND pg_catalog.isfinite(d1)) THEN
+		RAISE EXCEPTION 'the period must have finite bounds'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass dates such as current_date - 30 and current_date.';
+	END IF;
+	IF d0 > d1 THEN
+		RAISE EXCEPTION 'period_start must not be after period_end'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The period is %s to %s.', d0, d1),
+				  HINT = 'Swap the two dates.';
+	END IF;
+	IF d1 - d0 >= 366 THEN
+		RAISE EXCEPTION 'the period must not be longer than 366 days'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The period is %s to %s.', d0, d1),
+				  HINT = 'Look at one year at a time.';
+	END IF;
+	PERFORM access_audit.check_rollup_shape(source);
+	nb := pg_catalog.ceil(extract(epoch FROM baseline) / 86400.0)::int;
+
+	SELECT coalesce(g.peer_group, 'default') INTO grp
+	  FROM access_audit.actor_groups g WHERE g.actor = actor_series.actor;
+	grp := coalesce(grp, 'default');
+	/* peers: the group when it has at least 5 other humans, as the score */
+	SELECT count(*) < 5 INTO all_people
+	  FROM access_audit.actor_groups g
+	 WHERE g.peer_group = grp AND NOT g.bulk_user AND g.actor <> actor_series.actor;
+	IF grp = 'default' THEN
+		all_people := false;
+	END IF;
+	/*
+	 * statements is optional in a source of the roll-up's shape.  The query
+	 * runs under the pinned search_path, where pg_catalog's operators are
+	 * the only ones.
+	 */
+	stmts := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+								WHERE a.attrelid = source AND a.attname = 'statements'
+								  AND a.attnum > 0 AND NOT a.attisdropped)
+				  THEN 'sum(s.statements)::pg_catalog.int8' ELSE 'NULL::pg_catalog.int8' END;
+
+	RETURN QUERY EXECUTE pg_catalog.format($q$
+WITH
+mine AS (
+	SELECT s.day, sum(greatest(s.rows, s.tagged_rows))::float8 AS vol,
+		   sum(s.tagged_rows)::int8 AS tr, %1$s AS st,
+		   sum(s.off_hours_rows)::float8 AS off, sum(s.rows)::float8 AS rws,
+		   count(DISTINCT s.relation)::int AS rels
+	  FROM %2$s s
+	 WHERE s.actor::text = $3
+	   AND s.day >= $1 - $4
+	   AND s.day <= $2
+	 GROUP BY s.day
+),
+peers AS (
+	SELECT s.day, s.actor::text AS actor, sum(greatest(s.rows, s.tagged_rows))::float8 AS vol
+	  FROM %2$s s
+	  LEFT JOIN access_audit.actor_groups g ON g.actor = s.actor::text
+	 WHERE s.day >= $1 AND s.day <= $2
+	   AND s.actor::text <> $3
+	   AND NOT coalesce(g.bulk_user, false)
+	   AND ($6 OR coalesce(g.peer_group, 'default') = $5)
+	 GROUP BY s.day, s.actor
+	HAVING sum(greatest(s.rows, s.tagged_rows)) > 0
+),
+days AS (
+	SELECT g::date AS day FROM pg_catalog.generate_series($1::timestamp, $2::timestamp, interval '1 day') g
+),
+band AS (
+	SELECT d.day, b.n, b.med,
+		   (SELECT greatest(1.4826 * percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(ln(1 + m.vol) - b.med)),
+							1.2533 * avg(abs(ln(1 + m.vol) - b.med)), 0.5)
+			  FROM mine m
+			 WHERE m.day >= d.day - $4
+			   AND m.day < d.day AND m.vol > 0) AS sd
+	  FROM days d
+	 CROSS JOIN LATERAL (
+		SELECT count(*)::int AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY ln(1 + m.vol)) AS med
+		  FROM mine m
+		 WHERE m.day >= d.day - $4
+		   AND m.day < d.day AND m.vol > 0) b
+),
+pm AS (
+	SELECT p.day, count(*)::int AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY p.vol) AS med
+	  FROM peers p GROUP BY p.day
+)
+SELECT d.day, coalesce(m.vol, 0)::int8, coalesce(m.tr, 0), coalesce(m.st, CASE WHEN %3$L THEN 0 END),
+	   CASE WHEN greatest(m.vol, m.rws) > 0 THEN least(1, m.off / greatest(m.vol, m.rws)) ELSE 0 END,
+	   coalesce(m.rels, 0), b.n,
+	   CASE WHEN b.n >= 3 THEN greatest(0, exp(b.med - 3 * b.sd) - 1) END,
+	   CASE WHEN b.n >= 3 THEN exp(b.med) - 1 END,
+	   CASE WHEN b.n >= 3 THEN exp(b.med + 3 * b.sd) - 1 END,
+	   CASE WHEN $6 THEN 'all people' ELSE $5 END,
+	   coalesce(p.n, 0), p.med
+  FROM days d
+  LEFT JOIN mine m ON m.day = d.day
+  LEFT JOIN band b ON b.day = d.day
+  LEFT JOIN pm p ON p.day = d.day
+ ORDER BY d.day
+$q$, stmts, source, stmts <> 'NULL::pg_catalog.int8')
+	USING d0, d1, actor_series.actor, nb, grp, all_people;
+END
+$fn$;
+
+COMMENT ON FUNCTION access_audit.actor_series(text, date, date, interval, regclass) IS
+'Drill-down for one actor: per day of the period (default the last 30 days) volume, tagged rows, statements, off-hours share and relations, the band of their own usual over the baseline before each day (median and +-3 robust SDs of ln(1 + volume), as the score uses) and the median volume of their peers active that day.';
+
+/*
  * ack: acknowledge an alert.  Appends to alert_acks (alerts itself is never
  * updated) and returns the new ack_id; acked_by is the session user.
  */

@@ -17,7 +17,7 @@ SET client_min_messages = warning;
 \pset pager off
 
 BEGIN;
-SELECT plan(88);
+SELECT plan(97);
 
 \i test/gen_population.sql
 
@@ -137,6 +137,25 @@ SELECT is(access_audit.window_last_day('2024-04-01 00:00'), '2024-03-31'::date,
 		  'window_last_day of a midnight is the day before');
 SELECT is(access_audit.window_last_day('2024-04-01 08:00'), '2024-04-01'::date,
 		  'window_last_day of a moment within a day is that day');
+
+-- Drill-down: h-spike's daily series with their band and the peers' median.
+CREATE TEMP TABLE ser_a AS
+SELECT * FROM access_audit.actor_series('h-spike', '2024-03-20', '2024-03-29', source => 'hand_a');
+SELECT is((SELECT count(*)::int FROM ser_a), 10, 'actor_series: one row per day of the period');
+SELECT is((SELECT volume FROM ser_a WHERE day = '2024-03-29'), 10000::bigint, 'actor_series: the day''s volume');
+SELECT is((SELECT statements FROM ser_a WHERE day = '2024-03-29'), 3::bigint, 'actor_series: the day''s statements');
+SELECT is((SELECT round(baseline_median::numeric, 6) FROM ser_a WHERE day = '2024-03-29'), 100.000000,
+		  'actor_series: the baseline median before the day');
+SELECT ok((SELECT volume > baseline_high AND baseline_low <= 100 FROM ser_a WHERE day = '2024-03-29'),
+		  'actor_series: the spike is above the band, which holds the usual 100');
+SELECT is((SELECT peer_median FROM ser_a WHERE day = '2024-03-29'), 100::float8,
+		  'actor_series: the peers'' median of the day (the actor excluded)');
+SELECT is((SELECT peer_group || ':' || peers_active FROM ser_a WHERE day = '2024-03-29'), 'hand:9',
+		  'actor_series: the peer group and how many peers were active');
+SELECT throws_ok($$SELECT * FROM access_audit.actor_series('h-spike', '2024-03-29', '2024-03-01', source => 'hand_a')$$,
+				 '22023', 'period_start must not be after period_end', 'actor_series refuses a reversed period');
+SELECT throws_ok($$SELECT * FROM access_audit.actor_series(NULL)$$,
+				 '22004', 'actor must not be null', 'actor_series refuses a NULL actor');
 
 ------------------------------------------------------------------------------
 -- Hand-made data B: slow ramp.  Seven people read 100 rows a day for 70
