@@ -1509,7 +1509,9 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 		 */
 		if (ac->has_z && !ac->bulk)
 			tz = team[key].n >= 3 ? team_med[key] : team_med[groups.n];
-		if (n_base >= 3)
+		/* a cold start's own days count from two: the dump of a new hire */
+		if (n_base >= 3 ||
+			(n_base == 2 && !ac->bulk && ac->n_hist < AA_DETECT_MIN_HISTORY))
 		{
 			values[7] = Float8GetDatum(exp(ac->med + se + up + tz * ac->s_self) - 1);
 			values[8] = Float8GetDatum((ly - se - ac->med - up) / ac->s_self - tz);
