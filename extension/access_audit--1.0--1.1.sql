@@ -596,3 +596,130 @@ SELECT d.day, d.actor,
 
 COMMENT ON VIEW access_audit.daily_exports IS
 'Per actor and business day: rows, tagged rows, volume (sum of greatest(rows, tagged_rows) per relation), statements, off-hours rows and the number of relations read. Each statement counts once: actor_daily holds per relation a share of the totals of each statement that read it.';
+
+CREATE OR REPLACE FUNCTION access_audit.rebuild_daily()
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tz text := current_setting('access_audit.business_timezone');
+    h0 int := current_setting('access_audit.business_hours_start')::int;
+    h1 int := current_setting('access_audit.business_hours_end')::int;
+    n bigint;
+BEGIN
+    DELETE FROM access_audit.actor_daily;
+    INSERT INTO access_audit.actor_daily
+        (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
+    -- each relation gets a whole share of the statement's totals (the k-th
+    -- of n: x * k / n - x * (k - 1) / n), so that a statement counts once
+    SELECT (l.ts AT TIME ZONE tz)::date, l.actor, r.rel,
+           sum(l.rows * r.k / r.n - l.rows * (r.k - 1) / r.n),
+           sum(l.tagged_rows * r.k / r.n - l.tagged_rows * (r.k - 1) / r.n),
+           sum(r.k / r.n - (r.k - 1) / r.n),
+           sum(CASE WHEN extract(isodow FROM l.ts AT TIME ZONE tz) >= 6
+                      OR extract(hour FROM l.ts AT TIME ZONE tz) < h0
+                      OR extract(hour FROM l.ts AT TIME ZONE tz) >= h1
+                    THEN greatest(l.rows, l.tagged_rows) * r.k / r.n
+                         - greatest(l.rows, l.tagged_rows) * (r.k - 1) / r.n
+                    ELSE 0 END)
+      FROM access_audit.log l
+     CROSS JOIN LATERAL (SELECT u.rel, u.k, cardinality(l.relations)::bigint AS n
+                           FROM unnest(l.relations) WITH ORDINALITY AS u(rel, k)) AS r
+     WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
+     GROUP BY 1, 2, 3;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION access_audit.collect_rollup()
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tz text := current_setting('access_audit.business_timezone');
+    h0 int := current_setting('access_audit.business_hours_start')::int;
+    h1 int := current_setting('access_audit.business_hours_end')::int;
+    r record;
+    cut bigint;
+    upto bigint;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    -- one roll-up at a time
+    LOCK TABLE access_audit.collect_progress IN SHARE ROW EXCLUSIVE MODE;
+    FOR r IN
+        SELECT s.source, coalesce(p.rolled_upto, 0) AS done
+          FROM access_audit.sources s
+          LEFT JOIN access_audit.collect_progress p ON p.source = s.source
+         WHERE s.last_seq > coalesce(p.rolled_upto, 0)
+    LOOP
+        -- the first record whose session, shape, actor, command or
+        -- relations have not arrived yet
+        SELECT min(c.seq) INTO cut
+          FROM access_audit.collected_log c
+          LEFT JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
+          LEFT JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
+          LEFT JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
+          LEFT JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
+          LEFT JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
+         WHERE c.source = r.source AND c.seq > r.done
+           AND (se.id IS NULL OR sh.id IS NULL
+                OR (se.actor_id IS NOT NULL AND a.id IS NULL)
+                OR (sh.command_id IS NOT NULL AND k.id IS NULL)
+                OR (sh.relations_id IS NOT NULL AND rs.id IS NULL));
+        IF cut IS NULL THEN
+            SELECT max(c.seq) INTO upto FROM access_audit.collected_log c WHERE c.source = r.source;
+        ELSE
+            upto := cut - 1;
+        END IF;
+        CONTINUE WHEN upto <= r.done;
+
+        INSERT INTO access_audit.actor_daily AS d
+            (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
+        -- each relation gets a whole share of the statement's totals (the
+        -- k-th of n: x * k / n - x * (k - 1) / n), so a statement counts once
+        SELECT (c.ts AT TIME ZONE tz)::date, a.value, r.source || ':' || rel.name,
+               sum(c.rows * rel.k / rel.n - c.rows * (rel.k - 1) / rel.n),
+               sum(c.tagged_rows * rel.k / rel.n - c.tagged_rows * (rel.k - 1) / rel.n),
+               sum(rel.k / rel.n - (rel.k - 1) / rel.n),
+               sum(CASE WHEN extract(isodow FROM c.ts AT TIME ZONE tz) >= 6
+                          OR extract(hour FROM c.ts AT TIME ZONE tz) < h0
+                          OR extract(hour FROM c.ts AT TIME ZONE tz) >= h1
+                        THEN greatest(c.rows, c.tagged_rows) * rel.k / rel.n
+                             - greatest(c.rows, c.tagged_rows) * (rel.k - 1) / rel.n
+                        ELSE 0 END)
+          FROM access_audit.collected_log c
+          JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
+          JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
+          JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
+          JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
+          JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
+         CROSS JOIN LATERAL (SELECT u.name, u.k, cardinality(rs.value)::bigint AS n
+                               FROM unnest(rs.value) WITH ORDINALITY AS u(name, k)) AS rel
+         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto
+           AND k.value NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
+         GROUP BY 1, 2, 3
+        ON CONFLICT (day, actor, relation) DO UPDATE SET
+            rows = d.rows + excluded.rows,
+            tagged_rows = d.tagged_rows + excluded.tagged_rows,
+            statements = d.statements + excluded.statements,
+            off_hours_rows = d.off_hours_rows + excluded.off_hours_rows;
+
+        SELECT count(*) INTO n FROM access_audit.collected_log c
+         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto;
+        total := total + n;
+        INSERT INTO access_audit.collect_progress AS p (source, rolled_upto, updated_at)
+        VALUES (r.source, upto, now())
+        ON CONFLICT (source) DO UPDATE SET rolled_upto = excluded.rolled_upto,
+                                           updated_at = excluded.updated_at;
+    END LOOP;
+    RETURN total;
+END
+$$;
+
+COMMENT ON FUNCTION access_audit.collect_rollup() IS
+    'On a central server: adds newly collected records to actor_daily so that rank_exporters() covers every source; check_exports() calls it first.';

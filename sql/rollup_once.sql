@@ -36,4 +36,13 @@ SELECT relation, rows, tagged_rows, statements
 -- the ranking's volume is the same
 SELECT volume FROM access_audit.rank_exporters() WHERE actor = 'ro_alice';
 
+-- rebuild_daily() (maintenance) rebuilds the roll-up from the log the same way
+SET access_audit.maintenance = on;
+SELECT access_audit.rebuild_daily() > 0 AS rebuilt;
+RESET access_audit.maintenance;
+SELECT d.rows, d.tagged_rows, d.volume, d.statements, d.relations
+  FROM access_audit.daily_exports d WHERE d.actor = 'ro_alice';
+SELECT relation, rows, tagged_rows, statements
+  FROM access_audit.actor_daily WHERE actor = 'ro_alice' ORDER BY relation;
+
 DROP TABLE ro_customers, ro_orders;
