@@ -5,18 +5,23 @@
 # Starts a throwaway PostgreSQL 15 server of PGBIN's installation (as a
 # non-root user when run as root) with access_audit preloaded and creates the
 # extension (install it there first: make PG_CONFIG=$PGBIN/pg_config
-# install), then for
-# each seed ranks 1,000 actors x 90 days and prints precision@10/@20,
-# recall@20, the alerts check_exports would raise at its default threshold
-# on the injection day (precision, injected alerted of all injected), false
-# alerts per 1,000 actors per day over the FP_DAYS days up to it, every
-# injected actor's rank and the legitimate actors in the top 10.  Finally it
-# times rank_exporters at 10,000 actors x 90 days.
+# install), then for each seed ranks 1,000 actors x 90 days and prints
+# precision@10/@20, recall@20, the alerts check_exports would raise at its
+# default threshold on the injection day (precision, injected alerted of all
+# injected), false alerts per 1,000 actors per day over the FP_DAYS days up
+# to it, every injected actor's rank, the legitimate actors in the top 10
+# and the kinds of the false alerts.  Finally it times rank_exporters at
+# 10,000 actors x 90 days.
+#
+# Before and after: with BEFORE=<git revision>, that revision of the
+# extension is first built into a private copy of PGBIN's installation
+# (under the temporary directory) and evaluated the same way, on the same
+# generator (this tree's), so the two tables compare the scoring alone.
 #
 # Usage: bench/detect_eval.sh [seeds...]    (default: 1 2 3 4 5)
 # Env:   PGBIN (default /usr/lib/postgresql/15/bin), PORT (default 55433),
 #        N_ACTORS (1000), N_DAYS (90), BIG_ACTORS (10000; 0 skips the timing),
-#        THRESHOLD (check_exports' default), FP_DAYS (10)
+#        THRESHOLD (check_exports' default), FP_DAYS (10), BEFORE (unset)
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +32,7 @@ N_DAYS=${N_DAYS:-90}
 BIG_ACTORS=${BIG_ACTORS:-10000}
 SEEDS=${*:-1 2 3 4 5}
 RUNAS=${RUNAS:-aa_helper}
+BEFORE=${BEFORE:-}
 
 DIR=$(mktemp -d ${TMPDIR:-/tmp}/detect_eval.XXXXXX)
 chmod 755 "$DIR"
@@ -37,17 +43,40 @@ if [ "$(id -u)" = 0 ]; then
 else
 	as() { sh -c "$*"; }
 fi
+BIN=
 cleanup() {
-	as "$PGBIN/pg_ctl -D $DIR/data -m fast stop" >/dev/null 2>&1 || true
+	[ -z "$BIN" ] || as "$BIN/pg_ctl -D $DIR/data -m fast stop" >/dev/null 2>&1 || true
 	rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
-
-as "$PGBIN/initdb -D $DIR/data -A trust" >/dev/null
-as "$PGBIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -c listen_addresses='' -c unix_socket_directories=$DIR -c shared_preload_libraries=access_audit\" start" >/dev/null
-PSQL="$PGBIN/psql -X -q -h $DIR -p $PORT -d postgres -v ON_ERROR_STOP=1"
 cp "$REPO/test/gen_population.sql" "$DIR/"
-as "$PSQL -c 'CREATE EXTENSION access_audit' -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
+
+# evaluate BINDIR LABEL: one throwaway server of that installation
+evaluate() {
+	BIN=$1
+	rm -rf "$DIR/data"
+	as "$BIN/initdb -D $DIR/data -A trust" >/dev/null
+	as "$BIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -c listen_addresses='' -c unix_socket_directories=$DIR -c shared_preload_libraries=access_audit\" start" >/dev/null
+	PSQL="$BIN/psql -X -q -h $DIR -p $PORT -d postgres -v ON_ERROR_STOP=1"
+	as "$PSQL -c 'CREATE EXTENSION access_audit' -f $DIR/gen_population.sql -c 'CREATE TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL)'" 2>&1 | grep -v NOTICE || true
+
+	THR=${THRESHOLD:-$(as "$PSQL -t -A -c \"SELECT coalesce((regexp_match(pg_get_function_arguments('access_audit.check_exports'::regproc), 'threshold double precision DEFAULT ([0-9.]+)'))[1], '4')\"")}
+	FP_DAYS=${FP_DAYS:-10}
+	echo "== $2"
+	echo "rank_exporters on $N_ACTORS actors x $N_DAYS days, injected exfiltrators act on 2024-06-28, window 1 day, baseline 30 days"
+	echo "alerts: score > $THR (check_exports' default threshold); false alerts counted over the $FP_DAYS days ending 2024-06-28"
+	echo "seed|p@10|p@20|recall@20|alert precision|injected alerted|false alerts/1000 actors/day|injected ranks|legit in top 10|kinds of false alerts"
+	for s in $SEEDS; do
+		as "$PSQL -t -A -v seed=$s -v n=$N_ACTORS -v days=$N_DAYS -v thr=$THR -v fp_days=$FP_DAYS -f $DIR/seed.sql"
+	done | tee "$DIR/rows"
+	# over all seeds: mean precision@10, injected alerted, false alerts
+	awk -F'|' '{ n++; p10 += $2; split($6, a, "/"); hit += a[1]; inj += a[2]; fp += $7 }
+		END { if (n) printf "all %d seeds: precision@10 %.2f, alert recall %d/%d = %.2f, %.2f false alerts per 1,000 actors per day\n",
+			n, p10 / n, hit, inj, hit / inj, fp / n }' "$DIR/rows"
+	[ "$BIG_ACTORS" = 0 ] || as "$PSQL -t -A -v n=$BIG_ACTORS -f $DIR/big.sql"
+	as "$BIN/pg_ctl -D $DIR/data -m fast stop" >/dev/null
+	BIN=
+}
 
 cat > "$DIR/seed.sql" <<'SQL'
 SET client_min_messages = warning;
@@ -81,15 +110,6 @@ SELECT format('%s|%s|%s|%s|%s|%s/%s|%s|%s|%s|%s', :seed,
   FROM ro LEFT JOIN rk1 ON rk1.actor = ro.actor;
 SQL
 
-THR=${THRESHOLD:-$(as "$PSQL -t -A -c \"SELECT coalesce((regexp_match(pg_get_function_arguments('access_audit.check_exports'::regproc), 'threshold double precision DEFAULT ([0-9.]+)'))[1], '4')\"")}
-FP_DAYS=${FP_DAYS:-10}
-echo "rank_exporters on $N_ACTORS actors x $N_DAYS days, injected exfiltrators act on 2024-06-28, window 1 day, baseline 30 days"
-echo "alerts: score > $THR (check_exports' default threshold); false alerts counted over the $FP_DAYS days ending 2024-06-28"
-echo "seed|p@10|p@20|recall@20|alert precision|injected alerted|false alerts/1000 actors/day|injected ranks|legit in top 10|kinds of false alerts"
-for s in $SEEDS; do
-	as "$PSQL -t -A -v seed=$s -v n=$N_ACTORS -v days=$N_DAYS -v thr=$THR -v fp_days=$FP_DAYS -f $DIR/seed.sql"
-done
-
 cat > "$DIR/big.sql" <<'SQL'
 SET client_min_messages = warning;
 SELECT count(*) FROM access_audit_test.gen_population(7, 'ev', :n, 90) \g /dev/null
@@ -106,4 +126,18 @@ SELECT format('rank_exporters at %s actors x 90 days (%s roll-up rows): %s ms (1
 			  round(extract(epoch FROM (:'t1'::timestamptz - :'t0'::timestamptz)) * 1000),
 			  round(extract(epoch FROM (:'t2'::timestamptz - :'t1'::timestamptz)) * 1000));
 SQL
-[ "$BIG_ACTORS" = 0 ] || as "$PSQL -t -A -v n=$BIG_ACTORS -f $DIR/big.sql"
+
+if [ -n "$BEFORE" ]; then
+	# a private copy of the installation, so the old build replaces nothing
+	ROOT=$(cd "$PGBIN/../../../.." && pwd)
+	mkdir -p "$DIR/before/inst" "$DIR/before/src"
+	cp -a "$ROOT/." "$DIR/before/inst/"
+	OLDBIN=$DIR/before/inst${PGBIN#"$ROOT"}
+	git -C "$REPO" archive "$BEFORE" | tar -x -C "$DIR/before/src"
+	make -s -C "$DIR/before/src" PG_CONFIG="$OLDBIN/pg_config" >/dev/null
+	make -s -C "$DIR/before/src" PG_CONFIG="$OLDBIN/pg_config" install >/dev/null
+	[ "$(id -u)" != 0 ] || chown -R "$RUNAS" "$DIR/before"
+	evaluate "$OLDBIN" "before: $BEFORE"
+	echo
+fi
+evaluate "$PGBIN" "after: the extension installed in $PGBIN"
