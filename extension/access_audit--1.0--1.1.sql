@@ -723,3 +723,6 @@ $$;
 
 COMMENT ON FUNCTION access_audit.collect_rollup() IS
     'On a central server: adds newly collected records to actor_daily so that rank_exporters() covers every source; check_exports() calls it first.';
+
+COMMENT ON TABLE access_audit.actor_daily IS
+'Daily roll-up kept by the writer: per business day, actor and relation, that relation''s share of the rows, tagged rows, statements and off-hours rows of the statements that read it (a statement that read n relations gives each a whole 1/n share), so sums over relations count every statement once.';

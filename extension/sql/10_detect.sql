@@ -717,6 +717,9 @@ $fn$;
 COMMENT ON FUNCTION access_audit.ack(bigint, text) IS
 'Acknowledges an alert: appends a row to access_audit.alert_acks (acked_by = session user) and returns its ack_id. Alerts are never updated. Raises an error if the alert does not exist.';
 
+COMMENT ON TABLE access_audit.actor_daily IS
+'Daily roll-up kept by the writer: per business day, actor and relation, that relation''s share of the rows, tagged rows, statements and off-hours rows of the statements that read it (a statement that read n relations gives each a whole 1/n share), so sums over relations count every statement once.';
+
 /*
  * daily_exports: the roll-up summed over relations, one row per actor and
  * day.  volume sums greatest(rows, tagged_rows) per relation, as
