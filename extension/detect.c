@@ -9,7 +9,10 @@
  * thousands of small percentile sorts took seconds at 10,000 actors.  This
  * file computes exactly the same quantities (the comments name the CTE each
  * step replaces) and returns one row per scored actor; the SQL keeps the
- * combination into a score, the ranking and the reason text.
+ * combination into a score, the ranking and the reason text.  The terms
+ * added since (cold start, calendar rhythms, the team's shared excess; their
+ * comments name a CTE the SQL never had) live only here; docs/detect.md
+ * explains them.
  *
  * Ownership: nothing outlives a call.  Everything is allocated in a memory
  * context private to the call, deleted before returning; on error it goes
