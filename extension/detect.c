@@ -9,7 +9,10 @@
  * thousands of small percentile sorts took seconds at 10,000 actors.  This
  * file computes exactly the same quantities (the comments name the CTE each
  * step replaces) and returns one row per scored actor; the SQL keeps the
- * combination into a score, the ranking and the reason text.
+ * combination into a score, the ranking and the reason text.  The terms
+ * added since (cold start, calendar rhythms, the team's shared excess; their
+ * comments name a CTE the SQL never had) live only here; docs/detect.md
+ * explains them.
  *
  * Ownership: nothing outlives a call.  Everything is allocated in a memory
  * context private to the call, deleted before returning; on error it goes
@@ -49,7 +52,24 @@
 /* Rows fetched from the source per SPI round trip. */
 #define AA_DETECT_BATCH	10000
 /* Number of output columns of _detect_actors. */
-#define AA_DETECT_NCOLS	19
+#define AA_DETECT_NCOLS	29
+/* Active days before the window below which peers alone carry the score. */
+#define AA_DETECT_MIN_HISTORY	10
+/* Days a cold-start actor's daily volumes are compared with peers over. */
+#define AA_DETECT_COLD_DAYS	14
+
+/*
+ * Calendar rhythms: the window day's tags, and how many earlier occurrences
+ * of each are looked at (month ends and quarter ends may lie before the
+ * baseline; only those days are read for them).
+ */
+#define AA_CAL_WEEKDAY		0x01
+#define AA_CAL_MONTH_END	0x02
+#define AA_CAL_QUARTER_END	0x04
+#define AA_CAL_WEEKS		8
+#define AA_CAL_MONTHS		6
+#define AA_CAL_QUARTERS		4
+#define AA_CAL_MAX_DATES	(AA_CAL_WEEKS + AA_CAL_MONTHS + AA_CAL_QUARTERS)
 
 /* One day of one actor: the roll-up summed over relations (CTEs agg, days). */
 typedef struct DetectDay
@@ -87,6 +107,13 @@ typedef struct DetectActor
 	int64		n_ref;
 	double		ref_med;
 	double		s_ref;
+	int64		n_hist;			/* active days before the window */
+	/* calendar rhythm: volumes on earlier occurrences, and the result */
+	double	   *calvol;
+	double		cal_uplift;		/* ln units above the ordinary level */
+	int			cal_tag;
+	int			cal_n;			/* active occurrences */
+	int			cal_occ;		/* occurrences the actor was around for */
 	/* CTE win */
 	bool		has_win;
 	double		v;
@@ -100,6 +127,13 @@ typedef struct DetectActor
 	double		ramp_z;
 	double		excess;
 	bool		has_recent;
+	/* cold start: daily volumes against the peers of the same day */
+	int			cold_n;
+	double		cold_z;
+	double		cold_lr;		/* mean ln ratio to the peers' median */
+	/* self_z before the team's shared excess is taken off */
+	bool		has_z;
+	double		self_z;
 	double		recent_ratio;
 } DetectActor;
 
@@ -765,6 +799,8 @@ compute_self(DetectActor *act, int nactors, const double *season, int32 nd,
 
 			if (dd->day < self_end)
 				ac->has_self = true;
+			if (dd->day < w_lo)
+				ac->n_hist++;
 			if (dd->day >= b_lo && dd->day <= w_lo - 1)
 			{
 				buf1[nbv] = dd->y;
@@ -928,6 +964,319 @@ compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
 }
 
 /*
+ * The last working day (Monday to Friday) of a month; month may be out of
+ * 1..12 and is normalised.
+ */
+static int32
+last_working_day(int year, int month)
+{
+	int			jd;
+	int			dow;
+
+	while (month < 1)
+	{
+		month += 12;
+		year--;
+	}
+	while (month > 12)
+	{
+		month -= 12;
+		year++;
+	}
+	/* the day before the first of the next month */
+	jd = (month == 12 ? date2j(year + 1, 1, 1) : date2j(year, month + 1, 1)) - 1;
+	dow = j2day(jd);
+	if (dow == 0)
+		jd -= 2;
+	else if (dow == 6)
+		jd -= 1;
+	return jd - POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * The calendar tags of day d1 and the earlier days that carry the same
+ * tags: the same weekday in the AA_CAL_WEEKS weeks before, the last working
+ * days of the AA_CAL_MONTHS months before if d1 is a month end, and of the
+ * AA_CAL_QUARTERS quarters before if it is a quarter end.  Fills dates and
+ * their tag masks (a date may carry several tags) and returns how many.
+ */
+static int
+calendar_dates(int32 d1, int *tags, int32 *dates, int *masks)
+{
+	int			year;
+	int			month;
+	int			mday;
+	int			n = 0;
+	int			k;
+	int			i;
+
+	j2date(d1 + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+	*tags = AA_CAL_WEEKDAY;
+	if (d1 == last_working_day(year, month))
+	{
+		*tags |= AA_CAL_MONTH_END;
+		if (month % 3 == 0)
+			*tags |= AA_CAL_QUARTER_END;
+	}
+
+	for (k = 1; k <= AA_CAL_WEEKS; k++)
+	{
+		dates[n] = d1 - 7 * k;
+		masks[n++] = AA_CAL_WEEKDAY;
+	}
+	for (k = 1; (*tags & AA_CAL_MONTH_END) && k <= AA_CAL_MONTHS; k++)
+	{
+		int32		d = last_working_day(year, month - k);
+		int			tag = AA_CAL_MONTH_END;
+
+		if ((*tags & AA_CAL_QUARTER_END) && k % 3 == 0)
+			tag |= AA_CAL_QUARTER_END;
+		for (i = 0; i < n && dates[i] != d; i++)
+			;
+		if (i == n)
+		{
+			dates[n] = d;
+			masks[n++] = 0;
+		}
+		masks[i] |= tag;
+	}
+	for (k = AA_CAL_MONTHS / 3 + 1; (*tags & AA_CAL_QUARTER_END) && k <= AA_CAL_QUARTERS; k++)
+	{
+		dates[n] = last_working_day(year, month - 3 * k);
+		masks[n++] = AA_CAL_QUARTER_END;
+	}
+	Assert(n <= AA_CAL_MAX_DATES);
+	return n;
+}
+
+/*
+ * Read each actor's volume on the calendar dates (CTE cal): one small query
+ * for a handful of days, which may lie before the look-back.
+ */
+static void
+load_calendar(Oid source, const int32 *dates, int ndates, DetectActor *act,
+			  int nactors, DetectStrTab *actors)
+{
+	StringInfoData q;
+	Oid			argtypes[1] = {DATEARRAYOID};
+	Datum		args[1];
+	Datum	   *elems;
+	Portal		portal;
+	int			a;
+	int			k;
+	MemoryContext work = CurrentMemoryContext;
+
+	for (a = 0; a < nactors; a++)
+		act[a].calvol = palloc0(sizeof(double) * Max(ndates, 1));
+	if (ndates == 0)
+		return;
+	elems = palloc(sizeof(Datum) * ndates);
+	for (k = 0; k < ndates; k++)
+		elems[k] = DateADTGetDatum(dates[k]);
+	args[0] = PointerGetDatum(construct_array(elems, ndates, DATEOID,
+											  sizeof(DateADT), true,
+											  TYPALIGN_INT));
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT s.day, s.actor::pg_catalog.text, "
+					 "greatest(s.rows, s.tagged_rows)::pg_catalog.float8 "
+					 "FROM %s s WHERE s.day OPERATOR(pg_catalog.=) ANY ($1) "
+					 "AND greatest(s.rows, s.tagged_rows) OPERATOR(pg_catalog.>) 0",
+					 DatumGetCString(DirectFunctionCall1(regclassout,
+														 ObjectIdGetDatum(source))));
+	portal = SPI_cursor_open_with_args(NULL, q.data, 1, argtypes, args, NULL,
+									   true, 0);
+	MemoryContextSwitchTo(work);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, AA_DETECT_BATCH);
+		MemoryContextSwitchTo(work);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		d;
+			text	   *t;
+			int32		day;
+
+			d = heap_getattr(tup, 2, desc, &isnull);
+			if (isnull)
+				continue;
+			t = DatumGetTextPP(d);
+			a = strtab_find(actors, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			if (a < 0)
+				continue;
+			day = DatumGetDateADT(heap_getattr(tup, 1, desc, &isnull));
+			for (k = 0; k < ndates && dates[k] != day; k++)
+				;
+			if (k < ndates)
+				act[a].calvol[k] += DatumGetFloat8(heap_getattr(tup, 3, desc,
+																&isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(work);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(work);
+}
+
+/*
+ * Calendar rhythms (CTE rhythm): for each tag of the window day, the
+ * actor's usual excess on its earlier occurrences over their ordinary level
+ * (weekday-corrected ln volume minus the baseline median), as the median
+ * over the occurrences since the actor was first seen, a day without
+ * exports counting as no excess.  A tag needs at least two active
+ * occurrences, and four occurrences for a weekday, and a usual excess of at
+ * least 2x and two robust SDs (a rhythm is a recurring spike, not noise);
+ * the largest such usual excess becomes the actor's calendar uplift, which the window day is
+ * discounted by.  Only for 1-day windows and actors with a baseline.
+ */
+static void
+compute_calendar(DetectActor *act, int nactors, const double *season,
+				 int tags, const int32 *dates, const int *masks, int ndates,
+				 double *buf)
+{
+	static const int tag_list[3] = {AA_CAL_QUARTER_END, AA_CAL_MONTH_END,
+	AA_CAL_WEEKDAY};
+	int			a;
+	int			t;
+	int			k;
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		int32		first;
+
+		if (!ac->has_self || ac->n_base < 3 || ac->ndays == 0)
+			continue;
+		first = ac->days[0].day;
+		for (k = 0; k < ndates; k++)
+			if (ac->calvol[k] > 0 && dates[k] < first)
+				first = dates[k];
+
+		for (t = 0; t < 3; t++)
+		{
+			int			tag = tag_list[t];
+			int			nocc = 0;
+			int			nact = 0;
+			double		up;
+
+			if (!(tags & tag))
+				continue;
+			for (k = 0; k < ndates; k++)
+			{
+				if (!(masks[k] & tag) || dates[k] < first)
+					continue;
+				if (ac->calvol[k] > 0)
+				{
+					buf[nocc++] = log(1 + ac->calvol[k])
+						- season[iso_dow(dates[k])] - ac->med;
+					nact++;
+				}
+				else
+					buf[nocc++] = 0;
+			}
+			if (nact < 2 || nocc < (tag == AA_CAL_WEEKDAY ? 4 : 2))
+				continue;
+			up = median(buf, nocc);
+			/* a rhythm is a usual spike: notable on its own, and at least 2x */
+			if (up < Max(M_LN2, 2 * ac->s_self))
+				continue;
+			if (up > ac->cal_uplift)
+			{
+				ac->cal_uplift = up;
+				ac->cal_tag = tag;
+				ac->cal_n = nact;
+				ac->cal_occ = nocc;
+			}
+		}
+	}
+}
+
+/*
+ * Cold start (CTE cold): an actor with fewer than AA_DETECT_MIN_HISTORY
+ * active days before the window has no usual of their own to speak of, so
+ * each of their active days in the last AA_DETECT_COLD_DAYS is compared with
+ * the peers active that day (median and robust spread of ln(1 + volume);
+ * all humans when fewer than 5 peers were active).  cold_z combines the
+ * days as mean(z) * sqrt(n), n capped at 5 so a long run cannot grow
+ * without bound: a contractor exporting 25x their peers on each of their
+ * first five days stands out although no single day is extreme.
+ */
+static void
+compute_cold(DetectActor *act, int nactors, int ngroups, int32 d1,
+			 double *scratch)
+{
+	int			nkeys = ngroups + 1;
+	int32		c_lo = d1 - AA_DETECT_COLD_DAYS + 1;
+	DetectVec  *dv = palloc0(sizeof(DetectVec) * nkeys * AA_DETECT_COLD_DAYS);
+	DetectPeer *dp = palloc0(sizeof(DetectPeer) * nkeys * AA_DETECT_COLD_DAYS);
+	int			a;
+	int			i;
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+
+		if (ac->bulk)
+			continue;
+		for (i = 0; i < ac->ndays; i++)
+		{
+			DetectDay  *dd = &ac->days[i];
+			double		y;
+
+			if (dd->day < c_lo || dd->day > d1)
+				continue;
+			y = log(1 + dd->vol);
+			if (ac->pkey != AA_DETECT_ALL)
+				vec_push(&dv[ac->pkey * AA_DETECT_COLD_DAYS + (dd->day - c_lo)], y);
+			vec_push(&dv[ngroups * AA_DETECT_COLD_DAYS + (dd->day - c_lo)], y);
+		}
+	}
+	for (i = 0; i < nkeys * AA_DETECT_COLD_DAYS; i++)
+		peer_stats(&dv[i], &dp[i], scratch);
+
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		int			key = ac->pkey == AA_DETECT_ALL ? ngroups : ac->pkey;
+		double		sz = 0;
+		double		slr = 0;
+
+		if (ac->bulk || ac->n_hist >= AA_DETECT_MIN_HISTORY)
+			continue;
+		for (i = 0; i < ac->ndays; i++)
+		{
+			DetectDay  *dd = &ac->days[i];
+			DetectPeer *p;
+			double		y;
+
+			if (dd->day < c_lo || dd->day > d1)
+				continue;
+			p = &dp[key * AA_DETECT_COLD_DAYS + (dd->day - c_lo)];
+			if (!p->exists || p->n < 5)
+				p = &dp[ngroups * AA_DETECT_COLD_DAYS + (dd->day - c_lo)];
+			if (!p->exists || p->n < 5)
+				continue;
+			y = log(1 + dd->vol);
+			sz += (y - p->med) / p->s;
+			slr += y - p->med;
+			ac->cold_n++;
+		}
+		if (ac->cold_n > 0)
+		{
+			ac->cold_z = sz / ac->cold_n * sqrt(Min(ac->cold_n, 5));
+			ac->cold_lr = slr / ac->cold_n;
+		}
+	}
+}
+
+/*
  * Compute the per-actor terms of rank_exporters over the source (a table
  * or view of actor_daily's shape) for the window of nd days ending on d1
  * and a baseline of nb days, and return them as the rows of a materialized
@@ -969,6 +1318,15 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 	int			nkeys;
 	int			a;
 	int			rc;
+	int			cal_tags = 0;
+	DetectVec  *team;
+	double	   *team_med;
+	int			ncal = 0;
+	int32		cal_dates[AA_CAL_MAX_DATES];
+	int			cal_masks[AA_CAL_MAX_DATES];
+	static const char *const weekdays[8] = {NULL, "on Mondays", "on Tuesdays",
+		"on Wednesdays", "on Thursdays", "on Fridays", "on Saturdays",
+	"on Sundays"};
 
 	InitMaterializedSRF(fcinfo, 0);
 	/* An infinite as_of leaves no day to read, as in the SQL. */
@@ -996,6 +1354,10 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 	MemoryContextSwitchTo(work);
 	act = load_source(source, lo, w_lo, d1, &actors, &nactors, &pairs, &pmask);
 	load_groups(act, nactors, &actors, &groups);
+	/* calendar rhythms are learnt for 1-day windows only */
+	if (nd == 1)
+		ncal = calendar_dates(d1, &cal_tags, cal_dates, cal_masks);
+	load_calendar(source, cal_dates, ncal, act, nactors, &actors);
 	SPI_finish();
 	MemoryContextSwitchTo(work);
 
@@ -1004,6 +1366,7 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 	for (a = 0; a < nactors; a++)
 		maxdays = Max(maxdays, act[a].ndays);
 	maxdays = Max(maxdays, nactors);
+	maxdays = Max(maxdays, AA_CAL_MAX_DATES);
 	buf1 = palloc(sizeof(double) * maxdays);
 	buf2 = palloc(sizeof(double) * maxdays);
 	buf3 = palloc(sizeof(double) * maxdays);
@@ -1013,6 +1376,8 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 	compute_self(act, nactors, season, nd, w_lo, b_lo, r_lo, ref_lo,
 				 buf1, buf2, buf3);
 	compute_relations(act, pairs, pmask);
+	compute_calendar(act, nactors, season, cal_tags, cal_dates, cal_masks,
+					 ncal, buf1);
 
 	/*
 	 * Peers in the same window (CTEs pw, pws) and pooled baselines (CTEs pb,
@@ -1075,6 +1440,35 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 	}
 
 	compute_ramp(act, nactors, groups.n, d1, r_lo, nr);
+	compute_cold(act, nactors, groups.n, d1, buf1);
+
+	/*
+	 * The team's shared excess (CTE team): the median self_z of the peers
+	 * active in the window with a baseline of their own.  A quarter-end
+	 * report or a team taking on new work raises everyone's self_z at once;
+	 * only the excess beyond the team's is the actor's own.  Needs 3 such
+	 * peers; all humans otherwise.
+	 */
+	team = palloc0(sizeof(DetectVec) * nkeys);
+	team_med = palloc0(sizeof(double) * nkeys);
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+		double		se = nd == 1 ? se_d1 : 0;
+
+		if (!ac->has_win || !ac->has_self || ac->n_base < 3)
+			continue;
+		ac->has_z = true;
+		ac->self_z = (log(1 + ac->v) - se - ac->med - ac->cal_uplift) / ac->s_self;
+		if (ac->bulk)
+			continue;
+		if (ac->pkey != AA_DETECT_ALL)
+			vec_push(&team[ac->pkey], ac->self_z);
+		vec_push(&team[groups.n], ac->self_z);
+	}
+	for (a = 0; a < nkeys; a++)
+		if (team[a].n >= 3)
+			team_med[a] = Max(0, median(team[a].v, team[a].n));
 
 	/* One row per actor active in the window or the ramp period (CTE z). */
 	for (a = 0; a < nactors; a++)
@@ -1086,6 +1480,11 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 		double		se = nd == 1 ? se_d1 : 0;
 		double		ly = log(1 + ac->v);
 		int64		n_base = ac->has_self ? ac->n_base : 0;
+		double		up = ac->cal_uplift;
+		DetectPeer *peer = NULL;
+		bool		pooled = false;
+		bool		all_humans = key == groups.n;
+		double		tz = 0;
 
 		if (!ac->has_win && !ac->has_ramp)
 			continue;
@@ -1106,22 +1505,48 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 			values[6] = Float8GetDatum(ac->s_self);
 			nulls[5] = nulls[6] = false;
 		}
-		if (n_base >= 3)
+
+		/*
+		 * The usual of the window day includes its calendar rhythm and the
+		 * team's shared excess of the day.
+		 */
+		if (ac->has_z && !ac->bulk)
+			tz = team[key].n >= 3 ? team_med[key] : team_med[groups.n];
+		/* a cold start's own days count from two: the dump of a new hire */
+		if (n_base >= 3 ||
+			(n_base == 2 && !ac->bulk && ac->n_hist < AA_DETECT_MIN_HISTORY))
 		{
-			values[7] = Float8GetDatum(exp(ac->med + se) - 1);
-			values[8] = Float8GetDatum((ly - se - ac->med) / ac->s_self);
+			values[7] = Float8GetDatum(exp(ac->med + se + up + tz * ac->s_self) - 1);
+			values[8] = Float8GetDatum((ly - se - ac->med - up) / ac->s_self - tz);
 			nulls[7] = nulls[8] = false;
 		}
-		if (!ac->bulk && pws[key].exists && pws[key].n >= 5)
+
+		/*
+		 * Peers: those active in the same window; with fewer than 5, the
+		 * group's pooled baseline; without one (a new installation), all
+		 * humans active in the window.  The actor's own calendar rhythm is
+		 * taken off before comparing.
+		 */
+		if (ac->bulk)
+			peer = NULL;
+		else if (pws[key].exists && pws[key].n >= 5)
+			peer = &pws[key];
+		else if (pbs[key].exists)
 		{
-			values[9] = Float8GetDatum(exp(pws[key].med) - 1);
-			values[10] = Float8GetDatum((ly - pws[key].med) / pws[key].s);
-			nulls[9] = nulls[10] = false;
+			peer = &pbs[key];
+			pooled = true;
 		}
-		else if (!ac->bulk && pbs[key].exists)
+		else if (pws[groups.n].exists && pws[groups.n].n >= 5)
 		{
-			values[9] = Float8GetDatum(exp(pbs[key].med + se) - 1);
-			values[10] = Float8GetDatum((ly - pbs[key].med - se) / pbs[key].s);
+			peer = &pws[groups.n];
+			all_humans = true;
+		}
+		if (peer != NULL)
+		{
+			double		pse = pooled ? se : 0;
+
+			values[9] = Float8GetDatum(exp(peer->med + pse) - 1);
+			values[10] = Float8GetDatum((ly - up - peer->med - pse) / peer->s);
 			nulls[9] = nulls[10] = false;
 		}
 		if (ac->has_ramp)
@@ -1152,6 +1577,39 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 		values[18] = Float8GetDatum(n_base >= 3 && ac->has_win && ac->v != 0 ?
 									ac->new_vol / ac->v : 0);
 		nulls[18] = false;
+		values[19] = Int64GetDatum(ac->n_hist);
+		nulls[19] = false;
+		if (peer != NULL)
+		{
+			if (all_humans)
+				values[20] = CStringGetTextDatum("all people");
+			else
+				values[20] = PointerGetDatum(cstring_to_text_with_len(groups.strs[ac->pkey],
+																	  groups.lens[ac->pkey]));
+			nulls[20] = false;
+		}
+		values[21] = Float8GetDatum(up);
+		nulls[21] = false;
+		if (ac->cal_tag != 0)
+		{
+			values[22] = CStringGetTextDatum(ac->cal_tag == AA_CAL_QUARTER_END ? "at quarter end" :
+											 ac->cal_tag == AA_CAL_MONTH_END ? "at month end" :
+											 weekdays[iso_dow(d1)]);
+			nulls[22] = false;
+		}
+		values[23] = Int32GetDatum(ac->cal_n);
+		values[24] = Int32GetDatum(ac->cal_occ);
+		nulls[23] = nulls[24] = false;
+		values[25] = Int32GetDatum(ac->cold_n);
+		nulls[25] = false;
+		if (ac->cold_n > 0)
+		{
+			values[26] = Float8GetDatum(ac->cold_z);
+			values[27] = Float8GetDatum(exp(ac->cold_lr));
+			nulls[26] = nulls[27] = false;
+		}
+		values[28] = Float8GetDatum(tz);
+		nulls[28] = false;
 		/* the tuplestore copies the row into its own context */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

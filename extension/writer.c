@@ -810,8 +810,20 @@ rollup_add(HTAB *cells, const ChainRow *c, int32 session_id, int32 shape_id,
 }
 
 /*
+ * The k-th of n shares of a total: the totals of a statement that read
+ * several relations are split over them, so that summing a day's relations
+ * counts each statement once.  The shares are whole and add up to total.
+ */
+static int64
+rollup_share(int64 total, int k, int n)
+{
+	return total * (k + 1) / n - total * k / n;
+}
+
+/*
  * Upsert the batch's roll-up into access_audit.actor_daily in one
- * statement.
+ * statement.  Each relation's row holds its share of the statements that
+ * read it (rollup_share), not their full totals.
  */
 static void
 rollup_flush(HTAB *cells)
@@ -856,10 +868,11 @@ rollup_flush(HTAB *cells)
 				row->rows = row->tagged_rows = 0;
 				row->statements = row->off_hours_rows = 0;
 			}
-			row->rows += cell->rows;
-			row->tagged_rows += cell->tagged_rows;
-			row->statements += cell->statements;
-			row->off_hours_rows += cell->off_hours_rows;
+			row->rows += rollup_share(cell->rows, k, cell->n_relations);
+			row->tagged_rows += rollup_share(cell->tagged_rows, k, cell->n_relations);
+			row->statements += rollup_share(cell->statements, k, cell->n_relations);
+			row->off_hours_rows += rollup_share(cell->off_hours_rows, k,
+												cell->n_relations);
 		}
 	}
 

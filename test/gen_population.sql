@@ -18,12 +18,21 @@
 --   exfil-offhours  6-10x their usual, 95% outside business hours
 --   exfil-spread    a dump spread over 30-50 tables they never read, each
 --                   table a modest amount
+--   exfil-contractor  hired 7 days ago, exports 20-30x the group's level on
+--                   every working day from the first (their short history
+--                   is the exfiltration)
+--   exfil-steady    3-4x their usual on every working day of the last 25
+--                   days: each day stays under the alert threshold
 -- Legitimate kinds: normal, small_group (the 3-person hr group), service
 -- (bulk_user batch accounts exporting millions every day), power (steady
 -- 12x their group), quarter_end (finance: 8x on the last 3 days),
 -- team_double (sales: 2.2x for the last 20 days), new_hire (joined in the
--- last 5 days, ordinary volumes).  About 5% of people are unmapped (peer
--- group 'default').  Weekends are quiet and two holidays are near-empty.
+-- last 5 days, ordinary volumes), month_end (8x their usual on the last
+-- working day of every month, end_day included when it is one),
+-- role_change (the 6-person ops team, their own peer group, took on
+-- analytics work together 12 days before end_day: 12x their volumes since).  About 5%
+-- of people are unmapped (peer group 'default').  Weekends are quiet and
+-- two holidays are near-empty.
 --
 -- The same seed and sizes always give the same rows: everything comes from
 -- random() after setseed(), in queries with fixed order and no parallelism.
@@ -37,6 +46,18 @@ CREATE OR REPLACE FUNCTION access_audit_test.randn()
 RETURNS float8
 LANGUAGE sql VOLATILE
 RETURN sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random());
+
+/*
+ * last_working_day: the last Monday-to-Friday day of the month of d.
+ */
+CREATE OR REPLACE FUNCTION access_audit_test.last_working_day(d date)
+RETURNS date
+LANGUAGE sql IMMUTABLE
+RETURN (SELECT max(x)::date
+		  FROM generate_series(date_trunc('month', d) + interval '1 month' - interval '3 days',
+							   date_trunc('month', d) + interval '1 month' - interval '1 day',
+							   interval '1 day') x
+		 WHERE extract(isodow FROM x) < 6);
 
 CREATE OR REPLACE FUNCTION access_audit_test.gen_population(
 	seed int,
@@ -67,7 +88,8 @@ BEGIN
 
 	DROP TABLE IF EXISTS pg_temp.gp_roster, pg_temp.gp_days, pg_temp.gp_rows;
 
-	/* Fixed actors: 5 service accounts, 10 injected, 3 hr, 4 new hires. */
+	/* Fixed actors: 5 service accounts, 13 injected, 3 hr, 4 new hires,
+	 * 3 month-end reporters, the 6-person team that changes role. */
 	CREATE TEMP TABLE gp_roster (
 		id serial, actor text, kind text, grp text, mapped boolean,
 		level float8, sd float8, offb float8, start_day date, mult float8);
@@ -84,7 +106,15 @@ BEGIN
 		('exfil-offhours-1', 'exfil-offhours', 'engineering'),
 		('exfil-offhours-2', 'exfil-offhours', 'analytics'),
 		('exfil-spread-1', 'exfil-spread', 'support'),
-		('exfil-spread-2', 'exfil-spread', 'sales')) v
+		('exfil-spread-2', 'exfil-spread', 'sales'),
+		('exfil-contractor-1', 'exfil-contractor', 'support'),
+		('exfil-contractor-2', 'exfil-contractor', 'sales'),
+		('exfil-steady-1', 'exfil-steady', 'engineering')) v
+	UNION ALL
+	SELECT 'monthend-' || i, 'month_end', (ARRAY['support', 'engineering', 'sales'])[i]
+	  FROM generate_series(1, 3) i
+	UNION ALL
+	SELECT 'role-' || i, 'role_change', 'ops' FROM generate_series(1, 6) i
 	UNION ALL
 	SELECT 'hr-' || i, 'small_group', 'hr' FROM generate_series(1, 3) i
 	UNION ALL
@@ -112,10 +142,13 @@ BEGIN
 	/* Per-person parameters (log-normal level around the group's). */
 	UPDATE gp_roster r SET
 		mapped = NOT (r.kind = 'normal' AND u.m < 0.06),
-		level = CASE r.grp WHEN 'service' THEN ln(2e6) WHEN 'sales' THEN 6.0
+		level = CASE WHEN r.kind = 'role_change' THEN 5.0 ELSE
+				CASE r.grp WHEN 'service' THEN ln(2e6) WHEN 'sales' THEN 6.0
 				  WHEN 'support' THEN 5.0 WHEN 'finance' THEN 6.5 WHEN 'engineering' THEN 6.5
-				  WHEN 'analytics' THEN 7.5 WHEN 'hr' THEN 4.5 END
-				+ CASE WHEN r.kind = 'service' THEN 0.5 ELSE 0.7 END * u.n1
+				  WHEN 'analytics' THEN 7.5 WHEN 'hr' THEN 4.5 END END
+				+ CASE WHEN r.kind = 'service' THEN 0.5
+					   -- a contractor's level is the group's, times mult
+					   WHEN r.kind = 'exfil-contractor' THEN 0 ELSE 0.7 END * u.n1
 				+ CASE WHEN r.kind = 'power' THEN 2.5 ELSE 0 END,
 		sd = CASE WHEN r.kind = 'service' THEN 0.25 ELSE 0.4 + 0.5 * u.u2 END,
 		offb = CASE WHEN r.kind = 'service' THEN 0.95
@@ -123,12 +156,15 @@ BEGIN
 					ELSE 0.02 + 0.08 * u.u3 END,
 		start_day = CASE WHEN r.kind = 'new_hire' THEN end_day - 1 - (u.u4 * 5)::int
 						 WHEN r.kind = 'exfil-newhire' THEN end_day - 3
+						 WHEN r.kind = 'exfil-contractor' THEN end_day - 6
 						 ELSE first_day END,
 		mult = CASE r.kind WHEN 'exfil-spike' THEN 20 + 40 * u.u5
 				 WHEN 'exfil-ramp' THEN 8 + 7 * u.u5
 				 WHEN 'exfil-newhire' THEN 30 + 50 * u.u5
 				 WHEN 'exfil-offhours' THEN 6 + 4 * u.u5
 				 WHEN 'exfil-spread' THEN 30 + 20 * u.u5
+				 WHEN 'exfil-contractor' THEN 20 + 10 * u.u5
+				 WHEN 'exfil-steady' THEN 3 + u.u5
 				 ELSE 1 END
 	  FROM (SELECT id, random() AS m, access_audit_test.randn() AS n1, random() AS u2,
 				   random() AS u3, random() AS u4, random() AS u5
@@ -150,6 +186,11 @@ BEGIN
 		+ CASE WHEN q.weekend AND q.kind <> 'service' THEN ln(0.4) ELSE 0 END
 		+ CASE WHEN q.kind = 'quarter_end' AND q.day > end_day - 3 THEN ln(8) ELSE 0 END
 		+ CASE WHEN q.kind = 'team_double' AND q.day > end_day - 20 THEN ln(2.2) ELSE 0 END
+		+ CASE WHEN q.kind = 'month_end' AND q.day = access_audit_test.last_working_day(q.day)
+			   THEN ln(8) ELSE 0 END
+		+ CASE WHEN q.kind = 'role_change' AND q.day > end_day - 12 THEN 2.5 ELSE 0 END
+		+ CASE WHEN q.kind = 'exfil-contractor' THEN ln(q.mult) ELSE 0 END
+		+ CASE WHEN q.kind = 'exfil-steady' AND q.day > end_day - 25 THEN ln(q.mult) ELSE 0 END
 		+ CASE WHEN q.kind = 'exfil-ramp' AND q.day > end_day - 28
 			   THEN ln(q.mult) * (q.day - (end_day - 28)) / 28.0 ELSE 0 END
 		)
@@ -160,6 +201,9 @@ BEGIN
 	 WHERE CASE
 			WHEN q.kind = 'service' THEN true
 			WHEN q.day = end_day AND q.kind LIKE 'exfil-%' THEN true
+			WHEN q.kind = 'month_end' AND q.day = access_audit_test.last_working_day(q.day) THEN true
+			WHEN q.kind IN ('exfil-contractor', 'exfil-steady') AND NOT q.weekend
+				 AND q.day > end_day - 25 THEN true
 			WHEN q.holiday THEN q.act < 0.03
 			WHEN q.weekend THEN q.act < 0.06
 			ELSE q.act < 0.88

@@ -506,12 +506,21 @@ BEGIN
     DELETE FROM access_audit.actor_daily;
     INSERT INTO access_audit.actor_daily
         (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
-    SELECT (l.ts AT TIME ZONE tz)::date, l.actor, r.rel, sum(l.rows), sum(l.tagged_rows), count(*),
+    -- each relation gets a whole share of the statement's totals (the k-th
+    -- of n: x * k / n - x * (k - 1) / n), so that a statement counts once
+    SELECT (l.ts AT TIME ZONE tz)::date, l.actor, r.rel,
+           sum(l.rows * r.k / r.n - l.rows * (r.k - 1) / r.n),
+           sum(l.tagged_rows * r.k / r.n - l.tagged_rows * (r.k - 1) / r.n),
+           sum(r.k / r.n - (r.k - 1) / r.n),
            sum(CASE WHEN extract(isodow FROM l.ts AT TIME ZONE tz) >= 6
                       OR extract(hour FROM l.ts AT TIME ZONE tz) < h0
                       OR extract(hour FROM l.ts AT TIME ZONE tz) >= h1
-                    THEN greatest(l.rows, l.tagged_rows) ELSE 0 END)
-      FROM access_audit.log l CROSS JOIN LATERAL unnest(l.relations) AS r(rel)
+                    THEN greatest(l.rows, l.tagged_rows) * r.k / r.n
+                         - greatest(l.rows, l.tagged_rows) * (r.k - 1) / r.n
+                    ELSE 0 END)
+      FROM access_audit.log l
+     CROSS JOIN LATERAL (SELECT u.rel, u.k, cardinality(l.relations)::bigint AS n
+                           FROM unnest(l.relations) WITH ORDINALITY AS u(rel, k)) AS r
      WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
      GROUP BY 1, 2, 3;
     GET DIAGNOSTICS n = ROW_COUNT;

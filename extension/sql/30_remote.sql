@@ -267,19 +267,26 @@ BEGIN
 
         INSERT INTO access_audit.actor_daily AS d
             (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
+        -- each relation gets a whole share of the statement's totals (the
+        -- k-th of n: x * k / n - x * (k - 1) / n), so a statement counts once
         SELECT (c.ts AT TIME ZONE tz)::date, a.value, r.source || ':' || rel.name,
-               sum(c.rows), sum(c.tagged_rows), count(*),
+               sum(c.rows * rel.k / rel.n - c.rows * (rel.k - 1) / rel.n),
+               sum(c.tagged_rows * rel.k / rel.n - c.tagged_rows * (rel.k - 1) / rel.n),
+               sum(rel.k / rel.n - (rel.k - 1) / rel.n),
                sum(CASE WHEN extract(isodow FROM c.ts AT TIME ZONE tz) >= 6
                           OR extract(hour FROM c.ts AT TIME ZONE tz) < h0
                           OR extract(hour FROM c.ts AT TIME ZONE tz) >= h1
-                        THEN greatest(c.rows, c.tagged_rows) ELSE 0 END)
+                        THEN greatest(c.rows, c.tagged_rows) * rel.k / rel.n
+                             - greatest(c.rows, c.tagged_rows) * (rel.k - 1) / rel.n
+                        ELSE 0 END)
           FROM access_audit.collected_log c
           JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
           JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
           JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
           JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
           JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
-         CROSS JOIN LATERAL unnest(rs.value) AS rel(name)
+         CROSS JOIN LATERAL (SELECT u.name, u.k, cardinality(rs.value)::bigint AS n
+                               FROM unnest(rs.value) WITH ORDINALITY AS u(name, k)) AS rel
          WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto
            AND k.value NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
          GROUP BY 1, 2, 3

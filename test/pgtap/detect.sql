@@ -17,7 +17,7 @@ SET client_min_messages = warning;
 \pset pager off
 
 BEGIN;
-SELECT plan(61);
+SELECT plan(97);
 
 \i test/gen_population.sql
 
@@ -87,7 +87,7 @@ SELECT is((SELECT reason FROM rk_a WHERE actor = 'h-spike'),
 		  'exported 10,000 rows in the last 1 day, 100x their 30-day median of 100 and 100x their peers'' median',
 		  'the reason gives the volume with separators and both multipliers');
 SELECT is((SELECT reason FROM rk_a WHERE actor = 'h-new'),
-		  'exported 5,000 rows in the last 1 day with no history of their own, 50x their peers'' median of 100',
+		  'exported 5,000 rows in the last 1 day with no history of their own, 50x the median of hand (100)',
 		  'the reason for a new hire says there is no history');
 SELECT ok((SELECT score FROM rk_a WHERE actor = 'h-spike') > 4,
 		  'the spike scores above the default alert threshold 4');
@@ -114,6 +114,48 @@ UPDATE access_audit.actor_groups SET bulk_user = false WHERE actor = 'h-spike';
 -- A 7-day window sums the days: same-length totals are compared.
 SELECT is((SELECT volume FROM access_audit.rank_exporters('7 days', '30 days', '2024-03-29 12:00', 'hand_a')
 			WHERE actor = 'h-1'), 700::bigint, 'a 7-day window sums seven days');
+
+-- The window's end: as of T means the data up to T.  As of midnight the
+-- window is the day before (midnight belongs to the day starting there); any
+-- later moment of a day includes that day so far.
+SELECT is((SELECT actor FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-30 00:00', 'hand_a')
+			WHERE rank = 1), 'h-spike', 'as of midnight the window is the day that just ended');
+SELECT is((SELECT round(self_z::numeric, 6) FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-30 00:00', 'hand_a')
+			WHERE actor = 'h-spike'), (SELECT round(self_z::numeric, 6) FROM rk_a WHERE actor = 'h-spike'),
+		  'as of midnight ranks the previous day exactly as from within it');
+SELECT is((SELECT count(*)::int FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 00:00', 'hand_a')
+			WHERE actor IN ('h-spike', 'h-new')), 1,
+		  'as of the midnight starting the spike day, the spike day is not in the window');
+SELECT is((SELECT score FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 00:00', 'hand_a')
+			WHERE actor = 'h-spike'), 0::float8,
+		  'as of the spike day''s midnight the spike is not yet seen (and not in the baseline)');
+SELECT is((SELECT actor FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-29 00:00:00.000001', 'hand_a')
+			WHERE rank = 1), 'h-spike', 'one microsecond into the day, that day counts');
+SELECT is((SELECT volume FROM access_audit.rank_exporters('7 days', '30 days', '2024-03-30 00:00', 'hand_a')
+			WHERE actor = 'h-1'), 700::bigint, 'a 7-day window as of midnight holds the 7 days before it');
+SELECT is(access_audit.window_last_day('2024-04-01 00:00'), '2024-03-31'::date,
+		  'window_last_day of a midnight is the day before');
+SELECT is(access_audit.window_last_day('2024-04-01 08:00'), '2024-04-01'::date,
+		  'window_last_day of a moment within a day is that day');
+
+-- Drill-down: h-spike's daily series with their band and the peers' median.
+CREATE TEMP TABLE ser_a AS
+SELECT * FROM access_audit.actor_series('h-spike', '2024-03-20', '2024-03-29', source => 'hand_a');
+SELECT is((SELECT count(*)::int FROM ser_a), 10, 'actor_series: one row per day of the period');
+SELECT is((SELECT volume FROM ser_a WHERE day = '2024-03-29'), 10000::bigint, 'actor_series: the day''s volume');
+SELECT is((SELECT statements FROM ser_a WHERE day = '2024-03-29'), 3::bigint, 'actor_series: the day''s statements');
+SELECT is((SELECT round(baseline_median::numeric, 6) FROM ser_a WHERE day = '2024-03-29'), 100.000000,
+		  'actor_series: the baseline median before the day');
+SELECT ok((SELECT volume > baseline_high AND baseline_low <= 100 FROM ser_a WHERE day = '2024-03-29'),
+		  'actor_series: the spike is above the band, which holds the usual 100');
+SELECT is((SELECT peer_median FROM ser_a WHERE day = '2024-03-29'), 100::float8,
+		  'actor_series: the peers'' median of the day (the actor excluded)');
+SELECT is((SELECT peer_group || ':' || peers_active FROM ser_a WHERE day = '2024-03-29'), 'hand:9',
+		  'actor_series: the peer group and how many peers were active');
+SELECT throws_ok($$SELECT * FROM access_audit.actor_series('h-spike', '2024-03-29', '2024-03-01', source => 'hand_a')$$,
+				 '22023', 'period_start must not be after period_end', 'actor_series refuses a reversed period');
+SELECT throws_ok($$SELECT * FROM access_audit.actor_series(NULL)$$,
+				 '22004', 'actor must not be null', 'actor_series refuses a NULL actor');
 
 ------------------------------------------------------------------------------
 -- Hand-made data B: slow ramp.  Seven people read 100 rows a day for 70
@@ -145,6 +187,99 @@ SELECT matches((SELECT reason FROM rk_b WHERE actor = 'r-ramp'),
 			   'the reason of a ramp says so, with the earlier level');
 
 ------------------------------------------------------------------------------
+-- Hand-made data C: cold start.  Eight store_staff read 100 rows on every
+-- weekday for 60 days; the contractor c-new starts on Monday 2024-03-25 and
+-- reads 2,400 rows (24x) every day of their first week.  Their short
+-- history is the exfiltration, so their own baseline sees no change; the
+-- peers must carry the score.  c-old reads 2,400 every day for 60 days: a
+-- long-standing heavy user, for contrast.
+------------------------------------------------------------------------------
+CREATE TEMP TABLE hand_c (LIKE access_audit.actor_daily INCLUDING ALL);
+INSERT INTO hand_c (day, actor, relation, rows, statements)
+SELECT d::date, 'st-' || i, 'public.orders', 100, 1
+  FROM generate_series(1, 8) i, generate_series('2024-01-29'::date, '2024-03-29', '1 day') d
+ WHERE extract(isodow FROM d) < 6
+UNION ALL
+SELECT d::date, 'c-new', 'public.orders', 2400, 5
+  FROM generate_series('2024-03-25'::date, '2024-03-29', '1 day') d
+UNION ALL
+SELECT d::date, 'c-old', 'public.orders', 2400, 5
+  FROM generate_series('2024-01-29'::date, '2024-03-29', '1 day') d
+ WHERE extract(isodow FROM d) < 6;
+INSERT INTO access_audit.actor_groups (actor, peer_group)
+SELECT 'st-' || i, 'store_staff' FROM generate_series(1, 8) i
+UNION ALL SELECT 'c-new', 'store_staff' UNION ALL SELECT 'c-old', 'store_staff';
+
+CREATE TEMP TABLE rk_c AS
+SELECT * FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-30 00:00', 'hand_c');
+SELECT is((SELECT actor FROM rk_c WHERE rank = 1), 'c-new',
+		  'cold start: a contractor at 24x their peers from day one ranks first');
+SELECT cmp_ok((SELECT score FROM rk_c WHERE actor = 'c-new'), '>', 3.2::float8,
+			  'cold start: the contractor scores above the default alert threshold');
+SELECT is((SELECT reason FROM rk_c WHERE actor = 'c-new'),
+		  'exported 2,400 rows in the last 1 day with 4 days of history, 24x the median of store_staff (100) and 24x it on average over their 5 active days, judged against peers until 10 days of history',
+		  'cold start: the reason says how much history there is and compares with the peer group');
+SELECT cmp_ok((SELECT score FROM rk_c WHERE actor = 'c-old'), '<', 1::float8,
+			  'with enough history, a steady heavy user (24x peers for months) stays quiet');
+SELECT cmp_ok((SELECT score FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-26 00:00', 'hand_c')
+				WHERE actor = 'c-new'), '>', 3.2::float8,
+			  'cold start: the contractor already stands out on their first day');
+
+-- Warm-up: an installation with three days of data judges everyone against
+-- peers, says so, and gives the same answer on each of those days.
+CREATE TEMP TABLE hand_w AS SELECT * FROM hand_c WHERE day >= '2024-03-25';
+CREATE TEMP TABLE rk_w AS
+SELECT d.day, r.* FROM generate_series('2024-03-26'::date, '2024-03-28', '1 day') d(day),
+	   LATERAL access_audit.rank_exporters('1 day', '30 days', d.day + time '00:00', 'hand_w') r;
+SELECT is((SELECT count(*)::int FROM rk_w WHERE actor = 'c-new' AND score > 3.2), 3,
+		  'warm-up: the contractor is above the alert threshold on each of the first days');
+SELECT is((SELECT count(*)::int FROM rk_w WHERE actor LIKE 'st-%' AND score > 1), 0,
+		  'warm-up: ordinary people stay far below it on each of the first days');
+SELECT is((SELECT count(*)::int FROM rk_w WHERE actor = 'c-new' AND rank = 1), 3,
+		  'warm-up: the contractor ranks first on each of the first days');
+SELECT matches((SELECT reason FROM rk_w WHERE actor = 'st-1' AND day = '2024-03-28'),
+			   '; the installation has 3 days of data, too little to judge anyone against their own history$',
+			   'warm-up: the reason says what a new installation cannot tell');
+
+------------------------------------------------------------------------------
+-- Hand-made data D: calendar rhythm.  Eight people in fin read 1,000 rows on
+-- every weekday from January to May 2024; me-rep does too but reads 8,000
+-- (8x) on the last working day of every month.  On Friday 2024-05-31, the
+-- last working day of May, me-rep reads 8,000 as usual and fin-x, who never
+-- did so before, reads 8,000 too.
+------------------------------------------------------------------------------
+CREATE TEMP TABLE hand_d (LIKE access_audit.actor_daily INCLUDING ALL);
+INSERT INTO hand_d (day, actor, relation, rows, statements)
+SELECT d::date, a, 'public.ledger',
+	   CASE WHEN a = 'me-rep' AND d::date = access_audit_test.last_working_day(d::date) THEN 8000
+			WHEN a = 'fin-x' AND d::date = '2024-05-31' THEN 8000
+			ELSE 1000 END, 1
+  FROM unnest(ARRAY['fin-1', 'fin-2', 'fin-3', 'fin-4', 'fin-5', 'fin-6', 'fin-7', 'fin-8', 'me-rep', 'fin-x']) a,
+	   generate_series('2024-01-02'::date, '2024-05-31', '1 day') d
+ WHERE extract(isodow FROM d) < 6;
+INSERT INTO access_audit.actor_groups (actor, peer_group)
+SELECT a, 'fin' FROM unnest(ARRAY['fin-1', 'fin-2', 'fin-3', 'fin-4', 'fin-5', 'fin-6', 'fin-7', 'fin-8', 'me-rep', 'fin-x']) a;
+
+CREATE TEMP TABLE rk_d AS
+SELECT * FROM access_audit.rank_exporters('1 day', '30 days', '2024-06-01 00:00', 'hand_d');
+SELECT is((SELECT actor FROM rk_d WHERE rank = 1), 'fin-x',
+		  'calendar: a first-time month-end export ranks first');
+SELECT cmp_ok((SELECT score FROM rk_d WHERE actor = 'fin-x'), '>', 3.2::float8,
+			  'calendar: the first-time month-end export scores above the alert threshold');
+SELECT cmp_ok((SELECT score FROM rk_d WHERE actor = 'me-rep'), '<', 1::float8,
+			  'calendar: the month-end reporter''s usual 8x at month end is discounted');
+SELECT matches((SELECT reason FROM rk_d WHERE actor = 'me-rep'),
+			   'their usual at month end of 8,000 .*; usual at month end \(8\.0x their ordinary level on 4 of 4 earlier ones\)',
+			   'calendar: the reason explains the discount');
+SELECT cmp_ok((SELECT score FROM access_audit.rank_exporters('1 day', '30 days', '2024-05-30 00:00', 'hand_d')
+				WHERE actor = 'me-rep'), '<', 1::float8,
+			  'calendar: on an ordinary day the reporter is ordinary');
+UPDATE hand_d SET rows = 80000 WHERE actor = 'me-rep' AND day = '2024-05-31';
+SELECT cmp_ok((SELECT score FROM access_audit.rank_exporters('1 day', '30 days', '2024-06-01 00:00', 'hand_d')
+				WHERE actor = 'me-rep'), '>', 3.2::float8,
+			  'calendar: 10x beyond the month-end usual still alerts');
+
+------------------------------------------------------------------------------
 -- Argument errors.
 ------------------------------------------------------------------------------
 SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters(NULL)$$, '22004',
@@ -163,6 +298,12 @@ SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 day', '-30 days'
 				 'baseline must be positive', 'negative baseline');
 SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('40 days', '30 days')$$, '22023',
 				 'window must not be longer than baseline', 'window longer than baseline');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('1 hour')$$, '22023',
+				 'window must be a whole number of days', 'a window under a day is refused, not counted as a day');
+SELECT throws_ok($$SELECT * FROM access_audit.rank_exporters('36 hours')$$, '22023',
+				 'window must be a whole number of days', 'a window of a day and a half is refused');
+SELECT throws_ok($$SELECT access_audit.check_exports(4, '1 hour')$$, '22023',
+				 'window must be a whole number of days', 'check_exports refuses a window under a day');
 CREATE TEMP TABLE no_off (day date, actor text, relation text, rows bigint, tagged_rows bigint);
 CREATE TEMP TABLE text_rows (day date, actor text, relation text, rows text, tagged_rows bigint, off_hours_rows bigint);
 CREATE TEMP SEQUENCE not_a_table;
@@ -228,13 +369,13 @@ SELECT ok((SELECT alert_id FROM access_audit.alerts WHERE actor = 'ce-thief')
 		  NOT IN (SELECT alert_id FROM access_audit.alerts_open), 'an acknowledged alert is no longer open');
 
 ------------------------------------------------------------------------------
--- Seeded population: 300 actors x 60 days.  For these seeds every injected
--- exfiltrator ranks above every legitimate actor; bench/detect_eval.sh
--- reports other seeds, where a few injected actors slip to rank 11-40.
+-- Seeded population: 300 actors x 60 days, 13 injected exfiltrators among
+-- legitimate heavy users (bench/detect_eval.sh reports 1,000 actors x 90
+-- days).  The bounds below hold for these seeds with a margin of one or two.
 ------------------------------------------------------------------------------
 CREATE TEMP TABLE ev (LIKE access_audit.actor_daily INCLUDING ALL);
 CREATE FUNCTION pg_temp.eval_seed(seed int)
-RETURNS TABLE (worst_injected int, best_legit int, injected_top10 int)
+RETURNS TABLE (injected int, injected_top10 int, injected_top13 int, worst_injected int)
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -243,9 +384,10 @@ BEGIN
 	TRUNCATE ro;
 	INSERT INTO ro SELECT * FROM access_audit_test.gen_population(seed, 'ev', 300, 60);
 	RETURN QUERY
-	SELECT max(rk.rank) FILTER (WHERE ro.kind LIKE 'exfil-%'),
-		   min(rk.rank) FILTER (WHERE ro.kind NOT LIKE 'exfil-%'),
-		   (count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 10))::int
+	SELECT (count(*) FILTER (WHERE ro.kind LIKE 'exfil-%'))::int,
+		   (count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 10))::int,
+		   (count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk.rank <= 13))::int,
+		   max(rk.rank) FILTER (WHERE ro.kind LIKE 'exfil-%')
 	  FROM ro JOIN access_audit.rank_exporters('1 day', '30 days', '2024-06-28 12:00', 'ev') rk
 		ON rk.actor = ro.actor;
 END
@@ -253,19 +395,27 @@ $$;
 CREATE TEMP TABLE ev_res AS
 SELECT s.seed, r.* FROM unnest(ARRAY[2, 4, 7, 1, 3]) s(seed), LATERAL pg_temp.eval_seed(s.seed) r;
 
-SELECT cmp_ok((SELECT worst_injected FROM ev_res WHERE seed = 2), '<', (SELECT best_legit FROM ev_res WHERE seed = 2),
-			  'seed 2: every injected actor ranks above every legitimate one');
-SELECT cmp_ok((SELECT worst_injected FROM ev_res WHERE seed = 4), '<', (SELECT best_legit FROM ev_res WHERE seed = 4),
-			  'seed 4: every injected actor ranks above every legitimate one');
-SELECT cmp_ok((SELECT worst_injected FROM ev_res WHERE seed = 7), '<', (SELECT best_legit FROM ev_res WHERE seed = 7),
-			  'seed 7: every injected actor ranks above every legitimate one');
-SELECT cmp_ok((SELECT injected_top10 FROM ev_res WHERE seed = 1), '>=', 9, 'seed 1: precision@10 at least 0.9');
-SELECT cmp_ok((SELECT injected_top10 FROM ev_res WHERE seed = 3), '>=', 9, 'seed 3: precision@10 at least 0.9');
-SELECT is((SELECT worst_injected FROM pg_temp.eval_seed(2)), 10, 'seed 2 again: same ranks from the same seed');
+SELECT is((SELECT min(injected) FROM ev_res), 13, 'the generator injects 13 exfiltrators');
+SELECT cmp_ok((SELECT min(injected_top10) FROM ev_res), '>=', 8,
+			  'every seed: at least 8 of the top 10 are injected exfiltrators');
+SELECT cmp_ok((SELECT sum(injected_top10)::int FROM ev_res), '>=', 43,
+			  'over five seeds: precision@10 at least 0.86');
+SELECT cmp_ok((SELECT min(injected_top13) FROM ev_res), '>=', 11,
+			  'every seed: at least 11 of the 13 injected rank in the top 13');
+SELECT is((SELECT injected_top10 FROM pg_temp.eval_seed(7)), (SELECT injected_top10 FROM ev_res WHERE seed = 7),
+		  'seed 7 again: same ranks from the same seed');
 SELECT is((SELECT count(*)::int FROM ro
 			JOIN access_audit.rank_exporters('1 day', '30 days', '2024-06-28 12:00', 'ev') r USING (actor)
 		   WHERE ro.kind = 'service' AND r.rank <= 20), 0,
 		  'bulk service accounts exporting millions a day stay out of the top 20');
+SELECT is((SELECT count(*)::int FROM ro
+			JOIN access_audit.rank_exporters('1 day', '30 days', '2024-06-28 12:00', 'ev') r USING (actor)
+		   WHERE ro.kind IN ('month_end', 'role_change') AND r.rank <= 20), 0,
+		  'month-end reporters on a month end and a team that changed role stay out of the top 20');
+SELECT cmp_ok((SELECT r.rank FROM ro
+				 JOIN access_audit.rank_exporters('1 day', '30 days', '2024-06-28 12:00', 'ev') r USING (actor)
+				WHERE ro.kind = 'exfil-contractor' ORDER BY r.rank DESC LIMIT 1), '<=', 13,
+			  'contractors exporting 20-30x their peers from their first day rank in the top 13');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -150,6 +150,24 @@ is($central->safe_psql('postgres', q{
 SELECT actor || ' ' || (detail->>'volume') FROM access_audit.alerts}),
 	'mallory 8000', "the alert is mallory's, counting the newest reads too");
 
+# a statement reading two tagged tables counts once in the central roll-up
+$src{sales}->safe_psql('postgres', q{
+CREATE TABLE orders (id int PRIMARY KEY, customer int, card text);
+INSERT INTO orders SELECT g, g, '4111-' || g FROM generate_series(1, 700) g;
+SECURITY LABEL FOR access_audit ON COLUMN orders.card IS 'pci';
+SET access_audit.actor = 'dave';
+SELECT c.phone, o.card FROM customers c JOIN orders o ON o.customer = c.id;
+SELECT access_audit.flush();
+});
+$src{sales}->wait_for_catchup('sales');
+$central->safe_psql('postgres', 'SELECT access_audit.collect_rollup()');
+is($central->safe_psql('postgres', q{
+SELECT d.volume || ' ' || d.statements || ' ' || d.relations || ' '
+       || (d.volume = (SELECT greatest(c.rows, c.tagged_rows) FROM access_audit.collected c
+                        WHERE c.actor = 'dave'))
+  FROM access_audit.daily_exports d WHERE d.actor = 'dave'}),
+	'5700 1 2 true', 'a join of two tagged tables counts once, as shares of its two relations');
+
 # the collected copy is append-only, and tampering with it is detected
 ($ret, $out, $err) = $central->psql('postgres',
 	q{DELETE FROM access_audit.collected_log WHERE source = 'sales'});
