@@ -37,8 +37,8 @@ int			aa_batch_size = 5000;
 int			aa_max_query_length = 2048;
 char	   *aa_actor = NULL;
 bool		aa_maintenance = false;
-int			aa_business_hours_start = 8;
-int			aa_business_hours_end = 18;
+int			aa_business_hours_start = AA_BUSINESS_HOURS_START_DEFAULT;
+int			aa_business_hours_end = AA_BUSINESS_HOURS_END_DEFAULT;
 char	   *aa_business_timezone = NULL;
 char	   *aa_primary_conninfo = NULL;
 char	   *aa_server_name = NULL;
@@ -127,6 +127,41 @@ check_business_timezone(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * The business hours in effect, [*start, *end).  The two settings are
+ * checked one at a time (a reload changes them in any order, and a check
+ * across them in _PG_init would make a restart fail on a combination the
+ * reload accepted), so a combination with end <= start is possible: then
+ * the defaults 8 to 18 apply, with a WARNING each time the combination
+ * changes in this process.  Cheap enough for every record.
+ */
+void
+aa_business_hours(int *start, int *end)
+{
+	static int	warned_start = -1;
+	static int	warned_end = -1;
+
+	if (aa_business_hours_end > aa_business_hours_start)
+	{
+		*start = aa_business_hours_start;
+		*end = aa_business_hours_end;
+		return;
+	}
+	if (warned_start != aa_business_hours_start ||
+		warned_end != aa_business_hours_end)
+	{
+		warned_start = aa_business_hours_start;
+		warned_end = aa_business_hours_end;
+		ereport(WARNING,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("access_audit.business_hours_end (%d) is not after access_audit.business_hours_start (%d), using business hours 8 to 18",
+					   aa_business_hours_end, aa_business_hours_start),
+				errhint("Business hours are [start, end) in the business time zone, for example 8 to 18; fix the settings and reload."));
+	}
+	*start = AA_BUSINESS_HOURS_START_DEFAULT;
+	*end = AA_BUSINESS_HOURS_END_DEFAULT;
+}
+
+/*
  * Module load: only through shared_preload_libraries, since an audit tool
  * that is silently off is worse than none.
  */
@@ -181,12 +216,12 @@ _PG_init(void)
 	DefineCustomIntVariable("access_audit.business_hours_start",
 							"First hour (0-23) of business hours, for off-hours volume.",
 							NULL,
-							&aa_business_hours_start, 8, INT_MIN, INT_MAX, PGC_SIGHUP,
+							&aa_business_hours_start, AA_BUSINESS_HOURS_START_DEFAULT, INT_MIN, INT_MAX, PGC_SIGHUP,
 							0, check_hours_start, NULL, NULL);
 	DefineCustomIntVariable("access_audit.business_hours_end",
 							"Hour (1-24) at which business hours end.",
 							NULL,
-							&aa_business_hours_end, 18, INT_MIN, INT_MAX, PGC_SIGHUP,
+							&aa_business_hours_end, AA_BUSINESS_HOURS_END_DEFAULT, INT_MIN, INT_MAX, PGC_SIGHUP,
 							0, check_hours_end, NULL, NULL);
 	DefineCustomStringVariable("access_audit.business_timezone",
 							   "Time zone of business hours and of the daily roll-up's days.",
@@ -224,11 +259,13 @@ _PG_init(void)
 								  b->min, b->max),
 						errhint("%s", b->hint));
 		}
-		if (aa_business_hours_end <= aa_business_hours_start)
-			ereport(ERROR,
-					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("access_audit.business_hours_end must be after access_audit.business_hours_start"),
-					errhint("Business hours are [start, end) in the business time zone, for example 8 to 18."));
+
+		/*
+		 * No check across settings here: a reload can never refuse such a
+		 * combination (each check hook sees one value), so refusing it at
+		 * start would turn a reload that passed into a server that does not
+		 * start.  aa_business_hours() falls back at use time instead.
+		 */
 	}
 
 	EnableQueryId();

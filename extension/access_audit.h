@@ -47,6 +47,15 @@ extern char *aa_business_timezone;
 extern char *aa_primary_conninfo;
 extern char *aa_server_name;
 
+/*
+ * Business hours when the settings are unusable together (end <= start);
+ * also the settings' defaults.  aa_business_hours() applies them.
+ */
+#define AA_BUSINESS_HOURS_START_DEFAULT	8
+#define AA_BUSINESS_HOURS_END_DEFAULT	18
+
+extern void aa_business_hours(int *start, int *end);
+
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64
 

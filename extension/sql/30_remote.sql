@@ -228,14 +228,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tz text := current_setting('access_audit.business_timezone');
-    h0 int := current_setting('access_audit.business_hours_start')::int;
-    h1 int := current_setting('access_audit.business_hours_end')::int;
+    h0 int;
+    h1 int;
     r record;
     cut bigint;
     upto bigint;
     n bigint;
     total bigint := 0;
 BEGIN
+    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
     -- one roll-up at a time
     LOCK TABLE access_audit.collect_progress IN SHARE ROW EXCLUSIVE MODE;
     FOR r IN
