@@ -46,6 +46,7 @@ extern int	aa_business_hours_end;
 extern char *aa_business_timezone;
 extern char *aa_primary_conninfo;
 extern char *aa_server_name;
+extern bool aa_settings_assigned;
 
 /*
  * Business hours when the settings are unusable together (end <= start);

@@ -131,6 +131,30 @@ static bool seen_maintenance = false;
 /* -1 unknown, 0 no, 1 this process is the writer */
 static int	is_writer_cached = -1;
 
+/*
+ * The settings whose every change is recorded (access_audit.actor changes
+ * all the time and is in every record; maintenance is recorded above), and
+ * the value and source (PGC_S_*) this backend last saw of each.
+ */
+static const char *const guard_settings[] = {
+	"access_audit.enabled",
+	"access_audit.max_query_length",
+	"access_audit.queue_size",
+	"access_audit.flush_interval",
+	"access_audit.batch_size",
+	"access_audit.business_hours_start",
+	"access_audit.business_hours_end",
+	"access_audit.business_timezone",
+	"access_audit.primary_conninfo",
+	"access_audit.server_name"
+};
+
+#define GUARD_NSETTINGS lengthof(guard_settings)
+
+static char *seen_setting[GUARD_NSETTINGS];
+static int	seen_source[GUARD_NSETTINGS];
+static bool seen_settings = false;
+
 static Oid	guard_extension(void);
 
 /*
@@ -388,6 +412,212 @@ guard_note_maintenance(void)
 }
 
 /*
+ * A setting's value as a record shows it: the connection string of
+ * primary_conninfo may hold a password, so only whether it is set shows.
+ */
+static const char *
+guard_setting_shown(const char *name, const char *value)
+{
+	if (value && strcmp(name, "access_audit.primary_conninfo") == 0)
+		return value[0] ? "(set, not shown)" : "";
+	return value;
+}
+
+/*
+ * Record a change of a setting: command SET, detail {"setting", "how",
+ * "value", "previous", "source"}.  previous is NULL at session start.
+ */
+static void
+guard_record_setting(const char *name, const char *how, const char *value,
+					 const char *previous, int source)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"setting\": ");
+	escape_json(&buf, name);
+	appendStringInfoString(&buf, ", \"how\": ");
+	escape_json(&buf, how);
+	appendStringInfoString(&buf, ", \"value\": ");
+	if (value)
+		escape_json(&buf, guard_setting_shown(name, value));
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"previous\": ");
+	if (previous)
+		escape_json(&buf, guard_setting_shown(name, previous));
+	else
+		appendStringInfoString(&buf, "null");
+	if (source >= 0 && source <= PGC_S_SESSION)
+	{
+		appendStringInfoString(&buf, ", \"source\": ");
+		escape_json(&buf, GucSource_Names[source]);
+	}
+	appendStringInfoChar(&buf, '}');
+	aa_capture_event("SET", NULL, NULL, NULL, buf.data);
+}
+
+/*
+ * Remember the current value and source of setting i.
+ */
+static void
+guard_remember_setting(int i, const char *value, int source)
+{
+	if (seen_setting[i])
+		pfree(seen_setting[i]);
+	seen_setting[i] = MemoryContextStrdup(TopMemoryContext,
+										  value ? value : "");
+	seen_source[i] = source;
+}
+
+/*
+ * Record every change of an access_audit.* setting however it happened,
+ * at the next statement of each session: set_config(), a function's SET
+ * clause, the end of a transaction or function that had changed one, a
+ * reload of the configuration files, and, at a session's first statement,
+ * values that role or database settings (ALTER ROLE/DATABASE ... SET) or
+ * the connection request gave it (see there which).  SET, RESET and ALTER SYSTEM statements
+ * are recorded by capture.c as they run (their change is taken in
+ * silently, aa_guard_ProcessUtility).  The assign hooks flag that a value
+ * was assigned (aa_settings_assigned); only then are values compared, so a
+ * statement costs one test of a flag.
+ */
+static void
+guard_note_settings(void)
+{
+	int			i;
+	bool		first = !seen_settings;
+
+	if (!aa_settings_assigned || guard_is_writer() || !IsTransactionState())
+		return;
+	aa_settings_assigned = false;
+	seen_settings = true;
+	for (i = 0; i < GUARD_NSETTINGS; i++)
+	{
+		const char *name = guard_settings[i];
+		const char *value = GetConfigOption(name, true, false);
+		int			source = aa_guc_source_compat(name);
+
+		if (first)
+		{
+			/*
+			 * What this session starts with beyond the configuration files:
+			 * capture switched off by any role or database setting, and other
+			 * settings given to this role or connection in particular.
+			 * (Database-wide values of the others are recorded by the ALTER
+			 * DATABASE itself, not again by every session.)
+			 */
+			if ((i == 0 && source >= PGC_S_GLOBAL &&
+				 source != PGC_S_OVERRIDE) ||
+				source == PGC_S_USER || source == PGC_S_DATABASE_USER ||
+				source == PGC_S_CLIENT)
+				guard_record_setting(name, "session start", value, NULL,
+									 source);
+		}
+		else if (strcmp(value ? value : "", seen_setting[i]) != 0)
+			guard_record_setting(name,
+								 source >= PGC_S_GLOBAL ? "changed in session" :
+								 "configuration",
+								 value, seen_setting[i], source);
+		else if (source == seen_source[i])
+			continue;
+		guard_remember_setting(i, value, source);
+	}
+}
+
+/*
+ * After SET or RESET of one access_audit.* setting, which capture.c has
+ * recorded: take its new value in without a second record.  Other settings
+ * keep their pending comparison.
+ */
+static void
+guard_absorb_setting(const char *name)
+{
+	int			i;
+
+	if (!seen_settings)
+		return;
+	for (i = 0; i < GUARD_NSETTINGS; i++)
+		if (pg_strcasecmp(guard_settings[i], name) == 0)
+			guard_remember_setting(i, GetConfigOption(guard_settings[i], true,
+													  false),
+								   aa_guc_source_compat(guard_settings[i]));
+}
+
+/*
+ * ALTER ROLE ... SET / RESET and ALTER DATABASE ... SET / RESET of an
+ * access_audit.* setting (or RESET ALL, which may remove one), recorded
+ * once it succeeded.  These change later sessions, not this one: each of
+ * those records the value it starts with (guard_note_settings).
+ */
+static void
+guard_record_role_db_setting(Node *parsetree)
+{
+	VariableSetStmt *vs;
+	const char *how;
+	const char *role = NULL;
+	const char *database = NULL;
+	char	   *value = NULL;
+	StringInfoData buf;
+
+	if (IsA(parsetree, AlterRoleSetStmt))
+	{
+		AlterRoleSetStmt *stmt = (AlterRoleSetStmt *) parsetree;
+
+		vs = stmt->setstmt;
+		how = "ALTER ROLE";
+		role = stmt->role ? get_rolespec_name(stmt->role) : "ALL";
+		database = stmt->database;
+	}
+	else if (IsA(parsetree, AlterDatabaseSetStmt))
+	{
+		AlterDatabaseSetStmt *stmt = (AlterDatabaseSetStmt *) parsetree;
+
+		vs = stmt->setstmt;
+		how = "ALTER DATABASE";
+		database = stmt->dbname;
+	}
+	else
+		return;
+	if (vs == NULL)
+		return;
+	if (vs->kind != VAR_RESET_ALL &&
+		(vs->name == NULL || pg_strncasecmp(vs->name, "access_audit.", 13) != 0))
+		return;
+	if (vs->kind == VAR_SET_VALUE)
+		value = ExtractSetVariableArgs(vs);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"setting\": ");
+	if (vs->kind == VAR_RESET_ALL)
+		appendStringInfoString(&buf, "null");
+	else
+		escape_json(&buf, vs->name);
+	appendStringInfoString(&buf, ", \"how\": ");
+	escape_json(&buf, psprintf("%s %s", how,
+							   vs->kind == VAR_SET_VALUE ? "SET" :
+							   vs->kind == VAR_RESET_ALL ? "RESET ALL" :
+							   vs->kind == VAR_RESET ? "RESET" : "SET DEFAULT"));
+	appendStringInfoString(&buf, ", \"value\": ");
+	if (value && vs->name)
+		escape_json(&buf, guard_setting_shown(vs->name, value));
+	else
+		appendStringInfoString(&buf, "null");
+	if (role)
+	{
+		appendStringInfoString(&buf, ", \"role\": ");
+		escape_json(&buf, role);
+	}
+	if (database)
+	{
+		appendStringInfoString(&buf, ", \"database\": ");
+		escape_json(&buf, database);
+	}
+	appendStringInfoChar(&buf, '}');
+	aa_capture_event("SET", NULL, NULL, NULL, buf.data);
+}
+
+/*
  * Inside the extension's own writing functions: check_exports() and ack()
  * append alerts and acknowledgements; collect_rollup() adds collected
  * records to actor_daily and moves collect_progress (INSERT .. ON
@@ -455,6 +685,7 @@ aa_guard_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if (!IsParallelWorker())
 	{
 		guard_note_maintenance();
+		guard_note_settings();
 		if (queryDesc->plannedstmt->resultRelations != NIL &&
 			!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 			guard_check_plan(queryDesc->plannedstmt);
@@ -855,6 +1086,7 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsTransactionState() && !IsParallelWorker())
 	{
 		guard_note_maintenance();
+		guard_note_settings();
 		harmless = guard_check_utility(parsetree);
 	}
 	if (IsA(parsetree, VariableSetStmt))
@@ -879,6 +1111,13 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			harmless_utility_depth--;
 	}
 	PG_END_TRY();
+
+	/* capture.c has recorded SET/RESET of one setting: no second record */
+	if (IsA(parsetree, VariableSetStmt) &&
+		((VariableSetStmt *) parsetree)->name != NULL)
+		guard_absorb_setting(((VariableSetStmt *) parsetree)->name);
+	if (IsTransactionState() && !IsParallelWorker() && !guard_is_writer())
+		guard_record_role_db_setting(parsetree);
 
 	/* the statement text says how; the detail says what it is now */
 	if (sets_maintenance && IsTransactionState() && !guard_is_writer())
