@@ -32,6 +32,7 @@
 #define AA_ROLE_ADMIN		"access_audit_admin"
 #define AA_ROLE_APP			"access_audit_app"
 #define AA_ROLE_READER		"access_audit_reader"
+#define AA_ROLE_INGEST		"access_audit_ingest"
 
 /* Settings (access_audit.c) */
 extern bool aa_enabled;

@@ -85,6 +85,7 @@
 #include "postmaster/bgworker.h"
 #include "replication/logicalworker.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -618,6 +619,273 @@ guard_record_role_db_setting(Node *parsetree)
 }
 
 /*
+ * The roles through which access_audit extends trust: admin (tags, peer
+ * groups), app (its actor is believed), reader (reads the log) and ingest
+ * (its records are taken as another server's).  Most sensitive first.
+ */
+static const char *const guard_trust_roles[] = {
+	AA_ROLE_ADMIN,
+	AA_ROLE_APP,
+	AA_ROLE_INGEST,
+	AA_ROLE_READER
+};
+
+/*
+ * The trust role that a role is or belongs to (directly or through other
+ * roles), or NULL.
+ */
+static const char *
+guard_role_trust(Oid roleid)
+{
+	int			i;
+
+	if (!OidIsValid(roleid))
+		return NULL;
+	for (i = 0; i < lengthof(guard_trust_roles); i++)
+	{
+		Oid			t = get_role_oid(guard_trust_roles[i], true);
+
+		if (OidIsValid(t) &&
+			(roleid == t || is_member_of_role_nosuper(roleid, t)))
+			return guard_trust_roles[i];
+	}
+	return NULL;
+}
+
+/*
+ * May the current role hand out (or take back, or alter) a role that
+ * carries trust?  Superusers may; members of access_audit_admin may for
+ * every trust but their own; the extension's scripts may.  In PostgreSQL
+ * 15 CREATEROLE alone would allow all of it, which would let a role grant
+ * itself the trust the audit relies on.
+ */
+static bool
+guard_may_manage_trust(const char *trust)
+{
+	Oid			admin;
+
+	if (superuser() || guard_creating_extension())
+		return true;
+	if (strcmp(trust, AA_ROLE_ADMIN) == 0)
+		return false;
+	admin = get_role_oid(AA_ROLE_ADMIN, true);
+	return OidIsValid(admin) && has_privs_of_role(GetUserId(), admin);
+}
+
+/*
+ * A role's name as a statement gives it.
+ */
+static const char *
+guard_rolespec_name(RoleSpec * spec)
+{
+	if (spec == NULL)
+		return NULL;
+	if (spec->roletype == ROLESPEC_CSTRING)
+		return spec->rolename;
+	if (spec->roletype == ROLESPEC_PUBLIC)
+		return "public";
+	return get_rolespec_name(spec);
+}
+
+/*
+ * The detail of a role record: {"action", "role", "trust", "grantees",
+ * "by"}; grantees is a list of names or NULL.
+ */
+static char *
+guard_role_detail(const char *action, const char *role, const char *trust,
+				  List *grantees)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"action\": ");
+	escape_json(&buf, action);
+	appendStringInfoString(&buf, ", \"role\": ");
+	escape_json(&buf, role);
+	appendStringInfoString(&buf, ", \"trust\": ");
+	escape_json(&buf, trust);
+	if (grantees != NIL)
+	{
+		appendStringInfoString(&buf, ", \"grantees\": [");
+		foreach(lc, grantees)
+		{
+			if (lc != list_head(grantees))
+				appendStringInfoString(&buf, ", ");
+			escape_json(&buf, (const char *) lfirst(lc));
+		}
+		appendStringInfoChar(&buf, ']');
+	}
+	appendStringInfoString(&buf, ", \"by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * One change to a trust-bearing role: refuse it (recorded) if the current
+ * role may not make it, otherwise add its record to *pending, written once
+ * the statement succeeded.  command is GRANT ROLE, REVOKE ROLE, ALTER
+ * ROLE, DROP ROLE...
+ */
+static void
+guard_role_change(const char *command, const char *role, List *grantees,
+				  List **pending)
+{
+	const char *trust = guard_role_trust(get_role_oid(role, true));
+	char	   *detail;
+
+	if (trust == NULL)
+		return;
+	detail = guard_role_detail(command, role, trust, grantees);
+	if (!guard_may_manage_trust(trust))
+	{
+		aa_capture_event("REFUSED", NULL, NULL, NULL, detail);
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied for %s of role \"%s\"", command, role),
+				errdetail("Role \"%s\" carries the trust of \"%s\" in access_audit; this attempt has been recorded.",
+						  role, trust),
+				errhint("Only superusers may grant, revoke or alter such roles; members of \"%s\" may do so for roles other than \"%s\".",
+						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+	}
+	*pending = lappend(*pending, list_make2(pstrdup(command), detail));
+}
+
+/*
+ * The names of a list of RoleSpec.
+ */
+static List *
+guard_rolespec_names(List *specs)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, specs)
+		names = lappend(names, (char *) guard_rolespec_name(lfirst(lc)));
+	return names;
+}
+
+/*
+ * The utility gate for roles: GRANT/REVOKE of a trust-bearing role
+ * (granted_roles may also name roles that belong to one), CREATE ROLE ...
+ * IN ROLE, ALTER GROUP ... ADD/DROP USER, and ALTER, RENAME or DROP of such
+ * a role (a CREATEROLE role could otherwise give one a password and log in
+ * as it).  Returns the records to write once the statement succeeded.
+ */
+static List *
+guard_check_roles(Node *parsetree)
+{
+	List	   *pending = NIL;
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_GrantRoleStmt:
+			{
+				GrantRoleStmt *stmt = (GrantRoleStmt *) parsetree;
+				List	   *grantees = guard_rolespec_names(stmt->grantee_roles);
+
+				foreach(lc, stmt->granted_roles)
+				{
+					AccessPriv *priv = lfirst_node(AccessPriv, lc);
+
+					if (priv->priv_name)
+						guard_role_change(stmt->is_grant ? "GRANT ROLE" :
+										  "REVOKE ROLE", priv->priv_name,
+										  grantees, &pending);
+				}
+			}
+			break;
+		case T_CreateRoleStmt:
+			{
+				CreateRoleStmt *stmt = (CreateRoleStmt *) parsetree;
+
+				foreach(lc, stmt->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+					ListCell   *lc2;
+
+					if (strcmp(opt->defname, "addroleto") != 0)
+						continue;
+					foreach(lc2, (List *) opt->arg)
+						guard_role_change("GRANT ROLE",
+										  guard_rolespec_name(lfirst(lc2)),
+										  list_make1(stmt->role), &pending);
+				}
+			}
+			break;
+		case T_AlterRoleStmt:
+			{
+				AlterRoleStmt *stmt = (AlterRoleStmt *) parsetree;
+				const char *role = guard_rolespec_name(stmt->role);
+				List	   *members = NIL;
+
+				bool		own_password = true;
+
+				if (role == NULL || stmt->role->roletype == ROLESPEC_PUBLIC)
+					break;
+				foreach(lc, stmt->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "rolemembers") == 0)
+						members = guard_rolespec_names((List *) opt->arg);
+					if (strcmp(opt->defname, "password") != 0)
+						own_password = false;
+				}
+				/* anyone may change their own password */
+				if (own_password && get_role_oid(role, true) == GetUserId())
+					break;
+				/* action is +1 for plain ALTER ROLE too: members tell */
+				guard_role_change(members == NIL ? "ALTER ROLE" :
+								  stmt->action > 0 ? "GRANT ROLE" :
+								  "REVOKE ROLE", role, members, &pending);
+			}
+			break;
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+
+				if (stmt->renameType == OBJECT_ROLE && stmt->subname)
+					guard_role_change("ALTER ROLE", stmt->subname, NIL,
+									  &pending);
+			}
+			break;
+		case T_DropRoleStmt:
+			foreach(lc, ((DropRoleStmt *) parsetree)->roles)
+			{
+				RoleSpec   *spec = lfirst(lc);
+
+				if (spec->roletype == ROLESPEC_CSTRING)
+					guard_role_change("DROP ROLE", spec->rolename, NIL,
+									  &pending);
+			}
+			break;
+		default:
+			break;
+	}
+	return pending;
+}
+
+/*
+ * Write the records guard_check_roles() kept for a statement that
+ * succeeded.
+ */
+static void
+guard_record_roles(List *pending)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+	{
+		List	   *rec = lfirst(lc);
+
+		aa_capture_event(linitial(rec), NULL, NULL, NULL, lsecond(rec));
+	}
+}
+
+/*
  * Inside the extension's own writing functions: check_exports() and ack()
  * append alerts and acknowledgements; collect_rollup() adds collected
  * records to actor_daily and moves collect_progress (INSERT .. ON
@@ -1082,12 +1350,14 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		harmless = false;
 	bool		sets_maintenance = false;
+	List	   *role_records = NIL;
 
 	if (IsTransactionState() && !IsParallelWorker())
 	{
 		guard_note_maintenance();
 		guard_note_settings();
 		harmless = guard_check_utility(parsetree);
+		role_records = guard_check_roles(parsetree);
 	}
 	if (IsA(parsetree, VariableSetStmt))
 	{
@@ -1111,6 +1381,9 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			harmless_utility_depth--;
 	}
 	PG_END_TRY();
+
+	if (role_records != NIL && IsTransactionState())
+		guard_record_roles(role_records);
 
 	/* capture.c has recorded SET/RESET of one setting: no second record */
 	if (IsA(parsetree, VariableSetStmt) &&
