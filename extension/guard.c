@@ -43,8 +43,19 @@
  * Every refusal is recorded with aa_capture_event() before the error is
  * raised; the record goes to the queue at once and survives the rollback.
  *
- * Ownership: no shared state.  definer_depth, seen_maintenance and the
- * cached schema and extension OIDs are backend-local.
+ * It also records every change of an access_audit.* setting (assign hooks
+ * flag it, the next statement compares), grants, revokes and alters of the
+ * roles that carry the extension's trust (refused unless by a superuser,
+ * or an admin for roles other than admin), and keeps the end of a log that
+ * DROP EXTENSION ends in pg_access_audit/ended_<database oid>, for the next
+ * CREATE EXTENSION to begin the new log with (command PREVIOUS LOG).
+ *
+ * Ownership: no shared state.  definer_depth, seen_maintenance, the seen
+ * settings, the log end being saved and the cached schema and extension
+ * OIDs are backend-local.  The ended_* file of a database is written only
+ * by the backend that commits a drop of the extension there, and removed
+ * by the one that commits its creation (DDL on the extension serialises
+ * them).
  *
  * IDENTIFICATION
  *	  extension/guard.c
@@ -76,14 +87,18 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "postmaster/bgworker.h"
 #include "replication/logicalworker.h"
+#include "storage/fd.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -94,6 +109,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "replication/logicalworker.h"
 
 #include "access_audit.h"
@@ -152,11 +168,28 @@ static const char *const guard_settings[] = {
 
 #define GUARD_NSETTINGS lengthof(guard_settings)
 
+/*
+ * The end of this database's log, read before a DROP EXTENSION (or DROP
+ * SCHEMA/OWNED) in maintenance mode, written to GUARD_ENDED_FILE when the
+ * drop commits; and whether the extension is being dropped or created in
+ * this transaction.  Allocated in TopTransactionContext.
+ */
+static char *ending_log = NULL;
+static bool dropping_ours = false;
+static bool created_ours = false;
+
+/* where the end of a dropped log waits for the next CREATE EXTENSION */
+#define GUARD_ENDED_DIR		"pg_access_audit"
+#define GUARD_ENDED_FILE	GUARD_ENDED_DIR "/ended_%u"
+#define GUARD_ENDED_MAX		8192
+
 static char *seen_setting[GUARD_NSETTINGS];
 static int	seen_source[GUARD_NSETTINGS];
 static bool seen_settings = false;
 
 static Oid	guard_extension(void);
+static void guard_save_log_end(void);
+static void guard_forget_log_end(void);
 
 /*
  * Forget the cached schema OID when a namespace changes.
@@ -184,12 +217,19 @@ guard_relcache_callback(Datum arg, Oid relid)
 static void
 guard_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_PRE_COMMIT && dropping_ours)
+		guard_save_log_end();
+	if (event == XACT_EVENT_COMMIT && created_ours)
+		guard_forget_log_end();
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
 	{
 		definer_depth = 0;
 		harmless_utility_depth = 0;
+		ending_log = NULL;
+		dropping_ours = false;
+		created_ours = false;
 	}
 }
 
@@ -886,6 +926,213 @@ guard_record_roles(List *pending)
 }
 
 /*
+ * Before a statement that may drop the extension in maintenance mode (DROP
+ * EXTENSION, DROP SCHEMA, DROP OWNED): read the end of the log while it
+ * still exists, its last seq, hash and time (or, if retention emptied it,
+ * the last checkpoint), with who drops it and when.  Kept until the
+ * transaction ends; written out only if the extension is dropped.
+ */
+static void
+guard_read_log_end(void)
+{
+	StringInfoData buf;
+	MemoryContext old;
+	char	   *seq = NULL;
+	char	   *ts = NULL;
+	char	   *hash = NULL;
+	char	   *query;
+
+	if (ending_log != NULL || !OidIsValid(guard_namespace()))
+		return;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	query = "SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
+		"  FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1";
+	if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the end of the audit log");
+	if (SPI_processed == 0)
+	{
+		query = "SELECT c.seq::pg_catalog.text, c.cut_at::pg_catalog.text, c.hash"
+			"  FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1";
+		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the end of the audit log");
+	}
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		Datum		d;
+
+		seq = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		ts = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
+						  &isnull);
+		if (!isnull)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+			size_t		len = VARSIZE_ANY_EXHDR(b);
+
+			hash = palloc(len * 2 + 1);
+			hex_encode(VARDATA_ANY(b), len, hash);
+			hash[len * 2] = '\0';
+		}
+	}
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"last_seq\": ");
+	appendStringInfoString(&buf, seq ? seq : "null");
+	appendStringInfoString(&buf, ", \"last_hash\": ");
+	if (hash)
+		escape_json(&buf, hash);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"last_ts\": ");
+	if (ts)
+		escape_json(&buf, ts);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"dropped_by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoString(&buf, ", \"login_role\": ");
+	escape_json(&buf, GetUserNameFromId(GetSessionUserId(), false));
+	appendStringInfoString(&buf, ", \"dropped_at\": ");
+	escape_json(&buf, timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+	appendStringInfoString(&buf, ", \"statement\": ");
+	escape_json(&buf, debug_query_string ?
+				pnstrdup(debug_query_string,
+						 pg_mbcliplen(debug_query_string,
+									  strlen(debug_query_string), 1024)) :
+				"");
+	appendStringInfoChar(&buf, '}');
+	SPI_finish();
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	ending_log = pstrdup(buf.data);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * At the commit of a drop of the extension: keep the end of the log in a
+ * file under the data directory, where the next CREATE EXTENSION in this
+ * database finds it.  Written before the commit (an error here aborts the
+ * drop) and made durable; a file left by an earlier drop is replaced.
+ */
+static void
+guard_save_log_end(void)
+{
+	char		path[MAXPGPATH];
+	char		tmp[MAXPGPATH];
+	const char *content = ending_log;
+	int			fd;
+	size_t		len;
+
+	/* a drop by a route not seen before it began: say so, at least */
+	if (content == NULL)
+		content = psprintf("{\"last_seq\": null, \"dropped_by\": \"%s\", \"dropped_at\": \"%s\", \"note\": \"the end of the log could not be read before the drop\"}",
+						   GetUserNameFromId(GetUserId(), false),
+						   timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+	len = strlen(content);
+	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not create file \"%s\": %m", tmp));
+	errno = 0;
+	if (write(fd, content, len) != len)
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not write file \"%s\": %m", tmp));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				errcode_for_file_access(),
+				errmsg("could not fsync file \"%s\": %m", tmp));
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not close file \"%s\": %m", tmp));
+	if (durable_rename(tmp, path, ERROR) != 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not rename file \"%s\": %m", tmp));
+}
+
+/*
+ * After CREATE EXTENSION access_audit: if an earlier log of this database
+ * was dropped, its end opens the new log (command PREVIOUS LOG).  The file
+ * is removed when the creation commits (guard_forget_log_end); a rolled
+ * back creation leaves it for the next one.
+ */
+static void
+guard_open_log(void)
+{
+	char		path[MAXPGPATH];
+	char	   *content;
+	int			fd;
+	int			len;
+
+	created_ours = true;
+	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return;
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not open file \"%s\": %m", path));
+	}
+	content = palloc(GUARD_ENDED_MAX + 1);
+	len = read(fd, content, GUARD_ENDED_MAX);
+	if (len < 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not read file \"%s\": %m", path));
+	CloseTransientFile(fd);
+	content[len] = '\0';
+	aa_capture_event("PREVIOUS LOG", NULL, NULL, NULL, content);
+}
+
+/*
+ * At the commit of CREATE EXTENSION: the previous log's end is in the new
+ * log now.  No error may be raised here.
+ */
+static void
+guard_forget_log_end(void)
+{
+	char		path[MAXPGPATH];
+
+	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(WARNING,
+				errcode_for_file_access(),
+				errmsg("could not remove file \"%s\": %m", path));
+}
+
+/*
+ * Could this statement drop the extension (in maintenance mode, the only
+ * mode that lets it)?
+ */
+static bool
+guard_may_drop_extension(Node *parsetree)
+{
+	if (IsA(parsetree, DropOwnedStmt))
+		return true;
+	if (IsA(parsetree, DropStmt))
+	{
+		ObjectType	t = ((DropStmt *) parsetree)->removeType;
+
+		return t == OBJECT_EXTENSION || t == OBJECT_SCHEMA;
+	}
+	return false;
+}
+
+/*
  * Inside the extension's own writing functions: check_exports() and ack()
  * append alerts and acknowledgements; collect_rollup() adds collected
  * records to actor_daily and moves collect_progress (INSERT .. ON
@@ -1358,6 +1605,9 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		guard_note_settings();
 		harmless = guard_check_utility(parsetree);
 		role_records = guard_check_roles(parsetree);
+		if (guard_may_drop_extension(parsetree) &&
+			guard_decide() == GUARD_MAINTENANCE)
+			guard_read_log_end();
 	}
 	if (IsA(parsetree, VariableSetStmt))
 	{
@@ -1384,6 +1634,10 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (role_records != NIL && IsTransactionState())
 		guard_record_roles(role_records);
+	if (IsA(parsetree, CreateExtensionStmt) && IsTransactionState() &&
+		strcmp(((CreateExtensionStmt *) parsetree)->extname, AA_NAME) == 0 &&
+		OidIsValid(guard_extension()))
+		guard_open_log();
 
 	/* capture.c has recorded SET/RESET of one setting: no second record */
 	if (IsA(parsetree, VariableSetStmt) &&
@@ -1540,6 +1794,10 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				/* transient heaps of CLUSTER/VACUUM FULL, old indexes... */
 				if (drop && (drop->dropflags & PERFORM_DELETION_INTERNAL))
 					return;
+				if (classId == ExtensionRelationId &&
+					objectId == guard_extension() &&
+					guard_decide() != GUARD_REFUSE)
+					dropping_ours = true;
 				if (guard_decide() != GUARD_REFUSE)
 					return;
 				what = guarded_object(classId, objectId, subId);
