@@ -138,3 +138,42 @@ BEGIN
     RETURN total;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- guard: trust and origins (issue 16 items 6, 7, 11).  The new event
+-- commands (role changes, the previous log's end, ingest registrations) are
+-- not reads; tag_changes shows where a record came from; ingest() binds
+-- each standby ring and origin to the role that ships it.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE VIEW access_audit.reads AS
+    SELECT seq, ts, actor, login_role, effective_role, claimed_actor, client_addr,
+           application_name, command, relations, columns, predicate_columns, tags,
+           rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
+           nesting_level, query, origin
+      FROM access_audit.log
+     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET',
+                           'GRANT ROLE', 'REVOKE ROLE', 'ALTER ROLE', 'DROP ROLE',
+                           'PREVIOUS LOG', 'INGEST SOURCE');
+
+CREATE OR REPLACE VIEW access_audit.tag_changes AS
+    SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
+           relations[1] AS relation, columns[1] AS "column",
+           (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
+           (detail::jsonb) ->> 'why' AS why, outcome, query, origin
+      FROM access_audit.log
+     WHERE command = 'SECURITY LABEL';
+
+-- Which role ships which standby ring (and origin): the first role to ship
+-- a ring registers it; only that role (or a superuser) may ship more for it,
+-- and an origin belongs to one role.  Admins may set or change the mapping.
+CREATE TABLE access_audit.ingest_sources (
+    ring_id       bigint PRIMARY KEY,
+    origin        text NOT NULL,
+    role          name NOT NULL,
+    registered_at timestamptz NOT NULL
+);
+COMMENT ON TABLE access_audit.ingest_sources IS
+    'Standby rings and the origin and role each is bound to: ingest() takes a ring''s records only from its role. Admins may edit the rows.';
+GRANT SELECT, INSERT, UPDATE, DELETE ON access_audit.ingest_sources TO access_audit_admin;
+GRANT SELECT ON access_audit.ingest_sources TO access_audit_reader;
+

@@ -10,7 +10,9 @@
  * of everything done in maintenance mode.
  *
  * Everything in schema access_audit is guarded, except the rows of
- * access_audit.actor_groups (the admins' peer-group map, ordinary data).
+ * access_audit.actor_groups (the admins' peer-group map) and of
+ * access_audit.ingest_sources (which role ships which standby ring), both
+ * ordinary data that admins edit.
  * The gates, outermost first:
  *	- ProcessUtility: TRUNCATE, ALTER TABLE/INDEX/VIEW (DISABLE TRIGGER
  *	  included), ALTER FUNCTION, ALTER EXTENSION (UPDATE, ADD, DROP),
@@ -326,7 +328,8 @@ relation_rows_free(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 
-	return name != NULL && strcmp(name, "actor_groups") == 0;
+	return name != NULL && (strcmp(name, "actor_groups") == 0 ||
+							strcmp(name, "ingest_sources") == 0);
 }
 
 /*

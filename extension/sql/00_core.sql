@@ -479,13 +479,15 @@ CREATE VIEW access_audit.reads AS
            rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
            nesting_level, query, origin
       FROM access_audit.log
-     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET');
+     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET',
+                           'GRANT ROLE', 'REVOKE ROLE', 'ALTER ROLE', 'DROP ROLE',
+                           'PREVIOUS LOG', 'INGEST SOURCE');
 
 CREATE VIEW access_audit.tag_changes AS
     SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
            relations[1] AS relation, columns[1] AS "column",
            (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
-           (detail::jsonb) ->> 'why' AS why, outcome, query
+           (detail::jsonb) ->> 'why' AS why, outcome, query, origin
       FROM access_audit.log
      WHERE command = 'SECURITY LABEL';
 

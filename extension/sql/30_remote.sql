@@ -24,6 +24,20 @@ $$;
 GRANT USAGE ON SCHEMA access_audit TO access_audit_ingest;
 GRANT SELECT ON access_audit.writer_state TO access_audit_ingest;
 
+-- Which role ships which standby ring (and origin): the first role to ship
+-- a ring registers it; only that role (or a superuser) may ship more for it,
+-- and an origin belongs to one role.  Admins may set or change the mapping.
+CREATE TABLE access_audit.ingest_sources (
+    ring_id       bigint PRIMARY KEY,
+    origin        text NOT NULL,
+    role          name NOT NULL,
+    registered_at timestamptz NOT NULL
+);
+COMMENT ON TABLE access_audit.ingest_sources IS
+    'Standby rings and the origin and role each is bound to: ingest() takes a ring''s records only from its role. Admins may edit the rows.';
+GRANT SELECT, INSERT, UPDATE, DELETE ON access_audit.ingest_sources TO access_audit_admin;
+GRANT SELECT ON access_audit.ingest_sources TO access_audit_reader;
+
 CREATE FUNCTION access_audit.ingest(origin text, ring_id bigint, records bytea)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'access_audit_ingest'
