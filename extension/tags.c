@@ -5,9 +5,9 @@
  *
  * This file owns what a tag is (its syntax), who may change one (and that
  * tags are set only where the extension is installed), the audit record
- * of every change and of every refused attempt, and each backend's cache of effective tags per
- * relation (a relation's own labels plus those of all its inheritance and
- * partition ancestors, matched by column name).  Tags follow the data: a
+ * of every change and of every refused attempt, and each backend's cache
+ * of effective tags per relation (a relation's own labels plus those of
+ * all its inheritance and partition ancestors, matched by column name).  Tags follow the data: a
  * partition detached from its parent (or a child taken out of an
  * inheritance tree) keeps, as labels of its own, the tags it inherited,
  * with an audit record of each (a ProcessUtility hook).
