@@ -86,6 +86,7 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_trigger.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -179,6 +180,7 @@ static const char *const guard_settings[] = {
 static char *ending_log = NULL;
 static bool dropping_ours = false;
 static bool created_ours = false;
+static Oid	dropping_database = InvalidOid;
 
 /* where the end of a dropped log waits for the next CREATE EXTENSION */
 #define GUARD_ENDED_DIR		"pg_access_audit"
@@ -191,7 +193,7 @@ static bool seen_settings = false;
 
 static Oid	guard_extension(void);
 static void guard_save_log_end(void);
-static void guard_forget_log_end(void);
+static void guard_forget_log_end(Oid dboid);
 
 /*
  * Forget the cached schema OID when a namespace changes.
@@ -222,7 +224,10 @@ guard_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_PRE_COMMIT && dropping_ours)
 		guard_save_log_end();
 	if (event == XACT_EVENT_COMMIT && created_ours)
-		guard_forget_log_end();
+		guard_forget_log_end(MyDatabaseId);
+	/* a later database with the same OID must not inherit the file */
+	if (event == XACT_EVENT_COMMIT && OidIsValid(dropping_database))
+		guard_forget_log_end(dropping_database);
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
@@ -232,6 +237,7 @@ guard_xact_callback(XactEvent event, void *arg)
 		ending_log = NULL;
 		dropping_ours = false;
 		created_ours = false;
+		dropping_database = InvalidOid;
 	}
 }
 
@@ -982,7 +988,9 @@ guard_read_log_end(void)
 	}
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"last_seq\": ");
+	appendStringInfoString(&buf, "{\"database\": ");
+	escape_json(&buf, get_database_name(MyDatabaseId));
+	appendStringInfoString(&buf, ", \"last_seq\": ");
 	appendStringInfoString(&buf, seq ? seq : "null");
 	appendStringInfoString(&buf, ", \"last_hash\": ");
 	if (hash)
@@ -1102,15 +1110,16 @@ guard_open_log(void)
 }
 
 /*
- * At the commit of CREATE EXTENSION: the previous log's end is in the new
- * log now.  No error may be raised here.
+ * At the commit of CREATE EXTENSION (the previous log's end is in the new
+ * log now) or of DROP DATABASE: remove the database's file.  No error may
+ * be raised here.
  */
 static void
-guard_forget_log_end(void)
+guard_forget_log_end(Oid dboid)
 {
 	char		path[MAXPGPATH];
 
-	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
+	snprintf(path, sizeof(path), GUARD_ENDED_FILE, dboid);
 	if (unlink(path) != 0 && errno != ENOENT)
 		ereport(WARNING,
 				errcode_for_file_access(),
@@ -1801,6 +1810,8 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					objectId == guard_extension() &&
 					guard_decide() != GUARD_REFUSE)
 					dropping_ours = true;
+				if (classId == DatabaseRelationId)
+					dropping_database = objectId;
 				if (guard_decide() != GUARD_REFUSE)
 					return;
 				what = guarded_object(classId, objectId, subId);

@@ -2,7 +2,8 @@
 # CREATE EXTENSION in that database begins the new log with a record of
 # the previous log's end: its last seq and hash, who dropped it and when.
 # The end is kept in a file under the data directory, so it survives a
-# restart and a CREATE EXTENSION that is rolled back.
+# restart and a CREATE EXTENSION that is rolled back; DROP DATABASE
+# removes it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -72,5 +73,23 @@ $node->safe_psql('shop', q{SELECT access_audit.flush('60 s')});
 is($node->safe_psql('shop', q{
 SELECT command || ' ' || (detail::jsonb ->> 'last_seq') FROM access_audit.log ORDER BY seq LIMIT 1}),
 	'PREVIOUS LOG 2', 'each new log begins with the end of the one before');
+
+is($node->safe_psql('shop', q{
+SELECT detail::jsonb ->> 'database' FROM access_audit.log ORDER BY seq LIMIT 1}),
+	'shop', 'the record names the database');
+
+# the end waits in a file per database, which DROP DATABASE removes (a
+# later database with the same OID must not inherit it)
+$node->safe_psql('postgres', 'CREATE DATABASE gone');
+my $oid = $node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datname = 'gone'});
+$node->safe_psql('gone', q{
+CREATE EXTENSION access_audit;
+SET access_audit.maintenance = on;
+DROP EXTENSION access_audit;
+});
+my $file = $node->data_dir . "/pg_access_audit/ended_$oid";
+ok(-e $file, 'the end of a dropped log is kept under the data directory');
+$node->safe_psql('postgres', 'DROP DATABASE gone');
+ok(!-e $file, 'DROP DATABASE removes it');
 
 done_testing();
