@@ -551,13 +551,16 @@ guard_note_settings(void)
 		if (first)
 		{
 			/*
-			 * What this session starts with beyond the configuration files:
-			 * capture switched off by any role or database setting, and other
-			 * settings given to this role or connection in particular.
-			 * (Database-wide values of the others are recorded by the ALTER
-			 * DATABASE itself, not again by every session.)
+			 * What this session starts with: capture switched off, however (a
+			 * configuration file changed while no session was open would
+			 * otherwise leave no trace), access_audit.enabled given by any
+			 * role or database setting, and other settings given to this role
+			 * or connection in particular.  (Database-wide values of the
+			 * others are recorded by the ALTER DATABASE itself, not again by
+			 * every session.)
 			 */
-			if ((i == 0 && source >= PGC_S_GLOBAL &&
+			if ((i == 0 && !aa_enabled) ||
+				(i == 0 && source >= PGC_S_GLOBAL &&
 				 source != PGC_S_OVERRIDE) ||
 				source == PGC_S_USER || source == PGC_S_DATABASE_USER ||
 				source == PGC_S_CLIENT)

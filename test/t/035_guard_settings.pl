@@ -190,6 +190,13 @@ like(setting_records($from, 'access_audit.enabled'),
 	qr/^ALTER SYSTEM off - -\n(.*\n)*configuration off on configuration file$/m,
 	'ALTER SYSTEM and the reload that applied it are recorded');
 $bg->quit;
+
+# capture off in the configuration, and no session open when it happened:
+# each new session says it starts with capture off
+$from = last_seq();
+$node->safe_psql('shop', q{SELECT phone FROM customers});
+like(setting_records($from, 'access_audit.enabled'), qr/^session start off - configuration file$/m,
+	'a session that starts with capture off is recorded');
 $node->safe_psql('shop', q{ALTER SYSTEM RESET access_audit.enabled; SELECT pg_reload_conf()});
 
 done_testing();
