@@ -335,8 +335,9 @@ tags_refuse_change(const char *relation, const char *column,
 
 /*
  * SECURITY LABEL FOR access_audit, before PostgreSQL looks at the object:
- * refuse it where the extension is not installed (no capture happens
- * there, so a tag would be a promise nobody keeps), and refuse and record
+ * refuse a new tag where the extension is not installed (no capture
+ * happens there, so a tag would be a promise nobody keeps), and refuse and
+ * record
  * it for anyone but superusers and members of access_audit_admin, before
  * PostgreSQL's own ownership check would refuse a non-owner without a
  * record.  The provider hook checks the privilege again (it also sees the
@@ -357,7 +358,11 @@ tags_check_seclabel_stmt(SecLabelStmt * stmt)
 	if (!IsTransactionState())
 		return;
 
-	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
+	/*
+	 * Removing a label stays possible: DROP EXTENSION leaves the labels in
+	 * place, and cleaning them up is no promise of capture.
+	 */
+	if (stmt->label != NULL && !OidIsValid(get_extension_oid(AA_NAME, true)))
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				errmsg("extension \"%s\" is not installed in database \"%s\"",

@@ -50,5 +50,14 @@ CREATE TABLE t (id int, phone text);
 SECURITY LABEL FOR access_audit ON COLUMN t.phone IS 'pii';
 SECURITY LABEL ON COLUMN t.phone IS 'pii';
 SELECT count(*) FROM pg_seclabel WHERE provider = 'access_audit';
+-- labels left by a dropped extension can still be removed
+CREATE EXTENSION access_audit;
+SECURITY LABEL FOR access_audit ON COLUMN t.phone IS 'pii';
+SET access_audit.maintenance = on;
+DROP EXTENSION access_audit;
+RESET access_audit.maintenance;
+SELECT count(*) FROM pg_seclabel WHERE provider = 'access_audit';
+SECURITY LABEL FOR access_audit ON COLUMN t.phone IS NULL;
+SELECT count(*) FROM pg_seclabel WHERE provider = 'access_audit';
 \c contrib_regression
 DROP DATABASE gt_noext;
