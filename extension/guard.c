@@ -953,24 +953,35 @@ guard_read_log_end(void)
 	char	   *ts = NULL;
 	char	   *hash = NULL;
 	char	   *query;
+	Oid			nsp = guard_namespace();
+	uint64		found = 0;
 
-	if (ending_log != NULL || !OidIsValid(guard_namespace()))
+	if (ending_log != NULL || !OidIsValid(nsp))
 		return;
 
+	/*
+	 * A log damaged in maintenance mode (a table dropped) must not stop the
+	 * drop that cleans it up: read what is there.
+	 */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	query = "SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
-		"  FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1";
-	if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the end of the audit log");
-	if (SPI_processed == 0)
+	if (OidIsValid(get_relname_relid("log_data", nsp)))
+	{
+		query = "SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
+			"  FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1";
+		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the end of the audit log");
+		found = SPI_processed;
+	}
+	if (found == 0 && OidIsValid(get_relname_relid("chain_checkpoints", nsp)))
 	{
 		query = "SELECT c.seq::pg_catalog.text, c.cut_at::pg_catalog.text, c.hash"
 			"  FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1";
 		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the end of the audit log");
+		found = SPI_processed;
 	}
-	if (SPI_processed > 0)
+	if (found > 0)
 	{
 		bool		isnull;
 		Datum		d;

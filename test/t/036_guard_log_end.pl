@@ -78,13 +78,15 @@ is($node->safe_psql('shop', q{
 SELECT detail::jsonb ->> 'database' FROM access_audit.log ORDER BY seq LIMIT 1}),
 	'shop', 'the record names the database');
 
-# the end waits in a file per database, which DROP DATABASE removes (a
-# later database with the same OID must not inherit it)
+# the end waits in a file per database (also when repairs had damaged the
+# log: the drop that cleans up is not stopped), which DROP DATABASE removes
+# (a later database with the same OID must not inherit it)
 $node->safe_psql('postgres', 'CREATE DATABASE gone');
 my $oid = $node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datname = 'gone'});
 $node->safe_psql('gone', q{
 CREATE EXTENSION access_audit;
 SET access_audit.maintenance = on;
+ALTER TABLE access_audit.log_data RENAME TO log_data_damaged;
 DROP EXTENSION access_audit;
 });
 my $file = $node->data_dir . "/pg_access_audit/ended_$oid";
