@@ -938,8 +938,8 @@ guard_record_roles(List *pending)
 }
 
 /*
- * Before a statement that may drop the extension in maintenance mode (DROP
- * EXTENSION, DROP SCHEMA, DROP OWNED): read the end of the log while it
+ * Before a statement that may drop the extension in maintenance mode (any
+ * DROP, see guard_may_drop_extension): read the end of the log while it
  * still exists, its last seq, hash and time (or, if retention emptied it,
  * the last checkpoint), with who drops it and when.  Kept until the
  * transaction ends; written out only if the extension is dropped.
@@ -1142,20 +1142,13 @@ guard_forget_log_end(Oid dboid)
 
 /*
  * Could this statement drop the extension (in maintenance mode, the only
- * mode that lets it)?
+ * mode that lets it)?  Any DROP can: DROP EXTENSION, SCHEMA or OWNED by
+ * name, and a CASCADE from one of its objects.
  */
 static bool
 guard_may_drop_extension(Node *parsetree)
 {
-	if (IsA(parsetree, DropOwnedStmt))
-		return true;
-	if (IsA(parsetree, DropStmt))
-	{
-		ObjectType	t = ((DropStmt *) parsetree)->removeType;
-
-		return t == OBJECT_EXTENSION || t == OBJECT_SCHEMA;
-	}
-	return false;
+	return IsA(parsetree, DropOwnedStmt) || IsA(parsetree, DropStmt);
 }
 
 /*
