@@ -34,6 +34,22 @@ sub gap
 	return '\x' . unpack('H*', pack('Q<L<L<q<', $pos, 2, 8, 100));
 }
 
+# the wire form of one read record with the given command (kind 1: the
+# fixed part, then login role, effective role, actor, claimed actor,
+# client address, application name, query, command, detail and origin)
+sub read_record
+{
+	my ($pos, $command) = @_;
+	my $str = sub {
+		my ($v) = @_;
+		return defined $v ? pack('l<', length($v)) . $v . "\0" : pack('l<', -1);
+	};
+	my $body = pack('q<5 l<8 q<2', 0, 0, 0, 1, 0, 4242, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	$body .= $str->($_) foreach ('mallory', 'mallory', undef, undef, undef, 'psql',
+		"SECURITY LABEL FOR access_audit ON COLUMN t.c IS NULL", $command, undef, undef);
+	return '\x' . unpack('H*', pack('Q<L<L<', $pos, 1, length($body)) . $body);
+}
+
 sub ingest
 {
 	my ($role, $origin, $ring, $records) = @_;
@@ -64,6 +80,12 @@ is(ingest('ship_a', 'standby-a/1', 42, gap(2500)), 'ok 2500',
 is(ingest('ship_b', 'standby-b/2', 44, gap(10)), 'ok 10',
 	'another standby registers its own ring');
 
+# a standby changes no tags: a shipped tag change is forged
+is(ingest('ship_b', 'standby-b/2', 44, read_record(20, 'SECURITY LABEL')),
+	'a hot standby cannot ship tag changes', 'a shipped tag change is refused');
+is(ingest('ship_b', 'standby-b/2', 44, read_record(30, 'SELECT')), 'ok 30',
+	'a shipped read is taken');
+
 # an admin may rebind a ring (a standby given a new role)
 $node->safe_psql('shop', q{UPDATE access_audit.ingest_sources SET role = 'ship_b' WHERE ring_id = 42});
 is(ingest('ship_b', 'standby-a/1', 42, gap(2600)), 'ok 2600',
@@ -76,7 +98,8 @@ SELECT string_agg(login_role || ' ' || (detail::jsonb ->> 'why'), E'\n' ORDER BY
 	"ship_b ring registered for role ship_a\n"
 	  . "ship_b origin registered for role ship_a\n"
 	  . "ship_a ring registered for origin standby-a/1\n"
-	  . "ship_a position " . (2000 + 2**51) . " after 2000",
+	  . "ship_a position " . (2000 + 2**51) . " after 2000\n"
+	  . "ship_b tag change from a standby",
 	'each refusal is recorded');
 is($node->safe_psql('shop', q{
 SELECT string_agg(concat_ws(' ', detail::jsonb ->> 'origin', detail::jsonb ->> 'ring_id', detail::jsonb ->> 'role'), ',' ORDER BY seq)
@@ -85,6 +108,8 @@ SELECT string_agg(concat_ws(' ', detail::jsonb ->> 'origin', detail::jsonb ->> '
 is($node->safe_psql('shop', q{
 SELECT string_agg(DISTINCT origin, ',') FROM access_audit.log WHERE command = 'GAP'}),
 	'standby-a/1,standby-b/2', 'the shipped records keep their origin');
+is($node->safe_psql('shop', q{
+SELECT count(*) FROM access_audit.tag_changes}), '0', 'no forged tag change is in tag_changes');
 is($node->safe_psql('shop', q{
 SELECT count(*) FROM information_schema.columns
  WHERE table_schema = 'access_audit' AND table_name = 'tag_changes' AND column_name = 'origin'}),
