@@ -775,21 +775,19 @@ guard_role_detail(const char *action, const char *role, const char *trust,
 }
 
 /*
- * One change to a trust-bearing role: refuse it (recorded) if the current
+ * One change that touches a trust: refuse it (recorded) if the current
  * role may not make it, otherwise add its record to *pending, written once
  * the statement succeeded.  command is GRANT ROLE, REVOKE ROLE, ALTER
- * ROLE, DROP ROLE...
+ * ROLE, DROP ROLE...; role is the role granted or changed; bearer the role
+ * that carries trust (role itself, or a member being added to role or
+ * taken from it).
  */
 static void
-guard_role_change(const char *command, const char *role, List *grantees,
-				  List **pending)
+guard_role_act(const char *command, const char *role, const char *bearer,
+			   const char *trust, List *grantees, List **pending)
 {
-	const char *trust = guard_role_trust(get_role_oid(role, true));
-	char	   *detail;
+	char	   *detail = guard_role_detail(command, role, trust, grantees);
 
-	if (trust == NULL)
-		return;
-	detail = guard_role_detail(command, role, trust, grantees);
 	if (!guard_may_manage_trust(trust))
 	{
 		aa_capture_event("REFUSED", NULL, NULL, NULL, detail);
@@ -797,11 +795,54 @@ guard_role_change(const char *command, const char *role, List *grantees,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied for %s of role \"%s\"", command, role),
 				errdetail("Role \"%s\" carries the trust of \"%s\" in access_audit; this attempt has been recorded.",
-						  role, trust),
+						  bearer, trust),
 				errhint("Only superusers may grant, revoke or alter such roles; members of \"%s\" may do so for roles other than \"%s\".",
 						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
 	}
 	*pending = lappend(*pending, list_make2(pstrdup(command), detail));
+}
+
+/*
+ * A change to role itself (granted, revoked, altered, dropped): see
+ * guard_role_act, if role carries trust.
+ */
+static void
+guard_role_change(const char *command, const char *role, List *grantees,
+				  List **pending)
+{
+	const char *trust = guard_role_trust(get_role_oid(role, true));
+
+	if (trust != NULL)
+		guard_role_act(command, role, role, trust, grantees, pending);
+}
+
+/*
+ * Members added to a role that carries no trust, or taken from it: a member
+ * that carries trust changes what that trust reaches (GRANT x TO
+ * access_audit_app, CREATE ROLE x ROLE access_audit_app, ALTER GROUP x ADD
+ * USER ...).
+ */
+static void
+guard_role_members_change(const char *command, const char *role,
+						  List *members, List **pending)
+{
+	ListCell   *lc;
+
+	/* a role that carries trust itself is checked and recorded as such */
+	if (role == NULL || guard_role_trust(get_role_oid(role, true)) != NULL)
+		return;
+	foreach(lc, members)
+	{
+		const char *member = lfirst(lc);
+		const char *trust;
+
+		if (member == NULL)
+			continue;
+		trust = guard_role_trust(get_role_oid(member, true));
+		if (trust != NULL)
+			guard_role_act(command, role, member, trust,
+						   list_make1((char *) member), pending);
+	}
 }
 
 /*
@@ -842,10 +883,14 @@ guard_check_roles(Node *parsetree)
 				{
 					AccessPriv *priv = lfirst_node(AccessPriv, lc);
 
-					if (priv->priv_name)
-						guard_role_change(stmt->is_grant ? "GRANT ROLE" :
-										  "REVOKE ROLE", priv->priv_name,
-										  grantees, &pending);
+					if (priv->priv_name == NULL)
+						continue;
+					guard_role_change(stmt->is_grant ? "GRANT ROLE" :
+									  "REVOKE ROLE", priv->priv_name,
+									  grantees, &pending);
+					guard_role_members_change(stmt->is_grant ? "GRANT ROLE" :
+											  "REVOKE ROLE", priv->priv_name,
+											  grantees, &pending);
 				}
 			}
 			break;
@@ -858,6 +903,11 @@ guard_check_roles(Node *parsetree)
 					DefElem    *opt = lfirst_node(DefElem, lc);
 					ListCell   *lc2;
 
+					if (strcmp(opt->defname, "rolemembers") == 0 ||
+						strcmp(opt->defname, "adminmembers") == 0)
+						guard_role_members_change("GRANT ROLE", stmt->role,
+												  guard_rolespec_names((List *) opt->arg),
+												  &pending);
 					if (strcmp(opt->defname, "addroleto") != 0)
 						continue;
 					foreach(lc2, (List *) opt->arg)
@@ -893,6 +943,9 @@ guard_check_roles(Node *parsetree)
 				guard_role_change(members == NIL ? "ALTER ROLE" :
 								  stmt->action > 0 ? "GRANT ROLE" :
 								  "REVOKE ROLE", role, members, &pending);
+				guard_role_members_change(stmt->action > 0 ? "GRANT ROLE" :
+										  "REVOKE ROLE", role, members,
+										  &pending);
 			}
 			break;
 		case T_RenameStmt:

@@ -26,6 +26,9 @@ ALTER ROLE gr_appgroup LOGIN;
 ALTER ROLE access_audit_app RENAME TO gr_app2;
 DROP ROLE access_audit_reader;
 REVOKE access_audit_admin FROM gr_admin;
+-- nor change what a trust reaches by adding its role to another
+CREATE ROLE gr_extra ROLE access_audit_app;
+GRANT gr_user TO access_audit_admin;
 -- roles that carry no trust are the CREATEROLE role's business
 GRANT gr_user TO gr_mgr;
 RESET ROLE;
