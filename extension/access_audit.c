@@ -37,11 +37,14 @@ int			aa_batch_size = 5000;
 int			aa_max_query_length = 2048;
 char	   *aa_actor = NULL;
 bool		aa_maintenance = false;
-int			aa_business_hours_start = 8;
-int			aa_business_hours_end = 18;
+int			aa_business_hours_start = AA_BUSINESS_HOURS_START_DEFAULT;
+int			aa_business_hours_end = AA_BUSINESS_HOURS_END_DEFAULT;
 char	   *aa_business_timezone = NULL;
 char	   *aa_primary_conninfo = NULL;
 char	   *aa_server_name = NULL;
+
+/* set whenever an access_audit.* setting is assigned; see guard.c */
+bool		aa_settings_assigned = true;
 
 void		_PG_init(void);
 
@@ -127,6 +130,66 @@ check_business_timezone(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * The business hours in effect, [*start, *end).  The two settings are
+ * checked one at a time (a reload changes them in any order, and a check
+ * across them in _PG_init would make a restart fail on a combination the
+ * reload accepted), so a combination with end <= start is possible: then
+ * the defaults 8 to 18 apply, with a WARNING each time the combination
+ * changes in this process.  Cheap enough for every record.
+ */
+void
+aa_business_hours(int *start, int *end)
+{
+	static int	warned_start = -1;
+	static int	warned_end = -1;
+
+	if (aa_business_hours_end > aa_business_hours_start)
+	{
+		*start = aa_business_hours_start;
+		*end = aa_business_hours_end;
+		return;
+	}
+	if (warned_start != aa_business_hours_start ||
+		warned_end != aa_business_hours_end)
+	{
+		warned_start = aa_business_hours_start;
+		warned_end = aa_business_hours_end;
+		ereport(WARNING,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("access_audit.business_hours_end (%d) is not after access_audit.business_hours_start (%d), using business hours 8 to 18",
+					   aa_business_hours_end, aa_business_hours_start),
+				errhint("Business hours are [start, end) in the business time zone, for example 8 to 18; fix the settings and reload."));
+	}
+	*start = AA_BUSINESS_HOURS_START_DEFAULT;
+	*end = AA_BUSINESS_HOURS_END_DEFAULT;
+}
+
+/*
+ * Assign hooks of the settings whose changes are recorded (all but
+ * access_audit.actor and access_audit.maintenance): note that one was
+ * assigned, for the guard to compare at the next statement
+ * (aa_guard_note_settings).  Assign hooks must not fail or do any work
+ * beyond this; they also run in the postmaster and on rollback.
+ */
+static void
+assign_bool_setting(bool newval, void *extra)
+{
+	aa_settings_assigned = true;
+}
+
+static void
+assign_int_setting(int newval, void *extra)
+{
+	aa_settings_assigned = true;
+}
+
+static void
+assign_string_setting(const char *newval, void *extra)
+{
+	aa_settings_assigned = true;
+}
+
+/*
  * Module load: only through shared_preload_libraries, since an audit tool
  * that is silently off is worse than none.
  */
@@ -147,27 +210,27 @@ _PG_init(void)
 							 "Records reads of tagged columns.",
 							 "Turning it off is itself recorded.",
 							 &aa_enabled, true, PGC_SUSET, 0,
-							 NULL, NULL, NULL);
+							 NULL, assign_bool_setting, NULL);
 	DefineCustomIntVariable("access_audit.queue_size",
 							"Size of the shared queue of audit records.",
 							"The queue lives in a file under the data directory.",
 							&aa_queue_size_mb, 64, INT_MIN, INT_MAX, PGC_POSTMASTER,
-							GUC_UNIT_MB, check_queue_size, NULL, NULL);
+							GUC_UNIT_MB, check_queue_size, assign_int_setting, NULL);
 	DefineCustomIntVariable("access_audit.flush_interval",
 							"Longest time a writer sleeps between batches.",
 							NULL,
 							&aa_flush_interval_ms, 200, INT_MIN, INT_MAX, PGC_SIGHUP,
-							GUC_UNIT_MS, check_flush_interval, NULL, NULL);
+							GUC_UNIT_MS, check_flush_interval, assign_int_setting, NULL);
 	DefineCustomIntVariable("access_audit.batch_size",
 							"Most records a writer commits in one transaction.",
 							"Takes effect when a writer starts.",
 							&aa_batch_size, 5000, INT_MIN, INT_MAX, PGC_SIGHUP,
-							0, check_batch_size, NULL, NULL);
+							0, check_batch_size, assign_int_setting, NULL);
 	DefineCustomIntVariable("access_audit.max_query_length",
 							"Longest query text kept in a record, in bytes.",
 							NULL,
 							&aa_max_query_length, 2048, INT_MIN, INT_MAX, PGC_SUSET,
-							GUC_UNIT_BYTE, check_max_query_length, NULL, NULL);
+							GUC_UNIT_BYTE, check_max_query_length, assign_int_setting, NULL);
 	DefineCustomStringVariable("access_audit.actor",
 							   "Application-level user on whose behalf this session reads.",
 							   "Trusted only from members of role access_audit_app; otherwise recorded as a claim.",
@@ -181,29 +244,29 @@ _PG_init(void)
 	DefineCustomIntVariable("access_audit.business_hours_start",
 							"First hour (0-23) of business hours, for off-hours volume.",
 							NULL,
-							&aa_business_hours_start, 8, INT_MIN, INT_MAX, PGC_SIGHUP,
-							0, check_hours_start, NULL, NULL);
+							&aa_business_hours_start, AA_BUSINESS_HOURS_START_DEFAULT, INT_MIN, INT_MAX, PGC_SIGHUP,
+							0, check_hours_start, assign_int_setting, NULL);
 	DefineCustomIntVariable("access_audit.business_hours_end",
 							"Hour (1-24) at which business hours end.",
 							NULL,
-							&aa_business_hours_end, 18, INT_MIN, INT_MAX, PGC_SIGHUP,
-							0, check_hours_end, NULL, NULL);
+							&aa_business_hours_end, AA_BUSINESS_HOURS_END_DEFAULT, INT_MIN, INT_MAX, PGC_SIGHUP,
+							0, check_hours_end, assign_int_setting, NULL);
 	DefineCustomStringVariable("access_audit.business_timezone",
 							   "Time zone of business hours and of the daily roll-up's days.",
 							   NULL,
 							   &aa_business_timezone, "UTC", PGC_SIGHUP, 0,
-							   check_business_timezone, NULL, NULL);
+							   check_business_timezone, assign_string_setting, NULL);
 	DefineCustomStringVariable("access_audit.primary_conninfo",
 							   "Connection string a hot standby uses to ship its audit records to the primary.",
 							   "Empty means the standby's own primary_conninfo.  The database name is always the "
 							   "standby database's own; the role must be a member of access_audit_ingest.",
 							   &aa_primary_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   NULL, assign_string_setting, NULL);
 	DefineCustomStringVariable("access_audit.server_name",
 							   "Name of this server in the origin of the records it ships from a hot standby.",
 							   "Empty means cluster_name, or the host name if that is empty too.",
 							   &aa_server_name, "", PGC_SIGHUP, 0,
-							   NULL, NULL, NULL);
+							   NULL, assign_string_setting, NULL);
 	MarkGUCPrefixReserved("access_audit");
 	in_pg_init = false;
 
@@ -224,11 +287,13 @@ _PG_init(void)
 								  b->min, b->max),
 						errhint("%s", b->hint));
 		}
-		if (aa_business_hours_end <= aa_business_hours_start)
-			ereport(ERROR,
-					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("access_audit.business_hours_end must be after access_audit.business_hours_start"),
-					errhint("Business hours are [start, end) in the business time zone, for example 8 to 18."));
+
+		/*
+		 * No check across settings here: a reload can never refuse such a
+		 * combination (each check hook sees one value), so refusing it at
+		 * start would turn a reload that passed into a server that does not
+		 * start.  aa_business_hours() falls back at use time instead.
+		 */
 	}
 
 	EnableQueryId();

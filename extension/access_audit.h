@@ -32,6 +32,7 @@
 #define AA_ROLE_ADMIN		"access_audit_admin"
 #define AA_ROLE_APP			"access_audit_app"
 #define AA_ROLE_READER		"access_audit_reader"
+#define AA_ROLE_INGEST		"access_audit_ingest"
 
 /* Settings (access_audit.c) */
 extern bool aa_enabled;
@@ -46,6 +47,16 @@ extern int	aa_business_hours_end;
 extern char *aa_business_timezone;
 extern char *aa_primary_conninfo;
 extern char *aa_server_name;
+extern bool aa_settings_assigned;
+
+/*
+ * Business hours when the settings are unusable together (end <= start);
+ * also the settings' defaults.  aa_business_hours() applies them.
+ */
+#define AA_BUSINESS_HOURS_START_DEFAULT	8
+#define AA_BUSINESS_HOURS_END_DEFAULT	18
+
+extern void aa_business_hours(int *start, int *end);
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64

@@ -22,6 +22,8 @@
 #include "nodes/plannodes.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
 
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
@@ -118,6 +120,31 @@ aa_next_ProcessUtility_compat(ProcessUtility_hook_type prev, PlannedStmt *pstmt,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+}
+
+/*
+ * Where the current value of a setting came from (PGC_S_*), or -1 if there
+ * is no such setting.  PostgreSQL 16 exports find_option(); before, the
+ * table of settings is searched (only on the rare path where a setting
+ * changed).
+ */
+static inline int
+aa_guc_source_compat(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	struct config_generic *gconf = find_option(name, false, true, DEBUG1);
+
+	return gconf ? (int) gconf->source : -1;
+#else
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (pg_strcasecmp(vars[i]->name, name) == 0)
+			return (int) vars[i]->source;
+	return -1;
+#endif
 }
 
 #endif							/* AA_COMPAT_H */

@@ -10,7 +10,9 @@
  * of everything done in maintenance mode.
  *
  * Everything in schema access_audit is guarded, except the rows of
- * access_audit.actor_groups (the admins' peer-group map, ordinary data).
+ * access_audit.actor_groups (the admins' peer-group map) and of
+ * access_audit.ingest_sources (which role ships which standby ring), both
+ * ordinary data that admins edit.
  * The gates, outermost first:
  *	- ProcessUtility: TRUNCATE, ALTER TABLE/INDEX/VIEW (DISABLE TRIGGER
  *	  included), ALTER FUNCTION, ALTER EXTENSION (UPDATE, ADD, DROP),
@@ -43,8 +45,19 @@
  * Every refusal is recorded with aa_capture_event() before the error is
  * raised; the record goes to the queue at once and survives the rollback.
  *
- * Ownership: no shared state.  definer_depth, seen_maintenance and the
- * cached schema and extension OIDs are backend-local.
+ * It also records every change of an access_audit.* setting (assign hooks
+ * flag it, the next statement compares), grants, revokes and alters of the
+ * roles that carry the extension's trust (refused unless by a superuser,
+ * or an admin for roles other than admin), and keeps the end of a log that
+ * DROP EXTENSION ends in pg_access_audit/ended_<database oid>, for the next
+ * CREATE EXTENSION to begin the new log with (command PREVIOUS LOG).
+ *
+ * Ownership: no shared state.  definer_depth, seen_maintenance, the seen
+ * settings, the log end being saved and the cached schema and extension
+ * OIDs are backend-local.  The ended_* file of a database is written only
+ * by the backend that commits a drop of the extension there, and removed
+ * by the one that commits its creation (DDL on the extension serialises
+ * them).
  *
  * IDENTIFICATION
  *	  extension/guard.c
@@ -73,18 +86,24 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_trigger.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "postmaster/bgworker.h"
 #include "replication/logicalworker.h"
+#include "storage/fd.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -93,6 +112,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "replication/logicalworker.h"
 
 #include "access_audit.h"
@@ -131,7 +151,49 @@ static bool seen_maintenance = false;
 /* -1 unknown, 0 no, 1 this process is the writer */
 static int	is_writer_cached = -1;
 
+/*
+ * The settings whose every change is recorded (access_audit.actor changes
+ * all the time and is in every record; maintenance is recorded above), and
+ * the value and source (PGC_S_*) this backend last saw of each.
+ */
+static const char *const guard_settings[] = {
+	"access_audit.enabled",
+	"access_audit.max_query_length",
+	"access_audit.queue_size",
+	"access_audit.flush_interval",
+	"access_audit.batch_size",
+	"access_audit.business_hours_start",
+	"access_audit.business_hours_end",
+	"access_audit.business_timezone",
+	"access_audit.primary_conninfo",
+	"access_audit.server_name"
+};
+
+#define GUARD_NSETTINGS lengthof(guard_settings)
+
+/*
+ * The end of this database's log, read before a DROP EXTENSION (or DROP
+ * SCHEMA/OWNED) in maintenance mode, written to GUARD_ENDED_FILE when the
+ * drop commits; and whether the extension is being dropped or created in
+ * this transaction.  Allocated in TopTransactionContext.
+ */
+static char *ending_log = NULL;
+static bool dropping_ours = false;
+static bool created_ours = false;
+static Oid	dropping_database = InvalidOid;
+
+/* where the end of a dropped log waits for the next CREATE EXTENSION */
+#define GUARD_ENDED_DIR		"pg_access_audit"
+#define GUARD_ENDED_FILE	GUARD_ENDED_DIR "/ended_%u"
+#define GUARD_ENDED_MAX		8192
+
+static char *seen_setting[GUARD_NSETTINGS];
+static int	seen_source[GUARD_NSETTINGS];
+static bool seen_settings = false;
+
 static Oid	guard_extension(void);
+static void guard_save_log_end(void);
+static void guard_forget_log_end(Oid dboid);
 
 /*
  * Forget the cached schema OID when a namespace changes.
@@ -159,12 +221,23 @@ guard_relcache_callback(Datum arg, Oid relid)
 static void
 guard_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_PRE_COMMIT && dropping_ours)
+		guard_save_log_end();
+	if (event == XACT_EVENT_COMMIT && created_ours)
+		guard_forget_log_end(MyDatabaseId);
+	/* a later database with the same OID must not inherit the file */
+	if (event == XACT_EVENT_COMMIT && OidIsValid(dropping_database))
+		guard_forget_log_end(dropping_database);
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
 	{
 		definer_depth = 0;
 		harmless_utility_depth = 0;
+		ending_log = NULL;
+		dropping_ours = false;
+		created_ours = false;
+		dropping_database = InvalidOid;
 	}
 }
 
@@ -261,7 +334,8 @@ relation_rows_free(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 
-	return name != NULL && strcmp(name, "actor_groups") == 0;
+	return name != NULL && (strcmp(name, "actor_groups") == 0 ||
+							strcmp(name, "ingest_sources") == 0);
 }
 
 /*
@@ -388,6 +462,749 @@ guard_note_maintenance(void)
 }
 
 /*
+ * A setting's value as a record shows it: the connection string of
+ * primary_conninfo may hold a password, so only whether it is set shows.
+ */
+static const char *
+guard_setting_shown(const char *name, const char *value)
+{
+	if (value && strcmp(name, "access_audit.primary_conninfo") == 0)
+		return value[0] ? "(set, not shown)" : "";
+	return value;
+}
+
+/*
+ * Record a change of a setting: command SET, detail {"setting", "how",
+ * "value", "previous", "source"}.  previous is NULL at session start.
+ */
+static void
+guard_record_setting(const char *name, const char *how, const char *value,
+					 const char *previous, int source)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"setting\": ");
+	escape_json(&buf, name);
+	appendStringInfoString(&buf, ", \"how\": ");
+	escape_json(&buf, how);
+	appendStringInfoString(&buf, ", \"value\": ");
+	if (value)
+		escape_json(&buf, guard_setting_shown(name, value));
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"previous\": ");
+	if (previous)
+		escape_json(&buf, guard_setting_shown(name, previous));
+	else
+		appendStringInfoString(&buf, "null");
+	if (source >= 0 && source <= PGC_S_SESSION)
+	{
+		appendStringInfoString(&buf, ", \"source\": ");
+		escape_json(&buf, GucSource_Names[source]);
+	}
+	appendStringInfoChar(&buf, '}');
+	aa_capture_event("SET", NULL, NULL, NULL, buf.data);
+}
+
+/*
+ * Remember the current value and source of setting i.
+ */
+static void
+guard_remember_setting(int i, const char *value, int source)
+{
+	if (seen_setting[i])
+		pfree(seen_setting[i]);
+	seen_setting[i] = MemoryContextStrdup(TopMemoryContext,
+										  value ? value : "");
+	seen_source[i] = source;
+}
+
+/*
+ * Record every change of an access_audit.* setting however it happened,
+ * at the next statement of each session: set_config(), a function's SET
+ * clause, the end of a transaction or function that had changed one, a
+ * reload of the configuration files, and, at a session's first statement,
+ * values that role or database settings (ALTER ROLE/DATABASE ... SET) or
+ * the connection request gave it (see there which).  SET, RESET and ALTER SYSTEM statements
+ * are recorded by capture.c as they run (their change is taken in
+ * silently, aa_guard_ProcessUtility).  The assign hooks flag that a value
+ * was assigned (aa_settings_assigned); only then are values compared, so a
+ * statement costs one test of a flag.
+ */
+static void
+guard_note_settings(void)
+{
+	int			i;
+	bool		first = !seen_settings;
+
+	if (!aa_settings_assigned || guard_is_writer() || !IsTransactionState())
+		return;
+	aa_settings_assigned = false;
+	seen_settings = true;
+	for (i = 0; i < GUARD_NSETTINGS; i++)
+	{
+		const char *name = guard_settings[i];
+		const char *value = GetConfigOption(name, true, false);
+		int			source = aa_guc_source_compat(name);
+
+		if (first)
+		{
+			/*
+			 * What this session starts with: capture switched off, however (a
+			 * configuration file changed while no session was open would
+			 * otherwise leave no trace), access_audit.enabled given by any
+			 * role or database setting, and other settings given to this role
+			 * or connection in particular.  (Database-wide values of the
+			 * others are recorded by the ALTER DATABASE itself, not again by
+			 * every session.)
+			 */
+			if ((i == 0 && !aa_enabled) ||
+				(i == 0 && source >= PGC_S_GLOBAL &&
+				 source != PGC_S_OVERRIDE) ||
+				source == PGC_S_USER || source == PGC_S_DATABASE_USER ||
+				source == PGC_S_CLIENT)
+				guard_record_setting(name, "session start", value, NULL,
+									 source);
+		}
+		else if (strcmp(value ? value : "", seen_setting[i]) != 0)
+			guard_record_setting(name,
+								 source >= PGC_S_GLOBAL ? "changed in session" :
+								 "configuration",
+								 value, seen_setting[i], source);
+		else if (source == seen_source[i])
+			continue;
+		guard_remember_setting(i, value, source);
+	}
+}
+
+/*
+ * After SET or RESET of one access_audit.* setting, which capture.c has
+ * recorded: take its new value in without a second record.  Other settings
+ * keep their pending comparison.
+ */
+static void
+guard_absorb_setting(const char *name)
+{
+	int			i;
+
+	if (!seen_settings)
+		return;
+	for (i = 0; i < GUARD_NSETTINGS; i++)
+		if (pg_strcasecmp(guard_settings[i], name) == 0)
+			guard_remember_setting(i, GetConfigOption(guard_settings[i], true,
+													  false),
+								   aa_guc_source_compat(guard_settings[i]));
+}
+
+/*
+ * ALTER ROLE ... SET / RESET and ALTER DATABASE ... SET / RESET of an
+ * access_audit.* setting (or RESET ALL, which may remove one), recorded
+ * once it succeeded.  These change later sessions, not this one: each of
+ * those records the value it starts with (guard_note_settings).
+ */
+static void
+guard_record_role_db_setting(Node *parsetree)
+{
+	VariableSetStmt *vs;
+	const char *how;
+	const char *role = NULL;
+	const char *database = NULL;
+	char	   *value = NULL;
+	StringInfoData buf;
+
+	if (IsA(parsetree, AlterRoleSetStmt))
+	{
+		AlterRoleSetStmt *stmt = (AlterRoleSetStmt *) parsetree;
+
+		vs = stmt->setstmt;
+		how = "ALTER ROLE";
+		role = stmt->role ? get_rolespec_name(stmt->role) : "ALL";
+		database = stmt->database;
+	}
+	else if (IsA(parsetree, AlterDatabaseSetStmt))
+	{
+		AlterDatabaseSetStmt *stmt = (AlterDatabaseSetStmt *) parsetree;
+
+		vs = stmt->setstmt;
+		how = "ALTER DATABASE";
+		database = stmt->dbname;
+	}
+	else
+		return;
+	if (vs == NULL)
+		return;
+	if (vs->kind != VAR_RESET_ALL &&
+		(vs->name == NULL || pg_strncasecmp(vs->name, "access_audit.", 13) != 0))
+		return;
+	if (vs->kind == VAR_SET_VALUE)
+		value = ExtractSetVariableArgs(vs);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"setting\": ");
+	if (vs->kind == VAR_RESET_ALL)
+		appendStringInfoString(&buf, "null");
+	else
+		escape_json(&buf, vs->name);
+	appendStringInfoString(&buf, ", \"how\": ");
+	escape_json(&buf, psprintf("%s %s", how,
+							   vs->kind == VAR_SET_VALUE ? "SET" :
+							   vs->kind == VAR_RESET_ALL ? "RESET ALL" :
+							   vs->kind == VAR_RESET ? "RESET" : "SET DEFAULT"));
+	appendStringInfoString(&buf, ", \"value\": ");
+	if (value && vs->name)
+		escape_json(&buf, guard_setting_shown(vs->name, value));
+	else
+		appendStringInfoString(&buf, "null");
+	if (role)
+	{
+		appendStringInfoString(&buf, ", \"role\": ");
+		escape_json(&buf, role);
+	}
+	if (database)
+	{
+		appendStringInfoString(&buf, ", \"database\": ");
+		escape_json(&buf, database);
+	}
+	appendStringInfoChar(&buf, '}');
+	aa_capture_event("SET", NULL, NULL, NULL, buf.data);
+}
+
+/*
+ * The roles through which access_audit extends trust: admin (tags, peer
+ * groups), app (its actor is believed), reader (reads the log) and ingest
+ * (its records are taken as another server's).  Most sensitive first.
+ */
+static const char *const guard_trust_roles[] = {
+	AA_ROLE_ADMIN,
+	AA_ROLE_APP,
+	AA_ROLE_INGEST,
+	AA_ROLE_READER
+};
+
+/*
+ * The trust role that a role is or belongs to (directly or through other
+ * roles), or NULL.
+ */
+static const char *
+guard_role_trust(Oid roleid)
+{
+	int			i;
+
+	if (!OidIsValid(roleid))
+		return NULL;
+	for (i = 0; i < lengthof(guard_trust_roles); i++)
+	{
+		Oid			t = get_role_oid(guard_trust_roles[i], true);
+
+		if (OidIsValid(t) &&
+			(roleid == t || is_member_of_role_nosuper(roleid, t)))
+			return guard_trust_roles[i];
+	}
+	return NULL;
+}
+
+/*
+ * May the current role hand out (or take back, or alter) a role that
+ * carries trust?  Superusers may; members of access_audit_admin may for
+ * every trust but their own; the extension's scripts may.  In PostgreSQL
+ * 15 CREATEROLE alone would allow all of it, which would let a role grant
+ * itself the trust the audit relies on.
+ */
+static bool
+guard_may_manage_trust(const char *trust)
+{
+	Oid			admin;
+
+	if (superuser() || guard_creating_extension())
+		return true;
+	if (strcmp(trust, AA_ROLE_ADMIN) == 0)
+		return false;
+	admin = get_role_oid(AA_ROLE_ADMIN, true);
+	return OidIsValid(admin) && has_privs_of_role(GetUserId(), admin);
+}
+
+/*
+ * A role's name as a statement gives it.
+ */
+static const char *
+guard_rolespec_name(RoleSpec * spec)
+{
+	if (spec == NULL)
+		return NULL;
+	if (spec->roletype == ROLESPEC_CSTRING)
+		return spec->rolename;
+	if (spec->roletype == ROLESPEC_PUBLIC)
+		return "public";
+	return get_rolespec_name(spec);
+}
+
+/*
+ * The detail of a role record: {"action", "role", "trust", "grantees",
+ * "by"}; grantees is a list of names or NULL.
+ */
+static char *
+guard_role_detail(const char *action, const char *role, const char *trust,
+				  List *grantees)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"action\": ");
+	escape_json(&buf, action);
+	appendStringInfoString(&buf, ", \"role\": ");
+	escape_json(&buf, role);
+	appendStringInfoString(&buf, ", \"trust\": ");
+	escape_json(&buf, trust);
+	if (grantees != NIL)
+	{
+		appendStringInfoString(&buf, ", \"grantees\": [");
+		foreach(lc, grantees)
+		{
+			if (lc != list_head(grantees))
+				appendStringInfoString(&buf, ", ");
+			escape_json(&buf, (const char *) lfirst(lc));
+		}
+		appendStringInfoChar(&buf, ']');
+	}
+	appendStringInfoString(&buf, ", \"by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * One change that touches a trust: refuse it (recorded) if the current
+ * role may not make it, otherwise add its record to *pending, written once
+ * the statement succeeded.  command is GRANT ROLE, REVOKE ROLE, ALTER
+ * ROLE, DROP ROLE...; role is the role granted or changed; bearer the role
+ * that carries trust (role itself, or a member being added to role or
+ * taken from it).
+ */
+static void
+guard_role_act(const char *command, const char *role, const char *bearer,
+			   const char *trust, List *grantees, List **pending)
+{
+	char	   *detail = guard_role_detail(command, role, trust, grantees);
+
+	if (!guard_may_manage_trust(trust))
+	{
+		aa_capture_event("REFUSED", NULL, NULL, NULL, detail);
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied for %s of role \"%s\"", command, role),
+				errdetail("Role \"%s\" carries the trust of \"%s\" in access_audit; this attempt has been recorded.",
+						  bearer, trust),
+				errhint("Only superusers may grant, revoke or alter such roles; members of \"%s\" may do so for roles other than \"%s\".",
+						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+	}
+	*pending = lappend(*pending, list_make2(pstrdup(command), detail));
+}
+
+/*
+ * A change to role itself (granted, revoked, altered, dropped): see
+ * guard_role_act, if role carries trust.
+ */
+static void
+guard_role_change(const char *command, const char *role, List *grantees,
+				  List **pending)
+{
+	const char *trust = guard_role_trust(get_role_oid(role, true));
+
+	if (trust != NULL)
+		guard_role_act(command, role, role, trust, grantees, pending);
+}
+
+/*
+ * Members added to a role that carries no trust, or taken from it: a member
+ * that carries trust changes what that trust reaches (GRANT x TO
+ * access_audit_app, CREATE ROLE x ROLE access_audit_app, ALTER GROUP x ADD
+ * USER ...).
+ */
+static void
+guard_role_members_change(const char *command, const char *role,
+						  List *members, List **pending)
+{
+	ListCell   *lc;
+
+	/* a role that carries trust itself is checked and recorded as such */
+	if (role == NULL || guard_role_trust(get_role_oid(role, true)) != NULL)
+		return;
+	foreach(lc, members)
+	{
+		const char *member = lfirst(lc);
+		const char *trust;
+
+		if (member == NULL)
+			continue;
+		trust = guard_role_trust(get_role_oid(member, true));
+		if (trust != NULL)
+			guard_role_act(command, role, member, trust,
+						   list_make1((char *) member), pending);
+	}
+}
+
+/*
+ * The names of a list of RoleSpec.
+ */
+static List *
+guard_rolespec_names(List *specs)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, specs)
+		names = lappend(names, (char *) guard_rolespec_name(lfirst(lc)));
+	return names;
+}
+
+/*
+ * The utility gate for roles: GRANT/REVOKE of a trust-bearing role
+ * (granted_roles may also name roles that belong to one), CREATE ROLE ...
+ * IN ROLE, ALTER GROUP ... ADD/DROP USER, and ALTER, RENAME or DROP of such
+ * a role (a CREATEROLE role could otherwise give one a password and log in
+ * as it).  Returns the records to write once the statement succeeded.
+ */
+static List *
+guard_check_roles(Node *parsetree)
+{
+	List	   *pending = NIL;
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_GrantRoleStmt:
+			{
+				GrantRoleStmt *stmt = (GrantRoleStmt *) parsetree;
+				List	   *grantees = guard_rolespec_names(stmt->grantee_roles);
+
+				foreach(lc, stmt->granted_roles)
+				{
+					AccessPriv *priv = lfirst_node(AccessPriv, lc);
+
+					if (priv->priv_name == NULL)
+						continue;
+					guard_role_change(stmt->is_grant ? "GRANT ROLE" :
+									  "REVOKE ROLE", priv->priv_name,
+									  grantees, &pending);
+					guard_role_members_change(stmt->is_grant ? "GRANT ROLE" :
+											  "REVOKE ROLE", priv->priv_name,
+											  grantees, &pending);
+				}
+			}
+			break;
+		case T_CreateRoleStmt:
+			{
+				CreateRoleStmt *stmt = (CreateRoleStmt *) parsetree;
+
+				foreach(lc, stmt->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+					ListCell   *lc2;
+
+					if (strcmp(opt->defname, "rolemembers") == 0 ||
+						strcmp(opt->defname, "adminmembers") == 0)
+						guard_role_members_change("GRANT ROLE", stmt->role,
+												  guard_rolespec_names((List *) opt->arg),
+												  &pending);
+					if (strcmp(opt->defname, "addroleto") != 0)
+						continue;
+					foreach(lc2, (List *) opt->arg)
+						guard_role_change("GRANT ROLE",
+										  guard_rolespec_name(lfirst(lc2)),
+										  list_make1(stmt->role), &pending);
+				}
+			}
+			break;
+		case T_AlterRoleStmt:
+			{
+				AlterRoleStmt *stmt = (AlterRoleStmt *) parsetree;
+				const char *role = guard_rolespec_name(stmt->role);
+				List	   *members = NIL;
+
+				bool		own_password = true;
+
+				if (role == NULL || stmt->role->roletype == ROLESPEC_PUBLIC)
+					break;
+				foreach(lc, stmt->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "rolemembers") == 0)
+						members = guard_rolespec_names((List *) opt->arg);
+					if (strcmp(opt->defname, "password") != 0)
+						own_password = false;
+				}
+				/* anyone may change their own password */
+				if (own_password && get_role_oid(role, true) == GetUserId())
+					break;
+				/* action is +1 for plain ALTER ROLE too: members tell */
+				guard_role_change(members == NIL ? "ALTER ROLE" :
+								  stmt->action > 0 ? "GRANT ROLE" :
+								  "REVOKE ROLE", role, members, &pending);
+				guard_role_members_change(stmt->action > 0 ? "GRANT ROLE" :
+										  "REVOKE ROLE", role, members,
+										  &pending);
+			}
+			break;
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+
+				if (stmt->renameType == OBJECT_ROLE && stmt->subname)
+					guard_role_change("ALTER ROLE", stmt->subname, NIL,
+									  &pending);
+			}
+			break;
+		case T_DropRoleStmt:
+			foreach(lc, ((DropRoleStmt *) parsetree)->roles)
+			{
+				RoleSpec   *spec = lfirst(lc);
+
+				if (spec->roletype == ROLESPEC_CSTRING)
+					guard_role_change("DROP ROLE", spec->rolename, NIL,
+									  &pending);
+			}
+			break;
+		default:
+			break;
+	}
+	return pending;
+}
+
+/*
+ * Write the records guard_check_roles() kept for a statement that
+ * succeeded.
+ */
+static void
+guard_record_roles(List *pending)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+	{
+		List	   *rec = lfirst(lc);
+
+		aa_capture_event(linitial(rec), NULL, NULL, NULL, lsecond(rec));
+	}
+}
+
+/*
+ * Before a statement that may drop the extension in maintenance mode (any
+ * DROP, see guard_may_drop_extension): read the end of the log while it
+ * still exists, its last seq, hash and time (or, if retention emptied it,
+ * the last checkpoint), with who drops it and when.  Kept until the
+ * transaction ends; written out only if the extension is dropped.
+ */
+static void
+guard_read_log_end(void)
+{
+	StringInfoData buf;
+	MemoryContext old;
+	char	   *seq = NULL;
+	char	   *ts = NULL;
+	char	   *hash = NULL;
+	char	   *query;
+	Oid			nsp = guard_namespace();
+	uint64		found = 0;
+
+	if (ending_log != NULL || !OidIsValid(nsp))
+		return;
+
+	/*
+	 * A log damaged in maintenance mode (a table dropped) must not stop the
+	 * drop that cleans it up: read what is there.
+	 */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (OidIsValid(get_relname_relid("log_data", nsp)))
+	{
+		query = "SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
+			"  FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1";
+		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the end of the audit log");
+		found = SPI_processed;
+	}
+	if (found == 0 && OidIsValid(get_relname_relid("chain_checkpoints", nsp)))
+	{
+		query = "SELECT c.seq::pg_catalog.text, c.cut_at::pg_catalog.text, c.hash"
+			"  FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1";
+		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the end of the audit log");
+		found = SPI_processed;
+	}
+	if (found > 0)
+	{
+		bool		isnull;
+		Datum		d;
+
+		seq = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		ts = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
+						  &isnull);
+		if (!isnull)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+			size_t		len = VARSIZE_ANY_EXHDR(b);
+
+			hash = palloc(len * 2 + 1);
+			hex_encode(VARDATA_ANY(b), len, hash);
+			hash[len * 2] = '\0';
+		}
+	}
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"database\": ");
+	escape_json(&buf, get_database_name(MyDatabaseId));
+	appendStringInfoString(&buf, ", \"last_seq\": ");
+	appendStringInfoString(&buf, seq ? seq : "null");
+	appendStringInfoString(&buf, ", \"last_hash\": ");
+	if (hash)
+		escape_json(&buf, hash);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"last_ts\": ");
+	if (ts)
+		escape_json(&buf, ts);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"dropped_by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoString(&buf, ", \"login_role\": ");
+	escape_json(&buf, GetUserNameFromId(GetSessionUserId(), false));
+	appendStringInfoString(&buf, ", \"dropped_at\": ");
+	escape_json(&buf, timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+	appendStringInfoString(&buf, ", \"statement\": ");
+	escape_json(&buf, debug_query_string ?
+				pnstrdup(debug_query_string,
+						 pg_mbcliplen(debug_query_string,
+									  strlen(debug_query_string), 1024)) :
+				"");
+	appendStringInfoChar(&buf, '}');
+	SPI_finish();
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	ending_log = pstrdup(buf.data);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * At the commit of a drop of the extension: keep the end of the log in a
+ * file under the data directory, where the next CREATE EXTENSION in this
+ * database finds it.  Written before the commit (an error here aborts the
+ * drop) and made durable; a file left by an earlier drop is replaced.
+ */
+static void
+guard_save_log_end(void)
+{
+	char		path[MAXPGPATH];
+	char		tmp[MAXPGPATH];
+	const char *content = ending_log;
+	int			fd;
+	size_t		len;
+
+	/* a drop by a route not seen before it began: say so, at least */
+	if (content == NULL)
+		content = psprintf("{\"last_seq\": null, \"dropped_by\": \"%s\", \"dropped_at\": \"%s\", \"note\": \"the end of the log could not be read before the drop\"}",
+						   GetUserNameFromId(GetUserId(), false),
+						   timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+	len = strlen(content);
+	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not create file \"%s\": %m", tmp));
+	errno = 0;
+	if (write(fd, content, len) != len)
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not write file \"%s\": %m", tmp));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				errcode_for_file_access(),
+				errmsg("could not fsync file \"%s\": %m", tmp));
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not close file \"%s\": %m", tmp));
+	if (durable_rename(tmp, path, ERROR) != 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not rename file \"%s\": %m", tmp));
+}
+
+/*
+ * After CREATE EXTENSION access_audit: if an earlier log of this database
+ * was dropped, its end opens the new log (command PREVIOUS LOG).  The file
+ * is removed when the creation commits (guard_forget_log_end); a rolled
+ * back creation leaves it for the next one.
+ */
+static void
+guard_open_log(void)
+{
+	char		path[MAXPGPATH];
+	char	   *content;
+	int			fd;
+	int			len;
+
+	created_ours = true;
+	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return;
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not open file \"%s\": %m", path));
+	}
+	content = palloc(GUARD_ENDED_MAX + 1);
+	len = read(fd, content, GUARD_ENDED_MAX);
+	if (len < 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not read file \"%s\": %m", path));
+	CloseTransientFile(fd);
+	content[len] = '\0';
+	aa_capture_event("PREVIOUS LOG", NULL, NULL, NULL, content);
+}
+
+/*
+ * At the commit of CREATE EXTENSION (the previous log's end is in the new
+ * log now) or of DROP DATABASE: remove the database's file.  No error may
+ * be raised here.
+ */
+static void
+guard_forget_log_end(Oid dboid)
+{
+	char		path[MAXPGPATH];
+
+	snprintf(path, sizeof(path), GUARD_ENDED_FILE, dboid);
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(WARNING,
+				errcode_for_file_access(),
+				errmsg("could not remove file \"%s\": %m", path));
+}
+
+/*
+ * Could this statement drop the extension (in maintenance mode, the only
+ * mode that lets it)?  Any DROP can: DROP EXTENSION, SCHEMA or OWNED by
+ * name, and a CASCADE from one of its objects.
+ */
+static bool
+guard_may_drop_extension(Node *parsetree)
+{
+	return IsA(parsetree, DropOwnedStmt) || IsA(parsetree, DropStmt);
+}
+
+/*
  * Inside the extension's own writing functions: check_exports() and ack()
  * append alerts and acknowledgements; collect_rollup() adds collected
  * records to actor_daily and moves collect_progress (INSERT .. ON
@@ -455,6 +1272,7 @@ aa_guard_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if (!IsParallelWorker())
 	{
 		guard_note_maintenance();
+		guard_note_settings();
 		if (queryDesc->plannedstmt->resultRelations != NIL &&
 			!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 			guard_check_plan(queryDesc->plannedstmt);
@@ -851,11 +1669,17 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		harmless = false;
 	bool		sets_maintenance = false;
+	List	   *role_records = NIL;
 
 	if (IsTransactionState() && !IsParallelWorker())
 	{
 		guard_note_maintenance();
+		guard_note_settings();
 		harmless = guard_check_utility(parsetree);
+		role_records = guard_check_roles(parsetree);
+		if (guard_may_drop_extension(parsetree) &&
+			guard_decide() == GUARD_MAINTENANCE)
+			guard_read_log_end();
 	}
 	if (IsA(parsetree, VariableSetStmt))
 	{
@@ -879,6 +1703,20 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			harmless_utility_depth--;
 	}
 	PG_END_TRY();
+
+	if (role_records != NIL && IsTransactionState())
+		guard_record_roles(role_records);
+	if (IsA(parsetree, CreateExtensionStmt) && IsTransactionState() &&
+		strcmp(((CreateExtensionStmt *) parsetree)->extname, AA_NAME) == 0 &&
+		OidIsValid(guard_extension()))
+		guard_open_log();
+
+	/* capture.c has recorded SET/RESET of one setting: no second record */
+	if (IsA(parsetree, VariableSetStmt) &&
+		((VariableSetStmt *) parsetree)->name != NULL)
+		guard_absorb_setting(((VariableSetStmt *) parsetree)->name);
+	if (IsTransactionState() && !IsParallelWorker() && !guard_is_writer())
+		guard_record_role_db_setting(parsetree);
 
 	/* the statement text says how; the detail says what it is now */
 	if (sets_maintenance && IsTransactionState() && !guard_is_writer())
@@ -1028,6 +1866,12 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				/* transient heaps of CLUSTER/VACUUM FULL, old indexes... */
 				if (drop && (drop->dropflags & PERFORM_DELETION_INTERNAL))
 					return;
+				if (classId == ExtensionRelationId &&
+					objectId == guard_extension() &&
+					guard_decide() != GUARD_REFUSE)
+					dropping_ours = true;
+				if (classId == DatabaseRelationId)
+					dropping_database = objectId;
 				if (guard_decide() != GUARD_REFUSE)
 					return;
 				what = guarded_object(classId, objectId, subId);

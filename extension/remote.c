@@ -22,6 +22,12 @@
  * retries with back-off, saying why once a minute, and the records wait in
  * the ring (the queue-full behaviour holds as usual).
  *
+ * ingest() trusts a ring only from the role bound to it: the first
+ * access_audit_ingest member to ship a ring registers it, with its origin,
+ * in access_audit.ingest_sources (admins may edit the rows), and an origin
+ * belongs to one role.  Positions that jump far ahead and tag changes
+ * (which no standby can make) are refused; every refusal is recorded.
+ *
  * Central server: sources publish log_data, the dictionaries and the
  * retention checkpoints; the central database subscribes to each.  ENABLE
  * REPLICA triggers on those tables (see extension/sql/30_remote.sql) divert
@@ -43,6 +49,8 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlogrecovery.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -58,17 +66,30 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
+#include "capture.h"
 #include "queue.h"
 #include "remote.h"
 #include "writer.h"
 
 /* how long ingest() waits for the primary's writer */
 #define INGEST_WAIT_MS		60000
+
+/*
+ * Largest step, in bytes of the standby's ring, from the last position of
+ * a ring committed here to the next record shipped for it.  A standby's
+ * other databases share its ring, so steps are legitimately large; this
+ * refuses only positions no ring can reach in practice (2^50 bytes), the
+ * kind that would make every later record of that ring look old.
+ */
+#define INGEST_MAX_JUMP		(UINT64CONST(1) << 50)
 
 /* how long a stopping shipper keeps trying before it leaves records queued */
 #define SHUTDOWN_GRACE_MS	5000
@@ -519,6 +540,137 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 }
 
 /*
+ * Refuse an ingest() call: record it (REFUSED, with the origin, ring and
+ * why), then raise the error.  The record is queued before the error, so
+ * the rollback keeps it.
+ */
+static void
+remote_refuse(const char *origin, uint64 ring_id, const char *why,
+			  const char *msg, const char *hint)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"action\": \"INGEST\", \"origin\": ");
+	escape_json(&buf, origin);
+	appendStringInfo(&buf, ", \"ring_id\": " INT64_FORMAT ", \"why\": ",
+					 (int64) ring_id);
+	escape_json(&buf, why);
+	appendStringInfoString(&buf, ", \"by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoChar(&buf, '}');
+	aa_capture_event("REFUSED", NULL, NULL, NULL, buf.data);
+	ereport(ERROR,
+			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			errmsg("%s", msg),
+			errdetail("This attempt has been recorded."),
+			errhint("%s", hint));
+}
+
+/*
+ * Bind ring_id and origin to the calling role: the first role to ship a
+ * ring's records (or the role an admin put in access_audit.ingest_sources)
+ * is the only one, besides superusers, that may ship more for it, and an
+ * origin belongs to one role.  Otherwise one access_audit_ingest member
+ * could claim another standby's ring or name.  Registers a new ring, with
+ * an INGEST SOURCE record.  Runs the catalog work as the table's owner
+ * (the ingest role has no rights on it); refusals are recorded.
+ */
+static void
+remote_bind_origin(const char *origin, uint64 ring_id)
+{
+	Oid			nsp = get_namespace_oid(AA_SCHEMA, false);
+	Oid			relid = get_relname_relid("ingest_sources", nsp);
+	HeapTuple	tp;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	const char *me = GetUserNameFromId(GetUserId(), false);
+	Oid			argtypes[3] = {INT8OID, TEXTOID, NAMEOID};
+	Datum		args[3];
+	char	   *bound_origin = NULL;
+	char	   *bound_role = NULL;
+	char	   *other_role = NULL;
+	bool		registered = false;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit.ingest_sources does not exist"),
+				errhint("Run ALTER EXTENSION access_audit UPDATE on this server."));
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+
+	args[0] = Int64GetDatum((int64) ring_id);
+	args[1] = CStringGetTextDatum(origin);
+	args[2] = DirectFunctionCall1(namein, CStringGetDatum(me));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT s.origin, s.role::pg_catalog.text FROM access_audit.ingest_sources s"
+							  " WHERE s.ring_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read access_audit.ingest_sources");
+	if (SPI_processed > 0)
+	{
+		bound_origin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bound_role = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+	else
+	{
+		if (SPI_execute_with_args("SELECT s.role::pg_catalog.text FROM access_audit.ingest_sources s"
+								  " WHERE s.origin OPERATOR(pg_catalog.=) $2"
+								  "   AND s.role OPERATOR(pg_catalog.<>) $3 LIMIT 1",
+								  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read access_audit.ingest_sources");
+		if (SPI_processed > 0)
+			other_role = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		else if (SPI_execute_with_args("INSERT INTO access_audit.ingest_sources (ring_id, origin, role, registered_at)"
+									   " VALUES ($1, $2, $3, pg_catalog.now()) ON CONFLICT DO NOTHING",
+									   3, argtypes, args, NULL, false, 0) == SPI_OK_INSERT)
+			registered = SPI_processed > 0;
+		else
+			elog(ERROR, "could not register in access_audit.ingest_sources");
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+
+	if (bound_origin && strcmp(bound_origin, origin) != 0 && !superuser())
+		remote_refuse(origin, ring_id, psprintf("ring registered for origin %s", bound_origin),
+					  psprintf("ring " INT64_FORMAT " belongs to origin \"%s\", not \"%s\"",
+							   (int64) ring_id, bound_origin, origin),
+					  "Each standby ships only its own ring; an admin may change access_audit.ingest_sources.");
+	if (bound_role && strcmp(bound_role, me) != 0 && !superuser())
+		remote_refuse(origin, ring_id, psprintf("ring registered for role %s", bound_role),
+					  psprintf("ring " INT64_FORMAT " is shipped by role \"%s\", not \"%s\"",
+							   (int64) ring_id, bound_role, me),
+					  "Each standby ships with its own role; an admin may change access_audit.ingest_sources.");
+	if (other_role && !superuser())
+		remote_refuse(origin, ring_id, psprintf("origin registered for role %s", other_role),
+					  psprintf("origin \"%s\" is shipped by role \"%s\", not \"%s\"",
+							   origin, other_role, me),
+					  "Each standby ships with its own role; an admin may change access_audit.ingest_sources.");
+	if (registered)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"origin\": ");
+		escape_json(&buf, origin);
+		appendStringInfo(&buf, ", \"ring_id\": " INT64_FORMAT ", \"role\": ",
+						 (int64) ring_id);
+		escape_json(&buf, me);
+		appendStringInfoChar(&buf, '}');
+		aa_capture_event("INGEST SOURCE", NULL, NULL, NULL, buf.data);
+	}
+}
+
+/*
  * ingest(): put records shipped by a standby into this server's queue, with
  * their origin, and wait until the writer has committed them.  Records at
  * or below the position already committed for ring_id are skipped, so a
@@ -545,6 +697,7 @@ aa_remote_ingest(const char *origin, uint64 ring_id, const char *data, Size len)
 				errmsg("records of this server's own queue cannot be ingested"),
 				errhint("ingest() takes the records of a hot standby of this server."));
 
+	remote_bind_origin(origin, ring_id);
 	upto = remote_committed_pos_spi(ring_id);
 	while (aa_queue_item_from_wire(&p, end, &item))
 	{
@@ -552,6 +705,20 @@ aa_remote_ingest(const char *origin, uint64 ring_id, const char *data, Size len)
 
 		if ((int64) item.pos <= upto)
 			continue;
+		/* a standby changes no tags: such a record is forged */
+		if (rec.command && strcmp(rec.command, "SECURITY LABEL") == 0)
+			remote_refuse(origin, ring_id, "tag change from a standby",
+						  "a hot standby cannot ship tag changes",
+						  "Tags change only on the primary, where SECURITY LABEL is recorded as it happens.");
+		/* a ring's positions only grow, and never by more than a ring can */
+		if (item.pos >= (uint64) PG_INT64_MAX ||
+			(upto >= 0 && item.pos - (uint64) upto > INGEST_MAX_JUMP))
+			remote_refuse(origin, ring_id,
+						  psprintf("position " UINT64_FORMAT " after " INT64_FORMAT,
+								   item.pos, upto),
+						  psprintf("position " UINT64_FORMAT " of ring " INT64_FORMAT " jumps too far ahead of " INT64_FORMAT,
+								   item.pos, (int64) ring_id, upto),
+						  "A standby's positions grow with its records; check the standby's queue.");
 		if (rec.kind == AA_KIND_GAP)
 		{
 			/* bytes the standby lost in a crash: say so in the log */

@@ -3,10 +3,11 @@
  * tags.c
  *		The "access_audit" security label provider and the tag cache.
  *
- * This file owns what a tag is (its syntax), who may change one, the audit
- * record of every change, and each backend's cache of effective tags per
- * relation (a relation's own labels plus those of all its inheritance and
- * partition ancestors, matched by column name).  Tags follow the data: a
+ * This file owns what a tag is (its syntax), who may change one (and that
+ * tags are set only where the extension is installed), the audit record
+ * of every change and of every refused attempt, and each backend's cache
+ * of effective tags per relation (a relation's own labels plus those of
+ * all its inheritance and partition ancestors, matched by column name).  Tags follow the data: a
  * partition detached from its parent (or a child taken out of an
  * inheritance tree) keeps, as labels of its own, the tags it inherited,
  * with an audit record of each (a ProcessUtility hook).
@@ -40,6 +41,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_seclabel.h"
 #include "catalog/namespace.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
 #include "miscadmin.h"
@@ -108,6 +110,9 @@ static void tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								bool readOnlyTree, ProcessUtilityContext context,
 								ParamListInfo params, QueryEnvironment *queryEnv,
 								DestReceiver *dest, QueryCompletion *qc);
+static void tags_refuse_change(const char *relation, const char *column,
+							   const char *old, const char *label);
+static void tags_check_seclabel_stmt(SecLabelStmt * stmt);
 static void tag_change_record(const ObjectAddress *object, const char *old,
 							  const char *label, const char *why);
 
@@ -246,11 +251,21 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 	admin = get_role_oid(AA_ROLE_ADMIN, true);
 	if (!superuser() &&
 		!(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
-		ereport(ERROR,
-				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				errmsg("permission denied to change access_audit tags"),
-				errhint("Only superusers and members of role \"%s\" may tag or untag columns.",
-						AA_ROLE_ADMIN));
+	{
+		char	   *relname;
+		char	   *colname = NULL;
+
+		relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(object->objectId)),
+											 get_rel_name(object->objectId));
+		if (object->objectSubId > 0)
+			colname = psprintf("%s.%s", relname,
+							   quote_identifier(get_attname(object->objectId,
+															(AttrNumber) object->objectSubId,
+															false)));
+		tags_refuse_change(relname, colname,
+						   GetSecurityLabel(object, AA_LABEL_PROVIDER),
+						   seclabel);
+	}
 
 	/*
 	 * Take turns with a copy labelling this column (label_existing()), and
@@ -269,6 +284,137 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 	/* others see the change at their next statement after our commit */
 	CacheInvalidateRelcacheByRelid(object->objectId);
 	bump_at_commit = true;
+}
+
+/*
+ * Refuse a tag change by a role that may not make it: record the attempt
+ * (command REFUSED, like the guard's refusals), then raise the error.  The
+ * record goes to the queue before the error, so the rollback does not take
+ * it away.  relation and column name the target as far as it is known
+ * (either may be NULL); old is its current tag if known, label the one
+ * asked for (NULL: removal).
+ */
+static void
+tags_refuse_change(const char *relation, const char *column,
+				   const char *old, const char *label)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"action\": ");
+	escape_json(&buf, label ? "SECURITY LABEL" : "SECURITY LABEL IS NULL");
+	appendStringInfoString(&buf, ", \"object\": ");
+	if (column || relation)
+		escape_json(&buf, column ? column : relation);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"old\": ");
+	if (old)
+		escape_json(&buf, old);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"new\": ");
+	if (label)
+		escape_json(&buf, label);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoChar(&buf, '}');
+
+	/* aa_capture_event() records only where the extension (a log) exists */
+	aa_capture_event("REFUSED", relation, column, label ? label : old,
+					 buf.data);
+	ereport(ERROR,
+			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			errmsg("permission denied to change access_audit tags"),
+			errdetail("This attempt has been recorded."),
+			errhint("Only superusers and members of role \"%s\" may tag or untag columns.",
+					AA_ROLE_ADMIN));
+}
+
+/*
+ * SECURITY LABEL FOR access_audit, before PostgreSQL looks at the object:
+ * refuse a new tag where the extension is not installed (no capture
+ * happens there, so a tag would be a promise nobody keeps), and refuse and
+ * record
+ * it for anyone but superusers and members of access_audit_admin, before
+ * PostgreSQL's own ownership check would refuse a non-owner without a
+ * record.  The provider hook checks the privilege again (it also sees the
+ * object's current tag).
+ */
+static void
+tags_check_seclabel_stmt(SecLabelStmt * stmt)
+{
+	Oid			admin;
+	char	   *relation = NULL;
+	char	   *column = NULL;
+	char	   *old = NULL;
+
+	/* no provider named: PostgreSQL takes the only one loaded (ours) */
+	if (stmt->provider != NULL &&
+		strcmp(stmt->provider, AA_LABEL_PROVIDER) != 0)
+		return;
+	if (!IsTransactionState())
+		return;
+
+	/*
+	 * Removing a label stays possible: DROP EXTENSION leaves the labels in
+	 * place, and cleaning them up is no promise of capture.
+	 */
+	if (stmt->label != NULL && !OidIsValid(get_extension_oid(AA_NAME, true)))
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("extension \"%s\" is not installed in database \"%s\"",
+					   AA_NAME, get_database_name(MyDatabaseId)),
+				errdetail("Reads are audited only in databases where the extension is installed, so this tag would have no effect."),
+				errhint("Run CREATE EXTENSION %s in this database first.",
+						AA_NAME));
+
+	admin = get_role_oid(AA_ROLE_ADMIN, true);
+	if (superuser() ||
+		(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+		return;
+
+	if (stmt->objtype == OBJECT_TABLE || stmt->objtype == OBJECT_COLUMN ||
+		stmt->objtype == OBJECT_MATVIEW ||
+		stmt->objtype == OBJECT_FOREIGN_TABLE)
+	{
+		List	   *names = castNode(List, stmt->object);
+		List	   *relnames = names;
+		char	   *attname = NULL;
+		Oid			relid;
+
+		if (stmt->objtype == OBJECT_COLUMN && list_length(names) >= 2)
+		{
+			attname = strVal(llast(names));
+			relnames = list_truncate(list_copy(names), list_length(names) - 1);
+		}
+		relation = NameListToString(relnames);
+		column = attname ? NameListToString(names) : NULL;
+
+		/* as the log names it, with the current tag, if it exists */
+		relid = RangeVarGetRelid(makeRangeVarFromNameList(relnames), NoLock,
+								 true);
+		if (OidIsValid(relid))
+		{
+			ObjectAddress addr;
+
+			relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												  get_rel_name(relid));
+			addr.classId = RelationRelationId;
+			addr.objectId = relid;
+			addr.objectSubId = 0;
+			if (attname)
+			{
+				column = psprintf("%s.%s", relation, quote_identifier(attname));
+				addr.objectSubId = get_attnum(relid, attname);
+			}
+			if (addr.objectSubId != InvalidAttrNumber || attname == NULL)
+				old = GetSecurityLabel(&addr, AA_LABEL_PROVIDER);
+		}
+	}
+	tags_refuse_change(relation, column, old, stmt->label);
 }
 
 /*
@@ -1116,8 +1262,12 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					ParamListInfo params, QueryEnvironment *queryEnv,
 					DestReceiver *dest, QueryCompletion *qc)
 {
-	List	   *kept = detach_prepare(pstmt->utilityStmt);
+	List	   *kept;
 	int			derived_depth = aa_capture_derived_depth();
+
+	if (IsA(pstmt->utilityStmt, SecLabelStmt))
+		tags_check_seclabel_stmt((SecLabelStmt *) pstmt->utilityStmt);
+	kept = detach_prepare(pstmt->utilityStmt);
 
 	PG_TRY();
 	{

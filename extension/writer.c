@@ -745,9 +745,12 @@ rollup_day(TimestampTz ts, pg_tz *tz, int32 *day, bool *off)
 	fsec_t		fsec;
 	int			tzoff;
 	int			jd;
+	int			h0;
+	int			h1;
 
+	aa_business_hours(&h0, &h1);
 	if (tz == c_tz && ts >= c_start && ts < c_end &&
-		c_h0 == aa_business_hours_start && c_h1 == aa_business_hours_end)
+		c_h0 == h0 && c_h1 == h1)
 	{
 		*day = c_day;
 		*off = c_off;
@@ -758,11 +761,10 @@ rollup_day(TimestampTz ts, pg_tz *tz, int32 *day, bool *off)
 	jd = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
 	c_day = jd - POSTGRES_EPOCH_JDATE;
 	c_off = j2day(jd) == 0 || j2day(jd) == 6 ||
-		tm.tm_hour < aa_business_hours_start ||
-		tm.tm_hour >= aa_business_hours_end;
+		tm.tm_hour < h0 || tm.tm_hour >= h1;
 	c_tz = tz;
-	c_h0 = aa_business_hours_start;
-	c_h1 = aa_business_hours_end;
+	c_h0 = h0;
+	c_h1 = h1;
 	c_start = ts - ((int64) tm.tm_min * SECS_PER_MINUTE + tm.tm_sec) * USECS_PER_SEC - fsec;
 	c_end = c_start + USECS_PER_HOUR;
 	*day = c_day;

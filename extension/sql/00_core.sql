@@ -479,17 +479,39 @@ CREATE VIEW access_audit.reads AS
            rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
            nesting_level, query, origin
       FROM access_audit.log
-     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET');
+     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET',
+                           'GRANT ROLE', 'REVOKE ROLE', 'ALTER ROLE', 'DROP ROLE',
+                           'PREVIOUS LOG', 'INGEST SOURCE');
 
 CREATE VIEW access_audit.tag_changes AS
     SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
            relations[1] AS relation, columns[1] AS "column",
            (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
-           (detail::jsonb) ->> 'why' AS why, outcome, query
+           (detail::jsonb) ->> 'why' AS why, outcome, query, origin
       FROM access_audit.log
      WHERE command = 'SECURITY LABEL';
 
 GRANT SELECT ON access_audit.reads, access_audit.tag_changes TO access_audit_reader, access_audit_admin;
+
+-- The business hours in effect: the settings, or 8 to 18 with a WARNING when
+-- end is not after start (each setting is checked alone, so a reload may
+-- leave such a pair; the server still starts, see README "Settings").
+CREATE FUNCTION access_audit._business_hours(OUT h0 int, OUT h1 int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    h0 := pg_catalog.current_setting('access_audit.business_hours_start')::int;
+    h1 := pg_catalog.current_setting('access_audit.business_hours_end')::int;
+    IF h1 OPERATOR(pg_catalog.<=) h0 THEN
+        RAISE WARNING 'access_audit.business_hours_end (%) is not after access_audit.business_hours_start (%), using business hours 8 to 18', h1, h0
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Business hours are [start, end) in the business time zone, for example 8 to 18; fix the settings and reload.';
+        h0 := 8;
+        h1 := 18;
+    END IF;
+END
+$$;
 
 -- Rebuild the roll-up from the raw log (after importing or repairing).
 CREATE FUNCTION access_audit.rebuild_daily()
@@ -499,10 +521,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tz text := current_setting('access_audit.business_timezone');
-    h0 int := current_setting('access_audit.business_hours_start')::int;
-    h1 int := current_setting('access_audit.business_hours_end')::int;
+    h0 int;
+    h1 int;
     n bigint;
 BEGIN
+    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
     DELETE FROM access_audit.actor_daily;
     INSERT INTO access_audit.actor_daily
         (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
@@ -529,6 +552,7 @@ END
 $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA access_audit FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._business_hours() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION access_audit.flush(interval), access_audit._stats(),
     access_audit.verify(bigint, bigint, text), access_audit.chain_head(),
     access_audit.valid_tag(text)

@@ -24,6 +24,20 @@ $$;
 GRANT USAGE ON SCHEMA access_audit TO access_audit_ingest;
 GRANT SELECT ON access_audit.writer_state TO access_audit_ingest;
 
+-- Which role ships which standby ring (and origin): the first role to ship
+-- a ring registers it; only that role (or a superuser) may ship more for it,
+-- and an origin belongs to one role.  Admins may set or change the mapping.
+CREATE TABLE access_audit.ingest_sources (
+    ring_id       bigint PRIMARY KEY,
+    origin        text NOT NULL,
+    role          name NOT NULL,
+    registered_at timestamptz NOT NULL
+);
+COMMENT ON TABLE access_audit.ingest_sources IS
+    'Standby rings and the origin and role each is bound to: ingest() takes a ring''s records only from its role. Admins may edit the rows.';
+GRANT SELECT, INSERT, UPDATE, DELETE ON access_audit.ingest_sources TO access_audit_admin;
+GRANT SELECT ON access_audit.ingest_sources TO access_audit_reader;
+
 CREATE FUNCTION access_audit.ingest(origin text, ring_id bigint, records bytea)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'access_audit_ingest'
@@ -228,14 +242,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tz text := current_setting('access_audit.business_timezone');
-    h0 int := current_setting('access_audit.business_hours_start')::int;
-    h1 int := current_setting('access_audit.business_hours_end')::int;
+    h0 int;
+    h1 int;
     r record;
     cut bigint;
     upto bigint;
     n bigint;
     total bigint := 0;
 BEGIN
+    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
     -- one roll-up at a time
     LOCK TABLE access_audit.collect_progress IN SHARE ROW EXCLUSIVE MODE;
     FOR r IN
