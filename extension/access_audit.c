@@ -25,6 +25,7 @@
 #include "capture.h"
 #include "guard.h"
 #include "queue.h"
+#include "restore.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -238,5 +239,6 @@ _PG_init(void)
 	aa_tags_init();
 	aa_capture_init();
 	aa_guard_init();
+	aa_restore_init();
 	aa_writer_init();
 }

@@ -99,6 +99,7 @@
 #include "capture.h"
 #include "compat.h"
 #include "guard.h"
+#include "restore.h"
 
 PG_FUNCTION_INFO_V1(access_audit_guard_trigger);
 
@@ -292,7 +293,8 @@ guard_creating_extension(void)
 static GuardDecision
 guard_decide(void)
 {
-	if (guard_is_writer() || guard_creating_extension())
+	if (guard_is_writer() || guard_creating_extension() ||
+		aa_restore_updating())
 		return GUARD_ALLOW;
 	if (aa_maintenance && superuser())
 		return GUARD_MAINTENANCE;
@@ -806,7 +808,9 @@ guard_check_utility(Node *parsetree)
 				{
 					Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 
-					if (relation_guarded(relid) && !relation_rows_free(relid))
+					/* a restore of a dump goes its own way (restore.c) */
+					if (relation_guarded(relid) && !relation_rows_free(relid) &&
+						!aa_restore_copy_start(stmt, relid))
 						guard_check("COPY FROM", relation_label(relid));
 				}
 			}
@@ -817,9 +821,15 @@ guard_check_utility(Node *parsetree)
 				guard_check("ALTER EXTENSION", "extension " AA_NAME);
 			break;
 		case T_AlterExtensionStmt:
+			/* UPDATE by a superuser is sanctioned, and recorded */
 			if (strcmp(((AlterExtensionStmt *) parsetree)->extname,
 					   AA_NAME) == 0)
-				guard_check("ALTER EXTENSION", "extension " AA_NAME);
+			{
+				if (superuser())
+					aa_restore_update_start();
+				else
+					guard_check("ALTER EXTENSION", "extension " AA_NAME);
+			}
 			break;
 		case T_DropStmt:
 			guard_check_drop((DropStmt *) parsetree);
@@ -851,10 +861,14 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		harmless = false;
 	bool		sets_maintenance = false;
+	char	   *update_from = NULL;
 
 	if (IsTransactionState() && !IsParallelWorker())
 	{
 		guard_note_maintenance();
+		if (IsA(parsetree, AlterExtensionStmt) &&
+			strcmp(((AlterExtensionStmt *) parsetree)->extname, AA_NAME) == 0)
+			update_from = aa_restore_extension_version();
 		harmless = guard_check_utility(parsetree);
 	}
 	if (IsA(parsetree, VariableSetStmt))
@@ -872,11 +886,23 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
 									  readOnlyTree, context, params, queryEnv,
 									  dest, qc);
+		/* restores and updates of the extension (restore.c) */
+		if (IsA(parsetree, CopyStmt) && aa_restore_copying(InvalidOid))
+			aa_restore_copy_done(qc ? qc->nprocessed : 0);
+		else if (IsA(parsetree, CreateExtensionStmt) &&
+				 strcmp(((CreateExtensionStmt *) parsetree)->extname,
+						AA_NAME) == 0)
+			aa_restore_extension_created();
+		else if (IsA(parsetree, AlterExtensionStmt) && aa_restore_updating())
+			aa_restore_update_done(update_from, true);
 	}
 	PG_FINALLY();
 	{
 		if (harmless)
 			harmless_utility_depth--;
+		aa_restore_copy_reset();
+		if (IsA(parsetree, AlterExtensionStmt))
+			aa_restore_update_done(NULL, false);
 	}
 	PG_END_TRY();
 
@@ -1175,6 +1201,8 @@ access_audit_guard_trigger(PG_FUNCTION_ARGS)
 								action))
 		return PointerGetDatum(NULL);
 	if (strcmp(action, "INSERT") == 0 && guard_collector_insert(relid))
+		return PointerGetDatum(NULL);
+	if (strcmp(action, "INSERT") == 0 && aa_restore_copying(relid))
 		return PointerGetDatum(NULL);
 	/* the executor hook has recorded maintenance already */
 	if (guard_decide() == GUARD_REFUSE)
