@@ -27,6 +27,11 @@
  * each batch; when it cannot, it waits, then exits so that a fresh writer
  * loads the restored chain head.  Records made meanwhile wait in the queue.
  *
+ * pg_upgrade restores the schema in binary-upgrade mode, where the module
+ * installs nothing but a label provider that takes the tags as the old
+ * cluster had them; the data files, the log's among them, are carried
+ * over by pg_upgrade itself.
+ *
  * Ownership: no shared state besides that lock.  Everything else here is
  * backend-local: which tables this session restored (reset to the last
  * committed state on abort), and whether an extension update runs.
@@ -45,6 +50,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "commands/seclabel.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -583,4 +589,25 @@ void
 aa_restore_init(void)
 {
 	RegisterXactCallback(restore_xact_callback, NULL);
+}
+
+/*
+ * Label provider hook in binary-upgrade mode: the tags come from the old
+ * cluster's catalog, which checked them when they were set.
+ */
+static void
+restore_upgrade_label_hook(const ObjectAddress *object, const char *seclabel)
+{
+	if (!IsBinaryUpgrade)
+		elog(ERROR, "access_audit binary-upgrade label provider used outside binary upgrade");
+}
+
+/*
+ * _PG_init in binary-upgrade mode (pg_upgrade): register the label
+ * provider only, so that the dumped SECURITY LABEL statements restore.
+ */
+void
+aa_restore_binary_upgrade_init(void)
+{
+	register_label_provider(AA_LABEL_PROVIDER, restore_upgrade_label_hook);
 }

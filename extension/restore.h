@@ -17,6 +17,7 @@
 #include "nodes/parsenodes.h"
 
 extern void aa_restore_init(void);
+extern void aa_restore_binary_upgrade_init(void);
 
 /* the restoring session (called from guard.c) */
 extern bool aa_restore_session(void);
