@@ -293,8 +293,7 @@ guard_creating_extension(void)
 static GuardDecision
 guard_decide(void)
 {
-	if (guard_is_writer() || guard_creating_extension() ||
-		aa_restore_updating())
+	if (guard_is_writer() || guard_creating_extension())
 		return GUARD_ALLOW;
 	if (aa_maintenance && superuser())
 		return GUARD_MAINTENANCE;
@@ -1071,6 +1070,10 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				char	   *what;
 
 				if (harmless_utility_depth > 0 || (pa && pa->is_internal))
+					return;
+				/* a sanctioned update sets the new version (restore.c) */
+				if (classId == ExtensionRelationId && aa_restore_updating() &&
+					objectId == guard_extension())
 					return;
 				if (classId != RelationRelationId &&
 					classId != TriggerRelationId &&

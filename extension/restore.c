@@ -9,8 +9,8 @@
  * stdin.  The guard lets such a COPY through only when it is recognisably a
  * restore: a superuser, in a session with the settings every pg_dump script
  * and pg_restore start with (search_path '' and check_function_bodies off),
- * into one of the tables named in restore_tables, and for the chain tables
- * only while they are empty.  Once the session has loaded every table the
+ * into one of the tables named in restore_tables, and only while the log is
+ * empty (each chain table must be empty itself).  Once the session has loaded every table the
  * chain is made of, the whole chain is verified before that last COPY
  * commits: a dump that was changed fails to restore.  The dictionaries'
  * id sequences are set past the restored ids as each is loaded, and a
@@ -179,13 +179,16 @@ restore_xact_callback(XactEvent event, void *arg)
 /*
  * Is this session recognisably restoring a dump?  A superuser, with the
  * settings that pg_dump's scripts and pg_restore set before anything else:
- * an empty search_path and check_function_bodies off.
+ * an empty search_path (set_config() gives '', SET gives "") and
+ * check_function_bodies off.
  */
 bool
 aa_restore_session(void)
 {
 	return superuser() && !check_function_bodies &&
-		namespace_search_path != NULL && namespace_search_path[0] == '\0';
+		namespace_search_path != NULL &&
+		(strcmp(namespace_search_path, "") == 0 ||
+		 strcmp(namespace_search_path, "\"\"") == 0);
 }
 
 /*
@@ -263,8 +266,14 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 	if (i < 0)
 		return false;
 
+	/*
+	 * Only into a database whose log has no records: the chain tables must be
+	 * empty themselves, and the others may only be restored along with a log
+	 * (the writer, kept out by the lock, cannot fill it meanwhile).
+	 */
 	restore_lock();
-	if (restore_tables[i].chain && restore_table_has_rows(restore_tables[i].name))
+	if (restore_table_has_rows(restore_tables[i].chain ?
+							   restore_tables[i].name : "log_data"))
 	{
 		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
 		StringInfoData rest;
@@ -277,7 +286,7 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 						 restore_detail("RESTORE", rest.data));
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				errmsg("cannot restore audit records into \"%s\": it is not empty",
+				errmsg("cannot restore audit records into \"%s\": the audit log of this database is not empty",
 					   object),
 				errdetail("Restored records keep their sequence numbers and hash chain, so they can only be loaded where the audit log has no records yet; this attempt has been recorded."),
 				errhint("Restore into a new database, with pg_restore --create or CREATE DATABASE followed by pg_restore -d."));
@@ -437,6 +446,19 @@ aa_restore_copy_done(uint64 nrows)
 	loaded_rows[i] += (int64) nrows;
 	if (restore_tables[i].seqname)
 		restore_set_sequence(&restore_tables[i]);
+
+	/* each table restored is recorded, the chain's or not */
+	{
+		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
+		StringInfoData rest;
+
+		initStringInfo(&rest);
+		appendStringInfoString(&rest, "\"object\": ");
+		escape_json(&rest, object);
+		appendStringInfo(&rest, ", \"rows\": " UINT64_FORMAT, nrows);
+		aa_capture_event("MAINTENANCE", object, NULL, NULL,
+						 restore_detail("RESTORE TABLE", rest.data));
+	}
 	for (j = 0; j < (int) N_RESTORE_TABLES; j++)
 		if (restore_tables[j].chain)
 			chain_mask |= (1U << j);

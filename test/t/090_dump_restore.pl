@@ -79,6 +79,10 @@ SELECT (detail::jsonb ->> 'head_seq') || ' ' || (detail::jsonb ->> 'head_hash') 
  WHERE command = 'MAINTENANCE' AND detail::jsonb ->> 'action' = 'RESTORE'}),
 		"$head_seq $head_hash $head_seq " . $n->safe_psql($db, 'SELECT current_user'),
 		"$how: the restore is recorded with its chain head and restorer");
+	is( $n->safe_psql($db, q{
+SELECT count(*) FROM access_audit.log
+ WHERE command = 'MAINTENANCE' AND detail::jsonb ->> 'action' = 'RESTORE TABLE'}),
+		'9', "$how: each restored table is recorded");
 	ok( $n->safe_psql($db, "SELECT min(seq) FROM access_audit.log_data WHERE seq > $head_seq")
 		  == $head_seq + 1,
 		"$how: the next record continues the sequence");
@@ -161,10 +165,26 @@ $rc = $node->psql('shop2', undef,
 	on_error_stop => 0,
 	extra_params => [ '-f', $plain ],
 	stdout => \$out3, stderr => \$err3);
-like($err3, qr/cannot restore audit records into "access_audit\.\w+": it is not empty/,
+like( $err3,
+	qr/cannot restore audit records into "access_audit\.\w+": the audit log of this database is not empty/,
 	'restoring over an existing log is refused');
 is($node->safe_psql('shop2', 'SELECT ok FROM access_audit.verify()'), 't',
 	'and the existing log is intact');
+
+# 6. nor can a superuser pass off rows of the other tables as a restore
+my ($out4, $err4);
+$node->psql('shop2', q{SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = off;
+COPY access_audit.alert_acks (ack_id, alert_id, acked_by, note) FROM stdin;
+1	1	mallory	looks fine
+\.
+},
+	stdout => \$out4, stderr => \$err4);
+like( $err4,
+	qr/cannot restore audit records into "access_audit\.alert_acks": the audit log of this database is not empty/,
+	'a COPY into alert_acks that looks like a restore is refused where the log has records');
+is($node->safe_psql('shop2', 'SELECT count(*) FROM access_audit.alert_acks'),
+	'0', 'and adds nothing');
 
 $other->stop;
 $node->stop;
