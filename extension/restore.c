@@ -9,11 +9,12 @@
  * stdin.  The guard lets such a COPY through only when it is recognisably a
  * restore: a superuser, in a session with the settings every pg_dump script
  * and pg_restore start with (search_path '' and check_function_bodies off),
- * into one of the tables named in restore_tables, and only while the log is
- * empty (each chain table must be empty itself).  Once the session has loaded every table the
- * chain is made of, the whole chain is verified before that last COPY
- * commits: a dump that was changed fails to restore.  The dictionaries'
- * id sequences are set past the restored ids as each is loaded, and a
+ * into one of the tables named in restore_tables, and only while that table
+ * is empty; each table restored is recorded.  Once the session has loaded
+ * every table the chain is made of, the whole chain is verified before that
+ * last COPY commits: a dump that was changed fails to restore.  The
+ * dictionaries' id sequences are set past the restored ids as each is
+ * loaded, and a
  * MAINTENANCE record (action RESTORE) says who restored how many records,
  * up to which chain head; the writer appends it, and everything after it,
  * to the restored chain.
@@ -21,9 +22,10 @@
  * While a restore loads the chain, the database's writer must not append:
  * the restored records keep their sequence numbers.  The restoring session
  * holds a session-level lock (an advisory lock tag of our own, in
- * ExclusiveLock mode) from its CREATE EXTENSION, or from its first restore
- * COPY, until the transaction that verified the chain commits, or until the
- * session ends.  The writer takes the same tag in ShareLock mode around
+ * RowExclusiveLock mode, so that the sessions of a parallel pg_restore do
+ * not block each other) from its CREATE EXTENSION, or from its first
+ * restore COPY, until the transaction that verified the chain commits, or
+ * until the session ends.  The writer takes the same tag in ShareLock mode around
  * each batch; when it cannot, it waits, then exits so that a fresh writer
  * loads the restored chain head.  Records made meanwhile wait in the queue.
  *
@@ -136,7 +138,7 @@ restore_lock(void)
 	if (restore_locked)
 		return;
 	restore_locktag(&tag);
-	(void) LockAcquire(&tag, ExclusiveLock, true, false);
+	(void) LockAcquire(&tag, RowExclusiveLock, true, false);
 	restore_locked = true;
 }
 
@@ -157,7 +159,7 @@ restore_xact_callback(XactEvent event, void *arg)
 				LOCKTAG		tag;
 
 				restore_locktag(&tag);
-				LockRelease(&tag, ExclusiveLock, true);
+				LockRelease(&tag, RowExclusiveLock, true);
 				restore_locked = false;
 			}
 			release_at_commit = false;
@@ -267,13 +269,12 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 		return false;
 
 	/*
-	 * Only into a database whose log has no records: the chain tables must be
-	 * empty themselves, and the others may only be restored along with a log
-	 * (the writer, kept out by the lock, cannot fill it meanwhile).
+	 * Only into empty tables: a restore never mixes two chains, nor adds to
+	 * what a database has already.  (pg_restore -j loads the tables in
+	 * several sessions, in any order, so each table is judged by itself.)
 	 */
 	restore_lock();
-	if (restore_table_has_rows(restore_tables[i].chain ?
-							   restore_tables[i].name : "log_data"))
+	if (restore_table_has_rows(restore_tables[i].name))
 	{
 		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
 		StringInfoData rest;
@@ -286,7 +287,7 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 						 restore_detail("RESTORE", rest.data));
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				errmsg("cannot restore audit records into \"%s\": the audit log of this database is not empty",
+				errmsg("cannot restore audit records into \"%s\": it is not empty",
 					   object),
 				errdetail("Restored records keep their sequence numbers and hash chain, so they can only be loaded where the audit log has no records yet; this attempt has been recorded."),
 				errhint("Restore into a new database, with pg_restore --create or CREATE DATABASE followed by pg_restore -d."));

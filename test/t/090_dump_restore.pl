@@ -166,7 +166,7 @@ $rc = $node->psql('shop2', undef,
 	extra_params => [ '-f', $plain ],
 	stdout => \$out3, stderr => \$err3);
 like( $err3,
-	qr/cannot restore audit records into "access_audit\.\w+": the audit log of this database is not empty/,
+	qr/cannot restore audit records into "access_audit\.\w+": it is not empty/,
 	'restoring over an existing log is refused');
 is($node->safe_psql('shop2', 'SELECT ok FROM access_audit.verify()'), 't',
 	'and the existing log is intact');
@@ -175,16 +175,82 @@ is($node->safe_psql('shop2', 'SELECT ok FROM access_audit.verify()'), 't',
 my ($out4, $err4);
 $node->psql('shop2', q{SELECT pg_catalog.set_config('search_path', '', false);
 SET check_function_bodies = off;
-COPY access_audit.alert_acks (ack_id, alert_id, acked_by, note) FROM stdin;
-1	1	mallory	looks fine
+COPY access_audit.actor_daily (day, actor, relation, rows) FROM stdin;
+2020-01-01	mallory	public.customers	1
 \.
 },
 	stdout => \$out4, stderr => \$err4);
 like( $err4,
-	qr/cannot restore audit records into "access_audit\.alert_acks": the audit log of this database is not empty/,
-	'a COPY into alert_acks that looks like a restore is refused where the log has records');
-is($node->safe_psql('shop2', 'SELECT count(*) FROM access_audit.alert_acks'),
+	qr/cannot restore audit records into "access_audit\.actor_daily": it is not empty/,
+	'a COPY into actor_daily that looks like a restore is refused where it has rows');
+is( $node->safe_psql('shop2', q{SELECT count(*) FROM access_audit.actor_daily WHERE actor = 'mallory'}),
 	'0', 'and adds nothing');
+
+# 7. a parallel restore: loaded by several sessions, not verified on the way
+# in, but every record arrives and the writer continues the chain after it
+source_state();
+my $dump_j = $node->basedir . '/shop_j.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump_j, '-d', $node->connstr('shop') ],
+	'pg_dump -Fc for a parallel restore');
+$node->safe_psql('postgres', 'CREATE DATABASE shop4');
+$node->command_ok(
+	[ 'pg_restore', '-j', '3', '--exit-on-error', '-d', $node->connstr('shop4'), $dump_j ],
+	'pg_restore -j 3');
+$node->safe_psql('shop4', 'SELECT phone FROM customers WHERE id = 8');
+$node->safe_psql('shop4', q{SELECT access_audit.flush('60 s')});
+is($node->safe_psql('shop4', $records_sql . " WHERE seq <= $head_seq"),
+	$source_records, 'pg_restore -j: every record restored with its seq and hash');
+is($node->safe_psql('shop4', 'SELECT ok FROM access_audit.verify()'),
+	't', 'pg_restore -j: the chain verifies, and continues');
+is( $node->safe_psql('shop4', qq{
+SELECT count(*) FROM access_audit.log
+ WHERE seq > $head_seq AND command = 'SELECT' AND columns = '{public.customers.phone}'}),
+	'1', 'pg_restore -j: reads after the restore are recorded');
+is( $node->safe_psql('shop4', q{
+SELECT count(*) FROM access_audit.log
+ WHERE command = 'MAINTENANCE' AND detail::jsonb ->> 'action' = 'RESTORE TABLE'}),
+	'9', 'pg_restore -j: each restored table is recorded');
+
+# 8. a log cut by retention, restored in one transaction: the checkpoint
+# comes along and the chain verifies from it
+$node->safe_psql('postgres', 'CREATE DATABASE archive');
+$node->safe_psql('archive', q{
+CREATE EXTENSION access_audit;
+CREATE TABLE customers (id int PRIMARY KEY, phone text);
+INSERT INTO customers SELECT g, '555-' || g FROM generate_series(1, 10) g;
+SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
+});
+$node->safe_psql('archive', 'SELECT phone FROM customers') for 1 .. 3;
+$node->safe_psql('archive', 'SELECT access_audit.flush()');
+$node->safe_psql('archive', q{
+SET access_audit.maintenance = on;
+SELECT access_audit.drop_before(now());
+});
+$node->safe_psql('archive', 'SELECT phone FROM customers WHERE id = 2') for 1 .. 2;
+$node->safe_psql('archive', 'SELECT access_audit.flush()');
+my $archive_records = $node->safe_psql('archive', $records_sql);
+my ($archive_head, $archive_n) = split /\|/,
+  $node->safe_psql('archive', 'SELECT max(seq), count(*) FROM access_audit.log_data');
+ok($node->safe_psql('archive', 'SELECT min(seq) > 1 FROM access_audit.log_data') eq 't',
+	'the source log starts after a retention cut');
+my $dump_a = $node->basedir . '/archive.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump_a, '-d', $node->connstr('archive') ],
+	'pg_dump -Fc of a log cut by retention');
+$node->safe_psql('postgres', 'CREATE DATABASE archive2');
+$node->command_ok(
+	[ 'pg_restore', '--single-transaction', '-d', $node->connstr('archive2'), $dump_a ],
+	'pg_restore --single-transaction');
+$node->safe_psql('archive2', q{SELECT access_audit.flush('60 s')});
+is($node->safe_psql('archive2', $records_sql . " WHERE seq <= $archive_head"),
+	$archive_records, 'retention: every kept record restored');
+is($node->safe_psql('archive2', 'SELECT count(*) FROM access_audit.chain_checkpoints'),
+	'1', 'retention: the checkpoint restored');
+is($node->safe_psql('archive2', 'SELECT ok FROM access_audit.verify()'),
+	't', 'retention: the chain verifies from the checkpoint');
+is( $node->safe_psql('archive2', q{
+SELECT (detail::jsonb ->> 'records') || ' ' || (detail::jsonb ->> 'head_seq') FROM access_audit.log
+ WHERE command = 'MAINTENANCE' AND detail::jsonb ->> 'action' = 'RESTORE'}),
+	"$archive_n $archive_head", 'retention: the restore is recorded with its head');
 
 $other->stop;
 $node->stop;
