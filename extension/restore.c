@@ -22,8 +22,8 @@
  * While a restore loads the chain, the database's writer must not append:
  * the restored records keep their sequence numbers.  The restoring session
  * holds a session-level lock (an advisory lock tag of our own, in
- * RowExclusiveLock mode, so that the sessions of a parallel pg_restore do
- * not block each other) from its CREATE EXTENSION, or from its first
+ * RowExclusiveLock mode, so that restoring sessions do not block each
+ * other) from its CREATE EXTENSION, or from its first
  * restore COPY, until the transaction that verified the chain commits, or
  * until the session ends.  The writer takes the same tag in ShareLock mode around
  * each batch; when it cannot, it waits, then exits so that a fresh writer
@@ -70,6 +70,7 @@
 #include "access_audit.h"
 #include "capture.h"
 #include "chain.h"
+#include "dict.h"
 #include "restore.h"
 
 /* field4 of our advisory lock tag: user advisory locks use 1 and 2 */
@@ -94,6 +95,14 @@ static const RestoreTable restore_tables[] = {
 	{"actor_daily", false, NULL},
 	{"alerts", false, NULL},
 	{"alert_acks", false, NULL},
+	/* a central server's copies of its sources' logs (remote.c) */
+	{"collected_log", false, NULL},
+	{"collected_sessions", false, NULL},
+	{"collected_shapes", false, NULL},
+	{"collected_strings", false, NULL},
+	{"collected_string_sets", false, NULL},
+	{"collected_checkpoints", false, NULL},
+	{"collect_progress", false, NULL},
 };
 
 #define N_RESTORE_TABLES lengthof(restore_tables)
@@ -270,8 +279,7 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 
 	/*
 	 * Only into empty tables: a restore never mixes two chains, nor adds to
-	 * what a database has already.  (pg_restore -j loads the tables in
-	 * several sessions, in any order, so each table is judged by itself.)
+	 * what a database has already.
 	 */
 	restore_lock();
 	if (restore_table_has_rows(restore_tables[i].name))
@@ -289,7 +297,7 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				errmsg("cannot restore audit records into \"%s\": it is not empty",
 					   object),
-				errdetail("Restored records keep their sequence numbers and hash chain, so they can only be loaded where the audit log has no records yet; this attempt has been recorded."),
+				errdetail("Restored records keep their sequence numbers and hash chain, so they can only be loaded into empty tables; this attempt has been recorded."),
 				errhint("Restore into a new database, with pg_restore --create or CREATE DATABASE followed by pg_restore -d."));
 	}
 	copying = i;
@@ -352,6 +360,9 @@ restore_complete(void)
 	int64		head_seq = 0;
 	char	   *head_hash = NULL;
 	bool		first;
+	uint64		nsources;
+	List	   *sources = NIL;
+	ListCell   *lc;
 
 	CommandCounterIncrement();
 	if (ActiveSnapshotSet())
@@ -377,7 +388,46 @@ restore_complete(void)
 				errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
 	}
 
+	/*
+	 * The logs a central server collected, each on its own chain (their
+	 * tables sort before the log's, so pg_restore has loaded them by now).
+	 */
 	SPI_connect();
+	if (SPI_execute("SELECT DISTINCT c.source FROM access_audit.collected_log c"
+					" ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the restored sources");
+	nsources = SPI_processed;
+	for (i = 0; i < (int) nsources; i++)
+		sources = lappend(sources, SPI_getvalue(SPI_tuptable->vals[i],
+												SPI_tuptable->tupdesc, 1));
+	foreach(lc, sources)
+	{
+		char	   *source = lfirst(lc);
+		AuditVerifyResult sres;
+
+		aa_chain_verify(source, -1, -1, &sres);
+		if (!sres.ok)
+		{
+			initStringInfo(&rest);
+			appendStringInfoString(&rest, "\"source\": ");
+			escape_json(&rest, source);
+			appendStringInfo(&rest, ", \"first_bad_seq\": " INT64_FORMAT ", \"detail\": ",
+							 sres.first_bad_seq);
+			escape_json(&rest, sres.detail ? sres.detail : "");
+			aa_capture_event("REFUSED", AA_SCHEMA ".collected_log", NULL, NULL,
+							 restore_detail("RESTORE", rest.data));
+			ereport(ERROR,
+					errcode(ERRCODE_DATA_CORRUPTED),
+					errmsg("restored audit log collected from source \"%s\" does not verify",
+						   source),
+					errdetail("At record " INT64_FORMAT ": %s", sres.first_bad_seq,
+							  sres.detail ? sres.detail : "the hash chain is broken."),
+					errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
+		}
+	}
+	aa_dict_use_source(NULL);
+	aa_dict_reset();
+
 	if (SPI_execute("SELECT h.seq, pg_catalog.encode(h.hash, 'hex') FROM ("
 					" (SELECT d.seq, d.hash FROM access_audit.log_data d ORDER BY d.seq DESC LIMIT 1)"
 					" UNION ALL"
@@ -395,8 +445,8 @@ restore_complete(void)
 								 SPI_tuptable->tupdesc, 2);
 	}
 	initStringInfo(&rest);
-	appendStringInfo(&rest, "\"records\": " INT64_FORMAT ", \"head_seq\": " INT64_FORMAT ", \"head_hash\": ",
-					 res.checked, head_seq);
+	appendStringInfo(&rest, "\"records\": " INT64_FORMAT ", \"sources\": " UINT64_FORMAT ", \"head_seq\": " INT64_FORMAT ", \"head_hash\": ",
+					 res.checked, nsources, head_seq);
 	if (head_hash)
 		escape_json(&rest, head_hash);
 	else

@@ -23,3 +23,11 @@ SELECT pg_catalog.pg_extension_config_dump('access_audit.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.alerts_alert_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.alert_acks', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.alert_acks_ack_id_seq', '');
+-- A central server's copies of its sources' logs (30_remote.sql).
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_log', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_shapes', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_strings', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_string_sets', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collect_progress', '');
