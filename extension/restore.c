@@ -270,6 +270,7 @@ bool
 aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 {
 	int			i;
+	bool		had_lock;
 
 	if (stmt->filename != NULL || !aa_restore_session())
 		return false;
@@ -281,11 +282,22 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 	 * Only into empty tables: a restore never mixes two chains, nor adds to
 	 * what a database has already.
 	 */
+	had_lock = restore_locked;
 	restore_lock();
 	if (restore_table_has_rows(restore_tables[i].name))
 	{
 		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
 		StringInfoData rest;
+
+		/* a refused restore keeps the writer waiting no longer */
+		if (!had_lock)
+		{
+			LOCKTAG		tag;
+
+			restore_locktag(&tag);
+			LockRelease(&tag, RowExclusiveLock, true);
+			restore_locked = false;
+		}
 
 		initStringInfo(&rest);
 		appendStringInfoString(&rest, "\"object\": ");
@@ -592,6 +604,8 @@ aa_restore_update_done(const char *from, bool ok)
 	if (!ok)
 		return;
 	to = aa_restore_extension_version();
+	if (from && to && strcmp(from, to) == 0)
+		return;					/* nothing was updated */
 	initStringInfo(&rest);
 	appendStringInfoString(&rest, "\"object\": \"extension " AA_NAME "\", \"from\": ");
 	if (from)

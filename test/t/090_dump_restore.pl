@@ -171,20 +171,26 @@ like( $err3,
 is($node->safe_psql('shop2', 'SELECT ok FROM access_audit.verify()'), 't',
 	'and the existing log is intact');
 
-# 6. nor can a superuser pass off rows of the other tables as a restore
+# 6. nor can a superuser pass off rows of the other tables as a restore;
+# and the refusal does not keep the writer waiting for the rest of the
+# session
 my ($out4, $err4);
 $node->psql('shop2', q{SELECT pg_catalog.set_config('search_path', '', false);
 SET check_function_bodies = off;
 COPY access_audit.actor_daily (day, actor, relation, rows) FROM stdin;
 2020-01-01	mallory	public.customers	1
 \.
+SELECT phone FROM public.customers WHERE id = 5;
+SELECT 'flushed ' || access_audit.flush('20 s');
 },
+	on_error_stop => 0,
 	stdout => \$out4, stderr => \$err4);
 like( $err4,
 	qr/cannot restore audit records into "access_audit\.actor_daily": it is not empty/,
 	'a COPY into actor_daily that looks like a restore is refused where it has rows');
 is( $node->safe_psql('shop2', q{SELECT count(*) FROM access_audit.actor_daily WHERE actor = 'mallory'}),
 	'0', 'and adds nothing');
+like($out4, qr/flushed true/, 'the session that was refused still gets its records written');
 
 # 7. a log cut by retention, restored in one transaction: the checkpoint
 # comes along and the chain verifies from it
