@@ -25,6 +25,7 @@
 #include "capture.h"
 #include "guard.h"
 #include "queue.h"
+#include "restore.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -202,8 +203,15 @@ _PG_init(void)
 				errmsg("access_audit must be loaded via \"shared_preload_libraries\""),
 				errhint("Add access_audit to shared_preload_libraries in postgresql.conf and restart the server."));
 
+	/*
+	 * pg_upgrade's restore of the schema (binary-upgrade mode): nothing to
+	 * capture, guard or write, but the tags must restore (restore.c).
+	 */
 	if (IsBinaryUpgrade)
+	{
+		aa_restore_binary_upgrade_init();
 		return;
+	}
 
 	in_pg_init = true;
 	DefineCustomBoolVariable("access_audit.enabled",
@@ -303,5 +311,6 @@ _PG_init(void)
 	aa_tags_init();
 	aa_capture_init();
 	aa_guard_init();
+	aa_restore_init();
 	aa_writer_init();
 }

@@ -119,6 +119,7 @@
 #include "capture.h"
 #include "compat.h"
 #include "guard.h"
+#include "restore.h"
 
 PG_FUNCTION_INFO_V1(access_audit_guard_trigger);
 
@@ -1624,7 +1625,9 @@ guard_check_utility(Node *parsetree)
 				{
 					Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 
-					if (relation_guarded(relid) && !relation_rows_free(relid))
+					/* a restore of a dump goes its own way (restore.c) */
+					if (relation_guarded(relid) && !relation_rows_free(relid) &&
+						!aa_restore_copy_start(stmt, relid))
 						guard_check("COPY FROM", relation_label(relid));
 				}
 			}
@@ -1635,9 +1638,15 @@ guard_check_utility(Node *parsetree)
 				guard_check("ALTER EXTENSION", "extension " AA_NAME);
 			break;
 		case T_AlterExtensionStmt:
+			/* UPDATE by a superuser is sanctioned, and recorded */
 			if (strcmp(((AlterExtensionStmt *) parsetree)->extname,
 					   AA_NAME) == 0)
-				guard_check("ALTER EXTENSION", "extension " AA_NAME);
+			{
+				if (superuser())
+					aa_restore_update_start();
+				else
+					guard_check("ALTER EXTENSION", "extension " AA_NAME);
+			}
 			break;
 		case T_DropStmt:
 			guard_check_drop((DropStmt *) parsetree);
@@ -1670,11 +1679,15 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		harmless = false;
 	bool		sets_maintenance = false;
 	List	   *role_records = NIL;
+	char	   *update_from = NULL;
 
 	if (IsTransactionState() && !IsParallelWorker())
 	{
 		guard_note_maintenance();
 		guard_note_settings();
+		if (IsA(parsetree, AlterExtensionStmt) &&
+			strcmp(((AlterExtensionStmt *) parsetree)->extname, AA_NAME) == 0)
+			update_from = aa_restore_extension_version();
 		harmless = guard_check_utility(parsetree);
 		role_records = guard_check_roles(parsetree);
 		if (guard_may_drop_extension(parsetree) &&
@@ -1696,11 +1709,23 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
 									  readOnlyTree, context, params, queryEnv,
 									  dest, qc);
+		/* restores and updates of the extension (restore.c) */
+		if (IsA(parsetree, CopyStmt) && aa_restore_copying(InvalidOid))
+			aa_restore_copy_done(qc ? qc->nprocessed : 0);
+		else if (IsA(parsetree, CreateExtensionStmt) &&
+				 strcmp(((CreateExtensionStmt *) parsetree)->extname,
+						AA_NAME) == 0)
+			aa_restore_extension_created();
+		else if (IsA(parsetree, AlterExtensionStmt) && aa_restore_updating())
+			aa_restore_update_done(update_from, true);
 	}
 	PG_FINALLY();
 	{
 		if (harmless)
 			harmless_utility_depth--;
+		aa_restore_copy_reset();
+		if (IsA(parsetree, AlterExtensionStmt))
+			aa_restore_update_done(NULL, false);
 	}
 	PG_END_TRY();
 
@@ -1890,6 +1915,10 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 				if (harmless_utility_depth > 0 || (pa && pa->is_internal))
 					return;
+				/* a sanctioned update sets the new version (restore.c) */
+				if (classId == ExtensionRelationId && aa_restore_updating() &&
+					objectId == guard_extension())
+					return;
 				if (classId != RelationRelationId &&
 					classId != TriggerRelationId &&
 					classId != NamespaceRelationId &&
@@ -2019,6 +2048,8 @@ access_audit_guard_trigger(PG_FUNCTION_ARGS)
 								action))
 		return PointerGetDatum(NULL);
 	if (strcmp(action, "INSERT") == 0 && guard_collector_insert(relid))
+		return PointerGetDatum(NULL);
+	if (strcmp(action, "INSERT") == 0 && aa_restore_copying(relid))
 		return PointerGetDatum(NULL);
 	/* the executor hook has recorded maintenance already */
 	if (guard_decide() == GUARD_REFUSE)

@@ -122,6 +122,20 @@ typedef struct IntentSlot
 /* a filler that takes the ring's tail end when a record would not fit */
 #define AA_KIND_PAD			99
 
+/*
+ * Queue formats.  A build reads the ring files of every earlier format:
+ * format 1 differs from 2 only in the file header (no file_ino), and 2 from
+ * 3 in the body of READ records (no origin_ring_id, origin_seq and origin).
+ * Records left pending by an earlier build are converted in place at start
+ * (ring_convert): each keeps its position, so the writer's committed
+ * position still tells which of them are written, and READ records are
+ * marked with the ring-internal kind AA_KIND_READ_V2, whose body is decoded
+ * in the old layout.  A later format change adds its own old-body kind here
+ * and a step to ring_convert.
+ */
+#define AA_RING_OLDEST_VERSION 1
+#define AA_KIND_READ_V2		101
+
 /* Header of the mapped file; head and tail change under the mutex. */
 typedef struct RingFileHeader
 {
@@ -169,6 +183,24 @@ typedef struct RingBodyFixed
 	int64		origin_ring_id;
 	int64		origin_seq;
 } RingBodyFixed;
+
+/* Fixed part of a READ record's body in queue formats 1 and 2. */
+typedef struct RingBodyFixedV2
+{
+	int64		ts;
+	int64		duration_us;
+	int64		query_id;
+	int64		rows;
+	int64		tagged_rows;
+	int32		backend_pid;
+	int32		nesting_level;
+	int32		outcome;
+	int32		n_relations;
+	int32		n_columns;
+	int32		n_predicate;
+	int32		n_tags;
+	int32		unused;
+} RingBodyFixedV2;
 
 typedef struct AuditDbSlot
 {
@@ -238,6 +270,7 @@ static Oid	my_slot_db = InvalidOid;
 static void aa_shmem_request(void);
 static void aa_shmem_startup(void);
 static void ring_map_file(void);
+static void ring_convert(uint32 version);
 static void ring_recover(void);
 static void intent_map_and_recover(void);
 
@@ -407,11 +440,14 @@ ring_map_file(void)
 	memset(&old, 0, sizeof(old));
 	if (st.st_size >= AA_RING_HEADER_SIZE &&
 		pread(fd, &old, sizeof(old), 0) == sizeof(old) &&
-		old.magic == AA_RING_MAGIC && old.version == AA_RING_VERSION &&
+		old.magic == AA_RING_MAGIC &&
+		old.version >= AA_RING_OLDEST_VERSION &&
+		old.version <= AA_RING_VERSION &&
 		old.capacity > 0 && old.capacity % AA_RECORD_ALIGN == 0 &&
 		(uint64) st.st_size == AA_RING_HEADER_SIZE + old.capacity &&
 		old.tail <= old.head && old.head - old.tail <= old.capacity &&
-		old.file_ino == (uint64) st.st_ino)
+		(old.file_ino == (uint64) st.st_ino ||
+		 (old.version == 1 && old.file_ino == 0)))
 	{
 		if (old.capacity == want_cap || old.head != old.tail)
 		{
@@ -438,6 +474,24 @@ ring_map_file(void)
 				errmsg("access_audit queue file was copied from another server; its %llu bytes of pending records are left to that server",
 					   (unsigned long long) (old.head - old.tail)));
 
+	/*
+	 * Pending records of a format this build cannot read (a later one, after
+	 * a downgrade) are never thrown away: refuse to start instead.
+	 */
+	if (!reuse && old.magic == AA_RING_MAGIC &&
+		(old.version < AA_RING_OLDEST_VERSION ||
+		 old.version > AA_RING_VERSION) &&
+		old.file_ino == (uint64) st.st_ino &&
+		old.head != old.tail && old.tail <= old.head)
+		ereport(FATAL,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit queue file \"%s\" holds %llu bytes of pending audit records in queue format %u, which this build cannot read",
+					   AA_QUEUE_FILE, (unsigned long long) (old.head - old.tail),
+					   old.version),
+				errdetail("This build reads queue formats %d to %d.",
+						  AA_RING_OLDEST_VERSION, AA_RING_VERSION),
+				errhint("Start the access_audit build that wrote them and shut the server down cleanly, so that they are written to the log; or move the file away to discard them."));
+
 	file_size = AA_RING_HEADER_SIZE + want_cap;
 	if (!reuse)
 		file_reset(fd, file_size, AA_QUEUE_FILE);
@@ -454,6 +508,12 @@ ring_map_file(void)
 	ring_data = (char *) p + AA_RING_HEADER_SIZE;
 	ring_cap = want_cap;
 
+	if (reuse && ring_hdr->version != AA_RING_VERSION)
+	{
+		ring_convert(ring_hdr->version);
+		ring_hdr->file_ino = (uint64) st.st_ino;
+	}
+
 	if (!reuse)
 	{
 		memset(ring_hdr, 0, sizeof(RingFileHeader));
@@ -467,6 +527,43 @@ ring_map_file(void)
 		ring_hdr->tail = 0;
 		ring_hdr->file_ino = (uint64) st.st_ino;
 	}
+}
+
+/*
+ * Convert, in place, the ring of an earlier queue format (see
+ * AA_RING_OLDEST_VERSION): pending READ records keep their bytes and their
+ * position and are marked as having the old body.  Bodies are not
+ * checksummed with their kind, so the checksums stay valid.  A damaged
+ * header stops the walk; ring_recover() then cuts the ring there.
+ */
+static void
+ring_convert(uint32 version)
+{
+	uint64		pos = ring_hdr->tail;
+	uint64		converted = 0;
+
+	while (pos < ring_hdr->head)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+
+		if (hdr->magic != AA_RECORD_MAGIC || hdr->pos != pos ||
+			hdr->len < sizeof(RingRecordHeader) ||
+			hdr->len % AA_RECORD_ALIGN != 0 ||
+			(pos % ring_cap) + hdr->len > ring_cap ||
+			pos + hdr->len > ring_hdr->head)
+			break;
+		if (version <= 2 && hdr->kind == AA_KIND_READ &&
+			hdr->state != AA_STATE_DONE)
+		{
+			hdr->kind = AA_KIND_READ_V2;
+			converted++;
+		}
+		pos += hdr->len;
+	}
+	ring_hdr->version = AA_RING_VERSION;
+	ereport(LOG,
+			errmsg("access_audit queue converted from format %u to %d: %llu pending records kept",
+				   version, AA_RING_VERSION, (unsigned long long) converted));
 }
 
 /*
@@ -802,6 +899,52 @@ get_strs(const char **pp, const char *end, int n, const char ***out,
 }
 
 /*
+ * Decode the body of a READ record written by a build of queue format 1 or
+ * 2 (AA_KIND_READ_V2): no origin fields.
+ */
+static bool
+record_decode_body_v2(const char *p, const char *end, AuditQueueItem *item,
+					  bool trusted)
+{
+	RingBodyFixedV2 fx;
+	AuditRecord *rec = &item->rec;
+
+	rec->kind = AA_KIND_READ;
+	if (end - p < (ptrdiff_t) sizeof(fx))
+		return false;
+	memcpy(&fx, p, sizeof(fx));
+	p += sizeof(fx);
+	rec->ts = fx.ts;
+	rec->duration_us = fx.duration_us;
+	rec->query_id = fx.query_id;
+	rec->rows = fx.rows;
+	rec->tagged_rows = fx.tagged_rows;
+	rec->backend_pid = fx.backend_pid;
+	rec->nesting_level = fx.nesting_level;
+	rec->outcome = fx.outcome;
+	rec->origin_ring_id = 0;
+	rec->origin_seq = 0;
+	rec->origin = NULL;
+	rec->n_relations = fx.n_relations;
+	rec->n_columns = fx.n_columns;
+	rec->n_predicate = fx.n_predicate;
+	rec->n_tags = fx.n_tags;
+	return get_str(&p, end, &rec->login_role, trusted) &&
+		get_str(&p, end, &rec->effective_role, trusted) &&
+		get_str(&p, end, &rec->actor, trusted) &&
+		get_str(&p, end, &rec->claimed_actor, trusted) &&
+		get_str(&p, end, &rec->client_addr, trusted) &&
+		get_str(&p, end, &rec->application_name, trusted) &&
+		get_str(&p, end, &rec->query, trusted) &&
+		get_str(&p, end, &rec->command, trusted) &&
+		get_str(&p, end, &rec->detail, trusted) &&
+		get_strs(&p, end, fx.n_relations, &rec->relations, trusted) &&
+		get_strs(&p, end, fx.n_columns, &rec->columns, trusted) &&
+		get_strs(&p, end, fx.n_predicate, &rec->predicate_columns, trusted) &&
+		get_strs(&p, end, fx.n_tags, &rec->tags, trusted);
+}
+
+/*
  * Decode the body of a record of the given kind, bytes p .. end.  Strings
  * point into the body and stay valid as long as it does; the pointer arrays
  * are palloc'd.  Returns false if the body is malformed.
@@ -813,6 +956,8 @@ record_decode_body(uint32 kind, const char *p, const char *end,
 	RingBodyFixed fx;
 	AuditRecord *rec = &item->rec;
 
+	if (kind == AA_KIND_READ_V2)
+		return record_decode_body_v2(p, end, item, trusted);
 	rec->kind = kind;
 	if (kind == AA_KIND_GAP)
 	{
@@ -1877,7 +2022,8 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 			pos + len > upto[i])
 		{
 			out[i].pending_bytes += len;
-			if (out[i].oldest_pending == 0 && hdr->kind == AA_KIND_READ &&
+			if (out[i].oldest_pending == 0 &&
+				(hdr->kind == AA_KIND_READ || hdr->kind == AA_KIND_READ_V2) &&
 				hdr->state == AA_STATE_READY)
 			{
 				RingBodyFixed fx;

@@ -63,6 +63,7 @@
 #include "dict.h"
 #include "queue.h"
 #include "remote.h"
+#include "restore.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -1220,6 +1221,17 @@ aa_writer_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		/*
+		 * A restore is loading this database's chain (restore.c): append
+		 * nothing until it is done, then let a fresh writer load the restored
+		 * chain head.
+		 */
+		if (!aa_restore_writer_begin())
+		{
+			aa_restore_writer_wait();
+			proc_exit(0);
+		}
+
 		MemoryContextReset(batch_cxt);
 		old = MemoryContextSwitchTo(batch_cxt);
 		n = aa_queue_collect(dboid, &scan_pos, max, items);
@@ -1232,6 +1244,7 @@ aa_writer_main(Datum main_arg)
 #endif
 		MemoryContextSwitchTo(old);
 		aa_queue_complete(dboid, n, scan_pos);
+		aa_restore_writer_end();
 
 		if (n == max)
 			continue;			/* more waiting: no sleep */

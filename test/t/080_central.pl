@@ -113,6 +113,34 @@ my ($ret, $out, $err) = $central->psql('postgres',
 like($err, qr/no records have been collected from source "nowhere"/,
 	'verify() names an unknown source');
 
+# a dump of the central server carries what it collected; the restore
+# verifies each source's chain on the way in
+my $central_dump = $central->basedir . '/central.dump';
+$central->command_ok(
+	[ 'pg_dump', '-Fc', '--no-subscriptions', '-f', $central_dump, '-d', $central->connstr('postgres') ],
+	'pg_dump of the central server');
+$central->safe_psql('postgres', 'CREATE DATABASE central_copy');
+$central->command_ok(
+	[ 'pg_restore', '--exit-on-error', '-d', $central->connstr('central_copy'), $central_dump ],
+	'pg_restore of the central server');
+my $collected_sql = q{SELECT string_agg(source || ':' || n || ':' || h, ',' ORDER BY source)
+  FROM (SELECT source, count(*) AS n, md5(string_agg(encode(hash, 'hex'), '' ORDER BY seq)) AS h
+          FROM access_audit.collected_log GROUP BY source) s};
+is($central->safe_psql('central_copy', $collected_sql),
+	$central->safe_psql('postgres', $collected_sql),
+	'the collected records of every source are restored');
+for my $name ('sales', 'support')
+{
+	is($central->safe_psql('central_copy',
+		"SELECT ok || ' ' || (checked > 0) FROM access_audit.verify(source => '$name')"),
+		'true true', "the chain collected from $name verifies after the restore");
+}
+$central->safe_psql('central_copy', q{SELECT access_audit.flush('60 s')});
+is($central->safe_psql('central_copy', q{
+SELECT detail::jsonb ->> 'sources' FROM access_audit.log
+ WHERE command = 'MAINTENANCE' AND detail::jsonb ->> 'action' = 'RESTORE'}),
+	'2', 'the restore record counts the sources verified');
+
 # ranking covers both sources
 is($central->safe_psql('postgres', q{SELECT access_audit.collect_rollup() > 0}), 't',
 	'collect_rollup() adds the collected reads to the roll-up');

@@ -1,0 +1,700 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore.c
+ *		The sanctioned ways into the audit tables besides the writer: the
+ *		restore of a dump, and ALTER EXTENSION access_audit UPDATE.
+ *
+ * A restore loads the dumped audit tables (they are extension
+ * configuration tables, so pg_dump carries their rows) with COPY ... FROM
+ * stdin.  The guard lets such a COPY through only when it is recognisably a
+ * restore: a superuser, in a session with the settings every pg_dump script
+ * and pg_restore start with (search_path '' and check_function_bodies off),
+ * into one of the tables named in restore_tables, and only while that table
+ * is empty; each table restored is recorded.  Once the session has loaded
+ * every table the chain is made of, the whole chain is verified before that
+ * last COPY commits: a dump that was changed fails to restore.  The
+ * dictionaries' id sequences are set past the restored ids as each is
+ * loaded, and a
+ * MAINTENANCE record (action RESTORE) says who restored how many records,
+ * up to which chain head; the writer appends it, and everything after it,
+ * to the restored chain.
+ *
+ * While a restore loads the chain, the database's writer must not append:
+ * the restored records keep their sequence numbers.  The restoring session
+ * holds a session-level lock (an advisory lock tag of our own, in
+ * RowExclusiveLock mode, so that restoring sessions do not block each
+ * other) from its CREATE EXTENSION, or from its first
+ * restore COPY, until the transaction that verified the chain commits, or
+ * until the session ends.  The writer takes the same tag in ShareLock mode around
+ * each batch; when it cannot, it waits, then exits so that a fresh writer
+ * loads the restored chain head.  Records made meanwhile wait in the queue.
+ *
+ * pg_upgrade restores the schema in binary-upgrade mode, where the module
+ * installs nothing but a label provider that takes the tags as the old
+ * cluster had them; the data files, the log's among them, are carried
+ * over by pg_upgrade itself.
+ *
+ * Ownership: no shared state besides that lock.  Everything else here is
+ * backend-local: which tables this session restored (reset to the last
+ * committed state on abort), and whether an extension update runs.
+ *
+ * IDENTIFICATION
+ *	  extension/restore.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/seclabel.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "access_audit.h"
+#include "capture.h"
+#include "chain.h"
+#include "dict.h"
+#include "restore.h"
+
+/* field4 of our advisory lock tag: user advisory locks use 1 and 2 */
+#define AA_RESTORE_LOCK_KEY		0x41415245	/* "AARE" */
+#define AA_RESTORE_LOCK_CLASS	0x4141
+
+/* a table a restore may load */
+typedef struct RestoreTable
+{
+	const char *name;
+	bool		chain;			/* verify() reads it: must be restored whole */
+	const char *seqname;		/* its id sequence, set from the rows */
+} RestoreTable;
+
+static const RestoreTable restore_tables[] = {
+	{"chain_checkpoints", true, NULL},
+	{"log_data", true, NULL},
+	{"sessions", true, "sessions_id_seq"},
+	{"shapes", true, "shapes_id_seq"},
+	{"string_sets", true, "string_sets_id_seq"},
+	{"strings", true, "strings_id_seq"},
+	{"actor_daily", false, NULL},
+	{"alerts", false, NULL},
+	{"alert_acks", false, NULL},
+	/* a central server's copies of its sources' logs (remote.c) */
+	{"collected_log", false, NULL},
+	{"collected_sessions", false, NULL},
+	{"collected_shapes", false, NULL},
+	{"collected_strings", false, NULL},
+	{"collected_string_sets", false, NULL},
+	{"collected_checkpoints", false, NULL},
+	{"collect_progress", false, NULL},
+};
+
+#define N_RESTORE_TABLES lengthof(restore_tables)
+
+/* this session holds the restore lock */
+static bool restore_locked = false;
+
+/* release it when the current transaction commits */
+static bool release_at_commit = false;
+
+/* the restore COPY running now, or -1 */
+static int	copying = -1;
+
+/* tables restored by this session: now, and as of the last commit */
+static uint32 loaded_mask = 0;
+static uint32 committed_mask = 0;
+static int64 loaded_rows[N_RESTORE_TABLES];
+static int64 committed_rows[N_RESTORE_TABLES];
+
+/* ALTER EXTENSION access_audit UPDATE is running */
+static bool updating = false;
+
+/*
+ * The lock tag that keeps the writer out while a restore loads the chain.
+ */
+static void
+restore_locktag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, AA_RESTORE_LOCK_KEY, 0,
+						 AA_RESTORE_LOCK_CLASS);
+}
+
+/*
+ * Take the restore lock for the rest of the session (or until the chain
+ * is verified), waiting for a batch the writer is writing.
+ */
+static void
+restore_lock(void)
+{
+	LOCKTAG		tag;
+
+	if (restore_locked)
+		return;
+	restore_locktag(&tag);
+	(void) LockAcquire(&tag, RowExclusiveLock, true, false);
+	restore_locked = true;
+}
+
+/*
+ * Transaction end: release the restore lock after the verifying
+ * transaction committed; forget what an aborted transaction restored.
+ */
+static void
+restore_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			committed_mask = loaded_mask;
+			memcpy(committed_rows, loaded_rows, sizeof(loaded_rows));
+			if (release_at_commit && restore_locked)
+			{
+				LOCKTAG		tag;
+
+				restore_locktag(&tag);
+				LockRelease(&tag, RowExclusiveLock, true);
+				restore_locked = false;
+			}
+			release_at_commit = false;
+			updating = false;
+			copying = -1;
+			break;
+		case XACT_EVENT_ABORT:
+			loaded_mask = committed_mask;
+			memcpy(loaded_rows, committed_rows, sizeof(loaded_rows));
+			release_at_commit = false;
+			updating = false;
+			copying = -1;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Is this session recognisably restoring a dump?  A superuser, with the
+ * settings that pg_dump's scripts and pg_restore set before anything else:
+ * an empty search_path (set_config() gives '', SET gives "") and
+ * check_function_bodies off.
+ */
+bool
+aa_restore_session(void)
+{
+	return superuser() && !check_function_bodies &&
+		namespace_search_path != NULL &&
+		(strcmp(namespace_search_path, "") == 0 ||
+		 strcmp(namespace_search_path, "\"\"") == 0);
+}
+
+/*
+ * Index of a restorable table of schema access_audit, or -1.
+ */
+static int
+restore_table_index(Oid relid)
+{
+	char	   *name;
+	int			i;
+
+	name = get_rel_name(relid);
+	if (name == NULL)
+		return -1;
+	for (i = 0; i < (int) N_RESTORE_TABLES; i++)
+		if (strcmp(restore_tables[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Does access_audit.<name> have rows?
+ */
+static bool
+restore_table_has_rows(const char *name)
+{
+	char	   *sql;
+	bool		has;
+
+	sql = psprintf("SELECT 1 FROM %s.%s LIMIT 1", AA_SCHEMA,
+				   quote_identifier(name));
+	SPI_connect();
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read access_audit.%s", name);
+	has = SPI_processed > 0;
+	SPI_finish();
+	return has;
+}
+
+/*
+ * The detail of a restore record: {"action": ..., plus the fields given
+ * as already-encoded JSON}.
+ */
+static char *
+restore_detail(const char *action, const char *rest)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"action\": ");
+	escape_json(&buf, action);
+	if (rest)
+		appendStringInfo(&buf, ", %s", rest);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * Called by the guard for COPY ... FROM into a guarded table of ours.
+ * Returns true if it is a restore the guard must let through: then the
+ * lock is held, the table was found empty if it is part of the chain, and
+ * the COPY is marked running until aa_restore_copy_done() or
+ * aa_restore_copy_reset().  Returns false if it is no restore (the guard
+ * decides as for any COPY).  Raises an error, recorded, if it is a restore
+ * that would mix the dump's records with this database's own.
+ */
+bool
+aa_restore_copy_start(CopyStmt *stmt, Oid relid)
+{
+	int			i;
+	bool		had_lock;
+
+	if (stmt->filename != NULL || !aa_restore_session())
+		return false;
+	i = restore_table_index(relid);
+	if (i < 0)
+		return false;
+
+	/*
+	 * Only into empty tables: a restore never mixes two chains, nor adds to
+	 * what a database has already.
+	 */
+	had_lock = restore_locked;
+	restore_lock();
+	if (restore_table_has_rows(restore_tables[i].name))
+	{
+		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
+		StringInfoData rest;
+
+		/* a refused restore keeps the writer waiting no longer */
+		if (!had_lock)
+		{
+			LOCKTAG		tag;
+
+			restore_locktag(&tag);
+			LockRelease(&tag, RowExclusiveLock, true);
+			restore_locked = false;
+		}
+
+		initStringInfo(&rest);
+		appendStringInfoString(&rest, "\"object\": ");
+		escape_json(&rest, object);
+		appendStringInfoString(&rest, ", \"reason\": \"not empty\"");
+		aa_capture_event("REFUSED", object, NULL, NULL,
+						 restore_detail("RESTORE", rest.data));
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("cannot restore audit records into \"%s\": it is not empty",
+					   object),
+				errdetail("Restored records keep their sequence numbers and hash chain, so they can only be loaded into empty tables; this attempt has been recorded."),
+				errhint("Restore into a new database, with pg_restore --create or CREATE DATABASE followed by pg_restore -d."));
+	}
+	copying = i;
+	return true;
+}
+
+/*
+ * Is a restore COPY into relid running (InvalidOid: into any table)?
+ */
+bool
+aa_restore_copying(Oid relid)
+{
+	if (copying < 0)
+		return false;
+	if (!OidIsValid(relid))
+		return true;
+	return restore_table_index(relid) == copying;
+}
+
+/*
+ * The restore COPY ended, by error or not.
+ */
+void
+aa_restore_copy_reset(void)
+{
+	copying = -1;
+}
+
+/*
+ * Set a dictionary's id sequence past the ids just restored, so that the
+ * writer's next entry does not take one of them (also when the restore
+ * fails later on: the writer goes on after it).
+ */
+static void
+restore_set_sequence(const RestoreTable *t)
+{
+	char	   *sql;
+
+	sql = psprintf("SELECT pg_catalog.setval('%s.%s', m) FROM"
+				   " (SELECT pg_catalog.max(t.id) AS m FROM %s.%s t) s"
+				   " WHERE m IS NOT NULL",
+				   AA_SCHEMA, t->seqname, AA_SCHEMA, t->name);
+	CommandCounterIncrement();
+	SPI_connect();
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not set sequence %s.%s", AA_SCHEMA, t->seqname);
+	SPI_finish();
+}
+
+/*
+ * Verify the restored chain and record the restore.  Raises an error, recorded, if the
+ * chain does not verify.  Runs in the transaction of the last COPY.
+ */
+static void
+restore_complete(void)
+{
+	AuditVerifyResult res;
+	StringInfoData rest;
+	int			i;
+	int64		head_seq = 0;
+	char	   *head_hash = NULL;
+	bool		first;
+	uint64		nsources;
+	List	   *sources = NIL;
+	ListCell   *lc;
+
+	CommandCounterIncrement();
+	if (ActiveSnapshotSet())
+		PushCopiedSnapshot(GetActiveSnapshot());
+	else
+		PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+
+	aa_chain_verify(NULL, -1, -1, &res);
+	if (!res.ok)
+	{
+		initStringInfo(&rest);
+		appendStringInfo(&rest, "\"first_bad_seq\": " INT64_FORMAT ", \"detail\": ",
+						 res.first_bad_seq);
+		escape_json(&rest, res.detail ? res.detail : "");
+		aa_capture_event("REFUSED", AA_SCHEMA ".log", NULL, NULL,
+						 restore_detail("RESTORE", rest.data));
+		ereport(ERROR,
+				errcode(ERRCODE_DATA_CORRUPTED),
+				errmsg("restored audit log does not verify"),
+				errdetail("At record " INT64_FORMAT ": %s", res.first_bad_seq,
+						  res.detail ? res.detail : "the hash chain is broken."),
+				errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
+	}
+
+	/*
+	 * The logs a central server collected, each on its own chain (their
+	 * tables sort before the log's, so pg_restore has loaded them by now).
+	 */
+	SPI_connect();
+	if (SPI_execute("SELECT DISTINCT c.source FROM access_audit.collected_log c"
+					" ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the restored sources");
+	nsources = SPI_processed;
+	for (i = 0; i < (int) nsources; i++)
+		sources = lappend(sources, SPI_getvalue(SPI_tuptable->vals[i],
+												SPI_tuptable->tupdesc, 1));
+	foreach(lc, sources)
+	{
+		char	   *source = lfirst(lc);
+		AuditVerifyResult sres;
+
+		aa_chain_verify(source, -1, -1, &sres);
+		if (!sres.ok)
+		{
+			initStringInfo(&rest);
+			appendStringInfoString(&rest, "\"source\": ");
+			escape_json(&rest, source);
+			appendStringInfo(&rest, ", \"first_bad_seq\": " INT64_FORMAT ", \"detail\": ",
+							 sres.first_bad_seq);
+			escape_json(&rest, sres.detail ? sres.detail : "");
+			aa_capture_event("REFUSED", AA_SCHEMA ".collected_log", NULL, NULL,
+							 restore_detail("RESTORE", rest.data));
+			ereport(ERROR,
+					errcode(ERRCODE_DATA_CORRUPTED),
+					errmsg("restored audit log collected from source \"%s\" does not verify",
+						   source),
+					errdetail("At record " INT64_FORMAT ": %s", sres.first_bad_seq,
+							  sres.detail ? sres.detail : "the hash chain is broken."),
+					errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
+		}
+	}
+	aa_dict_use_source(NULL);
+	aa_dict_reset();
+
+	if (SPI_execute("SELECT h.seq, pg_catalog.encode(h.hash, 'hex') FROM ("
+					" (SELECT d.seq, d.hash FROM access_audit.log_data d ORDER BY d.seq DESC LIMIT 1)"
+					" UNION ALL"
+					" (SELECT c.seq, c.hash FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1)"
+					") h ORDER BY h.seq DESC LIMIT 1", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the restored chain head");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		head_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull));
+		head_hash = SPI_getvalue(SPI_tuptable->vals[0],
+								 SPI_tuptable->tupdesc, 2);
+	}
+	initStringInfo(&rest);
+	appendStringInfo(&rest, "\"records\": " INT64_FORMAT ", \"sources\": " UINT64_FORMAT ", \"head_seq\": " INT64_FORMAT ", \"head_hash\": ",
+					 res.checked, nsources, head_seq);
+	if (head_hash)
+		escape_json(&rest, head_hash);
+	else
+		appendStringInfoString(&rest, "null");
+	appendStringInfoString(&rest, ", \"tables\": {");
+	first = true;
+	for (i = 0; i < (int) N_RESTORE_TABLES; i++)
+	{
+		if (!(loaded_mask & (1U << i)))
+			continue;
+		if (!first)
+			appendStringInfoString(&rest, ", ");
+		first = false;
+		escape_json(&rest, restore_tables[i].name);
+		appendStringInfo(&rest, ": " INT64_FORMAT, loaded_rows[i]);
+	}
+	appendStringInfoChar(&rest, '}');
+	SPI_finish();
+	PopActiveSnapshot();
+
+	aa_capture_event("MAINTENANCE", AA_SCHEMA ".log", NULL, NULL,
+					 restore_detail("RESTORE", rest.data));
+	ereport(LOG,
+			errmsg("access_audit restored " INT64_FORMAT " audit records up to seq " INT64_FORMAT ", chain verified",
+				   res.checked, head_seq));
+
+	/* a later restore into the emptied tables starts over */
+	loaded_mask = 0;
+	memset(loaded_rows, 0, sizeof(loaded_rows));
+	release_at_commit = true;
+}
+
+/*
+ * The restore COPY succeeded with nrows rows.  Once every chain table has
+ * been loaded by this session, verify and record the restore.
+ */
+void
+aa_restore_copy_done(uint64 nrows)
+{
+	int			i = copying;
+	uint32		chain_mask = 0;
+	int			j;
+
+	copying = -1;
+	if (i < 0)
+		return;
+	loaded_mask |= (1U << i);
+	loaded_rows[i] += (int64) nrows;
+	if (restore_tables[i].seqname)
+		restore_set_sequence(&restore_tables[i]);
+
+	/* each table restored is recorded, the chain's or not */
+	{
+		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
+		StringInfoData rest;
+
+		initStringInfo(&rest);
+		appendStringInfoString(&rest, "\"object\": ");
+		escape_json(&rest, object);
+		appendStringInfo(&rest, ", \"rows\": " UINT64_FORMAT, nrows);
+		aa_capture_event("MAINTENANCE", object, NULL, NULL,
+						 restore_detail("RESTORE TABLE", rest.data));
+	}
+	for (j = 0; j < (int) N_RESTORE_TABLES; j++)
+		if (restore_tables[j].chain)
+			chain_mask |= (1U << j);
+	if (restore_tables[i].chain && (loaded_mask & chain_mask) == chain_mask)
+		restore_complete();
+}
+
+/*
+ * CREATE EXTENSION access_audit succeeded.  In a restoring session, keep
+ * the writer out from now on: the dumped chain is coming.
+ */
+void
+aa_restore_extension_created(void)
+{
+	if (aa_restore_session())
+		restore_lock();
+}
+
+/*
+ * The installed version of extension access_audit, or NULL.
+ */
+char	   *
+aa_restore_extension_version(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(AA_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/*
+ * Is a sanctioned ALTER EXTENSION access_audit UPDATE running?
+ */
+bool
+aa_restore_updating(void)
+{
+	return updating;
+}
+
+/*
+ * A superuser starts ALTER EXTENSION access_audit UPDATE: the guard lets
+ * the catalog changes and the update scripts through until it ends.
+ */
+void
+aa_restore_update_start(void)
+{
+	updating = true;
+}
+
+/*
+ * ALTER EXTENSION access_audit UPDATE ended; if it succeeded, record the
+ * versions it went from and to.
+ */
+void
+aa_restore_update_done(const char *from, bool ok)
+{
+	StringInfoData rest;
+	char	   *to;
+
+	updating = false;
+	if (!ok)
+		return;
+	to = aa_restore_extension_version();
+	if (from && to && strcmp(from, to) == 0)
+		return;					/* nothing was updated */
+	initStringInfo(&rest);
+	appendStringInfoString(&rest, "\"object\": \"extension " AA_NAME "\", \"from\": ");
+	if (from)
+		escape_json(&rest, from);
+	else
+		appendStringInfoString(&rest, "null");
+	appendStringInfoString(&rest, ", \"to\": ");
+	if (to)
+		escape_json(&rest, to);
+	else
+		appendStringInfoString(&rest, "null");
+	aa_capture_event("MAINTENANCE", "extension " AA_NAME, NULL, NULL,
+					 restore_detail("ALTER EXTENSION UPDATE", rest.data));
+}
+
+/*
+ * The writer, before a batch: may it append?  If true, the caller holds
+ * the restore lock in share mode until aa_restore_writer_end().
+ */
+bool
+aa_restore_writer_begin(void)
+{
+	LOCKTAG		tag;
+
+	restore_locktag(&tag);
+	return LockAcquire(&tag, ShareLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * The writer's batch is committed.
+ */
+void
+aa_restore_writer_end(void)
+{
+	LOCKTAG		tag;
+
+	restore_locktag(&tag);
+	LockRelease(&tag, ShareLock, true);
+}
+
+/*
+ * The writer found a restore loading the chain: wait until it is done.
+ * The caller then exits, so that a fresh writer loads the restored head.
+ */
+void
+aa_restore_writer_wait(void)
+{
+	ereport(LOG,
+			errmsg("access_audit writer waits while the audit tables of this database are restored"));
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (aa_restore_writer_begin())
+		{
+			aa_restore_writer_end();
+			return;
+		}
+	}
+}
+
+/*
+ * Register the transaction callback.  Called from _PG_init.
+ */
+void
+aa_restore_init(void)
+{
+	RegisterXactCallback(restore_xact_callback, NULL);
+}
+
+/*
+ * Label provider hook in binary-upgrade mode: the tags come from the old
+ * cluster's catalog, which checked them when they were set.
+ */
+static void
+restore_upgrade_label_hook(const ObjectAddress *object, const char *seclabel)
+{
+	if (!IsBinaryUpgrade)
+		elog(ERROR, "access_audit binary-upgrade label provider used outside binary upgrade");
+}
+
+/*
+ * _PG_init in binary-upgrade mode (pg_upgrade): register the label
+ * provider only, so that the dumped SECURITY LABEL statements restore.
+ */
+void
+aa_restore_binary_upgrade_init(void)
+{
+	register_label_provider(AA_LABEL_PROVIDER, restore_upgrade_label_hook);
+}
