@@ -627,10 +627,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tz text := current_setting('access_audit.business_timezone');
-    h0 int := current_setting('access_audit.business_hours_start')::int;
-    h1 int := current_setting('access_audit.business_hours_end')::int;
+    h0 int;
+    h1 int;
     n bigint;
 BEGIN
+    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
     DELETE FROM access_audit.actor_daily;
     INSERT INTO access_audit.actor_daily
         (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
@@ -649,20 +650,6 @@ BEGIN
       FROM access_audit.log l
      CROSS JOIN LATERAL (SELECT u.rel, u.k, cardinality(l.relations)::bigint AS n
                            FROM unnest(l.relations) WITH ORDINALITY AS u(rel, k)) AS r
-    h0 int;
-    h1 int;
-    n bigint;
-BEGIN
-    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
-    DELETE FROM access_audit.actor_daily;
-    INSERT INTO access_audit.actor_daily
-        (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
-    SELECT (l.ts AT TIME ZONE tz)::date, l.actor, r.rel, sum(l.rows), sum(l.tagged_rows), count(*),
-           sum(CASE WHEN extract(isodow FROM l.ts AT TIME ZONE tz) >= 6
-                      OR extract(hour FROM l.ts AT TIME ZONE tz) < h0
-                      OR extract(hour FROM l.ts AT TIME ZONE tz) >= h1
-                    THEN greatest(l.rows, l.tagged_rows) ELSE 0 END)
-      FROM access_audit.log l CROSS JOIN LATERAL unnest(l.relations) AS r(rel)
      WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
      GROUP BY 1, 2, 3;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -678,8 +665,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tz text := current_setting('access_audit.business_timezone');
-    h0 int := current_setting('access_audit.business_hours_start')::int;
-    h1 int := current_setting('access_audit.business_hours_end')::int;
     h0 int;
     h1 int;
     r record;
@@ -732,12 +717,6 @@ BEGIN
                         THEN greatest(c.rows, c.tagged_rows) * rel.k / rel.n
                              - greatest(c.rows, c.tagged_rows) * (rel.k - 1) / rel.n
                         ELSE 0 END)
-        SELECT (c.ts AT TIME ZONE tz)::date, a.value, r.source || ':' || rel.name,
-               sum(c.rows), sum(c.tagged_rows), count(*),
-               sum(CASE WHEN extract(isodow FROM c.ts AT TIME ZONE tz) >= 6
-                          OR extract(hour FROM c.ts AT TIME ZONE tz) < h0
-                          OR extract(hour FROM c.ts AT TIME ZONE tz) >= h1
-                        THEN greatest(c.rows, c.tagged_rows) ELSE 0 END)
           FROM access_audit.collected_log c
           JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
           JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
@@ -746,7 +725,6 @@ BEGIN
           JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
          CROSS JOIN LATERAL (SELECT u.name, u.k, cardinality(rs.value)::bigint AS n
                                FROM unnest(rs.value) WITH ORDINALITY AS u(name, k)) AS rel
-         CROSS JOIN LATERAL unnest(rs.value) AS rel(name)
          WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto
            AND k.value NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
          GROUP BY 1, 2, 3
