@@ -275,11 +275,19 @@ aa_capture_disable(void)
 
 /*
  * Should this process capture at all?
+ *
+ * A parallel worker runs a copy of part of its leader's plan; the leader
+ * records that plan (with the workers' rows, from instrumentation), so the
+ * worker's own plan (nesting level 0) is not recorded again.  Statements
+ * the worker runs inside it (the body of a PARALLEL SAFE function called
+ * from the copied plan) exist only there: the worker records those, in the
+ * name of its leader (fill_identity()).
  */
 static inline bool
 capture_wanted(void)
 {
-	return aa_enabled && !capture_disabled && !IsParallelWorker() &&
+	return aa_enabled && !capture_disabled &&
+		(!IsParallelWorker() || nesting_level > 0) &&
 		aa_queue_ready() && MyDatabaseId != InvalidOid;
 }
 
@@ -287,6 +295,48 @@ capture_wanted(void)
  * Identity
  * ---------------------------------------------------------------------
  */
+
+/*
+ * The client address of this parallel worker's leader, from the leader's
+ * backend status entry (a worker has no connection of its own); NULL for a
+ * local connection or if the leader is not found.  Allocated in
+ * TopMemoryContext.
+ */
+static char *
+leader_client_addr(void)
+{
+	int			pid;
+	int			n;
+	int			i;
+
+	if (MyProc == NULL || MyProc->lockGroupLeader == NULL)
+		return NULL;
+	pid = MyProc->lockGroupLeader->pid;
+	n = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = aa_local_beentry_compat(i);
+		PgBackendStatus *be;
+		char		host[NI_MAXHOST];
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_procpid != pid)
+			continue;
+		if (be->st_clientaddr.addr.ss_family != AF_INET &&
+			be->st_clientaddr.addr.ss_family != AF_INET6)
+			return NULL;
+		host[0] = '\0';
+		if (pg_getnameinfo_all(&be->st_clientaddr.addr,
+							   be->st_clientaddr.salen,
+							   host, sizeof(host), NULL, 0,
+							   NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+			return NULL;
+		return MemoryContextStrdup(TopMemoryContext, host);
+	}
+	return NULL;
+}
 
 /*
  * Fill who/where fields of rec; strings are copied into cxt.  Needs a
@@ -311,6 +361,11 @@ fill_identity(AuditRecord *rec, MemoryContext cxt)
 												  name ? name : "?");
 		effective_role_cached = uid;
 	}
+	if (!client_addr_done && IsParallelWorker())
+	{
+		client_addr_text = leader_client_addr();
+		client_addr_done = true;
+	}
 	if (!client_addr_done && MyProcPort != NULL)
 	{
 		char		host[NI_MAXHOST];
@@ -334,6 +389,14 @@ fill_identity(AuditRecord *rec, MemoryContext cxt)
 	rec->application_name = (application_name && application_name[0]) ?
 		MemoryContextStrdup(cxt, application_name) : NULL;
 	rec->backend_pid = MyProcPid;
+
+	/*
+	 * A parallel worker works for its leader's session: the roles, the actor
+	 * and the application name are the leader's already (the parallel context
+	 * carries them); the process is the leader's too.
+	 */
+	if (IsParallelWorker() && MyProc != NULL && MyProc->lockGroupLeader != NULL)
+		rec->backend_pid = MyProc->lockGroupLeader->pid;
 
 	/* application-level actor: trusted only from members of access_audit_app */
 	if (aa_actor && aa_actor[0])

@@ -22,6 +22,7 @@
 #include "nodes/plannodes.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/backend_status.h"
 
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
@@ -87,6 +88,20 @@ aa_rel_ownercheck_compat(Oid relid, Oid roleid)
 #define AA_EXECUTOR_RUN_ARGS QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once
 #define AA_EXECUTOR_RUN_PASS queryDesc, direction, count, execute_once
 #endif
+
+/*
+ * The i-th entry (1-based) of this backend's snapshot of backend status;
+ * PostgreSQL 17 renamed the function.
+ */
+static inline LocalPgBackendStatus *
+aa_local_beentry_compat(int i)
+{
+#if PG_VERSION_NUM >= 170000
+	return pgstat_get_local_beentry_by_index(i);
+#else
+	return pgstat_fetch_stat_local_beentry(i);
+#endif
+}
 
 /* ExecInsertIndexTuples gained onlySummarizing in PostgreSQL 16. */
 static inline List *
