@@ -39,6 +39,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
@@ -155,6 +156,15 @@ typedef struct InflightRecord
 	 */
 	StatsReads *stats_emitted;
 	StatsReads *stats_scanned;
+
+	/*
+	 * A statement that writes tables with tagged columns: the lists of its
+	 * record (own reads plus the tagged columns PostgreSQL may print in a
+	 * constraint error: "Failing row contains", "Key (...)=(...)"), used if
+	 * such an error ends it (shown_error).  See error_row_lists().
+	 */
+	AuditRecord *err_lists;
+	bool		shown_error;
 } InflightRecord;
 
 /*
@@ -2033,6 +2043,20 @@ inflight_finish(InflightRecord *ir, bool error)
 	 */
 	if (!error)
 		ir->stats_scanned = ir->stats_emitted;
+
+	/* an error printed a row written: a read of what it may show */
+	if (error && ir->shown_error && ir->err_lists != NULL)
+	{
+		ir->rec.relations = ir->err_lists->relations;
+		ir->rec.n_relations = ir->err_lists->n_relations;
+		ir->rec.columns = ir->err_lists->columns;
+		ir->rec.n_columns = ir->err_lists->n_columns;
+		ir->rec.tags = ir->err_lists->tags;
+		ir->rec.n_tags = ir->err_lists->n_tags;
+		ir->rec.detail = "a constraint error may have shown the row written, with its tagged columns";
+	}
+	else
+		ir->shown_error = false;
 	if (ir->rec.n_columns == 0 && (ir->stats == NULL || ir->stats->rows == 0) &&
 		(ir->stats_scanned == NULL || ir->stats_scanned->rows == 0))
 	{
@@ -2058,6 +2082,8 @@ inflight_finish(InflightRecord *ir, bool error)
 	}
 	else
 		ir->rec.tagged_rows = tagged_rows_so_far(ir);
+	if (ir->shown_error)
+		ir->rec.tagged_rows += 1;
 	if ((ir->stats != NULL && ir->stats->rows > 0) ||
 		(ir->stats_scanned != NULL && ir->stats_scanned->rows > 0))
 		push_with_stats(ir);
@@ -2108,9 +2134,286 @@ inflight_new(MemoryContext cxt, EState *estate)
 }
 
 /* ---------------------------------------------------------------------
+ * Rows shown in errors
+ * ---------------------------------------------------------------------
+ *
+ * A statement that writes a table has read the rows it writes: when a
+ * NOT NULL, CHECK, partition or check-option constraint fails, PostgreSQL
+ * prints the whole new row ("Failing row contains (...)"), and unique and
+ * exclusion violations print key values, an exclusion violation those of
+ * the existing row too.  UPDATE t SET city = NULL WHERE id = i, caught in a
+ * loop, prints every row of t.  So a statement that writes tables with
+ * tagged columns keeps, besides its own record, the tagged columns such an
+ * error may print, and one that ends in such an error is recorded as a
+ * read of them: outcome error, one row shown.
+ */
+
+/*
+ * Does the current error (in PG_CATCH) print rows or keys of the table
+ * being written?  Integrity constraint violations (class 23) and check
+ * option violations do.
+ */
+static bool
+error_shows_row(void)
+{
+	int			code = geterrcode();
+
+	return ERRCODE_TO_CATEGORY(code) ==
+		ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		code == ERRCODE_WITH_CHECK_OPTION_VIOLATION;
+}
+
+/*
+ * Add to out the tagged columns of relid that an error about a row written
+ * through root may print, as PostgreSQL decides it: nothing under row-level
+ * security, every column with SELECT on the table, otherwise the columns
+ * with column SELECT.  A row written through a parent is printed in the
+ * parent's columns; a child's tagged column whose parent column is tagged
+ * is listed by the parent already.
+ */
+static void
+error_row_rel(Oid root, bool table_select, Oid relid, AuditRecord *out,
+			  int *cap_rel, int *cap_col, int *cap_tag)
+{
+	AuditRelTags *tags = aa_tags_lookup(relid);
+	AuditRelTags *rtags = relid == root ? tags : aa_tags_lookup(root);
+	AttrNumber	attno;
+	bool		any = false;
+
+	if (tags == NULL)
+		return;
+	for (attno = 1; attno <= tags->natts; attno++)
+	{
+		AuditColumnTags *col = &tags->cols[attno];
+		AttrNumber	rattno = attno;
+		int			i;
+
+		if (col->qualname == NULL)
+			continue;
+		if (relid != root)
+		{
+			char	   *name = get_attname(relid, attno, true);
+
+			rattno = name ? get_attnum(root, name) : InvalidAttrNumber;
+			if (rattno == InvalidAttrNumber)
+				continue;
+			if (rtags != NULL && rattno <= rtags->natts &&
+				rtags->cols[rattno].qualname != NULL)
+				continue;
+		}
+		if (!table_select &&
+			pg_attribute_aclcheck(root, rattno, GetUserId(),
+								  ACL_SELECT) != ACLCHECK_OK)
+			continue;
+		any = true;
+		add_unique(&out->columns, &out->n_columns, cap_col,
+				   pstrdup(col->qualname));
+		for (i = 0; i < col->ntags; i++)
+			add_unique(&out->tags, &out->n_tags, cap_tag,
+					   pstrdup(col->tags[i]));
+	}
+	if (any)
+		add_unique(&out->relations, &out->n_relations, cap_rel,
+				   pstrdup(tags->qualname));
+}
+
+/*
+ * The lists of a record of stmt that ended in an error printing a row it
+ * writes: rec's own lists plus the tagged columns of the tables written
+ * (the named targets, their partitions and inheritance children) that the
+ * error may print.  Returns NULL, allocating nothing lasting, if there are
+ * none.  Catalog access; runs at ExecutorStart, in cxt.
+ */
+static AuditRecord *
+error_row_lists(PlannedStmt *stmt, const AuditRecord *rec, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	AuditRecord *out = palloc0(sizeof(AuditRecord));
+	int			cap_rel = 0,
+				cap_col = 0,
+				cap_tag = 0;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		bool		table_select;
+
+		if (rte->rtekind != RTE_RELATION ||
+			(aa_rte_required_perms_compat(stmt, rte) &
+			 (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) == 0)
+			continue;
+		if (rte->relkind != RELKIND_RELATION &&
+			rte->relkind != RELKIND_PARTITIONED_TABLE &&
+			rte->relkind != RELKIND_FOREIGN_TABLE)
+			continue;
+		if (check_enable_rls(rte->relid, InvalidOid, true) == RLS_ENABLED)
+			continue;
+		table_select = pg_class_aclcheck(rte->relid, GetUserId(),
+										 ACL_SELECT) == ACLCHECK_OK;
+		if (has_subclass(rte->relid))
+		{
+			List	   *all = find_all_inheritors(rte->relid, NoLock, NULL);
+			ListCell   *lc2;
+
+			foreach(lc2, all)
+				error_row_rel(rte->relid, table_select, lfirst_oid(lc2), out,
+							  &cap_rel, &cap_col, &cap_tag);
+		}
+		else
+			error_row_rel(rte->relid, table_select, rte->relid, out,
+						  &cap_rel, &cap_col, &cap_tag);
+	}
+	if (out->n_columns == 0)
+	{
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+
+	/* and the statement's own reads */
+	for (i = 0; i < rec->n_columns; i++)
+		add_unique(&out->columns, &out->n_columns, &cap_col, rec->columns[i]);
+	for (i = 0; i < rec->n_relations; i++)
+		add_unique(&out->relations, &out->n_relations, &cap_rel,
+				   rec->relations[i]);
+	for (i = 0; i < rec->n_tags; i++)
+		add_unique(&out->tags, &out->n_tags, &cap_tag, rec->tags[i]);
+	out->predicate_columns = rec->predicate_columns;
+	out->n_predicate = rec->n_predicate;
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
+/* ---------------------------------------------------------------------
  * Hooks
  * ---------------------------------------------------------------------
  */
+
+/*
+ * ExecutorStart hook: decide whether the statement reads tagged columns
+ * (before standard start, so scan nodes get row instrumentation), then
+ * open the in-flight record in es_query_cxt.
+ */
+/*
+ * After standard ExecutorStart: open the in-flight record of an audited
+ * plan (pai, if it reads tagged columns) or of a statement writing tables
+ * with tagged columns (watch_writes) that an error may print, in
+ * es_query_cxt, and start counting its tagged scans.
+ *
+ * pai stays valid: the plan is in use by this very call.  Its lists are
+ * used if derived under the current tags; otherwise (first sighting, or a
+ * tag change processed while the executor opened relations) the record is
+ * built from the plan here, as for a plan seen once.
+ */
+static void
+start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
+{
+	MemoryContext cxt = queryDesc->estate->es_query_cxt;
+	InstrCtx	ictx;
+	InflightRecord *ir;
+	ListCell   *lc;
+	ListCell   *lc2;
+	int			i;
+	AuditRecord rec;
+	AuditRecord *err = NULL;
+	Bitmapset  *stats_nodes;
+
+	ir = NULL;
+	stats_nodes = NULL;
+	memset(&rec, 0, sizeof(rec));
+	if (pai == NULL)
+		;
+	else if (pai->tags_epoch == aa_tags_epoch())
+	{
+		if (pai->has_record)
+		{
+			ir = inflight_new(cxt, queryDesc->estate);
+			plan_info_copy_lists(pai, &ir->rec, cxt);
+			stats_nodes = pai->stats_nodes;
+		}
+	}
+	else if (build_plan_record(queryDesc->plannedstmt, &rec, cxt,
+							   &stats_nodes))
+	{
+		ir = inflight_new(cxt, queryDesc->estate);
+		ir->rec.relations = rec.relations;
+		ir->rec.n_relations = rec.n_relations;
+		ir->rec.columns = rec.columns;
+		ir->rec.n_columns = rec.n_columns;
+		ir->rec.predicate_columns = rec.predicate_columns;
+		ir->rec.n_predicate = rec.n_predicate;
+		ir->rec.tags = rec.tags;
+		ir->rec.n_tags = rec.n_tags;
+	}
+	if (watch_writes)
+	{
+		memset(&rec, 0, sizeof(rec));
+		err = error_row_lists(queryDesc->plannedstmt, ir ? &ir->rec : &rec,
+							  cxt);
+		if (err != NULL && ir == NULL)
+			ir = inflight_new(cxt, queryDesc->estate);
+	}
+	if (ir == NULL)
+		return;
+	ir->err_lists = err;
+	ir->rec.command = command_name(queryDesc);
+	if (queryDesc->dest->mydest == DestIntoRel ||
+		queryDesc->dest->mydest == DestTransientRel)
+		derived_tags_push(queryDesc);
+	if ((queryDesc->operation == CMD_INSERT ||
+		 queryDesc->operation == CMD_UPDATE ||
+		 queryDesc->operation == CMD_MERGE ||
+		 queryDesc->plannedstmt->hasModifyingCTE) && pai != NULL)
+		ir->copies = plan_copies(pai, cxt);
+	ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
+	if (ir->rec.query_id == 0)
+		ir->rec.query_id = (int64) pgstat_get_my_query_id();
+	ir->rec.query = statement_text(queryDesc->sourceText,
+								   queryDesc->plannedstmt->stmt_location,
+								   queryDesc->plannedstmt->stmt_len, cxt);
+	fill_identity(&ir->rec, cxt);
+
+	memset(&ictx, 0, sizeof(ictx));
+	ictx.stmt = queryDesc->plannedstmt;
+	ictx.pai = pai;
+	ictx.cxt = cxt;
+	ictx.stats_nodes = stats_nodes;
+	if (pai != NULL)
+		(void) collect_scan_instr(queryDesc->planstate, &ictx);
+	if (ictx.stats_top != NIL)
+	{
+		(void) stats_reads(&ir->stats, cxt);
+		ir->stats->n_top = list_length(ictx.stats_top);
+		ir->stats->top = MemoryContextAlloc(cxt, sizeof(ScanState *) *
+											ir->stats->n_top);
+		ir->stats->top_at = MemoryContextAlloc(cxt, sizeof(PlanState *) *
+											   ir->stats->n_top);
+		i = 0;
+		forboth(lc, ictx.stats_top, lc2, ictx.stats_top_at)
+		{
+			ScanState  *ss = lfirst(lc);
+			PlanState	key;
+			PlanState  *found = &key;
+
+			key.plan = lfirst(lc2);
+			(void) find_planstate(queryDesc->planstate, &found);
+			if (found == &key)
+				continue;		/* not found (cannot happen): the scan counts */
+			found->ExecProcNode = aa_stats_top_exec;
+			ir->stats->top[i] = ss;
+			ir->stats->top_at[i] = found;
+			i++;
+		}
+		ir->stats->n_top = i;
+	}
+	ir->n_instr = list_length(ictx.instr);
+	ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
+								   Max(ir->n_instr, 1));
+	i = 0;
+	foreach(lc, ictx.instr)
+		ir->instr[i++] = lfirst(lc);
+}
 
 /*
  * ExecutorStart hook: decide whether the statement reads tagged columns
@@ -2121,6 +2424,7 @@ static void
 aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	PlanAuditInfo *pai = NULL;
+	bool		watch_writes = false;
 
 	if (refresh_level == nesting_level &&
 		queryDesc->dest->mydest == DestTransientRel)
@@ -2141,6 +2445,13 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			pai = NULL;
 		else if (queryDesc->plannedstmt->parallelModeNeeded)
 			queryDesc->instrument_options |= INSTRUMENT_ROWS;
+
+		/* see "Rows shown in errors" */
+		watch_writes = queryDesc->operation == CMD_INSERT ||
+			queryDesc->operation == CMD_UPDATE ||
+			queryDesc->operation == CMD_DELETE ||
+			queryDesc->operation == CMD_MERGE ||
+			queryDesc->plannedstmt->hasModifyingCTE;
 	}
 
 	if (prev_ExecutorStart)
@@ -2148,103 +2459,8 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	/*
-	 * pai stays valid: the plan is in use by this very call.  Its lists are
-	 * used if derived under the current tags; otherwise (first sighting, or a
-	 * tag change processed while the executor opened relations) the record is
-	 * built from the plan here, as for a plan seen once.
-	 */
-	if (pai && queryDesc->estate)
-	{
-		MemoryContext cxt = queryDesc->estate->es_query_cxt;
-		InstrCtx	ictx;
-		InflightRecord *ir;
-		ListCell   *lc;
-		ListCell   *lc2;
-		int			i;
-		AuditRecord rec;
-		Bitmapset  *stats_nodes;
-
-		if (pai->tags_epoch == aa_tags_epoch())
-		{
-			if (!pai->has_record)
-				return;
-			ir = inflight_new(cxt, queryDesc->estate);
-			plan_info_copy_lists(pai, &ir->rec, cxt);
-			stats_nodes = pai->stats_nodes;
-		}
-		else
-		{
-			memset(&rec, 0, sizeof(rec));
-			if (!build_plan_record(queryDesc->plannedstmt, &rec, cxt,
-								   &stats_nodes))
-				return;
-			ir = inflight_new(cxt, queryDesc->estate);
-			ir->rec.relations = rec.relations;
-			ir->rec.n_relations = rec.n_relations;
-			ir->rec.columns = rec.columns;
-			ir->rec.n_columns = rec.n_columns;
-			ir->rec.predicate_columns = rec.predicate_columns;
-			ir->rec.n_predicate = rec.n_predicate;
-			ir->rec.tags = rec.tags;
-			ir->rec.n_tags = rec.n_tags;
-		}
-		ir->rec.command = command_name(queryDesc);
-		if (queryDesc->dest->mydest == DestIntoRel ||
-			queryDesc->dest->mydest == DestTransientRel)
-			derived_tags_push(queryDesc);
-		if (queryDesc->operation == CMD_INSERT ||
-			queryDesc->operation == CMD_UPDATE ||
-			queryDesc->operation == CMD_MERGE ||
-			queryDesc->plannedstmt->hasModifyingCTE)
-			ir->copies = plan_copies(pai, cxt);
-		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
-		if (ir->rec.query_id == 0)
-			ir->rec.query_id = (int64) pgstat_get_my_query_id();
-		ir->rec.query = statement_text(queryDesc->sourceText,
-									   queryDesc->plannedstmt->stmt_location,
-									   queryDesc->plannedstmt->stmt_len, cxt);
-		fill_identity(&ir->rec, cxt);
-
-		memset(&ictx, 0, sizeof(ictx));
-		ictx.stmt = queryDesc->plannedstmt;
-		ictx.pai = pai;
-		ictx.cxt = cxt;
-		ictx.stats_nodes = stats_nodes;
-		(void) collect_scan_instr(queryDesc->planstate, &ictx);
-		if (ictx.stats_top != NIL)
-		{
-			(void) stats_reads(&ir->stats, cxt);
-			ir->stats->n_top = list_length(ictx.stats_top);
-			ir->stats->top = MemoryContextAlloc(cxt, sizeof(ScanState *) *
-												ir->stats->n_top);
-			ir->stats->top_at = MemoryContextAlloc(cxt, sizeof(PlanState *) *
-												   ir->stats->n_top);
-			i = 0;
-			forboth(lc, ictx.stats_top, lc2, ictx.stats_top_at)
-			{
-				ScanState  *ss = lfirst(lc);
-				PlanState	key;
-				PlanState  *found = &key;
-
-				key.plan = lfirst(lc2);
-				(void) find_planstate(queryDesc->planstate, &found);
-				if (found == &key)
-					continue;	/* not found (cannot happen): the scan counts */
-				found->ExecProcNode = aa_stats_top_exec;
-				ir->stats->top[i] = ss;
-				ir->stats->top_at[i] = found;
-				i++;
-			}
-			ir->stats->n_top = i;
-		}
-		ir->n_instr = list_length(ictx.instr);
-		ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
-									   Max(ir->n_instr, 1));
-		i = 0;
-		foreach(lc, ictx.instr)
-			ir->instr[i++] = lfirst(lc);
-	}
+	if ((pai || watch_writes) && queryDesc->estate)
+		start_record(queryDesc, pai, watch_writes);
 }
 
 /*
@@ -2329,6 +2545,8 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			add_run_rows(ir, queryDesc, rerun);
 			ir->in_run = false;
 			ir->failed = true;
+			if (ir->err_lists && error_shows_row())
+				ir->shown_error = true;
 		}
 		PG_RE_THROW();
 	}
@@ -2364,7 +2582,11 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 	{
 		nesting_level--;
 		if (ir && ir->estate)
+		{
 			ir->failed = true;
+			if (ir->err_lists && error_shows_row())
+				ir->shown_error = true;
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
