@@ -57,6 +57,7 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "pgstat.h"
@@ -135,6 +136,7 @@ typedef struct InflightRecord
 	bool		intent;			/* holds this backend's intent slot */
 	int			n_instr;
 	Instrumentation **instr;	/* scan nodes of tagged relations */
+	bool	   *instr_leaky;	/* ... whose filter may leak their values */
 
 	/*
 	 * Planner statistics of tagged columns the statement read (sample values
@@ -192,6 +194,7 @@ typedef struct PlanAuditInfo
 	MemoryContext cb_cxt;		/* the plan's context, which holds this */
 	Bitmapset  *scan_checked;	/* plan_node_ids asked scan_is_tagged() */
 	Bitmapset  *scan_tagged;	/* ... and those that read tagged rels */
+	Bitmapset  *scan_leaky;		/* ... whose filter may leak tagged values */
 	Bitmapset  *stats_nodes;	/* see build_plan_record() */
 	char	   *block;			/* the flat lists, in the plan's context */
 	Size		block_size;
@@ -506,6 +509,7 @@ typedef struct InstrCtx
 {
 	PlannedStmt *stmt;
 	List	   *instr;
+	List	   *instr_leaky;	/* int per instr: filter may leak */
 	struct PlanAuditInfo *pai;	/* remembers the answer per plan node */
 	MemoryContext cxt;			/* for counters of uninstrumented scans */
 	Bitmapset  *stats_nodes;	/* scans of statistics catalogs to watch */
@@ -513,7 +517,7 @@ typedef struct InstrCtx
 	List	   *stats_top_at;	/* ... and the Plan where each is counted */
 } InstrCtx;
 
-static bool scan_is_tagged(Plan *plan, InstrCtx *ctx);
+static bool scan_is_tagged(Plan *plan, InstrCtx *ctx, bool *leaky);
 
 /*
  * ExecProcNode of a tagged scan in a plan run without instrumentation:
@@ -1384,6 +1388,8 @@ stats_read_all(InflightRecord *ir)
 static bool
 collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 {
+	bool		leaky;
+
 	if (ps == NULL)
 		return false;
 	/* aa_stats_scan_nodes(): statistics scans, and Gathers above some */
@@ -1412,14 +1418,20 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		IsA(ps, IndexOnlyScanState) + IsA(ps, BitmapHeapScanState) +
 		IsA(ps, TidScanState) + IsA(ps, TidRangeScanState) +
 		IsA(ps, SampleScanState) + IsA(ps, ForeignScanState) > 0 &&
-		scan_is_tagged(ps->plan, ctx))
+		scan_is_tagged(ps->plan, ctx, &leaky))
 	{
+		/*
+		 * A scan with an Instrumentation counts the rows its filter removes
+		 * in nfiltered1 (InstrCountFiltered1), with or without
+		 * INSTRUMENT_ROWS.
+		 */
 		if (ps->instrument == NULL)
 		{
 			ps->instrument = MemoryContextAllocZero(ctx->cxt, sizeof(Instrumentation));
 			ps->ExecProcNode = aa_counting_exec;
 		}
 		ctx->instr = lappend(ctx->instr, ps->instrument);
+		ctx->instr_leaky = lappend_int(ctx->instr_leaky, leaky ? 1 : 0);
 	}
 	return planstate_tree_walker(ps, collect_scan_instr, (void *) ctx);
 }
@@ -1431,7 +1443,11 @@ tagged_rows_so_far(InflightRecord *ir)
 	int			i;
 
 	for (i = 0; i < ir->n_instr; i++)
+	{
 		n += (int64) (ir->instr[i]->ntuples + ir->instr[i]->tuplecount);
+		if (ir->instr_leaky[i])
+			n += (int64) ir->instr[i]->nfiltered1;
+	}
 	return n;
 }
 
@@ -1667,20 +1683,45 @@ rte_reads_tagged(PlannedStmt *stmt, RangeTblEntry *rte, AuditRelTags *rt)
 }
 
 /*
- * Does scan node plan read tagged columns of its relation?  Answers are kept per
- * plan_node_id in the plan's entry, so repeated executions do no hash
- * lookups.  (Run-time partition pruning can leave different scan nodes
- * from one execution to the next, hence per node, on demand.)
+ * Can scan node plan's filter leak the values of tagged columns of its
+ * relation to someone: does it pass one to a function that is not
+ * leakproof (set_config(), a function raising a NOTICE with its argument)?
+ * Then every row the filter saw has been read, whether it passed or not.
+ * Leakproof operators (equality, comparisons) do not count: a probe for a
+ * value is a predicate-only read, counted by the rows it finds.
  */
 static bool
-scan_is_tagged(Plan *plan, InstrCtx *ctx)
+scan_filter_leaks(Plan *plan, Index scanrelid, AuditRelTags *rt)
+{
+	Bitmapset  *attrs = NULL;
+
+	if (plan->qual == NIL)
+		return false;
+	pull_varattnos((Node *) plan->qual, scanrelid, &attrs);
+	return selects_tagged(attrs, rt) &&
+		contain_leaked_vars((Node *) plan->qual);
+}
+
+/*
+ * Does scan node plan read tagged columns of its relation?  *leaky is set
+ * to whether its filter may leak them (scan_filter_leaks()).  Answers are
+ * kept per plan_node_id in the plan's entry, so repeated executions do no
+ * hash lookups.  (Run-time partition pruning can leave different scan
+ * nodes from one execution to the next, hence per node, on demand.)
+ */
+static bool
+scan_is_tagged(Plan *plan, InstrCtx *ctx, bool *leaky)
 {
 	PlanAuditInfo *pai = ctx->pai;
 	Index		scanrelid = ((Scan *) plan)->scanrelid;
 	bool		tagged = false;
 
+	*leaky = false;
 	if (pai && bms_is_member(plan->plan_node_id, pai->scan_checked))
+	{
+		*leaky = bms_is_member(plan->plan_node_id, pai->scan_leaky);
 		return bms_is_member(plan->plan_node_id, pai->scan_tagged);
+	}
 	if (scanrelid >= 1 && scanrelid <= list_length(ctx->stmt->rtable))
 	{
 		RangeTblEntry *rte = rt_fetch(scanrelid, ctx->stmt->rtable);
@@ -1690,6 +1731,8 @@ scan_is_tagged(Plan *plan, InstrCtx *ctx)
 		tagged = rte->rtekind == RTE_RELATION &&
 			(rt = aa_tags_lookup(rte->relid)) != NULL &&
 			rte_reads_tagged(ctx->stmt, rte, rt);
+		if (tagged)
+			*leaky = scan_filter_leaks(plan, scanrelid, rt);
 	}
 	if (pai)
 	{
@@ -1700,6 +1743,9 @@ scan_is_tagged(Plan *plan, InstrCtx *ctx)
 		if (tagged)
 			pai->scan_tagged = bms_add_member(pai->scan_tagged,
 											  plan->plan_node_id);
+		if (*leaky)
+			pai->scan_leaky = bms_add_member(pai->scan_leaky,
+											 plan->plan_node_id);
 		MemoryContextSwitchTo(old);
 	}
 	return tagged;
@@ -1886,6 +1932,8 @@ plan_info_get(PlannedStmt *stmt)
 	memset(&pai->lists, 0, sizeof(pai->lists));
 	bms_free(pai->scan_checked);
 	bms_free(pai->scan_tagged);
+	bms_free(pai->scan_leaky);
+	pai->scan_leaky = NULL;
 	bms_free(pai->stats_nodes);
 	pai->scan_checked = NULL;
 	pai->scan_tagged = NULL;
@@ -2410,9 +2458,15 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 	ir->n_instr = list_length(ictx.instr);
 	ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
 								   Max(ir->n_instr, 1));
+	ir->instr_leaky = MemoryContextAlloc(cxt, sizeof(bool) *
+										 Max(ir->n_instr, 1));
 	i = 0;
-	foreach(lc, ictx.instr)
-		ir->instr[i++] = lfirst(lc);
+	forboth(lc, ictx.instr, lc2, ictx.instr_leaky)
+	{
+		ir->instr[i] = lfirst(lc);
+		ir->instr_leaky[i] = lfirst_int(lc2) != 0;
+		i++;
+	}
 }
 
 /*
