@@ -1509,6 +1509,104 @@ selects_tagged(Bitmapset *sel, AuditRelTags *tags)
 }
 
 /*
+ * The columns the plan reads of each inheritance child and partition it
+ * scans on behalf of a parent named in the query, indexed by range-table
+ * index (NULL where none): the parent's selected columns, translated
+ * through the plan's AppendRelInfos (parent_colnos, which setrefs.c keeps;
+ * the same on every version, unlike the children's own permission
+ * entries).  Allocated in the current context; NULL if the plan expands no
+ * parent.
+ */
+static Bitmapset **
+child_selected_cols(PlannedStmt *stmt)
+{
+	int			nrt = list_length(stmt->rtable);
+	Bitmapset **sets;
+	bool		changed = true;
+	int			rounds = 0;
+	ListCell   *lc;
+
+	if (stmt->appendRelations == NIL)
+		return NULL;
+	sets = palloc0(sizeof(Bitmapset *) * (nrt + 1));
+	while (changed && rounds++ < 32)
+	{
+		changed = false;
+		foreach(lc, stmt->appendRelations)
+		{
+			AppendRelInfo *ari = lfirst(lc);
+			RangeTblEntry *prte;
+			Bitmapset  *psel;
+			AttrNumber	c;
+
+			if (ari->parent_relid < 1 || ari->parent_relid > nrt ||
+				ari->child_relid < 1 || ari->child_relid > nrt ||
+				sets[ari->child_relid] != NULL)
+				continue;
+			prte = rt_fetch(ari->parent_relid, stmt->rtable);
+			if (prte->rtekind != RTE_RELATION)
+				continue;
+			psel = (aa_rte_required_perms_compat(stmt, prte) & ACL_SELECT) ?
+				aa_rte_selected_cols_compat(stmt, prte) :
+				sets[ari->parent_relid];
+			if (psel == NULL)
+				continue;
+			if (bms_is_member(ATTBIT(0), psel))
+				sets[ari->child_relid] = bms_make_singleton(ATTBIT(0));
+			else
+			{
+				Bitmapset  *csel = NULL;
+
+				for (c = 1; c <= ari->num_child_cols; c++)
+				{
+					AttrNumber	pa = ari->parent_colnos ?
+					ari->parent_colnos[c - 1] : 0;
+
+					if (pa > 0 && bms_is_member(ATTBIT(pa), psel))
+						csel = bms_add_member(csel, ATTBIT(c));
+				}
+				if (csel == NULL)
+					continue;
+				sets[ari->child_relid] = csel;
+			}
+			changed = true;
+		}
+	}
+	return sets;
+}
+
+/*
+ * Is range-table entry rti a child whose own tags (not its parents') the
+ * plan reads: a tag on a partition of an untagged parent?  The parent
+ * column of a child column is found through the AppendRelInfo.
+ */
+static bool
+child_column_own_tag(PlannedStmt *stmt, Index rti, AttrNumber cattno)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->appendRelations)
+	{
+		AppendRelInfo *ari = lfirst(lc);
+		RangeTblEntry *prte;
+		AuditRelTags *pt;
+		AttrNumber	pa;
+
+		if (ari->child_relid != rti)
+			continue;
+		if (cattno < 1 || cattno > ari->num_child_cols ||
+			ari->parent_colnos == NULL)
+			return true;
+		pa = ari->parent_colnos[cattno - 1];
+		prte = rt_fetch(ari->parent_relid, stmt->rtable);
+		pt = aa_tags_lookup(prte->relid);
+		return pt == NULL || pa < 1 || pa > pt->natts ||
+			pt->cols[pa].qualname == NULL;
+	}
+	return true;
+}
+
+/*
  * Decide, before the plan starts, whether it may read tagged columns: a
  * relation it reads (a range-table entry checked for SELECT) has a tagged
  * column among the columns it selects, or is read as a whole row.  This is
@@ -1533,6 +1631,27 @@ plan_reads_tagged(PlannedStmt *stmt)
 		tags = aa_tags_lookup(rte->relid);
 		if (tags != NULL &&
 			selects_tagged(aa_rte_selected_cols_compat(stmt, rte), tags))
+			return true;
+	}
+
+	/* children read through a parent: a tag on a partition only */
+	if (stmt->appendRelations != NIL)
+	{
+		Bitmapset **child = child_selected_cols(stmt);
+		int			rti;
+		bool		found = false;
+
+		for (rti = 1; child && rti <= list_length(stmt->rtable) && !found; rti++)
+		{
+			RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
+			AuditRelTags *tags;
+
+			if (child[rti] == NULL || rte->rtekind != RTE_RELATION)
+				continue;
+			tags = aa_tags_lookup(rte->relid);
+			found = tags != NULL && selects_tagged(child[rti], tags);
+		}
+		if (found)
 			return true;
 	}
 	return aa_plan_reads_stats(stmt);
@@ -1612,6 +1731,56 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 		if (any)
 			add_unique(&rec->relations, &rec->n_relations, &cap_rel,
 					   pstrdup(tags->qualname));
+	}
+
+	/*
+	 * Children and partitions read through a parent: their own tags, those
+	 * their parent does not have (a tag on one partition), are read too.
+	 */
+	if (stmt->appendRelations != NIL)
+	{
+		Bitmapset **child = child_selected_cols(stmt);
+
+		for (rti = 1; child && rti <= nrt; rti++)
+		{
+			RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
+			AuditRelTags *tags;
+			bool		whole;
+			bool		any = false;
+			AttrNumber	attno;
+
+			if (child[rti] == NULL || rte->rtekind != RTE_RELATION ||
+				(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) != 0)
+				continue;
+			tags = aa_tags_lookup(rte->relid);
+			if (tags == NULL)
+				continue;
+			whole = bms_is_member(ATTBIT(0), child[rti]);
+			for (attno = 1; attno <= tags->natts; attno++)
+			{
+				AuditColumnTags *col = &tags->cols[attno];
+				int			i;
+
+				if (col->qualname == NULL ||
+					(!whole && !bms_is_member(ATTBIT(attno), child[rti])) ||
+					!child_column_own_tag(stmt, rti, attno))
+					continue;
+				any = true;
+				add_unique(&rec->columns, &rec->n_columns, &cap_col,
+						   pstrdup(col->qualname));
+				for (i = 0; i < col->ntags; i++)
+					add_unique(&rec->tags, &rec->n_tags, &cap_tag,
+							   pstrdup(col->tags[i]));
+				if (!(t.unknown ||
+					  bms_is_member(ATTBIT(attno), t.out[rti]) ||
+					  bms_is_member(ATTBIT(0), t.out[rti])))
+					add_unique(&rec->predicate_columns, &rec->n_predicate,
+							   &cap_pred, pstrdup(col->qualname));
+			}
+			if (any)
+				add_unique(&rec->relations, &rec->n_relations, &cap_rel,
+						   pstrdup(tags->qualname));
+		}
 	}
 
 	/* a column output through one path is not "predicate only" */
