@@ -437,8 +437,55 @@ fill_identity(AuditRecord *rec, MemoryContext cxt)
 }
 
 /*
- * Statement text, cut to one statement and to max_query_length bytes (on
- * a character boundary).
+ * A text of len bytes cut to at most max bytes: its head and its tail, on
+ * character boundaries, with a comment in between saying how many bytes
+ * were cut.  A statement behind a long leading comment (or with a long
+ * middle) keeps what it does: what it reads is at its start, where it
+ * reads from and its conditions are at its end.  Below 64 bytes there is
+ * no room for both and only the head is kept.
+ */
+static char *
+text_head_tail(const char *source, int len, int max, MemoryContext cxt)
+{
+	char		marker[64];
+	int			mlen;
+	int			budget;
+	int			head;
+	int			tail;
+	int			cut;
+	char	   *copy;
+
+	/* the marker is never longer than with the whole length in it */
+	mlen = snprintf(marker, sizeof(marker),
+					" /* access_audit: %d bytes cut */ ", len);
+	budget = max - mlen;
+	if (budget < 32)
+	{
+		head = pg_mbcliplen(source, len, max);
+		copy = MemoryContextAlloc(cxt, head + 1);
+		memcpy(copy, source, head);
+		copy[head] = '\0';
+		return copy;
+	}
+	head = pg_mbcliplen(source, len, budget / 2);
+	/* the tail starts at the first character boundary that leaves room */
+	tail = head;
+	while (tail < len && len - tail > budget - head)
+		tail += pg_mblen(source + tail);
+	cut = tail - head;
+	mlen = snprintf(marker, sizeof(marker),
+					" /* access_audit: %d bytes cut */ ", cut);
+	copy = MemoryContextAlloc(cxt, head + mlen + (len - tail) + 1);
+	memcpy(copy, source, head);
+	memcpy(copy + head, marker, mlen);
+	memcpy(copy + head + mlen, source + tail, len - tail);
+	copy[head + mlen + len - tail] = '\0';
+	return copy;
+}
+
+/*
+ * Statement text, cut to one statement and to max_query_length bytes (its
+ * head and tail, see text_head_tail()).
  */
 static char *
 statement_text(const char *source, int location, int len, MemoryContext cxt)
@@ -470,7 +517,7 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
 					   source[len - 1] == '\r'))
 		len--;
 	if (aa_max_query_length >= 0 && len > aa_max_query_length)
-		len = pg_mbcliplen(source, len, aa_max_query_length);
+		return text_head_tail(source, len, aa_max_query_length, cxt);
 	copy = MemoryContextAlloc(cxt, len + 1);
 	memcpy(copy, source, len);
 	copy[len] = '\0';
