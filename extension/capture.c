@@ -203,6 +203,24 @@ typedef struct PlanAuditInfo
 	List	   *copies;			/* plan_copies(), in the plan's context */
 } PlanAuditInfo;
 
+/*
+ * The receiver of an audited statement's rows to the client, around the
+ * protocol's own: it counts the rows as they leave, so that a statement
+ * the planner expected to return few rows takes the intent slot once it
+ * has sent AA_INTENT_ROWS, and keeps the slot's row count current every
+ * AA_INTENT_ROWS rows (see aa_ExecutorRun()).
+ */
+#define AA_INTENT_ROWS	64
+
+typedef struct CountingReceiver
+{
+	DestReceiver pub;
+	DestReceiver *inner;
+	struct InflightRecord *ir;
+	uint64		sent;			/* rows passed on in this run */
+	int64		base;			/* rows of the record before this run */
+} CountingReceiver;
+
 typedef struct PlanInfoSlot
 {
 	PlannedStmt *stmt;			/* hash key */
@@ -565,6 +583,7 @@ typedef struct InstrCtx
 } InstrCtx;
 
 static bool scan_is_tagged(Plan *plan, InstrCtx *ctx, bool *leaky);
+static int64 tagged_rows_so_far(struct InflightRecord *ir);
 
 /*
  * ExecProcNode of a tagged scan in a plan run without instrumentation:
@@ -2778,6 +2797,51 @@ add_run_rows(InflightRecord *ir, QueryDesc *queryDesc, bool rerun)
 }
 
 /*
+ * CountingReceiver callbacks: pass everything on to the protocol's
+ * receiver; count rows.
+ */
+static bool
+counting_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CountingReceiver *cr = (CountingReceiver *) self;
+	InflightRecord *ir = cr->ir;
+	bool		ok = cr->inner->receiveSlot(slot, cr->inner);
+
+	cr->sent++;
+	if (cr->sent % AA_INTENT_ROWS == 0 && ir->estate != NULL)
+	{
+		if (!ir->intent)
+			ir->intent = aa_queue_intent_open(&ir->rec);
+		if (ir->intent)
+			aa_queue_intent_rows(cr->base + (int64) cr->sent,
+								 tagged_rows_so_far(ir));
+	}
+	return ok;
+}
+
+static void
+counting_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	CountingReceiver *cr = (CountingReceiver *) self;
+
+	cr->inner->rStartup(cr->inner, operation, typeinfo);
+}
+
+static void
+counting_shutdown(DestReceiver *self)
+{
+	CountingReceiver *cr = (CountingReceiver *) self;
+
+	cr->inner->rShutdown(cr->inner);
+}
+
+static void
+counting_destroy(DestReceiver *self)
+{
+	/* the wrapper lives in the statement's memory; the portal owns inner */
+}
+
+/*
  * ExecutorRun hook: es_processed restarts at 0 in every run (cursors,
  * row-limited portals, plpgsql loops), so add it after each call, errors
  * included.
@@ -2787,9 +2851,13 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 {
 	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
 	bool		rerun = false;
+	DestReceiver *saved_dest = queryDesc->dest;
+	CountingReceiver *cr = NULL;
 
 	if (ir)
 	{
+		CommandDest d = queryDesc->dest->mydest;
+
 		ir->in_run = true;
 		/* see add_run_rows: the active portal is the cursor being held */
 		rerun = ir->runs++ > 0 && ActivePortal != NULL &&
@@ -2798,6 +2866,24 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			queryDesc->dest->mydest == DestTuplestore;
 		if (ir->runs == 1 && intent_wanted(queryDesc, count))
 			ir->intent = aa_queue_intent_open(&ir->rec);
+
+		/*
+		 * Rows to the client: count them as they leave, whatever the planner
+		 * expected (see CountingReceiver).
+		 */
+		if (d == DestRemote || d == DestRemoteExecute || d == DestRemoteSimple)
+		{
+			cr = MemoryContextAllocZero(ir->cxt, sizeof(CountingReceiver));
+			cr->pub.receiveSlot = counting_receive;
+			cr->pub.rStartup = counting_startup;
+			cr->pub.rShutdown = counting_shutdown;
+			cr->pub.rDestroy = counting_destroy;
+			cr->pub.mydest = d;
+			cr->inner = saved_dest;
+			cr->ir = ir;
+			cr->base = ir->rec.rows;
+			queryDesc->dest = (DestReceiver *) cr;
+		}
 	}
 	nesting_level++;
 	PG_TRY();
@@ -2809,6 +2895,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	}
 	PG_CATCH();
 	{
+		queryDesc->dest = saved_dest;
 		nesting_level--;
 		if (ir && ir->estate)
 		{
@@ -2821,6 +2908,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	queryDesc->dest = saved_dest;
 	nesting_level--;
 	if (ir)
 	{
