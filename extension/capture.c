@@ -34,6 +34,7 @@
 #include "access/genam.h"
 #include "access/parallel.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -76,6 +77,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -3121,6 +3123,386 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 	return ir;
 }
 
+/* ---------------------------------------------------------------------
+ * Code and tables attached to tagged tables
+ * ---------------------------------------------------------------------
+ *
+ * A table owner can run code of their own over every row of a tagged
+ * table without a statement the executor hooks see: a CHECK constraint, an
+ * expression index, ALTER COLUMN ... TYPE ... USING, a stored generated
+ * column evaluate their expression over each row when they are added; a
+ * row trigger and a row-level security policy are handed rows (OLD.phone)
+ * whenever others write or read; INHERIT and ATTACH PARTITION put the table
+ * under a parent of the owner's choosing.  Each such command on a table
+ * with tagged columns is recorded as an event naming what it attaches, and
+ * as a read of the tagged columns its code evaluates, with the table's rows
+ * when it evaluates them now.
+ */
+
+static int64 table_rows(Oid relid);
+
+/* one command's effect on one tagged table */
+typedef struct TableCode
+{
+	Oid			relid;
+	bool		count_rows;		/* evaluates code over the rows now */
+	AuditRecord rec;			/* prepared before the command runs */
+} TableCode;
+
+/* columns a raw (parse-analysis-free) expression refers to */
+typedef struct RawColumns
+{
+	List	   *names;			/* column names (char *) */
+	bool		whole;			/* a whole-row or star reference */
+} RawColumns;
+
+/*
+ * Collect the column references of a raw expression tree.  A reference
+ * whose last field is a star, or a single name that is no column (a
+ * whole-row reference by table name), counts as the whole row.
+ */
+static bool
+raw_columns_walker(Node *node, RawColumns *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, ColumnRef))
+	{
+		ColumnRef  *cref = (ColumnRef *) node;
+		Node	   *last = llast(cref->fields);
+
+		if (IsA(last, A_Star))
+			ctx->whole = true;
+		else if (IsA(last, String))
+			ctx->names = lappend(ctx->names, strVal(last));
+		return false;
+	}
+	return raw_expression_tree_walker(node, raw_columns_walker, (void *) ctx);
+}
+
+/*
+ * Prepare the record of a command attaching code (expr, or all columns
+ * when all_columns) or a parent to the table rv names, if the table has
+ * tagged columns.  Expression-bound commands (event false) are recorded
+ * only if their expression refers to a tagged column.  what names the
+ * attachment in the record's detail.
+ */
+static void
+table_code_note(List **notes, Oid relid, const char *command,
+				const char *what, Node *expr, bool all_columns, bool event,
+				bool count_rows, const char *query)
+{
+	AuditRelTags *tags;
+	TableCode  *tc;
+	RawColumns	rc;
+	AttrNumber	attno;
+	int			cap_col = 0,
+				cap_tag = 0,
+				cap_rel = 0;
+	StringInfoData detail;
+
+	if (!OidIsValid(relid) || (tags = aa_tags_lookup(relid)) == NULL ||
+		!tags->tagged)
+		return;
+	memset(&rc, 0, sizeof(rc));
+	rc.whole = all_columns;
+	if (expr != NULL)
+		(void) raw_columns_walker(expr, &rc);
+
+	tc = palloc0(sizeof(TableCode));
+	tc->relid = relid;
+	tc->count_rows = count_rows;
+	for (attno = 1; attno <= tags->natts; attno++)
+	{
+		AuditColumnTags *col = &tags->cols[attno];
+		bool		used = rc.whole;
+		ListCell   *lc;
+		int			i;
+
+		if (col->qualname == NULL)
+			continue;
+		if (!used)
+		{
+			char	   *attname = get_attname(relid, attno, true);
+
+			foreach(lc, rc.names)
+				if (attname && strcmp(attname, (char *) lfirst(lc)) == 0)
+				used = true;
+		}
+		if (!used)
+			continue;
+		add_unique(&tc->rec.columns, &tc->rec.n_columns, &cap_col,
+				   pstrdup(col->qualname));
+		for (i = 0; i < col->ntags; i++)
+			add_unique(&tc->rec.tags, &tc->rec.n_tags, &cap_tag,
+					   pstrdup(col->tags[i]));
+	}
+	/* the table's own name, where it is no column: a whole-row reference */
+	if (!rc.whole)
+	{
+		char	   *relname = get_rel_name(relid);
+		ListCell   *lc;
+
+		foreach(lc, rc.names)
+		{
+			if (relname && strcmp(relname, (char *) lfirst(lc)) == 0 &&
+				get_attnum(relid, relname) == InvalidAttrNumber)
+			{
+				pfree(tc);
+				table_code_note(notes, relid, command, what, NULL, true,
+								event, count_rows, query);
+				return;
+			}
+		}
+	}
+	if (tc->rec.n_columns == 0 && !event)
+	{
+		pfree(tc);
+		return;
+	}
+	add_unique(&tc->rec.relations, &tc->rec.n_relations, &cap_rel,
+			   pstrdup(tags->qualname));
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"attaches\": ");
+	escape_json(&detail, what);
+	appendStringInfo(&detail, ", \"evaluates_rows_now\": %s}",
+					 count_rows ? "true" : "false");
+	tc->rec.kind = AA_KIND_READ;
+	tc->rec.ts = GetCurrentStatementStartTimestamp();
+	tc->rec.nesting_level = nesting_level;
+	tc->rec.command = command;
+	tc->rec.query = query;
+	tc->rec.query_id = (int64) pgstat_get_my_query_id();
+	tc->rec.detail = detail.data;
+	fill_identity(&tc->rec, CurrentMemoryContext);
+	/* counted before the command runs: one that fails has read them too */
+	if (count_rows)
+		tc->rec.tagged_rows = table_rows(relid);
+	*notes = lappend(*notes, tc);
+}
+
+/*
+ * The records a utility statement attaching code or tables to tagged
+ * tables will make (see table_code_note()), prepared before it runs so
+ * that one that fails is recorded too.  Catalog access through the tag
+ * cache; names are resolved without locks (the command takes its own).
+ */
+static List *
+table_code_notes(PlannedStmt *pstmt, const char *queryString)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	List	   *notes = NIL;
+	const char *command;
+	const char *query;
+
+	if (!IsA(parsetree, AlterTableStmt) && !IsA(parsetree, CreateTrigStmt) &&
+		!IsA(parsetree, IndexStmt) && !IsA(parsetree, CreatePolicyStmt) &&
+		!IsA(parsetree, AlterPolicyStmt))
+		return NIL;
+	command = CreateCommandName(parsetree);
+	query = statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
+						   CurrentMemoryContext);
+
+	if (IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		ListCell   *lc;
+
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+
+			switch (cmd->subtype)
+			{
+				case AT_AddInherit:
+					table_code_note(&notes, relid, command,
+									"a parent table (INHERIT)", NULL, true,
+									true, false, query);
+					break;
+				case AT_AttachPartition:
+					if (IsA(cmd->def, PartitionCmd))
+					{
+						PartitionCmd *pc = (PartitionCmd *) cmd->def;
+
+						table_code_note(&notes,
+										RangeVarGetRelid(pc->name, NoLock, true),
+										command,
+										"a parent table (ATTACH PARTITION)",
+										NULL, true, true, false, query);
+					}
+					break;
+				case AT_AddConstraint:
+					if (IsA(cmd->def, Constraint) &&
+						((Constraint *) cmd->def)->contype == CONSTR_CHECK)
+					{
+						Constraint *con = (Constraint *) cmd->def;
+
+						table_code_note(&notes, relid, command,
+										"a CHECK constraint", con->raw_expr,
+										false, false, !con->skip_validation,
+										query);
+					}
+					break;
+				case AT_AlterColumnType:
+					if (IsA(cmd->def, ColumnDef))
+					{
+						ColumnDef  *def = (ColumnDef *) cmd->def;
+						ColumnRef  *self = makeNode(ColumnRef);
+
+						/* the column's values go through a conversion */
+						self->fields = list_make1(makeString(cmd->name));
+						table_code_note(&notes, relid, command,
+										"a column type conversion (ALTER COLUMN TYPE)",
+										def->raw_default ?
+										(Node *) list_make2(self, def->raw_default) :
+										(Node *) self,
+										false, false, true, query);
+					}
+					break;
+				case AT_AddColumn:
+					if (IsA(cmd->def, ColumnDef))
+					{
+						ColumnDef  *def = (ColumnDef *) cmd->def;
+						ListCell   *lc2;
+
+						foreach(lc2, def->constraints)
+						{
+							Constraint *con = lfirst(lc2);
+
+							if (con->contype == CONSTR_GENERATED ||
+								con->contype == CONSTR_CHECK)
+								table_code_note(&notes, relid, command,
+												con->contype == CONSTR_GENERATED ?
+												"a generated column" :
+												"a CHECK constraint",
+												con->raw_expr, false, false,
+												true, query);
+						}
+					}
+					break;
+				default:
+					break;
+			}
+		}
+	}
+	else if (IsA(parsetree, CreateTrigStmt))
+	{
+		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+
+		table_code_note(&notes, RangeVarGetRelid(stmt->relation, NoLock, true),
+						command,
+						psprintf("trigger \"%s\" calling %s()", stmt->trigname,
+								 NameListToString(stmt->funcname)),
+						stmt->whenClause, stmt->row, true, false, query);
+	}
+	else if (IsA(parsetree, IndexStmt))
+	{
+		IndexStmt  *stmt = (IndexStmt *) parsetree;
+		List	   *exprs = NIL;
+		ListCell   *lc;
+
+		foreach(lc, stmt->indexParams)
+		{
+			IndexElem  *elem = lfirst(lc);
+
+			if (elem->expr)
+				exprs = lappend(exprs, elem->expr);
+		}
+		if (stmt->whereClause)
+			exprs = lappend(exprs, stmt->whereClause);
+		if (exprs != NIL)
+			table_code_note(&notes,
+							RangeVarGetRelid(stmt->relation, NoLock, true),
+							command, "an index on expressions",
+							(Node *) exprs, false, false, true, query);
+	}
+	else
+	{
+		RangeVar   *rv;
+		Node	   *qual;
+		Node	   *check;
+		char	   *name;
+
+		if (IsA(parsetree, CreatePolicyStmt))
+		{
+			rv = ((CreatePolicyStmt *) parsetree)->table;
+			qual = ((CreatePolicyStmt *) parsetree)->qual;
+			check = ((CreatePolicyStmt *) parsetree)->with_check;
+			name = ((CreatePolicyStmt *) parsetree)->policy_name;
+		}
+		else
+		{
+			rv = ((AlterPolicyStmt *) parsetree)->table;
+			qual = ((AlterPolicyStmt *) parsetree)->qual;
+			check = ((AlterPolicyStmt *) parsetree)->with_check;
+			name = ((AlterPolicyStmt *) parsetree)->policy_name;
+		}
+		table_code_note(&notes, RangeVarGetRelid(rv, NoLock, true), command,
+						psprintf("row-level security policy \"%s\"", name),
+						(Node *) list_make2(qual, check), false, true, false,
+						query);
+	}
+	return notes;
+}
+
+/*
+ * Rows of relid and of its partitions and inheritance children, counted
+ * with the table access method under a fresh snapshot (the command about
+ * to evaluate code over them will see the same rows).
+ */
+static int64
+table_rows(Oid relid)
+{
+	List	   *rels = has_subclass(relid) ?
+	find_all_inheritors(relid, AccessShareLock, NULL) :
+	list_make1_oid(relid);
+	ListCell   *lc;
+	int64		n = 0;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+
+		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+		{
+			Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+			TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+			while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+			{
+				n++;
+				CHECK_FOR_INTERRUPTS();
+			}
+			ExecDropSingleTupleTableSlot(slot);
+			table_endscan(scan);
+			UnregisterSnapshot(snap);
+		}
+		table_close(rel, AccessShareLock);
+	}
+	return n;
+}
+
+/*
+ * Push the prepared records of a utility statement, after it completed or
+ * from its error path (no catalog access).
+ */
+static void
+table_code_push(List *notes, bool ok)
+{
+	ListCell   *lc;
+
+	foreach(lc, notes)
+	{
+		TableCode  *tc = lfirst(lc);
+
+		tc->rec.outcome = ok ? AA_OUTCOME_OK : AA_OUTCOME_ERROR;
+		tc->rec.duration_us = GetCurrentTimestamp() - tc->rec.ts;
+		aa_queue_push(&tc->rec);
+	}
+}
+
 /*
  * ProcessUtility hook: relation-form COPY TO (pg_dump's path) and nesting
  * of statements run by CALL, DO and the like.
@@ -3137,7 +3519,10 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		save_matview = creating_matview;
 	int			save_refresh_level = refresh_level;
 	bool		save_refresh_seen = refresh_query_seen;
+	List	   *code_notes = NIL;
 
+	if (capture_wanted() && aa_tags_active() && IsTransactionState())
+		code_notes = table_code_notes(pstmt, queryString);
 	if (IsA(parsetree, CopyStmt) && capture_wanted())
 	{
 		ir = copy_to_record(pstmt, (CopyStmt *) parsetree, queryString);
@@ -3176,6 +3561,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			ir->in_run = false;
 			inflight_finish(ir, true);
 		}
+		table_code_push(code_notes, false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -3192,6 +3578,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		inflight_finish(ir, false);
 	}
 
+	table_code_push(code_notes, true);
 	record_setting_change(parsetree);
 	record_publication_change(parsetree);
 }
