@@ -41,6 +41,8 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
@@ -77,6 +79,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/regproc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -236,6 +239,22 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+/*
+ * The routines (procedural-language and SECURITY DEFINER functions and
+ * procedures) this backend is running, innermost last, kept by
+ * aa_fmgr_hook(): a nested record names the routine it ran in and the
+ * routine's owner, so that a trigger planted by a table owner shows its
+ * author in the records of the colleagues it runs for.  Deeper calls are
+ * counted, not kept.
+ */
+#define AA_ROUTINE_DEPTH 64
+static Oid	routine_stack[AA_ROUTINE_DEPTH];
+static int	routine_depth = 0;
+static Oid	routine_cached = InvalidOid;
+static char *routine_detail_cached = NULL;
 
 static InflightRecord *inflight = NULL;
 static int	nesting_level = 0;
@@ -265,6 +284,9 @@ static char *client_addr_text = NULL;
 static bool client_addr_done = false;
 
 static void aa_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static bool aa_needs_fmgr_hook(Oid fn_oid);
+static void aa_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo,
+						 Datum *private);
 static void aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS);
 static void aa_ExecutorFinish(QueryDesc *queryDesc);
 static void aa_ExecutorEnd(QueryDesc *queryDesc);
@@ -295,6 +317,101 @@ aa_capture_init(void)
 	ExecutorEnd_hook = aa_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = aa_ProcessUtility;
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = aa_needs_fmgr_hook;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = aa_fmgr_hook;
+}
+
+/*
+ * needs_fmgr_hook: should calls of fn_oid pass through aa_fmgr_hook()?
+ * Functions in procedural languages (plpgsql, trigger functions, ...) do;
+ * SECURITY DEFINER functions pass through it anyway.  Built-in, C and SQL
+ * functions do not: SQL functions would no longer be inlined.
+ */
+static bool
+aa_needs_fmgr_hook(Oid fn_oid)
+{
+	HeapTuple	tup;
+	Oid			lang;
+
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
+		return true;
+	if (fn_oid < FirstNormalObjectId || capture_disabled)
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	lang = ((Form_pg_proc) GETSTRUCT(tup))->prolang;
+	ReleaseSysCache(tup);
+	return lang != INTERNALlanguageId && lang != ClanguageId &&
+		lang != SQLlanguageId;
+}
+
+/*
+ * fmgr_hook: keep the stack of routines running (routine_stack).  Leaves
+ * *private to other hooks.
+ */
+static void
+aa_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo, Datum *private)
+{
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, private);
+	switch (event)
+	{
+		case FHET_START:
+			if (routine_depth < AA_ROUTINE_DEPTH)
+				routine_stack[routine_depth] = flinfo->fn_oid;
+			routine_depth++;
+			break;
+		case FHET_END:
+		case FHET_ABORT:
+			if (routine_depth > 0)
+				routine_depth--;
+			break;
+	}
+}
+
+/*
+ * The detail of a record made inside a routine: its name and its owner, as
+ * JSON.  NULL outside routines.  Catalog access (cached for the last
+ * routine asked about); the result lives in TopMemoryContext.
+ */
+static const char *
+routine_detail(void)
+{
+	Oid			fn;
+	HeapTuple	tup;
+	StringInfoData buf;
+	char	   *owner = NULL;
+	MemoryContext old;
+
+	if (routine_depth <= 0)
+		return NULL;
+	fn = routine_stack[Min(routine_depth, AA_ROUTINE_DEPTH) - 1];
+	if (fn == routine_cached && routine_detail_cached != NULL)
+		return routine_detail_cached;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	owner = GetUserNameFromId(((Form_pg_proc) GETSTRUCT(tup))->proowner, true);
+	ReleaseSysCache(tup);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (routine_detail_cached)
+		pfree(routine_detail_cached);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"routine\": ");
+	escape_json(&buf, format_procedure_qualified(fn));
+	appendStringInfoString(&buf, ", \"routine_owner\": ");
+	if (owner)
+		escape_json(&buf, owner);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+	MemoryContextSwitchTo(old);
+	routine_detail_cached = buf.data;
+	routine_cached = fn;
+	return routine_detail_cached;
 }
 
 /*
@@ -2658,6 +2775,13 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 								   queryDesc->plannedstmt->stmt_location,
 								   queryDesc->plannedstmt->stmt_len, cxt);
 	fill_identity(&ir->rec, cxt);
+	if (nesting_level > 0 && routine_depth > 0)
+	{
+		const char *rd = routine_detail();
+
+		if (rd != NULL)
+			ir->rec.detail = MemoryContextStrdup(cxt, rd);
+	}
 
 	memset(&ictx, 0, sizeof(ictx));
 	ictx.stmt = queryDesc->plannedstmt;
