@@ -40,6 +40,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -75,6 +76,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/fmgrtab.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -204,6 +206,8 @@ typedef struct PlanAuditInfo
 	char	   *block;			/* the flat lists, in the plan's context */
 	Size		block_size;
 	AuditRecord lists;			/* n_* and arrays (pointing into block) */
+	bool		special_checked;	/* special_calls() done */
+	List	   *special;		/* ... its calls, in the plan's context */
 	uint64		copies_epoch;	/* aa_tags_epoch() when copies derived */
 	List	   *copies;			/* plan_copies(), in the plan's context */
 } PlanAuditInfo;
@@ -284,6 +288,7 @@ static char *client_addr_text = NULL;
 static bool client_addr_done = false;
 
 static void aa_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static int64 table_rows(Oid relid);
 static bool aa_needs_fmgr_hook(Oid fn_oid);
 static void aa_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo,
 						 Datum *private);
@@ -2688,6 +2693,287 @@ error_row_lists(PlannedStmt *stmt, const AuditRecord *rec, MemoryContext cxt)
 }
 
 /* ---------------------------------------------------------------------
+ * Server files and replication slots read from SQL
+ * ---------------------------------------------------------------------
+ *
+ * Some built-in functions take data out of the database without reading
+ * a table the executor sees: pg_read_binary_file() of a table's own file
+ * (members of pg_read_server_files), server-side lo_import(), and the
+ * replication functions (REPLICATION roles): a logical slot created and
+ * read with pg_logical_slot_get_changes() streams every change to every
+ * table, a backup started with pg_backup_start() copies every file.  A
+ * statement calling one is recorded: as a read of the tagged table whose
+ * file it names (pg_relation_filepath() of it, or a constant path to it),
+ * otherwise as an event naming the function.
+ */
+
+typedef struct SpecialCall
+{
+	const char *func;			/* C name of the built-in */
+	bool		file;			/* reads a server file (else replication) */
+	Node	   *arg;			/* its first argument, if any */
+} SpecialCall;
+
+/*
+ * The special built-in called by funcid, or NULL.  Built-ins are known by
+ * their C names, which do not change between versions, through fmgr's own
+ * table: no catalog access.
+ */
+static const char *
+special_builtin(Oid funcid, bool *file)
+{
+	static const char *const files[] = {
+		"pg_read_file", "pg_read_binary_file", "be_lo_import", NULL
+	};
+	static const char *const repl[] = {
+		"pg_logical_slot_", "pg_create_logical_replication_slot",
+		"pg_create_physical_replication_slot", "pg_replication_slot_advance",
+		"pg_copy_logical_replication_slot", "pg_copy_physical_replication_slot",
+		"pg_backup_start", "pg_start_backup", NULL
+	};
+	uint16		idx;
+	const char *name;
+	int			i;
+
+	if (funcid > fmgr_last_builtin_oid)
+		return NULL;
+	idx = fmgr_builtin_oid_index[funcid];
+	if (idx == InvalidOidBuiltinMapping)
+		return NULL;
+	name = fmgr_builtins[idx].funcName;
+	for (i = 0; files[i]; i++)
+		if (strncmp(name, files[i], strlen(files[i])) == 0)
+		{
+			*file = true;
+			return name;
+		}
+	for (i = 0; repl[i]; i++)
+		if (strncmp(name, repl[i], strlen(repl[i])) == 0)
+		{
+			*file = false;
+			return name;
+		}
+	return NULL;
+}
+
+/* expression walker: collect SpecialCalls into *calls */
+static bool
+special_calls_walker(Node *node, List **calls)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *fe = (FuncExpr *) node;
+		bool		file = false;
+		const char *name = special_builtin(fe->funcid, &file);
+
+		if (name != NULL)
+		{
+			SpecialCall *sc = palloc0(sizeof(SpecialCall));
+
+			sc->func = name;
+			sc->file = file;
+			sc->arg = fe->args ? linitial(fe->args) : NULL;
+			*calls = lappend(*calls, sc);
+		}
+	}
+	return expression_tree_walker(node, special_calls_walker, (void *) calls);
+}
+
+/* walk a plan tree's expressions (see special_calls()) */
+static void
+special_calls_plan(Plan *plan, List **calls)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	(void) special_calls_walker((Node *) plan->targetlist, calls);
+	(void) special_calls_walker((Node *) plan->qual, calls);
+	switch (nodeTag(plan))
+	{
+		case T_FunctionScan:
+			(void) special_calls_walker((Node *) ((FunctionScan *) plan)->functions, calls);
+			break;
+		case T_ValuesScan:
+			(void) special_calls_walker((Node *) ((ValuesScan *) plan)->values_lists, calls);
+			break;
+		case T_Result:
+			(void) special_calls_walker(((Result *) plan)->resconstantqual, calls);
+			break;
+		case T_NestLoop:
+		case T_MergeJoin:
+		case T_HashJoin:
+			(void) special_calls_walker((Node *) ((Join *) plan)->joinqual, calls);
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				special_calls_plan(lfirst(lc), calls);
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) plan)->mergeplans)
+				special_calls_plan(lfirst(lc), calls);
+			break;
+		case T_SubqueryScan:
+			special_calls_plan(((SubqueryScan *) plan)->subplan, calls);
+			break;
+		default:
+			break;
+	}
+	special_calls_plan(plan->lefttree, calls);
+	special_calls_plan(plan->righttree, calls);
+}
+
+/*
+ * The calls of special built-ins in stmt's plan and subplans.
+ */
+static List *
+special_calls(PlannedStmt *stmt)
+{
+	List	   *calls = NIL;
+	ListCell   *lc;
+
+	special_calls_plan(stmt->planTree, &calls);
+	foreach(lc, stmt->subplans)
+		special_calls_plan(lfirst(lc), &calls);
+	return calls;
+}
+
+/*
+ * The relation whose file a server-file function's first argument names,
+ * if it can be told before the statement runs: pg_relation_filepath() of
+ * a constant relation, or a constant path into this database's directory
+ * (base/<database>/<file>, optionally after the data directory, with a
+ * segment or fork suffix).  InvalidOid otherwise.
+ */
+static Oid
+special_file_relation(Node *arg)
+{
+	const char *path;
+	char	   *copy;
+	char	   *p;
+	char		prefix[64];
+	Oid			relfilenode;
+
+	if (arg == NULL)
+		return InvalidOid;
+	if (IsA(arg, FuncExpr))
+	{
+		FuncExpr   *fe = (FuncExpr *) arg;
+		uint16		idx;
+		Node	   *a;
+
+		if (fe->funcid > fmgr_last_builtin_oid ||
+			(idx = fmgr_builtin_oid_index[fe->funcid]) == InvalidOidBuiltinMapping ||
+			strcmp(fmgr_builtins[idx].funcName, "pg_relation_filepath") != 0 ||
+			fe->args == NIL)
+			return InvalidOid;
+		a = linitial(fe->args);
+		if (IsA(a, Const) && !((Const *) a)->constisnull)
+			return DatumGetObjectId(((Const *) a)->constvalue);
+		return InvalidOid;
+	}
+	if (!IsA(arg, Const) || ((Const *) arg)->constisnull ||
+		((Const *) arg)->consttype != TEXTOID)
+		return InvalidOid;
+	path = TextDatumGetCString(((Const *) arg)->constvalue);
+	if (DataDir && strncmp(path, DataDir, strlen(DataDir)) == 0 &&
+		path[strlen(DataDir)] == '/')
+		path += strlen(DataDir) + 1;
+	snprintf(prefix, sizeof(prefix), "base/%u/", MyDatabaseId);
+	if (strncmp(path, prefix, strlen(prefix)) != 0)
+		return InvalidOid;
+	copy = pstrdup(path + strlen(prefix));
+	for (p = copy; *p >= '0' && *p <= '9'; p++)
+		;
+	*p = '\0';
+	if (copy[0] == '\0')
+		return InvalidOid;
+	relfilenode = (Oid) strtoul(copy, NULL, 10);
+	return aa_relid_by_file_compat(relfilenode);
+}
+
+/*
+ * Record the special calls of a statement about to run (see above).
+ * Catalog access; runs at ExecutorStart.
+ */
+static void
+record_special_calls(QueryDesc *queryDesc, List *calls)
+{
+	ListCell   *lc;
+
+	foreach(lc, calls)
+	{
+		SpecialCall *sc = lfirst(lc);
+		AuditRecord rec;
+		AuditRelTags *tags = NULL;
+		Oid			relid = InvalidOid;
+		StringInfoData detail;
+		int			cap_rel = 0,
+					cap_col = 0,
+					cap_tag = 0;
+
+		memset(&rec, 0, sizeof(rec));
+		initStringInfo(&detail);
+		appendStringInfoString(&detail, "{\"function\": ");
+		escape_json(&detail, sc->func);
+		if (sc->file)
+		{
+			relid = special_file_relation(sc->arg);
+			/* an index's file holds the values of its table's columns */
+			if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_INDEX)
+				relid = IndexGetRelation(relid, true);
+			if (OidIsValid(relid))
+				tags = aa_tags_lookup(relid);
+		}
+		else if (sc->arg && IsA(sc->arg, Const) &&
+				 !((Const *) sc->arg)->constisnull &&
+				 ((Const *) sc->arg)->consttype == NAMEOID)
+		{
+			appendStringInfoString(&detail, ", \"slot\": ");
+			escape_json(&detail,
+						NameStr(*DatumGetName(((Const *) sc->arg)->constvalue)));
+		}
+		appendStringInfoChar(&detail, '}');
+
+		rec.kind = AA_KIND_READ;
+		rec.ts = GetCurrentStatementStartTimestamp();
+		rec.nesting_level = nesting_level;
+		rec.query = statement_text(queryDesc->sourceText,
+								   queryDesc->plannedstmt->stmt_location,
+								   queryDesc->plannedstmt->stmt_len,
+								   CurrentMemoryContext);
+		rec.query_id = (int64) pgstat_get_my_query_id();
+		rec.detail = detail.data;
+		if (tags != NULL && tags->tagged)
+		{
+			AttrNumber	attno;
+			int			i;
+
+			rec.command = "SERVER FILE READ";
+			for (attno = 1; attno <= tags->natts; attno++)
+			{
+				if (tags->cols[attno].qualname == NULL)
+					continue;
+				add_unique(&rec.columns, &rec.n_columns, &cap_col,
+						   tags->cols[attno].qualname);
+				for (i = 0; i < tags->cols[attno].ntags; i++)
+					add_unique(&rec.tags, &rec.n_tags, &cap_tag,
+							   tags->cols[attno].tags[i]);
+			}
+			add_unique(&rec.relations, &rec.n_relations, &cap_rel,
+					   tags->qualname);
+			rec.tagged_rows = table_rows(relid);
+		}
+		else
+			rec.command = sc->file ? "SERVER FILE READ" : "REPLICATION";
+		fill_identity(&rec, CurrentMemoryContext);
+		aa_queue_push(&rec);
+	}
+}
+
+/* ---------------------------------------------------------------------
  * Hooks
  * ---------------------------------------------------------------------
  */
@@ -2850,6 +3136,18 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		queryDesc->plannedstmt != NULL && aa_tags_active())
 	{
 		pai = plan_info_get(queryDesc->plannedstmt);
+
+		/* see "Server files and replication slots read from SQL" */
+		if (!pai->special_checked)
+		{
+			MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
+
+			pai->special = special_calls(queryDesc->plannedstmt);
+			pai->special_checked = true;
+			MemoryContextSwitchTo(old);
+		}
+		if (pai->special != NIL)
+			record_special_calls(queryDesc, pai->special);
 
 		/*
 		 * Rows read by parallel workers reach the leader only through
@@ -3262,8 +3560,6 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
  * as a read of the tagged columns its code evaluates, with the table's rows
  * when it evaluates them now.
  */
-
-static int64 table_rows(Oid relid);
 
 /* one command's effect on one tagged table */
 typedef struct TableCode

@@ -23,6 +23,11 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
+#if PG_VERSION_NUM >= 160000
+#include "utils/relfilenumbermap.h"
+#else
+#include "utils/relfilenodemap.h"
+#endif
 
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
@@ -100,6 +105,20 @@ aa_local_beentry_compat(int i)
 	return pgstat_get_local_beentry_by_index(i);
 #else
 	return pgstat_fetch_stat_local_beentry(i);
+#endif
+}
+
+/*
+ * The relation of a file number in this database's default tablespace;
+ * PostgreSQL 16 renamed relfilenodes relfilenumbers.
+ */
+static inline Oid
+aa_relid_by_file_compat(Oid filenumber)
+{
+#if PG_VERSION_NUM >= 160000
+	return RelidByRelfilenumber(0, (RelFileNumber) filenumber);
+#else
+	return RelidByRelfilenode(0, filenumber);
 #endif
 }
 
