@@ -39,6 +39,7 @@ extern int	aa_queue_size_mb;
 extern int	aa_flush_interval_ms;
 extern int	aa_batch_size;
 extern int	aa_max_query_length;
+extern int	aa_query_text;
 extern char *aa_actor;
 extern bool aa_maintenance;
 extern int	aa_business_hours_start;
@@ -46,6 +47,10 @@ extern int	aa_business_hours_end;
 extern char *aa_business_timezone;
 extern char *aa_primary_conninfo;
 extern char *aa_server_name;
+
+/* access_audit.query_text: what of a statement's text a record keeps */
+#define AA_QUERY_TEXT_FULL			0
+#define AA_QUERY_TEXT_NORMALIZED	1
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64

@@ -625,8 +625,188 @@ text_head_tail(const char *source, int len, int max, MemoryContext cxt)
 	return copy;
 }
 
+/* can c continue an identifier (so a digit after it is no number)? */
+static inline bool
+ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c == '_' || c == '$' ||
+		(unsigned char) c >= 0x80;
+}
+
 /*
- * Statement text, cut to one statement and to max_query_length bytes (its
+ * The text of len bytes with its constants replaced by $n (numbered after
+ * the highest parameter the text uses), for access_audit.query_text =
+ * normalized: string literals ('...', E'...', B'...', X'...', U&'...',
+ * dollar-quoted) and numbers.  Quoted identifiers and comments are kept.
+ * A lexer of its own (no parse tree is at hand where records are made);
+ * malformed text is copied as it is from where it stops making sense.
+ * Returns a palloc'd string, its length in *outlen.
+ */
+static char *
+normalize_constants(const char *src, int len, int *outlen)
+{
+	StringInfoData out;
+	int			next = 1;
+	int			i;
+
+	/* number after the highest $n already in the text */
+	for (i = 0; i < len; i++)
+	{
+		if (src[i] == '$' && i + 1 < len && src[i + 1] >= '0' &&
+			src[i + 1] <= '9' && (i == 0 || !ident_char(src[i - 1])))
+		{
+			int			n = 0;
+			int			j = i + 1;
+
+			while (j < len && src[j] >= '0' && src[j] <= '9' && n < 100000)
+				n = n * 10 + (src[j++] - '0');
+			if (n >= next)
+				next = n + 1;
+		}
+	}
+
+	initStringInfo(&out);
+	i = 0;
+	while (i < len)
+	{
+		char		c = src[i];
+		bool		prev_ident = i > 0 && ident_char(src[i - 1]);
+
+		/* comments: kept */
+		if (c == '-' && i + 1 < len && src[i + 1] == '-')
+		{
+			int			j = i;
+
+			while (j < len && src[j] != '\n')
+				j++;
+			appendBinaryStringInfo(&out, src + i, j - i);
+			i = j;
+			continue;
+		}
+		if (c == '/' && i + 1 < len && src[i + 1] == '*')
+		{
+			int			depth = 0;
+			int			j = i;
+
+			while (j < len)
+			{
+				if (src[j] == '/' && j + 1 < len && src[j + 1] == '*')
+				{
+					depth++;
+					j += 2;
+				}
+				else if (src[j] == '*' && j + 1 < len && src[j + 1] == '/')
+				{
+					depth--;
+					j += 2;
+					if (depth == 0)
+						break;
+				}
+				else
+					j++;
+			}
+			appendBinaryStringInfo(&out, src + i, j - i);
+			i = j;
+			continue;
+		}
+		/* quoted identifiers: kept */
+		if (c == '"')
+		{
+			int			j = i + 1;
+
+			while (j < len && !(src[j] == '"' && !(j + 1 < len && src[j + 1] == '"')))
+				j += (src[j] == '"') ? 2 : 1;
+			j = Min(j + 1, len);
+			appendBinaryStringInfo(&out, src + i, j - i);
+			i = j;
+			continue;
+		}
+		/* string literals, with an optional E, B, X, N or U& prefix */
+		if (!prev_ident)
+		{
+			int			q = i;
+			bool		backslash = false;
+
+			if ((c == 'E' || c == 'e') && i + 1 < len && src[i + 1] == '\'')
+			{
+				backslash = true;
+				q = i + 1;
+			}
+			else if ((c == 'B' || c == 'b' || c == 'X' || c == 'x' ||
+					  c == 'N' || c == 'n') && i + 1 < len && src[i + 1] == '\'')
+				q = i + 1;
+			else if ((c == 'U' || c == 'u') && i + 2 < len && src[i + 1] == '&' &&
+					 src[i + 2] == '\'')
+				q = i + 2;
+			if (src[q] == '\'')
+			{
+				int			j = q + 1;
+
+				while (j < len)
+				{
+					if (backslash && src[j] == '\\')
+						j += 2;
+					else if (src[j] == '\'' && j + 1 < len && src[j + 1] == '\'')
+						j += 2;
+					else if (src[j] == '\'')
+						break;
+					else
+						j++;
+				}
+				appendStringInfo(&out, "$%d", next++);
+				i = Min(j + 1, len);
+				continue;
+			}
+		}
+		/* dollar quotes: $$...$$ or $tag$...$tag$ */
+		if (c == '$' && !prev_ident)
+		{
+			int			j = i + 1;
+
+			while (j < len && (ident_char(src[j]) && src[j] != '$') &&
+				   !(j == i + 1 && src[j] >= '0' && src[j] <= '9'))
+				j++;
+			if (j < len && src[j] == '$')
+			{
+				int			taglen = j - i + 1;
+				int			k = j + 1;
+
+				while (k + taglen <= len && strncmp(src + k, src + i, taglen) != 0)
+					k++;
+				if (k + taglen <= len)
+				{
+					appendStringInfo(&out, "$%d", next++);
+					i = k + taglen;
+					continue;
+				}
+			}
+		}
+		/* numbers */
+		if (!prev_ident && ((c >= '0' && c <= '9') ||
+							(c == '.' && i + 1 < len && src[i + 1] >= '0' &&
+							 src[i + 1] <= '9')))
+		{
+			int			j = i;
+
+			while (j < len && (ident_char(src[j]) || src[j] == '.' ||
+							   ((src[j] == '+' || src[j] == '-') &&
+								(src[j - 1] == 'e' || src[j - 1] == 'E'))))
+				j++;
+			appendStringInfo(&out, "$%d", next++);
+			i = j;
+			continue;
+		}
+		appendStringInfoChar(&out, c);
+		i++;
+	}
+	*outlen = out.len;
+	return out.data;
+}
+
+/*
+ * Statement text, cut to one statement, normalized if
+ * access_audit.query_text says so, and cut to max_query_length bytes (its
  * head and tail, see text_head_tail()).
  */
 static char *
@@ -658,6 +838,13 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
 					   source[len - 1] == '\n' || source[len - 1] == '\t' ||
 					   source[len - 1] == '\r'))
 		len--;
+	if (aa_query_text == AA_QUERY_TEXT_NORMALIZED && len > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		source = normalize_constants(source, len, &len);
+		MemoryContextSwitchTo(old);
+	}
 	if (aa_max_query_length >= 0 && len > aa_max_query_length)
 		return text_head_tail(source, len, aa_max_query_length, cxt);
 	copy = MemoryContextAlloc(cxt, len + 1);

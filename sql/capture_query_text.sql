@@ -26,4 +26,20 @@ SELECT left(query, 12) AS head, right(query, 36) AS tail,
        substring(query from '/\* access_audit: \d+ bytes cut \*/') AS cut,
        octet_length(query) AS len, rows
   FROM access_audit.log WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
+
+-- access_audit.query_text = normalized: constants replaced by $n, so the
+-- log's readers cannot harvest values others typed
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+SET access_audit.query_text = normalized;
+SELECT phone FROM ct_cust WHERE phone = '555-1' AND id = 1;
+SELECT "phone", 'it''s' AS t1 FROM ct_cust /* a 'comment' */ WHERE phone IN (E'555-\'2', $$555-3$$, $q$x$q$) AND id < 2.5e1 -- end
+;
+PREPARE ct_p(int) AS SELECT phone FROM ct_cust WHERE id = $1 AND phone <> '555-9';
+EXECUTE ct_p(2);
+DEALLOCATE ct_p;
+RESET access_audit.query_text;
+SELECT phone FROM ct_cust WHERE phone = '555-1';
+SELECT access_audit.flush();
+SELECT query FROM access_audit.log
+ WHERE seq > :start AND command = 'SELECT' ORDER BY seq;
 DROP TABLE ct_cust;
