@@ -42,6 +42,7 @@
 #include "catalog/pg_index.h"
 #include "catalog/index.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_user_mapping.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_statistic.h"
@@ -50,11 +51,13 @@
 #include "catalog/pg_statistic_ext_data.h"
 #include "statistics/extended_stats_internal.h"
 #include "commands/copy.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "common/ip.h"
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
@@ -70,6 +73,7 @@
 #include "storage/proc.h"
 #include "utils/portal.h"
 #include "utils/rel.h"
+#include "access/reloptions.h"
 #include "utils/rls.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -2896,8 +2900,10 @@ error_row_lists(PlannedStmt *stmt, const AuditRecord *rec, MemoryContext cxt)
 
 typedef struct SpecialCall
 {
-	const char *func;			/* C name of the built-in */
-	bool		file;			/* reads a server file (else replication) */
+	const char *func;			/* C name of the built-in, or dblink's */
+	bool		file;			/* reads a server file */
+	bool		remote;			/* dblink, or a foreign table (relid) */
+	Oid			relid;			/* the foreign table */
 	Node	   *arg;			/* its first argument, if any */
 } SpecialCall;
 
@@ -2953,15 +2959,38 @@ special_calls_walker(Node *node, List **calls)
 	{
 		FuncExpr   *fe = (FuncExpr *) node;
 		bool		file = false;
+		bool		remote = false;
 		const char *name = special_builtin(fe->funcid, &file);
 
+		/* dblink's functions that connect or run remote queries */
+		if (name == NULL && fe->funcid >= FirstNormalObjectId)
+		{
+			char	   *fname = get_func_name(fe->funcid);
+
+			if (fname != NULL &&
+				(strcmp(fname, "dblink") == 0 ||
+				 strcmp(fname, "dblink_exec") == 0 ||
+				 strcmp(fname, "dblink_open") == 0 ||
+				 strcmp(fname, "dblink_send_query") == 0 ||
+				 strcmp(fname, "dblink_connect") == 0 ||
+				 strcmp(fname, "dblink_connect_u") == 0))
+			{
+				name = fname;
+				remote = true;
+			}
+		}
 		if (name != NULL)
 		{
 			SpecialCall *sc = palloc0(sizeof(SpecialCall));
 
 			sc->func = name;
 			sc->file = file;
+			sc->remote = remote;
 			sc->arg = fe->args ? linitial(fe->args) : NULL;
+			/* dblink_connect(name, connstr): the string says where */
+			if (remote && list_length(fe->args) == 2 &&
+				strncmp(name, "dblink_connect", 14) == 0)
+				sc->arg = lsecond(fe->args);
 			*calls = lappend(*calls, sc);
 		}
 	}
@@ -3024,6 +3053,24 @@ special_calls(PlannedStmt *stmt)
 	special_calls_plan(stmt->planTree, &calls);
 	foreach(lc, stmt->subplans)
 		special_calls_plan(lfirst(lc), &calls);
+
+	/* foreign tables the statement reads: remote reads */
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION &&
+			rte->relkind == RELKIND_FOREIGN_TABLE &&
+			(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) != 0)
+		{
+			SpecialCall *sc = palloc0(sizeof(SpecialCall));
+
+			sc->func = "foreign table";
+			sc->remote = true;
+			sc->relid = rte->relid;
+			calls = lappend(calls, sc);
+		}
+	}
 	return calls;
 }
 
@@ -3082,6 +3129,132 @@ special_file_relation(Node *arg)
 }
 
 /*
+ * Append to detail the parts of a libpq connection string that say where
+ * and as whom (host, hostaddr, port, dbname, user; never a password), or
+ * the string as a connection or server name if it is no key=value list.
+ */
+static void
+append_conn_target(StringInfo detail, const char *conn)
+{
+	static const char *const keep[] = {"host", "hostaddr", "port", "dbname",
+	"user", "service", NULL};
+	const char *p = conn;
+	bool		any = false;
+
+	if (strchr(conn, '=') == NULL)
+	{
+		appendStringInfoString(detail, ", \"connection\": ");
+		escape_json(detail, conn);
+		return;
+	}
+	while (*p)
+	{
+		const char *k;
+		int			klen;
+		StringInfoData val;
+		int			i;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (*p == '\0')
+			break;
+		k = p;
+		while (*p && *p != '=' && *p != ' ')
+			p++;
+		klen = p - k;
+		while (*p == ' ')
+			p++;
+		if (*p != '=')
+			break;
+		p++;
+		while (*p == ' ')
+			p++;
+		initStringInfo(&val);
+		if (*p == '\'')
+		{
+			p++;
+			while (*p && *p != '\'')
+			{
+				if (*p == '\\' && p[1])
+					p++;
+				appendStringInfoChar(&val, *p++);
+			}
+			if (*p)
+				p++;
+		}
+		else
+			while (*p && *p != ' ' && *p != '\t' && *p != '\n')
+				appendStringInfoChar(&val, *p++);
+		for (i = 0; keep[i]; i++)
+		{
+			if ((int) strlen(keep[i]) == klen && strncmp(k, keep[i], klen) == 0)
+			{
+				appendStringInfo(detail, "%s\"%s\": ", any ? ", " : ", \"target\": {",
+								 keep[i]);
+				escape_json(detail, val.data);
+				any = true;
+			}
+		}
+		pfree(val.data);
+	}
+	if (any)
+		appendStringInfoChar(detail, '}');
+}
+
+/*
+ * Append the foreign server of foreign table relid and the remote role of
+ * the current user's mapping (its "user" option; without one, the local
+ * role's name, as postgres_fdw does).  No error if there is no mapping.
+ */
+static void
+append_foreign_target(StringInfo detail, Oid relid)
+{
+	ForeignTable *ft = GetForeignTable(relid);
+	ForeignServer *fs = GetForeignServer(ft->serverid);
+	Oid			uid = GetUserId();
+	HeapTuple	tup;
+	char	   *remote_user = NULL;
+	bool		mapped = false;
+
+	appendStringInfoString(detail, ", \"server\": ");
+	escape_json(detail, fs->servername);
+	tup = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(uid),
+						  ObjectIdGetDatum(ft->serverid));
+	if (!HeapTupleIsValid(tup))
+		tup = SearchSysCache2(USERMAPPINGUSERSERVER,
+							  ObjectIdGetDatum(InvalidOid),
+							  ObjectIdGetDatum(ft->serverid));
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(USERMAPPINGUSERSERVER, tup,
+										Anum_pg_user_mapping_umoptions,
+										&isnull);
+		ListCell   *lc;
+
+		mapped = true;
+		if (!isnull)
+			foreach(lc, untransformRelOptions(d))
+		{
+			DefElem    *de = lfirst(lc);
+
+			if (strcmp(de->defname, "user") == 0)
+				remote_user = defGetString(de);
+		}
+		ReleaseSysCache(tup);
+	}
+	if (remote_user == NULL && mapped)
+		remote_user = GetUserNameFromId(uid, true);
+	appendStringInfoString(detail, ", \"remote_user\": ");
+	if (remote_user)
+		escape_json(detail, remote_user);
+	else
+		appendStringInfoString(detail, "null");
+	appendStringInfoString(detail, ", \"foreign_table\": ");
+	escape_json(detail, get_rel_name(relid));
+}
+
+/*
  * Record the special calls of a statement about to run (see above).
  * Catalog access; runs at ExecutorStart.
  */
@@ -3105,7 +3278,17 @@ record_special_calls(QueryDesc *queryDesc, List *calls)
 		initStringInfo(&detail);
 		appendStringInfoString(&detail, "{\"function\": ");
 		escape_json(&detail, sc->func);
-		if (sc->file)
+		if (sc->remote && OidIsValid(sc->relid))
+			append_foreign_target(&detail, sc->relid);
+		else if (sc->remote)
+		{
+			if (sc->arg && IsA(sc->arg, Const) &&
+				!((Const *) sc->arg)->constisnull &&
+				((Const *) sc->arg)->consttype == TEXTOID)
+				append_conn_target(&detail,
+								   TextDatumGetCString(((Const *) sc->arg)->constvalue));
+		}
+		else if (sc->file)
 		{
 			relid = special_file_relation(sc->arg);
 			/* an index's file holds the values of its table's columns */
@@ -3154,7 +3337,8 @@ record_special_calls(QueryDesc *queryDesc, List *calls)
 			rec.tagged_rows = table_rows(relid);
 		}
 		else
-			rec.command = sc->file ? "SERVER FILE READ" : "REPLICATION";
+			rec.command = sc->remote ? "REMOTE READ" :
+				sc->file ? "SERVER FILE READ" : "REPLICATION";
 		fill_identity(&rec, CurrentMemoryContext);
 		aa_queue_push(&rec);
 	}
