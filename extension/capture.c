@@ -2846,6 +2846,10 @@ error_row_lists(PlannedStmt *stmt, const AuditRecord *rec, MemoryContext cxt)
 			rte->relkind != RELKIND_PARTITIONED_TABLE &&
 			rte->relkind != RELKIND_FOREIGN_TABLE)
 			continue;
+		/* the common case first: an untagged table without children */
+		if (aa_tags_lookup(rte->relid) == NULL &&
+			rte->relkind != RELKIND_PARTITIONED_TABLE && !rte->inh)
+			continue;
 		if (check_enable_rls(rte->relid, InvalidOid, true) == RLS_ENABLED)
 			continue;
 		table_select = pg_class_aclcheck(rte->relid, GetUserId(),
