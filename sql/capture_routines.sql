@@ -31,15 +31,28 @@ INSERT INTO cr_orders VALUES (1);
 RESET ROLE;
 -- a top-level read names no routine
 SELECT phone FROM cr_customers WHERE id = 1;
+-- a procedure that commits between its reads names itself in both
+CREATE PROCEDURE cr_proc() LANGUAGE plpgsql AS $$
+DECLARE
+  p text;
+BEGIN
+  SELECT phone INTO p FROM cr_customers WHERE id = 1;
+  COMMIT;
+  SELECT phone INTO p FROM cr_customers WHERE id = 2;
+END $$;
+CALL cr_proc();
 
 SELECT access_audit.flush();
 SELECT command, nesting_level AS lvl,
        CASE WHEN effective_role = current_user THEN 'me' ELSE effective_role END AS role,
        columns, tagged_rows AS trows,
-       detail::jsonb ->> 'routine' AS routine, detail::jsonb ->> 'routine_owner' AS author
+       detail::jsonb ->> 'routine' AS routine,
+       CASE WHEN detail::jsonb ->> 'routine_owner' = current_user THEN 'me'
+            ELSE detail::jsonb ->> 'routine_owner' END AS author
   FROM access_audit.log WHERE seq > :start ORDER BY seq;
 SELECT count(*) AS stolen FROM cr_loot;
 DROP TABLE cr_customers, cr_orders, cr_loot;
+DROP PROCEDURE cr_proc();
 DROP FUNCTION cr_trojan();
 DROP FUNCTION cr_stash(text);
 REVOKE CREATE ON SCHEMA public FROM cr_mallory;
