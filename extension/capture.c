@@ -1988,6 +1988,98 @@ child_column_own_tag(PlannedStmt *stmt, Index rti, AttrNumber cattno)
 }
 
 /*
+ * Add to *cols the columns of range-table entry rti that the scans of it in
+ * plan (and below) refer to in their conditions: its filter and the
+ * original quals of index and bitmap scans.
+ */
+static void
+scan_qual_columns(Plan *plan, Index rti, Bitmapset **cols)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	switch (nodeTag(plan))
+	{
+		case T_SeqScan:
+		case T_SampleScan:
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+		case T_BitmapHeapScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+			if (((Scan *) plan)->scanrelid == rti)
+			{
+				pull_varattnos((Node *) plan->qual, rti, cols);
+				if (IsA(plan, IndexScan))
+					pull_varattnos((Node *) ((IndexScan *) plan)->indexqualorig,
+								   rti, cols);
+				else if (IsA(plan, BitmapHeapScan))
+					pull_varattnos((Node *) ((BitmapHeapScan *) plan)->bitmapqualorig,
+								   rti, cols);
+			}
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) plan)->mergeplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		case T_SubqueryScan:
+			scan_qual_columns(((SubqueryScan *) plan)->subplan, rti, cols);
+			break;
+		case T_BitmapAnd:
+			foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		case T_BitmapOr:
+			foreach(lc, ((BitmapOr *) plan)->bitmapplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		default:
+			break;
+	}
+	scan_qual_columns(plan->lefttree, rti, cols);
+	scan_qual_columns(plan->righttree, rti, cols);
+}
+
+/*
+ * The tagged columns of relation rti that row-level security policies make
+ * the statement read: a policy's conditions are added to the scans of the
+ * relation but not to the columns the query selects, so a policy calling
+ * a function on phone hands it the phone of every row scanned, whoever
+ * reads.  Found as the columns the scans' conditions refer to beyond the
+ * selected ones, for relations with row-level security on; NULL if none.
+ */
+static Bitmapset *
+policy_columns(PlannedStmt *stmt, Index rti, RangeTblEntry *rte,
+			   AuditRelTags *tags, Bitmapset *sel)
+{
+	HeapTuple	tup;
+	bool		rls;
+	Bitmapset  *cols = NULL;
+	Bitmapset  *extra;
+	ListCell   *lc;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+	ReleaseSysCache(tup);
+	if (!rls)
+		return NULL;
+	scan_qual_columns(stmt->planTree, rti, &cols);
+	foreach(lc, stmt->subplans)
+		scan_qual_columns(lfirst(lc), rti, &cols);
+	extra = bms_difference(cols, sel);
+	if (!selects_tagged(extra, tags))
+		return NULL;
+	return extra;
+}
+
+/*
  * Decide, before the plan starts, whether it may read tagged columns: a
  * relation it reads (a range-table entry checked for SELECT) has a tagged
  * column among the columns it selects, or is read as a whole row.  This is
@@ -2012,6 +2104,10 @@ plan_reads_tagged(PlannedStmt *stmt)
 		tags = aa_tags_lookup(rte->relid);
 		if (tags != NULL &&
 			selects_tagged(aa_rte_selected_cols_compat(stmt, rte), tags))
+			return true;
+		if (tags != NULL &&
+			policy_columns(stmt, foreach_current_index(lc) + 1, rte, tags,
+						   aa_rte_selected_cols_compat(stmt, rte)) != NULL)
 			return true;
 	}
 
@@ -2086,6 +2182,9 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 		whole = bms_is_member(ATTBIT(0), sel);
 		if (refs != NULL && !whole && !bms_is_member(ATTBIT(0), refs[rti]))
 			sel = bms_intersect(sel, refs[rti]);
+		/* columns row-level security policies read (predicate only) */
+		if (!whole)
+			sel = bms_union(sel, policy_columns(stmt, rti, rte, tags, sel));
 		for (attno = 1; attno <= tags->natts; attno++)
 		{
 			AuditColumnTags *col = &tags->cols[attno];
@@ -2281,6 +2380,16 @@ scan_is_tagged(Plan *plan, InstrCtx *ctx, bool *leaky)
 		tagged = rte->rtekind == RTE_RELATION &&
 			(rt = aa_tags_lookup(rte->relid)) != NULL &&
 			rte_reads_tagged(ctx->stmt, rte, rt);
+
+		/* a filter on tagged columns the query did not select: a policy's */
+		if (!tagged && rte->rtekind == RTE_RELATION &&
+			(rt = aa_tags_lookup(rte->relid)) != NULL && plan->qual != NIL)
+		{
+			Bitmapset  *qcols = NULL;
+
+			pull_varattnos((Node *) plan->qual, scanrelid, &qcols);
+			tagged = selects_tagged(qcols, rt);
+		}
 		if (tagged)
 			*leaky = scan_filter_leaks(plan, scanrelid, rt);
 	}
