@@ -3776,10 +3776,11 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			ir->intent = aa_queue_intent_open(&ir->rec);
 
 		/*
-		 * Rows to the client: count them as they leave, whatever the planner
-		 * expected (see CountingReceiver).
+		 * Rows to the client (also as COPY (query) TO STDOUT): count them as
+		 * they leave, whatever the planner expected (see CountingReceiver).
 		 */
-		if (d == DestRemote || d == DestRemoteExecute || d == DestRemoteSimple)
+		if (d == DestRemote || d == DestRemoteExecute ||
+			d == DestRemoteSimple || d == DestCopyOut)
 		{
 			cr = MemoryContextAllocZero(ir->cxt, sizeof(CountingReceiver));
 			cr->pub.receiveSlot = counting_receive;

@@ -111,5 +111,34 @@ SELECT outcome || ' ' || (detail::jsonb ->> 'rows_at_least')
 	cmp_ok($at_least || 0, '>=', 2700, "with the rows it had sent ($at_least)");
 }
 
+# 3. The same through COPY (query) TO STDOUT: the slot follows the rows
+# copied out, not only the count at the end of the run.
+{
+	my $holder = $node->background_psql('postgres', on_error_stop => 0);
+	$holder->query_safe('SELECT pg_advisory_lock(43)');
+	my $copy = $node->background_psql('postgres', on_error_stop => 0);
+	my $pid = $copy->query_safe('SELECT pg_backend_pid()');
+	$copy->query_until(qr/copying/, q{\echo copying
+COPY (SELECT id, phone, CASE WHEN id = 3000 THEN pg_advisory_lock(43)::text END AS stop
+  FROM customers WHERE abs(id) = id AND id > 0) TO STDOUT;
+});
+	$node->poll_query_until('postgres',
+		"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid")
+	  or die 'the copy did not reach its lock';
+	my $so_far = $node->safe_psql('postgres', q{SELECT rows_so_far FROM access_audit.reads_in_progress
+  WHERE query LIKE '%id > 0%'});
+	cmp_ok($so_far || 0, '>=', 2900, "copy in progress with $so_far rows copied out");
+	kill 'KILL', $pid;
+	eval { $copy->quit; };
+	eval { $holder->quit; };
+	wait_until_up();
+	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
+		'flush after the copying backend was killed');
+	my $at_least = $node->safe_psql('postgres', q{
+SELECT (detail::jsonb ->> 'rows_at_least') FROM access_audit.log
+ WHERE query LIKE '%id > 0%' AND outcome = 'error'});
+	cmp_ok($at_least || 0, '>=', 2900, "the killed copy is recorded with the rows copied out ($at_least)");
+}
+
 $node->stop;
 done_testing();
