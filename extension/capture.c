@@ -21,8 +21,15 @@
  *
  * Also here: the rows of planner statistics a statement reads (counted by
  * wrappers of scan nodes), the tags a relation made from a query takes
- * from its sources (applied by tags.c), and event records (settings,
- * publications).  What a plan reads is worked out in plantrace.c.
+ * from its sources (applied by tags.c), the rows a write may print in a
+ * constraint error, code and tables attached to tagged tables by their
+ * owners, server files, replication slots and remote servers read from
+ * SQL, the routine a nested statement runs in (an fmgr hook keeps the
+ * stack), the rows an audited statement sends as they leave (a wrapper of
+ * its DestReceiver keeps the intent slot current), and event records
+ * (settings, publications).  What a plan reads is worked out in
+ * plantrace.c.  Parallel workers record only what they run inside the
+ * copied plan, in their leader's name.
  *
  * IDENTIFICATION
  *	  extension/capture.c

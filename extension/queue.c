@@ -1905,8 +1905,10 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
  * still active into a record of an interrupted statement.
  *
  * Ownership: slot i belongs to the process with pgprocno i; only it writes
- * the slot, and only the postmaster's replay reads it, when no backend is
- * alive.  The state word is written last (after a write barrier) when a
+ * the slot.  The postmaster's replay reads it when no backend is alive;
+ * aa_queue_intents_read() (the view of reads in progress) reads it while
+ * its owner may be writing, and keeps a copy only if the slot was active
+ * before and after and the copy matches its checksum.  The state word is written last (after a write barrier) when a
  * slot is opened, so a torn slot is never replayed.
  * ---------------------------------------------------------------------
  */
