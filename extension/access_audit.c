@@ -36,6 +36,7 @@ int			aa_queue_size_mb = 64;
 int			aa_flush_interval_ms = 200;
 int			aa_batch_size = 5000;
 int			aa_max_query_length = 2048;
+int			aa_query_text = AA_QUERY_TEXT_FULL;
 char	   *aa_actor = NULL;
 bool		aa_maintenance = false;
 int			aa_business_hours_start = AA_BUSINESS_HOURS_START_DEFAULT;
@@ -48,6 +49,13 @@ char	   *aa_server_name = NULL;
 bool		aa_settings_assigned = true;
 
 void		_PG_init(void);
+
+static const struct config_enum_entry query_text_options[] = {
+	{"full", AA_QUERY_TEXT_FULL, false},
+	{"normalized", AA_QUERY_TEXT_NORMALIZED, false},
+	{"normalised", AA_QUERY_TEXT_NORMALIZED, true},
+	{NULL, 0, false}
+};
 
 /*
  * While _PG_init runs, the integer check hooks accept any value: a bad value
@@ -239,6 +247,12 @@ _PG_init(void)
 							NULL,
 							&aa_max_query_length, 2048, INT_MIN, INT_MAX, PGC_SUSET,
 							GUC_UNIT_BYTE, check_max_query_length, assign_int_setting, NULL);
+	DefineCustomEnumVariable("access_audit.query_text",
+							 "What of a statement's text a record keeps: full, or normalized (constants replaced by $n).",
+							 "Full text shows the values a statement looked for; normalized text keeps literals "
+							 "others typed (phone numbers searched for) out of reach of the log's readers.",
+							 &aa_query_text, AA_QUERY_TEXT_FULL, query_text_options,
+							 PGC_SUSET, 0, NULL, assign_int_setting, NULL);
 	DefineCustomStringVariable("access_audit.actor",
 							   "Application-level user on whose behalf this session reads.",
 							   "Trusted only from members of role access_audit_app; otherwise recorded as a claim.",

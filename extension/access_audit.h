@@ -40,6 +40,7 @@ extern int	aa_queue_size_mb;
 extern int	aa_flush_interval_ms;
 extern int	aa_batch_size;
 extern int	aa_max_query_length;
+extern int	aa_query_text;
 extern char *aa_actor;
 extern bool aa_maintenance;
 extern int	aa_business_hours_start;
@@ -57,6 +58,10 @@ extern bool aa_settings_assigned;
 #define AA_BUSINESS_HOURS_END_DEFAULT	18
 
 extern void aa_business_hours(int *start, int *end);
+
+/* access_audit.query_text: what of a statement's text a record keeps */
+#define AA_QUERY_TEXT_FULL			0
+#define AA_QUERY_TEXT_NORMALIZED	1
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64

@@ -21,8 +21,15 @@
  *
  * Also here: the rows of planner statistics a statement reads (counted by
  * wrappers of scan nodes), the tags a relation made from a query takes
- * from its sources (applied by tags.c), and event records (settings,
- * publications).  What a plan reads is worked out in plantrace.c.
+ * from its sources (applied by tags.c), the rows a write may print in a
+ * constraint error, code and tables attached to tagged tables by their
+ * owners, server files, replication slots and remote servers read from
+ * SQL, the routine a nested statement runs in (an fmgr hook keeps the
+ * stack), the rows an audited statement sends as they leave (a wrapper of
+ * its DestReceiver keeps the intent slot current), and event records
+ * (settings, publications).  What a plan reads is worked out in
+ * plantrace.c.  Parallel workers record only what they run inside the
+ * copied plan, in their leader's name.
  *
  * IDENTIFICATION
  *	  extension/capture.c
@@ -34,28 +41,37 @@
 #include "access/genam.h"
 #include "access/parallel.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/index.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_user_mapping.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_statistic_ext_data.h"
 #include "statistics/extended_stats_internal.h"
 #include "commands/copy.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "common/ip.h"
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "pgstat.h"
@@ -64,16 +80,20 @@
 #include "storage/proc.h"
 #include "utils/portal.h"
 #include "utils/rel.h"
+#include "access/reloptions.h"
 #include "utils/rls.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/fmgrtab.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -134,6 +154,7 @@ typedef struct InflightRecord
 	bool		intent;			/* holds this backend's intent slot */
 	int			n_instr;
 	Instrumentation **instr;	/* scan nodes of tagged relations */
+	bool	   *instr_leaky;	/* ... whose filter may leak their values */
 
 	/*
 	 * Planner statistics of tagged columns the statement read (sample values
@@ -155,6 +176,15 @@ typedef struct InflightRecord
 	 */
 	StatsReads *stats_emitted;
 	StatsReads *stats_scanned;
+
+	/*
+	 * A statement that writes tables with tagged columns: the lists of its
+	 * record (own reads plus the tagged columns PostgreSQL may print in a
+	 * constraint error: "Failing row contains", "Key (...)=(...)"), used if
+	 * such an error ends it (shown_error).  See error_row_lists().
+	 */
+	AuditRecord *err_lists;
+	bool		shown_error;
 } InflightRecord;
 
 /*
@@ -182,13 +212,34 @@ typedef struct PlanAuditInfo
 	MemoryContext cb_cxt;		/* the plan's context, which holds this */
 	Bitmapset  *scan_checked;	/* plan_node_ids asked scan_is_tagged() */
 	Bitmapset  *scan_tagged;	/* ... and those that read tagged rels */
+	Bitmapset  *scan_leaky;		/* ... whose filter may leak tagged values */
 	Bitmapset  *stats_nodes;	/* see build_plan_record() */
 	char	   *block;			/* the flat lists, in the plan's context */
 	Size		block_size;
 	AuditRecord lists;			/* n_* and arrays (pointing into block) */
+	bool		special_checked;	/* special_calls() done */
+	List	   *special;		/* ... its calls, in the plan's context */
 	uint64		copies_epoch;	/* aa_tags_epoch() when copies derived */
 	List	   *copies;			/* plan_copies(), in the plan's context */
 } PlanAuditInfo;
+
+/*
+ * The receiver of an audited statement's rows to the client, around the
+ * protocol's own: it counts the rows as they leave, so that a statement
+ * the planner expected to return few rows takes the intent slot once it
+ * has sent AA_INTENT_ROWS, and keeps the slot's row count current every
+ * AA_INTENT_ROWS rows (see aa_ExecutorRun()).
+ */
+#define AA_INTENT_ROWS	64
+
+typedef struct CountingReceiver
+{
+	DestReceiver pub;
+	DestReceiver *inner;
+	struct InflightRecord *ir;
+	uint64		sent;			/* rows passed on in this run */
+	int64		base;			/* rows of the record before this run */
+} CountingReceiver;
 
 typedef struct PlanInfoSlot
 {
@@ -203,6 +254,22 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+/*
+ * The routines (procedural-language and SECURITY DEFINER functions and
+ * procedures) this backend is running, innermost last, kept by
+ * aa_fmgr_hook(): a nested record names the routine it ran in and the
+ * routine's owner, so that a trigger planted by a table owner shows its
+ * author in the records of the colleagues it runs for.  Deeper calls are
+ * counted, not kept.
+ */
+#define AA_ROUTINE_DEPTH 64
+static Oid	routine_stack[AA_ROUTINE_DEPTH];
+static int	routine_depth = 0;
+static Oid	routine_cached = InvalidOid;
+static char *routine_detail_cached = NULL;
 
 static InflightRecord *inflight = NULL;
 static int	nesting_level = 0;
@@ -232,6 +299,10 @@ static char *client_addr_text = NULL;
 static bool client_addr_done = false;
 
 static void aa_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static int64 table_rows(Oid relid);
+static bool aa_needs_fmgr_hook(Oid fn_oid);
+static void aa_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo,
+						 Datum *private);
 static void aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS);
 static void aa_ExecutorFinish(QueryDesc *queryDesc);
 static void aa_ExecutorEnd(QueryDesc *queryDesc);
@@ -262,6 +333,101 @@ aa_capture_init(void)
 	ExecutorEnd_hook = aa_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = aa_ProcessUtility;
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = aa_needs_fmgr_hook;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = aa_fmgr_hook;
+}
+
+/*
+ * needs_fmgr_hook: should calls of fn_oid pass through aa_fmgr_hook()?
+ * Functions in procedural languages (plpgsql, trigger functions, ...) do;
+ * SECURITY DEFINER functions pass through it anyway.  Built-in, C and SQL
+ * functions do not: SQL functions would no longer be inlined.
+ */
+static bool
+aa_needs_fmgr_hook(Oid fn_oid)
+{
+	HeapTuple	tup;
+	Oid			lang;
+
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
+		return true;
+	if (fn_oid < FirstNormalObjectId || capture_disabled)
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	lang = ((Form_pg_proc) GETSTRUCT(tup))->prolang;
+	ReleaseSysCache(tup);
+	return lang != INTERNALlanguageId && lang != ClanguageId &&
+		lang != SQLlanguageId;
+}
+
+/*
+ * fmgr_hook: keep the stack of routines running (routine_stack).  Leaves
+ * *private to other hooks.
+ */
+static void
+aa_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo, Datum *private)
+{
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, private);
+	switch (event)
+	{
+		case FHET_START:
+			if (routine_depth < AA_ROUTINE_DEPTH)
+				routine_stack[routine_depth] = flinfo->fn_oid;
+			routine_depth++;
+			break;
+		case FHET_END:
+		case FHET_ABORT:
+			if (routine_depth > 0)
+				routine_depth--;
+			break;
+	}
+}
+
+/*
+ * The detail of a record made inside a routine: its name and its owner, as
+ * JSON.  NULL outside routines.  Catalog access (cached for the last
+ * routine asked about); the result lives in TopMemoryContext.
+ */
+static const char *
+routine_detail(void)
+{
+	Oid			fn;
+	HeapTuple	tup;
+	StringInfoData buf;
+	char	   *owner = NULL;
+	MemoryContext old;
+
+	if (routine_depth <= 0)
+		return NULL;
+	fn = routine_stack[Min(routine_depth, AA_ROUTINE_DEPTH) - 1];
+	if (fn == routine_cached && routine_detail_cached != NULL)
+		return routine_detail_cached;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	owner = GetUserNameFromId(((Form_pg_proc) GETSTRUCT(tup))->proowner, true);
+	ReleaseSysCache(tup);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (routine_detail_cached)
+		pfree(routine_detail_cached);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"routine\": ");
+	escape_json(&buf, format_procedure_qualified(fn));
+	appendStringInfoString(&buf, ", \"routine_owner\": ");
+	if (owner)
+		escape_json(&buf, owner);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+	MemoryContextSwitchTo(old);
+	routine_detail_cached = buf.data;
+	routine_cached = fn;
+	return routine_detail_cached;
 }
 
 /*
@@ -275,11 +441,19 @@ aa_capture_disable(void)
 
 /*
  * Should this process capture at all?
+ *
+ * A parallel worker runs a copy of part of its leader's plan; the leader
+ * records that plan (with the workers' rows, from instrumentation), so the
+ * worker's own plan (nesting level 0) is not recorded again.  Statements
+ * the worker runs inside it (the body of a PARALLEL SAFE function called
+ * from the copied plan) exist only there: the worker records those, in the
+ * name of its leader (fill_identity()).
  */
 static inline bool
 capture_wanted(void)
 {
-	return aa_enabled && !capture_disabled && !IsParallelWorker() &&
+	return aa_enabled && !capture_disabled &&
+		(!IsParallelWorker() || nesting_level > 0) &&
 		aa_queue_ready() && MyDatabaseId != InvalidOid;
 }
 
@@ -287,6 +461,48 @@ capture_wanted(void)
  * Identity
  * ---------------------------------------------------------------------
  */
+
+/*
+ * The client address of this parallel worker's leader, from the leader's
+ * backend status entry (a worker has no connection of its own); NULL for a
+ * local connection or if the leader is not found.  Allocated in
+ * TopMemoryContext.
+ */
+static char *
+leader_client_addr(void)
+{
+	int			pid;
+	int			n;
+	int			i;
+
+	if (MyProc == NULL || MyProc->lockGroupLeader == NULL)
+		return NULL;
+	pid = MyProc->lockGroupLeader->pid;
+	n = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = aa_local_beentry_compat(i);
+		PgBackendStatus *be;
+		char		host[NI_MAXHOST];
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_procpid != pid)
+			continue;
+		if (be->st_clientaddr.addr.ss_family != AF_INET &&
+			be->st_clientaddr.addr.ss_family != AF_INET6)
+			return NULL;
+		host[0] = '\0';
+		if (pg_getnameinfo_all(&be->st_clientaddr.addr,
+							   be->st_clientaddr.salen,
+							   host, sizeof(host), NULL, 0,
+							   NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+			return NULL;
+		return MemoryContextStrdup(TopMemoryContext, host);
+	}
+	return NULL;
+}
 
 /*
  * Fill who/where fields of rec; strings are copied into cxt.  Needs a
@@ -311,6 +527,11 @@ fill_identity(AuditRecord *rec, MemoryContext cxt)
 												  name ? name : "?");
 		effective_role_cached = uid;
 	}
+	if (!client_addr_done && IsParallelWorker())
+	{
+		client_addr_text = leader_client_addr();
+		client_addr_done = true;
+	}
 	if (!client_addr_done && MyProcPort != NULL)
 	{
 		char		host[NI_MAXHOST];
@@ -334,6 +555,14 @@ fill_identity(AuditRecord *rec, MemoryContext cxt)
 	rec->application_name = (application_name && application_name[0]) ?
 		MemoryContextStrdup(cxt, application_name) : NULL;
 	rec->backend_pid = MyProcPid;
+
+	/*
+	 * A parallel worker works for its leader's session: the roles, the actor
+	 * and the application name are the leader's already (the parallel context
+	 * carries them); the process is the leader's too.
+	 */
+	if (IsParallelWorker() && MyProc != NULL && MyProc->lockGroupLeader != NULL)
+		rec->backend_pid = MyProc->lockGroupLeader->pid;
 
 	/* application-level actor: trusted only from members of access_audit_app */
 	if (aa_actor && aa_actor[0])
@@ -361,8 +590,235 @@ fill_identity(AuditRecord *rec, MemoryContext cxt)
 }
 
 /*
- * Statement text, cut to one statement and to max_query_length bytes (on
- * a character boundary).
+ * A text of len bytes cut to at most max bytes: its head and its tail, on
+ * character boundaries, with a comment in between saying how many bytes
+ * were cut.  A statement behind a long leading comment (or with a long
+ * middle) keeps what it does: what it reads is at its start, where it
+ * reads from and its conditions are at its end.  Below 64 bytes there is
+ * no room for both and only the head is kept.
+ */
+static char *
+text_head_tail(const char *source, int len, int max, MemoryContext cxt)
+{
+	char		marker[64];
+	int			mlen;
+	int			budget;
+	int			head;
+	int			tail;
+	int			cut;
+	char	   *copy;
+
+	/* the marker is never longer than with the whole length in it */
+	mlen = snprintf(marker, sizeof(marker),
+					" /* access_audit: %d bytes cut */ ", len);
+	budget = max - mlen;
+	if (budget < 32)
+	{
+		head = pg_mbcliplen(source, len, max);
+		copy = MemoryContextAlloc(cxt, head + 1);
+		memcpy(copy, source, head);
+		copy[head] = '\0';
+		return copy;
+	}
+	head = pg_mbcliplen(source, len, budget / 2);
+	/* the tail starts at the first character boundary that leaves room */
+	tail = head;
+	while (tail < len && len - tail > budget - head)
+		tail += pg_mblen(source + tail);
+	cut = tail - head;
+	mlen = snprintf(marker, sizeof(marker),
+					" /* access_audit: %d bytes cut */ ", cut);
+	copy = MemoryContextAlloc(cxt, head + mlen + (len - tail) + 1);
+	memcpy(copy, source, head);
+	memcpy(copy + head, marker, mlen);
+	memcpy(copy + head + mlen, source + tail, len - tail);
+	copy[head + mlen + len - tail] = '\0';
+	return copy;
+}
+
+/* can c continue an identifier (so a digit after it is no number)? */
+static inline bool
+ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c == '_' || c == '$' ||
+		(unsigned char) c >= 0x80;
+}
+
+/*
+ * The text of len bytes with its constants replaced by $n (numbered after
+ * the highest parameter the text uses), for access_audit.query_text =
+ * normalized: string literals ('...', E'...', B'...', X'...', U&'...',
+ * dollar-quoted) and numbers.  Quoted identifiers and comments are kept.
+ * A lexer of its own (no parse tree is at hand where records are made);
+ * malformed text is copied as it is from where it stops making sense.
+ * Returns a palloc'd string, its length in *outlen.
+ */
+static char *
+normalize_constants(const char *src, int len, int *outlen)
+{
+	StringInfoData out;
+	int			next = 1;
+	int			i;
+
+	/* number after the highest $n already in the text */
+	for (i = 0; i < len; i++)
+	{
+		if (src[i] == '$' && i + 1 < len && src[i + 1] >= '0' &&
+			src[i + 1] <= '9' && (i == 0 || !ident_char(src[i - 1])))
+		{
+			int			n = 0;
+			int			j = i + 1;
+
+			while (j < len && src[j] >= '0' && src[j] <= '9' && n < 100000)
+				n = n * 10 + (src[j++] - '0');
+			if (n >= next)
+				next = n + 1;
+		}
+	}
+
+	initStringInfo(&out);
+	i = 0;
+	while (i < len)
+	{
+		char		c = src[i];
+		bool		prev_ident = i > 0 && ident_char(src[i - 1]);
+
+		/* comments: kept */
+		if (c == '-' && i + 1 < len && src[i + 1] == '-')
+		{
+			int			j = i;
+
+			while (j < len && src[j] != '\n')
+				j++;
+			appendBinaryStringInfo(&out, src + i, j - i);
+			i = j;
+			continue;
+		}
+		if (c == '/' && i + 1 < len && src[i + 1] == '*')
+		{
+			int			depth = 0;
+			int			j = i;
+
+			while (j < len)
+			{
+				if (src[j] == '/' && j + 1 < len && src[j + 1] == '*')
+				{
+					depth++;
+					j += 2;
+				}
+				else if (src[j] == '*' && j + 1 < len && src[j + 1] == '/')
+				{
+					depth--;
+					j += 2;
+					if (depth == 0)
+						break;
+				}
+				else
+					j++;
+			}
+			appendBinaryStringInfo(&out, src + i, j - i);
+			i = j;
+			continue;
+		}
+		/* quoted identifiers: kept */
+		if (c == '"')
+		{
+			int			j = i + 1;
+
+			while (j < len && !(src[j] == '"' && !(j + 1 < len && src[j + 1] == '"')))
+				j += (src[j] == '"') ? 2 : 1;
+			j = Min(j + 1, len);
+			appendBinaryStringInfo(&out, src + i, j - i);
+			i = j;
+			continue;
+		}
+		/* string literals, with an optional E, B, X, N or U& prefix */
+		if (!prev_ident)
+		{
+			int			q = i;
+			bool		backslash = false;
+
+			if ((c == 'E' || c == 'e') && i + 1 < len && src[i + 1] == '\'')
+			{
+				backslash = true;
+				q = i + 1;
+			}
+			else if ((c == 'B' || c == 'b' || c == 'X' || c == 'x' ||
+					  c == 'N' || c == 'n') && i + 1 < len && src[i + 1] == '\'')
+				q = i + 1;
+			else if ((c == 'U' || c == 'u') && i + 2 < len && src[i + 1] == '&' &&
+					 src[i + 2] == '\'')
+				q = i + 2;
+			if (src[q] == '\'')
+			{
+				int			j = q + 1;
+
+				while (j < len)
+				{
+					if (backslash && src[j] == '\\')
+						j += 2;
+					else if (src[j] == '\'' && j + 1 < len && src[j + 1] == '\'')
+						j += 2;
+					else if (src[j] == '\'')
+						break;
+					else
+						j++;
+				}
+				appendStringInfo(&out, "$%d", next++);
+				i = Min(j + 1, len);
+				continue;
+			}
+		}
+		/* dollar quotes: $$...$$ or $tag$...$tag$ */
+		if (c == '$' && !prev_ident)
+		{
+			int			j = i + 1;
+
+			while (j < len && (ident_char(src[j]) && src[j] != '$') &&
+				   !(j == i + 1 && src[j] >= '0' && src[j] <= '9'))
+				j++;
+			if (j < len && src[j] == '$')
+			{
+				int			taglen = j - i + 1;
+				int			k = j + 1;
+
+				while (k + taglen <= len && strncmp(src + k, src + i, taglen) != 0)
+					k++;
+				if (k + taglen <= len)
+				{
+					appendStringInfo(&out, "$%d", next++);
+					i = k + taglen;
+					continue;
+				}
+			}
+		}
+		/* numbers */
+		if (!prev_ident && ((c >= '0' && c <= '9') ||
+							(c == '.' && i + 1 < len && src[i + 1] >= '0' &&
+							 src[i + 1] <= '9')))
+		{
+			int			j = i;
+
+			while (j < len && (ident_char(src[j]) || src[j] == '.' ||
+							   ((src[j] == '+' || src[j] == '-') &&
+								(src[j - 1] == 'e' || src[j - 1] == 'E'))))
+				j++;
+			appendStringInfo(&out, "$%d", next++);
+			i = j;
+			continue;
+		}
+		appendStringInfoChar(&out, c);
+		i++;
+	}
+	*outlen = out.len;
+	return out.data;
+}
+
+/*
+ * Statement text, cut to one statement, normalized if
+ * access_audit.query_text says so, and cut to max_query_length bytes (its
+ * head and tail, see text_head_tail()).
  */
 static char *
 statement_text(const char *source, int location, int len, MemoryContext cxt)
@@ -393,8 +849,15 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
 					   source[len - 1] == '\n' || source[len - 1] == '\t' ||
 					   source[len - 1] == '\r'))
 		len--;
+	if (aa_query_text == AA_QUERY_TEXT_NORMALIZED && len > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		source = normalize_constants(source, len, &len);
+		MemoryContextSwitchTo(old);
+	}
 	if (aa_max_query_length >= 0 && len > aa_max_query_length)
-		len = pg_mbcliplen(source, len, aa_max_query_length);
+		return text_head_tail(source, len, aa_max_query_length, cxt);
 	copy = MemoryContextAlloc(cxt, len + 1);
 	memcpy(copy, source, len);
 	copy[len] = '\0';
@@ -433,6 +896,7 @@ typedef struct InstrCtx
 {
 	PlannedStmt *stmt;
 	List	   *instr;
+	List	   *instr_leaky;	/* int per instr: filter may leak */
 	struct PlanAuditInfo *pai;	/* remembers the answer per plan node */
 	MemoryContext cxt;			/* for counters of uninstrumented scans */
 	Bitmapset  *stats_nodes;	/* scans of statistics catalogs to watch */
@@ -440,7 +904,8 @@ typedef struct InstrCtx
 	List	   *stats_top_at;	/* ... and the Plan where each is counted */
 } InstrCtx;
 
-static bool scan_is_tagged(Plan *plan, InstrCtx *ctx);
+static bool scan_is_tagged(Plan *plan, InstrCtx *ctx, bool *leaky);
+static int64 tagged_rows_so_far(struct InflightRecord *ir);
 
 /*
  * ExecProcNode of a tagged scan in a plan run without instrumentation:
@@ -1311,6 +1776,8 @@ stats_read_all(InflightRecord *ir)
 static bool
 collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 {
+	bool		leaky;
+
 	if (ps == NULL)
 		return false;
 	/* aa_stats_scan_nodes(): statistics scans, and Gathers above some */
@@ -1339,14 +1806,20 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		IsA(ps, IndexOnlyScanState) + IsA(ps, BitmapHeapScanState) +
 		IsA(ps, TidScanState) + IsA(ps, TidRangeScanState) +
 		IsA(ps, SampleScanState) + IsA(ps, ForeignScanState) > 0 &&
-		scan_is_tagged(ps->plan, ctx))
+		scan_is_tagged(ps->plan, ctx, &leaky))
 	{
+		/*
+		 * A scan with an Instrumentation counts the rows its filter removes
+		 * in nfiltered1 (InstrCountFiltered1), with or without
+		 * INSTRUMENT_ROWS.
+		 */
 		if (ps->instrument == NULL)
 		{
 			ps->instrument = MemoryContextAllocZero(ctx->cxt, sizeof(Instrumentation));
 			ps->ExecProcNode = aa_counting_exec;
 		}
 		ctx->instr = lappend(ctx->instr, ps->instrument);
+		ctx->instr_leaky = lappend_int(ctx->instr_leaky, leaky ? 1 : 0);
 	}
 	return planstate_tree_walker(ps, collect_scan_instr, (void *) ctx);
 }
@@ -1358,7 +1831,11 @@ tagged_rows_so_far(InflightRecord *ir)
 	int			i;
 
 	for (i = 0; i < ir->n_instr; i++)
+	{
 		n += (int64) (ir->instr[i]->ntuples + ir->instr[i]->tuplecount);
+		if (ir->instr_leaky[i])
+			n += (int64) ir->instr[i]->nfiltered1;
+	}
 	return n;
 }
 
@@ -1420,6 +1897,196 @@ selects_tagged(Bitmapset *sel, AuditRelTags *tags)
 }
 
 /*
+ * The columns the plan reads of each inheritance child and partition it
+ * scans on behalf of a parent named in the query, indexed by range-table
+ * index (NULL where none): the parent's selected columns, translated
+ * through the plan's AppendRelInfos (parent_colnos, which setrefs.c keeps;
+ * the same on every version, unlike the children's own permission
+ * entries).  Allocated in the current context; NULL if the plan expands no
+ * parent.
+ */
+static Bitmapset **
+child_selected_cols(PlannedStmt *stmt)
+{
+	int			nrt = list_length(stmt->rtable);
+	Bitmapset **sets;
+	bool		changed = true;
+	int			rounds = 0;
+	ListCell   *lc;
+
+	if (stmt->appendRelations == NIL)
+		return NULL;
+	sets = palloc0(sizeof(Bitmapset *) * (nrt + 1));
+	while (changed && rounds++ < 32)
+	{
+		changed = false;
+		foreach(lc, stmt->appendRelations)
+		{
+			AppendRelInfo *ari = lfirst(lc);
+			RangeTblEntry *prte;
+			Bitmapset  *psel;
+			AttrNumber	c;
+
+			if (ari->parent_relid < 1 || ari->parent_relid > nrt ||
+				ari->child_relid < 1 || ari->child_relid > nrt ||
+				sets[ari->child_relid] != NULL)
+				continue;
+			prte = rt_fetch(ari->parent_relid, stmt->rtable);
+			if (prte->rtekind != RTE_RELATION)
+				continue;
+			psel = (aa_rte_required_perms_compat(stmt, prte) & ACL_SELECT) ?
+				aa_rte_selected_cols_compat(stmt, prte) :
+				sets[ari->parent_relid];
+			if (psel == NULL)
+				continue;
+			if (bms_is_member(ATTBIT(0), psel))
+				sets[ari->child_relid] = bms_make_singleton(ATTBIT(0));
+			else
+			{
+				Bitmapset  *csel = NULL;
+
+				for (c = 1; c <= ari->num_child_cols; c++)
+				{
+					AttrNumber	pa = ari->parent_colnos ?
+					ari->parent_colnos[c - 1] : 0;
+
+					if (pa > 0 && bms_is_member(ATTBIT(pa), psel))
+						csel = bms_add_member(csel, ATTBIT(c));
+				}
+				if (csel == NULL)
+					continue;
+				sets[ari->child_relid] = csel;
+			}
+			changed = true;
+		}
+	}
+	return sets;
+}
+
+/*
+ * Is range-table entry rti a child whose own tags (not its parents') the
+ * plan reads: a tag on a partition of an untagged parent?  The parent
+ * column of a child column is found through the AppendRelInfo.
+ */
+static bool
+child_column_own_tag(PlannedStmt *stmt, Index rti, AttrNumber cattno)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->appendRelations)
+	{
+		AppendRelInfo *ari = lfirst(lc);
+		RangeTblEntry *prte;
+		AuditRelTags *pt;
+		AttrNumber	pa;
+
+		if (ari->child_relid != rti)
+			continue;
+		if (cattno < 1 || cattno > ari->num_child_cols ||
+			ari->parent_colnos == NULL)
+			return true;
+		pa = ari->parent_colnos[cattno - 1];
+		prte = rt_fetch(ari->parent_relid, stmt->rtable);
+		pt = aa_tags_lookup(prte->relid);
+		return pt == NULL || pa < 1 || pa > pt->natts ||
+			pt->cols[pa].qualname == NULL;
+	}
+	return true;
+}
+
+/*
+ * Add to *cols the columns of range-table entry rti that the scans of it in
+ * plan (and below) refer to in their conditions: its filter and the
+ * original quals of index and bitmap scans.
+ */
+static void
+scan_qual_columns(Plan *plan, Index rti, Bitmapset **cols)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	switch (nodeTag(plan))
+	{
+		case T_SeqScan:
+		case T_SampleScan:
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+		case T_BitmapHeapScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+			if (((Scan *) plan)->scanrelid == rti)
+			{
+				pull_varattnos((Node *) plan->qual, rti, cols);
+				if (IsA(plan, IndexScan))
+					pull_varattnos((Node *) ((IndexScan *) plan)->indexqualorig,
+								   rti, cols);
+				else if (IsA(plan, BitmapHeapScan))
+					pull_varattnos((Node *) ((BitmapHeapScan *) plan)->bitmapqualorig,
+								   rti, cols);
+			}
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) plan)->mergeplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		case T_SubqueryScan:
+			scan_qual_columns(((SubqueryScan *) plan)->subplan, rti, cols);
+			break;
+		case T_BitmapAnd:
+			foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		case T_BitmapOr:
+			foreach(lc, ((BitmapOr *) plan)->bitmapplans)
+				scan_qual_columns(lfirst(lc), rti, cols);
+			break;
+		default:
+			break;
+	}
+	scan_qual_columns(plan->lefttree, rti, cols);
+	scan_qual_columns(plan->righttree, rti, cols);
+}
+
+/*
+ * The tagged columns of relation rti that row-level security policies make
+ * the statement read: a policy's conditions are added to the scans of the
+ * relation but not to the columns the query selects, so a policy calling
+ * a function on phone hands it the phone of every row scanned, whoever
+ * reads.  Found as the columns the scans' conditions refer to beyond the
+ * selected ones, for relations with row-level security on; NULL if none.
+ */
+static Bitmapset *
+policy_columns(PlannedStmt *stmt, Index rti, RangeTblEntry *rte,
+			   AuditRelTags *tags, Bitmapset *sel)
+{
+	HeapTuple	tup;
+	bool		rls;
+	Bitmapset  *cols = NULL;
+	Bitmapset  *extra;
+	ListCell   *lc;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+	ReleaseSysCache(tup);
+	if (!rls)
+		return NULL;
+	scan_qual_columns(stmt->planTree, rti, &cols);
+	foreach(lc, stmt->subplans)
+		scan_qual_columns(lfirst(lc), rti, &cols);
+	extra = bms_difference(cols, sel);
+	if (!selects_tagged(extra, tags))
+		return NULL;
+	return extra;
+}
+
+/*
  * Decide, before the plan starts, whether it may read tagged columns: a
  * relation it reads (a range-table entry checked for SELECT) has a tagged
  * column among the columns it selects, or is read as a whole row.  This is
@@ -1444,6 +2111,31 @@ plan_reads_tagged(PlannedStmt *stmt)
 		tags = aa_tags_lookup(rte->relid);
 		if (tags != NULL &&
 			selects_tagged(aa_rte_selected_cols_compat(stmt, rte), tags))
+			return true;
+		if (tags != NULL &&
+			policy_columns(stmt, foreach_current_index(lc) + 1, rte, tags,
+						   aa_rte_selected_cols_compat(stmt, rte)) != NULL)
+			return true;
+	}
+
+	/* children read through a parent: a tag on a partition only */
+	if (stmt->appendRelations != NIL)
+	{
+		Bitmapset **child = child_selected_cols(stmt);
+		int			rti;
+		bool		found = false;
+
+		for (rti = 1; child && rti <= list_length(stmt->rtable) && !found; rti++)
+		{
+			RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
+			AuditRelTags *tags;
+
+			if (child[rti] == NULL || rte->rtekind != RTE_RELATION)
+				continue;
+			tags = aa_tags_lookup(rte->relid);
+			found = tags != NULL && selects_tagged(child[rti], tags);
+		}
+		if (found)
 			return true;
 	}
 	return aa_plan_reads_stats(stmt);
@@ -1497,6 +2189,9 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 		whole = bms_is_member(ATTBIT(0), sel);
 		if (refs != NULL && !whole && !bms_is_member(ATTBIT(0), refs[rti]))
 			sel = bms_intersect(sel, refs[rti]);
+		/* columns row-level security policies read (predicate only) */
+		if (!whole)
+			sel = bms_union(sel, policy_columns(stmt, rti, rte, tags, sel));
 		for (attno = 1; attno <= tags->natts; attno++)
 		{
 			AuditColumnTags *col = &tags->cols[attno];
@@ -1523,6 +2218,56 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 		if (any)
 			add_unique(&rec->relations, &rec->n_relations, &cap_rel,
 					   pstrdup(tags->qualname));
+	}
+
+	/*
+	 * Children and partitions read through a parent: their own tags, those
+	 * their parent does not have (a tag on one partition), are read too.
+	 */
+	if (stmt->appendRelations != NIL)
+	{
+		Bitmapset **child = child_selected_cols(stmt);
+
+		for (rti = 1; child && rti <= nrt; rti++)
+		{
+			RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
+			AuditRelTags *tags;
+			bool		whole;
+			bool		any = false;
+			AttrNumber	attno;
+
+			if (child[rti] == NULL || rte->rtekind != RTE_RELATION ||
+				(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) != 0)
+				continue;
+			tags = aa_tags_lookup(rte->relid);
+			if (tags == NULL)
+				continue;
+			whole = bms_is_member(ATTBIT(0), child[rti]);
+			for (attno = 1; attno <= tags->natts; attno++)
+			{
+				AuditColumnTags *col = &tags->cols[attno];
+				int			i;
+
+				if (col->qualname == NULL ||
+					(!whole && !bms_is_member(ATTBIT(attno), child[rti])) ||
+					!child_column_own_tag(stmt, rti, attno))
+					continue;
+				any = true;
+				add_unique(&rec->columns, &rec->n_columns, &cap_col,
+						   pstrdup(col->qualname));
+				for (i = 0; i < col->ntags; i++)
+					add_unique(&rec->tags, &rec->n_tags, &cap_tag,
+							   pstrdup(col->tags[i]));
+				if (!(t.unknown ||
+					  bms_is_member(ATTBIT(attno), t.out[rti]) ||
+					  bms_is_member(ATTBIT(0), t.out[rti])))
+					add_unique(&rec->predicate_columns, &rec->n_predicate,
+							   &cap_pred, pstrdup(col->qualname));
+			}
+			if (any)
+				add_unique(&rec->relations, &rec->n_relations, &cap_rel,
+						   pstrdup(tags->qualname));
+		}
 	}
 
 	/* a column output through one path is not "predicate only" */
@@ -1594,20 +2339,45 @@ rte_reads_tagged(PlannedStmt *stmt, RangeTblEntry *rte, AuditRelTags *rt)
 }
 
 /*
- * Does scan node plan read tagged columns of its relation?  Answers are kept per
- * plan_node_id in the plan's entry, so repeated executions do no hash
- * lookups.  (Run-time partition pruning can leave different scan nodes
- * from one execution to the next, hence per node, on demand.)
+ * Can scan node plan's filter leak the values of tagged columns of its
+ * relation to someone: does it pass one to a function that is not
+ * leakproof (set_config(), a function raising a NOTICE with its argument)?
+ * Then every row the filter saw has been read, whether it passed or not.
+ * Leakproof operators (equality, comparisons) do not count: a probe for a
+ * value is a predicate-only read, counted by the rows it finds.
  */
 static bool
-scan_is_tagged(Plan *plan, InstrCtx *ctx)
+scan_filter_leaks(Plan *plan, Index scanrelid, AuditRelTags *rt)
+{
+	Bitmapset  *attrs = NULL;
+
+	if (plan->qual == NIL)
+		return false;
+	pull_varattnos((Node *) plan->qual, scanrelid, &attrs);
+	return selects_tagged(attrs, rt) &&
+		contain_leaked_vars((Node *) plan->qual);
+}
+
+/*
+ * Does scan node plan read tagged columns of its relation?  *leaky is set
+ * to whether its filter may leak them (scan_filter_leaks()).  Answers are
+ * kept per plan_node_id in the plan's entry, so repeated executions do no
+ * hash lookups.  (Run-time partition pruning can leave different scan
+ * nodes from one execution to the next, hence per node, on demand.)
+ */
+static bool
+scan_is_tagged(Plan *plan, InstrCtx *ctx, bool *leaky)
 {
 	PlanAuditInfo *pai = ctx->pai;
 	Index		scanrelid = ((Scan *) plan)->scanrelid;
 	bool		tagged = false;
 
+	*leaky = false;
 	if (pai && bms_is_member(plan->plan_node_id, pai->scan_checked))
+	{
+		*leaky = bms_is_member(plan->plan_node_id, pai->scan_leaky);
 		return bms_is_member(plan->plan_node_id, pai->scan_tagged);
+	}
 	if (scanrelid >= 1 && scanrelid <= list_length(ctx->stmt->rtable))
 	{
 		RangeTblEntry *rte = rt_fetch(scanrelid, ctx->stmt->rtable);
@@ -1617,6 +2387,18 @@ scan_is_tagged(Plan *plan, InstrCtx *ctx)
 		tagged = rte->rtekind == RTE_RELATION &&
 			(rt = aa_tags_lookup(rte->relid)) != NULL &&
 			rte_reads_tagged(ctx->stmt, rte, rt);
+
+		/* a filter on tagged columns the query did not select: a policy's */
+		if (!tagged && rte->rtekind == RTE_RELATION &&
+			(rt = aa_tags_lookup(rte->relid)) != NULL && plan->qual != NIL)
+		{
+			Bitmapset  *qcols = NULL;
+
+			pull_varattnos((Node *) plan->qual, scanrelid, &qcols);
+			tagged = selects_tagged(qcols, rt);
+		}
+		if (tagged)
+			*leaky = scan_filter_leaks(plan, scanrelid, rt);
 	}
 	if (pai)
 	{
@@ -1627,6 +2409,9 @@ scan_is_tagged(Plan *plan, InstrCtx *ctx)
 		if (tagged)
 			pai->scan_tagged = bms_add_member(pai->scan_tagged,
 											  plan->plan_node_id);
+		if (*leaky)
+			pai->scan_leaky = bms_add_member(pai->scan_leaky,
+											 plan->plan_node_id);
 		MemoryContextSwitchTo(old);
 	}
 	return tagged;
@@ -1813,6 +2598,8 @@ plan_info_get(PlannedStmt *stmt)
 	memset(&pai->lists, 0, sizeof(pai->lists));
 	bms_free(pai->scan_checked);
 	bms_free(pai->scan_tagged);
+	bms_free(pai->scan_leaky);
+	pai->scan_leaky = NULL;
 	bms_free(pai->stats_nodes);
 	pai->scan_checked = NULL;
 	pai->scan_tagged = NULL;
@@ -1970,6 +2757,20 @@ inflight_finish(InflightRecord *ir, bool error)
 	 */
 	if (!error)
 		ir->stats_scanned = ir->stats_emitted;
+
+	/* an error printed a row written: a read of what it may show */
+	if (error && ir->shown_error && ir->err_lists != NULL)
+	{
+		ir->rec.relations = ir->err_lists->relations;
+		ir->rec.n_relations = ir->err_lists->n_relations;
+		ir->rec.columns = ir->err_lists->columns;
+		ir->rec.n_columns = ir->err_lists->n_columns;
+		ir->rec.tags = ir->err_lists->tags;
+		ir->rec.n_tags = ir->err_lists->n_tags;
+		ir->rec.detail = "a constraint error may have shown the row written, with its tagged columns";
+	}
+	else
+		ir->shown_error = false;
 	if (ir->rec.n_columns == 0 && (ir->stats == NULL || ir->stats->rows == 0) &&
 		(ir->stats_scanned == NULL || ir->stats_scanned->rows == 0))
 	{
@@ -1995,6 +2796,8 @@ inflight_finish(InflightRecord *ir, bool error)
 	}
 	else
 		ir->rec.tagged_rows = tagged_rows_so_far(ir);
+	if (ir->shown_error)
+		ir->rec.tagged_rows += 1;
 	if ((ir->stats != NULL && ir->stats->rows > 0) ||
 		(ir->stats_scanned != NULL && ir->stats_scanned->rows > 0))
 		push_with_stats(ir);
@@ -2045,9 +2848,764 @@ inflight_new(MemoryContext cxt, EState *estate)
 }
 
 /* ---------------------------------------------------------------------
+ * Rows shown in errors
+ * ---------------------------------------------------------------------
+ *
+ * A statement that writes a table has read the rows it writes: when a
+ * NOT NULL, CHECK, partition or check-option constraint fails, PostgreSQL
+ * prints the whole new row ("Failing row contains (...)"), and unique and
+ * exclusion violations print key values, an exclusion violation those of
+ * the existing row too.  UPDATE t SET city = NULL WHERE id = i, caught in a
+ * loop, prints every row of t.  So a statement that writes tables with
+ * tagged columns keeps, besides its own record, the tagged columns such an
+ * error may print, and one that ends in such an error is recorded as a
+ * read of them: outcome error, one row shown.
+ */
+
+/*
+ * Does the current error (in PG_CATCH) print rows or keys of the table
+ * being written?  Integrity constraint violations (class 23) and check
+ * option violations do.
+ */
+static bool
+error_shows_row(void)
+{
+	int			code = geterrcode();
+
+	return ERRCODE_TO_CATEGORY(code) ==
+		ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		code == ERRCODE_WITH_CHECK_OPTION_VIOLATION;
+}
+
+/*
+ * Add to out the tagged columns of relid that an error about a row written
+ * through root may print, as PostgreSQL decides it: nothing under row-level
+ * security, every column with SELECT on the table, otherwise the columns
+ * with column SELECT.  A row written through a parent is printed in the
+ * parent's columns; a child's tagged column whose parent column is tagged
+ * is listed by the parent already.
+ */
+static void
+error_row_rel(Oid root, bool table_select, Oid relid, AuditRecord *out,
+			  int *cap_rel, int *cap_col, int *cap_tag)
+{
+	AuditRelTags *tags = aa_tags_lookup(relid);
+	AuditRelTags *rtags = relid == root ? tags : aa_tags_lookup(root);
+	AttrNumber	attno;
+	bool		any = false;
+
+	if (tags == NULL)
+		return;
+	for (attno = 1; attno <= tags->natts; attno++)
+	{
+		AuditColumnTags *col = &tags->cols[attno];
+		AttrNumber	rattno = attno;
+		int			i;
+
+		if (col->qualname == NULL)
+			continue;
+		if (relid != root)
+		{
+			char	   *name = get_attname(relid, attno, true);
+
+			rattno = name ? get_attnum(root, name) : InvalidAttrNumber;
+			if (rattno == InvalidAttrNumber)
+				continue;
+			if (rtags != NULL && rattno <= rtags->natts &&
+				rtags->cols[rattno].qualname != NULL)
+				continue;
+		}
+		if (!table_select &&
+			pg_attribute_aclcheck(root, rattno, GetUserId(),
+								  ACL_SELECT) != ACLCHECK_OK)
+			continue;
+		any = true;
+		add_unique(&out->columns, &out->n_columns, cap_col,
+				   pstrdup(col->qualname));
+		for (i = 0; i < col->ntags; i++)
+			add_unique(&out->tags, &out->n_tags, cap_tag,
+					   pstrdup(col->tags[i]));
+	}
+	if (any)
+		add_unique(&out->relations, &out->n_relations, cap_rel,
+				   pstrdup(tags->qualname));
+}
+
+/*
+ * The lists of a record of stmt that ended in an error printing a row it
+ * writes: rec's own lists plus the tagged columns of the tables written
+ * (the named targets, their partitions and inheritance children) that the
+ * error may print.  Returns NULL, allocating nothing lasting, if there are
+ * none.  Catalog access; runs at ExecutorStart, in cxt.
+ */
+static AuditRecord *
+error_row_lists(PlannedStmt *stmt, const AuditRecord *rec, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	AuditRecord *out = palloc0(sizeof(AuditRecord));
+	int			cap_rel = 0,
+				cap_col = 0,
+				cap_tag = 0;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		bool		table_select;
+
+		if (rte->rtekind != RTE_RELATION ||
+			(aa_rte_required_perms_compat(stmt, rte) &
+			 (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) == 0)
+			continue;
+		if (rte->relkind != RELKIND_RELATION &&
+			rte->relkind != RELKIND_PARTITIONED_TABLE &&
+			rte->relkind != RELKIND_FOREIGN_TABLE)
+			continue;
+		/* the common case first: an untagged table without children */
+		if (aa_tags_lookup(rte->relid) == NULL &&
+			rte->relkind != RELKIND_PARTITIONED_TABLE && !rte->inh)
+			continue;
+		if (check_enable_rls(rte->relid, InvalidOid, true) == RLS_ENABLED)
+			continue;
+		table_select = pg_class_aclcheck(rte->relid, GetUserId(),
+										 ACL_SELECT) == ACLCHECK_OK;
+		if (has_subclass(rte->relid))
+		{
+			List	   *all = find_all_inheritors(rte->relid, NoLock, NULL);
+			ListCell   *lc2;
+
+			foreach(lc2, all)
+				error_row_rel(rte->relid, table_select, lfirst_oid(lc2), out,
+							  &cap_rel, &cap_col, &cap_tag);
+		}
+		else
+			error_row_rel(rte->relid, table_select, rte->relid, out,
+						  &cap_rel, &cap_col, &cap_tag);
+	}
+	if (out->n_columns == 0)
+	{
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+
+	/* and the statement's own reads */
+	for (i = 0; i < rec->n_columns; i++)
+		add_unique(&out->columns, &out->n_columns, &cap_col, rec->columns[i]);
+	for (i = 0; i < rec->n_relations; i++)
+		add_unique(&out->relations, &out->n_relations, &cap_rel,
+				   rec->relations[i]);
+	for (i = 0; i < rec->n_tags; i++)
+		add_unique(&out->tags, &out->n_tags, &cap_tag, rec->tags[i]);
+	out->predicate_columns = rec->predicate_columns;
+	out->n_predicate = rec->n_predicate;
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
+/* ---------------------------------------------------------------------
+ * Server files and replication slots read from SQL
+ * ---------------------------------------------------------------------
+ *
+ * Some built-in functions take data out of the database without reading
+ * a table the executor sees: pg_read_binary_file() of a table's own file
+ * (members of pg_read_server_files), server-side lo_import(), and the
+ * replication functions (REPLICATION roles): a logical slot created and
+ * read with pg_logical_slot_get_changes() streams every change to every
+ * table, a backup started with pg_backup_start() copies every file.  A
+ * statement calling one is recorded: as a read of the tagged table whose
+ * file it names (pg_relation_filepath() of it, or a constant path to it),
+ * otherwise as an event naming the function.
+ */
+
+typedef struct SpecialCall
+{
+	const char *func;			/* C name of the built-in, or dblink's */
+	bool		file;			/* reads a server file */
+	bool		remote;			/* dblink, or a foreign table (relid) */
+	Oid			relid;			/* the foreign table */
+	Node	   *arg;			/* its first argument, if any */
+} SpecialCall;
+
+/*
+ * The special built-in called by funcid, or NULL.  Built-ins are known by
+ * their C names, which do not change between versions, through fmgr's own
+ * table: no catalog access.
+ */
+static const char *
+special_builtin(Oid funcid, bool *file)
+{
+	static const char *const files[] = {
+		"pg_read_file", "pg_read_binary_file", "be_lo_import", NULL
+	};
+	static const char *const repl[] = {
+		"pg_logical_slot_", "pg_create_logical_replication_slot",
+		"pg_create_physical_replication_slot", "pg_replication_slot_advance",
+		"pg_copy_logical_replication_slot", "pg_copy_physical_replication_slot",
+		"pg_backup_start", "pg_start_backup", NULL
+	};
+	uint16		idx;
+	const char *name;
+	int			i;
+
+	if (funcid > fmgr_last_builtin_oid)
+		return NULL;
+	idx = fmgr_builtin_oid_index[funcid];
+	if (idx == InvalidOidBuiltinMapping)
+		return NULL;
+	name = fmgr_builtins[idx].funcName;
+	for (i = 0; files[i]; i++)
+		if (strncmp(name, files[i], strlen(files[i])) == 0)
+		{
+			*file = true;
+			return name;
+		}
+	for (i = 0; repl[i]; i++)
+		if (strncmp(name, repl[i], strlen(repl[i])) == 0)
+		{
+			*file = false;
+			return name;
+		}
+	return NULL;
+}
+
+/* expression walker: collect SpecialCalls into *calls */
+static bool
+special_calls_walker(Node *node, List **calls)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *fe = (FuncExpr *) node;
+		bool		file = false;
+		bool		remote = false;
+		const char *name = special_builtin(fe->funcid, &file);
+
+		/* dblink's functions that connect or run remote queries */
+		if (name == NULL && fe->funcid >= FirstNormalObjectId)
+		{
+			char	   *fname = get_func_name(fe->funcid);
+
+			if (fname != NULL &&
+				(strcmp(fname, "dblink") == 0 ||
+				 strcmp(fname, "dblink_exec") == 0 ||
+				 strcmp(fname, "dblink_open") == 0 ||
+				 strcmp(fname, "dblink_send_query") == 0 ||
+				 strcmp(fname, "dblink_connect") == 0 ||
+				 strcmp(fname, "dblink_connect_u") == 0))
+			{
+				name = fname;
+				remote = true;
+			}
+		}
+		if (name != NULL)
+		{
+			SpecialCall *sc = palloc0(sizeof(SpecialCall));
+
+			sc->func = name;
+			sc->file = file;
+			sc->remote = remote;
+			sc->arg = fe->args ? linitial(fe->args) : NULL;
+			/* dblink_connect(name, connstr): the string says where */
+			if (remote && list_length(fe->args) == 2 &&
+				strncmp(name, "dblink_connect", 14) == 0)
+				sc->arg = lsecond(fe->args);
+			*calls = lappend(*calls, sc);
+		}
+	}
+	return expression_tree_walker(node, special_calls_walker, (void *) calls);
+}
+
+/* walk a plan tree's expressions (see special_calls()) */
+static void
+special_calls_plan(Plan *plan, List **calls)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	(void) special_calls_walker((Node *) plan->targetlist, calls);
+	(void) special_calls_walker((Node *) plan->qual, calls);
+	switch (nodeTag(plan))
+	{
+		case T_FunctionScan:
+			(void) special_calls_walker((Node *) ((FunctionScan *) plan)->functions, calls);
+			break;
+		case T_ValuesScan:
+			(void) special_calls_walker((Node *) ((ValuesScan *) plan)->values_lists, calls);
+			break;
+		case T_Result:
+			(void) special_calls_walker(((Result *) plan)->resconstantqual, calls);
+			break;
+		case T_NestLoop:
+		case T_MergeJoin:
+		case T_HashJoin:
+			(void) special_calls_walker((Node *) ((Join *) plan)->joinqual, calls);
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				special_calls_plan(lfirst(lc), calls);
+			break;
+		case T_MergeAppend:
+			foreach(lc, ((MergeAppend *) plan)->mergeplans)
+				special_calls_plan(lfirst(lc), calls);
+			break;
+		case T_SubqueryScan:
+			special_calls_plan(((SubqueryScan *) plan)->subplan, calls);
+			break;
+		default:
+			break;
+	}
+	special_calls_plan(plan->lefttree, calls);
+	special_calls_plan(plan->righttree, calls);
+}
+
+/*
+ * The calls of special built-ins in stmt's plan and subplans.
+ */
+static List *
+special_calls(PlannedStmt *stmt)
+{
+	List	   *calls = NIL;
+	ListCell   *lc;
+
+	special_calls_plan(stmt->planTree, &calls);
+	foreach(lc, stmt->subplans)
+		special_calls_plan(lfirst(lc), &calls);
+
+	/* foreign tables the statement reads: remote reads */
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION &&
+			rte->relkind == RELKIND_FOREIGN_TABLE &&
+			(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) != 0)
+		{
+			SpecialCall *sc = palloc0(sizeof(SpecialCall));
+
+			sc->func = "foreign table";
+			sc->remote = true;
+			sc->relid = rte->relid;
+			calls = lappend(calls, sc);
+		}
+	}
+	return calls;
+}
+
+/*
+ * The relation whose file a server-file function's first argument names,
+ * if it can be told before the statement runs: pg_relation_filepath() of
+ * a constant relation, or a constant path into this database's directory
+ * (base/<database>/<file>, optionally after the data directory, with a
+ * segment or fork suffix).  InvalidOid otherwise.
+ */
+static Oid
+special_file_relation(Node *arg)
+{
+	const char *path;
+	char	   *copy;
+	char	   *p;
+	char		prefix[64];
+	Oid			relfilenode;
+
+	if (arg == NULL)
+		return InvalidOid;
+	if (IsA(arg, FuncExpr))
+	{
+		FuncExpr   *fe = (FuncExpr *) arg;
+		uint16		idx;
+		Node	   *a;
+
+		if (fe->funcid > fmgr_last_builtin_oid ||
+			(idx = fmgr_builtin_oid_index[fe->funcid]) == InvalidOidBuiltinMapping ||
+			strcmp(fmgr_builtins[idx].funcName, "pg_relation_filepath") != 0 ||
+			fe->args == NIL)
+			return InvalidOid;
+		a = linitial(fe->args);
+		if (IsA(a, Const) && !((Const *) a)->constisnull)
+			return DatumGetObjectId(((Const *) a)->constvalue);
+		return InvalidOid;
+	}
+	if (!IsA(arg, Const) || ((Const *) arg)->constisnull ||
+		((Const *) arg)->consttype != TEXTOID)
+		return InvalidOid;
+	path = TextDatumGetCString(((Const *) arg)->constvalue);
+	if (DataDir && strncmp(path, DataDir, strlen(DataDir)) == 0 &&
+		path[strlen(DataDir)] == '/')
+		path += strlen(DataDir) + 1;
+	snprintf(prefix, sizeof(prefix), "base/%u/", MyDatabaseId);
+	if (strncmp(path, prefix, strlen(prefix)) != 0)
+		return InvalidOid;
+	copy = pstrdup(path + strlen(prefix));
+	for (p = copy; *p >= '0' && *p <= '9'; p++)
+		;
+	*p = '\0';
+	if (copy[0] == '\0')
+		return InvalidOid;
+	relfilenode = (Oid) strtoul(copy, NULL, 10);
+	return aa_relid_by_file_compat(relfilenode);
+}
+
+/*
+ * Append to detail the parts of a libpq connection string that say where
+ * and as whom (host, hostaddr, port, dbname, user; never a password), or
+ * the string as a connection or server name if it is no key=value list.
+ */
+static void
+append_conn_target(StringInfo detail, const char *conn)
+{
+	static const char *const keep[] = {"host", "hostaddr", "port", "dbname",
+	"user", "service", NULL};
+	const char *p = conn;
+	bool		any = false;
+
+	if (strchr(conn, '=') == NULL)
+	{
+		appendStringInfoString(detail, ", \"connection\": ");
+		escape_json(detail, conn);
+		return;
+	}
+	while (*p)
+	{
+		const char *k;
+		int			klen;
+		StringInfoData val;
+		int			i;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (*p == '\0')
+			break;
+		k = p;
+		while (*p && *p != '=' && *p != ' ')
+			p++;
+		klen = p - k;
+		while (*p == ' ')
+			p++;
+		if (*p != '=')
+			break;
+		p++;
+		while (*p == ' ')
+			p++;
+		initStringInfo(&val);
+		if (*p == '\'')
+		{
+			p++;
+			while (*p && *p != '\'')
+			{
+				if (*p == '\\' && p[1])
+					p++;
+				appendStringInfoChar(&val, *p++);
+			}
+			if (*p)
+				p++;
+		}
+		else
+			while (*p && *p != ' ' && *p != '\t' && *p != '\n')
+				appendStringInfoChar(&val, *p++);
+		for (i = 0; keep[i]; i++)
+		{
+			if ((int) strlen(keep[i]) == klen && strncmp(k, keep[i], klen) == 0)
+			{
+				appendStringInfo(detail, "%s\"%s\": ", any ? ", " : ", \"target\": {",
+								 keep[i]);
+				escape_json(detail, val.data);
+				any = true;
+			}
+		}
+		pfree(val.data);
+	}
+	if (any)
+		appendStringInfoChar(detail, '}');
+}
+
+/*
+ * Append the foreign server of foreign table relid and the remote role of
+ * the current user's mapping (its "user" option; without one, the local
+ * role's name, as postgres_fdw does).  No error if there is no mapping.
+ */
+static void
+append_foreign_target(StringInfo detail, Oid relid)
+{
+	ForeignTable *ft = GetForeignTable(relid);
+	ForeignServer *fs = GetForeignServer(ft->serverid);
+	Oid			uid = GetUserId();
+	HeapTuple	tup;
+	char	   *remote_user = NULL;
+	bool		mapped = false;
+
+	appendStringInfoString(detail, ", \"server\": ");
+	escape_json(detail, fs->servername);
+	tup = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(uid),
+						  ObjectIdGetDatum(ft->serverid));
+	if (!HeapTupleIsValid(tup))
+		tup = SearchSysCache2(USERMAPPINGUSERSERVER,
+							  ObjectIdGetDatum(InvalidOid),
+							  ObjectIdGetDatum(ft->serverid));
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(USERMAPPINGUSERSERVER, tup,
+										Anum_pg_user_mapping_umoptions,
+										&isnull);
+		ListCell   *lc;
+
+		mapped = true;
+		if (!isnull)
+			foreach(lc, untransformRelOptions(d))
+		{
+			DefElem    *de = lfirst(lc);
+
+			if (strcmp(de->defname, "user") == 0)
+				remote_user = defGetString(de);
+		}
+		ReleaseSysCache(tup);
+	}
+	if (remote_user == NULL && mapped)
+		remote_user = GetUserNameFromId(uid, true);
+	appendStringInfoString(detail, ", \"remote_user\": ");
+	if (remote_user)
+		escape_json(detail, remote_user);
+	else
+		appendStringInfoString(detail, "null");
+	appendStringInfoString(detail, ", \"foreign_table\": ");
+	escape_json(detail, get_rel_name(relid));
+}
+
+/*
+ * Record the special calls of a statement about to run (see above).
+ * Catalog access; runs at ExecutorStart.
+ */
+static void
+record_special_calls(QueryDesc *queryDesc, List *calls)
+{
+	ListCell   *lc;
+
+	foreach(lc, calls)
+	{
+		SpecialCall *sc = lfirst(lc);
+		AuditRecord rec;
+		AuditRelTags *tags = NULL;
+		Oid			relid = InvalidOid;
+		StringInfoData detail;
+		int			cap_rel = 0,
+					cap_col = 0,
+					cap_tag = 0;
+
+		memset(&rec, 0, sizeof(rec));
+		initStringInfo(&detail);
+		appendStringInfoString(&detail, "{\"function\": ");
+		escape_json(&detail, sc->func);
+		if (sc->remote && OidIsValid(sc->relid))
+			append_foreign_target(&detail, sc->relid);
+		else if (sc->remote)
+		{
+			if (sc->arg && IsA(sc->arg, Const) &&
+				!((Const *) sc->arg)->constisnull &&
+				((Const *) sc->arg)->consttype == TEXTOID)
+				append_conn_target(&detail,
+								   TextDatumGetCString(((Const *) sc->arg)->constvalue));
+		}
+		else if (sc->file)
+		{
+			relid = special_file_relation(sc->arg);
+			/* an index's file holds the values of its table's columns */
+			if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_INDEX)
+				relid = IndexGetRelation(relid, true);
+			if (OidIsValid(relid))
+				tags = aa_tags_lookup(relid);
+		}
+		else if (sc->arg && IsA(sc->arg, Const) &&
+				 !((Const *) sc->arg)->constisnull &&
+				 ((Const *) sc->arg)->consttype == NAMEOID)
+		{
+			appendStringInfoString(&detail, ", \"slot\": ");
+			escape_json(&detail,
+						NameStr(*DatumGetName(((Const *) sc->arg)->constvalue)));
+		}
+		appendStringInfoChar(&detail, '}');
+
+		rec.kind = AA_KIND_READ;
+		rec.ts = GetCurrentStatementStartTimestamp();
+		rec.nesting_level = nesting_level;
+		rec.query = statement_text(queryDesc->sourceText,
+								   queryDesc->plannedstmt->stmt_location,
+								   queryDesc->plannedstmt->stmt_len,
+								   CurrentMemoryContext);
+		rec.query_id = (int64) pgstat_get_my_query_id();
+		rec.detail = detail.data;
+		if (tags != NULL && tags->tagged)
+		{
+			AttrNumber	attno;
+			int			i;
+
+			rec.command = "SERVER FILE READ";
+			for (attno = 1; attno <= tags->natts; attno++)
+			{
+				if (tags->cols[attno].qualname == NULL)
+					continue;
+				add_unique(&rec.columns, &rec.n_columns, &cap_col,
+						   tags->cols[attno].qualname);
+				for (i = 0; i < tags->cols[attno].ntags; i++)
+					add_unique(&rec.tags, &rec.n_tags, &cap_tag,
+							   tags->cols[attno].tags[i]);
+			}
+			add_unique(&rec.relations, &rec.n_relations, &cap_rel,
+					   tags->qualname);
+			rec.tagged_rows = table_rows(relid);
+		}
+		else
+			rec.command = sc->remote ? "REMOTE READ" :
+				sc->file ? "SERVER FILE READ" : "REPLICATION";
+		fill_identity(&rec, CurrentMemoryContext);
+		aa_queue_push(&rec);
+	}
+}
+
+/* ---------------------------------------------------------------------
  * Hooks
  * ---------------------------------------------------------------------
  */
+
+/*
+ * ExecutorStart hook: decide whether the statement reads tagged columns
+ * (before standard start, so scan nodes get row instrumentation), then
+ * open the in-flight record in es_query_cxt.
+ */
+/*
+ * After standard ExecutorStart: open the in-flight record of an audited
+ * plan (pai, if it reads tagged columns) or of a statement writing tables
+ * with tagged columns (watch_writes) that an error may print, in
+ * es_query_cxt, and start counting its tagged scans.
+ *
+ * pai stays valid: the plan is in use by this very call.  Its lists are
+ * used if derived under the current tags; otherwise (first sighting, or a
+ * tag change processed while the executor opened relations) the record is
+ * built from the plan here, as for a plan seen once.
+ */
+static void
+start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
+{
+	MemoryContext cxt = queryDesc->estate->es_query_cxt;
+	InstrCtx	ictx;
+	InflightRecord *ir;
+	ListCell   *lc;
+	ListCell   *lc2;
+	int			i;
+	AuditRecord rec;
+	AuditRecord *err = NULL;
+	Bitmapset  *stats_nodes;
+
+	ir = NULL;
+	stats_nodes = NULL;
+	memset(&rec, 0, sizeof(rec));
+	if (pai == NULL)
+		;
+	else if (pai->tags_epoch == aa_tags_epoch())
+	{
+		if (pai->has_record)
+		{
+			ir = inflight_new(cxt, queryDesc->estate);
+			plan_info_copy_lists(pai, &ir->rec, cxt);
+			stats_nodes = pai->stats_nodes;
+		}
+	}
+	else if (build_plan_record(queryDesc->plannedstmt, &rec, cxt,
+							   &stats_nodes))
+	{
+		ir = inflight_new(cxt, queryDesc->estate);
+		ir->rec.relations = rec.relations;
+		ir->rec.n_relations = rec.n_relations;
+		ir->rec.columns = rec.columns;
+		ir->rec.n_columns = rec.n_columns;
+		ir->rec.predicate_columns = rec.predicate_columns;
+		ir->rec.n_predicate = rec.n_predicate;
+		ir->rec.tags = rec.tags;
+		ir->rec.n_tags = rec.n_tags;
+	}
+	if (watch_writes)
+	{
+		memset(&rec, 0, sizeof(rec));
+		err = error_row_lists(queryDesc->plannedstmt, ir ? &ir->rec : &rec,
+							  cxt);
+		if (err != NULL && ir == NULL)
+			ir = inflight_new(cxt, queryDesc->estate);
+	}
+	if (ir == NULL)
+		return;
+	ir->err_lists = err;
+	ir->rec.command = command_name(queryDesc);
+	if (queryDesc->dest->mydest == DestIntoRel ||
+		queryDesc->dest->mydest == DestTransientRel)
+		derived_tags_push(queryDesc);
+	if ((queryDesc->operation == CMD_INSERT ||
+		 queryDesc->operation == CMD_UPDATE ||
+		 queryDesc->operation == CMD_MERGE ||
+		 queryDesc->plannedstmt->hasModifyingCTE) && pai != NULL)
+		ir->copies = plan_copies(pai, cxt);
+	ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
+	if (ir->rec.query_id == 0)
+		ir->rec.query_id = (int64) pgstat_get_my_query_id();
+	ir->rec.query = statement_text(queryDesc->sourceText,
+								   queryDesc->plannedstmt->stmt_location,
+								   queryDesc->plannedstmt->stmt_len, cxt);
+	fill_identity(&ir->rec, cxt);
+	if (nesting_level > 0 && routine_depth > 0)
+	{
+		const char *rd = routine_detail();
+
+		if (rd != NULL)
+			ir->rec.detail = MemoryContextStrdup(cxt, rd);
+	}
+
+	memset(&ictx, 0, sizeof(ictx));
+	ictx.stmt = queryDesc->plannedstmt;
+	ictx.pai = pai;
+	ictx.cxt = cxt;
+	ictx.stats_nodes = stats_nodes;
+	if (pai != NULL)
+		(void) collect_scan_instr(queryDesc->planstate, &ictx);
+	if (ictx.stats_top != NIL)
+	{
+		(void) stats_reads(&ir->stats, cxt);
+		ir->stats->n_top = list_length(ictx.stats_top);
+		ir->stats->top = MemoryContextAlloc(cxt, sizeof(ScanState *) *
+											ir->stats->n_top);
+		ir->stats->top_at = MemoryContextAlloc(cxt, sizeof(PlanState *) *
+											   ir->stats->n_top);
+		i = 0;
+		forboth(lc, ictx.stats_top, lc2, ictx.stats_top_at)
+		{
+			ScanState  *ss = lfirst(lc);
+			PlanState	key;
+			PlanState  *found = &key;
+
+			key.plan = lfirst(lc2);
+			(void) find_planstate(queryDesc->planstate, &found);
+			if (found == &key)
+				continue;		/* not found (cannot happen): the scan counts */
+			found->ExecProcNode = aa_stats_top_exec;
+			ir->stats->top[i] = ss;
+			ir->stats->top_at[i] = found;
+			i++;
+		}
+		ir->stats->n_top = i;
+	}
+	ir->n_instr = list_length(ictx.instr);
+	ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
+								   Max(ir->n_instr, 1));
+	ir->instr_leaky = MemoryContextAlloc(cxt, sizeof(bool) *
+										 Max(ir->n_instr, 1));
+	i = 0;
+	forboth(lc, ictx.instr, lc2, ictx.instr_leaky)
+	{
+		ir->instr[i] = lfirst(lc);
+		ir->instr_leaky[i] = lfirst_int(lc2) != 0;
+		i++;
+	}
+}
 
 /*
  * ExecutorStart hook: decide whether the statement reads tagged columns
@@ -2058,6 +3616,7 @@ static void
 aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	PlanAuditInfo *pai = NULL;
+	bool		watch_writes = false;
 
 	if (refresh_level == nesting_level &&
 		queryDesc->dest->mydest == DestTransientRel)
@@ -2069,6 +3628,18 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	{
 		pai = plan_info_get(queryDesc->plannedstmt);
 
+		/* see "Server files and replication slots read from SQL" */
+		if (!pai->special_checked)
+		{
+			MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
+
+			pai->special = special_calls(queryDesc->plannedstmt);
+			pai->special_checked = true;
+			MemoryContextSwitchTo(old);
+		}
+		if (pai->special != NIL)
+			record_special_calls(queryDesc, pai->special);
+
 		/*
 		 * Rows read by parallel workers reach the leader only through
 		 * instrumentation; serial plans count their tagged scans' rows with
@@ -2078,6 +3649,13 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			pai = NULL;
 		else if (queryDesc->plannedstmt->parallelModeNeeded)
 			queryDesc->instrument_options |= INSTRUMENT_ROWS;
+
+		/* see "Rows shown in errors" */
+		watch_writes = queryDesc->operation == CMD_INSERT ||
+			queryDesc->operation == CMD_UPDATE ||
+			queryDesc->operation == CMD_DELETE ||
+			queryDesc->operation == CMD_MERGE ||
+			queryDesc->plannedstmt->hasModifyingCTE;
 	}
 
 	if (prev_ExecutorStart)
@@ -2085,103 +3663,8 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	/*
-	 * pai stays valid: the plan is in use by this very call.  Its lists are
-	 * used if derived under the current tags; otherwise (first sighting, or a
-	 * tag change processed while the executor opened relations) the record is
-	 * built from the plan here, as for a plan seen once.
-	 */
-	if (pai && queryDesc->estate)
-	{
-		MemoryContext cxt = queryDesc->estate->es_query_cxt;
-		InstrCtx	ictx;
-		InflightRecord *ir;
-		ListCell   *lc;
-		ListCell   *lc2;
-		int			i;
-		AuditRecord rec;
-		Bitmapset  *stats_nodes;
-
-		if (pai->tags_epoch == aa_tags_epoch())
-		{
-			if (!pai->has_record)
-				return;
-			ir = inflight_new(cxt, queryDesc->estate);
-			plan_info_copy_lists(pai, &ir->rec, cxt);
-			stats_nodes = pai->stats_nodes;
-		}
-		else
-		{
-			memset(&rec, 0, sizeof(rec));
-			if (!build_plan_record(queryDesc->plannedstmt, &rec, cxt,
-								   &stats_nodes))
-				return;
-			ir = inflight_new(cxt, queryDesc->estate);
-			ir->rec.relations = rec.relations;
-			ir->rec.n_relations = rec.n_relations;
-			ir->rec.columns = rec.columns;
-			ir->rec.n_columns = rec.n_columns;
-			ir->rec.predicate_columns = rec.predicate_columns;
-			ir->rec.n_predicate = rec.n_predicate;
-			ir->rec.tags = rec.tags;
-			ir->rec.n_tags = rec.n_tags;
-		}
-		ir->rec.command = command_name(queryDesc);
-		if (queryDesc->dest->mydest == DestIntoRel ||
-			queryDesc->dest->mydest == DestTransientRel)
-			derived_tags_push(queryDesc);
-		if (queryDesc->operation == CMD_INSERT ||
-			queryDesc->operation == CMD_UPDATE ||
-			queryDesc->operation == CMD_MERGE ||
-			queryDesc->plannedstmt->hasModifyingCTE)
-			ir->copies = plan_copies(pai, cxt);
-		ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
-		if (ir->rec.query_id == 0)
-			ir->rec.query_id = (int64) pgstat_get_my_query_id();
-		ir->rec.query = statement_text(queryDesc->sourceText,
-									   queryDesc->plannedstmt->stmt_location,
-									   queryDesc->plannedstmt->stmt_len, cxt);
-		fill_identity(&ir->rec, cxt);
-
-		memset(&ictx, 0, sizeof(ictx));
-		ictx.stmt = queryDesc->plannedstmt;
-		ictx.pai = pai;
-		ictx.cxt = cxt;
-		ictx.stats_nodes = stats_nodes;
-		(void) collect_scan_instr(queryDesc->planstate, &ictx);
-		if (ictx.stats_top != NIL)
-		{
-			(void) stats_reads(&ir->stats, cxt);
-			ir->stats->n_top = list_length(ictx.stats_top);
-			ir->stats->top = MemoryContextAlloc(cxt, sizeof(ScanState *) *
-												ir->stats->n_top);
-			ir->stats->top_at = MemoryContextAlloc(cxt, sizeof(PlanState *) *
-												   ir->stats->n_top);
-			i = 0;
-			forboth(lc, ictx.stats_top, lc2, ictx.stats_top_at)
-			{
-				ScanState  *ss = lfirst(lc);
-				PlanState	key;
-				PlanState  *found = &key;
-
-				key.plan = lfirst(lc2);
-				(void) find_planstate(queryDesc->planstate, &found);
-				if (found == &key)
-					continue;	/* not found (cannot happen): the scan counts */
-				found->ExecProcNode = aa_stats_top_exec;
-				ir->stats->top[i] = ss;
-				ir->stats->top_at[i] = found;
-				i++;
-			}
-			ir->stats->n_top = i;
-		}
-		ir->n_instr = list_length(ictx.instr);
-		ir->instr = MemoryContextAlloc(cxt, sizeof(Instrumentation *) *
-									   Max(ir->n_instr, 1));
-		i = 0;
-		foreach(lc, ictx.instr)
-			ir->instr[i++] = lfirst(lc);
-	}
+	if ((pai || watch_writes) && queryDesc->estate)
+		start_record(queryDesc, pai, watch_writes);
 }
 
 /*
@@ -2229,6 +3712,51 @@ add_run_rows(InflightRecord *ir, QueryDesc *queryDesc, bool rerun)
 }
 
 /*
+ * CountingReceiver callbacks: pass everything on to the protocol's
+ * receiver; count rows.
+ */
+static bool
+counting_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CountingReceiver *cr = (CountingReceiver *) self;
+	InflightRecord *ir = cr->ir;
+	bool		ok = cr->inner->receiveSlot(slot, cr->inner);
+
+	cr->sent++;
+	if (cr->sent % AA_INTENT_ROWS == 0 && ir->estate != NULL)
+	{
+		if (!ir->intent)
+			ir->intent = aa_queue_intent_open(&ir->rec);
+		if (ir->intent)
+			aa_queue_intent_rows(cr->base + (int64) cr->sent,
+								 tagged_rows_so_far(ir));
+	}
+	return ok;
+}
+
+static void
+counting_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	CountingReceiver *cr = (CountingReceiver *) self;
+
+	cr->inner->rStartup(cr->inner, operation, typeinfo);
+}
+
+static void
+counting_shutdown(DestReceiver *self)
+{
+	CountingReceiver *cr = (CountingReceiver *) self;
+
+	cr->inner->rShutdown(cr->inner);
+}
+
+static void
+counting_destroy(DestReceiver *self)
+{
+	/* the wrapper lives in the statement's memory; the portal owns inner */
+}
+
+/*
  * ExecutorRun hook: es_processed restarts at 0 in every run (cursors,
  * row-limited portals, plpgsql loops), so add it after each call, errors
  * included.
@@ -2238,9 +3766,13 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 {
 	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
 	bool		rerun = false;
+	DestReceiver *saved_dest = queryDesc->dest;
+	CountingReceiver *cr = NULL;
 
 	if (ir)
 	{
+		CommandDest d = queryDesc->dest->mydest;
+
 		ir->in_run = true;
 		/* see add_run_rows: the active portal is the cursor being held */
 		rerun = ir->runs++ > 0 && ActivePortal != NULL &&
@@ -2249,6 +3781,25 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			queryDesc->dest->mydest == DestTuplestore;
 		if (ir->runs == 1 && intent_wanted(queryDesc, count))
 			ir->intent = aa_queue_intent_open(&ir->rec);
+
+		/*
+		 * Rows to the client (also as COPY (query) TO STDOUT): count them as
+		 * they leave, whatever the planner expected (see CountingReceiver).
+		 */
+		if (d == DestRemote || d == DestRemoteExecute ||
+			d == DestRemoteSimple || d == DestCopyOut)
+		{
+			cr = MemoryContextAllocZero(ir->cxt, sizeof(CountingReceiver));
+			cr->pub.receiveSlot = counting_receive;
+			cr->pub.rStartup = counting_startup;
+			cr->pub.rShutdown = counting_shutdown;
+			cr->pub.rDestroy = counting_destroy;
+			cr->pub.mydest = d;
+			cr->inner = saved_dest;
+			cr->ir = ir;
+			cr->base = ir->rec.rows;
+			queryDesc->dest = (DestReceiver *) cr;
+		}
 	}
 	nesting_level++;
 	PG_TRY();
@@ -2260,16 +3811,20 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	}
 	PG_CATCH();
 	{
+		queryDesc->dest = saved_dest;
 		nesting_level--;
 		if (ir && ir->estate)
 		{
 			add_run_rows(ir, queryDesc, rerun);
 			ir->in_run = false;
 			ir->failed = true;
+			if (ir->err_lists && error_shows_row())
+				ir->shown_error = true;
 		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	queryDesc->dest = saved_dest;
 	nesting_level--;
 	if (ir)
 	{
@@ -2301,7 +3856,11 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 	{
 		nesting_level--;
 		if (ir && ir->estate)
+		{
 			ir->failed = true;
+			if (ir->err_lists && error_shows_row())
+				ir->shown_error = true;
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -2478,6 +4037,384 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 	return ir;
 }
 
+/* ---------------------------------------------------------------------
+ * Code and tables attached to tagged tables
+ * ---------------------------------------------------------------------
+ *
+ * A table owner can run code of their own over every row of a tagged
+ * table without a statement the executor hooks see: a CHECK constraint, an
+ * expression index, ALTER COLUMN ... TYPE ... USING, a stored generated
+ * column evaluate their expression over each row when they are added; a
+ * row trigger and a row-level security policy are handed rows (OLD.phone)
+ * whenever others write or read; INHERIT and ATTACH PARTITION put the table
+ * under a parent of the owner's choosing.  Each such command on a table
+ * with tagged columns is recorded as an event naming what it attaches, and
+ * as a read of the tagged columns its code evaluates, with the table's rows
+ * when it evaluates them now.
+ */
+
+/* one command's effect on one tagged table */
+typedef struct TableCode
+{
+	Oid			relid;
+	bool		count_rows;		/* evaluates code over the rows now */
+	AuditRecord rec;			/* prepared before the command runs */
+} TableCode;
+
+/* columns a raw (parse-analysis-free) expression refers to */
+typedef struct RawColumns
+{
+	List	   *names;			/* column names (char *) */
+	bool		whole;			/* a whole-row or star reference */
+} RawColumns;
+
+/*
+ * Collect the column references of a raw expression tree.  A reference
+ * whose last field is a star, or a single name that is no column (a
+ * whole-row reference by table name), counts as the whole row.
+ */
+static bool
+raw_columns_walker(Node *node, RawColumns *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, ColumnRef))
+	{
+		ColumnRef  *cref = (ColumnRef *) node;
+		Node	   *last = llast(cref->fields);
+
+		if (IsA(last, A_Star))
+			ctx->whole = true;
+		else if (IsA(last, String))
+			ctx->names = lappend(ctx->names, strVal(last));
+		return false;
+	}
+	return raw_expression_tree_walker(node, raw_columns_walker, (void *) ctx);
+}
+
+/*
+ * Prepare the record of a command attaching code (expr, or all columns
+ * when all_columns) or a parent to the table rv names, if the table has
+ * tagged columns.  Expression-bound commands (event false) are recorded
+ * only if their expression refers to a tagged column.  what names the
+ * attachment in the record's detail.
+ */
+static void
+table_code_note(List **notes, Oid relid, const char *command,
+				const char *what, Node *expr, bool all_columns, bool event,
+				bool count_rows, const char *query)
+{
+	AuditRelTags *tags;
+	TableCode  *tc;
+	RawColumns	rc;
+	AttrNumber	attno;
+	int			cap_col = 0,
+				cap_tag = 0,
+				cap_rel = 0;
+	StringInfoData detail;
+
+	if (!OidIsValid(relid) || (tags = aa_tags_lookup(relid)) == NULL ||
+		!tags->tagged)
+		return;
+	memset(&rc, 0, sizeof(rc));
+	rc.whole = all_columns;
+	if (expr != NULL)
+		(void) raw_columns_walker(expr, &rc);
+
+	tc = palloc0(sizeof(TableCode));
+	tc->relid = relid;
+	tc->count_rows = count_rows;
+	for (attno = 1; attno <= tags->natts; attno++)
+	{
+		AuditColumnTags *col = &tags->cols[attno];
+		bool		used = rc.whole;
+		ListCell   *lc;
+		int			i;
+
+		if (col->qualname == NULL)
+			continue;
+		if (!used)
+		{
+			char	   *attname = get_attname(relid, attno, true);
+
+			foreach(lc, rc.names)
+				if (attname && strcmp(attname, (char *) lfirst(lc)) == 0)
+				used = true;
+		}
+		if (!used)
+			continue;
+		add_unique(&tc->rec.columns, &tc->rec.n_columns, &cap_col,
+				   pstrdup(col->qualname));
+		for (i = 0; i < col->ntags; i++)
+			add_unique(&tc->rec.tags, &tc->rec.n_tags, &cap_tag,
+					   pstrdup(col->tags[i]));
+	}
+	/* the table's own name, where it is no column: a whole-row reference */
+	if (!rc.whole)
+	{
+		char	   *relname = get_rel_name(relid);
+		ListCell   *lc;
+
+		foreach(lc, rc.names)
+		{
+			if (relname && strcmp(relname, (char *) lfirst(lc)) == 0 &&
+				get_attnum(relid, relname) == InvalidAttrNumber)
+			{
+				pfree(tc);
+				table_code_note(notes, relid, command, what, NULL, true,
+								event, count_rows, query);
+				return;
+			}
+		}
+	}
+	if (tc->rec.n_columns == 0 && !event)
+	{
+		pfree(tc);
+		return;
+	}
+	add_unique(&tc->rec.relations, &tc->rec.n_relations, &cap_rel,
+			   pstrdup(tags->qualname));
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"attaches\": ");
+	escape_json(&detail, what);
+	appendStringInfo(&detail, ", \"evaluates_rows_now\": %s}",
+					 count_rows ? "true" : "false");
+	tc->rec.kind = AA_KIND_READ;
+	tc->rec.ts = GetCurrentStatementStartTimestamp();
+	tc->rec.nesting_level = nesting_level;
+	tc->rec.command = command;
+	tc->rec.query = query;
+	tc->rec.query_id = (int64) pgstat_get_my_query_id();
+	tc->rec.detail = detail.data;
+	fill_identity(&tc->rec, CurrentMemoryContext);
+	/* counted before the command runs: one that fails has read them too */
+	if (count_rows)
+		tc->rec.tagged_rows = table_rows(relid);
+	*notes = lappend(*notes, tc);
+}
+
+/*
+ * The records a utility statement attaching code or tables to tagged
+ * tables will make (see table_code_note()), prepared before it runs so
+ * that one that fails is recorded too.  Catalog access through the tag
+ * cache; names are resolved without locks (the command takes its own).
+ */
+static List *
+table_code_notes(PlannedStmt *pstmt, const char *queryString)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	List	   *notes = NIL;
+	const char *command;
+	const char *query;
+
+	if (!IsA(parsetree, AlterTableStmt) && !IsA(parsetree, CreateTrigStmt) &&
+		!IsA(parsetree, IndexStmt) && !IsA(parsetree, CreatePolicyStmt) &&
+		!IsA(parsetree, AlterPolicyStmt))
+		return NIL;
+	command = CreateCommandName(parsetree);
+	query = statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
+						   CurrentMemoryContext);
+
+	if (IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		ListCell   *lc;
+
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+
+			switch (cmd->subtype)
+			{
+				case AT_AddInherit:
+					table_code_note(&notes, relid, command,
+									"a parent table (INHERIT)", NULL, true,
+									true, false, query);
+					break;
+				case AT_AttachPartition:
+					if (IsA(cmd->def, PartitionCmd))
+					{
+						PartitionCmd *pc = (PartitionCmd *) cmd->def;
+
+						table_code_note(&notes,
+										RangeVarGetRelid(pc->name, NoLock, true),
+										command,
+										"a parent table (ATTACH PARTITION)",
+										NULL, true, true, false, query);
+					}
+					break;
+				case AT_AddConstraint:
+					if (IsA(cmd->def, Constraint) &&
+						((Constraint *) cmd->def)->contype == CONSTR_CHECK)
+					{
+						Constraint *con = (Constraint *) cmd->def;
+
+						table_code_note(&notes, relid, command,
+										"a CHECK constraint", con->raw_expr,
+										false, false, !con->skip_validation,
+										query);
+					}
+					break;
+				case AT_AlterColumnType:
+					if (IsA(cmd->def, ColumnDef))
+					{
+						ColumnDef  *def = (ColumnDef *) cmd->def;
+						ColumnRef  *self = makeNode(ColumnRef);
+
+						/* the column's values go through a conversion */
+						self->fields = list_make1(makeString(cmd->name));
+						table_code_note(&notes, relid, command,
+										"a column type conversion (ALTER COLUMN TYPE)",
+										def->raw_default ?
+										(Node *) list_make2(self, def->raw_default) :
+										(Node *) self,
+										false, false, true, query);
+					}
+					break;
+				case AT_AddColumn:
+					if (IsA(cmd->def, ColumnDef))
+					{
+						ColumnDef  *def = (ColumnDef *) cmd->def;
+						ListCell   *lc2;
+
+						foreach(lc2, def->constraints)
+						{
+							Constraint *con = lfirst(lc2);
+
+							if (con->contype == CONSTR_GENERATED ||
+								con->contype == CONSTR_CHECK)
+								table_code_note(&notes, relid, command,
+												con->contype == CONSTR_GENERATED ?
+												"a generated column" :
+												"a CHECK constraint",
+												con->raw_expr, false, false,
+												true, query);
+						}
+					}
+					break;
+				default:
+					break;
+			}
+		}
+	}
+	else if (IsA(parsetree, CreateTrigStmt))
+	{
+		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+
+		table_code_note(&notes, RangeVarGetRelid(stmt->relation, NoLock, true),
+						command,
+						psprintf("trigger \"%s\" calling %s()", stmt->trigname,
+								 NameListToString(stmt->funcname)),
+						stmt->whenClause, stmt->row, true, false, query);
+	}
+	else if (IsA(parsetree, IndexStmt))
+	{
+		IndexStmt  *stmt = (IndexStmt *) parsetree;
+		List	   *exprs = NIL;
+		ListCell   *lc;
+
+		foreach(lc, stmt->indexParams)
+		{
+			IndexElem  *elem = lfirst(lc);
+
+			if (elem->expr)
+				exprs = lappend(exprs, elem->expr);
+		}
+		if (stmt->whereClause)
+			exprs = lappend(exprs, stmt->whereClause);
+		if (exprs != NIL)
+			table_code_note(&notes,
+							RangeVarGetRelid(stmt->relation, NoLock, true),
+							command, "an index on expressions",
+							(Node *) exprs, false, false, true, query);
+	}
+	else
+	{
+		RangeVar   *rv;
+		Node	   *qual;
+		Node	   *check;
+		char	   *name;
+
+		if (IsA(parsetree, CreatePolicyStmt))
+		{
+			rv = ((CreatePolicyStmt *) parsetree)->table;
+			qual = ((CreatePolicyStmt *) parsetree)->qual;
+			check = ((CreatePolicyStmt *) parsetree)->with_check;
+			name = ((CreatePolicyStmt *) parsetree)->policy_name;
+		}
+		else
+		{
+			rv = ((AlterPolicyStmt *) parsetree)->table;
+			qual = ((AlterPolicyStmt *) parsetree)->qual;
+			check = ((AlterPolicyStmt *) parsetree)->with_check;
+			name = ((AlterPolicyStmt *) parsetree)->policy_name;
+		}
+		table_code_note(&notes, RangeVarGetRelid(rv, NoLock, true), command,
+						psprintf("row-level security policy \"%s\"", name),
+						(Node *) list_make2(qual, check), false, true, false,
+						query);
+	}
+	return notes;
+}
+
+/*
+ * Rows of relid and of its partitions and inheritance children, counted
+ * with the table access method under a fresh snapshot (the command about
+ * to evaluate code over them will see the same rows).
+ */
+static int64
+table_rows(Oid relid)
+{
+	List	   *rels = has_subclass(relid) ?
+	find_all_inheritors(relid, AccessShareLock, NULL) :
+	list_make1_oid(relid);
+	ListCell   *lc;
+	int64		n = 0;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+
+		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+		{
+			Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+			TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+			while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+			{
+				n++;
+				CHECK_FOR_INTERRUPTS();
+			}
+			ExecDropSingleTupleTableSlot(slot);
+			table_endscan(scan);
+			UnregisterSnapshot(snap);
+		}
+		table_close(rel, AccessShareLock);
+	}
+	return n;
+}
+
+/*
+ * Push the prepared records of a utility statement, after it completed or
+ * from its error path (no catalog access).
+ */
+static void
+table_code_push(List *notes, bool ok)
+{
+	ListCell   *lc;
+
+	foreach(lc, notes)
+	{
+		TableCode  *tc = lfirst(lc);
+
+		tc->rec.outcome = ok ? AA_OUTCOME_OK : AA_OUTCOME_ERROR;
+		tc->rec.duration_us = GetCurrentTimestamp() - tc->rec.ts;
+		aa_queue_push(&tc->rec);
+	}
+}
+
 /*
  * ProcessUtility hook: relation-form COPY TO (pg_dump's path) and nesting
  * of statements run by CALL, DO and the like.
@@ -2494,7 +4431,10 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		save_matview = creating_matview;
 	int			save_refresh_level = refresh_level;
 	bool		save_refresh_seen = refresh_query_seen;
+	List	   *code_notes = NIL;
 
+	if (capture_wanted() && aa_tags_active() && IsTransactionState())
+		code_notes = table_code_notes(pstmt, queryString);
 	if (IsA(parsetree, CopyStmt) && capture_wanted())
 	{
 		ir = copy_to_record(pstmt, (CopyStmt *) parsetree, queryString);
@@ -2533,6 +4473,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			ir->in_run = false;
 			inflight_finish(ir, true);
 		}
+		table_code_push(code_notes, false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -2549,6 +4490,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		inflight_finish(ir, false);
 	}
 
+	table_code_push(code_notes, true);
 	record_setting_change(parsetree);
 	record_publication_change(parsetree);
 }

@@ -22,8 +22,14 @@
 #include "nodes/plannodes.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#if PG_VERSION_NUM >= 160000
+#include "utils/relfilenumbermap.h"
+#else
+#include "utils/relfilenodemap.h"
+#endif
 
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
@@ -89,6 +95,34 @@ aa_rel_ownercheck_compat(Oid relid, Oid roleid)
 #define AA_EXECUTOR_RUN_ARGS QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once
 #define AA_EXECUTOR_RUN_PASS queryDesc, direction, count, execute_once
 #endif
+
+/*
+ * The i-th entry (1-based) of this backend's snapshot of backend status;
+ * PostgreSQL 17 renamed the function.
+ */
+static inline LocalPgBackendStatus *
+aa_local_beentry_compat(int i)
+{
+#if PG_VERSION_NUM >= 170000
+	return pgstat_get_local_beentry_by_index(i);
+#else
+	return pgstat_fetch_stat_local_beentry(i);
+#endif
+}
+
+/*
+ * The relation of a file number in this database's default tablespace;
+ * PostgreSQL 16 renamed relfilenodes relfilenumbers.
+ */
+static inline Oid
+aa_relid_by_file_compat(Oid filenumber)
+{
+#if PG_VERSION_NUM >= 160000
+	return RelidByRelfilenumber(0, (RelFileNumber) filenumber);
+#else
+	return RelidByRelfilenode(0, filenumber);
+#endif
+}
 
 /* ExecInsertIndexTuples gained onlySummarizing in PostgreSQL 16. */
 static inline List *

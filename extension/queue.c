@@ -2051,8 +2051,10 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
  * still active into a record of an interrupted statement.
  *
  * Ownership: slot i belongs to the process with pgprocno i; only it writes
- * the slot, and only the postmaster's replay reads it, when no backend is
- * alive.  The state word is written last (after a write barrier) when a
+ * the slot.  The postmaster's replay reads it when no backend is alive;
+ * aa_queue_intents_read() (the view of reads in progress) reads it while
+ * its owner may be writing, and keeps a copy only if the slot was active
+ * before and after and the copy matches its checksum.  The state word is written last (after a write barrier) when a
  * slot is opened, so a torn slot is never replayed.
  * ---------------------------------------------------------------------
  */
@@ -2279,4 +2281,66 @@ aa_queue_intent_close(void)
 		return;
 	pg_write_barrier();
 	sl->state = AA_INTENT_FREE;
+}
+
+/*
+ * Reads in progress: copy every active intent slot (the records of
+ * statements that are sending many rows now, or hold an open cursor) and
+ * decode it, with the rows it has sent and read so far.  Returns the number
+ * of records; *out is palloc'd in the current memory context, strings
+ * included.
+ *
+ * Slots are written by their owners without a lock: a slot is copied, then
+ * kept only if it was active before and after the copy and its body checks
+ * against its checksum, so a slot being reused is skipped, never misread.
+ */
+int
+aa_queue_intents_read(AuditQueueItem **out)
+{
+	uint32		i;
+	int			n = 0;
+	AuditQueueItem *items;
+
+	*out = NULL;
+	if (intent_hdr == NULL)
+		return 0;
+	items = palloc0(sizeof(AuditQueueItem) * Max(intent_hdr->nslots, 1));
+	for (i = 0; i < intent_hdr->nslots; i++)
+	{
+		IntentSlot *sl = intent_slot(i);
+		uint32		len;
+		pg_crc32c	crc;
+		Oid			dboid;
+		int64		rows;
+		int64		tagged_rows;
+		char	   *body;
+
+		if (sl->state != AA_INTENT_ACTIVE)
+			continue;
+		pg_read_barrier();
+		len = sl->len;
+		crc = sl->crc;
+		dboid = sl->dboid;
+		rows = sl->rows;
+		tagged_rows = sl->tagged_rows;
+		if (len > INTENT_BODY_MAX)
+			continue;
+		body = palloc(len);
+		memcpy(body, (char *) sl + sizeof(IntentSlot), len);
+		pg_read_barrier();
+		if (sl->state != AA_INTENT_ACTIVE || body_crc(body, len) != crc ||
+			!record_decode_body(AA_KIND_READ, body, body + len, &items[n],
+								false))
+		{
+			pfree(body);
+			memset(&items[n], 0, sizeof(AuditQueueItem));
+			continue;
+		}
+		items[n].rec.rows = rows;
+		items[n].rec.tagged_rows = tagged_rows;
+		items[n].pos = (uint64) dboid;
+		n++;
+	}
+	*out = items;
+	return n;
 }

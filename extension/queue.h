@@ -75,6 +75,7 @@ extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
 extern bool aa_queue_intent_open(const AuditRecord *rec);
 extern void aa_queue_intent_rows(int64 rows, int64 tagged_rows);
 extern void aa_queue_intent_close(void);
+extern int	aa_queue_intents_read(AuditQueueItem **out);
 
 /* the wire form of records shipped from a standby (remote.c) */
 extern void aa_queue_item_to_wire(const AuditQueueItem *item, StringInfo buf);

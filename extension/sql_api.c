@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -43,6 +44,7 @@ PG_FUNCTION_INFO_V1(access_audit_dict_shape_id);
 PG_FUNCTION_INFO_V1(access_audit_ingest);
 PG_FUNCTION_INFO_V1(access_audit_collect_source);
 PG_FUNCTION_INFO_V1(access_audit_detect_actors);
+PG_FUNCTION_INFO_V1(access_audit_reads_in_progress);
 
 /*
  * Raise an error unless the library was preloaded and its queue exists.
@@ -430,5 +432,75 @@ access_audit_detect_actors(PG_FUNCTION_ARGS)
 				errhint("The window needs at least one day and the baseline at least as many days as the window."));
 	aa_detect_actor_stats(fcinfo, PG_GETARG_OID(0), PG_GETARG_DATEADT(1),
 						  nd, nb);
+	return (Datum) 0;
+}
+
+/* a text[] of n strings, or NULL (SQL NULL) when there are none */
+static Datum
+text_array_or_null(const char **strs, int n, bool *isnull)
+{
+	Datum	   *elems;
+	int			i;
+
+	*isnull = (n <= 0);
+	if (n <= 0)
+		return (Datum) 0;
+	elems = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(strs[i] ? strs[i] : "");
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/* a text Datum of s, or SQL NULL */
+static Datum
+text_or_null(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL);
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * _reads_in_progress(): one row per audited statement that is sending rows
+ * now or holds an open cursor, from the backends' intent slots (queue.c),
+ * with the rows sent and read so far.
+ */
+Datum
+access_audit_reads_in_progress(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AuditQueueItem *items;
+	int			n;
+	int			i;
+
+	require_queue();
+	InitMaterializedSRF(fcinfo, 0);
+	n = aa_queue_intents_read(&items);
+	for (i = 0; i < n; i++)
+	{
+		AuditRecord *r = &items[i].rec;
+		Datum		values[16];
+		bool		nulls[16];
+		char	   *dbname = get_database_name((Oid) items[i].pos);
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int32GetDatum(r->backend_pid);
+		values[1] = text_or_null(dbname, &nulls[1]);
+		values[2] = TimestampTzGetDatum(r->ts);
+		values[3] = text_or_null(r->login_role, &nulls[3]);
+		values[4] = text_or_null(r->effective_role, &nulls[4]);
+		values[5] = text_or_null(r->actor, &nulls[5]);
+		values[6] = text_or_null(r->claimed_actor, &nulls[6]);
+		values[7] = text_or_null(r->client_addr, &nulls[7]);
+		values[8] = text_or_null(r->application_name, &nulls[8]);
+		values[9] = text_or_null(r->command, &nulls[9]);
+		values[10] = text_or_null(r->query, &nulls[10]);
+		values[11] = text_array_or_null(r->relations, r->n_relations, &nulls[11]);
+		values[12] = text_array_or_null(r->columns, r->n_columns, &nulls[12]);
+		values[13] = text_array_or_null(r->tags, r->n_tags, &nulls[13]);
+		values[14] = Int64GetDatum(r->rows);
+		values[15] = Int64GetDatum(r->tagged_rows);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

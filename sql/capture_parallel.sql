@@ -28,6 +28,38 @@ SELECT query, command, columns, predicate_columns AS pred, rows,
        tagged_rows AS trows, outcome
   FROM access_audit.log WHERE seq > :start ORDER BY seq;
 
+-- A PARALLEL SAFE function that reads tagged columns, called from a plan
+-- that reads no tagged table: with parallel query forced (the setting's
+-- name depends on the server version) the function runs in a worker.  The
+-- worker records what the function reads, in the leader's name, once.
+CREATE TABLE cq_drive (n int);
+INSERT INTO cq_drive VALUES (3);
+CREATE FUNCTION cq_phones(i int) RETURNS text
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  AS $$ BEGIN RETURN (SELECT string_agg(phone, ',' ORDER BY id) FROM cq_big WHERE id <= i); END $$;
+CREATE FUNCTION pg_temp.cq_tmp_phones(i int) RETURNS text
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  AS $$ BEGIN RETURN (SELECT string_agg(phone, ',' ORDER BY id) FROM cq_big WHERE id <= i); END $$;
+SELECT count(set_config(name, 'on', false)) AS forced
+  FROM pg_settings WHERE name IN ('force_parallel_mode', 'debug_parallel_query');
+SET max_parallel_workers_per_gather = 1;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT cq_phones(n) FROM cq_drive;
+SELECT access_audit.flush();
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+SELECT cq_phones(n) FROM cq_drive;
+SELECT pg_temp.cq_tmp_phones(n + 1) FROM cq_drive;
+SELECT count(set_config(name, 'off', false)) AS unforced
+  FROM pg_settings WHERE name IN ('force_parallel_mode', 'debug_parallel_query');
+SELECT access_audit.flush();
+SELECT query, command, nesting_level AS lvl, columns, rows,
+       tagged_rows AS trows, outcome, backend_pid = pg_backend_pid() AS leader,
+       login_role = current_user AS login
+  FROM access_audit.log WHERE seq > :start ORDER BY seq;
+DROP FUNCTION cq_phones(int);
+DROP FUNCTION pg_temp.cq_tmp_phones(int);
+DROP TABLE cq_drive;
+
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
