@@ -71,6 +71,7 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
+#include "chain.h"
 #include "queue.h"
 
 #define AA_QUEUE_DIR		"pg_access_audit"
@@ -134,6 +135,36 @@ typedef struct RingFileHeader
 	uint64		lost_unattributed;
 	uint64		file_ino;		/* inode of the file that holds this ring */
 } RingFileHeader;
+
+/*
+ * The chain head each database's writer last committed (seq and hash of its
+ * last record), kept in the ring file's header page, outside the database:
+ * a writer that reloads its head from the log checks it against this, so
+ * records removed from the log's end (by anyone, the writer's own process
+ * included) cannot be papered over by a chain that simply continues from
+ * what is left (see aa_queue_chain_head_get).  extoid ties an entry to one
+ * installation of the extension: after DROP and CREATE EXTENSION a new
+ * chain starts.  Each entry is written only by its database's writer;
+ * taking a free entry is done under aa_shared->lock.  crc covers the rest,
+ * so an entry torn by a crash is ignored rather than misread.
+ */
+typedef struct RingChainHead
+{
+	Oid			dboid;			/* InvalidOid: free */
+	Oid			extoid;
+	int64		seq;
+	uint8		hash[AA_HASH_LEN];
+	pg_crc32c	crc;
+	uint32		unused;
+} RingChainHead;
+
+#define AA_RING_HEADS_OFFSET 512
+#define AA_RING_HEADS		64
+
+StaticAssertDecl(sizeof(RingFileHeader) <= AA_RING_HEADS_OFFSET,
+				 "ring file header overlaps the chain heads");
+StaticAssertDecl(AA_RING_HEADS_OFFSET + AA_RING_HEADS * sizeof(RingChainHead) <= AA_RING_HEADER_SIZE,
+				 "chain heads must fit the ring file's header page");
 
 /* Header of every record in the ring; its size is AA_RECORD_ALIGN. */
 typedef struct RingRecordHeader
@@ -240,6 +271,7 @@ static void aa_shmem_startup(void);
 static void ring_map_file(void);
 static void ring_recover(void);
 static void intent_map_and_recover(void);
+static int	slot_find(Oid dboid, bool create);
 
 /*
  * Install the shared-memory hooks.  Called from _PG_init.
@@ -388,6 +420,8 @@ ring_map_file(void)
 	void	   *p;
 	RingFileHeader old;
 	bool		reuse = false;
+	RingChainHead heads[AA_RING_HEADS];
+	bool		keep_heads = false;
 
 	if (MakePGDirectory(AA_QUEUE_DIR) < 0 && errno != EEXIST)
 		ereport(FATAL,
@@ -438,6 +472,16 @@ ring_map_file(void)
 				errmsg("access_audit queue file was copied from another server; its %llu bytes of pending records are left to that server",
 					   (unsigned long long) (old.head - old.tail)));
 
+	/*
+	 * The chain heads outlive a ring that is made anew (a changed size, an
+	 * empty ring): they are what the log must at least contain.  Not those of
+	 * a file copied from another server: its logs are not ours.
+	 */
+	if (!reuse && old.magic == AA_RING_MAGIC && old.version == AA_RING_VERSION &&
+		old.file_ino == (uint64) st.st_ino &&
+		pread(fd, heads, sizeof(heads), AA_RING_HEADS_OFFSET) == sizeof(heads))
+		keep_heads = true;
+
 	file_size = AA_RING_HEADER_SIZE + want_cap;
 	if (!reuse)
 		file_reset(fd, file_size, AA_QUEUE_FILE);
@@ -466,7 +510,99 @@ ring_map_file(void)
 		ring_hdr->head = 0;
 		ring_hdr->tail = 0;
 		ring_hdr->file_ino = (uint64) st.st_ino;
+		if (keep_heads)
+			memcpy((char *) p + AA_RING_HEADS_OFFSET, heads, sizeof(heads));
 	}
+}
+
+/*
+ * Entry i of the chain heads in the ring file's header page.
+ */
+static inline RingChainHead *
+chain_head_at(int i)
+{
+	return (RingChainHead *) ((char *) ring_hdr + AA_RING_HEADS_OFFSET) + i;
+}
+
+static pg_crc32c
+chain_head_crc(const RingChainHead *h)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, h, offsetof(RingChainHead, crc));
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+/*
+ * The chain head that the writer of dboid last committed for the
+ * installation extoid of the extension: true and *seq, hash set if there is
+ * a valid one.  Only a writer of dboid calls this (no lock: it alone
+ * writes the entry).
+ */
+bool
+aa_queue_chain_head_get(Oid dboid, Oid extoid, int64 *seq, uint8 *hash)
+{
+	int			i;
+
+	for (i = 0; i < AA_RING_HEADS; i++)
+	{
+		RingChainHead h = *chain_head_at(i);
+
+		if (h.dboid != dboid)
+			continue;
+		if (h.extoid != extoid || h.crc != chain_head_crc(&h))
+			return false;
+		*seq = h.seq;
+		memcpy(hash, h.hash, AA_HASH_LEN);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The writer of dboid has committed its records up to seq, whose hash is
+ * hash: store that as the database's chain head.  Takes a free entry the
+ * first time; when all are taken, the entry of a database without a
+ * writer slot is reused (that database's next writer trusts its log's own
+ * head: see docs/writer.md).
+ */
+void
+aa_queue_chain_head_set(Oid dboid, Oid extoid, int64 seq, const uint8 *hash)
+{
+	int			i;
+	int			pick = -1;
+	RingChainHead h;
+
+	for (i = 0; i < AA_RING_HEADS; i++)
+		if (chain_head_at(i)->dboid == dboid)
+		{
+			pick = i;
+			break;
+		}
+	if (pick < 0)
+	{
+		LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < AA_RING_HEADS && pick < 0; i++)
+			if (chain_head_at(i)->dboid == InvalidOid)
+				pick = i;
+		for (i = 0; i < AA_RING_HEADS && pick < 0; i++)
+			if (slot_find(chain_head_at(i)->dboid, false) < 0)
+				pick = i;
+		if (pick >= 0)
+			chain_head_at(pick)->dboid = dboid;
+		LWLockRelease(aa_shared->lock);
+		if (pick < 0)
+			return;
+	}
+	memset(&h, 0, sizeof(h));
+	h.dboid = dboid;
+	h.extoid = extoid;
+	h.seq = seq;
+	memcpy(h.hash, hash, AA_HASH_LEN);
+	h.crc = chain_head_crc(&h);
+	*chain_head_at(pick) = h;
 }
 
 /*
@@ -1664,6 +1800,9 @@ aa_queue_forget_database(Oid dboid)
 		if (c != NULL)
 			c->dboid = InvalidOid;
 	}
+	for (slot = 0; slot < AA_RING_HEADS; slot++)
+		if (chain_head_at(slot)->dboid == dboid)
+			memset(chain_head_at(slot), 0, sizeof(RingChainHead));
 	LWLockRelease(aa_shared->lock);
 	aa_queue_complete(InvalidOid, 0, 0);
 }

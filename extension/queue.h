@@ -70,6 +70,10 @@ extern void aa_queue_extension_creating(Oid dboid, TransactionId xid);
 extern int	aa_queue_extension_creators(Oid dboid, TransactionId * xids, int max);
 extern int	aa_queue_discard_database(Oid dboid, uint64 upto);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
+extern bool aa_queue_chain_head_get(Oid dboid, Oid extoid, int64 *seq,
+									uint8 *hash);
+extern void aa_queue_chain_head_set(Oid dboid, Oid extoid, int64 seq,
+									const uint8 *hash);
 
 /* the record of a statement that sends many rows, until it ends */
 extern bool aa_queue_intent_open(const AuditRecord *rec);

@@ -70,6 +70,7 @@
 typedef struct WriterState
 {
 	bool		loaded;
+	Oid			extoid;			/* this installation of the extension */
 	Oid			log_relid;
 	int64		last_seq;
 	uint8		last_hash[AA_HASH_LEN];
@@ -116,6 +117,64 @@ static void writer_object_access(ObjectAccessType access, Oid classId,
 								 Oid objectId, int subId, void *arg);
 static void writer_xact_callback(XactEvent event, void *arg);
 static void writer_no_extension(void);
+
+/*
+ * What the writer's own transactions need, whatever ALTER DATABASE or
+ * ALTER ROLE ... SET put into pg_db_role_setting: those settings are
+ * applied when the worker connects, so each is overridden here.  Nothing
+ * the database's owner or users can define (functions, operators, types in
+ * other schemas) is reachable through search_path, no setting can make a
+ * transaction read-only, time it out or let its commit be lost in a
+ * crash, and triggers fire as designed (the guard's ALWAYS triggers fire
+ * anyway).
+ */
+static const struct
+{
+	const char *name;
+	const char *value;
+}			writer_settings[] =
+
+{
+	{"search_path", "pg_catalog, pg_temp"},
+	{"default_transaction_read_only", "off"},
+	{"default_transaction_isolation", "read committed"},
+	{"default_transaction_deferrable", "off"},
+	{"statement_timeout", "0"},
+	{"lock_timeout", "0"},
+	{"idle_in_transaction_session_timeout", "0"},
+	{"idle_session_timeout", "0"},
+	/* ring space is freed after commit: the commit must be durable */
+	{"synchronous_commit", "local"},
+	{"session_replication_role", "origin"},
+	{"row_security", "on"},
+	{"check_function_bodies", "on"},
+	{"default_table_access_method", "heap"},
+	{"temp_file_limit", "-1"},
+	{"transform_null_equals", "off"},
+	{"array_nulls", "on"},
+	{"standard_conforming_strings", "on"},
+	{"jit", "off"},
+	{"client_min_messages", "warning"},
+	{"exit_on_error", "off"},
+};
+
+/*
+ * Override, in this process, every setting the database or a role may have
+ * set that the writer's work depends on (writer_settings).  Called right
+ * after the worker has connected to its database, before any transaction;
+ * PGC_S_OVERRIDE outranks every per-database, per-role and configuration
+ * file value, so neither ALTER DATABASE/ROLE SET nor a reload changes them.
+ * Also used by the shipper of a hot standby, which runs in the same worker.
+ */
+void
+aa_writer_pin_settings(void)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(writer_settings); i++)
+		SetConfigOption(writer_settings[i].name, writer_settings[i].value,
+						PGC_SUSET, PGC_S_OVERRIDE);
+}
 
 /*
  * Register the launcher.  Called from _PG_init.
@@ -393,7 +452,8 @@ aa_writer_ring_pos(uint64 ring_id)
 	int64		pos = -1;
 
 	args[0] = Int64GetDatum((int64) ring_id);
-	ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
+	ret = SPI_execute_with_args("SELECT w.last_pos FROM access_audit.writer_state w "
+								"WHERE w.ring_id OPERATOR(pg_catalog.=) $1",
 								1, argtypes, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "unexpected SPI result %d", ret);
@@ -410,6 +470,39 @@ aa_writer_ring_pos(uint64 ring_id)
 }
 
 /*
+ * The chain head just reloaded from the log (ws.last_seq, ws.last_hash)
+ * against the one this database's writers last committed, kept outside
+ * the database in the queue file.  A log that ends before it, or whose last
+ * record has another hash, lost or changed records after they were
+ * written: the chain goes on from the head kept outside, so verify()
+ * reports the records missing instead of a chain that looks whole.  A log
+ * that ends after it is the normal case of a writer stopped between its
+ * commit and storing the head.
+ */
+static void
+writer_check_head(void)
+{
+	int64		kept_seq;
+	uint8		kept_hash[AA_HASH_LEN];
+
+	if (!aa_queue_chain_head_get(MyDatabaseId, ws.extoid, &kept_seq, kept_hash))
+		return;
+	if (kept_seq < ws.last_seq ||
+		(kept_seq == ws.last_seq &&
+		 memcmp(kept_hash, ws.last_hash, AA_HASH_LEN) == 0))
+		return;
+	ereport(WARNING,
+			errcode(ERRCODE_DATA_CORRUPTED),
+			errmsg("access_audit log of database \"%s\" does not end with the last record its writer wrote",
+				   get_database_name(MyDatabaseId)),
+			errdetail("The log ends at seq %lld; the writer last wrote seq %lld.",
+					  (long long) ws.last_seq, (long long) kept_seq),
+			errhint("Records were removed or changed after they were written. The chain continues from the last record written, so access_audit.verify() reports the difference."));
+	ws.last_seq = kept_seq;
+	memcpy(ws.last_hash, kept_hash, AA_HASH_LEN);
+}
+
+/*
  * Load the chain head and ring position from the database.  Returns false
  * if the extension is not installed here.  Runs in a transaction with SPI
  * connected.
@@ -421,21 +514,22 @@ writer_load_state(void)
 	int			ret;
 	bool		isnull;
 
-	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
+	ws.extoid = get_extension_oid(AA_NAME, true);
+	if (!OidIsValid(ws.extoid))
 		return false;
 	nsp = get_namespace_oid(AA_SCHEMA, false);
 	ws.log_relid = get_relname_relid("log_data", nsp);
 	ws.last_seq = 0;
 	memset(ws.last_hash, 0, AA_HASH_LEN);
 
-	ret = SPI_execute("SELECT seq, hash FROM access_audit.log_data ORDER BY seq DESC LIMIT 1",
+	ret = SPI_execute("SELECT l.seq, l.hash FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1",
 					  true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "unexpected SPI result %d", ret);
 	if (SPI_processed == 0)
 	{
 		/* an emptied log continues from the last retention checkpoint */
-		ret = SPI_execute("SELECT seq, hash FROM access_audit.chain_checkpoints ORDER BY seq DESC LIMIT 1",
+		ret = SPI_execute("SELECT c.seq, c.hash FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1",
 						  true, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "unexpected SPI result %d", ret);
@@ -453,6 +547,8 @@ writer_load_state(void)
 			memcpy(ws.last_hash, VARDATA_ANY(DatumGetByteaPP(h)), AA_HASH_LEN);
 	}
 
+	writer_check_head();
+
 	ws.ring_id = aa_queue_ring_id();
 	ws.last_pos = aa_writer_ring_pos(ws.ring_id);
 
@@ -462,18 +558,20 @@ writer_load_state(void)
 		INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 		ws.state_plan = SPI_prepare("INSERT INTO access_audit.writer_state (ring_id, last_pos, updated_at, origin) "
-									"VALUES ($1, $2, now(), $3) ON CONFLICT (ring_id) DO UPDATE "
+									"VALUES ($1, $2, pg_catalog.now(), $3) ON CONFLICT (ring_id) DO UPDATE "
 									"SET last_pos = excluded.last_pos, updated_at = excluded.updated_at, "
 									"origin = excluded.origin",
 									3, st_types);
 		ws.daily_plan = SPI_prepare("INSERT INTO access_audit.actor_daily AS d "
 									"(day, actor, relation, rows, tagged_rows, statements, off_hours_rows) "
-									"SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
+									"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+									"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+									"pg_catalog.unnest($6), pg_catalog.unnest($7)) "
 									"ON CONFLICT (day, actor, relation) DO UPDATE SET "
-									"rows = d.rows + excluded.rows, "
-									"tagged_rows = d.tagged_rows + excluded.tagged_rows, "
-									"statements = d.statements + excluded.statements, "
-									"off_hours_rows = d.off_hours_rows + excluded.off_hours_rows",
+									"rows = d.rows OPERATOR(pg_catalog.+) excluded.rows, "
+									"tagged_rows = d.tagged_rows OPERATOR(pg_catalog.+) excluded.tagged_rows, "
+									"statements = d.statements OPERATOR(pg_catalog.+) excluded.statements, "
+									"off_hours_rows = d.off_hours_rows OPERATOR(pg_catalog.+) excluded.off_hours_rows",
 									7, daily_types);
 		if (ws.state_plan == NULL || ws.daily_plan == NULL)
 			elog(ERROR, "could not prepare access_audit writer statements: %s",
@@ -1088,6 +1186,9 @@ write_batch(AuditQueueItem *items, int n)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (nrows > 0)
+		aa_queue_chain_head_set(MyDatabaseId, ws.extoid, ws.last_seq,
+								ws.last_hash);
 	origin_committed();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
@@ -1160,6 +1261,7 @@ aa_writer_main(Datum main_arg)
 	 */
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid,
 											  BGWORKER_BYPASS_ALLOWCONN);
+	aa_writer_pin_settings();
 
 	if (!aa_queue_claim_writer(dboid, MyLatch))
 		proc_exit(0);			/* another writer serves this database */
