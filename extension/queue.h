@@ -57,6 +57,7 @@ extern void aa_queue_release_writer(Oid dboid);
 extern int	aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
 							 AuditQueueItem *items);
 extern void aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto);
+extern int	aa_queue_requeue_sealed(Oid dboid);
 extern uint64 aa_queue_tail(void);
 extern bool aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms);
 extern int	aa_queue_writers_wanted(Oid *dboids, int max);

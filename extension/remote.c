@@ -430,6 +430,7 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 
 		MemoryContextReset(batch_cxt);
 		old = MemoryContextSwitchTo(batch_cxt);
+		(void) aa_queue_requeue_sealed(dboid);
 		n = aa_queue_collect(dboid, &next, Min(nalloc, aa_batch_size), items);
 
 		/* after a restart, the first records may be done already */

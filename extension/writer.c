@@ -51,6 +51,7 @@
 #include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/inet.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -782,6 +783,22 @@ origin_committed(void)
 }
 
 /*
+ * After a batch failed: what it marked as written is not.
+ */
+static void
+origin_rolled_back(void)
+{
+	HASH_SEQ_STATUS st;
+	OriginRing *o;
+
+	if (ws.origin_rings == NULL)
+		return;
+	hash_seq_init(&st, ws.origin_rings);
+	while ((o = hash_seq_search(&st)) != NULL)
+		o->last_pos = o->committed_pos;
+}
+
+/*
  * The batch's roll-up is gathered in two steps: per record, into a cell per
  * (day, session, shape), which costs one small hash lookup; at the end of
  * the batch, the cells are spread over their actor and relations and summed
@@ -1035,13 +1052,102 @@ bench_write_pack(TupleTableSlot **slots, int nrows)
 #endif
 
 /*
- * Write one batch in one transaction: chain, dictionary ids, multi-insert
- * with index maintenance, roll-up, ring position.  ERROR leaves the worker
- * (the launcher starts it again and it reloads its state); nothing is
- * freed in the ring.
+ * How write_batch stores its records: as they are; cut down to plain,
+ * short values (a record whose values the log cannot take as they are);
+ * or as a GAP record that says why the record could not be stored.
+ */
+typedef enum WriteMode
+{
+	AA_WRITE_ASIS,
+	AA_WRITE_DEGRADED,
+	AA_WRITE_STUB,
+} WriteMode;
+
+/* a degraded record's values: at most this many bytes, lists this long */
+#define AA_DEGRADED_STR_LEN 200
+#define AA_DEGRADED_LIST_LEN 16
+
+/*
+ * s as printable ASCII (other bytes become '?'), cut to max bytes with a
+ * marker: a value that a log index, an encoding check or a type input
+ * refused cannot refuse this.  Allocated in the current context.
+ */
+static const char *
+degrade_str(const char *s, int max)
+{
+	size_t		len;
+	size_t		i;
+	size_t		keep;
+	StringInfoData b;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	keep = Min(len, (size_t) max);
+	initStringInfo(&b);
+	for (i = 0; i < keep; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		appendStringInfoChar(&b, (c >= 0x20 && c < 0x7f) ? (char) c : '?');
+	}
+	if (keep < len)
+		appendStringInfo(&b, "...[cut: %zu bytes]", len);
+	return b.data;
+}
+
+static const char **
+degrade_list(const char **l, int *n)
+{
+	const char **out;
+	int			i;
+
+	if (*n <= 0)
+		return l;
+	*n = Min(*n, AA_DEGRADED_LIST_LEN);
+	out = palloc(sizeof(char *) * *n);
+	for (i = 0; i < *n; i++)
+		out[i] = degrade_str(l[i], AA_DEGRADED_STR_LEN);
+	return out;
+}
+
+/*
+ * The record c cut down for AA_WRITE_DEGRADED; detail says what the log
+ * refused (why) and that the values were cut.
  */
 static void
-write_batch(AuditQueueItem *items, int n)
+degrade_row(ChainRow *c, const char *why)
+{
+	StringInfoData d;
+
+	c->login_role = degrade_str(c->login_role, AA_DEGRADED_STR_LEN);
+	c->effective_role = degrade_str(c->effective_role, AA_DEGRADED_STR_LEN);
+	c->actor = degrade_str(c->actor, AA_DEGRADED_STR_LEN);
+	c->claimed_actor = degrade_str(c->claimed_actor, AA_DEGRADED_STR_LEN);
+	c->application_name = degrade_str(c->application_name, AA_DEGRADED_STR_LEN);
+	c->query = degrade_str(c->query, AA_DEGRADED_STR_LEN);
+	c->command = degrade_str(c->command, AA_DEGRADED_STR_LEN);
+	c->origin = degrade_str(c->origin, AA_DEGRADED_STR_LEN);
+	c->relations = degrade_list(c->relations, &c->n_relations);
+	c->columns = degrade_list(c->columns, &c->n_columns);
+	c->predicate_columns = degrade_list(c->predicate_columns, &c->n_predicate);
+	c->tags = degrade_list(c->tags, &c->n_tags);
+	initStringInfo(&d);
+	appendStringInfoString(&d, "{\"degraded\": ");
+	escape_json(&d, degrade_str(why, 1000));
+	appendStringInfoString(&d, ", \"note\": \"the log refused this record as it was; its values are cut to printable ASCII and at most 200 bytes\"}");
+	c->detail = d.data;
+}
+
+/*
+ * Write one batch in one transaction: chain, dictionary ids, multi-insert
+ * with index maintenance, roll-up, ring position.  ERROR leaves the
+ * transaction aborted and ws as it was before (writer_write undoes the
+ * in-memory chain head); nothing is freed in the ring.  mode and why: see
+ * WriteMode.
+ */
+static void
+write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 {
 	Relation	rel;
 	EState	   *estate;
@@ -1126,7 +1232,26 @@ write_batch(AuditQueueItem *items, int n)
 			items[i].rec.origin_ring_id != 0 && origin_seen(&items[i].rec))
 			continue;
 
+		if (mode == AA_WRITE_STUB)
+		{
+			items[i].rec.kind = AA_KIND_GAP;
+			items[i].gap_bytes = (int64) items[i].len;
+		}
 		item_to_chain(&items[i], ws.last_seq + 1, &c);
+		if (mode == AA_WRITE_DEGRADED)
+			degrade_row(&c, why);
+		else if (mode == AA_WRITE_STUB)
+		{
+			StringInfoData d;
+
+			initStringInfo(&d);
+			appendStringInfo(&d, "{\"lost_bytes\": %lld, \"queue_position\": %llu, \"unstorable\": ",
+							 (long long) items[i].gap_bytes,
+							 (unsigned long long) items[i].pos);
+			escape_json(&d, degrade_str(why, 1000));
+			appendStringInfoChar(&d, '}');
+			c.detail = d.data;
+		}
 		aa_chain_hash(ws.last_hash, &c, hash);
 		slot = slots[nrows];
 		ExecClearTuple(slot);
@@ -1180,18 +1305,129 @@ write_batch(AuditQueueItem *items, int n)
 		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "unexpected SPI result %d", ret);
-		ws.last_pos = max_pos;
 	}
 
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	if (nrows > 0)
+		ws.last_pos = max_pos;
+	if (nrows > 0)
 		aa_queue_chain_head_set(MyDatabaseId, ws.extoid, ws.last_seq,
 								ws.last_hash);
 	origin_committed();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
+}
+
+/*
+ * Can an error of this class come from the values of one record (so that
+ * storing it cut down can succeed), rather than from the server's state?
+ * Data exceptions (an encoding, a value out of range), program limits (an
+ * index row too large for a btree) and integrity violations.
+ */
+static bool
+writer_record_error(int sqlerrcode)
+{
+	char		cls[6];
+
+	strlcpy(cls, unpack_sql_state(sqlerrcode), sizeof(cls));
+	return strncmp(cls, "22", 2) == 0 || strncmp(cls, "54", 2) == 0 ||
+		strncmp(cls, "23", 2) == 0;
+}
+
+/*
+ * Undo what a failed write_batch did: abort its transaction and restore the
+ * in-memory chain head and origin positions it had advanced.
+ */
+static void
+writer_undo(int64 seq, const uint8 *hash)
+{
+	AbortCurrentTransaction();
+	ws.last_seq = seq;
+	memcpy(ws.last_hash, hash, AA_HASH_LEN);
+	origin_rolled_back();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Try write_batch(items, n, mode); on an error that may come from a
+ * record's values (writer_record_error) undo it and return the error's
+ * message, else rethrow.  NULL on success.
+ */
+static char *
+writer_try(AuditQueueItem *items, int n, WriteMode mode, const char *why)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int64		seq = ws.last_seq;
+	uint8		hash[AA_HASH_LEN];
+	char	   *msg = NULL;
+
+	memcpy(hash, ws.last_hash, AA_HASH_LEN);
+	PG_TRY();
+	{
+		write_batch(items, n, mode, why);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!ws.loaded || !writer_record_error(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		writer_undo(seq, hash);
+		MemoryContextSwitchTo(cxt);
+		msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode),
+					   edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return msg;
+}
+
+/*
+ * Store a batch; a record the log cannot take as it is never stops the
+ * writer.  If the batch fails with an error that a record's values can
+ * cause, its records are written one at a time; one that fails alone is
+ * stored cut down (AA_WRITE_DEGRADED), and if even that fails, as a GAP
+ * record that says why (AA_WRITE_STUB), both with a WARNING.  Any other
+ * error, or one that even the GAP record meets, is the server's, not the
+ * record's: it is rethrown, the writer exits, and the launcher starts it
+ * again (with a back-off).
+ */
+static void
+writer_write(AuditQueueItem *items, int n)
+{
+	char	   *why;
+	int			i;
+
+	if ((why = writer_try(items, n, AA_WRITE_ASIS, NULL)) == NULL)
+		return;
+	if (n > 1)
+		ereport(LOG,
+				errmsg("access_audit writer for database \"%s\" writes a batch one record at a time after an error",
+					   ws.dbname),
+				errdetail("%s", why));
+	for (i = 0; i < n; i++)
+	{
+		if (n > 1 && (why = writer_try(&items[i], 1, AA_WRITE_ASIS, NULL)) == NULL)
+			continue;
+		if (writer_try(&items[i], 1, AA_WRITE_DEGRADED, why) == NULL)
+		{
+			ereport(WARNING,
+					errmsg("access_audit stored a record of database \"%s\" cut down: the log refused it as it was",
+						   ws.dbname),
+					errdetail("%s", why));
+			continue;
+		}
+		write_batch(&items[i], 1, AA_WRITE_STUB, why);
+		ereport(WARNING,
+				errmsg("access_audit stored a record of database \"%s\" as a gap: the log refused it",
+					   ws.dbname),
+				errdetail("%s", why));
+	}
 }
 
 /*
@@ -1309,13 +1545,15 @@ aa_writer_main(Datum main_arg)
 
 		MemoryContextReset(batch_cxt);
 		old = MemoryContextSwitchTo(batch_cxt);
+		/* records sealed by cancelled backends while the ring was full */
+		(void) aa_queue_requeue_sealed(dboid);
 		n = aa_queue_collect(dboid, &scan_pos, max, items);
 #ifndef AA_BENCH_NO_STORE
 		if (n > 0)
-			write_batch(items, n);
+			writer_write(items, n);
 #else
 		/* bench/ceiling.sh only: capture and queue without storage */
-		(void) write_batch;
+		(void) writer_write;
 #endif
 		MemoryContextSwitchTo(old);
 		aa_queue_complete(dboid, n, scan_pos);
