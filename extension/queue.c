@@ -240,6 +240,8 @@ typedef struct AuditDbSlot
 	int			writer_pid;
 	Latch	   *writer_latch;
 	bool		writer_wanted;
+	uint32		failures;		/* writers that failed since one wrote */
+	TimestampTz stopped_at;		/* when the last failed writer stopped */
 	uint64		committed_upto;
 	TimestampTz last_flush;
 	pg_atomic_uint64 queued;
@@ -737,6 +739,8 @@ slot_find(Oid dboid, bool create)
 	aa_shared->dbs[free_slot].writer_pid = 0;
 	aa_shared->dbs[free_slot].writer_latch = NULL;
 	aa_shared->dbs[free_slot].writer_wanted = false;
+	aa_shared->dbs[free_slot].failures = 0;
+	aa_shared->dbs[free_slot].stopped_at = 0;
 	aa_shared->dbs[free_slot].committed_upto = 0;
 	aa_shared->dbs[free_slot].last_flush = 0;
 	pg_atomic_write_u64(&aa_shared->dbs[free_slot].queued, 0);
@@ -1521,12 +1525,45 @@ aa_queue_claim_writer(Oid dboid, Latch *latch)
 }
 
 /*
- * A writer exits: free its claim (the slot and its counters stay).
+ * Has dboid records in the ring from position from on that its writer has
+ * not committed (being copied, or ready)?  A scan without the mutex, as
+ * ring_holds_db.
+ */
+static bool
+ring_pending_db(Oid dboid, uint64 from)
+{
+	uint64		pos = aa_queue_tail();
+	uint64		head = aa_queue_head();
+
+	while (pos < head)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+
+		if (!header_at(hdr, pos))
+			return true;		/* moved under us: assume so */
+		if (pos >= from && hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
+			hdr->state != AA_STATE_DONE)
+			return true;
+		pos += hdr->len;
+	}
+	return false;
+}
+
+/*
+ * A writer exits, whatever the reason (idle, an error, shutdown): free its
+ * claim (the slot and its counters stay).  If records of its database are
+ * still waiting (queued after its last look, or not written because it
+ * failed), ask the launcher for a writer again: otherwise they would wait
+ * for the next record or flush() to ask.  Producers that saw this writer
+ * running did not ask; they reserved their space before looking, so this
+ * scan, made after the claim is gone, sees their records.
  */
 void
-aa_queue_release_writer(Oid dboid)
+aa_queue_release_writer(Oid dboid, bool failed)
 {
 	int			slot;
+	uint64		committed = 0;
+	bool		mine = false;
 
 	if (aa_shared == NULL)
 		return;
@@ -1536,8 +1573,29 @@ aa_queue_release_writer(Oid dboid)
 	{
 		aa_shared->dbs[slot].writer_pid = 0;
 		aa_shared->dbs[slot].writer_latch = NULL;
+		committed = aa_shared->dbs[slot].committed_upto;
+		if (failed)
+		{
+			aa_shared->dbs[slot].failures++;
+			aa_shared->dbs[slot].stopped_at = GetCurrentTimestamp();
+		}
+		mine = true;
 	}
 	LWLockRelease(aa_shared->lock);
+	if (!mine)
+		return;
+
+	pg_memory_barrier();
+	if (ring_pending_db(dboid, committed) || intent_sealed_pending(dboid))
+	{
+		LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+		slot = slot_find(dboid, false);
+		if (slot >= 0 && aa_shared->dbs[slot].writer_pid == 0)
+			aa_shared->dbs[slot].writer_wanted = true;
+		LWLockRelease(aa_shared->lock);
+		if (aa_shared->launcher_latch)
+			SetLatch(aa_shared->launcher_latch);
+	}
 }
 
 /*
@@ -1664,6 +1722,7 @@ aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto)
 			aa_shared->dbs[slot].committed_upto = committed_upto;
 		if (nitems > 0)
 		{
+			aa_shared->dbs[slot].failures = 0;
 			aa_shared->dbs[slot].last_flush = GetCurrentTimestamp();
 			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].written, nitems);
 		}
@@ -1869,6 +1928,32 @@ aa_queue_writers_wanted(Oid *dboids, int max)
 		}
 	}
 	return n;
+}
+
+/*
+ * Launcher: may a writer for dboid start now?  Not while the back-off after
+ * its last failed writer runs: 1 s after one failure, doubling with each
+ * further failure in a row, at most a minute.
+ */
+bool
+aa_queue_writer_may_start(Oid dboid)
+{
+	int			slot;
+	uint32		failures = 0;
+	TimestampTz stopped = 0;
+
+	LWLockAcquire(aa_shared->lock, LW_SHARED);
+	slot = slot_find(dboid, false);
+	if (slot >= 0)
+	{
+		failures = aa_shared->dbs[slot].failures;
+		stopped = aa_shared->dbs[slot].stopped_at;
+	}
+	LWLockRelease(aa_shared->lock);
+	if (failures == 0)
+		return true;
+	return TimestampDifferenceExceeds(stopped, GetCurrentTimestamp(),
+									  Min(1000 << Min(failures - 1, 6), 60000));
 }
 
 void

@@ -53,7 +53,8 @@ extern uint64 aa_queue_capacity(void);
 
 /* writer side */
 extern bool aa_queue_claim_writer(Oid dboid, Latch *latch);
-extern void aa_queue_release_writer(Oid dboid);
+extern void aa_queue_release_writer(Oid dboid, bool failed);
+extern bool aa_queue_writer_may_start(Oid dboid);
 extern int	aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
 							 AuditQueueItem *items);
 extern void aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto);

@@ -109,6 +109,14 @@ typedef struct OriginRing
 
 static WriterState ws;
 
+/*
+ * A writer with nothing to write for this long leaves its database (and is
+ * started again on demand): less than the 5 s that CREATE DATABASE ...
+ * TEMPLATE and ALTER DATABASE ... RENAME wait for other sessions to leave.
+ */
+#define AA_WRITER_IDLE_EXIT_MS	1000
+
+
 static object_access_hook_type prev_object_access_hook = NULL;
 static Oid	dropping_db = InvalidOid;
 static bool dropping_extension = false;
@@ -377,13 +385,16 @@ aa_launcher_main(Datum main_arg)
 			}
 
 			/*
-			 * A writer that stopped with an error (say, records queued for a
-			 * database whose CREATE EXTENSION has not committed yet) is
-			 * started again at most every two seconds, so that a lasting
-			 * cause neither spins nor fills the worker slots.
+			 * A writer that failed (say, records queued for a database whose
+			 * CREATE EXTENSION has not committed yet) is started again after
+			 * a back-off that doubles with each failure in a row, from 1 s to
+			 * a minute, so that a lasting cause neither spins nor fills the
+			 * worker slots.  It asked for its successor itself
+			 * (aa_queue_release_writer), so its pending records never wait
+			 * for a new record to ask; one that left because it was idle is
+			 * started again at once.
 			 */
-			if (j < nstarted && started[j] != NULL &&
-				!TimestampDifferenceExceeds(started_at[j], GetCurrentTimestamp(), 2000))
+			if (!aa_queue_writer_may_start(want[i]))
 				continue;
 			if (j == nstarted && nstarted < AA_MAX_DATABASES)
 				nstarted++;
@@ -432,10 +443,14 @@ aa_launcher_main(Datum main_arg)
 	proc_exit(0);
 }
 
+/*
+ * on_shmem_exit callback of a writer: give up the database's claim; an
+ * exit with an error counts as a failure (the launcher backs off).
+ */
 static void
 writer_on_exit(int code, Datum arg)
 {
-	aa_queue_release_writer(DatumGetObjectId(arg));
+	aa_queue_release_writer(DatumGetObjectId(arg), code != 0);
 }
 
 /*
@@ -1485,6 +1500,7 @@ aa_writer_main(Datum main_arg)
 	char	   *dbname;
 	int			nalloc;
 	TimestampTz started_at;
+	TimestampTz last_work;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -1530,6 +1546,7 @@ aa_writer_main(Datum main_arg)
 									  16 * 1024 * 1024);
 	memset(&ws, 0, sizeof(ws));
 	started_at = GetCurrentTimestamp();
+	last_work = started_at;
 
 	for (;;)
 	{
@@ -1558,8 +1575,27 @@ aa_writer_main(Datum main_arg)
 		MemoryContextSwitchTo(old);
 		aa_queue_complete(dboid, n, scan_pos);
 
+		if (n > 0)
+			last_work = GetCurrentTimestamp();
 		if (n == max)
 			continue;			/* more waiting: no sleep */
+
+		/*
+		 * Idle for a while: leave the database, so that commands that need it
+		 * to themselves (CREATE DATABASE ... TEMPLATE, ALTER DATABASE ...
+		 * RENAME, which wait up to 5 s for other sessions) can run.  The next
+		 * record asks for a writer again (aa_queue_push), and records queued
+		 * while this one leaves are seen by aa_queue_release_writer.
+		 */
+		if (!ShutdownRequestPending && n == 0 &&
+			TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(),
+									   AA_WRITER_IDLE_EXIT_MS))
+		{
+			ereport(DEBUG1,
+					errmsg("access_audit writer for database \"%s\" stopped: idle",
+						   dbname));
+			proc_exit(0);
+		}
 
 		/* caught up: give way to a database that waits for a writer */
 		if (!ShutdownRequestPending &&
