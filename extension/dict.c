@@ -12,9 +12,14 @@
  * Ownership: the caches are process-local.  An id, once committed, never
  * changes meaning (the dictionaries are append-only), so cached entries stay
  * valid; entries this process added in a transaction that then failed would
- * not, but the writer exits on any error, taking its cache with it.  Ids
- * come from sequences, so maintenance-mode edits through the log view can
- * add entries concurrently without clashing.  Callers bracket lookups with
+ * not, so an abort that follows an insert drops the caches.  A new id is
+ * one more than the highest in the table (dict_next_id), not a sequence's
+ * next value: the extension's sequences are not used, so setval() or ALTER
+ * SEQUENCE on them cannot make the writer fail (issue 16, item 9).  Two
+ * transactions adding entries at once (the writer and a maintenance-mode
+ * edit through the log view) may pick the same id; the second fails on
+ * the primary key and its work is retried (the writer writes its batch
+ * again, see writer_write).  Callers bracket lookups with
  * aa_dict_begin()/aa_dict_end() inside a transaction with an active
  * snapshot.
  *
@@ -145,6 +150,9 @@ static long ncached = 0;
 static DictRel rels[DICT_NKINDS];
 static bool dict_open = false;
 
+/* the next id of each kind in this transaction; 0: not looked up yet */
+static int64 next_id[DICT_NKINDS];
+
 /* lookups by id read this source's collected dictionaries (NULL: our own) */
 static char *fetch_source = NULL;
 
@@ -245,6 +253,47 @@ open_one(DictRel *dr, Oid nsp, const char *table, const char *pkey,
 }
 
 /*
+ * A new id of kind: one more than the highest id in its table, looked up
+ * once per transaction through the primary key, then counted on.  The
+ * lookup uses a dirty snapshot, so ids of entries that other transactions
+ * are adding, or added after this one's snapshot, are not picked again.
+ */
+static int64
+dict_next_id(int kind)
+{
+	DictRel    *dr = &rels[kind];
+
+	if (next_id[kind] == 0)
+	{
+		SnapshotData dirty;
+		SysScanDesc scan;
+		HeapTuple	tup;
+		int64		max = 0;
+
+		InitDirtySnapshot(dirty);
+		scan = systable_beginscan_ordered(dr->rel, dr->pkey, &dirty, 0, NULL);
+		tup = systable_getnext_ordered(scan, BackwardScanDirection);
+		if (tup != NULL)
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tup, 1, RelationGetDescr(dr->rel), &isnull);
+
+			if (!isnull)
+				max = (int64) DatumGetInt32(d);
+		}
+		systable_endscan_ordered(scan);
+		next_id[kind] = max + 1;
+	}
+	if (next_id[kind] > PG_INT32_MAX)
+		ereport(ERROR,
+				errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				errmsg("access_audit dictionary \"%s.%s\" has no ids left",
+					   AA_SCHEMA, dict_tables[kind].table),
+				errhint("Update the extension (ALTER EXTENSION access_audit UPDATE) to widen its ids."));
+	return next_id[kind]++;
+}
+
+/*
  * Drop the caches if they grew too large.  Call only between records:
  * strings returned earlier point into the cache.
  */
@@ -273,8 +322,11 @@ aa_dict_begin(void)
 	}
 	aa_dict_trim();
 	for (k = 0; k < DICT_NKINDS; k++)
+	{
 		open_one(&rels[k], nsp, dict_tables[k].table, dict_tables[k].pkey,
 				 dict_tables[k].hashidx, dict_tables[k].seq);
+		next_id[k] = 0;
+	}
 	dict_open = true;
 }
 
@@ -442,7 +494,7 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 		bool		inulls[1] = {false};
 
 		memset(nulls, false, sizeof(nulls));
-		id = (int32) nextval_internal(dr->seqid, false);
+		id = (int32) dict_next_id(kind);
 		added_in_xact = true;
 		values[0] = Int32GetDatum(id);
 		values[1] = Int64GetDatum((int64) key.hash);
