@@ -85,24 +85,6 @@ static const struct
 	"collected_shapes", "collected_shapes_pkey"},
 };
 
-/* type of each field of a tuple kind: INT4OID or INT8OID */
-static const Oid tuple_types[DICT_NKINDS][AA_DICT_TUPLE_FIELDS] = {
-	{0},
-	{0},
-
-	/*
-	 * database, login, effective role, actor, claimed actor, application,
-	 * address ids; pid
-	 */
-	{INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID},
-
-	/*
-	 * query id; query text, command ids; nesting level; relations, columns,
-	 * predicate, tags ids
-	 */
-	{INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID},
-};
-
 typedef struct DictKey
 {
 	uint64		hash;
@@ -112,14 +94,14 @@ typedef struct DictKey
 typedef struct DictEntry
 {
 	DictKey		key;
-	int32		id;
+	int64		id;
 	char	   *value;			/* encoded value, see dict_encode_set() */
 	int			len;
 } DictEntry;
 
 typedef struct DictIdKey
 {
-	int32		id;
+	int64		id;
 	uint32		kind;
 } DictIdKey;
 
@@ -279,12 +261,13 @@ dict_next_id(int kind)
 			Datum		d = heap_getattr(tup, 1, RelationGetDescr(dr->rel), &isnull);
 
 			if (!isnull)
-				max = (int64) DatumGetInt32(d);
+				max = aa_dict_datum_id(RelationGetDescr(dr->rel), 1, d);
 		}
 		systable_endscan_ordered(scan);
 		next_id[kind] = max + 1;
 	}
-	if (next_id[kind] > PG_INT32_MAX)
+	if (TupleDescAttr(RelationGetDescr(dr->rel), 0)->atttypid != INT8OID &&
+		next_id[kind] > PG_INT32_MAX)
 		ereport(ERROR,
 				errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				errmsg("access_audit dictionary \"%s.%s\" has no ids left",
@@ -392,8 +375,7 @@ tuple_from_row(int kind, HeapTuple tup, TupleDesc desc, int off,
 		Datum		d = heap_getattr(tup, off + i, desc, &t->isnull[i]);
 
 		if (!t->isnull[i])
-			t->v[i] = tuple_types[kind][i] == INT8OID ? DatumGetInt64(d) :
-				(int64) DatumGetInt32(d);
+			t->v[i] = aa_dict_datum_id(desc, off + i, d);
 	}
 }
 
@@ -442,7 +424,7 @@ stored_value(int kind, HeapTuple tup, TupleDesc desc, StringInfo buf)
  * Find or add the id of an encoded value.  The cache is checked first, then
  * the table (by hash, comparing values), and a new row is added last.
  */
-static int32
+static int64
 dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 {
 	DictKey		key;
@@ -452,7 +434,7 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	int32		id = 0;
+	int64		id = 0;
 
 	Assert(dict_open && kind >= 0 && kind < DICT_NKINDS);
 	memset(&key, 0, sizeof(key));
@@ -477,8 +459,9 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 		{
 			bool		isnull;
 
-			id = DatumGetInt32(heap_getattr(tup, 1, RelationGetDescr(dr->rel),
-											&isnull));
+			id = aa_dict_datum_id(RelationGetDescr(dr->rel), 1,
+								  heap_getattr(tup, 1, RelationGetDescr(dr->rel),
+											   &isnull));
 			pfree(buf.data);
 			break;
 		}
@@ -494,9 +477,9 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 		bool		inulls[1] = {false};
 
 		memset(nulls, false, sizeof(nulls));
-		id = (int32) dict_next_id(kind);
+		id = dict_next_id(kind);
 		added_in_xact = true;
-		values[0] = Int32GetDatum(id);
+		values[0] = aa_dict_id_datum(RelationGetDescr(dr->rel), 1, id);
 		values[1] = Int64GetDatum((int64) key.hash);
 		if (kind >= AA_DICT_SESSION)
 		{
@@ -506,8 +489,8 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 			for (i = 0; i < AA_DICT_TUPLE_FIELDS; i++)
 			{
 				nulls[2 + i] = t->isnull[i];
-				values[2 + i] = tuple_types[kind][i] == INT8OID ?
-					Int64GetDatum(t->v[i]) : Int32GetDatum((int32) t->v[i]);
+				values[2 + i] = aa_dict_id_datum(RelationGetDescr(dr->rel),
+												 3 + i, t->v[i]);
 			}
 		}
 		else if (kind == DICT_STRING)
@@ -549,7 +532,7 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 /*
  * Id of a string; 0 stands for NULL.
  */
-int32
+int64
 aa_dict_string_id(const char *s)
 {
 	if (s == NULL)
@@ -560,7 +543,7 @@ aa_dict_string_id(const char *s)
 /*
  * Id of a list of strings (the empty list has an id too).
  */
-int32
+int64
 aa_dict_set_id(const char **strs, int n)
 {
 	static StringInfoData buf;
@@ -587,7 +570,7 @@ aa_dict_set_id(const char **strs, int n)
  * in it.  Returns 0 if the
  * encoding is not memorised.  Entries go with the caches (aa_dict_reset).
  */
-static int32
+static int64
 dict_memo_get(int memo, const char *enc, int len)
 {
 	DictKey		key;
@@ -609,7 +592,7 @@ dict_memo_get(int memo, const char *enc, int len)
  * Remember id for the raw encoding enc (see dict_memo_get).
  */
 static void
-dict_memo_put(int memo, const char *enc, int len, int32 id)
+dict_memo_put(int memo, const char *enc, int len, int64 id)
 {
 	DictKey		key;
 	DictEntry  *entry;
@@ -632,7 +615,7 @@ dict_memo_put(int memo, const char *enc, int len, int32 id)
  * Id of a session or shape tuple (kind AA_DICT_SESSION or AA_DICT_SHAPE);
  * fields whose isnull is set are NULL.
  */
-int32
+int64
 aa_dict_tuple_id(int kind, const AuditDictTuple *tuple)
 {
 	AuditDictTuple t = *tuple;
@@ -693,12 +676,12 @@ static StringInfoData memo_buf;
  * must be open.  Used by the writer for every record, and by the log
  * view's maintenance-mode triggers.
  */
-int32
+int64
 aa_dict_session_id(const ChainRow *c)
 {
 	StringInfo	b = aa_scratch_buffer(&memo_buf);
 	AuditDictTuple se;
-	int32		id;
+	int64		id;
 	int			i;
 
 	memo_str(b, c->database);
@@ -734,12 +717,12 @@ aa_dict_session_id(const ChainRow *c)
  * The shape id of a logical record (query id and text, command, nesting
  * level, relations, columns, predicate columns, tags), likewise.
  */
-int32
+int64
 aa_dict_shape_id(const ChainRow *c)
 {
 	StringInfo	b = aa_scratch_buffer(&memo_buf);
 	AuditDictTuple sh;
-	int32		id;
+	int64		id;
 	int			i;
 
 	memo_int(b, c->has_query_id, c->query_id);
@@ -775,10 +758,27 @@ aa_dict_shape_id(const ChainRow *c)
 }
 
 /*
+ * An equality scan key on the id in attribute attno of rel, for its type
+ * (integer before ALTER EXTENSION UPDATE to 1.1, bigint after).  An id
+ * beyond an integer column's range matches nothing.
+ */
+static void
+id_scankey(ScanKey key, Relation rel, int attno, int64 id)
+{
+	if (TupleDescAttr(RelationGetDescr(rel), attno - 1)->atttypid == INT8OID)
+		ScanKeyInit(key, attno, BTEqualStrategyNumber, F_INT8EQ,
+					Int64GetDatum(id));
+	else
+		ScanKeyInit(key, attno, BTEqualStrategyNumber, F_INT4EQ,
+					Int32GetDatum(id > PG_INT32_MAX || id < PG_INT32_MIN ?
+								  0 : (int32) id));
+}
+
+/*
  * Read one dictionary row by id into the by-id cache.
  */
 static DictIdEntry *
-dict_fetch(int kind, int32 id)
+dict_fetch(int kind, int64 id)
 {
 	DictIdKey	key;
 	DictIdEntry *entry;
@@ -805,7 +805,7 @@ dict_fetch(int kind, int32 id)
 	{
 		rel = table_open(get_relname_relid(dict_tables[kind].table, nsp),
 						 AccessShareLock);
-		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
+		id_scankey(&skey[0], rel, 1, id);
 		scan = systable_beginscan(rel, get_relname_relid(dict_tables[kind].pkey, nsp),
 								  true, GetActiveSnapshot(), 1, skey);
 		valattr = 3;
@@ -817,7 +817,7 @@ dict_fetch(int kind, int32 id)
 						 AccessShareLock);
 		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
 					CStringGetTextDatum(fetch_source));
-		ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
+		id_scankey(&skey[1], rel, 2, id);
 		scan = systable_beginscan(rel,
 								  get_relname_relid(dict_tables[kind].collected_pkey, nsp),
 								  true, GetActiveSnapshot(), 2, skey);
@@ -886,7 +886,7 @@ aa_dict_use_source(const char *source)
  * The string of an id (NULL for 0 or an unknown id).
  */
 const char *
-aa_dict_string(int32 id)
+aa_dict_string(int64 id)
 {
 	if (id == 0)
 		return NULL;
@@ -897,7 +897,7 @@ aa_dict_string(int32 id)
  * The session or shape tuple of an id (NULL for 0 or an unknown id).
  */
 const AuditDictTuple *
-aa_dict_tuple(int kind, int32 id)
+aa_dict_tuple(int kind, int64 id)
 {
 	if (id == 0)
 		return NULL;
@@ -908,7 +908,7 @@ aa_dict_tuple(int kind, int32 id)
  * The list of an id; *n = -1 (and NULL) for 0 or an unknown id.
  */
 const char **
-aa_dict_set(int32 id, int *n)
+aa_dict_set(int64 id, int *n)
 {
 	DictIdEntry *e;
 

@@ -699,11 +699,11 @@ item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c)
  * numbers, and hash.
  */
 static void
-chain_to_data(const ChainRow *c, const uint8 *hash, int32 session_id,
-			  int32 shape_id, Datum *v, bool *n)
+chain_to_data(const ChainRow *c, const uint8 *hash, int64 session_id,
+			  int64 shape_id, Datum *v, bool *n)
 {
 	bytea	   *b;
-	int32		origin_id;
+	int64		origin_id;
 
 	memset(n, false, sizeof(bool) * AA_D_NCOLS);
 #define SET_NUM(col, has, datum) do { v[col] = (datum); n[col] = !(has); } while (0)
@@ -712,14 +712,17 @@ chain_to_data(const ChainRow *c, const uint8 *hash, int32 session_id,
 	SET_NUM(AA_D_ROWS, c->has_rows, Int64GetDatum(c->rows));
 	SET_NUM(AA_D_TAGGED_ROWS, c->has_tagged_rows, Int64GetDatum(c->tagged_rows));
 	SET_NUM(AA_D_DURATION_US, c->has_duration, Int64GetDatum(c->duration_us));
-	v[AA_D_SESSION_ID] = Int32GetDatum(session_id);
-	v[AA_D_SHAPE_ID] = Int32GetDatum(shape_id);
+	v[AA_D_SESSION_ID] = aa_dict_id_datum(ws.slot_desc, AA_D_SESSION_ID + 1,
+										  session_id);
+	v[AA_D_SHAPE_ID] = aa_dict_id_datum(ws.slot_desc, AA_D_SHAPE_ID + 1,
+										shape_id);
 	SET_NUM(AA_D_OUTCOME_OK, c->outcome != NULL,
 			BoolGetDatum(c->outcome && strcmp(c->outcome, "ok") == 0));
 	SET_NUM(AA_D_DETAIL, c->detail != NULL,
 			c->detail ? CStringGetTextDatum(c->detail) : (Datum) 0);
 	origin_id = aa_dict_string_id(c->origin);
-	SET_NUM(AA_D_ORIGIN_ID, origin_id != 0, Int32GetDatum(origin_id));
+	SET_NUM(AA_D_ORIGIN_ID, origin_id != 0,
+			aa_dict_id_datum(ws.slot_desc, AA_D_ORIGIN_ID + 1, origin_id));
 	SET_NUM(AA_D_ORIGIN_SEQ, c->has_origin_seq, Int64GetDatum(c->origin_seq));
 	b = palloc(VARHDRSZ + AA_HASH_LEN);
 	SET_VARSIZE(b, VARHDRSZ + AA_HASH_LEN);
@@ -822,15 +825,15 @@ origin_rolled_back(void)
 typedef struct RollupKey
 {
 	int32		day;
-	int32		session_id;
-	int32		shape_id;
+	int64		session_id;
+	int64		shape_id;
 } RollupKey;
 
 typedef struct RollupCell
 {
 	RollupKey	key;
 	const char *actor;			/* these point into the ring */
-	int32		actor_id;
+	int64		actor_id;
 	int			n_relations;
 	const char **relations;
 	int64		rows;
@@ -842,7 +845,7 @@ typedef struct RollupCell
 typedef struct DailyKey
 {
 	int32		day;
-	int32		actor_id;
+	int64		actor_id;
 	char		relation[256];
 }			DailyKey;
 
@@ -904,7 +907,7 @@ rollup_day(TimestampTz ts, pg_tz *tz, int32 *day, bool *off)
  * Add a read to the batch's roll-up.
  */
 static void
-rollup_add(HTAB *cells, const ChainRow *c, int32 session_id, int32 shape_id,
+rollup_add(HTAB *cells, const ChainRow *c, int64 session_id, int64 shape_id,
 		   pg_tz *tz)
 {
 	RollupKey	key;
@@ -1204,6 +1207,22 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	ExecOpenIndices(rri, false);
 	cid = GetCurrentCommandId(true);
 	bistate = GetBulkInsertState();
+
+	/*
+	 * The slots' descriptor is a copy: after ALTER EXTENSION UPDATE widened
+	 * the log's ids, make them anew.
+	 */
+	if (ws.slot_desc != NULL &&
+		!equalTupleDescs(ws.slot_desc, RelationGetDescr(rel)))
+	{
+		for (i = 0; i < ws.nslots; i++)
+			ExecDropSingleTupleTableSlot(ws.slots[i]);
+		pfree(ws.slots);
+		ws.slots = NULL;
+		ws.nslots = 0;
+		FreeTupleDesc(ws.slot_desc);
+		ws.slot_desc = NULL;
+	}
 	if (ws.slots == NULL || ws.nslots < n)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -1235,8 +1254,8 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		TupleTableSlot *slot;
 		uint8		hash[AA_HASH_LEN];
 		ChainRow	c;
-		int32		session_id;
-		int32		shape_id;
+		int64		session_id;
+		int64		shape_id;
 
 		/* already committed before a crash: never write twice */
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
