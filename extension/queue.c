@@ -2578,6 +2578,12 @@ intent_seal(const AuditRecord *in)
 	}
 
 	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	if (sl->state == AA_INTENT_SEALED && sl->dboid != MyDatabaseId)
+	{
+		/* left by an earlier process of another database: not ours to add to */
+		LWLockRelease(aa_shared->lock);
+		return false;
+	}
 	if (sl->state == AA_INTENT_SEALED)
 		used = sl->len;
 	else
