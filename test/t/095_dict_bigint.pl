@@ -58,11 +58,17 @@ SELECT string_agg(c.relname || ' ' || coalesce(c.relacl::text, '') || ' ' ||
 is($node->safe_psql('old', $views), $node->safe_psql('fresh', $views),
 	'updated and fresh installs have the same views, privileges, comments and triggers');
 my $funcs = q{
-SELECT string_agg(p.oid::regprocedure::text || ' ' || pg_get_function_result(p.oid), E'\n' ORDER BY 1)
+SELECT string_agg(p.oid::regprocedure::text || ' ' || pg_get_function_result(p.oid), E'\n' ORDER BY p.oid::regprocedure::text COLLATE "C")
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'access_audit'
 };
 is($node->safe_psql('old', $funcs), $node->safe_psql('fresh', $funcs),
 	'updated and fresh installs have the same functions');
+my $seqs = q{
+SELECT string_agg(sequencename || ' ' || data_type::text || ' ' || max_value, E'\n' ORDER BY sequencename)
+  FROM pg_sequences WHERE schemaname = 'access_audit'
+};
+is($node->safe_psql('old', $seqs), $node->safe_psql('fresh', $seqs),
+	'updated and fresh installs have the same sequences');
 is($node->safe_psql('old', q{
 SELECT format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'access_audit.log_data'::regclass AND attname = 'session_id'}),
