@@ -42,6 +42,12 @@
  *	  tail until the launcher adopts them (aa_queue_writers_wanted).
  *	- Locks never live in the mapped file: after a crash the file is
  *	  trusted only for head, tail and checksummed records.
+ *	- The header page also holds each database's last committed chain head
+ *	  (RingChainHead): written only by that database's writer, an entry
+ *	  taken under the LWLock.
+ *	- Intent slots (see "Intents" below) may hold records sealed by a
+ *	  backend that stopped waiting for ring space; appending to and moving
+ *	  out of a sealed slot happen under the LWLock.
  *
  * IDENTIFICATION
  *	  extension/queue.c
@@ -566,6 +572,9 @@ chain_head_at(int i)
 	return (RingChainHead *) ((char *) ring_hdr + AA_RING_HEADS_OFFSET) + i;
 }
 
+/*
+ * Checksum of a chain head entry, over every field before crc.
+ */
 static pg_crc32c
 chain_head_crc(const RingChainHead *h)
 {

@@ -12,10 +12,14 @@
  * Ownership: exactly one writer per database holds the database's queue
  * slot (aa_queue_claim_writer); it alone assigns seq and extends the hash
  * chain, so neither needs a lock.  Its last seq and hash live in process
- * memory and are reloaded from the log whenever the writer starts.  The
- * ring position of the last committed record is stored in
- * access_audit.writer_state in the same transaction as the records, so a
- * crash between commit and freeing ring space never writes a record twice.
+ * memory and are reloaded from the log whenever the writer starts, checked
+ * against the head its predecessor stored in the queue file after each
+ * commit (aa_queue_chain_head_set).  The ring position of the last
+ * committed record is stored in access_audit.writer_state in the same
+ * transaction as the records, so a crash between commit and freeing ring
+ * space never writes a record twice.  Writers leave when idle and are
+ * started again on demand, or after a failure with a back-off (see
+ * aa_queue_release_writer and aa_queue_writer_may_start).
  *
  * IDENTIFICATION
  *	  extension/writer.c
@@ -1114,6 +1118,10 @@ degrade_str(const char *s, int max)
 	return b.data;
 }
 
+/*
+ * A list of strings for AA_WRITE_DEGRADED: at most AA_DEGRADED_LIST_LEN
+ * entries (*n is cut to match), each through degrade_str.
+ */
 static const char **
 degrade_list(const char **l, int *n)
 {
