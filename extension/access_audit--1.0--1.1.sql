@@ -8,13 +8,15 @@
 -- install.
 
 -- ---------------------------------------------------------------------------
--- writer (issue 16, item 8): dictionary ids are bigint, and so is every
+-- writer (issue 16, items 8 and 9): dictionary ids are bigint, and so is every
 -- column that refers to them, in this database's log and in the records
 -- collected from other servers.  The views over these tables (access_audit.log
 -- and the views built on it, access_audit.collected) cannot stay while their
 -- columns change type: each is saved with its options, comment, privileges
 -- and triggers, dropped, and made again from its saved definition, so that
--- whatever definition it has at this point of the update is kept.
+-- whatever definition it has at this point of the update is kept.  The
+-- dictionaries' sequences go: the writer gives a new entry one more than the
+-- table's highest id, so there is nothing left for setval() to turn back.
 -- ---------------------------------------------------------------------------
 CREATE TYPE access_audit._saved_view AS (name text, depth integer, def text, reloptions text[],
     comment text, relacl aclitem[], triggers text[], column_comments text[]);
@@ -75,10 +77,11 @@ BEGIN
         EXECUTE pg_catalog.format('DROP VIEW %s', v.name);
     END LOOP;
 
-    ALTER SEQUENCE access_audit.strings_id_seq AS bigint;
-    ALTER SEQUENCE access_audit.string_sets_id_seq AS bigint;
-    ALTER SEQUENCE access_audit.sessions_id_seq AS bigint;
-    ALTER SEQUENCE access_audit.shapes_id_seq AS bigint;
+    -- ids no longer come from sequences (issue 16, item 9)
+    DROP SEQUENCE access_audit.strings_id_seq;
+    DROP SEQUENCE access_audit.string_sets_id_seq;
+    DROP SEQUENCE access_audit.sessions_id_seq;
+    DROP SEQUENCE access_audit.shapes_id_seq;
     ALTER TABLE access_audit.strings ALTER COLUMN id TYPE bigint;
     ALTER TABLE access_audit.string_sets ALTER COLUMN id TYPE bigint;
     ALTER TABLE access_audit.sessions

@@ -14,8 +14,9 @@
  * valid; entries this process added in a transaction that then failed would
  * not, so an abort that follows an insert drops the caches.  A new id is
  * one more than the highest in the table (dict_next_id), not a sequence's
- * next value: the extension's sequences are not used, so setval() or ALTER
- * SEQUENCE on them cannot make the writer fail (issue 16, item 9).  Two
+ * next value: the dictionaries have no sequences (1.1 dropped them; a 1.0
+ * installation's are not used), so setval() or ALTER SEQUENCE cannot make
+ * the writer fail (issue 16, item 9).  Two
  * transactions adding entries at once (the writer and a maintenance-mode
  * edit through the log view) may pick the same id; the second fails on
  * the primary key and its work is retried (the writer writes its batch
@@ -38,7 +39,6 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -69,19 +69,18 @@ static const struct
 	const char *table;
 	const char *pkey;
 	const char *hashidx;
-	const char *seq;
 	const char *collected;
 	const char *collected_pkey;
 }			dict_tables[DICT_NKINDS] =
 
 {
-	{"strings", "strings_pkey", "strings_hash_idx", "strings_id_seq",
+	{"strings", "strings_pkey", "strings_hash_idx",
 	"collected_strings", "collected_strings_pkey"},
-	{"string_sets", "string_sets_pkey", "string_sets_hash_idx", "string_sets_id_seq",
+	{"string_sets", "string_sets_pkey", "string_sets_hash_idx",
 	"collected_string_sets", "collected_string_sets_pkey"},
-	{"sessions", "sessions_pkey", "sessions_hash_idx", "sessions_id_seq",
+	{"sessions", "sessions_pkey", "sessions_hash_idx",
 	"collected_sessions", "collected_sessions_pkey"},
-	{"shapes", "shapes_pkey", "shapes_hash_idx", "shapes_id_seq",
+	{"shapes", "shapes_pkey", "shapes_hash_idx",
 	"collected_shapes", "collected_shapes_pkey"},
 };
 
@@ -122,7 +121,6 @@ typedef struct DictRel
 	Relation	hashidx;
 	IndexInfo  *pkey_info;
 	IndexInfo  *hash_info;
-	Oid			seqid;
 } DictRel;
 
 static MemoryContext dict_cxt = NULL;
@@ -217,7 +215,7 @@ aa_dict_reset(void)
 
 static void
 open_one(DictRel *dr, Oid nsp, const char *table, const char *pkey,
-		 const char *hashidx, const char *seq)
+		 const char *hashidx)
 {
 	Oid			relid = get_relname_relid(table, nsp);
 
@@ -231,7 +229,6 @@ open_one(DictRel *dr, Oid nsp, const char *table, const char *pkey,
 	dr->hashidx = index_open(get_relname_relid(hashidx, nsp), RowExclusiveLock);
 	dr->pkey_info = BuildIndexInfo(dr->pkey);
 	dr->hash_info = BuildIndexInfo(dr->hashidx);
-	dr->seqid = get_relname_relid(seq, nsp);
 }
 
 /*
@@ -307,7 +304,7 @@ aa_dict_begin(void)
 	for (k = 0; k < DICT_NKINDS; k++)
 	{
 		open_one(&rels[k], nsp, dict_tables[k].table, dict_tables[k].pkey,
-				 dict_tables[k].hashidx, dict_tables[k].seq);
+				 dict_tables[k].hashidx);
 		next_id[k] = 0;
 	}
 	dict_open = true;

@@ -44,9 +44,8 @@ CREATE TABLE access_audit.chain_checkpoints (
 
 -- Ids are bigint (never reused, a busy server with unparameterised
 -- statements would run out of integers); the writer gives a new entry one
--- more than the table's highest id (the sequences are kept but not used).
-CREATE SEQUENCE access_audit.strings_id_seq AS bigint;
-CREATE SEQUENCE access_audit.string_sets_id_seq AS bigint;
+-- more than the table's highest id, so no sequence that setval() could
+-- turn back stands in its way.
 CREATE TABLE access_audit.strings (
     id    bigint  PRIMARY KEY,
     hash  bigint  NOT NULL,
@@ -63,7 +62,6 @@ CREATE INDEX string_sets_hash_idx ON access_audit.string_sets (hash);
 
 -- Who read (database, roles, actor, application, address, backend): one
 -- row per distinct combination, usually one per connection.
-CREATE SEQUENCE access_audit.sessions_id_seq AS bigint;
 CREATE TABLE access_audit.sessions (
     id                  bigint  PRIMARY KEY,
     hash                bigint  NOT NULL,
@@ -79,7 +77,6 @@ CREATE TABLE access_audit.sessions (
 CREATE INDEX sessions_hash_idx ON access_audit.sessions (hash);
 
 -- What was run, on what: one row per distinct statement shape.
-CREATE SEQUENCE access_audit.shapes_id_seq AS bigint;
 CREATE TABLE access_audit.shapes (
     id                   bigint  PRIMARY KEY,
     hash                 bigint  NOT NULL,
