@@ -320,7 +320,7 @@ checkpoint_hash(Oid nsp, const char *source, int64 seq, uint8 *out)
  * dictionaries.  Strings point into the dictionary cache.
  */
 static void
-row_from_data(Datum *v, bool *n, ChainRow *r)
+row_from_data(TupleDesc desc, Datum *v, bool *n, ChainRow *r)
 {
 	const AuditDictTuple *se;
 	const AuditDictTuple *sh;
@@ -329,12 +329,12 @@ row_from_data(Datum *v, bool *n, ChainRow *r)
 	r->seq = DatumGetInt64(v[AA_D_SEQ]);
 	r->ts = DatumGetTimestampTz(v[AA_D_TS]);
 	r->n_relations = r->n_columns = r->n_predicate = r->n_tags = -1;
-#define ID(col) (n[col] ? 0 : DatumGetInt32(v[col]))
+#define ID(col) (n[col] ? 0 : aa_dict_datum_id(desc, (col) + 1, v[col]))
 	se = aa_dict_tuple(AA_DICT_SESSION, ID(AA_D_SESSION_ID));
 	sh = aa_dict_tuple(AA_DICT_SHAPE, ID(AA_D_SHAPE_ID));
 	r->origin = aa_dict_string(ID(AA_D_ORIGIN_ID));
 #undef ID
-#define FIELD(t, i) ((t) == NULL || (t)->isnull[i] ? 0 : (int32) (t)->v[i])
+#define FIELD(t, i) ((t) == NULL || (t)->isnull[i] ? 0 : (t)->v[i])
 	r->database = aa_dict_string(FIELD(se, 0));
 	r->login_role = aa_dict_string(FIELD(se, 1));
 	r->effective_role = aa_dict_string(FIELD(se, 2));
@@ -502,7 +502,8 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 
 		aa_dict_trim();
 		old = MemoryContextSwitchTo(rowcxt);
-		row_from_data(slot->tts_values, slot->tts_isnull, &row);
+		row_from_data(slot->tts_tupleDescriptor, slot->tts_values,
+					  slot->tts_isnull, &row);
 		aa_chain_hash(expect_prev, &row, calc);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);

@@ -12,9 +12,15 @@
  * Ownership: the caches are process-local.  An id, once committed, never
  * changes meaning (the dictionaries are append-only), so cached entries stay
  * valid; entries this process added in a transaction that then failed would
- * not, but the writer exits on any error, taking its cache with it.  Ids
- * come from sequences, so maintenance-mode edits through the log view can
- * add entries concurrently without clashing.  Callers bracket lookups with
+ * not, so an abort that follows an insert drops the caches.  A new id is
+ * one more than the highest in the table (dict_next_id), not a sequence's
+ * next value: the dictionaries have no sequences (1.1 dropped them; a 1.0
+ * installation's are not used), so setval() or ALTER SEQUENCE cannot make
+ * the writer fail (issue 16, item 9).  Two
+ * transactions adding entries at once (the writer and a maintenance-mode
+ * edit through the log view) may pick the same id; the second fails on
+ * the primary key and its work is retried (the writer writes its batch
+ * again, see writer_write).  Callers bracket lookups with
  * aa_dict_begin()/aa_dict_end() inside a transaction with an active
  * snapshot.
  *
@@ -33,7 +39,6 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -64,38 +69,19 @@ static const struct
 	const char *table;
 	const char *pkey;
 	const char *hashidx;
-	const char *seq;
 	const char *collected;
 	const char *collected_pkey;
 }			dict_tables[DICT_NKINDS] =
 
 {
-	{"strings", "strings_pkey", "strings_hash_idx", "strings_id_seq",
+	{"strings", "strings_pkey", "strings_hash_idx",
 	"collected_strings", "collected_strings_pkey"},
-	{"string_sets", "string_sets_pkey", "string_sets_hash_idx", "string_sets_id_seq",
+	{"string_sets", "string_sets_pkey", "string_sets_hash_idx",
 	"collected_string_sets", "collected_string_sets_pkey"},
-	{"sessions", "sessions_pkey", "sessions_hash_idx", "sessions_id_seq",
+	{"sessions", "sessions_pkey", "sessions_hash_idx",
 	"collected_sessions", "collected_sessions_pkey"},
-	{"shapes", "shapes_pkey", "shapes_hash_idx", "shapes_id_seq",
+	{"shapes", "shapes_pkey", "shapes_hash_idx",
 	"collected_shapes", "collected_shapes_pkey"},
-};
-
-/* type of each field of a tuple kind: INT4OID or INT8OID */
-static const Oid tuple_types[DICT_NKINDS][AA_DICT_TUPLE_FIELDS] = {
-	{0},
-	{0},
-
-	/*
-	 * database, login, effective role, actor, claimed actor, application,
-	 * address ids; pid
-	 */
-	{INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID},
-
-	/*
-	 * query id; query text, command ids; nesting level; relations, columns,
-	 * predicate, tags ids
-	 */
-	{INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID},
 };
 
 typedef struct DictKey
@@ -107,14 +93,14 @@ typedef struct DictKey
 typedef struct DictEntry
 {
 	DictKey		key;
-	int32		id;
+	int64		id;
 	char	   *value;			/* encoded value, see dict_encode_set() */
 	int			len;
 } DictEntry;
 
 typedef struct DictIdKey
 {
-	int32		id;
+	int64		id;
 	uint32		kind;
 } DictIdKey;
 
@@ -135,7 +121,6 @@ typedef struct DictRel
 	Relation	hashidx;
 	IndexInfo  *pkey_info;
 	IndexInfo  *hash_info;
-	Oid			seqid;
 } DictRel;
 
 static MemoryContext dict_cxt = NULL;
@@ -144,6 +129,9 @@ static HTAB *by_id = NULL;
 static long ncached = 0;
 static DictRel rels[DICT_NKINDS];
 static bool dict_open = false;
+
+/* the next id of each kind in this transaction; 0: not looked up yet */
+static int64 next_id[DICT_NKINDS];
 
 /* lookups by id read this source's collected dictionaries (NULL: our own) */
 static char *fetch_source = NULL;
@@ -227,7 +215,7 @@ aa_dict_reset(void)
 
 static void
 open_one(DictRel *dr, Oid nsp, const char *table, const char *pkey,
-		 const char *hashidx, const char *seq)
+		 const char *hashidx)
 {
 	Oid			relid = get_relname_relid(table, nsp);
 
@@ -241,7 +229,48 @@ open_one(DictRel *dr, Oid nsp, const char *table, const char *pkey,
 	dr->hashidx = index_open(get_relname_relid(hashidx, nsp), RowExclusiveLock);
 	dr->pkey_info = BuildIndexInfo(dr->pkey);
 	dr->hash_info = BuildIndexInfo(dr->hashidx);
-	dr->seqid = get_relname_relid(seq, nsp);
+}
+
+/*
+ * A new id of kind: one more than the highest id in its table, looked up
+ * once per transaction through the primary key, then counted on.  The
+ * lookup uses a dirty snapshot, so ids of entries that other transactions
+ * are adding, or added after this one's snapshot, are not picked again.
+ */
+static int64
+dict_next_id(int kind)
+{
+	DictRel    *dr = &rels[kind];
+
+	if (next_id[kind] == 0)
+	{
+		SnapshotData dirty;
+		SysScanDesc scan;
+		HeapTuple	tup;
+		int64		max = 0;
+
+		InitDirtySnapshot(dirty);
+		scan = systable_beginscan_ordered(dr->rel, dr->pkey, &dirty, 0, NULL);
+		tup = systable_getnext_ordered(scan, BackwardScanDirection);
+		if (tup != NULL)
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tup, 1, RelationGetDescr(dr->rel), &isnull);
+
+			if (!isnull)
+				max = aa_dict_datum_id(RelationGetDescr(dr->rel), 1, d);
+		}
+		systable_endscan_ordered(scan);
+		next_id[kind] = max + 1;
+	}
+	if (TupleDescAttr(RelationGetDescr(dr->rel), 0)->atttypid != INT8OID &&
+		next_id[kind] > PG_INT32_MAX)
+		ereport(ERROR,
+				errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				errmsg("access_audit dictionary \"%s.%s\" has no ids left",
+					   AA_SCHEMA, dict_tables[kind].table),
+				errhint("Update the extension (ALTER EXTENSION access_audit UPDATE) to widen its ids."));
+	return next_id[kind]++;
 }
 
 /*
@@ -273,8 +302,11 @@ aa_dict_begin(void)
 	}
 	aa_dict_trim();
 	for (k = 0; k < DICT_NKINDS; k++)
+	{
 		open_one(&rels[k], nsp, dict_tables[k].table, dict_tables[k].pkey,
-				 dict_tables[k].hashidx, dict_tables[k].seq);
+				 dict_tables[k].hashidx);
+		next_id[k] = 0;
+	}
 	dict_open = true;
 }
 
@@ -340,8 +372,7 @@ tuple_from_row(int kind, HeapTuple tup, TupleDesc desc, int off,
 		Datum		d = heap_getattr(tup, off + i, desc, &t->isnull[i]);
 
 		if (!t->isnull[i])
-			t->v[i] = tuple_types[kind][i] == INT8OID ? DatumGetInt64(d) :
-				(int64) DatumGetInt32(d);
+			t->v[i] = aa_dict_datum_id(desc, off + i, d);
 	}
 }
 
@@ -390,7 +421,7 @@ stored_value(int kind, HeapTuple tup, TupleDesc desc, StringInfo buf)
  * Find or add the id of an encoded value.  The cache is checked first, then
  * the table (by hash, comparing values), and a new row is added last.
  */
-static int32
+static int64
 dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 {
 	DictKey		key;
@@ -400,7 +431,7 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	int32		id = 0;
+	int64		id = 0;
 
 	Assert(dict_open && kind >= 0 && kind < DICT_NKINDS);
 	memset(&key, 0, sizeof(key));
@@ -425,8 +456,9 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 		{
 			bool		isnull;
 
-			id = DatumGetInt32(heap_getattr(tup, 1, RelationGetDescr(dr->rel),
-											&isnull));
+			id = aa_dict_datum_id(RelationGetDescr(dr->rel), 1,
+								  heap_getattr(tup, 1, RelationGetDescr(dr->rel),
+											   &isnull));
 			pfree(buf.data);
 			break;
 		}
@@ -442,9 +474,9 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 		bool		inulls[1] = {false};
 
 		memset(nulls, false, sizeof(nulls));
-		id = (int32) nextval_internal(dr->seqid, false);
+		id = dict_next_id(kind);
 		added_in_xact = true;
-		values[0] = Int32GetDatum(id);
+		values[0] = aa_dict_id_datum(RelationGetDescr(dr->rel), 1, id);
 		values[1] = Int64GetDatum((int64) key.hash);
 		if (kind >= AA_DICT_SESSION)
 		{
@@ -454,8 +486,8 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 			for (i = 0; i < AA_DICT_TUPLE_FIELDS; i++)
 			{
 				nulls[2 + i] = t->isnull[i];
-				values[2 + i] = tuple_types[kind][i] == INT8OID ?
-					Int64GetDatum(t->v[i]) : Int32GetDatum((int32) t->v[i]);
+				values[2 + i] = aa_dict_id_datum(RelationGetDescr(dr->rel),
+												 3 + i, t->v[i]);
 			}
 		}
 		else if (kind == DICT_STRING)
@@ -497,7 +529,7 @@ dict_lookup(int kind, const char *enc, int len, const char **strs, int n)
 /*
  * Id of a string; 0 stands for NULL.
  */
-int32
+int64
 aa_dict_string_id(const char *s)
 {
 	if (s == NULL)
@@ -508,7 +540,7 @@ aa_dict_string_id(const char *s)
 /*
  * Id of a list of strings (the empty list has an id too).
  */
-int32
+int64
 aa_dict_set_id(const char **strs, int n)
 {
 	static StringInfoData buf;
@@ -535,7 +567,7 @@ aa_dict_set_id(const char **strs, int n)
  * in it.  Returns 0 if the
  * encoding is not memorised.  Entries go with the caches (aa_dict_reset).
  */
-static int32
+static int64
 dict_memo_get(int memo, const char *enc, int len)
 {
 	DictKey		key;
@@ -557,7 +589,7 @@ dict_memo_get(int memo, const char *enc, int len)
  * Remember id for the raw encoding enc (see dict_memo_get).
  */
 static void
-dict_memo_put(int memo, const char *enc, int len, int32 id)
+dict_memo_put(int memo, const char *enc, int len, int64 id)
 {
 	DictKey		key;
 	DictEntry  *entry;
@@ -580,7 +612,7 @@ dict_memo_put(int memo, const char *enc, int len, int32 id)
  * Id of a session or shape tuple (kind AA_DICT_SESSION or AA_DICT_SHAPE);
  * fields whose isnull is set are NULL.
  */
-int32
+int64
 aa_dict_tuple_id(int kind, const AuditDictTuple *tuple)
 {
 	AuditDictTuple t = *tuple;
@@ -641,12 +673,12 @@ static StringInfoData memo_buf;
  * must be open.  Used by the writer for every record, and by the log
  * view's maintenance-mode triggers.
  */
-int32
+int64
 aa_dict_session_id(const ChainRow *c)
 {
 	StringInfo	b = aa_scratch_buffer(&memo_buf);
 	AuditDictTuple se;
-	int32		id;
+	int64		id;
 	int			i;
 
 	memo_str(b, c->database);
@@ -682,12 +714,12 @@ aa_dict_session_id(const ChainRow *c)
  * The shape id of a logical record (query id and text, command, nesting
  * level, relations, columns, predicate columns, tags), likewise.
  */
-int32
+int64
 aa_dict_shape_id(const ChainRow *c)
 {
 	StringInfo	b = aa_scratch_buffer(&memo_buf);
 	AuditDictTuple sh;
-	int32		id;
+	int64		id;
 	int			i;
 
 	memo_int(b, c->has_query_id, c->query_id);
@@ -723,10 +755,27 @@ aa_dict_shape_id(const ChainRow *c)
 }
 
 /*
+ * An equality scan key on the id in attribute attno of rel, for its type
+ * (integer before ALTER EXTENSION UPDATE to 1.1, bigint after).  An id
+ * beyond an integer column's range matches nothing.
+ */
+static void
+id_scankey(ScanKey key, Relation rel, int attno, int64 id)
+{
+	if (TupleDescAttr(RelationGetDescr(rel), attno - 1)->atttypid == INT8OID)
+		ScanKeyInit(key, attno, BTEqualStrategyNumber, F_INT8EQ,
+					Int64GetDatum(id));
+	else
+		ScanKeyInit(key, attno, BTEqualStrategyNumber, F_INT4EQ,
+					Int32GetDatum(id > PG_INT32_MAX || id < PG_INT32_MIN ?
+								  0 : (int32) id));
+}
+
+/*
  * Read one dictionary row by id into the by-id cache.
  */
 static DictIdEntry *
-dict_fetch(int kind, int32 id)
+dict_fetch(int kind, int64 id)
 {
 	DictIdKey	key;
 	DictIdEntry *entry;
@@ -753,7 +802,7 @@ dict_fetch(int kind, int32 id)
 	{
 		rel = table_open(get_relname_relid(dict_tables[kind].table, nsp),
 						 AccessShareLock);
-		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
+		id_scankey(&skey[0], rel, 1, id);
 		scan = systable_beginscan(rel, get_relname_relid(dict_tables[kind].pkey, nsp),
 								  true, GetActiveSnapshot(), 1, skey);
 		valattr = 3;
@@ -765,7 +814,7 @@ dict_fetch(int kind, int32 id)
 						 AccessShareLock);
 		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
 					CStringGetTextDatum(fetch_source));
-		ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(id));
+		id_scankey(&skey[1], rel, 2, id);
 		scan = systable_beginscan(rel,
 								  get_relname_relid(dict_tables[kind].collected_pkey, nsp),
 								  true, GetActiveSnapshot(), 2, skey);
@@ -834,7 +883,7 @@ aa_dict_use_source(const char *source)
  * The string of an id (NULL for 0 or an unknown id).
  */
 const char *
-aa_dict_string(int32 id)
+aa_dict_string(int64 id)
 {
 	if (id == 0)
 		return NULL;
@@ -845,7 +894,7 @@ aa_dict_string(int32 id)
  * The session or shape tuple of an id (NULL for 0 or an unknown id).
  */
 const AuditDictTuple *
-aa_dict_tuple(int kind, int32 id)
+aa_dict_tuple(int kind, int64 id)
 {
 	if (id == 0)
 		return NULL;
@@ -856,7 +905,7 @@ aa_dict_tuple(int kind, int32 id)
  * The list of an id; *n = -1 (and NULL) for 0 or an unknown id.
  */
 const char **
-aa_dict_set(int32 id, int *n)
+aa_dict_set(int64 id, int *n)
 {
 	DictIdEntry *e;
 

@@ -42,6 +42,12 @@
  *	  tail until the launcher adopts them (aa_queue_writers_wanted).
  *	- Locks never live in the mapped file: after a crash the file is
  *	  trusted only for head, tail and checksummed records.
+ *	- The header page also holds each database's last committed chain head
+ *	  (RingChainHead): written only by that database's writer, an entry
+ *	  taken under the LWLock.
+ *	- Intent slots (see "Intents" below) may hold records sealed by a
+ *	  backend that stopped waiting for ring space; appending to and moving
+ *	  out of a sealed slot happen under the LWLock.
  *
  * IDENTIFICATION
  *	  extension/queue.c
@@ -56,6 +62,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hashfn.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -71,6 +79,7 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
+#include "chain.h"
 #include "queue.h"
 
 #define AA_QUEUE_DIR		"pg_access_audit"
@@ -91,6 +100,24 @@
 #define AA_INTENT_SLOT_SIZE 8192
 #define AA_INTENT_FREE		0
 #define AA_INTENT_ACTIVE	1
+#define AA_INTENT_SEALED	2	/* a finished record waiting for its writer */
+
+/*
+ * Bounds of the fields of a record that a user controls and no catalog
+ * limits (a role's access_audit.actor, the client's application_name, a
+ * record's detail, which may quote user input), so that every record fits
+ * an intent slot and a quarter of the ring, and every value fits the
+ * log's indexes (actor_daily's btree key holds the actor).  Longer values
+ * are cut (see bound_str); the query text has its own setting,
+ * access_audit.max_query_length, and is cut further when the record would
+ * not fit (record_shrink).
+ */
+#define AA_MAX_ACTOR_LEN	512
+#define AA_MAX_APPNAME_LEN	(NAMEDATALEN - 1)
+#define AA_MAX_ORIGIN_LEN	256
+#define AA_MAX_DETAIL_LEN	2048
+/* room for the marker bound_str appends */
+#define AA_BOUND_MARKER_LEN 80
 
 typedef struct IntentFileHeader
 {
@@ -113,6 +140,19 @@ typedef struct IntentSlot
 } IntentSlot;
 
 #define INTENT_BODY_MAX (AA_INTENT_SLOT_SIZE - sizeof(IntentSlot))
+
+/* An entry of a slot that holds sealed records (see intent_seal). */
+typedef struct SealedEntry
+{
+	uint32		len;			/* body bytes */
+	pg_crc32c	crc;			/* of the body */
+} SealedEntry;
+
+/* a sealed slot's entries before this offset are in the ring already */
+#define sealed_from(sl)		((sl)->rows)
+
+/* this backend stopped waiting: seal until a record goes into the ring */
+static bool push_interrupted = false;
 
 /* record states */
 #define AA_STATE_RESERVED	1
@@ -148,6 +188,36 @@ typedef struct RingFileHeader
 	uint64		lost_unattributed;
 	uint64		file_ino;		/* inode of the file that holds this ring */
 } RingFileHeader;
+
+/*
+ * The chain head each database's writer last committed (seq and hash of its
+ * last record), kept in the ring file's header page, outside the database:
+ * a writer that reloads its head from the log checks it against this, so
+ * records removed from the log's end (by anyone, the writer's own process
+ * included) cannot be papered over by a chain that simply continues from
+ * what is left (see aa_queue_chain_head_get).  extoid ties an entry to one
+ * installation of the extension: after DROP and CREATE EXTENSION a new
+ * chain starts.  Each entry is written only by its database's writer;
+ * taking a free entry is done under aa_shared->lock.  crc covers the rest,
+ * so an entry torn by a crash is ignored rather than misread.
+ */
+typedef struct RingChainHead
+{
+	Oid			dboid;			/* InvalidOid: free */
+	Oid			extoid;
+	int64		seq;
+	uint8		hash[AA_HASH_LEN];
+	pg_crc32c	crc;
+	uint32		unused;
+} RingChainHead;
+
+#define AA_RING_HEADS_OFFSET 512
+#define AA_RING_HEADS		64
+
+StaticAssertDecl(sizeof(RingFileHeader) <= AA_RING_HEADS_OFFSET,
+				 "ring file header overlaps the chain heads");
+StaticAssertDecl(AA_RING_HEADS_OFFSET + AA_RING_HEADS * sizeof(RingChainHead) <= AA_RING_HEADER_SIZE,
+				 "chain heads must fit the ring file's header page");
 
 /* Header of every record in the ring; its size is AA_RECORD_ALIGN. */
 typedef struct RingRecordHeader
@@ -208,6 +278,8 @@ typedef struct AuditDbSlot
 	int			writer_pid;
 	Latch	   *writer_latch;
 	bool		writer_wanted;
+	uint32		failures;		/* writers that failed since one wrote */
+	TimestampTz stopped_at;		/* when the last failed writer stopped */
 	uint64		committed_upto;
 	TimestampTz last_flush;
 	pg_atomic_uint64 queued;
@@ -241,6 +313,8 @@ typedef struct AuditQueueShared
 	pg_atomic_uint32 unslotted;
 	/* 1: the launcher has a database it cannot serve; a writer should yield */
 	pg_atomic_uint32 starved;
+	/* 1: an intent slot may hold a sealed record (set, never cleared) */
+	pg_atomic_uint32 sealed;
 	/* transactions that created the extension, per database (under lock) */
 	Oid			creating_db[AA_MAX_DATABASES];
 	TransactionId creating_xid[AA_MAX_DATABASES];
@@ -273,6 +347,11 @@ static void ring_map_file(void);
 static void ring_convert(uint32 version);
 static void ring_recover(void);
 static void intent_map_and_recover(void);
+static int	slot_find(Oid dboid, bool create);
+static bool intent_seal(const AuditRecord *rec);
+static bool intent_sealed_pending(Oid dboid);
+static bool sealed_next(IntentSlot *sl, Size slot_body_max, int64 *off,
+						AuditQueueItem *item);
 
 /*
  * Install the shared-memory hooks.  Called from _PG_init.
@@ -324,6 +403,7 @@ aa_shmem_startup(void)
 		/* records recovered from the ring file have no slot yet */
 		pg_atomic_init_u32(&aa_shared->unslotted, 1);
 		pg_atomic_init_u32(&aa_shared->starved, 0);
+		pg_atomic_init_u32(&aa_shared->sealed, 0);
 		for (i = 0; i < AA_MAX_DATABASES; i++)
 		{
 			pg_atomic_init_u64(&aa_shared->dbs[i].queued, 0);
@@ -421,6 +501,8 @@ ring_map_file(void)
 	void	   *p;
 	RingFileHeader old;
 	bool		reuse = false;
+	RingChainHead heads[AA_RING_HEADS];
+	bool		keep_heads = false;
 
 	if (MakePGDirectory(AA_QUEUE_DIR) < 0 && errno != EEXIST)
 		ereport(FATAL,
@@ -492,6 +574,16 @@ ring_map_file(void)
 						  AA_RING_OLDEST_VERSION, AA_RING_VERSION),
 				errhint("Start the access_audit build that wrote them and shut the server down cleanly, so that they are written to the log; or move the file away to discard them."));
 
+	/*
+	 * The chain heads outlive a ring that is made anew (a changed size, an
+	 * empty ring): they are what the log must at least contain.  Not those of
+	 * a file copied from another server: its logs are not ours.
+	 */
+	if (!reuse && old.magic == AA_RING_MAGIC && old.version == AA_RING_VERSION &&
+		old.file_ino == (uint64) st.st_ino &&
+		pread(fd, heads, sizeof(heads), AA_RING_HEADS_OFFSET) == sizeof(heads))
+		keep_heads = true;
+
 	file_size = AA_RING_HEADER_SIZE + want_cap;
 	if (!reuse)
 		file_reset(fd, file_size, AA_QUEUE_FILE);
@@ -526,6 +618,8 @@ ring_map_file(void)
 		ring_hdr->head = 0;
 		ring_hdr->tail = 0;
 		ring_hdr->file_ino = (uint64) st.st_ino;
+		if (keep_heads)
+			memcpy((char *) p + AA_RING_HEADS_OFFSET, heads, sizeof(heads));
 	}
 }
 
@@ -564,6 +658,99 @@ ring_convert(uint32 version)
 	ereport(LOG,
 			errmsg("access_audit queue converted from format %u to %d: %llu pending records kept",
 				   version, AA_RING_VERSION, (unsigned long long) converted));
+}
+
+/*
+ * Entry i of the chain heads in the ring file's header page.
+ */
+static inline RingChainHead *
+chain_head_at(int i)
+{
+	return (RingChainHead *) ((char *) ring_hdr + AA_RING_HEADS_OFFSET) + i;
+}
+
+/*
+ * Checksum of a chain head entry, over every field before crc.
+ */
+static pg_crc32c
+chain_head_crc(const RingChainHead *h)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, h, offsetof(RingChainHead, crc));
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+/*
+ * The chain head that the writer of dboid last committed for the
+ * installation extoid of the extension: true and *seq, hash set if there is
+ * a valid one.  Only a writer of dboid calls this (no lock: it alone
+ * writes the entry).
+ */
+bool
+aa_queue_chain_head_get(Oid dboid, Oid extoid, int64 *seq, uint8 *hash)
+{
+	int			i;
+
+	for (i = 0; i < AA_RING_HEADS; i++)
+	{
+		RingChainHead h = *chain_head_at(i);
+
+		if (h.dboid != dboid)
+			continue;
+		if (h.extoid != extoid || h.crc != chain_head_crc(&h))
+			return false;
+		*seq = h.seq;
+		memcpy(hash, h.hash, AA_HASH_LEN);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The writer of dboid has committed its records up to seq, whose hash is
+ * hash: store that as the database's chain head.  Takes a free entry the
+ * first time; when all are taken, the entry of a database without a
+ * writer slot is reused (that database's next writer trusts its log's own
+ * head: see docs/writer.md).
+ */
+void
+aa_queue_chain_head_set(Oid dboid, Oid extoid, int64 seq, const uint8 *hash)
+{
+	int			i;
+	int			pick = -1;
+	RingChainHead h;
+
+	for (i = 0; i < AA_RING_HEADS; i++)
+		if (chain_head_at(i)->dboid == dboid)
+		{
+			pick = i;
+			break;
+		}
+	if (pick < 0)
+	{
+		LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < AA_RING_HEADS && pick < 0; i++)
+			if (chain_head_at(i)->dboid == InvalidOid)
+				pick = i;
+		for (i = 0; i < AA_RING_HEADS && pick < 0; i++)
+			if (slot_find(chain_head_at(i)->dboid, false) < 0)
+				pick = i;
+		if (pick >= 0)
+			chain_head_at(pick)->dboid = dboid;
+		LWLockRelease(aa_shared->lock);
+		if (pick < 0)
+			return;
+	}
+	memset(&h, 0, sizeof(h));
+	h.dboid = dboid;
+	h.extoid = extoid;
+	h.seq = seq;
+	memcpy(h.hash, hash, AA_HASH_LEN);
+	h.crc = chain_head_crc(&h);
+	*chain_head_at(pick) = h;
 }
 
 /*
@@ -658,6 +845,8 @@ slot_find(Oid dboid, bool create)
 	aa_shared->dbs[free_slot].writer_pid = 0;
 	aa_shared->dbs[free_slot].writer_latch = NULL;
 	aa_shared->dbs[free_slot].writer_wanted = false;
+	aa_shared->dbs[free_slot].failures = 0;
+	aa_shared->dbs[free_slot].stopped_at = 0;
 	aa_shared->dbs[free_slot].committed_upto = 0;
 	aa_shared->dbs[free_slot].last_flush = 0;
 	pg_atomic_write_u64(&aa_shared->dbs[free_slot].queued, 0);
@@ -1127,6 +1316,91 @@ wake_writer(int slot)
 }
 
 /*
+ * s cut to at most max bytes (on a character boundary) followed by a marker
+ * with its full length and a hash of it, so that two long values that share
+ * a prefix stay apart: "<prefix>...[truncated: 73400320 bytes, hash
+ * 1f2e...]".  Returns s itself if it is short enough, otherwise buf, which
+ * must hold max + AA_BOUND_MARKER_LEN bytes.  No allocation and no ERROR:
+ * runs in abort callbacks.
+ */
+static const char *
+bound_str(const char *s, int max, char *buf)
+{
+	int			cut;
+	size_t		len;
+	uint64		h;
+
+	if (s == NULL || strnlen(s, max + 1) <= (size_t) max)
+		return s;
+	len = strlen(s);
+	h = hash_bytes_extended((const unsigned char *) s, (int) Min(len, (size_t) PG_INT32_MAX), 0);
+	cut = pg_mbcliplen(s, max, max);
+	memcpy(buf, s, cut);
+	snprintf(buf + cut, AA_BOUND_MARKER_LEN, "...[truncated: %llu bytes, hash %016llx]",
+			 (unsigned long long) len, (unsigned long long) h);
+	return buf;
+}
+
+/*
+ * A detail longer than AA_MAX_DETAIL_LEN, replaced by a JSON object that
+ * holds the start of it as a string (details are JSON objects, and the log
+ * views cast them to jsonb).  Same contract as bound_str.
+ */
+static const char *
+bound_detail(const char *s, char *buf)
+{
+	const char *head = "{\"truncated_detail\": \"";
+	char	   *p = buf;
+	int			room = AA_MAX_DETAIL_LEN;
+	int			i;
+	int			cut;
+
+	if (s == NULL || strnlen(s, AA_MAX_DETAIL_LEN + 1) <= AA_MAX_DETAIL_LEN)
+		return s;
+	strcpy(p, head);
+	p += strlen(head);
+	/* each byte takes at most 6 escaped: \u00XX */
+	cut = pg_mbcliplen(s, room / 6, room / 6);
+	for (i = 0; i < cut; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '"' || c == '\\')
+		{
+			*p++ = '\\';
+			*p++ = (char) c;
+		}
+		else if (c < 0x20)
+			p += sprintf(p, "\\u%04x", c);
+		else
+			*p++ = (char) c;
+	}
+	sprintf(p, "\", \"length\": %llu}", (unsigned long long) strlen(s));
+	return buf;
+}
+
+/*
+ * Bound every user-controlled field of rec (see AA_MAX_ACTOR_LEN).  The
+ * values cut are kept in static buffers, valid until the next call.
+ */
+static void
+record_bound(AuditRecord *rec)
+{
+	static char actor[AA_MAX_ACTOR_LEN + AA_BOUND_MARKER_LEN];
+	static char claimed[AA_MAX_ACTOR_LEN + AA_BOUND_MARKER_LEN];
+	static char appname[AA_MAX_APPNAME_LEN + AA_BOUND_MARKER_LEN];
+	static char origin[AA_MAX_ORIGIN_LEN + AA_BOUND_MARKER_LEN];
+	static char detail[AA_MAX_DETAIL_LEN + 64];
+
+	rec->actor = bound_str(rec->actor, AA_MAX_ACTOR_LEN, actor);
+	rec->claimed_actor = bound_str(rec->claimed_actor, AA_MAX_ACTOR_LEN, claimed);
+	rec->application_name = bound_str(rec->application_name,
+									  AA_MAX_APPNAME_LEN, appname);
+	rec->origin = bound_str(rec->origin, AA_MAX_ORIGIN_LEN, origin);
+	rec->detail = bound_detail(rec->detail, detail);
+}
+
+/*
  * A record too large for a quarter of the ring is cut down (query text
  * first, then the lists) so that one statement can never block the queue.
  */
@@ -1194,11 +1468,14 @@ ring_write_pad(uint64 pos, uint64 pad)
 
 /*
  * Append one record for MyDatabaseId.  Never drops it: when the ring is
- * full the caller waits (wait event "Extension") and wakes the writer.
+ * full the caller waits (wait event "Extension") and wakes the writer.  A
+ * cancel or terminate request ends the wait: the record is sealed into
+ * this backend's intent slot instead (intent_seal), from which its writer
+ * takes it.
  *
  * This runs inside memory-context reset callbacks during abort and FATAL
  * exits, so it must not throw: no ERROR, no catalog access, no interrupt
- * processing.  Only postmaster death ends the wait.
+ * processing (a pending interrupt is left for the caller to serve).
  */
 void
 aa_queue_push(const AuditRecord *in)
@@ -1216,6 +1493,7 @@ aa_queue_push(const AuditRecord *in)
 	if (!aa_queue_ready())
 		return;
 
+	record_bound(&rec);
 	body = record_body_size(&rec);
 	if (body + sizeof(RingRecordHeader) > ring_cap / 4)
 	{
@@ -1263,6 +1541,7 @@ aa_queue_push(const AuditRecord *in)
 			if (slot >= 0)
 				pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
 			SpinLockRelease(&aa_shared->mutex);
+			push_interrupted = false;
 			break;
 		}
 		SpinLockRelease(&aa_shared->mutex);
@@ -1272,6 +1551,23 @@ aa_queue_push(const AuditRecord *in)
 			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].waits, 1);
 		waited = true;
 		wake_writer(slot);
+
+		/*
+		 * Cancel or terminate while waiting: the record goes into this
+		 * backend's intent slot, where the writer takes it (and the
+		 * postmaster's replay, after a crash), and the interrupt is served at
+		 * the caller's next CHECK_FOR_INTERRUPTS.  The records that follow
+		 * (the abort of the statement interrupted next) are sealed too, until
+		 * one goes into the ring again.  Only a full slot makes it wait on.
+		 */
+		if ((push_interrupted ||
+			 (InterruptPending && (QueryCancelPending || ProcDiePending))) &&
+			intent_seal(&rec))
+		{
+			push_interrupted = true;
+			wake_writer(slot);
+			return;
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -1383,12 +1679,45 @@ aa_queue_claim_writer(Oid dboid, Latch *latch)
 }
 
 /*
- * A writer exits: free its claim (the slot and its counters stay).
+ * Has dboid records in the ring from position from on that its writer has
+ * not committed (being copied, or ready)?  A scan without the mutex, as
+ * ring_holds_db.
+ */
+static bool
+ring_pending_db(Oid dboid, uint64 from)
+{
+	uint64		pos = aa_queue_tail();
+	uint64		head = aa_queue_head();
+
+	while (pos < head)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+
+		if (!header_at(hdr, pos))
+			return true;		/* moved under us: assume so */
+		if (pos >= from && hdr->kind != AA_KIND_PAD && hdr->dboid == dboid &&
+			hdr->state != AA_STATE_DONE)
+			return true;
+		pos += hdr->len;
+	}
+	return false;
+}
+
+/*
+ * A writer exits, whatever the reason (idle, an error, shutdown): free its
+ * claim (the slot and its counters stay).  If records of its database are
+ * still waiting (queued after its last look, or not written because it
+ * failed), ask the launcher for a writer again: otherwise they would wait
+ * for the next record or flush() to ask.  Producers that saw this writer
+ * running did not ask; they reserved their space before looking, so this
+ * scan, made after the claim is gone, sees their records.
  */
 void
-aa_queue_release_writer(Oid dboid)
+aa_queue_release_writer(Oid dboid, bool failed)
 {
 	int			slot;
+	uint64		committed = 0;
+	bool		mine = false;
 
 	if (aa_shared == NULL)
 		return;
@@ -1398,8 +1727,29 @@ aa_queue_release_writer(Oid dboid)
 	{
 		aa_shared->dbs[slot].writer_pid = 0;
 		aa_shared->dbs[slot].writer_latch = NULL;
+		committed = aa_shared->dbs[slot].committed_upto;
+		if (failed)
+		{
+			aa_shared->dbs[slot].failures++;
+			aa_shared->dbs[slot].stopped_at = GetCurrentTimestamp();
+		}
+		mine = true;
 	}
 	LWLockRelease(aa_shared->lock);
+	if (!mine)
+		return;
+
+	pg_memory_barrier();
+	if (ring_pending_db(dboid, committed) || intent_sealed_pending(dboid))
+	{
+		LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+		slot = slot_find(dboid, false);
+		if (slot >= 0 && aa_shared->dbs[slot].writer_pid == 0)
+			aa_shared->dbs[slot].writer_wanted = true;
+		LWLockRelease(aa_shared->lock);
+		if (aa_shared->launcher_latch)
+			SetLatch(aa_shared->launcher_latch);
+	}
 }
 
 /*
@@ -1526,6 +1876,7 @@ aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto)
 			aa_shared->dbs[slot].committed_upto = committed_upto;
 		if (nitems > 0)
 		{
+			aa_shared->dbs[slot].failures = 0;
 			aa_shared->dbs[slot].last_flush = GetCurrentTimestamp();
 			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].written, nitems);
 		}
@@ -1568,6 +1919,7 @@ bool
 aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms)
 {
 	TimestampTz start = GetCurrentTimestamp();
+	bool		was_sealed = false;
 
 	for (;;)
 	{
@@ -1575,6 +1927,17 @@ aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms)
 		uint64		done = 0;
 		Latch	   *latch = NULL;
 		bool		exists;
+		bool		sealed;
+
+		/*
+		 * A record sealed into an intent slot counts as queued before: wait
+		 * for it to be moved into the ring, and then for the ring up to where
+		 * it went.
+		 */
+		sealed = intent_sealed_pending(dboid);
+		if (sealed || was_sealed)
+			upto = Max(upto, aa_queue_head());
+		was_sealed = sealed;
 
 		LWLockAcquire(aa_shared->lock, LW_SHARED);
 		slot = slot_find(dboid, false);
@@ -1593,13 +1956,13 @@ aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms)
 		 */
 		if (!exists)
 		{
-			if (!ring_holds_db(dboid, upto))
+			if (!ring_holds_db(dboid, upto) && !sealed)
 				return true;
 			(void) pg_atomic_exchange_u32(&aa_shared->unslotted, 1);
 			if (aa_shared->launcher_latch)
 				SetLatch(aa_shared->launcher_latch);
 		}
-		else if (done >= upto)
+		else if (done >= upto && !sealed)
 			return true;
 		else if (latch)
 			SetLatch(latch);
@@ -1721,6 +2084,32 @@ aa_queue_writers_wanted(Oid *dboids, int max)
 	return n;
 }
 
+/*
+ * Launcher: may a writer for dboid start now?  Not while the back-off after
+ * its last failed writer runs: 1 s after one failure, doubling with each
+ * further failure in a row, at most a minute.
+ */
+bool
+aa_queue_writer_may_start(Oid dboid)
+{
+	int			slot;
+	uint32		failures = 0;
+	TimestampTz stopped = 0;
+
+	LWLockAcquire(aa_shared->lock, LW_SHARED);
+	slot = slot_find(dboid, false);
+	if (slot >= 0)
+	{
+		failures = aa_shared->dbs[slot].failures;
+		stopped = aa_shared->dbs[slot].stopped_at;
+	}
+	LWLockRelease(aa_shared->lock);
+	if (failures == 0)
+		return true;
+	return TimestampDifferenceExceeds(stopped, GetCurrentTimestamp(),
+									  Min(1000 << Min(failures - 1, 6), 60000));
+}
+
 void
 aa_queue_set_launcher(Latch *latch)
 {
@@ -1809,6 +2198,9 @@ aa_queue_forget_database(Oid dboid)
 		if (c != NULL)
 			c->dboid = InvalidOid;
 	}
+	for (slot = 0; slot < AA_RING_HEADS; slot++)
+		if (chain_head_at(slot)->dboid == dboid)
+			memset(chain_head_at(slot), 0, sizeof(RingChainHead));
 	LWLockRelease(aa_shared->lock);
 	aa_queue_complete(InvalidOid, 0, 0);
 }
@@ -2119,11 +2511,29 @@ intent_replay(IntentFileHeader *h)
 		const char *body = (const char *) sl + sizeof(IntentSlot);
 		AuditQueueItem item;
 
-		if (sl->state != AA_INTENT_ACTIVE)
+		uint32		state = sl->state;
+
+		if (state != AA_INTENT_ACTIVE && state != AA_INTENT_SEALED)
 			continue;
 		sl->state = AA_INTENT_FREE;
 		if (sl->len > h->slot_size - sizeof(IntentSlot))
 			continue;
+		if (state == AA_INTENT_SEALED)
+		{
+			int64		off = sealed_from(sl);
+
+			/* finished records that waited for room: as they are */
+			while (sealed_next(sl, h->slot_size - sizeof(IntentSlot), &off, &item))
+			{
+				if (ring_append_startup(sl->dboid, &item.rec))
+					n++;
+				else
+					ereport(WARNING,
+							errmsg("access_audit queue has no room for a record sealed by a backend"),
+							errdetail("Statement: %s", item.rec.query ? item.rec.query : "(unknown)"));
+			}
+			continue;
+		}
 		memset(&item, 0, sizeof(item));
 		if (body_crc(body, sl->len) != sl->crc ||
 			!record_decode_body(AA_KIND_READ, body, body + sl->len, &item, false))
@@ -2233,8 +2643,9 @@ aa_queue_intent_open(const AuditRecord *in)
 	IntentSlot *sl = my_intent_slot();
 	Size		body;
 
-	if (sl == NULL || sl->state == AA_INTENT_ACTIVE)
+	if (sl == NULL || sl->state != AA_INTENT_FREE)
 		return false;
+	record_bound(&rec);
 	body = record_body_size(&rec);
 	if (body > INTENT_BODY_MAX)
 	{
@@ -2263,21 +2674,22 @@ aa_queue_intent_rows(int64 rows, int64 tagged_rows)
 {
 	IntentSlot *sl = my_intent_slot();
 
-	if (sl == NULL)
+	if (sl == NULL || sl->state != AA_INTENT_ACTIVE)
 		return;
 	sl->rows = rows;
 	sl->tagged_rows = tagged_rows;
 }
 
 /*
- * The statement's record is in the ring: free the slot.
+ * The statement's record is in the ring: free the slot (unless it now
+ * holds a sealed record, which only its writer frees).
  */
 void
 aa_queue_intent_close(void)
 {
 	IntentSlot *sl = my_intent_slot();
 
-	if (sl == NULL)
+	if (sl == NULL || sl->state != AA_INTENT_ACTIVE)
 		return;
 	pg_write_barrier();
 	sl->state = AA_INTENT_FREE;
@@ -2342,5 +2754,250 @@ aa_queue_intents_read(AuditQueueItem **out)
 		n++;
 	}
 	*out = items;
+	return n;
+}
+
+/*
+ * Sealed records.  A backend that must stop waiting for ring space
+ * (cancelled or terminated while the ring is full, aa_queue_push) seals the
+ * record into its intent slot instead, and so do its further records until
+ * one goes into the ring again (the abort that follows a cancel pushes the
+ * record of the statement it interrupted).  A sealed slot holds a packed
+ * list of entries from offset sealed_from (kept in the slot's rows word) to
+ * len: each a SealedEntry and the record's body, MAXALIGNed.  Entries are
+ * appended by the slot's backend and moved into the ring by its database's
+ * writer (aa_queue_requeue_sealed), both under aa_shared->lock; a crash
+ * replays what is left (intent_replay).
+ */
+/*
+ * Seal a finished record into this backend's intent slot (see above).  An
+ * intent of this backend's statement is overwritten: the finished record
+ * supersedes it.  Returns false if there is no slot or no room left in it.
+ * No ERROR: called from aa_queue_push.
+ */
+static bool
+intent_seal(const AuditRecord *in)
+{
+	AuditRecord rec = *in;
+	IntentSlot *sl = my_intent_slot();
+	Size		body;
+	Size		used;
+	char	   *p;
+	SealedEntry e;
+
+	if (sl == NULL)
+		return false;
+	body = record_body_size(&rec);
+	if (body > INTENT_BODY_MAX / 2)
+	{
+		record_shrink(&rec, INTENT_BODY_MAX / 2);
+		body = record_body_size(&rec);
+		if (body > INTENT_BODY_MAX / 2)
+			return false;
+	}
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	if (sl->state == AA_INTENT_SEALED && sl->dboid != MyDatabaseId)
+	{
+		/* left by an earlier process of another database: not ours to add to */
+		LWLockRelease(aa_shared->lock);
+		return false;
+	}
+	if (sl->state == AA_INTENT_SEALED)
+		used = sl->len;
+	else
+	{
+		/* an intent being replaced must not be replayed half-written */
+		sl->state = AA_INTENT_FREE;
+		pg_write_barrier();
+		used = 0;
+		sl->dboid = MyDatabaseId;
+		sl->tagged_rows = 0;
+		sealed_from(sl) = 0;
+	}
+	if (used + MAXALIGN(sizeof(SealedEntry) + body) > INTENT_BODY_MAX)
+	{
+		LWLockRelease(aa_shared->lock);
+		return false;
+	}
+	p = (char *) sl + sizeof(IntentSlot) + used;
+	record_serialize(&rec, p + sizeof(SealedEntry));
+	e.len = (uint32) body;
+	e.crc = body_crc(p + sizeof(SealedEntry), body);
+	memcpy(p, &e, sizeof(e));
+	pg_write_barrier();
+	sl->len = (uint32) (used + MAXALIGN(sizeof(SealedEntry) + body));
+	pg_write_barrier();
+	sl->state = AA_INTENT_SEALED;
+
+	{
+		int			slot = slot_find(MyDatabaseId, true);
+
+		if (slot >= 0)
+		{
+			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+			aa_shared->dbs[slot].writer_wanted = true;
+		}
+	}
+	LWLockRelease(aa_shared->lock);
+	pg_atomic_write_u32(&aa_shared->sealed, 1);
+	return true;
+}
+
+/*
+ * The next entry of a sealed slot at offset *off, decoded into item
+ * (pointing into the slot); advances *off.  False at the end, or if the
+ * entry does not check out (the rest of the slot is then unusable).
+ */
+static bool
+sealed_next(IntentSlot *sl, Size slot_body_max, int64 *off,
+			AuditQueueItem *item)
+{
+	const char *base = (const char *) sl + sizeof(IntentSlot);
+	SealedEntry e;
+	const char *body;
+
+	if (*off < 0 || sl->len > slot_body_max ||
+		*off + sizeof(SealedEntry) > sl->len)
+		return false;
+	memcpy(&e, base + *off, sizeof(e));
+	body = base + *off + sizeof(SealedEntry);
+	if (*off + MAXALIGN(sizeof(SealedEntry) + e.len) > sl->len ||
+		body_crc(body, e.len) != e.crc)
+		return false;
+	memset(item, 0, sizeof(AuditQueueItem));
+	if (!record_decode_body(AA_KIND_READ, body, body + e.len, item, false))
+		return false;
+	*off += MAXALIGN(sizeof(SealedEntry) + e.len);
+	return true;
+}
+
+/*
+ * Does some intent slot hold a sealed record of dboid?
+ */
+static bool
+intent_sealed_pending(Oid dboid)
+{
+	uint32		i;
+
+	if (intent_hdr == NULL || pg_atomic_read_u32(&aa_shared->sealed) == 0)
+		return false;
+	for (i = 0; i < intent_hdr->nslots; i++)
+	{
+		IntentSlot *sl = intent_slot(i);
+
+		if (sl->state == AA_INTENT_SEALED && sl->dboid == dboid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Append rec of dboid to the ring if there is room now; never waits.
+ * Returns false if the ring is full.
+ */
+static bool
+ring_try_append(Oid dboid, const AuditRecord *rec)
+{
+	Size		body = record_body_size(rec);
+	uint64		len = TYPEALIGN(AA_RECORD_ALIGN, sizeof(RingRecordHeader) + body);
+	uint64		pos;
+	uint64		pad;
+	RingRecordHeader *hdr;
+	char	   *p;
+
+	if (len > ring_cap / 4)
+		return false;
+	SpinLockAcquire(&aa_shared->mutex);
+	pos = ring_hdr->head;
+	pad = ring_pad(pos, len);
+	if (pos + pad + len - ring_hdr->tail > ring_cap)
+	{
+		SpinLockRelease(&aa_shared->mutex);
+		return false;
+	}
+	if (pad > 0)
+		pos = ring_write_pad(pos, pad);
+	hdr = ring_write_header(pos, len, dboid, AA_KIND_READ, AA_STATE_RESERVED);
+	pg_write_barrier();
+	ring_hdr->head = pos + len;
+	SpinLockRelease(&aa_shared->mutex);
+
+	p = (char *) hdr + sizeof(RingRecordHeader);
+	record_serialize(rec, p);
+	if (len - sizeof(RingRecordHeader) > body)
+		memset(p + body, 0, len - sizeof(RingRecordHeader) - body);
+	hdr->crc = record_crc(hdr);
+	pg_write_barrier();
+	hdr->state = AA_STATE_READY;
+	return true;
+}
+
+/*
+ * Writer (or shipper) of dboid: move the records of dboid that backends
+ * sealed into their intent slots (see intent_seal) into the ring, as far
+ * as it has room now.  Each ring record is complete before the slot's
+ * offset moves past it, so a crash in between can only replay it twice,
+ * never lose it.  Returns how many were moved.
+ */
+int
+aa_queue_requeue_sealed(Oid dboid)
+{
+	uint32		i;
+	int			n = 0;
+	MemoryContext cxt;
+	MemoryContext old;
+
+	if (intent_hdr == NULL || pg_atomic_read_u32(&aa_shared->sealed) == 0)
+		return 0;
+	cxt = AllocSetContextCreate(CurrentMemoryContext,
+								"access_audit sealed records",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < intent_hdr->nslots; i++)
+	{
+		IntentSlot *sl = intent_slot(i);
+		int64		off;
+		AuditQueueItem item;
+		bool		full = false;
+
+		if (sl->state != AA_INTENT_SEALED || sl->dboid != dboid)
+			continue;
+		pg_read_barrier();
+		off = sealed_from(sl);
+		while (off < sl->len)
+		{
+			int64		next = off;
+
+			if (!sealed_next(sl, INTENT_BODY_MAX, &next, &item))
+			{
+				ereport(WARNING,
+						errmsg("access_audit dropped damaged records sealed by a backend of database %u",
+							   dboid));
+				off = sl->len;
+				break;
+			}
+			if (!ring_try_append(dboid, &item.rec))
+			{
+				full = true;
+				break;
+			}
+			pg_write_barrier();
+			off = next;
+			sealed_from(sl) = off;
+			n++;
+		}
+		if (!full && off >= sl->len)
+		{
+			pg_write_barrier();
+			sl->state = AA_INTENT_FREE;
+		}
+		if (full)
+			break;
+	}
+	LWLockRelease(aa_shared->lock);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 	return n;
 }

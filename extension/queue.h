@@ -53,10 +53,12 @@ extern uint64 aa_queue_capacity(void);
 
 /* writer side */
 extern bool aa_queue_claim_writer(Oid dboid, Latch *latch);
-extern void aa_queue_release_writer(Oid dboid);
+extern void aa_queue_release_writer(Oid dboid, bool failed);
+extern bool aa_queue_writer_may_start(Oid dboid);
 extern int	aa_queue_collect(Oid dboid, uint64 *scan_pos, int max_items,
 							 AuditQueueItem *items);
 extern void aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto);
+extern int	aa_queue_requeue_sealed(Oid dboid);
 extern uint64 aa_queue_tail(void);
 extern bool aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms);
 extern int	aa_queue_writers_wanted(Oid *dboids, int max);
@@ -70,6 +72,10 @@ extern void aa_queue_extension_creating(Oid dboid, TransactionId xid);
 extern int	aa_queue_extension_creators(Oid dboid, TransactionId * xids, int max);
 extern int	aa_queue_discard_database(Oid dboid, uint64 upto);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
+extern bool aa_queue_chain_head_get(Oid dboid, Oid extoid, int64 *seq,
+									uint8 *hash);
+extern void aa_queue_chain_head_set(Oid dboid, Oid extoid, int64 seq,
+									const uint8 *hash);
 
 /* the record of a statement that sends many rows, until it ends */
 extern bool aa_queue_intent_open(const AuditRecord *rec);

@@ -184,6 +184,30 @@ remote_wait_socket(PGconn *conn, int events, TimestampTz *shutdown_since)
 }
 
 /*
+ * The "options" of the shipper's connection: the user's own, if the
+ * connection string has any, followed by the settings ingest() needs on
+ * the primary whatever ALTER DATABASE/ROLE SET put there (the same ones the
+ * writer pins in its own process, aa_writer_pin_settings).
+ */
+static char *
+remote_session_options(PQconninfoOption *opts)
+{
+	PQconninfoOption *o;
+	const char *user = "";
+
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
+			user = o->val;
+	return psprintf("%s%s-c search_path=pg_catalog,pg_temp "
+					"-c default_transaction_read_only=off "
+					"-c default_transaction_isolation=read\\ committed "
+					"-c statement_timeout=0 -c lock_timeout=0 "
+					"-c idle_in_transaction_session_timeout=0 "
+					"-c synchronous_commit=local",
+					user, user[0] ? " " : "");
+}
+
+/*
  * Connect to the primary's database dbname.  The connection string is
  * access_audit.primary_conninfo, or the standby's primary_conninfo; its
  * dbname and replication keywords are replaced.  Returns NULL and sets
@@ -220,14 +244,15 @@ remote_connect(const char *dbname, TimestampTz *shutdown_since, char **why)
 
 	for (o = opts; o->keyword; o++)
 		n++;
-	keys = palloc0(sizeof(char *) * (n + 3));
-	vals = palloc0(sizeof(char *) * (n + 3));
+	keys = palloc0(sizeof(char *) * (n + 4));
+	vals = palloc0(sizeof(char *) * (n + 4));
 	n = 0;
 	for (o = opts; o->keyword; o++)
 	{
 		if (o->val == NULL || o->val[0] == '\0' ||
 			strcmp(o->keyword, "dbname") == 0 ||
 			strcmp(o->keyword, "replication") == 0 ||
+			strcmp(o->keyword, "options") == 0 ||
 			strcmp(o->keyword, "fallback_application_name") == 0)
 			continue;
 		keys[n] = o->keyword;
@@ -236,6 +261,15 @@ remote_connect(const char *dbname, TimestampTz *shutdown_since, char **why)
 	}
 	keys[n] = "dbname";
 	vals[n++] = dbname;
+
+	/*
+	 * The primary applies its database's and role's settings to this session;
+	 * settings sent at connection start outrank them, so nothing there can
+	 * put user code on ingest()'s path or make its transaction read-only or
+	 * time out.  The user's own options come first, ours last.
+	 */
+	keys[n] = "options";
+	vals[n++] = remote_session_options(opts);
 	keys[n] = "fallback_application_name";
 	vals[n++] = "access_audit shipper";
 
@@ -417,6 +451,7 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 
 		MemoryContextReset(batch_cxt);
 		old = MemoryContextSwitchTo(batch_cxt);
+		(void) aa_queue_requeue_sealed(dboid);
 		n = aa_queue_collect(dboid, &next, Min(nalloc, aa_batch_size), items);
 
 		/* after a restart, the first records may be done already */

@@ -46,6 +46,25 @@ PG_FUNCTION_INFO_V1(access_audit_collect_source);
 PG_FUNCTION_INFO_V1(access_audit_detect_actors);
 PG_FUNCTION_INFO_V1(access_audit_reads_in_progress);
 
+
+/*
+ * A dictionary id as the calling SQL function returns it: bigint since 1.1,
+ * integer in a 1.0 installation not yet updated.
+ */
+static Datum
+dict_id_result(FunctionCallInfo fcinfo, int64 id)
+{
+	if (get_fn_expr_rettype(fcinfo->flinfo) == INT8OID)
+		PG_RETURN_INT64(id);
+	if (id > PG_INT32_MAX)
+		ereport(ERROR,
+				errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				errmsg("access_audit dictionary id %lld does not fit this version's integer ids",
+					   (long long) id),
+				errhint("Run ALTER EXTENSION access_audit UPDATE."));
+	PG_RETURN_INT32((int32) id);
+}
+
 /*
  * Raise an error unless the library was preloaded and its queue exists.
  */
@@ -216,7 +235,7 @@ access_audit_valid_tag(PG_FUNCTION_ARGS)
 Datum
 access_audit_dict_string_id(PG_FUNCTION_ARGS)
 {
-	int32		id;
+	int64		id;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -224,7 +243,7 @@ access_audit_dict_string_id(PG_FUNCTION_ARGS)
 	aa_dict_begin();
 	id = aa_dict_string_id(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	aa_dict_end();
-	PG_RETURN_INT32(id);
+	return dict_id_result(fcinfo, id);
 }
 
 /*
@@ -261,7 +280,7 @@ access_audit_dict_set_id(PG_FUNCTION_ARGS)
 {
 	int			n;
 	const char **strs;
-	int32		id;
+	int64		id;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -270,7 +289,7 @@ access_audit_dict_set_id(PG_FUNCTION_ARGS)
 	aa_dict_begin();
 	id = aa_dict_set_id(strs, n);
 	aa_dict_end();
-	PG_RETURN_INT32(id);
+	return dict_id_result(fcinfo, id);
 }
 
 /* a text argument as a C string, NULL for NULL */
@@ -309,7 +328,7 @@ Datum
 access_audit_dict_session_id(PG_FUNCTION_ARGS)
 {
 	ChainRow	c;
-	int32		id;
+	int64		id;
 
 	aa_guard_check_direct_write("INSERT", "access_audit.sessions");
 	memset(&c, 0, sizeof(c));
@@ -328,7 +347,7 @@ access_audit_dict_session_id(PG_FUNCTION_ARGS)
 	aa_dict_begin();
 	id = aa_dict_session_id(&c);
 	aa_dict_end();
-	PG_RETURN_INT32(id);
+	return dict_id_result(fcinfo, id);
 }
 
 /*
@@ -340,7 +359,7 @@ Datum
 access_audit_dict_shape_id(PG_FUNCTION_ARGS)
 {
 	ChainRow	c;
-	int32		id;
+	int64		id;
 
 	aa_guard_check_direct_write("INSERT", "access_audit.shapes");
 	memset(&c, 0, sizeof(c));
@@ -359,7 +378,7 @@ access_audit_dict_shape_id(PG_FUNCTION_ARGS)
 	aa_dict_begin();
 	id = aa_dict_shape_id(&c);
 	aa_dict_end();
-	PG_RETURN_INT32(id);
+	return dict_id_result(fcinfo, id);
 }
 
 /*

@@ -12,10 +12,14 @@
  * Ownership: exactly one writer per database holds the database's queue
  * slot (aa_queue_claim_writer); it alone assigns seq and extends the hash
  * chain, so neither needs a lock.  Its last seq and hash live in process
- * memory and are reloaded from the log whenever the writer starts.  The
- * ring position of the last committed record is stored in
- * access_audit.writer_state in the same transaction as the records, so a
- * crash between commit and freeing ring space never writes a record twice.
+ * memory and are reloaded from the log whenever the writer starts, checked
+ * against the head its predecessor stored in the queue file after each
+ * commit (aa_queue_chain_head_set).  The ring position of the last
+ * committed record is stored in access_audit.writer_state in the same
+ * transaction as the records, so a crash between commit and freeing ring
+ * space never writes a record twice.  Writers leave when idle and are
+ * started again on demand, or after a failure with a back-off (see
+ * aa_queue_release_writer and aa_queue_writer_may_start).
  *
  * IDENTIFICATION
  *	  extension/writer.c
@@ -51,6 +55,7 @@
 #include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/inet.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -71,6 +76,7 @@
 typedef struct WriterState
 {
 	bool		loaded;
+	Oid			extoid;			/* this installation of the extension */
 	Oid			log_relid;
 	int64		last_seq;
 	uint8		last_hash[AA_HASH_LEN];
@@ -108,6 +114,14 @@ typedef struct OriginRing
 
 static WriterState ws;
 
+/*
+ * A writer with nothing to write for this long leaves its database (and is
+ * started again on demand): less than the 5 s that CREATE DATABASE ...
+ * TEMPLATE and ALTER DATABASE ... RENAME wait for other sessions to leave.
+ */
+#define AA_WRITER_IDLE_EXIT_MS	1000
+
+
 static object_access_hook_type prev_object_access_hook = NULL;
 static Oid	dropping_db = InvalidOid;
 static bool dropping_extension = false;
@@ -117,6 +131,64 @@ static void writer_object_access(ObjectAccessType access, Oid classId,
 								 Oid objectId, int subId, void *arg);
 static void writer_xact_callback(XactEvent event, void *arg);
 static void writer_no_extension(void);
+
+/*
+ * What the writer's own transactions need, whatever ALTER DATABASE or
+ * ALTER ROLE ... SET put into pg_db_role_setting: those settings are
+ * applied when the worker connects, so each is overridden here.  Nothing
+ * the database's owner or users can define (functions, operators, types in
+ * other schemas) is reachable through search_path, no setting can make a
+ * transaction read-only, time it out or let its commit be lost in a
+ * crash, and triggers fire as designed (the guard's ALWAYS triggers fire
+ * anyway).
+ */
+static const struct
+{
+	const char *name;
+	const char *value;
+}			writer_settings[] =
+
+{
+	{"search_path", "pg_catalog, pg_temp"},
+	{"default_transaction_read_only", "off"},
+	{"default_transaction_isolation", "read committed"},
+	{"default_transaction_deferrable", "off"},
+	{"statement_timeout", "0"},
+	{"lock_timeout", "0"},
+	{"idle_in_transaction_session_timeout", "0"},
+	{"idle_session_timeout", "0"},
+	/* ring space is freed after commit: the commit must be durable */
+	{"synchronous_commit", "local"},
+	{"session_replication_role", "origin"},
+	{"row_security", "on"},
+	{"check_function_bodies", "on"},
+	{"default_table_access_method", "heap"},
+	{"temp_file_limit", "-1"},
+	{"transform_null_equals", "off"},
+	{"array_nulls", "on"},
+	{"standard_conforming_strings", "on"},
+	{"jit", "off"},
+	{"client_min_messages", "warning"},
+	{"exit_on_error", "off"},
+};
+
+/*
+ * Override, in this process, every setting the database or a role may have
+ * set that the writer's work depends on (writer_settings).  Called right
+ * after the worker has connected to its database, before any transaction;
+ * PGC_S_OVERRIDE outranks every per-database, per-role and configuration
+ * file value, so neither ALTER DATABASE/ROLE SET nor a reload changes them.
+ * Also used by the shipper of a hot standby, which runs in the same worker.
+ */
+void
+aa_writer_pin_settings(void)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(writer_settings); i++)
+		SetConfigOption(writer_settings[i].name, writer_settings[i].value,
+						PGC_SUSET, PGC_S_OVERRIDE);
+}
 
 /*
  * Register the launcher.  Called from _PG_init.
@@ -318,13 +390,16 @@ aa_launcher_main(Datum main_arg)
 			}
 
 			/*
-			 * A writer that stopped with an error (say, records queued for a
-			 * database whose CREATE EXTENSION has not committed yet) is
-			 * started again at most every two seconds, so that a lasting
-			 * cause neither spins nor fills the worker slots.
+			 * A writer that failed (say, records queued for a database whose
+			 * CREATE EXTENSION has not committed yet) is started again after
+			 * a back-off that doubles with each failure in a row, from 1 s to
+			 * a minute, so that a lasting cause neither spins nor fills the
+			 * worker slots.  It asked for its successor itself
+			 * (aa_queue_release_writer), so its pending records never wait
+			 * for a new record to ask; one that left because it was idle is
+			 * started again at once.
 			 */
-			if (j < nstarted && started[j] != NULL &&
-				!TimestampDifferenceExceeds(started_at[j], GetCurrentTimestamp(), 2000))
+			if (!aa_queue_writer_may_start(want[i]))
 				continue;
 			if (j == nstarted && nstarted < AA_MAX_DATABASES)
 				nstarted++;
@@ -373,10 +448,14 @@ aa_launcher_main(Datum main_arg)
 	proc_exit(0);
 }
 
+/*
+ * on_shmem_exit callback of a writer: give up the database's claim; an
+ * exit with an error counts as a failure (the launcher backs off).
+ */
 static void
 writer_on_exit(int code, Datum arg)
 {
-	aa_queue_release_writer(DatumGetObjectId(arg));
+	aa_queue_release_writer(DatumGetObjectId(arg), code != 0);
 }
 
 /*
@@ -394,7 +473,8 @@ aa_writer_ring_pos(uint64 ring_id)
 	int64		pos = -1;
 
 	args[0] = Int64GetDatum((int64) ring_id);
-	ret = SPI_execute_with_args("SELECT last_pos FROM access_audit.writer_state WHERE ring_id = $1",
+	ret = SPI_execute_with_args("SELECT w.last_pos FROM access_audit.writer_state w "
+								"WHERE w.ring_id OPERATOR(pg_catalog.=) $1",
 								1, argtypes, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "unexpected SPI result %d", ret);
@@ -411,6 +491,39 @@ aa_writer_ring_pos(uint64 ring_id)
 }
 
 /*
+ * The chain head just reloaded from the log (ws.last_seq, ws.last_hash)
+ * against the one this database's writers last committed, kept outside
+ * the database in the queue file.  A log that ends before it, or whose last
+ * record has another hash, lost or changed records after they were
+ * written: the chain goes on from the head kept outside, so verify()
+ * reports the records missing instead of a chain that looks whole.  A log
+ * that ends after it is the normal case of a writer stopped between its
+ * commit and storing the head.
+ */
+static void
+writer_check_head(void)
+{
+	int64		kept_seq;
+	uint8		kept_hash[AA_HASH_LEN];
+
+	if (!aa_queue_chain_head_get(MyDatabaseId, ws.extoid, &kept_seq, kept_hash))
+		return;
+	if (kept_seq < ws.last_seq ||
+		(kept_seq == ws.last_seq &&
+		 memcmp(kept_hash, ws.last_hash, AA_HASH_LEN) == 0))
+		return;
+	ereport(WARNING,
+			errcode(ERRCODE_DATA_CORRUPTED),
+			errmsg("access_audit log of database \"%s\" does not end with the last record its writer wrote",
+				   get_database_name(MyDatabaseId)),
+			errdetail("The log ends at seq %lld; the writer last wrote seq %lld.",
+					  (long long) ws.last_seq, (long long) kept_seq),
+			errhint("Records were removed or changed after they were written. The chain continues from the last record written, so access_audit.verify() reports the difference."));
+	ws.last_seq = kept_seq;
+	memcpy(ws.last_hash, kept_hash, AA_HASH_LEN);
+}
+
+/*
  * Load the chain head and ring position from the database.  Returns false
  * if the extension is not installed here.  Runs in a transaction with SPI
  * connected.
@@ -422,21 +535,22 @@ writer_load_state(void)
 	int			ret;
 	bool		isnull;
 
-	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
+	ws.extoid = get_extension_oid(AA_NAME, true);
+	if (!OidIsValid(ws.extoid))
 		return false;
 	nsp = get_namespace_oid(AA_SCHEMA, false);
 	ws.log_relid = get_relname_relid("log_data", nsp);
 	ws.last_seq = 0;
 	memset(ws.last_hash, 0, AA_HASH_LEN);
 
-	ret = SPI_execute("SELECT seq, hash FROM access_audit.log_data ORDER BY seq DESC LIMIT 1",
+	ret = SPI_execute("SELECT l.seq, l.hash FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1",
 					  true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "unexpected SPI result %d", ret);
 	if (SPI_processed == 0)
 	{
 		/* an emptied log continues from the last retention checkpoint */
-		ret = SPI_execute("SELECT seq, hash FROM access_audit.chain_checkpoints ORDER BY seq DESC LIMIT 1",
+		ret = SPI_execute("SELECT c.seq, c.hash FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1",
 						  true, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "unexpected SPI result %d", ret);
@@ -454,6 +568,8 @@ writer_load_state(void)
 			memcpy(ws.last_hash, VARDATA_ANY(DatumGetByteaPP(h)), AA_HASH_LEN);
 	}
 
+	writer_check_head();
+
 	ws.ring_id = aa_queue_ring_id();
 	ws.last_pos = aa_writer_ring_pos(ws.ring_id);
 
@@ -463,18 +579,20 @@ writer_load_state(void)
 		INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 		ws.state_plan = SPI_prepare("INSERT INTO access_audit.writer_state (ring_id, last_pos, updated_at, origin) "
-									"VALUES ($1, $2, now(), $3) ON CONFLICT (ring_id) DO UPDATE "
+									"VALUES ($1, $2, pg_catalog.now(), $3) ON CONFLICT (ring_id) DO UPDATE "
 									"SET last_pos = excluded.last_pos, updated_at = excluded.updated_at, "
 									"origin = excluded.origin",
 									3, st_types);
 		ws.daily_plan = SPI_prepare("INSERT INTO access_audit.actor_daily AS d "
 									"(day, actor, relation, rows, tagged_rows, statements, off_hours_rows) "
-									"SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) "
+									"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+									"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+									"pg_catalog.unnest($6), pg_catalog.unnest($7)) "
 									"ON CONFLICT (day, actor, relation) DO UPDATE SET "
-									"rows = d.rows + excluded.rows, "
-									"tagged_rows = d.tagged_rows + excluded.tagged_rows, "
-									"statements = d.statements + excluded.statements, "
-									"off_hours_rows = d.off_hours_rows + excluded.off_hours_rows",
+									"rows = d.rows OPERATOR(pg_catalog.+) excluded.rows, "
+									"tagged_rows = d.tagged_rows OPERATOR(pg_catalog.+) excluded.tagged_rows, "
+									"statements = d.statements OPERATOR(pg_catalog.+) excluded.statements, "
+									"off_hours_rows = d.off_hours_rows OPERATOR(pg_catalog.+) excluded.off_hours_rows",
 									7, daily_types);
 		if (ws.state_plan == NULL || ws.daily_plan == NULL)
 			elog(ERROR, "could not prepare access_audit writer statements: %s",
@@ -586,11 +704,11 @@ item_to_chain(AuditQueueItem *item, int64 seq, ChainRow *c)
  * numbers, and hash.
  */
 static void
-chain_to_data(const ChainRow *c, const uint8 *hash, int32 session_id,
-			  int32 shape_id, Datum *v, bool *n)
+chain_to_data(const ChainRow *c, const uint8 *hash, int64 session_id,
+			  int64 shape_id, Datum *v, bool *n)
 {
 	bytea	   *b;
-	int32		origin_id;
+	int64		origin_id;
 
 	memset(n, false, sizeof(bool) * AA_D_NCOLS);
 #define SET_NUM(col, has, datum) do { v[col] = (datum); n[col] = !(has); } while (0)
@@ -599,14 +717,17 @@ chain_to_data(const ChainRow *c, const uint8 *hash, int32 session_id,
 	SET_NUM(AA_D_ROWS, c->has_rows, Int64GetDatum(c->rows));
 	SET_NUM(AA_D_TAGGED_ROWS, c->has_tagged_rows, Int64GetDatum(c->tagged_rows));
 	SET_NUM(AA_D_DURATION_US, c->has_duration, Int64GetDatum(c->duration_us));
-	v[AA_D_SESSION_ID] = Int32GetDatum(session_id);
-	v[AA_D_SHAPE_ID] = Int32GetDatum(shape_id);
+	v[AA_D_SESSION_ID] = aa_dict_id_datum(ws.slot_desc, AA_D_SESSION_ID + 1,
+										  session_id);
+	v[AA_D_SHAPE_ID] = aa_dict_id_datum(ws.slot_desc, AA_D_SHAPE_ID + 1,
+										shape_id);
 	SET_NUM(AA_D_OUTCOME_OK, c->outcome != NULL,
 			BoolGetDatum(c->outcome && strcmp(c->outcome, "ok") == 0));
 	SET_NUM(AA_D_DETAIL, c->detail != NULL,
 			c->detail ? CStringGetTextDatum(c->detail) : (Datum) 0);
 	origin_id = aa_dict_string_id(c->origin);
-	SET_NUM(AA_D_ORIGIN_ID, origin_id != 0, Int32GetDatum(origin_id));
+	SET_NUM(AA_D_ORIGIN_ID, origin_id != 0,
+			aa_dict_id_datum(ws.slot_desc, AA_D_ORIGIN_ID + 1, origin_id));
 	SET_NUM(AA_D_ORIGIN_SEQ, c->has_origin_seq, Int64GetDatum(c->origin_seq));
 	b = palloc(VARHDRSZ + AA_HASH_LEN);
 	SET_VARSIZE(b, VARHDRSZ + AA_HASH_LEN);
@@ -685,6 +806,22 @@ origin_committed(void)
 }
 
 /*
+ * After a batch failed: what it marked as written is not.
+ */
+static void
+origin_rolled_back(void)
+{
+	HASH_SEQ_STATUS st;
+	OriginRing *o;
+
+	if (ws.origin_rings == NULL)
+		return;
+	hash_seq_init(&st, ws.origin_rings);
+	while ((o = hash_seq_search(&st)) != NULL)
+		o->last_pos = o->committed_pos;
+}
+
+/*
  * The batch's roll-up is gathered in two steps: per record, into a cell per
  * (day, session, shape), which costs one small hash lookup; at the end of
  * the batch, the cells are spread over their actor and relations and summed
@@ -693,15 +830,15 @@ origin_committed(void)
 typedef struct RollupKey
 {
 	int32		day;
-	int32		session_id;
-	int32		shape_id;
+	int64		session_id;
+	int64		shape_id;
 } RollupKey;
 
 typedef struct RollupCell
 {
 	RollupKey	key;
 	const char *actor;			/* these point into the ring */
-	int32		actor_id;
+	int64		actor_id;
 	int			n_relations;
 	const char **relations;
 	int64		rows;
@@ -713,7 +850,7 @@ typedef struct RollupCell
 typedef struct DailyKey
 {
 	int32		day;
-	int32		actor_id;
+	int64		actor_id;
 	char		relation[256];
 }			DailyKey;
 
@@ -777,7 +914,7 @@ rollup_day(TimestampTz ts, pg_tz *tz, int32 *day, bool *off)
  * Add a read to the batch's roll-up.
  */
 static void
-rollup_add(HTAB *cells, const ChainRow *c, int32 session_id, int32 shape_id,
+rollup_add(HTAB *cells, const ChainRow *c, int64 session_id, int64 shape_id,
 		   pg_tz *tz)
 {
 	RollupKey	key;
@@ -953,13 +1090,106 @@ bench_write_pack(TupleTableSlot **slots, int nrows)
 #endif
 
 /*
- * Write one batch in one transaction: chain, dictionary ids, multi-insert
- * with index maintenance, roll-up, ring position.  ERROR leaves the worker
- * (the launcher starts it again and it reloads its state); nothing is
- * freed in the ring.
+ * How write_batch stores its records: as they are; cut down to plain,
+ * short values (a record whose values the log cannot take as they are);
+ * or as a GAP record that says why the record could not be stored.
+ */
+typedef enum WriteMode
+{
+	AA_WRITE_ASIS,
+	AA_WRITE_DEGRADED,
+	AA_WRITE_STUB,
+} WriteMode;
+
+/* a degraded record's values: at most this many bytes, lists this long */
+#define AA_DEGRADED_STR_LEN 200
+#define AA_DEGRADED_LIST_LEN 16
+
+/*
+ * s as printable ASCII (other bytes become '?'), cut to max bytes with a
+ * marker: a value that a log index, an encoding check or a type input
+ * refused cannot refuse this.  Allocated in the current context.
+ */
+static const char *
+degrade_str(const char *s, int max)
+{
+	size_t		len;
+	size_t		i;
+	size_t		keep;
+	StringInfoData b;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	keep = Min(len, (size_t) max);
+	initStringInfo(&b);
+	for (i = 0; i < keep; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		appendStringInfoChar(&b, (c >= 0x20 && c < 0x7f) ? (char) c : '?');
+	}
+	if (keep < len)
+		appendStringInfo(&b, "...[cut: %zu bytes]", len);
+	return b.data;
+}
+
+/*
+ * A list of strings for AA_WRITE_DEGRADED: at most AA_DEGRADED_LIST_LEN
+ * entries (*n is cut to match), each through degrade_str.
+ */
+static const char **
+degrade_list(const char **l, int *n)
+{
+	const char **out;
+	int			i;
+
+	if (*n <= 0)
+		return l;
+	*n = Min(*n, AA_DEGRADED_LIST_LEN);
+	out = palloc(sizeof(char *) * *n);
+	for (i = 0; i < *n; i++)
+		out[i] = degrade_str(l[i], AA_DEGRADED_STR_LEN);
+	return out;
+}
+
+/*
+ * The record c cut down for AA_WRITE_DEGRADED; detail says what the log
+ * refused (why) and that the values were cut.
  */
 static void
-write_batch(AuditQueueItem *items, int n)
+degrade_row(ChainRow *c, const char *why)
+{
+	StringInfoData d;
+
+	c->login_role = degrade_str(c->login_role, AA_DEGRADED_STR_LEN);
+	c->effective_role = degrade_str(c->effective_role, AA_DEGRADED_STR_LEN);
+	c->actor = degrade_str(c->actor, AA_DEGRADED_STR_LEN);
+	c->claimed_actor = degrade_str(c->claimed_actor, AA_DEGRADED_STR_LEN);
+	c->application_name = degrade_str(c->application_name, AA_DEGRADED_STR_LEN);
+	c->query = degrade_str(c->query, AA_DEGRADED_STR_LEN);
+	c->command = degrade_str(c->command, AA_DEGRADED_STR_LEN);
+	c->origin = degrade_str(c->origin, AA_DEGRADED_STR_LEN);
+	c->relations = degrade_list(c->relations, &c->n_relations);
+	c->columns = degrade_list(c->columns, &c->n_columns);
+	c->predicate_columns = degrade_list(c->predicate_columns, &c->n_predicate);
+	c->tags = degrade_list(c->tags, &c->n_tags);
+	initStringInfo(&d);
+	appendStringInfoString(&d, "{\"degraded\": ");
+	escape_json(&d, degrade_str(why, 1000));
+	appendStringInfoString(&d, ", \"note\": \"the log refused this record as it was; its values are cut to printable ASCII and at most 200 bytes\"}");
+	c->detail = d.data;
+}
+
+/*
+ * Write one batch in one transaction: chain, dictionary ids, multi-insert
+ * with index maintenance, roll-up, ring position.  ERROR leaves the
+ * transaction aborted and ws as it was before (writer_write undoes the
+ * in-memory chain head); nothing is freed in the ring.  mode and why: see
+ * WriteMode.
+ */
+static void
+write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 {
 	Relation	rel;
 	EState	   *estate;
@@ -1001,6 +1231,22 @@ write_batch(AuditQueueItem *items, int n)
 	ExecOpenIndices(rri, false);
 	cid = GetCurrentCommandId(true);
 	bistate = GetBulkInsertState();
+
+	/*
+	 * The slots' descriptor is a copy: after ALTER EXTENSION UPDATE widened
+	 * the log's ids, make them anew.
+	 */
+	if (ws.slot_desc != NULL &&
+		!equalTupleDescs(ws.slot_desc, RelationGetDescr(rel)))
+	{
+		for (i = 0; i < ws.nslots; i++)
+			ExecDropSingleTupleTableSlot(ws.slots[i]);
+		pfree(ws.slots);
+		ws.slots = NULL;
+		ws.nslots = 0;
+		FreeTupleDesc(ws.slot_desc);
+		ws.slot_desc = NULL;
+	}
 	if (ws.slots == NULL || ws.nslots < n)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -1032,8 +1278,8 @@ write_batch(AuditQueueItem *items, int n)
 		TupleTableSlot *slot;
 		uint8		hash[AA_HASH_LEN];
 		ChainRow	c;
-		int32		session_id;
-		int32		shape_id;
+		int64		session_id;
+		int64		shape_id;
 
 		/* already committed before a crash: never write twice */
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
@@ -1044,7 +1290,26 @@ write_batch(AuditQueueItem *items, int n)
 			items[i].rec.origin_ring_id != 0 && origin_seen(&items[i].rec))
 			continue;
 
+		if (mode == AA_WRITE_STUB)
+		{
+			items[i].rec.kind = AA_KIND_GAP;
+			items[i].gap_bytes = (int64) items[i].len;
+		}
 		item_to_chain(&items[i], ws.last_seq + 1, &c);
+		if (mode == AA_WRITE_DEGRADED)
+			degrade_row(&c, why);
+		else if (mode == AA_WRITE_STUB)
+		{
+			StringInfoData d;
+
+			initStringInfo(&d);
+			appendStringInfo(&d, "{\"lost_bytes\": %lld, \"queue_position\": %llu, \"unstorable\": ",
+							 (long long) items[i].gap_bytes,
+							 (unsigned long long) items[i].pos);
+			escape_json(&d, degrade_str(why, 1000));
+			appendStringInfoChar(&d, '}');
+			c.detail = d.data;
+		}
 		aa_chain_hash(ws.last_hash, &c, hash);
 		slot = slots[nrows];
 		ExecClearTuple(slot);
@@ -1098,15 +1363,129 @@ write_batch(AuditQueueItem *items, int n)
 		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "unexpected SPI result %d", ret);
-		ws.last_pos = max_pos;
 	}
 
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (nrows > 0)
+		ws.last_pos = max_pos;
+	if (nrows > 0)
+		aa_queue_chain_head_set(MyDatabaseId, ws.extoid, ws.last_seq,
+								ws.last_hash);
 	origin_committed();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
+}
+
+/*
+ * Can an error of this class come from the values of one record (so that
+ * storing it cut down can succeed), rather than from the server's state?
+ * Data exceptions (an encoding, a value out of range), program limits (an
+ * index row too large for a btree) and integrity violations.
+ */
+static bool
+writer_record_error(int sqlerrcode)
+{
+	char		cls[6];
+
+	strlcpy(cls, unpack_sql_state(sqlerrcode), sizeof(cls));
+	return strncmp(cls, "22", 2) == 0 || strncmp(cls, "54", 2) == 0 ||
+		strncmp(cls, "23", 2) == 0;
+}
+
+/*
+ * Undo what a failed write_batch did: abort its transaction and restore the
+ * in-memory chain head and origin positions it had advanced.
+ */
+static void
+writer_undo(int64 seq, const uint8 *hash)
+{
+	AbortCurrentTransaction();
+	ws.last_seq = seq;
+	memcpy(ws.last_hash, hash, AA_HASH_LEN);
+	origin_rolled_back();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Try write_batch(items, n, mode); on an error that may come from a
+ * record's values (writer_record_error) undo it and return the error's
+ * message, else rethrow.  NULL on success.
+ */
+static char *
+writer_try(AuditQueueItem *items, int n, WriteMode mode, const char *why)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int64		seq = ws.last_seq;
+	uint8		hash[AA_HASH_LEN];
+	char	   *msg = NULL;
+
+	memcpy(hash, ws.last_hash, AA_HASH_LEN);
+	PG_TRY();
+	{
+		write_batch(items, n, mode, why);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!ws.loaded || !writer_record_error(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		writer_undo(seq, hash);
+		MemoryContextSwitchTo(cxt);
+		msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode),
+					   edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return msg;
+}
+
+/*
+ * Store a batch; a record the log cannot take as it is never stops the
+ * writer.  If the batch fails with an error that a record's values can
+ * cause, its records are written one at a time; one that fails alone is
+ * stored cut down (AA_WRITE_DEGRADED), and if even that fails, as a GAP
+ * record that says why (AA_WRITE_STUB), both with a WARNING.  Any other
+ * error, or one that even the GAP record meets, is the server's, not the
+ * record's: it is rethrown, the writer exits, and the launcher starts it
+ * again (with a back-off).
+ */
+static void
+writer_write(AuditQueueItem *items, int n)
+{
+	char	   *why;
+	int			i;
+
+	if ((why = writer_try(items, n, AA_WRITE_ASIS, NULL)) == NULL)
+		return;
+	if (n > 1)
+		ereport(LOG,
+				errmsg("access_audit writer for database \"%s\" writes a batch one record at a time after an error",
+					   ws.dbname),
+				errdetail("%s", why));
+	for (i = 0; i < n; i++)
+	{
+		if (n > 1 && (why = writer_try(&items[i], 1, AA_WRITE_ASIS, NULL)) == NULL)
+			continue;
+		if (writer_try(&items[i], 1, AA_WRITE_DEGRADED, why) == NULL)
+		{
+			ereport(WARNING,
+					errmsg("access_audit stored a record of database \"%s\" cut down: the log refused it as it was",
+						   ws.dbname),
+					errdetail("%s", why));
+			continue;
+		}
+		write_batch(&items[i], 1, AA_WRITE_STUB, why);
+		ereport(WARNING,
+				errmsg("access_audit stored a record of database \"%s\" as a gap: the log refused it",
+					   ws.dbname),
+				errdetail("%s", why));
+	}
 }
 
 /*
@@ -1164,6 +1543,7 @@ aa_writer_main(Datum main_arg)
 	char	   *dbname;
 	int			nalloc;
 	TimestampTz started_at;
+	TimestampTz last_work;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -1176,6 +1556,7 @@ aa_writer_main(Datum main_arg)
 	 */
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid,
 											  BGWORKER_BYPASS_ALLOWCONN);
+	aa_writer_pin_settings();
 
 	if (!aa_queue_claim_writer(dboid, MyLatch))
 		proc_exit(0);			/* another writer serves this database */
@@ -1208,6 +1589,7 @@ aa_writer_main(Datum main_arg)
 									  16 * 1024 * 1024);
 	memset(&ws, 0, sizeof(ws));
 	started_at = GetCurrentTimestamp();
+	last_work = started_at;
 
 	for (;;)
 	{
@@ -1234,20 +1616,41 @@ aa_writer_main(Datum main_arg)
 
 		MemoryContextReset(batch_cxt);
 		old = MemoryContextSwitchTo(batch_cxt);
+		/* records sealed by cancelled backends while the ring was full */
+		(void) aa_queue_requeue_sealed(dboid);
 		n = aa_queue_collect(dboid, &scan_pos, max, items);
 #ifndef AA_BENCH_NO_STORE
 		if (n > 0)
-			write_batch(items, n);
+			writer_write(items, n);
 #else
 		/* bench/ceiling.sh only: capture and queue without storage */
-		(void) write_batch;
+		(void) writer_write;
 #endif
 		MemoryContextSwitchTo(old);
 		aa_queue_complete(dboid, n, scan_pos);
 		aa_restore_writer_end();
 
+		if (n > 0)
+			last_work = GetCurrentTimestamp();
 		if (n == max)
 			continue;			/* more waiting: no sleep */
+
+		/*
+		 * Idle for a while: leave the database, so that commands that need it
+		 * to themselves (CREATE DATABASE ... TEMPLATE, ALTER DATABASE ...
+		 * RENAME, which wait up to 5 s for other sessions) can run.  The next
+		 * record asks for a writer again (aa_queue_push), and records queued
+		 * while this one leaves are seen by aa_queue_release_writer.
+		 */
+		if (!ShutdownRequestPending && n == 0 &&
+			TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(),
+									   AA_WRITER_IDLE_EXIT_MS))
+		{
+			ereport(DEBUG1,
+					errmsg("access_audit writer for database \"%s\" stopped: idle",
+						   dbname));
+			proc_exit(0);
+		}
 
 		/* caught up: give way to a database that waits for a writer */
 		if (!ShutdownRequestPending &&

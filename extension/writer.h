@@ -14,6 +14,7 @@
 #include "access_audit.h"
 
 extern void aa_writer_init(void);
+extern void aa_writer_pin_settings(void);
 extern int64 aa_writer_ring_pos(uint64 ring_id);
 extern PGDLLEXPORT void aa_launcher_main(Datum main_arg);
 extern PGDLLEXPORT void aa_writer_main(Datum main_arg);

@@ -42,17 +42,19 @@ CREATE TABLE access_audit.chain_checkpoints (
     cut_before timestamptz
 );
 
-CREATE SEQUENCE access_audit.strings_id_seq AS integer;
-CREATE SEQUENCE access_audit.string_sets_id_seq AS integer;
+-- Ids are bigint (never reused, a busy server with unparameterised
+-- statements would run out of integers); the writer gives a new entry one
+-- more than the table's highest id, so no sequence that setval() could
+-- turn back stands in its way.
 CREATE TABLE access_audit.strings (
-    id    integer PRIMARY KEY,
+    id    bigint  PRIMARY KEY,
     hash  bigint  NOT NULL,
     value text    NOT NULL
 );
 CREATE INDEX strings_hash_idx ON access_audit.strings (hash);
 
 CREATE TABLE access_audit.string_sets (
-    id    integer PRIMARY KEY,
+    id    bigint  PRIMARY KEY,
     hash  bigint  NOT NULL,
     value text[]  NOT NULL
 );
@@ -60,34 +62,32 @@ CREATE INDEX string_sets_hash_idx ON access_audit.string_sets (hash);
 
 -- Who read (database, roles, actor, application, address, backend): one
 -- row per distinct combination, usually one per connection.
-CREATE SEQUENCE access_audit.sessions_id_seq AS integer;
 CREATE TABLE access_audit.sessions (
-    id                  integer PRIMARY KEY,
+    id                  bigint  PRIMARY KEY,
     hash                bigint  NOT NULL,
-    database_id         integer,
-    login_role_id       integer,
-    effective_role_id   integer,
-    actor_id            integer,
-    claimed_actor_id    integer,
-    application_name_id integer,
-    client_addr_id      integer,
+    database_id         bigint,
+    login_role_id       bigint,
+    effective_role_id   bigint,
+    actor_id            bigint,
+    claimed_actor_id    bigint,
+    application_name_id bigint,
+    client_addr_id      bigint,
     backend_pid         integer
 );
 CREATE INDEX sessions_hash_idx ON access_audit.sessions (hash);
 
 -- What was run, on what: one row per distinct statement shape.
-CREATE SEQUENCE access_audit.shapes_id_seq AS integer;
 CREATE TABLE access_audit.shapes (
-    id                   integer PRIMARY KEY,
+    id                   bigint  PRIMARY KEY,
     hash                 bigint  NOT NULL,
     query_id             bigint,
-    query_text_id        integer,
-    command_id           integer,
+    query_text_id        bigint,
+    command_id           bigint,
     nesting_level        integer,
-    relations_id         integer,
-    columns_id           integer,
-    predicate_columns_id integer,
-    tags_id              integer
+    relations_id         bigint,
+    columns_id           bigint,
+    predicate_columns_id bigint,
+    tags_id              bigint
 );
 CREATE INDEX shapes_hash_idx ON access_audit.shapes (hash);
 
@@ -97,11 +97,11 @@ CREATE TABLE access_audit.log_data (
     rows         bigint,
     tagged_rows  bigint,
     duration_us  bigint,
-    session_id   integer     NOT NULL,
-    shape_id     integer     NOT NULL,
+    session_id   bigint      NOT NULL,
+    shape_id     bigint      NOT NULL,
     outcome_ok   boolean,
     detail       text,
-    origin_id    integer,
+    origin_id    bigint,
     origin_seq   bigint,
     hash         bytea       NOT NULL,
     CONSTRAINT log_data_pkey PRIMARY KEY (seq)
@@ -157,24 +157,24 @@ SELECT d.seq, d.ts,
   LEFT JOIN access_audit.string_sets ss_tags ON ss_tags.id = sh.tags_id
   LEFT JOIN access_audit.strings s_origin ON s_origin.id = d.origin_id;
 CREATE FUNCTION access_audit._dict_string_id(s text)
-RETURNS integer
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'access_audit_dict_string_id'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION access_audit._dict_set_id(s text[])
-RETURNS integer
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'access_audit_dict_set_id'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION access_audit._dict_session_id(database name, login_role name, effective_role name,
     actor text, claimed_actor text, application_name text, client_addr inet, backend_pid integer)
-RETURNS integer
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'access_audit_dict_session_id'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION access_audit._dict_shape_id(query_id bigint, query text, command text,
     nesting_level integer, relations text[], columns text[], predicate_columns text[], tags text[])
-RETURNS integer
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'access_audit_dict_shape_id'
 LANGUAGE C VOLATILE;
 
