@@ -181,6 +181,13 @@ static const char *const guard_settings[] = {
 static char *ending_log = NULL;
 static bool dropping_ours = false;
 static bool created_ours = false;
+
+/*
+ * The previous log's end read at CREATE EXTENSION (in TopTransactionContext),
+ * recorded as PREVIOUS LOG when the creation commits: a creation that rolls
+ * back must not leave it in the queue for the next log.
+ */
+static char *opening_log = NULL;
 static Oid	dropping_database = InvalidOid;
 
 /* where the end of a dropped log waits for the next CREATE EXTENSION */
@@ -224,6 +231,11 @@ guard_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_PRE_COMMIT && dropping_ours)
 		guard_save_log_end();
+	if (event == XACT_EVENT_PRE_COMMIT && created_ours && opening_log != NULL)
+	{
+		aa_capture_event("PREVIOUS LOG", NULL, NULL, NULL, opening_log);
+		opening_log = NULL;
+	}
 	if (event == XACT_EVENT_COMMIT && created_ours)
 		guard_forget_log_end(MyDatabaseId);
 	/* a later database with the same OID must not inherit the file */
@@ -238,6 +250,7 @@ guard_xact_callback(XactEvent event, void *arg)
 		ending_log = NULL;
 		dropping_ours = false;
 		created_ours = false;
+		opening_log = NULL;
 		dropping_database = InvalidOid;
 	}
 }
@@ -1143,9 +1156,12 @@ guard_save_log_end(void)
 
 /*
  * After CREATE EXTENSION access_audit: if an earlier log of this database
- * was dropped, its end opens the new log (command PREVIOUS LOG).  The file
- * is removed when the creation commits (guard_forget_log_end); a rolled
- * back creation leaves it for the next one.
+ * was dropped, its end opens the new log (command PREVIOUS LOG, recorded
+ * at PRE_COMMIT by guard_xact_callback, so that a creation that rolls back
+ * queues nothing: its record would otherwise reach the next log if that
+ * were created before the writer discarded it).  The file is removed when
+ * the creation commits (guard_forget_log_end); a rolled back creation
+ * leaves it for the next one.
  */
 static void
 guard_open_log(void)
@@ -1166,7 +1182,7 @@ guard_open_log(void)
 				errcode_for_file_access(),
 				errmsg("could not open file \"%s\": %m", path));
 	}
-	content = palloc(GUARD_ENDED_MAX + 1);
+	content = MemoryContextAlloc(TopTransactionContext, GUARD_ENDED_MAX + 1);
 	len = read(fd, content, GUARD_ENDED_MAX);
 	if (len < 0)
 		ereport(ERROR,
@@ -1174,7 +1190,7 @@ guard_open_log(void)
 				errmsg("could not read file \"%s\": %m", path));
 	CloseTransientFile(fd);
 	content[len] = '\0';
-	aa_capture_event("PREVIOUS LOG", NULL, NULL, NULL, content);
+	opening_log = content;
 }
 
 /*
