@@ -79,6 +79,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
@@ -518,8 +519,47 @@ guard_check_func(ObjectType objtype, ObjectWithArgs * func, const char *action)
 }
 
 /*
+ * The name of a schema-qualified object in the form get_object_address()
+ * takes for objtype, from the node a statement carries; NULL if the node is
+ * of another shape.
+ *
+ * Statements do not all name an object alike: DROP and COMMENT name a type
+ * or domain with a TypeName, but ALTER TYPE/DOMAIN ... RENAME, SET SCHEMA
+ * and OWNER TO carry the bare name list (any_name), which PostgreSQL turns
+ * into a TypeName itself.  Treating one as the other read a List as a
+ * TypeName and crashed the server; so every shape is checked here before
+ * any lookup.
+ */
+static Node *
+guard_object_name(ObjectType objtype, Node *object)
+{
+	switch (objtype)
+	{
+		case OBJECT_TYPE:
+		case OBJECT_DOMAIN:
+			if (IsA(object, TypeName))
+				return object;
+			if (IsA(object, List) && list_length((List *) object) > 0)
+				return (Node *) makeTypeNameFromNameList((List *) object);
+			return NULL;
+		case OBJECT_FUNCTION:
+		case OBJECT_PROCEDURE:
+		case OBJECT_ROUTINE:
+		case OBJECT_AGGREGATE:
+		case OBJECT_OPERATOR:
+			return IsA(object, ObjectWithArgs) ? object : NULL;
+		default:
+			/* collations, conversions, operator classes, statistics... */
+			return IsA(object, List) && list_length((List *) object) > 0 ?
+				object : NULL;
+	}
+}
+
+/*
  * Check a generic object (ALTER ... RENAME / SET SCHEMA / OWNER TO of
- * anything that is not a relation).
+ * anything that is not a relation, DROP of such objects).  Objects of a
+ * shape we do not know are left to the statement; the object access hook
+ * still watches guarded relations, their schema and the extension.
  */
 static void
 guard_check_object(ObjectType objtype, Node *object, const char *action)
@@ -544,7 +584,8 @@ guard_check_object(ObjectType objtype, Node *object, const char *action)
 		case OBJECT_PROCEDURE:
 		case OBJECT_ROUTINE:
 		case OBJECT_AGGREGATE:
-			guard_check_func(objtype, castNode(ObjectWithArgs, object), action);
+			if (IsA(object, ObjectWithArgs))
+				guard_check_func(objtype, (ObjectWithArgs *) object, action);
 			return;
 		case OBJECT_TYPE:
 		case OBJECT_DOMAIN:
@@ -562,6 +603,9 @@ guard_check_object(ObjectType objtype, Node *object, const char *action)
 		default:
 			return;
 	}
+	object = guard_object_name(objtype, object);
+	if (object == NULL)
+		return;
 	addr = get_object_address(objtype, object, &rel, AccessShareLock, true);
 	if (rel)
 		relation_close(rel, NoLock);
@@ -694,6 +738,10 @@ guard_check_create(CreateStmt * stmt)
 static bool
 guard_check_utility(Node *parsetree)
 {
+	/* nothing is guarded in a database without the extension */
+	if (!OidIsValid(guard_namespace()))
+		return false;
+
 	switch (nodeTag(parsetree))
 	{
 		case T_TruncateStmt:
