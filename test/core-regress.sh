@@ -30,7 +30,7 @@
 #
 # Needs: the access_audit build installed into AA_PGBIN's installation, the
 # server headers (postgresql-server-dev-NN), make, gcc, perl; root for the
-# first download (or sudo -n).  Servers run as OS user AA_USER (aa_test),
+# first download (it installs bzip2 if missing).  Servers run as OS user AA_USER (aa_test),
 # listen on Unix sockets in the work directory only.
 #
 # Environment: AA_PGBIN or PG_CONFIG, AA_USER, AA_CORE_CACHE, AA_CORE_WORK
@@ -157,6 +157,8 @@ fetch_source()
 	local pkg=postgresql-$MAJOR versions v tmp orig up
 	aa_is_root || aa_die "the core suite's source is not cached in $CACHE; run this script once as root"
 	mkdir -p "$CACHE"
+	# the upstream tarballs are bzip2-compressed
+	aa_ensure_packages bzip2
 	if ! apt-cache showsrc "$pkg" 2>/dev/null | grep -q '^Version:'; then
 		echo "adding deb-src entries and updating the package lists"
 		add_deb_src
@@ -216,7 +218,7 @@ if [ -z "$WORK" ]; then
 fi
 mkdir -p "$WORK"
 chmod 755 "$WORK"
-rm -rf "$WORK/regress" "$WORK/lib" "$WORK/bin"
+rm -rf "${WORK:?}/regress" "${WORK:?}/lib" "${WORK:?}/bin"
 cp -r "$SRC" "$WORK/regress"
 mkdir -p "$WORK/lib" "$WORK/bin"
 
