@@ -67,8 +67,9 @@ cleanup()
 		aa_pg_stop "$d"
 	done
 	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-		if [ "$rc" -eq 0 ] && [ -z "${AA_KEEP_WORK:-}" ] && [ -z "${AA_CORE_WORK:-}" ]; then
-			rm -rf "$WORK"
+		if [ "$rc" -eq 0 ] && [ -z "${AA_KEEP_WORK:-}" ]; then
+			# a work directory given by the caller is the caller's to remove
+			[ -n "${AA_CORE_WORK:-}" ] || rm -rf "$WORK"
 		else
 			echo "work directory kept: $WORK"
 		fi
@@ -560,7 +561,7 @@ if sql audited regression "SELECT access_audit.flush()" >/dev/null; then
 		*) fail "the audit log of the regression database does not verify" ;;
 	esac
 	sql audited regression "SELECT count(*) || ' records from ' || count(DISTINCT backend_pid) || ' backends' FROM access_audit.log"
-	sql audited regression "SELECT rpad(command, 24) || count(*) FROM access_audit.log GROUP BY command ORDER BY count(*) DESC, command"
+	sql audited regression "SELECT format('%-28s %s', command, count(*)) FROM access_audit.log GROUP BY command ORDER BY count(*) DESC, command"
 else
 	fail "could not flush the audit log of the regression database"
 fi
