@@ -52,6 +52,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_publication.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
@@ -4627,6 +4628,66 @@ record_publication_change(Node *parsetree)
 }
 
 /*
+ * The publications that stream a relation, with the names of the columns
+ * each streams: its column list (of the relation itself or of the ancestor
+ * it is published through), else every column.  Covers FOR TABLE (the
+ * relation or a partition ancestor), TABLES IN SCHEMA (of either) and FOR
+ * ALL TABLES, for relations that can be published at all.
+ *
+ * Everything is read by OID under the query's snapshot.  pg_publication_tables
+ * is not used: it looks each publication up again by name in the catalog,
+ * and fails with "publication does not exist" for one dropped after the
+ * snapshot was taken (another session's DROP PUBLICATION while a column is
+ * tagged).
+ */
+static const char *const publications_of_relation_sql =
+"WITH rels AS ("
+"  SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1) a"
+"  UNION SELECT $1::pg_catalog.oid),"
+" nsps AS ("
+"  SELECT c.relnamespace FROM pg_catalog.pg_class c"
+"   WHERE c.oid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM rels))"
+"SELECT p.pubname::pg_catalog.text,"
+"       CASE WHEN p.puballtables OR sch.found OR mem.all_columns"
+"            THEN (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum)"
+"                    FROM pg_catalog.pg_attribute a"
+"                   WHERE a.attrelid OPERATOR(pg_catalog.=) $1"
+"                     AND a.attnum OPERATOR(pg_catalog.>) 0"
+"                     AND NOT a.attisdropped"
+"                     AND a.attgenerated OPERATOR(pg_catalog.=) '')"
+"            ELSE mem.columns END"
+"  FROM pg_catalog.pg_publication p"
+"  CROSS JOIN LATERAL ("
+"       SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS found,"
+"              pg_catalog.bool_or(pr.prattrs IS NULL) AS all_columns,"
+"              (SELECT pg_catalog.array_agg(DISTINCT a.attname)"
+"                 FROM pg_catalog.pg_publication_rel pr2"
+"                 JOIN pg_catalog.pg_attribute a"
+"                   ON a.attrelid OPERATOR(pg_catalog.=) pr2.prrelid"
+"                  AND a.attnum OPERATOR(pg_catalog.=) ANY (pr2.prattrs::pg_catalog.int2[])"
+"                WHERE pr2.prpubid OPERATOR(pg_catalog.=) p.oid"
+"                  AND pr2.prrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM rels)) AS columns"
+"         FROM pg_catalog.pg_publication_rel pr"
+"        WHERE pr.prpubid OPERATOR(pg_catalog.=) p.oid"
+"          AND pr.prrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM rels)) mem"
+"  CROSS JOIN LATERAL ("
+"       SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS found"
+"         FROM pg_catalog.pg_publication_namespace pn"
+"        WHERE pn.pnpubid OPERATOR(pg_catalog.=) p.oid"
+"          AND pn.pnnspid OPERATOR(pg_catalog.=) ANY (SELECT relnamespace FROM nsps)) sch"
+" WHERE (p.puballtables OR mem.found OR sch.found)"
+"   AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+"                WHERE c.oid OPERATOR(pg_catalog.=) $1"
+"                  AND c.relkind IN ('r', 'p')"
+"                  AND c.relpersistence OPERATOR(pg_catalog.=) 'p'"
+"                  AND c.oid OPERATOR(pg_catalog.>=) 16384"
+"                  AND c.relnamespace OPERATOR(pg_catalog.<>)"
+"                      'pg_catalog'::pg_catalog.regnamespace"
+"                  AND c.relnamespace OPERATOR(pg_catalog.<>)"
+"                      'information_schema'::pg_catalog.regnamespace)"
+" ORDER BY 1";
+
+/*
  * A column tagged while its table is published (by SECURITY LABEL, or as a
  * copy of tagged data: a table made or filled under FOR ALL TABLES or
  * TABLES IN SCHEMA) starts a standing export of tagged data just as CREATE
@@ -4637,8 +4698,8 @@ record_publication_change(Node *parsetree)
 void
 aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 {
-	Oid			argtypes[2] = {NAMEOID, NAMEOID};
-	Datum		args[2];
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
 	char	   *nsp;
 	char	   *rel;
 	const char *relname;
@@ -4655,13 +4716,9 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 	relname = quote_qualified_identifier(nsp, rel);
 
 	SPI_connect();
-	args[0] = DirectFunctionCall1(namein, CStringGetDatum(nsp));
-	args[1] = DirectFunctionCall1(namein, CStringGetDatum(rel));
-	ret = SPI_execute_with_args("SELECT t.pubname::text, t.attnames "
-								"FROM pg_catalog.pg_publication_tables t "
-								"WHERE t.schemaname = $1 AND t.tablename = $2 "
-								"ORDER BY 1",
-								2, argtypes, args, NULL, false, 0);
+	args[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args(publications_of_relation_sql,
+								1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read the publications of \"%s\"", relname);
 	for (i = 0; i < SPI_processed; i++)
@@ -4678,6 +4735,12 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 					cap_cols = 0;
 		int			k;
 
+		/*
+		 * A repeatable-read snapshot still shows a publication dropped since:
+		 * it streams nothing any more.
+		 */
+		if (!OidIsValid(get_publication_oid(pubname, true)))
+			continue;
 		for (k = 0; k < nelems; k++)
 		{
 			const char *name = NameStr(*DatumGetName(elems[k]));

@@ -95,6 +95,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
@@ -106,7 +107,6 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -139,9 +139,22 @@ static fmgr_hook_type prev_fmgr_hook = NULL;
 /* cached OID of schema access_audit, reset by syscache invalidation */
 static Oid	guard_nsp = InvalidOid;
 
-/* nesting of check_exports()/ack() calls in this backend */
+/*
+ * Nesting of the extension's writing SECURITY DEFINER functions in this
+ * backend, and the number of transaction ends so far (see
+ * aa_guard_fmgr_hook).
+ */
 static int	definer_depth = 0;
-static HTAB *definer_cache = NULL;
+static uint64 definer_epoch = 0;
+
+/* per-FmgrInfo state of the fmgr hook, in the hook's private datum */
+typedef struct GuardCallState
+{
+	int			writing;		/* -1 unknown, 0 no, 1 a writing function */
+	int			counted;		/* calls counted in definer_depth */
+	uint64		epoch;			/* definer_epoch when they were counted */
+	Datum		prev_private;	/* the previous fmgr_hook's private datum */
+} GuardCallState;
 
 /* nesting of utility statements that may touch guarded relations */
 static int	harmless_utility_depth = 0;
@@ -246,6 +259,7 @@ guard_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
 	{
 		definer_depth = 0;
+		definer_epoch++;
 		harmless_utility_depth = 0;
 		ending_log = NULL;
 		dropping_ours = false;
@@ -1353,8 +1367,47 @@ guard_check_func(ObjectType objtype, ObjectWithArgs * func, const char *action)
 }
 
 /*
+ * The name of a schema-qualified object in the form get_object_address()
+ * takes for objtype, from the node a statement carries; NULL if the node is
+ * of another shape.
+ *
+ * Statements do not all name an object alike: DROP and COMMENT name a type
+ * or domain with a TypeName, but ALTER TYPE/DOMAIN ... RENAME, SET SCHEMA
+ * and OWNER TO carry the bare name list (any_name), which PostgreSQL turns
+ * into a TypeName itself.  Treating one as the other read a List as a
+ * TypeName and crashed the server; so every shape is checked here before
+ * any lookup.
+ */
+static Node *
+guard_object_name(ObjectType objtype, Node *object)
+{
+	switch (objtype)
+	{
+		case OBJECT_TYPE:
+		case OBJECT_DOMAIN:
+			if (IsA(object, TypeName))
+				return object;
+			if (IsA(object, List) && list_length((List *) object) > 0)
+				return (Node *) makeTypeNameFromNameList((List *) object);
+			return NULL;
+		case OBJECT_FUNCTION:
+		case OBJECT_PROCEDURE:
+		case OBJECT_ROUTINE:
+		case OBJECT_AGGREGATE:
+		case OBJECT_OPERATOR:
+			return IsA(object, ObjectWithArgs) ? object : NULL;
+		default:
+			/* collations, conversions, operator classes, statistics... */
+			return IsA(object, List) && list_length((List *) object) > 0 ?
+				object : NULL;
+	}
+}
+
+/*
  * Check a generic object (ALTER ... RENAME / SET SCHEMA / OWNER TO of
- * anything that is not a relation).
+ * anything that is not a relation, DROP of such objects).  Objects of a
+ * shape we do not know are left to the statement; the object access hook
+ * still watches guarded relations, their schema and the extension.
  */
 static void
 guard_check_object(ObjectType objtype, Node *object, const char *action)
@@ -1379,7 +1432,8 @@ guard_check_object(ObjectType objtype, Node *object, const char *action)
 		case OBJECT_PROCEDURE:
 		case OBJECT_ROUTINE:
 		case OBJECT_AGGREGATE:
-			guard_check_func(objtype, castNode(ObjectWithArgs, object), action);
+			if (IsA(object, ObjectWithArgs))
+				guard_check_func(objtype, (ObjectWithArgs *) object, action);
 			return;
 		case OBJECT_TYPE:
 		case OBJECT_DOMAIN:
@@ -1397,6 +1451,9 @@ guard_check_object(ObjectType objtype, Node *object, const char *action)
 		default:
 			return;
 	}
+	object = guard_object_name(objtype, object);
+	if (object == NULL)
+		return;
 	addr = get_object_address(objtype, object, &rel, AccessShareLock, true);
 	if (rel)
 		relation_close(rel, NoLock);
@@ -1529,6 +1586,10 @@ guard_check_create(CreateStmt * stmt)
 static bool
 guard_check_utility(Node *parsetree)
 {
+	/* nothing is guarded in a database without the extension */
+	if (!OidIsValid(guard_namespace()))
+		return false;
+
 	switch (nodeTag(parsetree))
 	{
 		case T_TruncateStmt:
@@ -1953,82 +2014,88 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 }
 
 /*
- * Is a function one of the extension's alert writers, check_exports() or
- * ack()?  Verdicts are cached per backend by OID (dropped when pg_proc
- * changes), so that the end and abort events need no catalog access.
+ * Is a function one of the extension's writing functions, check_exports(),
+ * ack() or collect_rollup()?  Needs a transaction; may process
+ * invalidations (catalog lookups), so callers keep no pointers into caches
+ * across it.
  */
 static bool
-guard_alert_function(Oid fn, bool lookup)
+guard_writing_function(Oid fn)
 {
-	bool		found;
-	bool	   *entry;
+	char	   *name = get_func_name(fn);
+	Oid			ext;
 
-	if (definer_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(Oid) + sizeof(bool);
-		definer_cache = hash_create("access_audit guard functions", 64, &ctl,
-									HASH_ELEM | HASH_BLOBS);
-	}
-	entry = hash_search(definer_cache, &fn, HASH_FIND, &found);
-	if (found)
-		return *(bool *) ((char *) entry + sizeof(Oid));
-	if (!lookup)
+	if (name == NULL ||
+		(strcmp(name, "check_exports") != 0 && strcmp(name, "ack") != 0 &&
+		 strcmp(name, "collect_rollup") != 0))
 		return false;
-	{
-		char	   *name = get_func_name(fn);
-		bool		ours;
-		Oid			ext = guard_extension();
-
-		ours = name != NULL &&
-			(strcmp(name, "check_exports") == 0 || strcmp(name, "ack") == 0 ||
-			 strcmp(name, "collect_rollup") == 0) &&
-			get_func_namespace(fn) == guard_namespace() &&
-			OidIsValid(ext) &&
-			getExtensionOfObject(ProcedureRelationId, fn) == ext;
-		entry = hash_search(definer_cache, &fn, HASH_ENTER, &found);
-		*(bool *) ((char *) entry + sizeof(Oid)) = ours;
-		return ours;
-	}
-}
-
-/*
- * Forget function verdicts when pg_proc changes.
- */
-static void
-guard_proc_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
-{
-	if (definer_cache != NULL)
-	{
-		hash_destroy(definer_cache);
-		definer_cache = NULL;
-	}
+	if (get_func_namespace(fn) != guard_namespace())
+		return false;
+	ext = guard_extension();
+	return OidIsValid(ext) &&
+		getExtensionOfObject(ProcedureRelationId, fn) == ext;
 }
 
 /*
  * fmgr_hook: count the calls of the extension's SECURITY DEFINER functions
- * check_exports() and ack(), inside which INSERT into alerts and alert_acks
- * is allowed.  Leaves *private to other hooks.
+ * check_exports(), ack() and collect_rollup(), inside which they may write
+ * alerts, alert_acks, actor_daily and collect_progress.
+ *
+ * PostgreSQL calls the hook for every SECURITY DEFINER function (and every
+ * function with SET clauses), with a private datum that lives as long as
+ * the function's FmgrInfo, in that FmgrInfo's memory context.  Our state
+ * hangs there: whether the function is a writing one (decided once per
+ * FmgrInfo) and how many of its calls are counted in definer_depth, so the
+ * end and abort events need no lookup and no cache that an invalidation
+ * could take away mid-call.  A previous hook keeps its own private datum
+ * inside ours.  definer_depth is also reset at transaction end, and counts
+ * from an earlier transaction (definer_epoch) are never taken back, so an
+ * error or FATAL between the events cannot leave the count raised or
+ * lowered for the statements that follow.
  */
 static void
 aa_guard_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo, Datum *private)
 {
-	if (prev_fmgr_hook)
-		prev_fmgr_hook(event, flinfo, private);
+	GuardCallState *state = (GuardCallState *) DatumGetPointer(*private);
+
+	if (state == NULL)
+	{
+		state = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(GuardCallState));
+		state->writing = -1;
+		*private = PointerGetDatum(state);
+	}
 
 	switch (event)
 	{
 		case FHET_START:
-			if (IsTransactionState() && guard_alert_function(flinfo->fn_oid, true))
+			if (prev_fmgr_hook)
+				prev_fmgr_hook(event, flinfo, &state->prev_private);
+			if (state->writing < 0 && IsTransactionState() &&
+				!IsParallelWorker())
+				state->writing = guard_writing_function(flinfo->fn_oid) ? 1 : 0;
+			if (state->writing == 1)
+			{
+				/* forget counts of an earlier transaction */
+				if (state->epoch != definer_epoch)
+				{
+					state->epoch = definer_epoch;
+					state->counted = 0;
+				}
+				state->counted++;
 				definer_depth++;
+			}
 			break;
 		case FHET_END:
 		case FHET_ABORT:
-			if (definer_depth > 0 && guard_alert_function(flinfo->fn_oid, false))
-				definer_depth--;
+			/* take our count back first: the previous hook may throw */
+			if (state->counted > 0 && state->epoch == definer_epoch)
+			{
+				state->counted--;
+				if (definer_depth > 0)
+					definer_depth--;
+			}
+			if (prev_fmgr_hook)
+				prev_fmgr_hook(event, flinfo, &state->prev_private);
 			break;
 	}
 }
@@ -2089,7 +2156,6 @@ aa_guard_init(void)
 	fmgr_hook = aa_guard_fmgr_hook;
 
 	CacheRegisterSyscacheCallback(NAMESPACEOID, guard_inval_callback, (Datum) 0);
-	CacheRegisterSyscacheCallback(PROCOID, guard_proc_inval_callback, (Datum) 0);
 	CacheRegisterRelcacheCallback(guard_relcache_callback, (Datum) 0);
 	RegisterXactCallback(guard_xact_callback, NULL);
 }

@@ -6,6 +6,8 @@
 #   isolation   test/specs/*.spec              (make installcheck, temp instance)
 #   TAP         test/t/*.pl                    (make installcheck, PostgreSQL::Test::Cluster)
 #   pgTAP       test/pgtap/*.sql               (pg_prove against a server started here)
+#   core        PostgreSQL's core regression suite, plain vs. with access_audit
+#               (test/core-regress.sh; unit core_regress)
 # Prints each failing diff or log tail and ends with one line
 # "N passed, N failed" (one unit per build step, regress test, isolation
 # spec, TAP file and pgTAP file); exits non-zero on any failure.
@@ -23,8 +25,8 @@
 # Environment: AA_USER (aa_test), AA_PGTAP_PORT (55440), AA_KEEP_WORK,
 # AA_PGBIN (the server's bin directory), AA_TESTS (run only these tests: a
 # space-separated list of regress test names, isolation spec names, TAP file
-# names without .pl and pgTAP file names without .sql; the build, format and
-# install steps always run).
+# names without .pl, pgTAP file names without .sql, and core_regress; the
+# build, format and install steps always run).
 
 set -uo pipefail
 
@@ -379,6 +381,22 @@ if [ ${#PGTAP_FILES[@]} -gt 0 ]; then
 		DETAILS+=("tail:$PGTAP_DATA/server.log")
 	fi
 	aa_pg_stop "$PGTAP_DATA"
+fi
+
+# ---------------------------------------------------------------------------
+# PostgreSQL's own regression suite, on a plain server and on one with
+# access_audit preloaded and every table tagged (test/core-regress.sh): one
+# unit, core_regress.
+if selected core_regress; then
+	aa_header "core regression suite (test/core-regress.sh)"
+	AA_PGBIN=$AA_PGBIN AA_USER=$AA_USER AA_CORE_WORK=$WORK/core_regress \
+		"$WORK/test/core-regress.sh" 2>&1 | tee "$WORK/core_regress.log"
+	if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+		unit_ok
+	else
+		unit_failed core_regress
+		DETAILS+=("tail:$WORK/core_regress.log")
+	fi
 fi
 
 summary_and_exit

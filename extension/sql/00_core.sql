@@ -328,7 +328,7 @@ LANGUAGE C STRICT VOLATILE;
 CREATE FUNCTION access_audit.valid_tag(tag text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'access_audit_valid_tag'
-LANGUAGE C STRICT IMMUTABLE;
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 -- ---------------------------------------------------------------------------
 -- Tagging helpers: thin wrappers over SECURITY LABEL (so pg_dump carries

@@ -53,7 +53,7 @@ COMMENT ON FUNCTION access_audit.ingest(text, bigint, bytea) IS
 -- The tables a source publishes, for CREATE PUBLICATION.
 CREATE FUNCTION access_audit.publication_tables()
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 'access_audit.log_data, access_audit.sessions, access_audit.shapes, access_audit.strings, '
        'access_audit.string_sets, access_audit.chain_checkpoints';
 COMMENT ON FUNCTION access_audit.publication_tables() IS
