@@ -1013,6 +1013,11 @@ CREATE FUNCTION access_audit._dict_shape_id(query_id bigint, query text, command
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'access_audit_dict_shape_id'
 LANGUAGE C VOLATILE;
+-- as in a fresh install, only the writer (a superuser) may call them
+REVOKE ALL ON FUNCTION access_audit._dict_string_id(text), access_audit._dict_set_id(text[]),
+    access_audit._dict_session_id(name, name, name, text, text, text, inet, integer),
+    access_audit._dict_shape_id(bigint, text, text, integer, text[], text[], text[], text[])
+    FROM PUBLIC;
 -- ---------------------------------------------------------------------------
 -- crash (core regression suite): immutable functions that are safe to run
 -- in parallel workers say so (opr_sanity flags them otherwise).

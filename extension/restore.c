@@ -13,9 +13,9 @@
  * is empty; each table restored is recorded.  Once the session has loaded
  * every table the chain is made of, the whole chain is verified before that
  * last COPY commits: a dump that was changed fails to restore.  The
- * dictionaries' id sequences are set past the restored ids as each is
- * loaded, and a
- * MAINTENANCE record (action RESTORE) says who restored how many records,
+ * dictionaries need nothing more: the writer gives a new entry one more
+ * than the table's highest id (dict.c), and a fresh writer starts after a
+ * restore.  A MAINTENANCE record (action RESTORE) says who restored how many records,
  * up to which chain head; the writer appends it, and everything after it,
  * to the restored chain.
  *
@@ -82,27 +82,26 @@ typedef struct RestoreTable
 {
 	const char *name;
 	bool		chain;			/* verify() reads it: must be restored whole */
-	const char *seqname;		/* its id sequence, set from the rows */
 } RestoreTable;
 
 static const RestoreTable restore_tables[] = {
-	{"chain_checkpoints", true, NULL},
-	{"log_data", true, NULL},
-	{"sessions", true, "sessions_id_seq"},
-	{"shapes", true, "shapes_id_seq"},
-	{"string_sets", true, "string_sets_id_seq"},
-	{"strings", true, "strings_id_seq"},
-	{"actor_daily", false, NULL},
-	{"alerts", false, NULL},
-	{"alert_acks", false, NULL},
+	{"chain_checkpoints", true},
+	{"log_data", true},
+	{"sessions", true},
+	{"shapes", true},
+	{"string_sets", true},
+	{"strings", true},
+	{"actor_daily", false},
+	{"alerts", false},
+	{"alert_acks", false},
 	/* a central server's copies of its sources' logs (remote.c) */
-	{"collected_log", false, NULL},
-	{"collected_sessions", false, NULL},
-	{"collected_shapes", false, NULL},
-	{"collected_strings", false, NULL},
-	{"collected_string_sets", false, NULL},
-	{"collected_checkpoints", false, NULL},
-	{"collect_progress", false, NULL},
+	{"collected_log", false},
+	{"collected_sessions", false},
+	{"collected_shapes", false},
+	{"collected_strings", false},
+	{"collected_string_sets", false},
+	{"collected_checkpoints", false},
+	{"collect_progress", false},
 };
 
 #define N_RESTORE_TABLES lengthof(restore_tables)
@@ -339,27 +338,6 @@ aa_restore_copy_reset(void)
 }
 
 /*
- * Set a dictionary's id sequence past the ids just restored, so that the
- * writer's next entry does not take one of them (also when the restore
- * fails later on: the writer goes on after it).
- */
-static void
-restore_set_sequence(const RestoreTable *t)
-{
-	char	   *sql;
-
-	sql = psprintf("SELECT pg_catalog.setval('%s.%s', m) FROM"
-				   " (SELECT pg_catalog.max(t.id) AS m FROM %s.%s t) s"
-				   " WHERE m IS NOT NULL",
-				   AA_SCHEMA, t->seqname, AA_SCHEMA, t->name);
-	CommandCounterIncrement();
-	SPI_connect();
-	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not set sequence %s.%s", AA_SCHEMA, t->seqname);
-	SPI_finish();
-}
-
-/*
  * Verify the restored chain and record the restore.  Raises an error, recorded, if the
  * chain does not verify.  Runs in the transaction of the last COPY.
  */
@@ -507,8 +485,6 @@ aa_restore_copy_done(uint64 nrows)
 		return;
 	loaded_mask |= (1U << i);
 	loaded_rows[i] += (int64) nrows;
-	if (restore_tables[i].seqname)
-		restore_set_sequence(&restore_tables[i]);
 
 	/* each table restored is recorded, the chain's or not */
 	{

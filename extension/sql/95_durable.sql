@@ -6,10 +6,9 @@
 -- lets only a recognisable restore by a superuser in, verifies the chain
 -- once every table it is made of is loaded, and records the restore; the
 -- writer then continues the restored chain.  Not dumped: writer_state (a
--- position in this server's queue, meaningless elsewhere) and the
--- dictionaries' id sequences (the restore sets them past the restored ids,
--- so that a setval from the dump can never move them back under the
--- writer).
+-- position in this server's queue, meaningless elsewhere).  The
+-- dictionaries have no id sequences: the writer gives a new entry one more
+-- than the table's highest id.
 -- ---------------------------------------------------------------------------
 SELECT pg_catalog.pg_extension_config_dump('access_audit.chain_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.log_data', '');
