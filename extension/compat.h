@@ -17,15 +17,41 @@
 
 #include "postgres.h"
 
+#include "miscadmin.h"
+#include "catalog/pg_class.h"
 #include "nodes/parsenodes.h"
 #include "executor/executor.h"
 #include "nodes/plannodes.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
 #endif
+
+/* Query jumbling (EnableQueryId) moved to nodes/ in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#include "nodes/queryjumble.h"
+#else
+#include "utils/queryjumble.h"
+#endif
+
+/*
+ * This backend's index in the PGPROC array, or -1 before it has one.
+ * PostgreSQL 17 replaced PGPROC.pgprocno with the MyProcNumber global.
+ */
+static inline int
+aa_my_procno_compat(void)
+{
+	if (MyProc == NULL)
+		return -1;
+#if PG_VERSION_NUM >= 170000
+	return (int) MyProcNumber;
+#else
+	return MyProc->pgprocno;
+#endif
+}
 
 /*
  * The columns a range-table entry reads.  PostgreSQL 16 moved the
