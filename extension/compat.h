@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "access/genam.h"
 #include "catalog/pg_class.h"
 #include "nodes/parsenodes.h"
 #include "executor/executor.h"
@@ -84,6 +85,45 @@ aa_rte_required_perms_compat(PlannedStmt *stmt, RangeTblEntry *rte)
 										   rte->perminfoindex - 1))->requiredPerms;
 #else
 	return rte->requiredPerms;
+#endif
+}
+
+/*
+ * Is this range-table entry a view the query reads?  Up to PostgreSQL 15
+ * the rewriter leaves the view's own relation entry (the rule's OLD) in
+ * the range table; from 16 on the view's entry itself becomes the
+ * subquery, keeping the view's relid and relkind.
+ */
+static inline bool
+aa_rte_is_view_compat(RangeTblEntry *rte)
+{
+#if PG_VERSION_NUM >= 160000
+	return rte->rtekind == RTE_SUBQUERY && rte->relkind == RELKIND_VIEW &&
+		OidIsValid(rte->relid);
+#else
+	return rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW;
+#endif
+}
+
+/*
+ * A function that never returns: PostgreSQL 18 replaced the trailing
+ * pg_attribute_noreturn() with pg_noreturn in front of the declaration.
+ */
+#if PG_VERSION_NUM >= 180000
+#define AA_NORETURN pg_noreturn
+#else
+#define AA_NORETURN pg_attribute_noreturn()
+#endif
+
+/* An index scan; PostgreSQL 18 added instrumentation (none here). */
+static inline IndexScanDesc
+aa_index_beginscan_compat(Relation heap, Relation index, Snapshot snapshot,
+						  int nkeys, int norderbys)
+{
+#if PG_VERSION_NUM >= 180000
+	return index_beginscan(heap, index, snapshot, NULL, nkeys, norderbys);
+#else
+	return index_beginscan(heap, index, snapshot, nkeys, norderbys);
 #endif
 }
 
