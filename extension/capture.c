@@ -1374,7 +1374,9 @@ command_name(QueryDesc *qd)
 			return creating_matview ? "CREATE MATERIALIZED VIEW" :
 				"CREATE TABLE AS";
 		case DestTransientRel:
-			return "REFRESH MATERIALIZED VIEW";
+			/* from PostgreSQL 17 on, CREATE fills the view like REFRESH */
+			return creating_matview ? "CREATE MATERIALIZED VIEW" :
+				"REFRESH MATERIALIZED VIEW";
 		case DestCopyOut:
 			return "COPY";
 		default:
