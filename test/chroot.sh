@@ -124,6 +124,27 @@ in_namespace()
 		' in_namespace "$dir" "$@"
 }
 
+# sync_host_trust DIR: the chroot trusts the certificate authorities this
+# host added locally (a TLS-inspecting egress proxy, for example), so that
+# apt, npm and the core suite's downloads work the same inside; cheap when
+# nothing changed
+sync_host_trust()
+{
+	local dir=$1 f changed=0
+	[ -d /usr/local/share/ca-certificates ] || return 0
+	mkdir -p "$dir/usr/local/share/ca-certificates"
+	for f in /usr/local/share/ca-certificates/*.crt; do
+		[ -f "$f" ] || continue
+		if ! cmp -s "$f" "$dir/usr/local/share/ca-certificates/${f##*/}"; then
+			cp "$f" "$dir/usr/local/share/ca-certificates/"
+			changed=1
+		fi
+	done
+	if [ "$changed" = 1 ] && [ -x "$dir/usr/sbin/update-ca-certificates" ]; then
+		chroot "$dir" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || true
+	fi
+}
+
 # build: debootstrap into a scratch directory, install the packages, then
 # move it into place
 build()
@@ -169,6 +190,7 @@ build()
 		aa_die "package installation in the $VERSION chroot failed (log: $tmp.log)"
 	fi
 	chroot "$tmp" apt-get clean
+	sync_host_trust "$tmp"
 	printf '%s' "$pkgs" >"$tmp/$MARKER"
 	if [ -e "$DIR" ]; then
 		is_mounted_below "$DIR" && aa_die "$DIR has mounts; not replacing it"
@@ -201,9 +223,12 @@ case $ACTION in
 		[ $# -ge 1 ] || usage
 		chroot_ok || aa_die "no usable chroot for $VERSION; run: $0 $VERSION ensure"
 		cp /etc/resolv.conf "$DIR/etc/resolv.conf"
+		sync_host_trust "$DIR"
+		# node's own CA list lacks locally added authorities
 		in_namespace "$DIR" chroot "$DIR" env -i \
 			PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-			TERM="${TERM:-dumb}" "$@"
+			TERM="${TERM:-dumb}" \
+			NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "$@"
 		;;
 	remove)
 		is_mounted_below "$DIR" && aa_die "$DIR has mounts; not removing it"
