@@ -92,17 +92,15 @@ aa_rte_required_perms_compat(PlannedStmt *stmt, RangeTblEntry *rte)
  * Is this range-table entry a view the query reads?  Up to PostgreSQL 15
  * the rewriter leaves the view's own relation entry (the rule's OLD) in
  * the range table; from 16 on the view's entry itself becomes the
- * subquery, keeping the view's relid and relkind.
+ * subquery, keeping the view's relid and relkind.  The target view of an
+ * UPDATE or DELETE through an automatically updatable view stays a
+ * relation entry on every version.
  */
 static inline bool
 aa_rte_is_view_compat(RangeTblEntry *rte)
 {
-#if PG_VERSION_NUM >= 160000
-	return rte->rtekind == RTE_SUBQUERY && rte->relkind == RELKIND_VIEW &&
-		OidIsValid(rte->relid);
-#else
-	return rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW;
-#endif
+	return rte->relkind == RELKIND_VIEW && OidIsValid(rte->relid) &&
+		(rte->rtekind == RTE_RELATION || rte->rtekind == RTE_SUBQUERY);
 }
 
 /*
