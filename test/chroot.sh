@@ -47,12 +47,18 @@ VERSION=$1
 ACTION=$2
 shift 2
 
+# UPGRADE_FROM: the previous major version, installed too (from its own
+# suite, at low priority) for the pg_upgrade test
+UPGRADE_FROM=
+UPGRADE_SUITE=
 case $VERSION in
 	17)
 		SUITE=trixie
 		;;
 	18)
 		SUITE=forky
+		UPGRADE_FROM=17
+		UPGRADE_SUITE=trixie
 		;;
 	*)
 		aa_die "no Debian suite known to carry PostgreSQL $VERSION (known: 17, 18)"
@@ -82,6 +88,50 @@ chroot_packages()
 	aa_test_packages "$VERSION"
 	echo "postgresql-$VERSION-pgaudit" passwd util-linux binutils \
 		ca-certificates dpkg-dev procps
+	if [ -n "$UPGRADE_FROM" ]; then
+		echo "postgresql-$UPGRADE_FROM" "postgresql-server-dev-$UPGRADE_FROM"
+	fi
+}
+
+# write_apt_config DIR: the suite's sources (and the upgrade source's, at
+# low priority so that it supplies only what the suite lacks)
+write_apt_config()
+{
+	local dir=$1 mirror
+	mirror=$(host_mirror)
+	cat >"$dir/etc/apt/sources.list" <<-EOF
+		deb $mirror $SUITE main
+		deb-src $mirror $SUITE main
+	EOF
+	rm -f "$dir/etc/apt/sources.list.d/debian.sources"
+	if [ -n "$UPGRADE_SUITE" ]; then
+		echo "deb $mirror $UPGRADE_SUITE main" >"$dir/etc/apt/sources.list.d/$UPGRADE_SUITE.list"
+		cat >"$dir/etc/apt/preferences.d/$UPGRADE_SUITE" <<-EOF
+			Package: *
+			Pin: release n=$UPGRADE_SUITE
+			Pin-Priority: 100
+		EOF
+	fi
+	# the archive's copy of forky may carry an expired Valid-Until
+	echo 'Acquire::Check-Valid-Until "false";' >"$dir/etc/apt/apt.conf.d/99access-audit"
+}
+
+# install_packages DIR LOG: apt-get install the packages into DIR
+install_packages()
+{
+	local dir=$1 log=$2 pkgs
+	pkgs=$(chroot_packages | tr '\n' ' ')
+	aa_say "chroot $VERSION: installing $pkgs"
+	# shellcheck disable=SC2086
+	if ! in_namespace "$dir" chroot "$dir" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
+		sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $pkgs" \
+		>>"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		return 1
+	fi
+	chroot "$dir" apt-get clean
+	printf '%s' "$pkgs" >"$dir/$MARKER"
 }
 
 # is_mounted_below DIR: true if anything is mounted at or below DIR
@@ -90,12 +140,17 @@ is_mounted_below()
 	awk -v d="$1" '$2 == d || index($2, d "/") == 1 { found = 1 } END { exit !found }' /proc/mounts
 }
 
-# chroot_ok: the cached chroot is complete and its server tools run
+# chroot_ok: the cached chroot was completed and its server tools run
 chroot_ok()
 {
 	[ -f "$DIR/$MARKER" ] &&
-		[ "$(cat "$DIR/$MARKER")" = "$(chroot_packages | tr '\n' ' ')" ] &&
 		chroot "$DIR" "/usr/lib/postgresql/$VERSION/bin/pg_config" --version >/dev/null 2>&1
+}
+
+# chroot_current: it has every package chroot_packages names now
+chroot_current()
+{
+	[ "$(cat "$DIR/$MARKER")" = "$(chroot_packages | tr '\n' ' ')" ]
 }
 
 # in_namespace DIR CMD...: run CMD (a host command) in a private mount
@@ -165,13 +220,7 @@ build()
 		tail -n 30 "$tmp.log" >&2
 		aa_die "debootstrap failed (log: $tmp.log)"
 	fi
-	cat >"$tmp/etc/apt/sources.list" <<-EOF
-		deb $mirror $SUITE main
-		deb-src $mirror $SUITE main
-	EOF
-	rm -f "$tmp/etc/apt/sources.list.d/debian.sources"
-	# the archive's copy of forky may carry an expired Valid-Until
-	echo 'Acquire::Check-Valid-Until "false";' >"$tmp/etc/apt/apt.conf.d/99access-audit"
+	write_apt_config "$tmp"
 	# no documentation: smaller and faster
 	cat >"$tmp/etc/dpkg/dpkg.cfg.d/01access-audit-nodoc" <<-'EOF'
 		path-exclude=/usr/share/doc/*
@@ -179,19 +228,9 @@ build()
 		path-exclude=/usr/share/info/*
 	EOF
 	cp /etc/resolv.conf "$tmp/etc/resolv.conf"
-	pkgs=$(chroot_packages | tr '\n' ' ')
-	aa_say "chroot $VERSION: installing $pkgs"
-	# shellcheck disable=SC2086
-	if ! in_namespace "$tmp" chroot "$tmp" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
-		sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $pkgs" \
-		>>"$tmp.log" 2>&1; then
-		tail -n 30 "$tmp.log" >&2
-		aa_die "package installation in the $VERSION chroot failed (log: $tmp.log)"
-	fi
-	chroot "$tmp" apt-get clean
 	sync_host_trust "$tmp"
-	printf '%s' "$pkgs" >"$tmp/$MARKER"
+	install_packages "$tmp" "$tmp.log" ||
+		aa_die "package installation in the $VERSION chroot failed (log: $tmp.log)"
 	if [ -e "$DIR" ]; then
 		is_mounted_below "$DIR" && aa_die "$DIR has mounts; not replacing it"
 		rm -rf "$DIR"
@@ -214,8 +253,16 @@ case $ACTION in
 		;;
 	ensure)
 		if ! chroot_ok; then
-			[ -e "$DIR" ] && aa_say "chroot $VERSION: $DIR is incomplete or outdated; rebuilding"
+			[ -e "$DIR" ] && aa_say "chroot $VERSION: $DIR is incomplete or broken; rebuilding" >&2
 			build >&2
+		elif ! chroot_current; then
+			aa_say "chroot $VERSION: adding the packages it lacks" >&2
+			write_apt_config "$DIR"
+			cp /etc/resolv.conf "$DIR/etc/resolv.conf"
+			if ! install_packages "$DIR" "$DIR.log" >&2; then
+				aa_say "chroot $VERSION: could not add them; rebuilding" >&2
+				build >&2
+			fi
 		fi
 		echo "$DIR"
 		;;

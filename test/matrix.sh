@@ -90,6 +90,7 @@ run_version()
 
 for v in "${VERSIONS[@]}"; do
 	log=$LOGS/pg$v.log
+	: >"$log"
 	t0=$SECONDS
 	aa_say "PostgreSQL $v: running (log: $log)"
 	if run_version "$v" "$log"; then
