@@ -302,6 +302,40 @@ else
 	summary_and_exit
 fi
 
+# The pg_upgrade test (test/t/085_pg_upgrade.pl) upgrades from the newest
+# older major version (15 or later) installed next to this one, if any:
+# that version gets this build of the extension too.
+upgrade_from=
+if printf '%s\n' "${TAP_FILES[@]}" | grep -q '/085_pg_upgrade\.pl$'; then
+	for ((v = AA_PG_VERSION - 1; v >= 15; v--)); do
+		if [ -x "/usr/lib/postgresql/$v/bin/pg_config" ] &&
+			[ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ]; then
+			upgrade_from=$v
+			break
+		fi
+	done
+fi
+if [ -n "$upgrade_from" ]; then
+	aa_header "install for PostgreSQL $upgrade_from (the pg_upgrade test's old server)"
+	old_config=/usr/lib/postgresql/$upgrade_from/bin/pg_config
+	mkdir -p "$WORK/upgrade_from"
+	tar -C "$WORK" -cf - --exclude=./upgrade_from --exclude='*.o' --exclude='*.so' \
+		--exclude='*.bc' --exclude=./extension/access_audit--1.1.sql . |
+		tar -C "$WORK/upgrade_from" -xf -
+	if aa_is_root; then
+		chown -R "$AA_USER:" "$WORK/upgrade_from"
+	fi
+	if (cd "$WORK/upgrade_from" && aa_as_user make -s PG_CONFIG="$old_config" COPT=-Werror &&
+		"${install_cmd[@]}" -s PG_CONFIG="$old_config" install) >"$WORK/install_old.log" 2>&1; then
+		echo "installed into $("$old_config" --pkglibdir)"
+		export AA_UPGRADE_FROM_PGBIN=/usr/lib/postgresql/$upgrade_from/bin
+		unit_ok
+	else
+		cat "$WORK/install_old.log"
+		unit_failed "install-$upgrade_from"
+	fi
+fi
+
 # ---------------------------------------------------------------------------
 # make installcheck, one suite at a time: a failing pg_regress would stop
 # make before the isolation and TAP suites otherwise.
