@@ -43,7 +43,6 @@
 #include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_statistic_ext_data.h"
-#include "statistics/extended_stats_internal.h"
 #include "commands/copy.h"
 #include "commands/extension.h"
 #include "commands/progress.h"
@@ -1327,7 +1326,7 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		{
 			Plan	   *at = aa_stats_count_node(ctx->stmt, ps->plan);
 
-			ps->ExecProcNode = aa_stats_exec;
+			aa_set_exec_proc_node_compat(ps, aa_stats_exec);
 			if (at != ps->plan)
 			{
 				ctx->stats_top = lappend(ctx->stats_top, ps);
@@ -1344,7 +1343,7 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		if (ps->instrument == NULL)
 		{
 			ps->instrument = MemoryContextAllocZero(ctx->cxt, sizeof(Instrumentation));
-			ps->ExecProcNode = aa_counting_exec;
+			aa_set_exec_proc_node_compat(ps, aa_counting_exec);
 		}
 		ctx->instr = lappend(ctx->instr, ps->instrument);
 	}
@@ -2170,7 +2169,7 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 				(void) find_planstate(queryDesc->planstate, &found);
 				if (found == &key)
 					continue;	/* not found (cannot happen): the scan counts */
-				found->ExecProcNode = aa_stats_top_exec;
+				aa_set_exec_proc_node_compat(found, aa_stats_top_exec);
 				ir->stats->top[i] = ss;
 				ir->stats->top_at[i] = found;
 				i++;

@@ -31,6 +31,20 @@
 #error "access_audit requires PostgreSQL 15 or later"
 #endif
 
+/*
+ * PostgreSQL internals outside the extension API, kept here so that the
+ * list is in one place; any major version may change them, and each is
+ * checked on every version the matrix builds:
+ *	- statistics/extended_stats_internal.h: statext_mcv_deserialize(), to
+ *	  count the values of an extended statistics MCV list a query reads
+ *	  (capture.c); no public function reads them.
+ *	- replication/worker_internal.h: MySubscription, the subscription a
+ *	  logical replication apply worker runs for, which names the source of
+ *	  collected rows (remote.c).
+ */
+#include "replication/worker_internal.h"
+#include "statistics/extended_stats_internal.h"
+
 /* Query jumbling (EnableQueryId) moved to nodes/ in PostgreSQL 16. */
 #if PG_VERSION_NUM >= 160000
 #include "nodes/queryjumble.h"
@@ -123,6 +137,21 @@ aa_index_beginscan_compat(Relation heap, Relation index, Snapshot snapshot,
 #else
 	return index_beginscan(heap, index, snapshot, nkeys, norderbys);
 #endif
+}
+
+/*
+ * Run fn instead of a plan node's own ExecProcNode.  PlanState's
+ * ExecProcNode is the executor's dispatch pointer, not an extension API:
+ * ExecInitNode points it at a first-call wrapper that later installs
+ * ExecProcNodeReal (or the instrumentation wrapper).  capture.c replaces it
+ * after ExecutorStart, before the first row, to count the rows of tagged
+ * scans and statistics reads without the cost of instrumentation; fn calls
+ * node->ExecProcNodeReal itself.  Unchanged from 11 to 18.
+ */
+static inline void
+aa_set_exec_proc_node_compat(PlanState *ps, ExecProcNodeMtd fn)
+{
+	ps->ExecProcNode = fn;
 }
 
 /* Does roleid own (or have the privileges of the owner of) relation relid? */

@@ -51,7 +51,6 @@
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "replication/logicalworker.h"
-#include "replication/worker_internal.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/procarray.h"
@@ -63,6 +62,7 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
+#include "compat.h"
 #include "queue.h"
 #include "remote.h"
 #include "writer.h"
