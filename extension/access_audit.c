@@ -139,12 +139,8 @@ _PG_init(void)
 				errmsg("access_audit must be loaded via \"shared_preload_libraries\""),
 				errhint("Add access_audit to shared_preload_libraries in postgresql.conf and restart the server."));
 
-	/* pg_upgrade: only restore the tags, as they were */
 	if (IsBinaryUpgrade)
-	{
-		aa_tags_init_binary_upgrade();
 		return;
-	}
 
 	in_pg_init = true;
 	DefineCustomBoolVariable("access_audit.enabled",

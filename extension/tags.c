@@ -145,33 +145,6 @@ aa_tags_init(void)
 	CacheRegisterRelcacheCallback(tags_relcache_callback, (Datum) 0);
 }
 
-/*
- * Label provider hook of binary-upgrade mode: pg_upgrade restores the old
- * server's tags (security labels) with SECURITY LABEL statements.  They are
- * taken as they are, with no record written (nothing else of the extension
- * runs in this mode); only their form is checked.
- */
-static void
-tags_restore_hook(const ObjectAddress *object, const char *seclabel)
-{
-	if (seclabel != NULL && !aa_tags_valid_label(seclabel))
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("invalid access_audit tag \"%s\"", seclabel),
-				errhint("Tags are lower-case identifiers of at most %d characters, optionally with ':' parts, for example \"pii\" or \"pii:phone\".",
-						AA_MAX_TAG_LEN));
-}
-
-/*
- * Binary-upgrade mode (pg_upgrade): register the label provider only, so
- * that the tags of the old server can be restored.
- */
-void
-aa_tags_init_binary_upgrade(void)
-{
-	register_label_provider(AA_LABEL_PROVIDER, tags_restore_hook);
-}
-
 static void
 tags_shmem_request(void)
 {

@@ -49,7 +49,6 @@ typedef struct AuditDerivedTags
 } AuditDerivedTags;
 
 extern void aa_tags_init(void);
-extern void aa_tags_init_binary_upgrade(void);
 extern bool aa_tags_active(void);
 extern AuditRelTags *aa_tags_lookup(Oid relid);
 extern uint64 aa_tags_epoch(void);
