@@ -87,7 +87,7 @@ chroot_packages()
 {
 	aa_test_packages "$VERSION"
 	echo "postgresql-$VERSION-pgaudit" passwd util-linux binutils \
-		ca-certificates dpkg-dev procps
+		ca-certificates dpkg-dev procps python3 bzip2
 	if [ -n "$UPGRADE_FROM" ]; then
 		echo "postgresql-$UPGRADE_FROM" "postgresql-server-dev-$UPGRADE_FROM"
 	fi
