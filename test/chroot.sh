@@ -159,6 +159,7 @@ in_namespace()
 {
 	local dir=$1
 	shift
+	# shellcheck disable=SC2016  # expanded by the inner shell
 	unshare --mount --propagation private -- \
 		bash -c '
 			set -e

@@ -20,6 +20,10 @@
 # written to), removed at the end unless a unit failed or AA_KEEP_WORK=1.
 # Every server started here is stopped on exit, also on failure or ^C.
 #
+# When an older major version (15 or later) is installed beside the tested
+# one, this build is installed into it too, for the pg_upgrade test
+# (test/t/085_pg_upgrade.pl; skipped otherwise).
+#
 # Environment: AA_USER (aa_test), AA_PGTAP_PORT (55440), AA_KEEP_WORK,
 # PG_CONFIG (picks the server when AA_PGBIN is not set),
 # AA_PGBIN (the server's bin directory), AA_TESTS (run only these tests: a
