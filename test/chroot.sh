@@ -47,13 +47,15 @@ VERSION=$1
 ACTION=$2
 shift 2
 
-# UPGRADE_FROM: the previous major version, installed too (from its own
-# suite, at low priority) for the pg_upgrade test
+# UPGRADE_FROM: an older major version, installed too (from its own suite,
+# at low priority) for the pg_upgrade and cross-version dump tests
 UPGRADE_FROM=
 UPGRADE_SUITE=
 case $VERSION in
 	17)
 		SUITE=trixie
+		UPGRADE_FROM=15
+		UPGRADE_SUITE=bookworm
 		;;
 	18)
 		SUITE=forky

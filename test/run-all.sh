@@ -21,8 +21,9 @@
 # Every server started here is stopped on exit, also on failure or ^C.
 #
 # When an older major version (15 or later) is installed beside the tested
-# one, this build is installed into it too, for the pg_upgrade test
-# (test/t/085_pg_upgrade.pl; skipped otherwise).
+# one, this build is installed into it too, for the pg_upgrade and dump
+# tests (test/t/085_pg_upgrade.pl, 086_dump_across_versions.pl; skipped
+# otherwise).
 #
 # Environment: AA_USER (aa_test), AA_PGTAP_PORT (55440), AA_KEEP_WORK,
 # PG_CONFIG (picks the server when AA_PGBIN is not set),
@@ -306,11 +307,12 @@ else
 	summary_and_exit
 fi
 
-# The pg_upgrade test (test/t/085_pg_upgrade.pl) upgrades from the newest
-# older major version (15 or later) installed next to this one, if any:
-# that version gets this build of the extension too.
+# The pg_upgrade and cross-version dump tests (test/t/085_pg_upgrade.pl,
+# 086_dump_across_versions.pl) start from the newest older major version
+# (15 or later) installed next to this one, if any: that version gets this
+# build of the extension too.
 upgrade_from=
-if printf '%s\n' "${TAP_FILES[@]}" | grep -q '/085_pg_upgrade\.pl$'; then
+if printf '%s\n' "${TAP_FILES[@]}" | grep -Eq '/(085_pg_upgrade|086_dump_across_versions)\.pl$'; then
 	for ((v = AA_PG_VERSION - 1; v >= 15; v--)); do
 		if [ -x "/usr/lib/postgresql/$v/bin/pg_config" ] &&
 			[ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ]; then
@@ -320,7 +322,7 @@ if printf '%s\n' "${TAP_FILES[@]}" | grep -q '/085_pg_upgrade\.pl$'; then
 	done
 fi
 if [ -n "$upgrade_from" ]; then
-	aa_header "install for PostgreSQL $upgrade_from (the pg_upgrade test's old server)"
+	aa_header "install for PostgreSQL $upgrade_from (the old server of the upgrade and dump tests)"
 	old_config=/usr/lib/postgresql/$upgrade_from/bin/pg_config
 	mkdir -p "$WORK/upgrade_from"
 	tar -C "$WORK" -cf - --exclude=./upgrade_from --exclude='*.o' --exclude='*.so' \
