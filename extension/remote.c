@@ -62,7 +62,6 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
-#include "compat.h"
 #include "queue.h"
 #include "remote.h"
 #include "writer.h"
