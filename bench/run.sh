@@ -21,11 +21,13 @@
 #     -s  skip make/make install
 #     -k  keep servers' data directories afterwards ($BASE)
 # Env: PGBIN (server and pg_config used to build), BASE (work directory,
-# default /tmp/aa_bench), PORT0 (first of three ports, default 54350).
+# default /tmp/aa_bench), PORT0 (first of three ports, default 54350), PG_CONFIG
+# (instead of PGBIN), BENCH_TAG (appended to the results directory's name).
 # Results: bench/results/<UTC timestamp>/ (raw.tsv, summary.txt, server logs).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=${PGBIN:-${PG_CONFIG:+$(dirname "${PG_CONFIG:-}")}}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 RUNAS=${RUNAS:-aa_bench}
 BASE=${BASE:-/tmp/aa_bench}
@@ -49,13 +51,16 @@ while getopts "T:r:n:d:sk" o; do
 done
 
 [ "$(id -u)" = 0 ] || { echo "run.sh: run as root (builds, installs, creates user $RUNAS)" >&2; exit 2; }
+# the major version of the server (pgaudit's package is per version)
+PGV=$("$PGBIN/pg_config" --version | sed -En 's/^PostgreSQL ([0-9]+).*/\1/p')
+[ -n "$PGV" ] || { echo "run.sh: no PostgreSQL in $PGBIN (set PGBIN)" >&2; exit 2; }
 
 # Configurations: name, port, shared_preload_libraries
 CFGS="base aa pgaudit"
 port_of() { case $1 in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; pgaudit) echo $((PORT0 + 2)) ;; esac; }
 spl_of() { case $1 in base) echo "" ;; aa) echo "access_audit" ;; pgaudit) echo "pgaudit" ;; esac; }
 
-OUT=$REPO/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$REPO/bench/results/$(date -u +%Y%m%dT%H%M%SZ)${BENCH_TAG:+-$BENCH_TAG}
 mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
 : >"$RAW"
@@ -67,18 +72,19 @@ if [ $BUILD = 1 ]; then
 	(cd "$REPO" && make -s PG_CONFIG="$PGBIN/pg_config" && make -s PG_CONFIG="$PGBIN/pg_config" install) >"$OUT/build.log" 2>&1 ||
 		{ cat "$OUT/build.log"; exit 1; }
 fi
-if ! dpkg -s postgresql-15-pgaudit >/dev/null 2>&1; then
-	log "installing postgresql-15-pgaudit"
-	apt-get install -y postgresql-15-pgaudit >"$OUT/apt.log" 2>&1 ||
-		{ apt-get update >>"$OUT/apt.log" 2>&1 && apt-get install -y postgresql-15-pgaudit >>"$OUT/apt.log" 2>&1; }
+if ! dpkg -s "postgresql-$PGV-pgaudit" >/dev/null 2>&1; then
+	log "installing postgresql-$PGV-pgaudit"
+	apt-get install -y "postgresql-$PGV-pgaudit" >"$OUT/apt.log" 2>&1 ||
+		{ apt-get update >>"$OUT/apt.log" 2>&1 && apt-get install -y "postgresql-$PGV-pgaudit" >>"$OUT/apt.log" 2>&1; }
 fi
 # a private installation (PGBIN elsewhere) gets a copy of the packaged pgaudit
 PKGLIB=$("$PGBIN/pg_config" --pkglibdir)
 SHAREEXT=$("$PGBIN/pg_config" --sharedir)/extension
-if [ ! -f "$PKGLIB/pgaudit.so" ] && [ -f /usr/lib/postgresql/15/lib/pgaudit.so ]; then
-	cp /usr/lib/postgresql/15/lib/pgaudit.so "$PKGLIB/"
-	cp /usr/share/postgresql/15/extension/pgaudit* "$SHAREEXT/"
+if [ ! -f "$PKGLIB/pgaudit.so" ] && [ -f "/usr/lib/postgresql/$PGV/lib/pgaudit.so" ]; then
+	cp "/usr/lib/postgresql/$PGV/lib/pgaudit.so" "$PKGLIB/"
+	cp "/usr/share/postgresql/$PGV/extension/"pgaudit* "$SHAREEXT/"
 fi
+"$PGBIN/pg_config" --version >"$OUT/server-version.txt"
 id "$RUNAS" >/dev/null 2>&1 || useradd -m "$RUNAS"
 
 . "$REPO/bench/lib.sh"

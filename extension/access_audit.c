@@ -19,10 +19,10 @@
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "utils/guc.h"
-#include "utils/queryjumble.h"
 
 #include "access_audit.h"
 #include "capture.h"
+#include "compat.h"
 #include "guard.h"
 #include "queue.h"
 #include "restore.h"

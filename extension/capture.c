@@ -57,7 +57,6 @@
 #include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_statistic_ext_data.h"
-#include "statistics/extended_stats_internal.h"
 #include "commands/copy.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
@@ -1795,7 +1794,7 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		{
 			Plan	   *at = aa_stats_count_node(ctx->stmt, ps->plan);
 
-			ps->ExecProcNode = aa_stats_exec;
+			aa_set_exec_proc_node_compat(ps, aa_stats_exec);
 			if (at != ps->plan)
 			{
 				ctx->stats_top = lappend(ctx->stats_top, ps);
@@ -1817,7 +1816,7 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		if (ps->instrument == NULL)
 		{
 			ps->instrument = MemoryContextAllocZero(ctx->cxt, sizeof(Instrumentation));
-			ps->ExecProcNode = aa_counting_exec;
+			aa_set_exec_proc_node_compat(ps, aa_counting_exec);
 		}
 		ctx->instr = lappend(ctx->instr, ps->instrument);
 		ctx->instr_leaky = lappend_int(ctx->instr_leaky, leaky ? 1 : 0);
@@ -1852,7 +1851,9 @@ command_name(QueryDesc *qd)
 			return creating_matview ? "CREATE MATERIALIZED VIEW" :
 				"CREATE TABLE AS";
 		case DestTransientRel:
-			return "REFRESH MATERIALIZED VIEW";
+			/* from PostgreSQL 17 on, CREATE fills the view like REFRESH */
+			return creating_matview ? "CREATE MATERIALIZED VIEW" :
+				"REFRESH MATERIALIZED VIEW";
 		case DestCopyOut:
 			return "COPY";
 		default:
@@ -3587,7 +3588,7 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 			(void) find_planstate(queryDesc->planstate, &found);
 			if (found == &key)
 				continue;		/* not found (cannot happen): the scan counts */
-			found->ExecProcNode = aa_stats_top_exec;
+			aa_set_exec_proc_node_compat(found, aa_stats_top_exec);
 			ir->stats->top[i] = ss;
 			ir->stats->top_at[i] = found;
 			i++;

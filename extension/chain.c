@@ -52,6 +52,7 @@
 
 #include "access_audit.h"
 #include "chain.h"
+#include "compat.h"
 #include "dict.h"
 
 /*
@@ -433,7 +434,7 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 	ScanKeyInit(&key[nkeys], nkeys + 1, BTGreaterEqualStrategyNumber, F_INT8GE,
 				Int64GetDatum(start));
 	nkeys++;
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), nkeys, 0);
+	scan = aa_index_beginscan_compat(rel, idx, GetActiveSnapshot(), nkeys, 0);
 	index_rescan(scan, key, nkeys, NULL, 0);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "access_audit verify",
 								   ALLOCSET_DEFAULT_SIZES);

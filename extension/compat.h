@@ -17,9 +17,13 @@
 
 #include "postgres.h"
 
+#include "miscadmin.h"
+#include "access/genam.h"
+#include "catalog/pg_class.h"
 #include "nodes/parsenodes.h"
 #include "executor/executor.h"
 #include "nodes/plannodes.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
@@ -34,6 +38,43 @@
 #if PG_VERSION_NUM < 150000
 #error "access_audit requires PostgreSQL 15 or later"
 #endif
+
+/*
+ * PostgreSQL internals outside the extension API, kept here so that the
+ * list is in one place; any major version may change them, and each is
+ * checked on every version the matrix builds:
+ *	- statistics/extended_stats_internal.h: statext_mcv_deserialize(), to
+ *	  count the values of an extended statistics MCV list a query reads
+ *	  (capture.c); no public function reads them.
+ *	- replication/worker_internal.h: MySubscription, the subscription a
+ *	  logical replication apply worker runs for, which names the source of
+ *	  collected rows (remote.c).
+ */
+#include "replication/worker_internal.h"
+#include "statistics/extended_stats_internal.h"
+
+/* Query jumbling (EnableQueryId) moved to nodes/ in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#include "nodes/queryjumble.h"
+#else
+#include "utils/queryjumble.h"
+#endif
+
+/*
+ * This backend's index in the PGPROC array, or -1 before it has one.
+ * PostgreSQL 17 replaced PGPROC.pgprocno with the MyProcNumber global.
+ */
+static inline int
+aa_my_procno_compat(void)
+{
+	if (MyProc == NULL)
+		return -1;
+#if PG_VERSION_NUM >= 170000
+	return (int) MyProcNumber;
+#else
+	return MyProc->pgprocno;
+#endif
+}
 
 /*
  * The columns a range-table entry reads.  PostgreSQL 16 moved the
@@ -67,6 +108,58 @@ aa_rte_required_perms_compat(PlannedStmt *stmt, RangeTblEntry *rte)
 #else
 	return rte->requiredPerms;
 #endif
+}
+
+/*
+ * Is this range-table entry a view the query reads?  Up to PostgreSQL 15
+ * the rewriter leaves the view's own relation entry (the rule's OLD) in
+ * the range table; from 16 on the view's entry itself becomes the
+ * subquery, keeping the view's relid and relkind.  The target view of an
+ * UPDATE or DELETE through an automatically updatable view stays a
+ * relation entry on every version.
+ */
+static inline bool
+aa_rte_is_view_compat(RangeTblEntry *rte)
+{
+	return rte->relkind == RELKIND_VIEW && OidIsValid(rte->relid) &&
+		(rte->rtekind == RTE_RELATION || rte->rtekind == RTE_SUBQUERY);
+}
+
+/*
+ * A function that never returns: PostgreSQL 18 replaced the trailing
+ * pg_attribute_noreturn() with pg_noreturn in front of the declaration.
+ */
+#if PG_VERSION_NUM >= 180000
+#define AA_NORETURN pg_noreturn
+#else
+#define AA_NORETURN pg_attribute_noreturn()
+#endif
+
+/* An index scan; PostgreSQL 18 added instrumentation (none here). */
+static inline IndexScanDesc
+aa_index_beginscan_compat(Relation heap, Relation index, Snapshot snapshot,
+						  int nkeys, int norderbys)
+{
+#if PG_VERSION_NUM >= 180000
+	return index_beginscan(heap, index, snapshot, NULL, nkeys, norderbys);
+#else
+	return index_beginscan(heap, index, snapshot, nkeys, norderbys);
+#endif
+}
+
+/*
+ * Run fn instead of a plan node's own ExecProcNode.  PlanState's
+ * ExecProcNode is the executor's dispatch pointer, not an extension API:
+ * ExecInitNode points it at a first-call wrapper that later installs
+ * ExecProcNodeReal (or the instrumentation wrapper).  capture.c replaces it
+ * after ExecutorStart, before the first row, to count the rows of tagged
+ * scans and statistics reads without the cost of instrumentation; fn calls
+ * node->ExecProcNodeReal itself.  Unchanged from 11 to 18.
+ */
+static inline void
+aa_set_exec_proc_node_compat(PlanState *ps, ExecProcNodeMtd fn)
+{
+	ps->ExecProcNode = fn;
 }
 
 /* Does roleid own (or have the privileges of the owner of) relation relid? */

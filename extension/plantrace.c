@@ -464,7 +464,7 @@ aa_plan_has_view(PlannedStmt *stmt)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 
-		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
+		if (aa_rte_is_view_compat(rte))
 			return true;
 	}
 	return false;

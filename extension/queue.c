@@ -80,6 +80,7 @@
 
 #include "access_audit.h"
 #include "chain.h"
+#include "compat.h"
 #include "queue.h"
 
 #define AA_QUEUE_DIR		"pg_access_audit"
@@ -2623,10 +2624,12 @@ intent_map_and_recover(void)
 static IntentSlot *
 my_intent_slot(void)
 {
-	if (intent_hdr == NULL || MyProc == NULL || MyProc->pgprocno < 0 ||
-		(uint32) MyProc->pgprocno >= intent_hdr->nslots)
+	int			procno = aa_my_procno_compat();
+
+	if (intent_hdr == NULL || procno < 0 ||
+		(uint32) procno >= intent_hdr->nslots)
 		return NULL;
-	return intent_slot(MyProc->pgprocno);
+	return intent_slot(procno);
 }
 
 /*

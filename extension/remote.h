@@ -12,8 +12,9 @@
 #define AA_REMOTE_H
 
 #include "access_audit.h"
+#include "compat.h"
 
-extern void aa_remote_ship_main(Oid dboid, const char *dbname) pg_attribute_noreturn();
+AA_NORETURN extern void aa_remote_ship_main(Oid dboid, const char *dbname);
 extern int64 aa_remote_ingest(const char *origin, uint64 ring_id,
 							  const char *data, Size len);
 extern const char *aa_remote_collect_source(void);

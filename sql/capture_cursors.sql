@@ -73,7 +73,9 @@ FETCH ALL FROM s1;
 FETCH BACKWARD 2 FROM s1;
 CLOSE s1;
 COMMIT;
--- psql's FETCH_COUNT pages through a cursor
+-- psql's FETCH_COUNT pages through a cursor (psql 15 and 16: the log shows
+-- psql's DECLARE _psql_cursor, left out of the listing below) or fetches
+-- the rows in chunks (psql 17 on)
 \set FETCH_COUNT 4
 SELECT phone FROM cc_customers WHERE id <= 9;
 \unset FETCH_COUNT
@@ -94,7 +96,8 @@ BEGIN
 END $$;
 
 SELECT access_audit.flush();
-SELECT query, command, nesting_level AS nl, relations, columns,
+SELECT regexp_replace(query, '^DECLARE _psql_cursor NO SCROLL CURSOR FOR\n', '')
+         AS query, command, nesting_level AS nl, relations, columns,
        predicate_columns AS pred, tags, rows, tagged_rows AS trows, outcome
   FROM access_audit.log WHERE seq > :start ORDER BY seq;
 

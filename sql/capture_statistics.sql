@@ -101,14 +101,18 @@ DEALLOCATE cs_prep;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET parallel_leader_participation = off;
-SET force_parallel_mode = on;
+-- (the setting is debug_parallel_query from PostgreSQL 16 on)
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END
+       AS force_parallel \gset
+SET :force_parallel = on;
 SET ROLE cs_reader;
 SELECT attname, array_length(most_common_vals::text::text[], 1) AS mcvs
   FROM pg_stats WHERE tablename = 'cs_people' AND attname = 'city';
 SELECT attname, null_frac FROM pg_stats
  WHERE tablename = 'cs_people' AND attname = 'phone';
 RESET ROLE;
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET parallel_leader_participation;
 RESET parallel_tuple_cost;
 RESET parallel_setup_cost;

@@ -22,7 +22,13 @@
 # written to), removed at the end unless a unit failed or AA_KEEP_WORK=1.
 # Every server started here is stopped on exit, also on failure or ^C.
 #
+# When an older major version (15 or later) is installed beside the tested
+# one, this build is installed into it too, for the pg_upgrade and dump
+# tests (test/t/085_pg_upgrade.pl, 086_dump_across_versions.pl; skipped
+# otherwise).
+#
 # Environment: AA_USER (aa_test), AA_PGTAP_PORT (55440), AA_KEEP_WORK,
+# PG_CONFIG (picks the server when AA_PGBIN is not set),
 # AA_PGBIN (the server's bin directory), AA_TESTS (run only these tests: a
 # space-separated list of regress test names, isolation spec names, TAP file
 # names without .pl, pgTAP file names without .sql, and core_regress; the
@@ -204,6 +210,8 @@ server_trouble()
 aa_header "packages"
 aa_ensure_packages "${AA_TEST_PACKAGES[@]}"
 aa_ensure_user
+[ -x "$AA_PG_CONFIG" ] || aa_die "no pg_config in $AA_PGBIN (set AA_PGBIN or PG_CONFIG)"
+echo "server: $("$AA_PG_CONFIG" --version) ($AA_PGBIN)"
 
 # selected NAME: true unless AA_TESTS is set and does not list NAME
 selected()
@@ -264,7 +272,12 @@ else
 fi
 
 aa_header "format (make indentcheck)"
-if make_as_user indentcheck >"$WORK/indent.diff" 2>&1; then
+if ! command -v pg_bsd_indent >/dev/null 2>&1 &&
+	[ "$AA_PG_VERSION" != "$AA_PG_DEFAULT_VERSION" ]; then
+	# the layout does not depend on the server version; Debian packages
+	# pg_bsd_indent for the host's version only
+	echo "skipped: no pg_bsd_indent here (the format is checked with PostgreSQL $AA_PG_DEFAULT_VERSION)"
+elif make_as_user indentcheck >"$WORK/indent.diff" 2>&1; then
 	echo "ok"
 	unit_ok
 else
@@ -294,6 +307,41 @@ else
 	unit_failed install
 	echo "install failed; no tests run"
 	summary_and_exit
+fi
+
+# The pg_upgrade and cross-version dump tests (test/t/085_pg_upgrade.pl,
+# 086_dump_across_versions.pl) start from the newest older major version
+# (15 or later) installed next to this one, if any: that version gets this
+# build of the extension too.
+upgrade_from=
+if printf '%s\n' "${TAP_FILES[@]}" | grep -Eq '/(085_pg_upgrade|086_dump_across_versions)\.pl$'; then
+	for ((v = AA_PG_VERSION - 1; v >= 15; v--)); do
+		if [ -x "/usr/lib/postgresql/$v/bin/pg_config" ] &&
+			[ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ]; then
+			upgrade_from=$v
+			break
+		fi
+	done
+fi
+if [ -n "$upgrade_from" ]; then
+	aa_header "install for PostgreSQL $upgrade_from (the old server of the upgrade and dump tests)"
+	old_config=/usr/lib/postgresql/$upgrade_from/bin/pg_config
+	mkdir -p "$WORK/upgrade_from"
+	tar -C "$WORK" -cf - --exclude=./upgrade_from --exclude='*.o' --exclude='*.so' \
+		--exclude='*.bc' --exclude=./extension/access_audit--1.1.sql . |
+		tar -C "$WORK/upgrade_from" -xf -
+	if aa_is_root; then
+		chown -R "$AA_USER:" "$WORK/upgrade_from"
+	fi
+	if (cd "$WORK/upgrade_from" && aa_as_user make -s PG_CONFIG="$old_config" COPT=-Werror &&
+		"${install_cmd[@]}" -s PG_CONFIG="$old_config" install) >"$WORK/install_old.log" 2>&1; then
+		echo "installed into $("$old_config" --pkglibdir)"
+		export AA_UPGRADE_FROM_PGBIN=/usr/lib/postgresql/$upgrade_from/bin
+		unit_ok
+	else
+		cat "$WORK/install_old.log"
+		unit_failed "install-$upgrade_from"
+	fi
 fi
 
 # ---------------------------------------------------------------------------

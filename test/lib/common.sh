@@ -7,16 +7,47 @@
 # Uses no sudo when running as root; as a normal user, root-only steps
 # (apt-get, make install) use "sudo -n" if it works and fail clearly if not.
 
-AA_PG_VERSION=15
-# AA_PGBIN may point at another (relocated) installation of the same version.
-: "${AA_PGBIN:=/usr/lib/postgresql/$AA_PG_VERSION/bin}"
+# The server to test: AA_PGBIN (its bin directory) or PG_CONFIG (its
+# pg_config) picks it; without either, the host's PostgreSQL 15.  The major
+# version (AA_PG_VERSION) is read from that pg_config.
+AA_PG_DEFAULT_VERSION=15
+if [ -z "${AA_PGBIN:-}" ] && [ -n "${PG_CONFIG:-}" ] && [ -x "$PG_CONFIG" ]; then
+	AA_PGBIN=$("$PG_CONFIG" --bindir)
+fi
+: "${AA_PGBIN:=/usr/lib/postgresql/$AA_PG_DEFAULT_VERSION/bin}"
 AA_PG_CONFIG=$AA_PGBIN/pg_config
 : "${AA_USER:=aa_test}"
 
+# aa_pg_major PG_CONFIG: the major version of that installation ("15")
+aa_pg_major()
+{
+	"$1" --version 2>/dev/null | sed -En 's/^PostgreSQL ([0-9]+).*/\1/p'
+}
+
+# The major version; before the packages are installed, the one named in
+# AA_PGBIN's path (/usr/lib/postgresql/NN/bin)
+AA_PG_VERSION=$(aa_pg_major "$AA_PG_CONFIG")
+if [ -z "$AA_PG_VERSION" ]; then
+	AA_PG_VERSION=$(printf '%s' "$AA_PGBIN" | sed -En 's|.*/postgresql/([0-9]+)/bin/?$|\1|p')
+	: "${AA_PG_VERSION:=$AA_PG_DEFAULT_VERSION}"
+fi
+
+# aa_test_packages VERSION: the Debian packages the test suites need for
+# that PostgreSQL major version, one a line.  pg_bsd_indent (the format
+# check) comes from pg-bsd-indent where Debian has it, and is optional
+# elsewhere (see test/run-all.sh).
+aa_test_packages()
+{
+	printf '%s\n' "postgresql-$1" "postgresql-server-dev-$1" "postgresql-$1-pgtap" \
+		"postgresql-$1-cron" libtap-parser-sourcehandler-pgtap-perl libipc-run-perl \
+		libkrb5-dev make gcc nodejs npm
+	if [ "$1" = "$AA_PG_DEFAULT_VERSION" ]; then
+		echo pg-bsd-indent
+	fi
+}
+
 # Debian packages the test suites need (test/run-all.sh, .ci/run).
-AA_TEST_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-15-cron
-	pg-bsd-indent libkrb5-dev make gcc nodejs npm)
+mapfile -t AA_TEST_PACKAGES < <(aa_test_packages "$AA_PG_VERSION")
 
 # Connection settings of the caller must not leak into our servers' clients.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
