@@ -82,6 +82,7 @@
 #include "compat.h"
 #include "plantrace.h"
 #include "queue.h"
+#include "quota.h"
 #include "tags.h"
 
 
@@ -155,6 +156,8 @@ typedef struct InflightRecord
 	 */
 	StatsReads *stats_emitted;
 	StatsReads *stats_scanned;
+
+	void	   *quota;			/* aa_quota_start(): rows counted for quotas */
 } InflightRecord;
 
 /*
@@ -2181,6 +2184,9 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		i = 0;
 		foreach(lc, ictx.instr)
 			ir->instr[i++] = lfirst(lc);
+
+		/* quota.c: reason in the record; count rows if a quota applies */
+		ir->quota = aa_quota_start(queryDesc, &ir->rec, ir->instr, ir->n_instr);
 	}
 }
 
@@ -2277,6 +2283,9 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 		ir->in_run = false;
 		if (ir->intent)
 			aa_queue_intent_rows(ir->rec.rows, tagged_rows_so_far(ir));
+		/* quota.c: rows of parallel workers */
+		if (ir->quota)
+			aa_quota_run_end(ir->quota);
 	}
 }
 
@@ -2473,6 +2482,7 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 	ir->rec.query = statement_text(queryString, pstmt->stmt_location,
 								   pstmt->stmt_len, cxt);
 	fill_identity(&ir->rec, cxt);
+	aa_quota_annotate(&ir->rec, cxt);	/* quota.c: the session's reason */
 	MemoryContextSwitchTo(old);
 	ir->in_run = true;
 	return ir;

@@ -10,7 +10,9 @@
  * of everything done in maintenance mode.
  *
  * Everything in schema access_audit is guarded, except the rows of
- * access_audit.actor_groups (the admins' peer-group map, ordinary data).
+ * access_audit.actor_groups (the admins' peer-group map, ordinary data) and
+ * of quotas and quota_exemptions (the admins' quotas, quota.c; their
+ * changes are recorded by their triggers).
  * The gates, outermost first:
  *	- ProcessUtility: TRUNCATE, ALTER TABLE/INDEX/VIEW (DISABLE TRIGGER
  *	  included), ALTER FUNCTION, ALTER EXTENSION (UPDATE, ADD, DROP),
@@ -261,7 +263,9 @@ relation_rows_free(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 
-	return name != NULL && strcmp(name, "actor_groups") == 0;
+	return name != NULL && (strcmp(name, "actor_groups") == 0 ||
+							strcmp(name, "quotas") == 0 ||
+							strcmp(name, "quota_exemptions") == 0);
 }
 
 /*
