@@ -156,6 +156,7 @@ typedef struct QuotaExempt
 	char	   *subject;
 	Oid			roleid;
 	int32		quota_id;		/* 0: every quota */
+	int32		id;
 	TimestampTz expires;
 } QuotaExempt;
 
@@ -445,7 +446,7 @@ quota_load(void)
 			ndefs++;
 		}
 		ret = SPI_execute("SELECT e.subject_kind, e.subject, "
-						  "coalesce(e.quota_id, 0), e.expires_at "
+						  "coalesce(e.quota_id, 0), e.expires_at, e.exemption_id "
 						  "FROM access_audit.quota_exemptions e "
 						  "WHERE e.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
 						  true, AA_QUOTA_MAX_DEFS);
@@ -465,6 +466,7 @@ quota_load(void)
 			e->subject = MemoryContextStrdup(quota_cxt, SPI_getvalue(tup, td, 2));
 			e->quota_id = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
 			e->expires = DatumGetTimestampTz(SPI_getbinval(tup, td, 4, &isnull));
+			e->id = DatumGetInt32(SPI_getbinval(tup, td, 5, &isnull));
 			if (e->kind == AA_QUOTA_ROLE)
 				e->roleid = get_role_oid(e->subject, true);
 			if (e->kind == AA_QUOTA_GROUP)
@@ -958,9 +960,9 @@ quota_stmt_end(void *arg)
 }
 
 /*
- * Is the actor exempt from quota (live break-glass exemption)?
+ * The live break-glass exemption of the actor from quota d, or 0.
  */
-static bool
+static int32
 quota_exempt(const QuotaDef *d, const char *actor, TimestampTz now)
 {
 	int			i;
@@ -971,9 +973,9 @@ quota_exempt(const QuotaDef *d, const char *actor, TimestampTz now)
 
 		if (e->expires > now && (e->quota_id == 0 || e->quota_id == d->id) &&
 			quota_subject_matches(e->kind, e->subject, e->roleid, actor))
-			return true;
+			return e->id;
 	}
-	return false;
+	return 0;
 }
 
 /* PlanState walker: the scans whose instrumentation capture counts */
@@ -1054,10 +1056,20 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 	{
 		QuotaDef   *d = &defs[i];
 		QuotaApplied *a;
+		int32		ex;
 
-		if (!quota_subject_matches(d->kind, d->subject, d->roleid, actor) ||
-			quota_exempt(d, actor, now))
+		if (!quota_subject_matches(d->kind, d->subject, d->roleid, actor))
 			continue;
+		if ((ex = quota_exempt(d, actor, now)) != 0)
+		{
+			/* break glass: the record says under which exemption */
+			rec->detail = MemoryContextStrdup(cxt,
+											  psprintf("%s%sexempt from quota %d by exemption %d",
+													   rec->detail ? rec->detail : "",
+													   rec->detail ? "; " : "",
+													   d->id, ex));
+			continue;
+		}
 		a = &st->applied[napplied++];
 		a->def = *d;
 		a->def.subject = MemoryContextStrdup(cxt, d->subject);

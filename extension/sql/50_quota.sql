@@ -221,7 +221,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    UPDATE access_audit.quota_exemptions e SET expires_at = pg_catalog.greatest(e.granted_at + interval '1 microsecond', pg_catalog.now())
+    UPDATE access_audit.quota_exemptions e
+       SET expires_at = GREATEST(e.granted_at + interval '1 microsecond', pg_catalog.now())
      WHERE e.exemption_id OPERATOR(pg_catalog.=) revoke_exemption.exemption_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'exemption % does not exist', revoke_exemption.exemption_id
