@@ -27,8 +27,10 @@
  * COPY (SELECT ... FROM ONLY t) TO, which the executor path counts.
  *
  * Locking: QuotaShared.lock (one LWLock of tranche "access_audit quota")
- * protects the counter hash table: LW_EXCLUSIVE to add, change or evict
- * entries, LW_SHARED to read them.  QuotaShared.generation is atomic; it is
+ * protects the counter hash table: LW_EXCLUSIVE to add or evict entries,
+ * LW_SHARED to find them; a counter's used value is changed with atomic
+ * operations under the shared lock, so backends reading under quota never
+ * wait for each other.  QuotaShared.generation is atomic; it is
  * bumped at commit of every change to quotas, exemptions or peer groups and
  * tells backends to reload their cache.  Reserved rows are part of a
  * counter's used value until the statement gives back what it did not read
@@ -126,7 +128,7 @@ typedef struct QuotaCounter
 {
 	QuotaCounterKey key;
 	TimestampTz window_end;
-	int64		used;			/* rows read, plus rows reserved */
+	pg_atomic_uint64 used;		/* rows read, plus rows reserved */
 } QuotaCounter;
 
 typedef struct QuotaShared
@@ -571,6 +573,10 @@ quota_window(QuotaPer per, TimestampTz now, TimestampTz *end)
 	int			tz;
 	pg_tz	   *zone;
 	TimestampTz start;
+	static TimestampTz day_start = 0;
+	static TimestampTz day_end = 0;
+	static char day_zone[TZ_STRLEN_MAX + 1] = "";
+	const char *zone_name = aa_business_timezone ? aa_business_timezone : "UTC";
 
 	if (per == AA_QUOTA_HOUR)
 	{
@@ -580,7 +586,13 @@ quota_window(QuotaPer per, TimestampTz now, TimestampTz *end)
 		*end = start + USECS_PER_HOUR;
 		return start;
 	}
-	zone = pg_tzset(aa_business_timezone ? aa_business_timezone : "UTC");
+	/* the day is computed once per day (and zone), not per statement */
+	if (now >= day_start && now < day_end && strcmp(day_zone, zone_name) == 0)
+	{
+		*end = day_end;
+		return day_start;
+	}
+	zone = pg_tzset(zone_name);
 	if (zone == NULL ||
 		timestamp2tm(now, &tz, &tm, &fsec, NULL, zone) != 0)
 		ereport(ERROR,
@@ -600,6 +612,9 @@ quota_window(QuotaPer per, TimestampTz now, TimestampTz *end)
 	tz = DetermineTimeZoneOffset(&tm, zone);
 	if (tm2timestamp(&tm, 0, &tz, end) != 0)
 		elog(ERROR, "timestamp out of range");
+	day_start = start;
+	day_end = *end;
+	strlcpy(day_zone, zone_name, sizeof(day_zone));
 	return start;
 }
 
@@ -657,9 +672,11 @@ quota_exec(PlanState *node)
 }
 
 /*
- * Find or make the counter of an applied quota.  Caller holds the lock
- * exclusively.  When the table is full, counters of past windows go
- * first; if it is still full the read is refused (never uncounted).
+ * Find or make the counter of an applied quota and return it with the
+ * lock held (shared if it existed, else exclusive); the caller changes
+ * used atomically and releases the lock.  When the table is full,
+ * counters of past windows go first; if it is still full the read is
+ * refused (never left uncounted).
  */
 static QuotaCounter *
 quota_counter(QuotaApplied *a)
@@ -673,6 +690,13 @@ quota_counter(QuotaApplied *a)
 	key.quota_id = a->def.id;
 	key.window_start = a->window_start;
 	strlcpy(key.subject, a->subject, sizeof(key.subject));
+	LWLockAcquire(quota_shared->lock, LW_SHARED);
+	c = hash_search(quota_counters, &key, HASH_FIND, NULL);
+	if (c != NULL)
+		return c;
+	LWLockRelease(quota_shared->lock);
+
+	LWLockAcquire(quota_shared->lock, LW_EXCLUSIVE);
 	c = hash_search(quota_counters, &key, HASH_FIND, NULL);
 	if (c != NULL)
 		return c;
@@ -703,9 +727,22 @@ quota_counter(QuotaApplied *a)
 	if (!found)
 	{
 		c->window_end = a->window_end;
-		c->used = 0;
+		pg_atomic_init_u64(&c->used, 0);
 	}
 	return c;
+}
+
+/*
+ * Take up to n rows off a counter without going below zero.
+ */
+static void
+quota_counter_sub(QuotaCounter *c, uint64 n)
+{
+	uint64		old = pg_atomic_read_u64(&c->used);
+
+	while (!pg_atomic_compare_exchange_u64(&c->used, &old,
+										   old > n ? old - n : 0))
+		;
 }
 
 /*
@@ -841,18 +878,32 @@ quota_settle(QuotaStmt *st, bool enforce)
 		}
 		if (consumed > 0 || a->reserved == 0)
 		{
-			QuotaCounter *c;
+			QuotaCounter *c = quota_counter(a);
+			int64		used;
 
-			LWLockAcquire(quota_shared->lock, LW_EXCLUSIVE);
-			c = quota_counter(a);
-			c->used += consumed;
-			if (c->used <= a->def.max_rows)
+			/*
+			 * Charge, then reserve what is left up to a chunk.  Counters are
+			 * changed atomically under the shared lock; a reservation that
+			 * races past the limit gives the excess back at once.
+			 */
+			used = (int64) pg_atomic_add_fetch_u64(&c->used, (uint64) consumed);
+			if (used <= a->def.max_rows)
 			{
-				a->reserved = Min(a->def.max_rows - c->used, AA_QUOTA_CHUNK);
-				c->used += a->reserved;
+				int64		r = Min(a->def.max_rows - used, AA_QUOTA_CHUNK);
+				int64		after = r > 0 ?
+					(int64) pg_atomic_add_fetch_u64(&c->used, (uint64) r) : used;
+
+				if (after > a->def.max_rows)
+				{
+					int64		excess = Min(r, after - a->def.max_rows);
+
+					quota_counter_sub(c, (uint64) excess);
+					r -= excess;
+				}
+				a->reserved = r;
 			}
 			else if (consumed > 0)
-				a->hit_at = c->used;
+				a->hit_at = used;
 			LWLockRelease(quota_shared->lock);
 		}
 	}
@@ -924,13 +975,12 @@ quota_stmt_end(void *arg)
 		}
 	}
 	quota_settle(st, false);
-	LWLockAcquire(quota_shared->lock, LW_EXCLUSIVE);
+	LWLockAcquire(quota_shared->lock, LW_SHARED);
 	for (i = 0; i < st->napplied; i++)
 	{
 		QuotaApplied *a = &st->applied[i];
 		QuotaCounterKey key;
 		QuotaCounter *c;
-		bool		found;
 
 		if (a->def.per == AA_QUOTA_STATEMENT ||
 			(a->unreported == 0 && a->reserved == 0))
@@ -940,20 +990,16 @@ quota_stmt_end(void *arg)
 		key.quota_id = a->def.id;
 		key.window_start = a->window_start;
 		strlcpy(key.subject, a->subject, sizeof(key.subject));
-		c = hash_search(quota_counters, &key,
-						a->unreported > 0 &&
-						hash_get_num_entries(quota_counters) < AA_QUOTA_MAX_COUNTERS ?
-						HASH_ENTER_NULL : HASH_FIND, &found);
-		if (c == NULL)
-			continue;
-		if (!found)
+		/* made at the statement's start; gone only if its window ended */
+		c = hash_search(quota_counters, &key, HASH_FIND, NULL);
+		if (c != NULL)
 		{
-			c->window_end = a->window_end;
-			c->used = 0;
+			if (a->unreported > a->reserved)
+				pg_atomic_fetch_add_u64(&c->used,
+										(uint64) (a->unreported - a->reserved));
+			else if (a->reserved > a->unreported)
+				quota_counter_sub(c, (uint64) (a->reserved - a->unreported));
 		}
-		c->used += a->unreported - a->reserved;
-		if (c->used < 0)
-			c->used = 0;
 		a->unreported = a->reserved = 0;
 	}
 	LWLockRelease(quota_shared->lock);
@@ -1049,7 +1095,7 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 	if (ndefs == 0)
 		return NULL;
 
-	now = GetCurrentTimestamp();
+	now = GetCurrentStatementStartTimestamp();
 	st = MemoryContextAllocZero(cxt, sizeof(QuotaStmt));
 	st->applied = MemoryContextAllocZero(cxt, sizeof(QuotaApplied) * ndefs);
 	for (i = 0; i < ndefs; i++)
@@ -1364,7 +1410,7 @@ access_audit_quota_counters(PG_FUNCTION_ARGS)
 			values[1] = CStringGetTextDatum(c->key.subject);
 		values[2] = TimestampTzGetDatum(c->key.window_start);
 		values[3] = TimestampTzGetDatum(c->window_end);
-		values[4] = Int64GetDatum(c->used);
+		values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&c->used));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(quota_shared->lock);
