@@ -16,7 +16,8 @@
  * quota_exec(), which counts each row the scan returns and, only when the
  * rows counted pass the statement's budget, calls quota_settle().  The
  * budget is what the statement may read without asking shared memory: the
- * rows it has reserved in the counters (at most AA_QUOTA_CHUNK at a time),
+ * rows it has reserved in the counters (a 64th of what is left, at least
+ * AA_QUOTA_CHUNK),
  * or what is left of a per-statement limit.  So a row costs an increment
  * and a compare; shared memory is touched once per chunk.  Reads to which
  * no quota applies are never wrapped.  Rows read by parallel workers are
@@ -88,7 +89,7 @@ PG_FUNCTION_INFO_V1(access_audit_quota_counters);
 #define AA_QUOTA_MAX_COUNTERS	8192
 /* most quotas and exemptions a backend loads per database */
 #define AA_QUOTA_MAX_DEFS		1024
-/* rows reserved in shared memory per trip */
+/* fewest rows reserved per trip to shared memory (1/64 of what is left) */
 #define AA_QUOTA_CHUNK			256
 /* bytes of a subject kept in a counter key (longer names are cut) */
 #define AA_QUOTA_SUBJECT_LEN	64
@@ -390,6 +391,7 @@ quota_load(void)
 	int			ret;
 	Oid			save_userid;
 	int			save_sec;
+	Oid			nsp;
 
 	if (gen == loaded_generation && quota_cxt != NULL)
 		return;
@@ -402,6 +404,19 @@ quota_load(void)
 	ndefs = nexempts = 0;
 	need_groups = false;
 	loaded_generation = 0;
+
+	/*
+	 * An installation still at version 1.0 (library updated, ALTER EXTENSION
+	 * UPDATE not yet run) has no quota tables: no quotas, and reads go on.
+	 */
+	nsp = get_namespace_oid(AA_SCHEMA, true);
+	if (!OidIsValid(nsp) ||
+		!OidIsValid(get_relname_relid("quotas", nsp)) ||
+		!OidIsValid(get_relname_relid("quota_exemptions", nsp)))
+	{
+		loaded_generation = gen;
+		return;
+	}
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -634,17 +649,30 @@ aa_quota_annotate(AuditRecord *rec, MemoryContext cxt)
 														rec->detail, aa_reason));
 }
 
-/* the QuotaScan of a wrapped node */
+/*
+ * The QuotaScan of a wrapped node.  The last one found is remembered:
+ * most statements have one counted scan, so the search runs once.
+ * quota_stmt_end() forgets it with its statement.
+ */
+static PlanState *last_node = NULL;
+static QuotaScan *last_scan = NULL;
+
 static inline QuotaScan *
 quota_scan_of(PlanState *node)
 {
 	QuotaStmt  *st;
 	int			i;
 
+	if (node == last_node)
+		return last_scan;
 	for (st = active; st != NULL; st = st->next)
 		for (i = 0; i < st->nscans; i++)
 			if (st->scans[i].node == node)
-				return &st->scans[i];
+			{
+				last_node = node;
+				last_scan = &st->scans[i];
+				return last_scan;
+			}
 	elog(ERROR, "access_audit quota: scan node not found");
 	return NULL;				/* keep compiler quiet */
 }
@@ -889,9 +917,10 @@ quota_settle(QuotaStmt *st, bool enforce)
 			used = (int64) pg_atomic_add_fetch_u64(&c->used, (uint64) consumed);
 			if (used <= a->def.max_rows)
 			{
-				int64		r = Min(a->def.max_rows - used, AA_QUOTA_CHUNK);
+				int64		left = a->def.max_rows - used;
+				int64		r = Min(left, Max(AA_QUOTA_CHUNK, left / 64));
 				int64		after = r > 0 ?
-					(int64) pg_atomic_add_fetch_u64(&c->used, (uint64) r) : used;
+				(int64) pg_atomic_add_fetch_u64(&c->used, (uint64) r) : used;
 
 				if (after > a->def.max_rows)
 				{
@@ -973,6 +1002,11 @@ quota_stmt_end(void *arg)
 			*p = st->next;
 			break;
 		}
+	}
+	if (last_scan != NULL && last_scan->st == st)
+	{
+		last_node = NULL;
+		last_scan = NULL;
 	}
 	quota_settle(st, false);
 	LWLockAcquire(quota_shared->lock, LW_SHARED);
