@@ -16,8 +16,8 @@
  * quota_exec(), which counts each row the scan returns and, only when the
  * rows counted pass the statement's budget, calls quota_settle().  The
  * budget is what the statement may read without asking shared memory: the
- * rows it has reserved in the counters (a 64th of what is left, at least
- * AA_QUOTA_CHUNK),
+ * rows it has reserved in the counters (a 64th of what is left, at most
+ * AA_QUOTA_CHUNK, at least one),
  * or what is left of a per-statement limit.  So a row costs an increment
  * and a compare; shared memory is touched once per chunk.  Reads to which
  * no quota applies are never wrapped.  Rows read by parallel workers are
@@ -89,8 +89,12 @@ PG_FUNCTION_INFO_V1(access_audit_quota_counters);
 #define AA_QUOTA_MAX_COUNTERS	8192
 /* most quotas and exemptions a backend loads per database */
 #define AA_QUOTA_MAX_DEFS		1024
-/* fewest rows reserved per trip to shared memory (1/64 of what is left) */
-#define AA_QUOTA_CHUNK			256
+/*
+ * Most rows a statement reserves per trip to shared memory; it reserves at
+ * most a 64th of what is left, so that an open cursor holds back from other
+ * sessions of the same actor at most that much.
+ */
+#define AA_QUOTA_CHUNK			65536
 /* bytes of a subject kept in a counter key (longer names are cut) */
 #define AA_QUOTA_SUBJECT_LEN	64
 
@@ -569,7 +573,7 @@ quota_subject_matches(QuotaKind kind, const char *subject, Oid roleid,
 			return strcmp(subject, actor) == 0;
 		case AA_QUOTA_ROLE:
 			return OidIsValid(roleid) &&
-				is_member_of_role(GetSessionUserId(), roleid);
+				is_member_of_role_nosuper(GetSessionUserId(), roleid);
 		case AA_QUOTA_GROUP:
 			return strcmp(quota_group_of(actor), subject) == 0;
 	}
@@ -918,7 +922,7 @@ quota_settle(QuotaStmt *st, bool enforce)
 			if (used <= a->def.max_rows)
 			{
 				int64		left = a->def.max_rows - used;
-				int64		r = Min(left, Max(AA_QUOTA_CHUNK, left / 64));
+				int64		r = Min(left, Max(1, Min(AA_QUOTA_CHUNK, left / 64)));
 				int64		after = r > 0 ?
 				(int64) pg_atomic_add_fetch_u64(&c->used, (uint64) r) : used;
 

@@ -51,6 +51,10 @@ ROLLBACK;
 -- COPY, relation form and query form, stopped mid-stream
 COPY qt_cust TO STDOUT;
 COPY (SELECT phone FROM qt_cust) TO STDOUT;
+-- a superuser who is not a member is not under the role's quota
+\c - qt_super
+\set VERBOSITY terse
+SELECT count(phone) FROM qt_cust WHERE id <= 7;
 \c - :admin
 \set VERBOSITY terse
 SELECT access_audit.drop_quota(:q_stmt);
