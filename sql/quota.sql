@@ -32,6 +32,17 @@ SELECT access_audit.grant_exemption('actor', 'x', '90 days', 'too long');
 SELECT access_audit.grant_exemption('actor', 'x', '1 hour', ' ');
 SELECT access_audit.drop_quota(999999);
 
+-- only admins change quotas; a reason is bounded
+\c - qt_contractor
+\set VERBOSITY terse
+SELECT access_audit.set_quota('actor', 'qt_contractor', 1000000);
+DELETE FROM access_audit.quotas;
+\set VERBOSITY sqlstate
+SELECT set_config('access_audit.reason', repeat('x', 1025), false);
+\set VERBOSITY terse
+\c - :admin
+\set VERBOSITY terse
+
 -- block: 5 tagged rows per statement for members of qt_contractor
 SELECT access_audit.set_quota('role', 'qt_contractor', 5, 'statement', 'block') AS q_stmt \gset
 \c - qt_contractor
