@@ -1,7 +1,8 @@
 # Export quotas across backends: a day's counter lives in shared memory, so
 # reconnecting, SET ROLE or claiming another actor does not reset it;
 # rows read by parallel workers count; trusted application actors each
-# have their own counter; quotas never apply to the extension's writer.
+# have their own counter, a shared quota one counter for a peer group;
+# quotas never apply to the extension's writer.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -65,22 +66,35 @@ like($err, qr/tagged rows read exceed quota 2/, 'alice is stopped in a new sessi
 ($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'dave'; SELECT phone FROM customers WHERE id <= 10});
 is($ret, 0, 'dave is not limited by alice\'s quota');
 
+# a shared quota: the actors of a peer group read from one pool, per hour
+$node->safe_psql('shop', q{
+INSERT INTO access_audit.actor_groups (actor, peer_group) VALUES ('erin', 'pool'), ('frank', 'pool');
+SELECT access_audit.set_quota('group', 'pool', 15, 'hour', 'block', shared => true);
+});
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'erin'; SELECT phone FROM customers WHERE id <= 10});
+is($ret, 0, 'erin reads 10 of the pool\'s 15');
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'frank'; SELECT phone FROM customers WHERE id <= 10});
+like($err, qr/tagged rows read exceed quota 3 .*shared by group "pool"/, 'frank is stopped at the pool\'s 16th row');
+is($node->safe_psql('shop', q{SELECT actor || ' ' || used FROM access_audit.quota_usage WHERE quota_id = 3}),
+	'(shared) 16', 'one counter for the pool');
+
 # rows read by parallel workers count
 $node->safe_psql('shop', q{SELECT access_audit.set_quota('actor', 'webapp', 500, 'day', 'warn')});
+$node->safe_psql('shop', q{SELECT access_audit.drop_quota(3)});
 ($ret, $out, $err) = read_as('webapp', q{
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;
 SELECT count(phone) FROM customers});
 is($ret, 0, 'a parallel read over a warn quota completes');
-like($err, qr/WARNING:  tagged rows read exceed quota 3/, 'and warns');
-is($node->safe_psql('shop', q{SELECT used FROM access_audit.quota_usage WHERE quota_id = 3}),
+like($err, qr/WARNING:  tagged rows read exceed quota 4/, 'and warns');
+is($node->safe_psql('shop', q{SELECT used FROM access_audit.quota_usage WHERE quota_id = 4}),
 	'1000', 'all 1000 rows count, workers\' included');
 
 # the writer is never under a quota, and everything above is recorded
 $node->safe_psql('shop', 'SELECT access_audit.flush()');
 is($node->safe_psql('shop', q{
 SELECT count(*) FROM access_audit.log WHERE command = 'QUOTA BLOCK'}),
-	'4', 'every stop is recorded');
+	'5', 'every stop is recorded');
 is($node->safe_psql('shop', q{
 SELECT count(*) FROM access_audit.log WHERE command = 'QUOTA WARN'}),
 	'1', 'the warning is recorded');
