@@ -66,10 +66,10 @@ like($err, qr/tagged rows read exceed quota 2/, 'alice is stopped in a new sessi
 ($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'dave'; SELECT phone FROM customers WHERE id <= 10});
 is($ret, 0, 'dave is not limited by alice\'s quota');
 
-# a shared quota: the actors of a peer group read from one pool, per hour
+# a shared quota: the actors of a peer group read from one pool
 $node->safe_psql('shop', q{
 INSERT INTO access_audit.actor_groups (actor, peer_group) VALUES ('erin', 'pool'), ('frank', 'pool');
-SELECT access_audit.set_quota('group', 'pool', 15, 'hour', 'block', shared => true);
+SELECT access_audit.set_quota('group', 'pool', 15, 'day', 'block', shared => true);
 });
 ($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'erin'; SELECT phone FROM customers WHERE id <= 10});
 is($ret, 0, 'erin reads 10 of the pool\'s 15');
