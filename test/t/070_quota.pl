@@ -84,6 +84,7 @@ $node->safe_psql('shop', q{SELECT access_audit.drop_quota(3)});
 ($ret, $out, $err) = read_as('webapp', q{
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
 SELECT count(phone) FROM customers});
 is($ret, 0, 'a parallel read over a warn quota completes');
 like($err, qr/WARNING:  tagged rows read exceed quota 4/, 'and warns');
