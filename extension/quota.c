@@ -209,6 +209,7 @@ typedef struct QuotaStmt
 	int64	   *pending_rel;
 	int64		pending;
 	int64		budget;
+	bool		at_run_end;		/* settling workers' rows after a run */
 } QuotaStmt;
 
 char	   *aa_reason = NULL;
@@ -850,6 +851,9 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("tagged rows read exceed %s", what),
+				st->at_run_end ?
+				errdetail("Actor \"%s\" has read " INT64_FORMAT " tagged rows against it; the statement, whose parallel workers read rows the quota sees only at the end of a run, was stopped there.",
+						  actor, used) :
 				errdetail("Actor \"%s\" has read " INT64_FORMAT " tagged rows against it; the statement was stopped at that row.",
 						  actor, used),
 				errhint("An access_audit admin can grant a time-limited exemption with access_audit.grant_exemption()."));
@@ -1250,7 +1254,11 @@ aa_quota_run_end(void *handle)
 		}
 	}
 	if (more)
+	{
+		st->at_run_end = true;
 		quota_settle(st, true);
+		st->at_run_end = false;
+	}
 }
 
 /*
