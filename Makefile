@@ -10,6 +10,7 @@ OBJS = \
 	extension/guard.o \
 	extension/plantrace.o \
 	extension/queue.o \
+	extension/quota.o \
 	extension/remote.o \
 	extension/restore.o \
 	extension/sql_api.o \

@@ -26,6 +26,7 @@
 #include "guard.h"
 #include "queue.h"
 #include "restore.h"
+#include "quota.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -199,6 +200,22 @@ assign_string_setting(const char *newval, void *extra)
 }
 
 /*
+ * check hook for access_audit.reason: bounded, so records stay small.  No
+ * catalog access here.
+ */
+static bool
+check_reason(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) > 1024)
+	{
+		GUC_check_errdetail("A reason is at most 1024 bytes long.");
+		GUC_check_errhint("Give a ticket number or a short sentence.");
+		return false;
+	}
+	return true;
+}
+
+/*
  * Module load: only through shared_preload_libraries, since an audit tool
  * that is silently off is worse than none.
  */
@@ -289,6 +306,11 @@ _PG_init(void)
 							   "Empty means cluster_name, or the host name if that is empty too.",
 							   &aa_server_name, "", PGC_SIGHUP, 0,
 							   NULL, assign_string_setting, NULL);
+	DefineCustomStringVariable("access_audit.reason",
+							   "Justification this session gives for its reads of tagged data.",
+							   "Stored in every following audit record; reads over a require_reason quota need it.",
+							   &aa_reason, "", PGC_USERSET, 0,
+							   check_reason, NULL, NULL);
 	MarkGUCPrefixReserved("access_audit");
 	in_pg_init = false;
 
@@ -324,6 +346,8 @@ _PG_init(void)
 	aa_queue_init();
 	aa_tags_init();
 	aa_capture_init();
+	/* after capture: its utility hook must see COPY before capture does */
+	aa_quota_init();
 	aa_guard_init();
 	aa_restore_init();
 	aa_writer_init();

@@ -102,6 +102,7 @@
 #include "compat.h"
 #include "plantrace.h"
 #include "queue.h"
+#include "quota.h"
 #include "tags.h"
 
 
@@ -185,6 +186,7 @@ typedef struct InflightRecord
 	 */
 	AuditRecord *err_lists;
 	bool		shown_error;
+	void	   *quota;			/* aa_quota_start(): rows counted for quotas */
 } InflightRecord;
 
 /*
@@ -3607,6 +3609,9 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 		ir->instr_leaky[i] = lfirst_int(lc2) != 0;
 		i++;
 	}
+
+	/* quota.c: reason in the record; count rows if a quota applies */
+	ir->quota = aa_quota_start(queryDesc, &ir->rec, ir->instr, ir->n_instr);
 }
 
 /*
@@ -3834,6 +3839,9 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 		ir->in_run = false;
 		if (ir->intent)
 			aa_queue_intent_rows(ir->rec.rows, tagged_rows_so_far(ir));
+		/* quota.c: rows of parallel workers */
+		if (ir->quota)
+			aa_quota_run_end(ir->quota);
 	}
 }
 
@@ -4034,6 +4042,7 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 	ir->rec.query = statement_text(queryString, pstmt->stmt_location,
 								   pstmt->stmt_len, cxt);
 	fill_identity(&ir->rec, cxt);
+	aa_quota_annotate(&ir->rec, cxt);	/* quota.c: the session's reason */
 	MemoryContextSwitchTo(old);
 	ir->in_run = true;
 	return ir;

@@ -10,9 +10,10 @@
  * of everything done in maintenance mode.
  *
  * Everything in schema access_audit is guarded, except the rows of
- * access_audit.actor_groups (the admins' peer-group map) and of
- * access_audit.ingest_sources (which role ships which standby ring), both
- * ordinary data that admins edit.
+ * access_audit.actor_groups (the admins' peer-group map), of
+ * access_audit.ingest_sources (which role ships which standby ring), and of
+ * quotas and quota_exemptions (the admins' quotas, quota.c; their changes
+ * are recorded by their triggers): ordinary data that admins edit.
  * The gates, outermost first:
  *	- ProcessUtility: TRUNCATE, ALTER TABLE/INDEX/VIEW (DISABLE TRIGGER
  *	  included), ALTER FUNCTION, ALTER EXTENSION (UPDATE, ADD, DROP),
@@ -363,7 +364,9 @@ relation_rows_free(Oid relid)
 	char	   *name = get_rel_name(relid);
 
 	return name != NULL && (strcmp(name, "actor_groups") == 0 ||
-							strcmp(name, "ingest_sources") == 0);
+							strcmp(name, "ingest_sources") == 0 ||
+							strcmp(name, "quotas") == 0 ||
+							strcmp(name, "quota_exemptions") == 0);
 }
 
 /*

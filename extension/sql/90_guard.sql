@@ -4,7 +4,7 @@
 -- The hooks in guard.c refuse INSERT (from anyone but the writer), UPDATE,
 -- DELETE, TRUNCATE, ALTER and DROP of everything in schema access_audit,
 -- for owners and superusers too, outside maintenance mode; the rows of
--- actor_groups and ingest_sources are ordinary data (admins edit them).  The triggers below are the second line:
+-- actor_groups, ingest_sources, quotas and quota_exemptions are ordinary data (admins edit them).  The triggers below are the second line:
 -- statement-level, ENABLE ALWAYS so that session_replication_role = replica
 -- does not silence them, and they catch COPY FROM as well.  This part runs
 -- last, so that the triggers go on every table of the schema, the same
@@ -24,7 +24,7 @@ DECLARE
 BEGIN
     FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
               WHERE c.relnamespace = 'access_audit'::regnamespace AND c.relkind = 'r'
-                AND c.relname NOT IN ('actor_groups', 'ingest_sources')
+                AND c.relname NOT IN ('actor_groups', 'ingest_sources', 'quotas', 'quota_exemptions')
               ORDER BY c.relname
     LOOP
         EXECUTE format('CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '

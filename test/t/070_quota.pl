@@ -1,0 +1,104 @@
+# Export quotas across backends: a day's counter lives in shared memory, so
+# reconnecting, SET ROLE or claiming another actor does not reset it;
+# rows read by parallel workers count; trusted application actors each
+# have their own counter, a shared quota one counter for a peer group;
+# quotas never apply to the extension's writer.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('quota');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'access_audit'
+access_audit.queue_size = 4MB
+access_audit.flush_interval = 20ms
+max_worker_processes = 16
+});
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE shop');
+$node->safe_psql('shop', q{
+CREATE EXTENSION access_audit;
+CREATE TABLE customers (id int PRIMARY KEY, phone text);
+INSERT INTO customers SELECT g, '555-' || g FROM generate_series(1, 1000) g;
+SELECT access_audit.tag('customers', 'phone', 'pii:phone');
+CREATE ROLE bob LOGIN;
+CREATE ROLE helper;
+GRANT helper TO bob;
+GRANT SELECT ON customers TO bob, helper;
+CREATE ROLE webapp LOGIN IN ROLE access_audit_app;
+GRANT SELECT ON customers TO webapp;
+SELECT access_audit.set_quota('actor', 'bob', 30, 'day', 'block');
+SELECT access_audit.set_quota('actor', 'alice', 10, 'day', 'block');
+});
+
+sub read_as
+{
+	my ($user, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('shop', $sql,
+		extra_params => [ '-U', $user ]);
+	return ($ret, $out, $err);
+}
+
+my ($ret, $out, $err) = read_as('bob', 'SELECT phone FROM customers WHERE id <= 20');
+is($ret, 0, 'bob reads 20 of his 30 rows');
+
+# a new connection (new backend) goes on from 20
+($ret, $out, $err) = read_as('bob', 'SELECT phone FROM customers WHERE id <= 20');
+like($err, qr/tagged rows read exceed quota 1/, 'a new backend is stopped at row 31');
+is($node->safe_psql('shop', q{SELECT used FROM access_audit.quota_usage WHERE quota_id = 1}),
+	'31', 'the day counter holds the rows of both backends');
+
+# SET ROLE and a claimed actor change nothing
+($ret, $out, $err) = read_as('bob', q{SET ROLE helper; SELECT phone FROM customers WHERE id = 1});
+like($err, qr/tagged rows read exceed quota 1/, 'SET ROLE does not escape the quota');
+($ret, $out, $err) = read_as('bob', q{SET access_audit.actor = 'carol'; SELECT phone FROM customers WHERE id = 1});
+like($err, qr/tagged rows read exceed quota 1/, 'an untrusted actor claim does not escape the quota');
+
+# a trusted application sets the actor: each actor has its own counter
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'alice'; SELECT phone FROM customers WHERE id <= 10});
+is($ret, 0, 'the application reads 10 rows for alice');
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'alice'; SELECT phone FROM customers WHERE id = 11});
+like($err, qr/tagged rows read exceed quota 2/, 'alice is stopped in a new session');
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'dave'; SELECT phone FROM customers WHERE id <= 10});
+is($ret, 0, 'dave is not limited by alice\'s quota');
+
+# a shared quota: the actors of a peer group read from one pool
+$node->safe_psql('shop', q{
+INSERT INTO access_audit.actor_groups (actor, peer_group) VALUES ('erin', 'pool'), ('frank', 'pool');
+SELECT access_audit.set_quota('group', 'pool', 15, 'day', 'block', shared => true);
+});
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'erin'; SELECT phone FROM customers WHERE id <= 10});
+is($ret, 0, 'erin reads 10 of the pool\'s 15');
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'frank'; SELECT phone FROM customers WHERE id <= 10});
+like($err, qr/tagged rows read exceed quota 3 .*shared by group "pool"/, 'frank is stopped at the pool\'s 16th row');
+is($node->safe_psql('shop', q{SELECT actor || ' ' || used FROM access_audit.quota_usage WHERE quota_id = 3}),
+	'(shared) 16', 'one counter for the pool');
+
+# rows read by parallel workers count
+$node->safe_psql('shop', q{SELECT access_audit.set_quota('actor', 'webapp', 500, 'day', 'warn')});
+$node->safe_psql('shop', q{SELECT access_audit.drop_quota(3)});
+($ret, $out, $err) = read_as('webapp', q{
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SELECT count(phone) FROM customers});
+is($ret, 0, 'a parallel read over a warn quota completes');
+like($err, qr/WARNING:  tagged rows read exceed quota 4/, 'and warns');
+is($node->safe_psql('shop', q{SELECT used FROM access_audit.quota_usage WHERE quota_id = 4}),
+	'1000', 'all 1000 rows count, workers\' included');
+
+# the writer is never under a quota, and everything above is recorded
+$node->safe_psql('shop', 'SELECT access_audit.flush()');
+is($node->safe_psql('shop', q{
+SELECT count(*) FROM access_audit.log WHERE command = 'QUOTA BLOCK'}),
+	'5', 'every stop is recorded');
+is($node->safe_psql('shop', q{
+SELECT count(*) FROM access_audit.log WHERE command = 'QUOTA WARN'}),
+	'1', 'the warning is recorded');
+
+$node->stop;
+done_testing();
