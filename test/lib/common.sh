@@ -16,7 +16,7 @@ AA_PG_CONFIG=$AA_PGBIN/pg_config
 # Debian packages the test suites need (test/run-all.sh, .ci/run).
 AA_TEST_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-15-cron
-	pg-bsd-indent libkrb5-dev make gcc nodejs npm)
+	pg-bsd-indent libkrb5-dev make gcc nodejs npm chromium fonts-dejavu-core)
 
 # Connection settings of the caller must not leak into our servers' clients.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
