@@ -11,6 +11,7 @@ OBJS = \
 	extension/plantrace.o \
 	extension/queue.o \
 	extension/remote.o \
+	extension/siem.o \
 	extension/sql_api.o \
 	extension/tags.o \
 	extension/writer.o

@@ -25,6 +25,7 @@
 #include "capture.h"
 #include "guard.h"
 #include "queue.h"
+#include "siem.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -42,6 +43,8 @@ int			aa_business_hours_end = 18;
 char	   *aa_business_timezone = NULL;
 char	   *aa_primary_conninfo = NULL;
 char	   *aa_server_name = NULL;
+char	   *aa_siem_log = NULL;
+int			aa_siem_level = AA_SIEM_OFF;
 
 void		_PG_init(void);
 
@@ -127,6 +130,32 @@ check_business_timezone(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * check hook of access_audit.siem_log: "off", "alerts" or "all", except
+ * during _PG_init (see in_pg_init).  No catalog access.
+ */
+static bool
+check_siem_log(char **newval, void **extra, GucSource source)
+{
+	if (in_pg_init || aa_siem_parse_level(*newval) >= 0)
+		return true;
+	GUC_check_errdetail("access_audit.siem_log must be \"off\", \"alerts\" or \"all\".");
+	return false;
+}
+
+/*
+ * assign hook of access_audit.siem_log: keep the parsed level.  A value
+ * that does not parse (possible only during _PG_init, which then fails)
+ * counts as off.
+ */
+static void
+assign_siem_log(const char *newval, void *extra)
+{
+	int			level = aa_siem_parse_level(newval);
+
+	aa_siem_level = level < 0 ? AA_SIEM_OFF : level;
+}
+
+/*
  * Module load: only through shared_preload_libraries, since an audit tool
  * that is silently off is worse than none.
  */
@@ -204,6 +233,11 @@ _PG_init(void)
 							   "Empty means cluster_name, or the host name if that is empty too.",
 							   &aa_server_name, "", PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("access_audit.siem_log",
+							   "Sends alerts (alerts) or alerts and audit records (all) to the server log as JSON lines.",
+							   "Each line is ACCESS_AUDIT_ALERT or ACCESS_AUDIT_RECORD, a space and one JSON object.",
+							   &aa_siem_log, "off", PGC_SIGHUP, 0,
+							   check_siem_log, assign_siem_log, NULL);
 	MarkGUCPrefixReserved("access_audit");
 	in_pg_init = false;
 
@@ -224,6 +258,12 @@ _PG_init(void)
 								  b->min, b->max),
 						errhint("%s", b->hint));
 		}
+		if (aa_siem_parse_level(aa_siem_log) < 0)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid value for parameter \"%s\": \"%s\"",
+						   "access_audit.siem_log", aa_siem_log ? aa_siem_log : ""),
+					errhint("Use \"off\", \"alerts\" or \"all\"."));
 		if (aa_business_hours_end <= aa_business_hours_start)
 			ereport(ERROR,
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -46,6 +46,8 @@ extern int	aa_business_hours_end;
 extern char *aa_business_timezone;
 extern char *aa_primary_conninfo;
 extern char *aa_server_name;
+extern char *aa_siem_log;
+extern int	aa_siem_level;
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64

@@ -63,6 +63,7 @@
 #include "dict.h"
 #include "queue.h"
 #include "remote.h"
+#include "siem.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -957,6 +958,7 @@ write_batch(AuditQueueItem *items, int n)
 	HTAB	   *cells;
 	HASHCTL		ctl;
 	pg_tz	   *tz;
+	int64		first_seq;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -1010,6 +1012,7 @@ write_batch(AuditQueueItem *items, int n)
 	if (tz == NULL)
 		tz = session_timezone;
 
+	first_seq = ws.last_seq + 1;
 	aa_dict_begin();
 	for (i = 0; i < n; i++)
 	{
@@ -1083,6 +1086,9 @@ write_batch(AuditQueueItem *items, int n)
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "unexpected SPI result %d", ret);
 		ws.last_pos = max_pos;
+		/* SIEM lines before the commit: a committed batch has been logged */
+		if (aa_siem_level >= AA_SIEM_ALL)
+			aa_siem_log_records(first_seq, nrows);
 	}
 
 	SPI_finish();

@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * siem.c
+ *		Alerts and audit records as JSON lines in the server log.
+ *
+ * This file owns access_audit.siem_log: parsing the setting, and writing
+ * one server-log line per alert (called from the alerts table's trigger
+ * through access_audit._siem_emit) and, with siem_log = all, one line per
+ * audit record (called by the writer inside the transaction that inserts
+ * the records, so a batch that commits has been logged; a batch retried
+ * after a failed commit is logged again with the same seq and hash).
+ * Each line is a fixed prefix, one space and one JSON object without
+ * newlines, so log shippers pick it out of the server log with one match.
+ * The JSON is built in SQL (access_audit.records_after and the alert
+ * trigger in extension/sql/40_report.sql), the same text a pull-based
+ * collector reads.
+ *
+ * Ownership: no state of its own; aa_siem_level (access_audit.c) is written
+ * only by the setting's assign hook.
+ *
+ * IDENTIFICATION
+ *	  extension/siem.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "siem.h"
+
+PG_FUNCTION_INFO_V1(access_audit_siem_emit);
+
+/*
+ * Parse a value of access_audit.siem_log; -1 if it is not one.
+ */
+int
+aa_siem_parse_level(const char *value)
+{
+	if (value == NULL)
+		return -1;
+	if (pg_strcasecmp(value, "off") == 0 || pg_strcasecmp(value, "none") == 0)
+		return AA_SIEM_OFF;
+	if (pg_strcasecmp(value, "alerts") == 0)
+		return AA_SIEM_ALERTS;
+	if (pg_strcasecmp(value, "all") == 0)
+		return AA_SIEM_ALL;
+	return -1;
+}
+
+/*
+ * Write one line to the server log: prefix, a space, the JSON text.  The
+ * statement and context are left out so that the line stands alone; the
+ * client never sees it.
+ */
+void
+aa_siem_emit(const char *prefix, const char *json)
+{
+	ereport(LOG_SERVER_ONLY,
+			errmsg_internal("%s %s", prefix, json),
+			errhidestmt(true),
+			errhidecontext(true));
+}
+
+/*
+ * Log the JSON lines of the count records starting at first_seq, which
+ * the caller (the writer) inserted in its current transaction.  The
+ * caller is connected to SPI and has made the records visible with
+ * CommandCounterIncrement; the query runs read-write so that SPI takes a
+ * new snapshot that sees them.  An ERROR fails the batch, which is then
+ * retried.
+ */
+void
+aa_siem_log_records(int64 first_seq, int64 count)
+{
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		args[2];
+	int			ret;
+	uint64		i;
+
+	if (count <= 0)
+		return;
+	args[0] = Int64GetDatum(first_seq - 1);
+	args[1] = Int32GetDatum((int32) Min(count, PG_INT32_MAX));
+	ret = SPI_execute_with_args("SELECT line FROM access_audit.records_after($1, $2) AS line",
+								2, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "unexpected SPI result %d", ret);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *line = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+
+		if (line != NULL)
+		{
+			aa_siem_emit(AA_SIEM_RECORD_PREFIX, line);
+			pfree(line);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * SQL: access_audit._siem_emit(kind text, line text).  Writes one alert
+ * line when access_audit.siem_log is alerts or all; kind must be 'alert'.
+ * Only the extension's own trigger on access_audit.alerts calls it (EXECUTE
+ * is revoked from PUBLIC), so users cannot forge lines.
+ */
+Datum
+access_audit_siem_emit(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(kind, "alert") != 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("unrecognized SIEM line kind \"%s\"", kind),
+				errhint("The only kind is \"alert\"."));
+	if (aa_siem_level >= AA_SIEM_ALERTS)
+		aa_siem_emit(AA_SIEM_ALERT_PREFIX, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
+}
