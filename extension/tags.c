@@ -29,6 +29,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -40,6 +41,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_seclabel.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
 #include "miscadmin.h"
@@ -93,6 +95,13 @@ static bool db_active = false;
 static bool bump_at_commit = false;
 
 /*
+ * The member of access_audit_admin whose SECURITY LABEL statement is
+ * running as the table's owner (see seclabel_owner_for_admin), else
+ * InvalidOid.  Set and reset around that one statement.
+ */
+static Oid	label_admin = InvalidOid;
+
+/*
  * Moves whenever an answer of aa_tags_lookup() may have changed (the cache
  * was dropped, or an entry of it), so that capture can keep what it
  * derived from tags per plan and know when to derive it again.
@@ -108,6 +117,7 @@ static void tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								bool readOnlyTree, ProcessUtilityContext context,
 								ParamListInfo params, QueryEnvironment *queryEnv,
 								DestReceiver *dest, QueryCompletion *qc);
+static Oid	seclabel_owner_for_admin(Node *parsetree);
 static void tag_change_record(const ObjectAddress *object, const char *old,
 							  const char *label, const char *why);
 
@@ -243,14 +253,15 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 				errdetail("Only tables, partitioned tables, materialized views and foreign tables can be tagged."),
 				errhint("Tag the columns of the underlying table: reads through views are audited there."));
 
+	/* an admin's statement runs as the owner: it was checked before */
 	admin = get_role_oid(AA_ROLE_ADMIN, true);
-	if (!superuser() &&
+	if (!OidIsValid(label_admin) && !superuser() &&
 		!(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied to change access_audit tags"),
-				errhint("Only superusers and members of role \"%s\" may tag or untag columns.",
-						AA_ROLE_ADMIN));
+				errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
+						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
 
 	/*
 	 * Take turns with a copy labelling this column (label_existing()), and
@@ -261,7 +272,11 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 					   (uint16) object->objectSubId, ExclusiveLock);
 	InvalidateCatalogSnapshot();
 	old = GetSecurityLabel(object, AA_LABEL_PROVIDER);
-	tag_change_record(object, old, seclabel, NULL);
+	tag_change_record(object, old, seclabel,
+					  OidIsValid(label_admin) ?
+					  psprintf("tagged by a member of %s on a table owned by %s",
+							   AA_ROLE_ADMIN,
+							   GetUserNameFromId(GetUserId(), false)) : NULL);
 	/* a new tag, not a changed one, starts a publication's export of it */
 	if (old == NULL)
 		aa_capture_tag_published(object->objectId, object->objectSubId, seclabel);
@@ -1105,6 +1120,75 @@ aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
 }
 
 /*
+ * SECURITY LABEL FOR access_audit by someone who does not own the table.
+ * Core PostgreSQL requires ownership before it calls the label provider,
+ * but tagging is the security team's job, not the table owners': members
+ * of access_audit_admin may tag and untag any table, partitioned table,
+ * materialized view or foreign table in a schema they have USAGE on.  For
+ * such a statement this returns the table's owner, as whom the caller
+ * runs it (the provider hook then validates and records the change as
+ * usual, naming the admin as "by").  Everyone else without ownership gets
+ * an error naming the role to ask for, rather than core's "must be owner".
+ * Returns InvalidOid when the statement needs nothing from us: not a
+ * SECURITY LABEL for our provider on a relation, a superuser, or the
+ * owner.  Takes the lock core takes on the object.
+ */
+static Oid
+seclabel_owner_for_admin(Node *parsetree)
+{
+	SecLabelStmt *stmt;
+	ObjectAddress address;
+	Relation	relation = NULL;
+	HeapTuple	tuple;
+	Oid			owner;
+	Oid			nsp;
+	Oid			admin;
+
+	if (parsetree == NULL || !IsA(parsetree, SecLabelStmt))
+		return InvalidOid;
+	stmt = (SecLabelStmt *) parsetree;
+	if (stmt->provider != NULL && strcmp(stmt->provider, AA_LABEL_PROVIDER) != 0)
+		return InvalidOid;
+	/* views too, so that they get the provider's "cannot tag" */
+	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_COLUMN &&
+		stmt->objtype != OBJECT_MATVIEW && stmt->objtype != OBJECT_FOREIGN_TABLE &&
+		stmt->objtype != OBJECT_VIEW)
+		return InvalidOid;
+	if (superuser() || !OidIsValid(get_extension_oid(AA_NAME, true)))
+		return InvalidOid;
+
+	address = get_object_address(stmt->objtype, stmt->object, &relation,
+								 ShareUpdateExclusiveLock, false);
+	if (relation != NULL)
+		relation_close(relation, NoLock);
+	if (address.classId != RelationRelationId)
+		return InvalidOid;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(address.objectId));
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	if (has_privs_of_role(GetUserId(), owner))
+		return InvalidOid;
+
+	admin = get_role_oid(AA_ROLE_ADMIN, true);
+	if (!OidIsValid(admin) || !has_privs_of_role(GetUserId(), admin))
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied to change access_audit tags"),
+				errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
+						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+	nsp = get_rel_namespace(address.objectId);
+	if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied for schema %s", get_namespace_name(nsp)),
+				errhint("Members of \"%s\" may tag tables in the schemas they have USAGE on; ask the schema's owner to grant USAGE.",
+						AA_ROLE_ADMIN));
+	return owner;
+}
+
+/*
  * ProcessUtility hook: keep inherited tags on relations leaving a tree, and
  * tag relations made from a query of tagged columns.
  * The kept list lives in TopMemoryContext because DETACH CONCURRENTLY
@@ -1118,6 +1202,18 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	List	   *kept = detach_prepare(pstmt->utilityStmt);
 	int			derived_depth = aa_capture_derived_depth();
+	Oid			owner = seclabel_owner_for_admin(pstmt->utilityStmt);
+	Oid			save_userid = InvalidOid;
+	int			save_sec_context = 0;
+
+	/* an admin tagging a table it does not own: run it as the owner */
+	if (OidIsValid(owner))
+	{
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		label_admin = save_userid;
+		SetUserIdAndSecContext(owner,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	}
 
 	PG_TRY();
 	{
@@ -1127,10 +1223,20 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_CATCH();
 	{
+		if (OidIsValid(owner))
+		{
+			SetUserIdAndSecContext(save_userid, save_sec_context);
+			label_admin = InvalidOid;
+		}
 		detach_forget(kept);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (OidIsValid(owner))
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		label_admin = InvalidOid;
+	}
 
 	if (kept != NIL)
 	{
