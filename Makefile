@@ -8,6 +8,7 @@ OBJS = \
 	extension/detect.o \
 	extension/dict.o \
 	extension/guard.o \
+	extension/hints.o \
 	extension/plantrace.o \
 	extension/queue.o \
 	extension/remote.o \

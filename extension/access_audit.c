@@ -24,6 +24,7 @@
 #include "access_audit.h"
 #include "capture.h"
 #include "guard.h"
+#include "hints.h"
 #include "queue.h"
 #include "siem.h"
 #include "tags.h"
@@ -279,4 +280,5 @@ _PG_init(void)
 	aa_capture_init();
 	aa_guard_init();
 	aa_writer_init();
+	aa_hints_init();
 }
