@@ -201,8 +201,9 @@ BEGIN
 		|| '-webkit-print-color-adjust:exact;print-color-adjust:exact}'
 		|| 'h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;border-bottom:2px solid #2c3e50;padding-bottom:3px;margin-top:28px}'
 		|| '.meta{color:#555;font-size:13px;margin:0 0 10px}'
-		|| '.cards{display:flex;flex-wrap:wrap;gap:12px}'
-		|| '.card{border:1px solid #ccc;border-radius:4px;padding:8px 10px;width:440px;break-inside:avoid;page-break-inside:avoid}'
+		|| '.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:12px}'
+		|| '.card{border:1px solid #ccc;border-radius:4px;padding:8px 10px;break-inside:avoid;page-break-inside:avoid}'
+		|| 'svg.chart{width:100%;height:auto;display:block}'
 		|| '.card h3{font-size:15px;margin:0 0 2px;word-break:break-all}'
 		|| '.reason{font-size:12px;color:#333;margin:0 0 4px}'
 		|| '.score{float:right;font-weight:bold}.hi{color:#b71c1c}'
@@ -215,7 +216,7 @@ BEGIN
 		|| '.legend{font-size:12px;color:#333}.legend span{display:inline-block;width:18px;height:10px;margin:0 4px 0 12px;vertical-align:middle}'
 		|| 'table{border-collapse:collapse;font-size:13px;width:100%}'
 		|| 'th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}'
-		|| 'th{background:#eef1f4}td.n{text-align:right;white-space:nowrap}'
+		|| 'th{background:#eef1f4}td.n{text-align:right;white-space:nowrap}td.d{white-space:nowrap}'
 		|| 'td.q{font-family:"DejaVu Sans Mono",monospace;font-size:11px;word-break:break-all}'
 		|| '.bar{display:inline-block;height:10px;background:#2c6fad;vertical-align:middle}'
 		|| '.ok{color:#1b5e20;font-weight:bold}.bad{color:#b71c1c;font-weight:bold}'
@@ -305,12 +306,16 @@ BEGIN
 		 LIMIT 100
 	LOOP
 		n := r.total;
-		sec := sec || '<tr><td class="n">' || r.alert_id || '</td><td>'
+		sec := sec || '<tr><td class="n">' || r.alert_id || '</td><td class="d">'
 			|| access_audit._html(to_char(r.raised_at AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI')) || '</td><td>'
 			|| access_audit._html(r.actor) || '</td><td class="n">'
-			|| to_char(round(r.score::numeric, 1), 'FM999990.0') || '</td><td>'
-			|| to_char(r.window_start AT TIME ZONE tz, 'YYYY-MM-DD') || ' to '
-			|| to_char((r.window_end AT TIME ZONE tz) - interval '1 microsecond', 'YYYY-MM-DD')
+			|| to_char(round(r.score::numeric, 1), 'FM999990.0') || '</td><td class="d">'
+			|| to_char(r.window_start AT TIME ZONE tz, 'YYYY-MM-DD')
+			|| CASE WHEN (r.window_start AT TIME ZONE tz)::date
+						 = ((r.window_end AT TIME ZONE tz) - interval '1 microsecond')::date
+					THEN ''
+					ELSE ' to ' || to_char((r.window_end AT TIME ZONE tz) - interval '1 microsecond', 'YYYY-MM-DD')
+			   END
 			|| '</td><td>' || access_audit._html_cut(r.reason, 400) || '</td></tr>';
 	END LOOP;
 	IF sec = '' THEN
@@ -336,11 +341,13 @@ BEGIN
 		 LIMIT 200
 	LOOP
 		n := r.total;
-		sec := sec || '<tr><td>' || access_audit._html(to_char(r.ts AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI'))
+		sec := sec || '<tr><td class="d">' || access_audit._html(to_char(r.ts AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI'))
 			|| '</td><td>' || access_audit._html(r.changed_by)
 			|| '</td><td>' || access_audit._html(coalesce(r."column", r.relation))
-			|| '</td><td>' || coalesce(access_audit._html(nullif(r.old_tag, '')), '<span class="none">none</span>')
-			|| '</td><td>' || coalesce(access_audit._html(nullif(r.new_tag, '')), '<span class="none">none</span>')
+			|| '</td><td>' || CASE WHEN coalesce(r.old_tag, '') = '' THEN '<span class="none">none</span>'
+								   ELSE access_audit._html(r.old_tag) END
+			|| '</td><td>' || CASE WHEN coalesce(r.new_tag, '') = '' THEN '<span class="none">none</span>'
+								   ELSE access_audit._html(r.new_tag) END
 			|| '</td><td>' || access_audit._html_cut(coalesce(r.why, ''), 200)
 			|| CASE WHEN r.outcome IS DISTINCT FROM 'ok'
 				THEN ' (' || access_audit._html(r.outcome) || ')' ELSE '' END
