@@ -15,16 +15,20 @@
 
 /*
  * _html: text made safe as HTML element content and as a quoted attribute
- * value.  Control characters other than tab and newline, which HTML does
- * not allow, become U+FFFD.
+ * value (NULL gives '').  Tab, newline, carriage return and backslash become
+ * character references too, so that the page has none of them raw and
+ * COPY (SELECT access_audit.report()) TO 'file' writes it unchanged; other
+ * control characters, which HTML does not allow, become U+FFFD.
  */
 CREATE FUNCTION access_audit._html(s text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN pg_catalog.regexp_replace(
 	pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+	pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
 		pg_catalog.replace(coalesce(s, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-		'"', '&quot;'), '''', '&#39;'),
+		'"', '&quot;'), '''', '&#39;'), E'\\', '&#92;'), E'\t', '&#9;'), E'\n', '&#10;'),
+		E'\r', '&#13;'),
 	'[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]', U&'\FFFD', 'g');
 
 COMMENT ON FUNCTION access_audit._html(text) IS
@@ -191,7 +195,7 @@ BEGIN
 	SELECT array_agg(g::date ORDER BY g) INTO cal
 	  FROM generate_series(d0, d1, interval '1 day') g;
 
-	html := '<!DOCTYPE html>' || E'\n'
+	html := '<!DOCTYPE html>'
 		|| '<html lang="en"><head><meta charset="utf-8">'
 		|| '<meta name="viewport" content="width=device-width, initial-scale=1">'
 		|| '<title>access_audit report: ' || access_audit._html(current_database()::text)
@@ -434,13 +438,13 @@ BEGIN
 		END IF;
 	END IF;
 
-	html := html || '</body></html>' || E'\n';
+	html := html || '</body></html>';
 	RETURN html;
 END
 $fn$;
 
 COMMENT ON FUNCTION access_audit.report(timestamptz, integer, integer) IS
-'One self-contained HTML page (inline CSS and SVG, no script) for the "days" business days ending with the day of as_of: the "top" exporters of rank_exporters with a chart each of their daily volume against their own baseline band and their peers'' median, open alerts, tag changes, read volume per table, and the capture pipeline (access_audit.stats and the hash chain verified up to the newest record). Every user-controlled string is HTML-escaped. Example: psql -XAtc "SELECT access_audit.report()" shop > report.html';
+'One self-contained HTML page on one line (inline CSS and SVG, no script) for the "days" business days ending with the day of as_of: the "top" exporters of rank_exporters with a chart each of their daily volume against their own baseline band and their peers'' median, open alerts, tag changes, read volume per table, and the capture pipeline (access_audit.stats and the hash chain verified up to the newest record). Every user-controlled string is HTML-escaped. Example: psql -XAtc "SELECT access_audit.report()" shop > report.html';
 
 REVOKE ALL ON FUNCTION access_audit._html(text), access_audit._html_cut(text, integer),
 	access_audit._report_chart(date[], float8[], float8[], float8, float8, text),

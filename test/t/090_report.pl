@@ -75,7 +75,8 @@ $node->safe_psql('postgres', qq{
 SET access_audit.maintenance = on;
 INSERT INTO access_audit.alerts (actor, window_start, window_end, score, reason)
 VALUES ('clerk-7', now() - interval '1 day', now(), 9.87654, 'exported 6,000 rows'),
-       ('$q_actor', now() - interval '1 day', now(), 4.2, 'reason with </td></tr></table><h1>x</h1>');
+       ('$q_actor', now() - interval '1 day', now(), 4.2,
+        E'reason with </td></tr></table><h1>x</h1>, a \\\\ backslash,\\ta tab and\\na newline');
 RESET access_audit.maintenance;
 });
 
@@ -92,6 +93,22 @@ print $fh $html;
 close($fh);
 
 like($html, qr/^<!DOCTYPE html>/, 'the page is an HTML document');
+like($html, qr/a &#92; backslash,&#9;a tab and&#10;a newline/,
+	'backslash, tab and newline in values are character references');
+unlike(substr($html, 0, -1), qr/[\n\t\\]/, 'the page is one line without tabs or backslashes');
+
+# The pg_cron way: COPY ... TO a file writes the same page.
+my $copy_file = "$dir/copy.html";
+chmod 0777, $dir;
+$node->safe_psql('postgres', 'SELECT access_audit.flush()');
+my $same_txn = $node->safe_psql('postgres', qq{
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+COPY (SELECT access_audit.report()) TO '$copy_file';
+SELECT access_audit.report();
+COMMIT;
+});
+is(slurp_file($copy_file), "$same_txn\n",
+	'COPY (SELECT access_audit.report()) TO a file writes the page unchanged');
 unlike($html, qr/<script/i, 'the page has no script element');
 unlike($html, qr/<img|<b>|<h1>x/i, 'no user-chosen name became markup');
 unlike($html, qr/<[^>]*\b(?:src|href)\s*=/i, 'the page loads nothing from elsewhere');
