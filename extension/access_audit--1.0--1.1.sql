@@ -162,10 +162,13 @@ COMMENT ON FUNCTION access_audit._report_chart(date[], float8[], float8[], float
  * tag changes and read volume per table cover the period.  The pipeline
  * section shows access_audit.stats and walks the hash chain up to the
  * newest record (verify()), so the page says up to which record the log
- * is known to be intact.
+ * is known to be intact.  source may name another table of actor_daily's
+ * shape (as for rank_exporters), for example one with imported history;
+ * it is read with the caller's rights.
  */
 CREATE FUNCTION access_audit.report(as_of timestamptz DEFAULT now(), days integer DEFAULT 14,
-									top integer DEFAULT 10)
+									top integer DEFAULT 10,
+									source regclass DEFAULT 'access_audit.actor_daily')
 RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -200,6 +203,13 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass how many exporters get a chart, such as 10.';
 	END IF;
+
+	IF source IS NULL THEN
+		RAISE EXCEPTION 'source must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass access_audit.actor_daily or a table of the same shape.';
+	END IF;
+	PERFORM access_audit.check_rollup_shape(source);
 
 	tz := coalesce(nullif(current_setting('access_audit.business_timezone', true), ''),
 				   current_setting('TimeZone'));
@@ -257,40 +267,44 @@ BEGIN
 	sec := '';
 	FOR r IN
 		SELECT x.rank, x.actor, x.peer_group, x.volume, x.score, x.reason
-		  FROM access_audit.rank_exporters(interval '1 day', interval '30 days', as_of) x
+		  FROM access_audit.rank_exporters(interval '1 day', interval '30 days', as_of, source) x
 		 WHERE x.volume > 0
 		 ORDER BY x.rank
 		 LIMIT top
 	LOOP
+		/* $1 actor, $2 peer group, $3 first day, $4 last day, $5 the days */
+		EXECUTE pg_catalog.format($q$
 		SELECT
 			(SELECT array_agg(coalesce(e.vol, 0)::float8 ORDER BY c.day)
-			   FROM unnest(cal) c(day)
+			   FROM unnest($5) c(day)
 			   LEFT JOIN (SELECT a.day, sum(greatest(a.rows, a.tagged_rows)) AS vol
-							FROM access_audit.actor_daily a
-						   WHERE a.actor OPERATOR(pg_catalog.=) r.actor
-							 AND a.day BETWEEN d0 AND d1
+							FROM %1$s a
+						   WHERE a.actor OPERATOR(pg_catalog.=) $1
+							 AND a.day BETWEEN $3 AND $4
 						   GROUP BY a.day) e ON e.day = c.day) AS vals,
 			(SELECT array_agg(p.med ORDER BY c.day)
-			   FROM unnest(cal) c(day)
+			   FROM unnest($5) c(day)
 			   LEFT JOIN (SELECT pd.day, percentile_cont(0.5) WITHIN GROUP (ORDER BY pd.vol) AS med
 							FROM (SELECT a.day, a.actor, sum(greatest(a.rows, a.tagged_rows))::float8 AS vol
-									FROM access_audit.actor_daily a
+									FROM %1$s a
 									LEFT JOIN access_audit.actor_groups g ON g.actor = a.actor
-								   WHERE a.day BETWEEN d0 AND d1
-									 AND a.actor OPERATOR(pg_catalog.<>) r.actor
-									 AND coalesce(g.peer_group, 'default') OPERATOR(pg_catalog.=) r.peer_group
+								   WHERE a.day BETWEEN $3 AND $4
+									 AND a.actor OPERATOR(pg_catalog.<>) $1
+									 AND coalesce(g.peer_group, 'default') OPERATOR(pg_catalog.=) $2
 									 AND NOT coalesce(g.bulk_user, false)
 								   GROUP BY a.day, a.actor) pd
 						   GROUP BY pd.day) p ON p.day = c.day) AS peer,
 			b.lo, b.hi
-		  INTO v
 		  FROM (SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY bd.vol) AS lo,
 					   percentile_cont(0.75) WITHIN GROUP (ORDER BY bd.vol) AS hi
 				  FROM (SELECT sum(greatest(a.rows, a.tagged_rows))::float8 AS vol
-						  FROM access_audit.actor_daily a
-						 WHERE a.actor OPERATOR(pg_catalog.=) r.actor
-						   AND a.day BETWEEN d1 - 30 AND d1 - 1
-						 GROUP BY a.day) bd) b;
+						  FROM %1$s a
+						 WHERE a.actor OPERATOR(pg_catalog.=) $1
+						   AND a.day BETWEEN $4 - 30 AND $4 - 1
+						 GROUP BY a.day) bd) b
+		$q$, source)
+		INTO v
+		USING r.actor, r.peer_group, d0, d1, cal;
 
 		sec := sec || '<div class="card"><h3><span class="score'
 			|| CASE WHEN r.score > 4 THEN ' hi' ELSE '' END || '">score '
@@ -384,15 +398,16 @@ BEGIN
 	html := html || '<h2>Reads per table</h2>';
 	sec := '';
 	maxvol := NULL;
-	FOR r IN
+	FOR r IN EXECUTE pg_catalog.format($q$
 		SELECT a.relation, sum(greatest(a.rows, a.tagged_rows))::float8 AS vol,
 			   sum(a.statements) AS stmts, count(DISTINCT a.actor) AS actors,
 			   sum(a.off_hours_rows) AS off
-		  FROM access_audit.actor_daily a
-		 WHERE a.day BETWEEN d0 AND d1
+		  FROM %s a
+		 WHERE a.day BETWEEN $1 AND $2
 		 GROUP BY a.relation
-		 ORDER BY 2 DESC, 1
+		 ORDER BY 2 DESC, a.relation COLLATE "C"
 		 LIMIT 50
+		$q$, source) USING d0, d1
 	LOOP
 		maxvol := coalesce(maxvol, greatest(r.vol, 1));
 		sec := sec || '<tr><td>' || access_audit._html(r.relation) || '</td><td class="n">'
@@ -456,18 +471,18 @@ BEGIN
 END
 $fn$;
 
-COMMENT ON FUNCTION access_audit.report(timestamptz, integer, integer) IS
-'One self-contained HTML page on one line (inline CSS and SVG, no script) for the "days" business days ending with the day of as_of: the "top" exporters of rank_exporters with a chart each of their daily volume against their own baseline band and their peers'' median, open alerts, tag changes, read volume per table, and the capture pipeline (access_audit.stats and the hash chain verified up to the newest record). Every user-controlled string is HTML-escaped. Example: psql -XAtc "SELECT access_audit.report()" shop > report.html';
+COMMENT ON FUNCTION access_audit.report(timestamptz, integer, integer, regclass) IS
+'One self-contained HTML page on one line (inline CSS and SVG, no script) for the "days" business days ending with the day of as_of: the "top" exporters of rank_exporters with a chart each of their daily volume against their own baseline band and their peers'' median, open alerts, tag changes, read volume per table, and the capture pipeline (access_audit.stats and the hash chain verified up to the newest record). source may name a table of actor_daily''s shape, as for rank_exporters. Every user-controlled string is HTML-escaped. Example: psql -XAtc "SELECT access_audit.report()" shop > report.html';
 
 REVOKE ALL ON FUNCTION access_audit._html(text), access_audit._html_cut(text, integer),
 	access_audit._report_chart(date[], float8[], float8[], float8, float8, text),
-	access_audit.report(timestamptz, integer, integer) FROM PUBLIC;
+	access_audit.report(timestamptz, integer, integer, regclass) FROM PUBLIC;
 DO $do$
 BEGIN
 	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'access_audit_reader') THEN
 		GRANT EXECUTE ON FUNCTION access_audit._html(text), access_audit._html_cut(text, integer),
 			access_audit._report_chart(date[], float8[], float8[], float8, float8, text),
-			access_audit.report(timestamptz, integer, integer)
+			access_audit.report(timestamptz, integer, integer, regclass)
 			TO access_audit_reader, access_audit_admin;
 	END IF;
 END
