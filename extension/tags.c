@@ -42,6 +42,7 @@
 #include "catalog/pg_seclabel.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
 #include "miscadmin.h"
@@ -272,6 +273,19 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 					   (uint16) object->objectSubId, ExclusiveLock);
 	InvalidateCatalogSnapshot();
 	old = GetSecurityLabel(object, AA_LABEL_PROVIDER);
+
+	/*
+	 * A tag in a database without the extension audits nothing there: say so
+	 * now, since no status view of another database can see it.
+	 */
+	if (seclabel != NULL && !OidIsValid(get_extension_oid(AA_NAME, true)))
+		ereport(WARNING,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit is not installed in database \"%s\"",
+					   get_database_name(MyDatabaseId)),
+				errdetail("The tag is kept, but reads of \"%s\" are not audited until the extension is created.",
+						  get_rel_name(object->objectId)),
+				errhint("Run CREATE EXTENSION access_audit in this database."));
 	tag_change_record(object, old, seclabel,
 					  OidIsValid(label_admin) ?
 					  psprintf("tagged by a member of %s on a table owned by %s",
