@@ -152,7 +152,7 @@ COMMENT ON FUNCTION access_audit._report_chart(date[], float8[], float8[], float
 /*
  * report: the analyst's page.  The period is the "days" business days
  * ending with the day of as_of.  Top exporters are the first "top" actors
- * of rank_exporters('1 day', '30 days', as_of) with a volume; each chart
+ * of rank_exporters('1 day', '30 days', as_of) with a volume or a score; each chart
  * shows their daily volume over the period (volume = greatest(rows,
  * tagged_rows) summed over relations, as daily_exports), their baseline
  * band (the middle half, 25th to 75th percentile, of their active days'
@@ -268,7 +268,7 @@ BEGIN
 	FOR r IN
 		SELECT x.rank, x.actor, x.peer_group, x.volume, x.score, x.reason
 		  FROM access_audit.rank_exporters(interval '1 day', interval '30 days', as_of, source) x
-		 WHERE x.volume > 0
+		 WHERE x.volume > 0 OR x.score > 0
 		 ORDER BY x.rank
 		 LIMIT top
 	LOOP
