@@ -170,6 +170,15 @@ cmp_ok($count{band}, '>', 5000, 'the charts draw baseline bands');
 cmp_ok($count{white}, '<', $img->{width} * $img->{height} * 0.95,
 	'the screenshot is not blank');
 
+# Printing: Chromium's print to PDF lays it out on pages.
+my $pdf_file = "$dir/report.pdf";
+IPC::Run::run([ @chrome, '--no-pdf-header-footer', "--print-to-pdf=$pdf_file",
+		"file://$html_file" ], '>', \my $pout, '2>', \$cerr)
+  or die "chromium --print-to-pdf failed: $cerr";
+my $pdf = slurp_file($pdf_file);
+like($pdf, qr/^%PDF-/, 'the report prints to PDF');
+cmp_ok(scalar(() = $pdf =~ m{/Type /Page\b}g), '>=', 1, 'on at least one page');
+
 # Bad arguments are refused with a hint.
 my ($ret, $stdout, $stderr) =
   $node->psql('postgres', 'SELECT access_audit.report(days => 0)');
