@@ -179,6 +179,12 @@ my $pdf = slurp_file($pdf_file);
 like($pdf, qr/^%PDF-/, 'the report prints to PDF');
 cmp_ok(scalar(() = $pdf =~ m{/Type /Page\b}g), '>=', 1, 'on at least one page');
 
+# Without the chain walk, the page says so.
+like($node->safe_psql('postgres', 'SELECT access_audit.report(verify_chain => false)'),
+	qr/head at record \d+, not verified on this page/, 'verify_chain => false skips the chain walk');
+like($html, qr/Hash chain: <span class="ok">verified<\/span> up to record \d+/,
+	'by default the page says up to which record the chain is verified');
+
 # Bad arguments are refused with a hint.
 my ($ret, $stdout, $stderr) =
   $node->psql('postgres', 'SELECT access_audit.report(days => 0)');
