@@ -32,6 +32,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_attrdef.h"
@@ -1138,9 +1139,9 @@ aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
  * Core PostgreSQL requires ownership before it calls the label provider,
  * but tagging is the security team's job, not the table owners': members
  * of access_audit_admin may tag and untag any table, partitioned table,
- * materialized view or foreign table in a schema they have USAGE on.  For
- * such a statement this returns the table's owner, as whom the caller
- * runs it (the provider hook then validates and records the change as
+ * materialized view or foreign table in a schema they have USAGE on, other
+ * than the system's schemas and access_audit's own.  For such a statement
+ * this returns the table's owner, as whom the caller runs it (the provider hook then validates and records the change as
  * usual, naming the admin as "by").  Everyone else without ownership gets
  * an error naming the role to ask for, rather than core's "must be owner".
  * Returns InvalidOid when the statement needs nothing from us: not a
@@ -1193,6 +1194,22 @@ seclabel_owner_for_admin(Node *parsetree)
 				errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
 						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
 	nsp = get_rel_namespace(address.objectId);
+
+	/*
+	 * Not the system's tables nor our own: tagging pg_class would audit every
+	 * catalog query, tagging the log would audit the audit.  Core leaves that
+	 * to their owners, superusers.
+	 */
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+		nsp == get_namespace_oid("information_schema", true) ||
+		nsp == get_namespace_oid(AA_SCHEMA, true))
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied to tag \"%s\"",
+					   get_rel_name(address.objectId)),
+				errdetail("Members of \"%s\" may tag tables they do not own, but not system catalogs or access_audit's own tables.",
+						  AA_ROLE_ADMIN),
+				errhint("Only a superuser may tag them."));
 	if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -35,6 +35,10 @@ SECURITY LABEL FOR access_audit ON VIEW ta_sales.v IS 'pii';
 SECURITY LABEL FOR access_audit ON COLUMN ta_sales.customers.nosuch IS 'pii';
 -- only in schemas it may use
 SECURITY LABEL FOR access_audit ON COLUMN ta_hidden.secrets.s IS 'pii';
+-- not the system's tables nor access_audit's own
+SECURITY LABEL FOR access_audit ON TABLE pg_catalog.pg_class IS 'pii';
+SECURITY LABEL FOR access_audit ON TABLE information_schema.sql_features IS 'pii';
+SECURITY LABEL FOR access_audit ON COLUMN access_audit.log_data.detail IS 'pii';
 -- other objects keep core's rules
 SECURITY LABEL FOR access_audit ON SCHEMA ta_sales IS 'pii';
 RESET ROLE;
