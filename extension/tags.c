@@ -1141,8 +1141,9 @@ aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
  * of access_audit_admin may tag and untag any table, partitioned table,
  * materialized view or foreign table in a schema they have USAGE on, other
  * than the system's schemas and access_audit's own.  For such a statement
- * this returns the table's owner, as whom the caller runs it (the provider hook then validates and records the change as
- * usual, naming the admin as "by").  Everyone else without ownership gets
+ * this returns the table's owner, as whom the caller runs it (the provider
+ * hook then validates and records the change as usual, naming the admin as
+ * "by").  Everyone else without ownership gets
  * an error naming the role to ask for, rather than core's "must be owner".
  * Returns InvalidOid when the statement needs nothing from us: not a
  * SECURITY LABEL for our provider on a relation, a superuser, or the
