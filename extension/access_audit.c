@@ -281,4 +281,5 @@ _PG_init(void)
 	aa_guard_init();
 	aa_writer_init();
 	aa_hints_init();
+	aa_siem_init();
 }

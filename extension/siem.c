@@ -15,8 +15,13 @@
  * trigger in extension/sql/40_report.sql), the same text a pull-based
  * collector reads.
  *
- * Ownership: no state of its own; aa_siem_level (access_audit.c) is written
- * only by the setting's assign hook.
+ * Lines that only look like ours (a user's RAISE LOG with our prefix) are
+ * marked in an emit_log_hook, so the prefix at the start of a message
+ * always means this file wrote it.
+ *
+ * Ownership: siem_emitting is process-local, set only around our own
+ * ereport; aa_siem_level (access_audit.c) is written only by the setting's
+ * assign hook.
  *
  * IDENTIFICATION
  *	  extension/siem.c
@@ -29,10 +34,53 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/elog.h"
 
 #include "siem.h"
 
 PG_FUNCTION_INFO_V1(access_audit_siem_emit);
+
+/* true while aa_siem_emit reports one of our lines */
+static bool siem_emitting = false;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+static void siem_emit_log_hook(ErrorData * edata);
+
+/*
+ * Install the hook that keeps others from writing lines that look like
+ * ours.  Called once from _PG_init.
+ */
+void
+aa_siem_init(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = siem_emit_log_hook;
+}
+
+/*
+ * emit_log_hook: a message that starts with one of our prefixes but was
+ * not written by aa_siem_emit (RAISE LOG 'ACCESS_AUDIT_ALERT {...}' in a
+ * user's function, say) gets "(not from access_audit) " in front, so that
+ * a log shipper matching the prefix at the start of the message never
+ * takes it for an alert or a record.  Runs in the error's own context.
+ */
+static void
+siem_emit_log_hook(ErrorData * edata)
+{
+	if (!siem_emitting && edata->message != NULL)
+	{
+		const char *m = edata->message;
+
+		while (*m == ' ' || *m == '\t' || *m == '\n' || *m == '\r')
+			m++;
+		if (strncmp(m, AA_SIEM_ALERT_PREFIX, strlen(AA_SIEM_ALERT_PREFIX)) == 0 ||
+			strncmp(m, AA_SIEM_RECORD_PREFIX, strlen(AA_SIEM_RECORD_PREFIX)) == 0)
+			edata->message = psprintf("(not from access_audit) %s",
+									  edata->message);
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
 
 /*
  * Parse a value of access_audit.siem_log; -1 if it is not one.
@@ -59,10 +107,19 @@ aa_siem_parse_level(const char *value)
 void
 aa_siem_emit(const char *prefix, const char *json)
 {
-	ereport(LOG_SERVER_ONLY,
-			errmsg_internal("%s %s", prefix, json),
-			errhidestmt(true),
-			errhidecontext(true));
+	siem_emitting = true;
+	PG_TRY();
+	{
+		ereport(LOG_SERVER_ONLY,
+				errmsg_internal("%s %s", prefix, json),
+				errhidestmt(true),
+				errhidecontext(true));
+	}
+	PG_FINALLY();
+	{
+		siem_emitting = false;
+	}
+	PG_END_TRY();
 }
 
 /*

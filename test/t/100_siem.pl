@@ -73,7 +73,7 @@ sub log_lines
 	my @objs;
 	for my $line (split /\n/, $log)
 	{
-		push @objs, decode_json($1) if $line =~ /\b$prefix (\{.*\})$/;
+		push @objs, decode_json($1) if $line =~ /\bLOG:  $prefix (\{.*\})$/;
 	}
 	return @objs;
 }
@@ -192,6 +192,17 @@ VALUES ('<x>', now(), now() + interval '1 day', 5, 'line' || chr(10) || 'break')
 my @al2 = log_lines('ACCESS_AUDIT_ALERT', $off);
 is(scalar(@al2), 1, 'siem_log = alerts still logs alerts');
 is($al2[0]{event}{reason}, "line\nbreak", 'a newline in a value stays inside the one JSON line');
+
+# A line that only looks like ours is marked.
+$off = -s $node->logfile;
+$node->safe_psql('postgres', q{
+DO $$BEGIN RAISE LOG 'ACCESS_AUDIT_ALERT {"forged": true}'; END$$;
+DO $$BEGIN RAISE LOG '  ACCESS_AUDIT_RECORD {"forged": true}'; END$$;
+}, connstr => $node->connstr('postgres') . ' user=analyst');
+is(scalar(log_lines('ACCESS_AUDIT_ALERT', $off)) + scalar(log_lines('ACCESS_AUDIT_RECORD', $off)), 0,
+	'a RAISE LOG with our prefix is not taken for a SIEM line');
+like(slurp_file($node->logfile, $off), qr/LOG:  \(not from access_audit\) ACCESS_AUDIT_ALERT \{"forged": true\}/,
+	'it is marked as not ours');
 
 # Bad values and forged lines are refused.
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
