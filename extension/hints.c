@@ -80,7 +80,7 @@ static const PermissionHint permission_hints[] = {
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
-static void aa_emit_log_hook(ErrorData * edata);
+static void aa_emit_log_hook(ErrorData *edata);
 
 /*
  * Install the hook.  Called once from _PG_init.
@@ -97,7 +97,7 @@ aa_hints_init(void)
  * access_audit objects, then pass the error on.
  */
 static void
-aa_emit_log_hook(ErrorData * edata)
+aa_emit_log_hook(ErrorData *edata)
 {
 	if (edata->elevel == ERROR &&
 		edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE &&

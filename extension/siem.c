@@ -44,7 +44,7 @@ PG_FUNCTION_INFO_V1(access_audit_siem_emit);
 static bool siem_emitting = false;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
-static void siem_emit_log_hook(ErrorData * edata);
+static void siem_emit_log_hook(ErrorData *edata);
 
 /*
  * Install the hook that keeps others from writing lines that look like
@@ -65,7 +65,7 @@ aa_siem_init(void)
  * takes it for an alert or a record.  Runs in the error's own context.
  */
 static void
-siem_emit_log_hook(ErrorData * edata)
+siem_emit_log_hook(ErrorData *edata)
 {
 	if (!siem_emitting && edata->message != NULL)
 	{
