@@ -157,8 +157,8 @@ COMMENT ON FUNCTION access_audit._report_chart(date[], float8[], float8[], float
  * tagged_rows) summed over relations, as daily_exports), their baseline
  * band (the middle half, 25th to 75th percentile, of their active days'
  * volumes in the 30 days before the day of as_of) and their peer group's
- * median volume per day (other non-bulk actors of the same peer group
- * active that day).  Open alerts are those without an acknowledgement now;
+ * median volume per day (non-bulk actors of the same peer group active
+ * that day).  Open alerts are those without an acknowledgement now;
  * tag changes and read volume per table cover the period.  The pipeline
  * section shows access_audit.stats and walks the hash chain up to the
  * newest record (verify()), so the page says up to which record the log
@@ -190,6 +190,9 @@ DECLARE
 	v			record;
 	cal			date[];
 	maxvol		float8;
+	tops		jsonb;			/* the top exporters, in rank order */
+	series		jsonb;			/* per actor: vals (per day), lo, hi */
+	peers		jsonb;			/* per peer group: median per day */
 BEGIN
 	IF as_of IS NULL THEN
 		RAISE EXCEPTION 'as_of must not be null'
@@ -268,46 +271,84 @@ BEGIN
 		|| '<span style="background:#bcd7f2"></span>own baseline (middle half of active days)'
 		|| '<span style="border-top:2px dashed #555;height:0"></span>peer group median</p>';
 	sec := '';
-	FOR r IN
-		SELECT x.rank, x.actor, x.peer_group, x.volume, x.score, x.reason
-		  FROM access_audit.rank_exporters(interval '1 day', interval '30 days', as_of, source) x
-		 WHERE x.volume > 0 OR x.score > 0
-		 ORDER BY x.rank
-		 LIMIT top
-	LOOP
-		/* $1 actor, $2 peer group, $3 first day, $4 last day, $5 the days */
-		EXECUTE pg_catalog.format($q$
-		SELECT
-			(SELECT array_agg(coalesce(e.vol, 0)::float8 ORDER BY c.day)
-			   FROM unnest($5) c(day)
-			   LEFT JOIN (SELECT a.day, sum(greatest(a.rows, a.tagged_rows)) AS vol
-							FROM %1$s a
-						   WHERE a.actor OPERATOR(pg_catalog.=) $1
-							 AND a.day BETWEEN $3 AND $4
-						   GROUP BY a.day) e ON e.day = c.day) AS vals,
-			(SELECT array_agg(p.med ORDER BY c.day)
-			   FROM unnest($5) c(day)
-			   LEFT JOIN (SELECT pd.day, percentile_cont(0.5) WITHIN GROUP (ORDER BY pd.vol) AS med
-							FROM (SELECT a.day, a.actor, sum(greatest(a.rows, a.tagged_rows))::float8 AS vol
-									FROM %1$s a
-									LEFT JOIN access_audit.actor_groups g ON g.actor = a.actor
-								   WHERE a.day BETWEEN $3 AND $4
-									 AND a.actor OPERATOR(pg_catalog.<>) $1
-									 AND coalesce(g.peer_group, 'default') OPERATOR(pg_catalog.=) $2
-									 AND NOT coalesce(g.bulk_user, false)
-								   GROUP BY a.day, a.actor) pd
-						   GROUP BY pd.day) p ON p.day = c.day) AS peer,
-			b.lo, b.hi
-		  FROM (SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY bd.vol) AS lo,
-					   percentile_cont(0.75) WITHIN GROUP (ORDER BY bd.vol) AS hi
-				  FROM (SELECT sum(greatest(a.rows, a.tagged_rows))::float8 AS vol
-						  FROM %1$s a
-						 WHERE a.actor OPERATOR(pg_catalog.=) $1
-						   AND a.day BETWEEN $4 - 30 AND $4 - 1
-						 GROUP BY a.day) bd) b
+
+	/*
+	 * Three queries for all the charts, whatever "top" is: the top actors,
+	 * their daily volumes over the period and the 30 baseline days (one
+	 * range of days of the roll-up), and the daily medians of their peer
+	 * groups (one pass over the period).
+	 */
+	SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.rank), '[]')
+	  INTO tops
+	  FROM (SELECT e.rank, e.actor, e.peer_group, e.volume, e.score, e.reason
+			  FROM access_audit.rank_exporters(interval '1 day', interval '30 days', as_of, source) e
+			 WHERE e.volume > 0 OR e.score > 0
+			 ORDER BY e.rank
+			 LIMIT top) x;
+
+	/* $1 actors, $2 first day read, $3 last day, $4 the period's days */
+	EXECUTE pg_catalog.format($q$
+		WITH a AS (
+			SELECT s.actor, s.day, sum(greatest(s.rows, s.tagged_rows))::float8 AS vol
+			  FROM %s s
+			 WHERE s.actor = ANY ($1) AND s.day BETWEEN $2 AND $3
+			 GROUP BY s.actor, s.day
+		)
+		SELECT coalesce(jsonb_object_agg(t.actor, jsonb_build_object(
+				   'vals', (SELECT jsonb_agg(coalesce(a.vol, 0) ORDER BY c.day)
+							  FROM unnest($4) c(day)
+							  LEFT JOIN a ON a.actor = t.actor AND a.day = c.day),
+				   'lo', (SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY a.vol)
+							FROM a WHERE a.actor = t.actor AND a.day BETWEEN $3 - 30 AND $3 - 1),
+				   'hi', (SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY a.vol)
+							FROM a WHERE a.actor = t.actor AND a.day BETWEEN $3 - 30 AND $3 - 1))),
+			   '{}')
+		  FROM unnest($1) t(actor)
 		$q$, source)
-		INTO v
-		USING r.actor, r.peer_group, d0, d1, cal;
+	  INTO series
+	  USING ARRAY(SELECT t.actor FROM jsonb_to_recordset(tops) AS t(actor text)),
+			least(d0, d1 - 30), d1, cal;
+
+	/* $1 peer groups, $2 first day, $3 last day, $4 the period's days */
+	EXECUTE pg_catalog.format($q$
+		WITH m AS (
+			SELECT pd.grp, pd.day, percentile_cont(0.5) WITHIN GROUP (ORDER BY pd.vol) AS med
+			  FROM (SELECT coalesce(g.peer_group, 'default') AS grp, s.day, s.actor,
+						   sum(greatest(s.rows, s.tagged_rows))::float8 AS vol
+					  FROM %s s
+					  LEFT JOIN access_audit.actor_groups g ON g.actor = s.actor
+					 WHERE s.day BETWEEN $2 AND $3 AND NOT coalesce(g.bulk_user, false)
+					 GROUP BY 1, 2, 3) pd
+			 WHERE pd.grp = ANY ($1)
+			 GROUP BY pd.grp, pd.day
+		)
+		SELECT coalesce(jsonb_object_agg(gg.grp,
+				   (SELECT jsonb_agg(m.med ORDER BY c.day)
+					  FROM unnest($4) c(day)
+					  LEFT JOIN m ON m.grp = gg.grp AND m.day = c.day)), '{}')
+		  FROM (SELECT DISTINCT t.grp FROM unnest($1) t(grp)) gg
+		$q$, source)
+	  INTO peers
+	  USING ARRAY(SELECT t.peer_group FROM jsonb_to_recordset(tops) AS t(peer_group text)),
+			d0, d1, cal;
+
+	FOR r IN
+		SELECT t.*
+		  FROM jsonb_to_recordset(tops)
+			   AS t(rank int, actor text, peer_group text, volume bigint, score float8, reason text)
+		 ORDER BY t.rank
+	LOOP
+		SELECT ARRAY(SELECT e.v::float8
+					   FROM jsonb_array_elements_text(series -> r.actor -> 'vals')
+							WITH ORDINALITY AS e(v, i)
+					  ORDER BY e.i) AS vals,
+			   ARRAY(SELECT e.v::float8
+					   FROM jsonb_array_elements_text(peers -> r.peer_group)
+							WITH ORDINALITY AS e(v, i)
+					  ORDER BY e.i) AS peer,
+			   (series -> r.actor ->> 'lo')::float8 AS lo,
+			   (series -> r.actor ->> 'hi')::float8 AS hi
+		  INTO v;
 
 		sec := sec || '<div class="card"><h3><span class="score'
 			|| CASE WHEN r.score > 4 THEN ' hi' ELSE '' END || '">score '
