@@ -910,5 +910,19 @@ $fn$;
 COMMENT ON FUNCTION access_audit.status(boolean) IS
 'Health of the set-up: extension and settings, per audited database its writer, queue, waits on a full queue and torn records (counters since the server started), then in this database the hash chain (walked with verify => true), open alerts and tagged columns. Each row is ok, info, warning or error with a sentence.';
 
+/*
+ * The same as a view, for SELECT * FROM access_audit.status (the chain is
+ * not walked: call status(verify => true) for that).  The view runs the
+ * function with its owner's rights, so it is granted like the function.
+ */
+CREATE VIEW access_audit.status AS
+	SELECT s.check_name, s.database, s.status, s.detail
+	  FROM access_audit.status(false) s;
+
+COMMENT ON VIEW access_audit.status IS
+'Health of the set-up, one row per check (see access_audit.status(verify boolean)); the hash chain is not walked here.';
+
 REVOKE ALL ON FUNCTION access_audit.status(boolean) FROM PUBLIC;
+REVOKE ALL ON access_audit.status FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION access_audit.status(boolean) TO access_audit_reader, access_audit_admin;
+GRANT SELECT ON access_audit.status TO access_audit_reader, access_audit_admin;

@@ -65,6 +65,8 @@ SELECT check_name, status, detail ~ '^verified up to record [0-9]+ of .* \([0-9,
 SELECT status, detail FROM access_audit.status() WHERE check_name = 'gaps' AND database = current_database();
 SELECT status, detail ~ '^[0-9]+ records in the log in all .*, 0 of them GAP markers' AS durable
   FROM access_audit.status(verify => true) WHERE check_name = 'log';
+-- the same as a view
+SELECT count(*) > 0 AS rows FROM access_audit.status WHERE check_name = 'chain' AND status = 'info';
 RESET ROLE;
 
 DROP TABLE ar_customers;
