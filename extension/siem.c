@@ -5,14 +5,14 @@
  *
  * This file owns access_audit.siem_log: parsing the setting, and writing
  * one server-log line per alert (called from the alerts table's trigger
- * through access_audit._siem_emit) and, with siem_log = all, one line per
+ * through access_audit._siem_emit in sql_api.c) and, with siem_log = all, one line per
  * audit record (called by the writer inside the transaction that inserts
  * the records, so a batch that commits has been logged; a batch retried
  * after a failed commit is logged again with the same seq and hash).
  * Each line is a fixed prefix, one space and one JSON object without
  * newlines, so log shippers pick it out of the server log with one match.
  * The JSON is built in SQL (access_audit.records_after and the alert
- * trigger in extension/sql/40_report.sql), the same text a pull-based
+ * trigger in extension/sql/41_siem.sql), the same text a pull-based
  * collector reads.
  *
  * Lines that only look like ours (a user's RAISE LOG with our prefix) are
@@ -30,15 +30,11 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "catalog/pg_type.h"
-#include "fmgr.h"
-#include "utils/builtins.h"
+#include "executor/spi.h"
 #include "utils/elog.h"
 
 #include "siem.h"
-
-PG_FUNCTION_INFO_V1(access_audit_siem_emit);
 
 /* true while aa_siem_emit reports one of our lines */
 static bool siem_emitting = false;
@@ -161,25 +157,12 @@ aa_siem_log_records(int64 first_seq, int64 count)
 }
 
 /*
- * SQL: access_audit._siem_emit(kind text, line text).  Writes one alert
- * line when access_audit.siem_log is alerts or all; kind must be 'alert'.
- * Only the extension's own trigger on access_audit.alerts calls it (EXECUTE
- * is revoked from PUBLIC), so users cannot forge lines.
+ * Write one alert line if access_audit.siem_log asks for alerts.  Called
+ * by access_audit._siem_emit, from the trigger on access_audit.alerts.
  */
-Datum
-access_audit_siem_emit(PG_FUNCTION_ARGS)
+void
+aa_siem_emit_alert(const char *json)
 {
-	char	   *kind;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_VOID();
-	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (strcmp(kind, "alert") != 0)
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("unrecognized SIEM line kind \"%s\"", kind),
-				errhint("The only kind is \"alert\"."));
 	if (aa_siem_level >= AA_SIEM_ALERTS)
-		aa_siem_emit(AA_SIEM_ALERT_PREFIX, text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	PG_RETURN_VOID();
+		aa_siem_emit(AA_SIEM_ALERT_PREFIX, json);
 }

@@ -29,6 +29,7 @@
 #include "guard.h"
 #include "queue.h"
 #include "remote.h"
+#include "siem.h"
 #include "tags.h"
 
 PG_FUNCTION_INFO_V1(access_audit_flush);
@@ -43,6 +44,7 @@ PG_FUNCTION_INFO_V1(access_audit_dict_shape_id);
 PG_FUNCTION_INFO_V1(access_audit_ingest);
 PG_FUNCTION_INFO_V1(access_audit_collect_source);
 PG_FUNCTION_INFO_V1(access_audit_detect_actors);
+PG_FUNCTION_INFO_V1(access_audit_siem_emit);
 
 /*
  * Raise an error unless the library was preloaded and its queue exists.
@@ -431,4 +433,27 @@ access_audit_detect_actors(PG_FUNCTION_ARGS)
 	aa_detect_actor_stats(fcinfo, PG_GETARG_OID(0), PG_GETARG_DATEADT(1),
 						  nd, nb);
 	return (Datum) 0;
+}
+
+/*
+ * _siem_emit(kind text, line text): write one alert line to the server log
+ * when access_audit.siem_log asks for alerts; kind must be 'alert'.  Only
+ * the extension's trigger on access_audit.alerts calls it (EXECUTE is
+ * revoked from PUBLIC), so users cannot write lines through it.
+ */
+Datum
+access_audit_siem_emit(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(kind, "alert") != 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("unrecognized SIEM line kind \"%s\"", kind),
+				errhint("The only kind is \"alert\"."));
+	aa_siem_emit_alert(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
 }
