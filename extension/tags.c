@@ -1143,8 +1143,8 @@ aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
  * than the system's schemas and access_audit's own.  For such a statement
  * this returns the table's owner, as whom the caller runs it (the provider
  * hook then validates and records the change as usual, naming the admin as
- * "by").  Everyone else without ownership gets
- * an error naming the role to ask for, rather than core's "must be owner".
+ * "by").  Everyone else without ownership gets an error naming the role
+ * to ask for, rather than core's "must be owner".
  * Returns InvalidOid when the statement needs nothing from us: not a
  * SECURITY LABEL for our provider on a relation, a superuser, or the
  * owner.  Takes the lock core takes on the object.
