@@ -185,7 +185,6 @@ DECLARE
 	sec			text;
 	r			record;
 	n			bigint;
-	i			int;
 	head_seq	bigint;
 	v			record;
 	cal			date[];

@@ -172,7 +172,6 @@ DECLARE
 	sec			text;
 	r			record;
 	n			bigint;
-	i			int;
 	head_seq	bigint;
 	v			record;
 	cal			date[];
