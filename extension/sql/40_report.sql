@@ -18,7 +18,9 @@
  * value (NULL gives '').  Tab, newline, carriage return and backslash become
  * character references too, so that the page has none of them raw and
  * COPY (SELECT access_audit.report()) TO 'file' writes it unchanged; other
- * control characters, which HTML does not allow, become U+FFFD.
+ * control characters, which HTML does not allow, and the bidirectional
+ * overrides and isolates (U+202A-U+202E, U+2066-U+2069), which could make
+ * one name read as another, become U+FFFD.
  */
 CREATE FUNCTION access_audit._html(s text)
 RETURNS text
@@ -29,7 +31,7 @@ RETURN pg_catalog.regexp_replace(
 		pg_catalog.replace(coalesce(s, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
 		'"', '&quot;'), '''', '&#39;'), E'\\', '&#92;'), E'\t', '&#9;'), E'\n', '&#10;'),
 		E'\r', '&#13;'),
-	'[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]', U&'\FFFD', 'g');
+	'[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]', U&'\FFFD', 'g');
 
 COMMENT ON FUNCTION access_audit._html(text) IS
 'Internal: escapes text for HTML content and attribute values (& < > " and '' as entities, control characters replaced).';
@@ -339,8 +341,8 @@ BEGIN
 		sec := sec || '<div class="card"><h3><span class="score'
 			|| CASE WHEN r.score > 4 THEN ' hi' ELSE '' END || '">score '
 			|| to_char(round(r.score::numeric, 1), 'FM999990.0') || '</span>#' || r.rank || ' '
-			|| access_audit._html(r.actor) || '</h3>'
-			|| '<p class="reason">' || access_audit._html(r.reason)
+			|| access_audit._html_cut(r.actor, 200) || '</h3>'
+			|| '<p class="reason">' || access_audit._html_cut(r.reason, 600)
 			|| ' &middot; peer group ' || access_audit._html(r.peer_group) || '</p>'
 			|| access_audit._report_chart(cal, v.vals, v.peer, v.lo, v.hi,
 										  'Daily volume of ' || r.actor)
@@ -369,7 +371,7 @@ BEGIN
 		n := r.total;
 		sec := sec || '<tr><td class="n">' || r.alert_id || '</td><td class="d">'
 			|| access_audit._html(to_char(r.raised_at AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI')) || '</td><td>'
-			|| access_audit._html(r.actor) || '</td><td class="n">'
+			|| access_audit._html_cut(r.actor, 200) || '</td><td class="n">'
 			|| to_char(round(r.score::numeric, 1), 'FM999990.0') || '</td><td class="d">'
 			|| to_char(r.window_start AT TIME ZONE tz, 'YYYY-MM-DD')
 			|| CASE WHEN (r.window_start AT TIME ZONE tz)::date
@@ -403,8 +405,8 @@ BEGIN
 	LOOP
 		n := r.total;
 		sec := sec || '<tr><td class="d">' || access_audit._html(to_char(r.ts AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI'))
-			|| '</td><td>' || access_audit._html(r.changed_by)
-			|| '</td><td>' || access_audit._html(coalesce(r."column", r.relation))
+			|| '</td><td>' || access_audit._html_cut(r.changed_by, 200)
+			|| '</td><td>' || access_audit._html_cut(coalesce(r."column", r.relation), 300)
 			|| '</td><td>' || CASE WHEN coalesce(r.old_tag, '') = '' THEN '<span class="none">none</span>'
 								   ELSE access_audit._html(r.old_tag) END
 			|| '</td><td>' || CASE WHEN coalesce(r.new_tag, '') = '' THEN '<span class="none">none</span>'
@@ -440,7 +442,7 @@ BEGIN
 		$q$, source) USING d0, d1
 	LOOP
 		maxvol := coalesce(maxvol, greatest(r.vol, 1));
-		sec := sec || '<tr><td>' || access_audit._html(r.relation) || '</td><td class="n">'
+		sec := sec || '<tr><td>' || access_audit._html_cut(r.relation, 300) || '</td><td class="n">'
 			|| access_audit.format_count(r.vol) || '</td><td><span class="bar" style="width:'
 			|| round((300 * r.vol / maxvol)::numeric, 1) || 'px"></span></td><td class="n">'
 			|| access_audit.format_count(r.stmts) || '</td><td class="n">' || r.actors

@@ -10,6 +10,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Compress::Zlib qw(uncompress);
+use Encode qw(decode encode);
 
 my $chromium;
 for my $c (qw(chromium chromium-browser google-chrome))
@@ -24,7 +25,7 @@ plan skip_all => 'chromium is not installed (Debian package "chromium")'
   unless $chromium;
 
 my $node = PostgreSQL::Test::Cluster->new('report');
-$node->init;
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'access_audit'
 access_audit.queue_size = 4MB
@@ -35,6 +36,8 @@ $node->start;
 # Hostile names everywhere a user can choose one.
 my $evil_actor = q{<script>alert('actor')</script>};
 my $evil_table = q{<img src=x onerror=alert(1)>};
+# a right-to-left override makes "exe.gnp" read as "png.exe"
+my $rlo_actor = "clerk-\x{202E}exe.gnp";
 $node->safe_psql('postgres', qq{
 CREATE EXTENSION access_audit;
 CREATE ROLE app LOGIN IN ROLE access_audit_app;
@@ -65,7 +68,9 @@ for my $k (1 .. 12)
 }
 (my $q_actor = $evil_actor) =~ s/'/''/g;
 $reads .= "SET access_audit.actor = '$q_actor'; SELECT * FROM \"$evil_table\";\n";
-$node->safe_psql('postgres', $reads, connstr => $node->connstr('postgres') . ' user=app');
+$reads .= "SET access_audit.actor = '$rlo_actor'; SELECT phone FROM customers WHERE id <= 3;\n";
+$node->safe_psql('postgres', encode('UTF-8', $reads),
+	connstr => $node->connstr('postgres') . ' user=app');
 $node->safe_psql('postgres', q{SELECT access_audit.flush()});
 is($node->safe_psql('postgres',
 	q{SELECT actor FROM access_audit.rank_exporters() WHERE rank = 1}),
@@ -79,6 +84,13 @@ VALUES ('clerk-7', now() - interval '1 day', now(), 9.87654, 'exported 6,000 row
         E'reason with </td></tr></table><h1>x</h1>, a \\\\ backslash,\\ta tab and\\na newline');
 RESET access_audit.maintenance;
 });
+
+$node->safe_psql('postgres', encode('UTF-8', qq{
+SET access_audit.maintenance = on;
+INSERT INTO access_audit.alerts (actor, window_start, window_end, score, reason)
+VALUES ('$rlo_actor', now() - interval '1 day', now(), 4.1, 'a name that reads backwards');
+RESET access_audit.maintenance;
+}));
 
 # The page as the README writes it: psql -XAtc, as a member of
 # access_audit_reader.
@@ -119,6 +131,9 @@ like($html, qr/&lt;script&gt;alert\(&#39;actor&#39;\)&lt;\/script&gt;/,
 like($html, qr/&lt;img src=x onerror=alert\(1\)&gt;/,
 	'the hostile table name is escaped');
 like($html, qr/9\.9/, 'scores are rounded');
+my $chars = decode('UTF-8', $html);
+unlike($chars, qr/\x{202E}/, 'no bidirectional override reaches the page');
+like($chars, qr/clerk-\x{FFFD}exe\.gnp/, 'it is replaced, the name shown as it is');
 is(() = $html =~ /<svg class="chart"/g, 10, 'ten exporters have a chart');
 
 # Chromium's view of the page: text and a screenshot.
