@@ -8,11 +8,13 @@ OBJS = \
 	extension/detect.o \
 	extension/dict.o \
 	extension/guard.o \
+	extension/hints.o \
 	extension/plantrace.o \
 	extension/queue.o \
 	extension/quota.o \
 	extension/remote.o \
 	extension/restore.o \
+	extension/siem.o \
 	extension/sql_api.o \
 	extension/tags.o \
 	extension/writer.o

@@ -115,10 +115,24 @@ echo "starting a throwaway server as OS user $AA_USER: data $DATA, port $PORT"
 		cat "$DEMO_DIR/initdb.log"
 		aa_die "initdb failed"
 	}
+# Business hours are 8-18 in the business time zone: pick the zone where it
+# is about 11:00 now, so that the day's reads are in business hours (and
+# the off-hours signal stays out of the ranking) whatever the hour here.
+utc_hour=$(date -u +%H)
+tz_offset=$(((11 - 10#$utc_hour + 24) % 24))
+[ "$tz_offset" -gt 14 ] && tz_offset=$((tz_offset - 24))
+if [ "$tz_offset" -gt 0 ]; then
+	BUSINESS_TZ="Etc/GMT-$tz_offset"	# POSIX sign: Etc/GMT-3 is UTC+3
+elif [ "$tz_offset" -lt 0 ]; then
+	BUSINESS_TZ="Etc/GMT+$((-tz_offset))"
+else
+	BUSINESS_TZ="Etc/GMT"
+fi
 cat >>"$DATA/postgresql.conf" <<EOF
 
 # demo.sh
 shared_preload_libraries = 'access_audit'
+access_audit.business_timezone = '$BUSINESS_TZ'
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$SOCK'
@@ -194,6 +208,7 @@ SELECT day, e, 'public.customers', n, n, n,
                        4 + abs(hashtext(e || d)) % 9 AS n) r;
 SQL
 echo "seeded 30 days of ordinary history (4-12 customers a day each, weekends off-hours) into table demo_history"
+echo "(business hours 8-18 in time zone $BUSINESS_TZ, where it is about 11:00 now: today's reads are in business hours)"
 
 # ---------------------------------------------------------------------------
 aa_header "a day in the shop"
@@ -260,7 +275,10 @@ show "recorded reads (access_audit.reads)" "
 SELECT seq, actor, application_name AS app, command,
        (SELECT string_agg(split_part(c, '.', 3), ',') FROM unnest(columns) c) AS columns,
        (SELECT string_agg(split_part(c, '.', 3), ',') FROM unnest(predicate_columns) c) AS in_where,
-       rows, tagged_rows, outcome, left(regexp_replace(query, '\s+', ' ', 'g'), 60) AS query
+       rows, tagged_rows, outcome,
+       CASE WHEN length(regexp_replace(query, '\s+', ' ', 'g')) > 60
+            THEN left(regexp_replace(query, '\s+', ' ', 'g'), 59) || '…'
+            ELSE regexp_replace(query, '\s+', ' ', 'g') END AS query
   FROM access_audit.reads
  ORDER BY seq"
 
@@ -289,6 +307,15 @@ else
 fi
 
 show "hash chain (access_audit.verify())" "SELECT * FROM access_audit.verify()"
+
+aa_header "the analyst's report (access_audit.report())"
+if psql_as postgres -At -c "SELECT access_audit.report(source => 'demo_history')" \
+	>"$DEMO_DIR/report.html"; then
+	echo "written to $DEMO_DIR/report.html: open it in a browser"
+	echo "(source => 'demo_history', as for the ranking; on a real server: psql -XAtc \"SELECT access_audit.report()\" shop > report.html)"
+else
+	echo "access_audit.report() is not installed in this build"
+fi
 
 # ---------------------------------------------------------------------------
 aa_header "connect"

@@ -24,9 +24,11 @@
 #include "capture.h"
 #include "compat.h"
 #include "guard.h"
+#include "hints.h"
 #include "queue.h"
 #include "restore.h"
 #include "quota.h"
+#include "siem.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -45,6 +47,8 @@ int			aa_business_hours_end = AA_BUSINESS_HOURS_END_DEFAULT;
 char	   *aa_business_timezone = NULL;
 char	   *aa_primary_conninfo = NULL;
 char	   *aa_server_name = NULL;
+char	   *aa_siem_log = NULL;
+int			aa_siem_level = AA_SIEM_OFF;
 
 /* set whenever an access_audit.* setting is assigned; see guard.c */
 bool		aa_settings_assigned = true;
@@ -216,6 +220,34 @@ check_reason(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * check hook of access_audit.siem_log: "off", "alerts" or "all", except
+ * during _PG_init (see in_pg_init).  No catalog access.
+ */
+static bool
+check_siem_log(char **newval, void **extra, GucSource source)
+{
+	if (in_pg_init || aa_siem_parse_level(*newval) >= 0)
+		return true;
+	GUC_check_errdetail("access_audit.siem_log must be \"off\", \"alerts\" or \"all\".");
+	return false;
+}
+
+/*
+ * assign hook of access_audit.siem_log: keep the parsed level.  A value
+ * that does not parse (possible only during _PG_init, which then fails)
+ * counts as off.
+ */
+static void
+assign_siem_log(const char *newval, void *extra)
+{
+	int			level = aa_siem_parse_level(newval);
+
+	aa_siem_level = level < 0 ? AA_SIEM_OFF : level;
+	/* switching the SIEM lines off is a change the guard records too */
+	aa_settings_assigned = true;
+}
+
+/*
  * Module load: only through shared_preload_libraries, since an audit tool
  * that is silently off is worse than none.
  */
@@ -311,6 +343,11 @@ _PG_init(void)
 							   "Stored in every following audit record; reads over a require_reason quota need it.",
 							   &aa_reason, "", PGC_USERSET, 0,
 							   check_reason, NULL, NULL);
+	DefineCustomStringVariable("access_audit.siem_log",
+							   "Sends alerts (alerts) or alerts and audit records (all) to the server log as JSON lines.",
+							   "Each line is ACCESS_AUDIT_ALERT or ACCESS_AUDIT_RECORD, a space and one JSON object.",
+							   &aa_siem_log, "off", PGC_SIGHUP, 0,
+							   check_siem_log, assign_siem_log, NULL);
 	MarkGUCPrefixReserved("access_audit");
 	in_pg_init = false;
 
@@ -338,6 +375,12 @@ _PG_init(void)
 		 * start would turn a reload that passed into a server that does not
 		 * start.  aa_business_hours() falls back at use time instead.
 		 */
+		if (aa_siem_parse_level(aa_siem_log) < 0)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("invalid value for parameter \"%s\": \"%s\"",
+						   "access_audit.siem_log", aa_siem_log ? aa_siem_log : ""),
+					errhint("Use \"off\", \"alerts\" or \"all\"."));
 	}
 
 	EnableQueryId();
@@ -351,4 +394,6 @@ _PG_init(void)
 	aa_guard_init();
 	aa_restore_init();
 	aa_writer_init();
+	aa_hints_init();
+	aa_siem_init();
 }

@@ -32,6 +32,7 @@
 #define AA_ROLE_ADMIN		"access_audit_admin"
 #define AA_ROLE_APP			"access_audit_app"
 #define AA_ROLE_READER		"access_audit_reader"
+#define AA_ROLE_ANALYST	"access_audit_analyst"
 #define AA_ROLE_INGEST		"access_audit_ingest"
 
 /* Settings (access_audit.c) */
@@ -62,6 +63,9 @@ extern void aa_business_hours(int *start, int *end);
 /* access_audit.query_text: what of a statement's text a record keeps */
 #define AA_QUERY_TEXT_FULL			0
 #define AA_QUERY_TEXT_NORMALIZED	1
+
+extern char *aa_siem_log;
+extern int	aa_siem_level;
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64

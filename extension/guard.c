@@ -181,7 +181,9 @@ static const char *const guard_settings[] = {
 	"access_audit.business_hours_end",
 	"access_audit.business_timezone",
 	"access_audit.primary_conninfo",
-	"access_audit.server_name"
+	"access_audit.server_name",
+	"access_audit.query_text",
+	"access_audit.siem_log"
 };
 
 #define GUARD_NSETTINGS lengthof(guard_settings)
@@ -703,13 +705,15 @@ guard_record_role_db_setting(Node *parsetree)
 
 /*
  * The roles through which access_audit extends trust: admin (tags, peer
- * groups), app (its actor is believed), reader (reads the log) and ingest
- * (its records are taken as another server's).  Most sensitive first.
+ * groups), app (its actor is believed), ingest (its records are taken as
+ * another server's), analyst (raises and acknowledges alerts) and reader
+ * (reads the log).  Most sensitive first.
  */
 static const char *const guard_trust_roles[] = {
 	AA_ROLE_ADMIN,
 	AA_ROLE_APP,
 	AA_ROLE_INGEST,
+	AA_ROLE_ANALYST,
 	AA_ROLE_READER
 };
 

@@ -30,6 +30,7 @@
 #include "guard.h"
 #include "queue.h"
 #include "remote.h"
+#include "siem.h"
 #include "tags.h"
 
 PG_FUNCTION_INFO_V1(access_audit_flush);
@@ -64,6 +65,7 @@ dict_id_result(FunctionCallInfo fcinfo, int64 id)
 				errhint("Run ALTER EXTENSION access_audit UPDATE."));
 	PG_RETURN_INT32((int32) id);
 }
+PG_FUNCTION_INFO_V1(access_audit_siem_emit);
 
 /*
  * Raise an error unless the library was preloaded and its queue exists.
@@ -522,4 +524,27 @@ access_audit_reads_in_progress(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * _siem_emit(kind text, line text): write one alert line to the server log
+ * when access_audit.siem_log asks for alerts; kind must be 'alert'.  Only
+ * the extension's trigger on access_audit.alerts calls it (EXECUTE is
+ * revoked from PUBLIC), so users cannot write lines through it.
+ */
+Datum
+access_audit_siem_emit(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(kind, "alert") != 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("unrecognized SIEM line kind \"%s\"", kind),
+				errhint("The only kind is \"alert\"."));
+	aa_siem_emit_alert(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
 }

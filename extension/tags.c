@@ -30,8 +30,10 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_attrdef.h"
@@ -41,6 +43,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_seclabel.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
@@ -95,6 +98,13 @@ static bool db_active = false;
 static bool bump_at_commit = false;
 
 /*
+ * The member of access_audit_admin whose SECURITY LABEL statement is
+ * running as the table's owner (see seclabel_owner_for_admin), else
+ * InvalidOid.  Set and reset around that one statement.
+ */
+static Oid	label_admin = InvalidOid;
+
+/*
  * Moves whenever an answer of aa_tags_lookup() may have changed (the cache
  * was dropped, or an entry of it), so that capture can keep what it
  * derived from tags per plan and know when to derive it again.
@@ -113,6 +123,7 @@ static void tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 static void tags_refuse_change(const char *relation, const char *column,
 							   const char *old, const char *label);
 static void tags_check_seclabel_stmt(SecLabelStmt * stmt);
+static Oid	seclabel_owner_for_admin(Node *parsetree);
 static void tag_change_record(const ObjectAddress *object, const char *old,
 							  const char *label, const char *why);
 
@@ -248,8 +259,9 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 				errdetail("Only tables, partitioned tables, materialized views and foreign tables can be tagged."),
 				errhint("Tag the columns of the underlying table: reads through views are audited there."));
 
+	/* an admin's statement runs as the owner: it was checked before */
 	admin = get_role_oid(AA_ROLE_ADMIN, true);
-	if (!superuser() &&
+	if (!OidIsValid(label_admin) && !superuser() &&
 		!(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
 	{
 		char	   *relname;
@@ -276,7 +288,24 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 					   (uint16) object->objectSubId, ExclusiveLock);
 	InvalidateCatalogSnapshot();
 	old = GetSecurityLabel(object, AA_LABEL_PROVIDER);
-	tag_change_record(object, old, seclabel, NULL);
+
+	/*
+	 * A tag in a database without the extension audits nothing there: say so
+	 * now, since no status view of another database can see it.
+	 */
+	if (seclabel != NULL && !OidIsValid(get_extension_oid(AA_NAME, true)))
+		ereport(WARNING,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit is not installed in database \"%s\"",
+					   get_database_name(MyDatabaseId)),
+				errdetail("The tag is kept, but reads of \"%s\" are not audited until the extension is created.",
+						  get_rel_name(object->objectId)),
+				errhint("Run CREATE EXTENSION access_audit in this database."));
+	tag_change_record(object, old, seclabel,
+					  OidIsValid(label_admin) ?
+					  psprintf("tagged by a member of %s on a table owned by %s",
+							   AA_ROLE_ADMIN,
+							   GetUserNameFromId(GetUserId(), false)) : NULL);
 	/* a new tag, not a changed one, starts a publication's export of it */
 	if (old == NULL)
 		aa_capture_tag_published(object->objectId, object->objectSubId, seclabel);
@@ -1251,6 +1280,92 @@ aa_tags_label_copies(Oid relid, AuditDerivedTags *d)
 }
 
 /*
+ * SECURITY LABEL FOR access_audit by someone who does not own the table.
+ * Core PostgreSQL requires ownership before it calls the label provider,
+ * but tagging is the security team's job, not the table owners': members
+ * of access_audit_admin may tag and untag any table, partitioned table,
+ * materialized view or foreign table in a schema they have USAGE on, other
+ * than the system's schemas and access_audit's own.  For such a statement
+ * this returns the table's owner, as whom the caller runs it (the provider
+ * hook then validates and records the change as usual, naming the admin as
+ * "by").  Everyone else without ownership gets an error naming the role
+ * to ask for, rather than core's "must be owner".
+ * Returns InvalidOid when the statement needs nothing from us: not a
+ * SECURITY LABEL for our provider on a relation, a superuser, or the
+ * owner.  Takes the lock core takes on the object.
+ */
+static Oid
+seclabel_owner_for_admin(Node *parsetree)
+{
+	SecLabelStmt *stmt;
+	ObjectAddress address;
+	Relation	relation = NULL;
+	HeapTuple	tuple;
+	Oid			owner;
+	Oid			nsp;
+	Oid			admin;
+
+	if (parsetree == NULL || !IsA(parsetree, SecLabelStmt))
+		return InvalidOid;
+	stmt = (SecLabelStmt *) parsetree;
+	if (stmt->provider != NULL && strcmp(stmt->provider, AA_LABEL_PROVIDER) != 0)
+		return InvalidOid;
+	/* views too, so that they get the provider's "cannot tag" */
+	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_COLUMN &&
+		stmt->objtype != OBJECT_MATVIEW && stmt->objtype != OBJECT_FOREIGN_TABLE &&
+		stmt->objtype != OBJECT_VIEW)
+		return InvalidOid;
+	if (superuser() || !OidIsValid(get_extension_oid(AA_NAME, true)))
+		return InvalidOid;
+
+	address = get_object_address(stmt->objtype, stmt->object, &relation,
+								 ShareUpdateExclusiveLock, false);
+	if (relation != NULL)
+		relation_close(relation, NoLock);
+	if (address.classId != RelationRelationId)
+		return InvalidOid;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(address.objectId));
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	if (has_privs_of_role(GetUserId(), owner))
+		return InvalidOid;
+
+	admin = get_role_oid(AA_ROLE_ADMIN, true);
+	if (!OidIsValid(admin) || !has_privs_of_role(GetUserId(), admin))
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied to change access_audit tags"),
+				errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
+						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+	nsp = get_rel_namespace(address.objectId);
+
+	/*
+	 * Not the system's tables nor our own: tagging pg_class would audit every
+	 * catalog query, tagging the log would audit the audit.  Core leaves that
+	 * to their owners, superusers.
+	 */
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+		nsp == get_namespace_oid("information_schema", true) ||
+		nsp == get_namespace_oid(AA_SCHEMA, true))
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied to tag \"%s\"",
+					   get_rel_name(address.objectId)),
+				errdetail("Members of \"%s\" may tag tables they do not own, but not system catalogs or access_audit's own tables.",
+						  AA_ROLE_ADMIN),
+				errhint("Only a superuser may tag them."));
+	if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied for schema %s", get_namespace_name(nsp)),
+				errhint("Members of \"%s\" may tag tables in the schemas they have USAGE on; ask the schema's owner to grant USAGE.",
+						AA_ROLE_ADMIN));
+	return owner;
+}
+
+/*
  * ProcessUtility hook: keep inherited tags on relations leaving a tree, and
  * tag relations made from a query of tagged columns.
  * The kept list lives in TopMemoryContext because DETACH CONCURRENTLY
@@ -1264,6 +1379,18 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	List	   *kept;
 	int			derived_depth = aa_capture_derived_depth();
+	Oid			owner = seclabel_owner_for_admin(pstmt->utilityStmt);
+	Oid			save_userid = InvalidOid;
+	int			save_sec_context = 0;
+
+	/* an admin tagging a table it does not own: run it as the owner */
+	if (OidIsValid(owner))
+	{
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		label_admin = save_userid;
+		SetUserIdAndSecContext(owner,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	}
 
 	if (IsA(pstmt->utilityStmt, SecLabelStmt))
 		tags_check_seclabel_stmt((SecLabelStmt *) pstmt->utilityStmt);
@@ -1277,10 +1404,20 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_CATCH();
 	{
+		if (OidIsValid(owner))
+		{
+			SetUserIdAndSecContext(save_userid, save_sec_context);
+			label_admin = InvalidOid;
+		}
 		detach_forget(kept);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (OidIsValid(owner))
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		label_admin = InvalidOid;
+	}
 
 	if (kept != NIL)
 	{

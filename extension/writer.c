@@ -69,6 +69,7 @@
 #include "queue.h"
 #include "remote.h"
 #include "restore.h"
+#include "siem.h"
 #include "tags.h"
 #include "writer.h"
 
@@ -1203,6 +1204,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	HTAB	   *cells;
 	HASHCTL		ctl;
 	pg_tz	   *tz;
+	int64		first_seq;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -1272,6 +1274,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	if (tz == NULL)
 		tz = session_timezone;
 
+	first_seq = ws.last_seq + 1;
 	aa_dict_begin();
 	for (i = 0; i < n; i++)
 	{
@@ -1363,6 +1366,9 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "unexpected SPI result %d", ret);
+		/* SIEM lines before the commit: a committed batch has been logged */
+		if (aa_siem_level >= AA_SIEM_ALL)
+			aa_siem_log_records(first_seq, nrows);
 	}
 
 	SPI_finish();

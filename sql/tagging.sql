@@ -87,8 +87,8 @@ SECURITY LABEL FOR access_audit ON COLUMN tg_owned.email IS 'pii';
 SET ROLE tg_owner;
 SECURITY LABEL FOR access_audit ON COLUMN tg_owned.email IS NULL;
 RESET ROLE;
--- plain SECURITY LABEL also needs ownership (PostgreSQL's rule); an admin
--- tags any table through the helper functions, which non-admins cannot run
+-- an admin tags any table, with SECURITY LABEL (which PostgreSQL alone
+-- allows only to owners) or the helper functions, which non-admins cannot run
 SET ROLE tg_admin;
 SECURITY LABEL FOR access_audit ON COLUMN tg_owned.email IS 'pii:email';
 SELECT access_audit.tag('tg_owned', 'email', 'pii:email');

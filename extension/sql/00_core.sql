@@ -334,8 +334,8 @@ LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 -- Tagging helpers: thin wrappers over SECURITY LABEL (so pg_dump carries
 -- tags).  Only access_audit_admin members (and superusers) may execute them;
 -- they run as the extension owner so that an admin can tag any table, even
--- one it does not own (plain SECURITY LABEL also requires ownership).  The
--- audit record keeps the caller as login_role.
+-- one it does not own (SECURITY LABEL FOR access_audit lets admins do so
+-- too: see tags.c).  The audit record keeps the caller as login_role.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION access_audit.tag(rel regclass, col name, tag text)
 RETURNS void

@@ -40,7 +40,7 @@ aa_test_packages()
 {
 	printf '%s\n' "postgresql-$1" "postgresql-server-dev-$1" "postgresql-$1-pgtap" \
 		"postgresql-$1-cron" libtap-parser-sourcehandler-pgtap-perl libipc-run-perl \
-		libkrb5-dev make gcc nodejs npm
+		libkrb5-dev make gcc nodejs npm chromium fonts-dejavu-core
 	if [ "$1" = "$AA_PG_DEFAULT_VERSION" ]; then
 		echo pg-bsd-indent
 	fi
