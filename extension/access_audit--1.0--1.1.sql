@@ -7,6 +7,75 @@
 -- that an updated 1.0 installation ends with the same objects as a fresh 1.1
 -- install.
 
+-- ---------------------------------------------------------------------------
+-- crash (core regression suite): immutable functions that are safe to run
+-- in parallel workers say so (opr_sanity flags them otherwise).
+ALTER FUNCTION access_audit.valid_tag(text) PARALLEL SAFE;
+ALTER FUNCTION access_audit.publication_tables() PARALLEL SAFE;
+
+-- ---------------------------------------------------------------------------
+-- guard: business hours checked at use time (issue 16, item 16).  A pair of
+-- access_audit.business_hours_* settings with end <= start no longer stops
+-- the server at start; the roll-up falls back to 8 to 18 with a WARNING.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION access_audit._business_hours(OUT h0 int, OUT h1 int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    h0 := pg_catalog.current_setting('access_audit.business_hours_start')::int;
+    h1 := pg_catalog.current_setting('access_audit.business_hours_end')::int;
+    IF h1 OPERATOR(pg_catalog.<=) h0 THEN
+        RAISE WARNING 'access_audit.business_hours_end (%) is not after access_audit.business_hours_start (%), using business hours 8 to 18', h1, h0
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Business hours are [start, end) in the business time zone, for example 8 to 18; fix the settings and reload.';
+        h0 := 8;
+        h1 := 18;
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION access_audit._business_hours() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._business_hours() TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- guard: trust and origins (issue 16 items 6, 7, 11).  The new event
+-- commands (role changes, the previous log's end, ingest registrations) are
+-- not reads; tag_changes shows where a record came from; ingest() binds
+-- each standby ring and origin to the role that ships it.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE VIEW access_audit.reads AS
+    SELECT seq, ts, actor, login_role, effective_role, claimed_actor, client_addr,
+           application_name, command, relations, columns, predicate_columns, tags,
+           rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
+           nesting_level, query, origin
+      FROM access_audit.log
+     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET',
+                           'GRANT ROLE', 'REVOKE ROLE', 'ALTER ROLE', 'DROP ROLE',
+                           'PREVIOUS LOG', 'INGEST SOURCE');
+
+CREATE OR REPLACE VIEW access_audit.tag_changes AS
+    SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
+           relations[1] AS relation, columns[1] AS "column",
+           (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
+           (detail::jsonb) ->> 'why' AS why, outcome, query, origin
+      FROM access_audit.log
+     WHERE command = 'SECURITY LABEL';
+
+-- Which role ships which standby ring (and origin): the first role to ship
+-- a ring registers it; only that role (or a superuser) may ship more for it,
+-- and an origin belongs to one role.  Admins may set or change the mapping.
+CREATE TABLE access_audit.ingest_sources (
+    ring_id       bigint PRIMARY KEY,
+    origin        text NOT NULL,
+    role          name NOT NULL,
+    registered_at timestamptz NOT NULL
+);
+COMMENT ON TABLE access_audit.ingest_sources IS
+    'Standby rings and the origin and role each is bound to: ingest() takes a ring''s records only from its role. Admins may edit the rows.';
+GRANT SELECT, INSERT, UPDATE, DELETE ON access_audit.ingest_sources TO access_audit_admin;
+GRANT SELECT ON access_audit.ingest_sources TO access_audit_reader;
+
+
 -- ==== detection (issue 19): window end, cold start, calendar rhythms, drill-down ====
 -- Generated from extension/sql/10_detect.sql; keep the two in step.
 
@@ -146,194 +215,6 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed',
 				  HINT = 'Pass an interval such as ''30 days''.';
 	END IF;
--- ---------------------------------------------------------------------------
--- Analyst experience (extension/sql/40_report.sql): access_audit.report()
--- and its helpers.  Kept identical to the part file.
--- ---------------------------------------------------------------------------
--- ---------------------------------------------------------------------------
--- Analyst report: access_audit.report(as_of, days, top) returns one
--- self-contained HTML page (inline CSS and SVG, no script, no external
--- resource) for people to look at: top exporters with a chart each, open
--- alerts, tag changes, read volume per table and the capture pipeline's
--- health.
---
--- Everything that comes from the audited database (actor names, relation
--- and column names, tags, query text, reasons) is chosen by users and is
--- passed through access_audit._html before it reaches the page: an actor
--- named <script> is shown as text.  The functions run with the caller's
--- rights (members of access_audit_reader see everything they need) and pin
--- their search_path.
--- ---------------------------------------------------------------------------
-
-/*
- * _html: text made safe as HTML element content and as a quoted attribute
- * value (NULL gives '').  Tab, newline, carriage return and backslash become
- * character references too, so that the page has none of them raw and
- * COPY (SELECT access_audit.report()) TO 'file' writes it unchanged; other
- * control characters, which HTML does not allow, and the bidirectional
- * overrides and isolates (U+202A-U+202E, U+2066-U+2069), which could make
- * one name read as another, become U+FFFD.
- */
-CREATE FUNCTION access_audit._html(s text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN pg_catalog.regexp_replace(
-	pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-	pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-		pg_catalog.replace(coalesce(s, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-		'"', '&quot;'), '''', '&#39;'), E'\\', '&#92;'), E'\t', '&#9;'), E'\n', '&#10;'),
-		E'\r', '&#13;'),
-	'[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]', U&'\FFFD', 'g');
-
-COMMENT ON FUNCTION access_audit._html(text) IS
-'Internal: escapes text for HTML content and attribute values (& < > " and '' as entities, control characters replaced).';
-
-/*
- * _html_cut: _html of s cut to at most n characters, with an ellipsis when
- * cut, so that one long query cannot make the page unreadable.
- */
-CREATE FUNCTION access_audit._html_cut(s text, n integer)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN access_audit._html(CASE WHEN pg_catalog.length(s) > n
-							   THEN pg_catalog.left(s, n - 1) || U&'\2026' ELSE s END);
-
-COMMENT ON FUNCTION access_audit._html_cut(text, integer) IS
-'Internal: escapes text for HTML after cutting it to n characters (with an ellipsis when cut).';
-
-/*
- * _report_chart: one small inline SVG chart of an actor's daily volume
- * (vals, one per day of days, in order) against their baseline band
- * [band_lo, band_hi] (drawn when not null) and their peer group's daily
- * median (peer, nulls where no peer was active).  Linear scale from 0 to
- * the largest value shown; the largest value and the first and last day
- * label the axes.
- */
-CREATE FUNCTION access_audit._report_chart(days date[], vals float8[], peer float8[],
-										   band_lo float8, band_hi float8, label text)
-RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-	w			constant int := 420;	/* viewBox width */
-	h			constant int := 120;	/* viewBox height */
-	ml			constant int := 52;		/* left margin (y labels) */
-	mr			constant int := 8;
-	mt			constant int := 8;
-	mb			constant int := 20;		/* bottom margin (x labels) */
-	n			int := coalesce(array_length(vals, 1), 0);
-	ymax		float8;
-	dx			float8;
-	pts			text := '';
-	ppts		text := '';
-	seg			text := '';
-	svg			text;
-	i			int;
-	x			float8;
-	y			float8;
-BEGIN
-	IF n = 0 THEN
-		RETURN '';
-	END IF;
-	SELECT greatest(max(v), 1) INTO ymax
-	  FROM unnest(vals || peer || ARRAY[band_hi]) v;
-	ymax := ymax * 1.08;
-	dx := CASE WHEN n > 1 THEN (w - ml - mr)::float8 / (n - 1) ELSE 0 END;
-
-	FOR i IN 1 .. n LOOP
-		x := ml + (i - 1) * dx;
-		y := mt + (h - mt - mb) * (1 - coalesce(vals[i], 0) / ymax);
-		pts := pts || round(x::numeric, 1) || ',' || round(y::numeric, 1) || ' ';
-		/* the peer median line breaks on days no peer was active */
-		IF peer[i] IS NULL THEN
-			IF seg <> '' THEN
-				ppts := ppts || '<polyline class="peer" points="' || seg || '"/>';
-			END IF;
-			seg := '';
-		ELSE
-			seg := seg || round(x::numeric, 1) || ','
-				|| round((mt + (h - mt - mb) * (1 - peer[i] / ymax))::numeric, 1) || ' ';
-		END IF;
-	END LOOP;
-	IF seg <> '' THEN
-		ppts := ppts || '<polyline class="peer" points="' || seg || '"/>';
-	END IF;
-
-	svg := '<svg class="chart" viewBox="0 0 ' || w || ' ' || h || '" width="' || w
-		|| '" height="' || h || '" role="img" xmlns="http://www.w3.org/2000/svg">'
-		|| '<title>' || access_audit._html(label) || '</title>'
-		|| '<rect class="plot" x="' || ml || '" y="' || mt || '" width="' || (w - ml - mr)
-		|| '" height="' || (h - mt - mb) || '"/>';
-	IF band_lo IS NOT NULL AND band_hi IS NOT NULL THEN
-		svg := svg || '<rect class="band" x="' || ml || '" width="' || (w - ml - mr)
-			|| '" y="' || round((mt + (h - mt - mb) * (1 - band_hi / ymax))::numeric, 1)
-			|| '" height="' || greatest(1.5, round(((h - mt - mb) * (band_hi - band_lo) / ymax)::numeric, 1))
-			|| '"/>';
-	END IF;
-	svg := svg
-		|| '<polygon class="area" points="' || ml || ',' || (h - mb) || ' ' || pts
-		|| round((ml + (n - 1) * dx)::numeric, 1) || ',' || (h - mb) || '"/>'
-		|| ppts
-		|| '<polyline class="vol" points="' || pts || '"/>'
-		|| '<text class="ax" x="' || (ml - 4) || '" y="' || (mt + 9) || '" text-anchor="end">'
-		|| access_audit.format_count(ymax / 1.08) || '</text>'
-		|| '<text class="ax" x="' || (ml - 4) || '" y="' || (h - mb) || '" text-anchor="end">0</text>'
-		|| '<text class="ax" x="' || ml || '" y="' || (h - 5) || '">' || to_char(days[1], 'Mon DD') || '</text>'
-		|| '<text class="ax" x="' || (w - mr) || '" y="' || (h - 5) || '" text-anchor="end">'
-		|| to_char(days[n], 'Mon DD') || '</text>'
-		|| '</svg>';
-	RETURN svg;
-END
-$fn$;
-
-COMMENT ON FUNCTION access_audit._report_chart(date[], float8[], float8[], float8, float8, text) IS
-'Internal: inline SVG chart of daily volume against a baseline band and the peers'' median, for access_audit.report().';
-
-/*
- * report: the analyst's page.  The period is the "days" business days
- * ending with the day of as_of.  Top exporters are the first "top" actors
- * of rank_exporters('1 day', '30 days', as_of) with a volume or a score; each chart
- * shows their daily volume over the period (volume = greatest(rows,
- * tagged_rows) summed over relations, as daily_exports), their baseline
- * band (the middle half, 25th to 75th percentile, of their active days'
- * volumes in the 30 days before the day of as_of) and their peer group's
- * median volume per day (non-bulk actors of the same peer group active
- * that day).  Open alerts are those without an acknowledgement now;
- * tag changes and read volume per table cover the period.  The pipeline
- * section shows access_audit.stats and walks the hash chain up to the
- * newest record (verify()), so the page says up to which record the log
- * is known to be intact.  source may name another table of actor_daily's
- * shape (as for rank_exporters), for example one with imported history;
- * it is read with the caller's rights.  verify_chain => false leaves out
- * the chain walk (it reads the whole log: about a second per million
- * records).
- */
-CREATE FUNCTION access_audit.report(as_of timestamptz DEFAULT now(), days integer DEFAULT 14,
-									top integer DEFAULT 10,
-									source regclass DEFAULT 'access_audit.actor_daily',
-									verify_chain boolean DEFAULT true)
-RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-SET jit = off
-AS $fn$
-DECLARE
-	d1			date;
-	d0			date;
-	tz			text;
-	html		text;
-	sec			text;
-	r			record;
-	n			bigint;
-	head_seq	bigint;
-	v			record;
-	cal			date[];
-	maxvol		float8;
-	tops		jsonb;			/* the top exporters, in rank order */
-	series		jsonb;			/* per actor: vals (per day), lo, hi */
-	peers		jsonb;			/* per peer group: median per day */
-BEGIN
 	IF as_of IS NULL THEN
 		RAISE EXCEPTION 'as_of must not be null'
 			USING ERRCODE = 'null_value_not_allowed',
@@ -785,31 +666,192 @@ SELECT d.day, d.actor,
 COMMENT ON VIEW access_audit.daily_exports IS
 'Per actor and business day: rows, tagged rows, volume (sum of greatest(rows, tagged_rows) per relation), statements, off-hours rows and the number of relations read. Each statement counts once: actor_daily holds per relation a share of the totals of each statement that read it.';
 
--- ---------------------------------------------------------------------------
--- guard: business hours checked at use time (issue 16, item 16).  A pair of
--- access_audit.business_hours_* settings with end <= start no longer stops
--- the server at start; the roll-up falls back to 8 to 18 with a WARNING.
--- ---------------------------------------------------------------------------
-CREATE FUNCTION access_audit._business_hours(OUT h0 int, OUT h1 int)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    h0 := pg_catalog.current_setting('access_audit.business_hours_start')::int;
-    h1 := pg_catalog.current_setting('access_audit.business_hours_end')::int;
-    IF h1 OPERATOR(pg_catalog.<=) h0 THEN
-        RAISE WARNING 'access_audit.business_hours_end (%) is not after access_audit.business_hours_start (%), using business hours 8 to 18', h1, h0
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Business hours are [start, end) in the business time zone, for example 8 to 18; fix the settings and reload.';
-        h0 := 8;
-        h1 := 18;
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION access_audit._business_hours() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION access_audit._business_hours() TO PUBLIC;
 CREATE OR REPLACE FUNCTION access_audit.rebuild_daily()
 RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tz text := current_setting('access_audit.business_timezone');
+    h0 int;
+    h1 int;
+    n bigint;
+BEGIN
+    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
+    DELETE FROM access_audit.actor_daily;
+    INSERT INTO access_audit.actor_daily
+        (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
+    -- each relation gets a whole share of the statement's totals (the k-th
+    -- of n: x * k / n - x * (k - 1) / n), so that a statement counts once
+    SELECT (l.ts AT TIME ZONE tz)::date, l.actor, r.rel,
+           sum(l.rows * r.k / r.n - l.rows * (r.k - 1) / r.n),
+           sum(l.tagged_rows * r.k / r.n - l.tagged_rows * (r.k - 1) / r.n),
+           sum(r.k / r.n - (r.k - 1) / r.n),
+           sum(CASE WHEN extract(isodow FROM l.ts AT TIME ZONE tz) >= 6
+                      OR extract(hour FROM l.ts AT TIME ZONE tz) < h0
+                      OR extract(hour FROM l.ts AT TIME ZONE tz) >= h1
+                    THEN greatest(l.rows, l.tagged_rows) * r.k / r.n
+                         - greatest(l.rows, l.tagged_rows) * (r.k - 1) / r.n
+                    ELSE 0 END)
+      FROM access_audit.log l
+     CROSS JOIN LATERAL (SELECT u.rel, u.k, cardinality(l.relations)::bigint AS n
+                           FROM unnest(l.relations) WITH ORDINALITY AS u(rel, k)) AS r
+     WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
+     GROUP BY 1, 2, 3;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION access_audit.collect_rollup()
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tz text := current_setting('access_audit.business_timezone');
+    h0 int;
+    h1 int;
+    r record;
+    cut bigint;
+    upto bigint;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
+    -- one roll-up at a time
+    LOCK TABLE access_audit.collect_progress IN SHARE ROW EXCLUSIVE MODE;
+    FOR r IN
+        SELECT s.source, coalesce(p.rolled_upto, 0) AS done
+          FROM access_audit.sources s
+          LEFT JOIN access_audit.collect_progress p ON p.source = s.source
+         WHERE s.last_seq > coalesce(p.rolled_upto, 0)
+    LOOP
+        -- the first record whose session, shape, actor, command or
+        -- relations have not arrived yet
+        SELECT min(c.seq) INTO cut
+          FROM access_audit.collected_log c
+          LEFT JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
+          LEFT JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
+          LEFT JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
+          LEFT JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
+          LEFT JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
+         WHERE c.source = r.source AND c.seq > r.done
+           AND (se.id IS NULL OR sh.id IS NULL
+                OR (se.actor_id IS NOT NULL AND a.id IS NULL)
+                OR (sh.command_id IS NOT NULL AND k.id IS NULL)
+                OR (sh.relations_id IS NOT NULL AND rs.id IS NULL));
+        IF cut IS NULL THEN
+            SELECT max(c.seq) INTO upto FROM access_audit.collected_log c WHERE c.source = r.source;
+        ELSE
+            upto := cut - 1;
+        END IF;
+        CONTINUE WHEN upto <= r.done;
+
+        INSERT INTO access_audit.actor_daily AS d
+            (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
+        -- each relation gets a whole share of the statement's totals (the
+        -- k-th of n: x * k / n - x * (k - 1) / n), so a statement counts once
+        SELECT (c.ts AT TIME ZONE tz)::date, a.value, r.source || ':' || rel.name,
+               sum(c.rows * rel.k / rel.n - c.rows * (rel.k - 1) / rel.n),
+               sum(c.tagged_rows * rel.k / rel.n - c.tagged_rows * (rel.k - 1) / rel.n),
+               sum(rel.k / rel.n - (rel.k - 1) / rel.n),
+               sum(CASE WHEN extract(isodow FROM c.ts AT TIME ZONE tz) >= 6
+                          OR extract(hour FROM c.ts AT TIME ZONE tz) < h0
+                          OR extract(hour FROM c.ts AT TIME ZONE tz) >= h1
+                        THEN greatest(c.rows, c.tagged_rows) * rel.k / rel.n
+                             - greatest(c.rows, c.tagged_rows) * (rel.k - 1) / rel.n
+                        ELSE 0 END)
+          FROM access_audit.collected_log c
+          JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
+          JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
+          JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
+          JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
+          JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
+         CROSS JOIN LATERAL (SELECT u.name, u.k, cardinality(rs.value)::bigint AS n
+                               FROM unnest(rs.value) WITH ORDINALITY AS u(name, k)) AS rel
+         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto
+           AND k.value NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
+         GROUP BY 1, 2, 3
+        ON CONFLICT (day, actor, relation) DO UPDATE SET
+            rows = d.rows + excluded.rows,
+            tagged_rows = d.tagged_rows + excluded.tagged_rows,
+            statements = d.statements + excluded.statements,
+            off_hours_rows = d.off_hours_rows + excluded.off_hours_rows;
+
+        SELECT count(*) INTO n FROM access_audit.collected_log c
+         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto;
+        total := total + n;
+        INSERT INTO access_audit.collect_progress AS p (source, rolled_upto, updated_at)
+        VALUES (r.source, upto, now())
+        ON CONFLICT (source) DO UPDATE SET rolled_upto = excluded.rolled_upto,
+                                           updated_at = excluded.updated_at;
+    END LOOP;
+    RETURN total;
+END
+$$;
+
+COMMENT ON FUNCTION access_audit.collect_rollup() IS
+    'On a central server: adds newly collected records to actor_daily so that rank_exporters() covers every source; check_exports() calls it first.';
+
+COMMENT ON TABLE access_audit.actor_daily IS
+'Daily roll-up kept by the writer: per business day, actor and relation, that relation''s share of the rows, tagged rows, statements and off-hours rows of the statements that read it (a statement that read n relations gives each a whole 1/n share), so sums over relations count every statement once.';
+
+-- ---------------------------------------------------------------------------
+-- capture: reads in progress (access_audit.reads_in_progress)
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION access_audit._reads_in_progress(
+    OUT pid integer, OUT database text, OUT since timestamptz,
+    OUT login_role text, OUT effective_role text, OUT actor text, OUT claimed_actor text,
+    OUT client_addr text, OUT application_name text, OUT command text, OUT query text,
+    OUT relations text[], OUT columns text[], OUT tags text[],
+    OUT rows bigint, OUT tagged_rows bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'access_audit_reads_in_progress'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION access_audit._reads_in_progress() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._reads_in_progress()
+    TO access_audit_reader, access_audit_admin;
+
+-- Audited statements sending rows now or holding an open cursor (an export
+-- left open in a transaction), with the rows sent and read so far: from the
+-- intent slots the backends keep for crash safety.  Their records reach
+-- the log when they end.
+CREATE VIEW access_audit.reads_in_progress AS
+    SELECT pid, database, since, now() - since AS running_for, login_role::name,
+           effective_role::name, actor, claimed_actor, client_addr::inet,
+           application_name, command, relations, columns, tags,
+           rows AS rows_so_far, tagged_rows AS tagged_rows_so_far,
+           greatest(rows, tagged_rows) AS volume_so_far, query
+      FROM access_audit._reads_in_progress();
+COMMENT ON VIEW access_audit.reads_in_progress IS
+    'Audited statements in progress that send many rows or hold an open cursor, with the rows sent so far.';
+GRANT SELECT ON access_audit.reads_in_progress TO access_audit_reader, access_audit_admin;
+
+-- ---------------------------------------------------------------------------
+-- Durability (dump and restore): as extension/sql/95_durable.sql
+-- ---------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('access_audit.chain_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.log_data', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.strings', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.string_sets', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.shapes', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.actor_daily', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.actor_groups', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.alerts_alert_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.alert_acks', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.alert_acks_ack_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_log', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_shapes', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_strings', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_string_sets', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.collect_progress', '');
+
 -- ===========================================================================
 -- Area: quota (prevention: export quotas and break glass, extension/quota.c)
 -- Same objects as extension/sql/50_quota.sql.
@@ -987,403 +1029,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tz text := current_setting('access_audit.business_timezone');
-    h0 int;
-    h1 int;
-    n bigint;
-BEGIN
-    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
-    DELETE FROM access_audit.actor_daily;
-    INSERT INTO access_audit.actor_daily
-        (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
-    -- each relation gets a whole share of the statement's totals (the k-th
-    -- of n: x * k / n - x * (k - 1) / n), so that a statement counts once
-    SELECT (l.ts AT TIME ZONE tz)::date, l.actor, r.rel,
-           sum(l.rows * r.k / r.n - l.rows * (r.k - 1) / r.n),
-           sum(l.tagged_rows * r.k / r.n - l.tagged_rows * (r.k - 1) / r.n),
-           sum(r.k / r.n - (r.k - 1) / r.n),
-           sum(CASE WHEN extract(isodow FROM l.ts AT TIME ZONE tz) >= 6
-                      OR extract(hour FROM l.ts AT TIME ZONE tz) < h0
-                      OR extract(hour FROM l.ts AT TIME ZONE tz) >= h1
-                    THEN greatest(l.rows, l.tagged_rows) * r.k / r.n
-                         - greatest(l.rows, l.tagged_rows) * (r.k - 1) / r.n
-                    ELSE 0 END)
-      FROM access_audit.log l
-     CROSS JOIN LATERAL (SELECT u.rel, u.k, cardinality(l.relations)::bigint AS n
-                           FROM unnest(l.relations) WITH ORDINALITY AS u(rel, k)) AS r
-     WHERE l.actor IS NOT NULL AND l.command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
-     GROUP BY 1, 2, 3;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION access_audit.collect_rollup()
-RETURNS bigint
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    tz text := current_setting('access_audit.business_timezone');
-    h0 int;
-    h1 int;
-    r record;
-    cut bigint;
-    upto bigint;
-    n bigint;
-    total bigint := 0;
-BEGIN
-    SELECT b.h0, b.h1 INTO h0, h1 FROM access_audit._business_hours() b;
-    -- one roll-up at a time
-    LOCK TABLE access_audit.collect_progress IN SHARE ROW EXCLUSIVE MODE;
-    FOR r IN
-        SELECT s.source, coalesce(p.rolled_upto, 0) AS done
-          FROM access_audit.sources s
-          LEFT JOIN access_audit.collect_progress p ON p.source = s.source
-         WHERE s.last_seq > coalesce(p.rolled_upto, 0)
-    LOOP
-        -- the first record whose session, shape, actor, command or
-        -- relations have not arrived yet
-        SELECT min(c.seq) INTO cut
-          FROM access_audit.collected_log c
-          LEFT JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
-          LEFT JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
-          LEFT JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
-          LEFT JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
-          LEFT JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
-         WHERE c.source = r.source AND c.seq > r.done
-           AND (se.id IS NULL OR sh.id IS NULL
-                OR (se.actor_id IS NOT NULL AND a.id IS NULL)
-                OR (sh.command_id IS NOT NULL AND k.id IS NULL)
-                OR (sh.relations_id IS NOT NULL AND rs.id IS NULL));
-        IF cut IS NULL THEN
-            SELECT max(c.seq) INTO upto FROM access_audit.collected_log c WHERE c.source = r.source;
-        ELSE
-            upto := cut - 1;
-        END IF;
-        CONTINUE WHEN upto <= r.done;
-
-        INSERT INTO access_audit.actor_daily AS d
-            (day, actor, relation, rows, tagged_rows, statements, off_hours_rows)
-        -- each relation gets a whole share of the statement's totals (the
-        -- k-th of n: x * k / n - x * (k - 1) / n), so a statement counts once
-        SELECT (c.ts AT TIME ZONE tz)::date, a.value, r.source || ':' || rel.name,
-               sum(c.rows * rel.k / rel.n - c.rows * (rel.k - 1) / rel.n),
-               sum(c.tagged_rows * rel.k / rel.n - c.tagged_rows * (rel.k - 1) / rel.n),
-               sum(rel.k / rel.n - (rel.k - 1) / rel.n),
-               sum(CASE WHEN extract(isodow FROM c.ts AT TIME ZONE tz) >= 6
-                          OR extract(hour FROM c.ts AT TIME ZONE tz) < h0
-                          OR extract(hour FROM c.ts AT TIME ZONE tz) >= h1
-                        THEN greatest(c.rows, c.tagged_rows) * rel.k / rel.n
-                             - greatest(c.rows, c.tagged_rows) * (rel.k - 1) / rel.n
-                        ELSE 0 END)
-          FROM access_audit.collected_log c
-          JOIN access_audit.collected_sessions se ON se.source = c.source AND se.id = c.session_id
-          JOIN access_audit.collected_shapes sh ON sh.source = c.source AND sh.id = c.shape_id
-          JOIN access_audit.collected_strings a ON a.source = c.source AND a.id = se.actor_id
-          JOIN access_audit.collected_strings k ON k.source = c.source AND k.id = sh.command_id
-          JOIN access_audit.collected_string_sets rs ON rs.source = c.source AND rs.id = sh.relations_id
-         CROSS JOIN LATERAL (SELECT u.name, u.k, cardinality(rs.value)::bigint AS n
-                               FROM unnest(rs.value) WITH ORDINALITY AS u(name, k)) AS rel
-         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto
-           AND k.value NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET')
-         GROUP BY 1, 2, 3
-        ON CONFLICT (day, actor, relation) DO UPDATE SET
-            rows = d.rows + excluded.rows,
-            tagged_rows = d.tagged_rows + excluded.tagged_rows,
-            statements = d.statements + excluded.statements,
-            off_hours_rows = d.off_hours_rows + excluded.off_hours_rows;
-
-        SELECT count(*) INTO n FROM access_audit.collected_log c
-         WHERE c.source = r.source AND c.seq > r.done AND c.seq <= upto;
-        total := total + n;
-        INSERT INTO access_audit.collect_progress AS p (source, rolled_upto, updated_at)
-        VALUES (r.source, upto, now())
-        ON CONFLICT (source) DO UPDATE SET rolled_upto = excluded.rolled_upto,
-                                           updated_at = excluded.updated_at;
-    END LOOP;
-    RETURN total;
-END
-$$;
-
-COMMENT ON FUNCTION access_audit.collect_rollup() IS
-    'On a central server: adds newly collected records to actor_daily so that rank_exporters() covers every source; check_exports() calls it first.';
-
-COMMENT ON TABLE access_audit.actor_daily IS
-'Daily roll-up kept by the writer: per business day, actor and relation, that relation''s share of the rows, tagged rows, statements and off-hours rows of the statements that read it (a statement that read n relations gives each a whole 1/n share), so sums over relations count every statement once.';
--- ---------------------------------------------------------------------------
--- guard: trust and origins (issue 16 items 6, 7, 11).  The new event
--- commands (role changes, the previous log's end, ingest registrations) are
--- not reads; tag_changes shows where a record came from; ingest() binds
--- each standby ring and origin to the role that ships it.
--- ---------------------------------------------------------------------------
-CREATE OR REPLACE VIEW access_audit.reads AS
-    SELECT seq, ts, actor, login_role, effective_role, claimed_actor, client_addr,
-           application_name, command, relations, columns, predicate_columns, tags,
-           rows, tagged_rows, greatest(rows, tagged_rows) AS volume, outcome, duration,
-           nesting_level, query, origin
-      FROM access_audit.log
-     WHERE command NOT IN ('SECURITY LABEL', 'GAP', 'MAINTENANCE', 'REFUSED', 'SET',
-                           'GRANT ROLE', 'REVOKE ROLE', 'ALTER ROLE', 'DROP ROLE',
-                           'PREVIOUS LOG', 'INGEST SOURCE');
-
-CREATE OR REPLACE VIEW access_audit.tag_changes AS
-    SELECT seq, ts, (detail::jsonb) ->> 'by' AS changed_by, login_role, effective_role, actor,
-           relations[1] AS relation, columns[1] AS "column",
-           (detail::jsonb) ->> 'old' AS old_tag, (detail::jsonb) ->> 'new' AS new_tag,
-           (detail::jsonb) ->> 'why' AS why, outcome, query, origin
-      FROM access_audit.log
-     WHERE command = 'SECURITY LABEL';
-
--- Which role ships which standby ring (and origin): the first role to ship
--- a ring registers it; only that role (or a superuser) may ship more for it,
--- and an origin belongs to one role.  Admins may set or change the mapping.
-CREATE TABLE access_audit.ingest_sources (
-    ring_id       bigint PRIMARY KEY,
-    origin        text NOT NULL,
-    role          name NOT NULL,
-    registered_at timestamptz NOT NULL
-);
-COMMENT ON TABLE access_audit.ingest_sources IS
-    'Standby rings and the origin and role each is bound to: ingest() takes a ring''s records only from its role. Admins may edit the rows.';
-GRANT SELECT, INSERT, UPDATE, DELETE ON access_audit.ingest_sources TO access_audit_admin;
-GRANT SELECT ON access_audit.ingest_sources TO access_audit_reader;
-
--- ---------------------------------------------------------------------------
--- Durability (dump and restore): as extension/sql/95_durable.sql
--- ---------------------------------------------------------------------------
-SELECT pg_catalog.pg_extension_config_dump('access_audit.chain_checkpoints', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.log_data', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.strings', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.string_sets', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.sessions', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.shapes', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.actor_daily', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.actor_groups', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.alerts', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.alerts_alert_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.alert_acks', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.alert_acks_ack_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_log', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_sessions', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_shapes', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_strings', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_string_sets', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_checkpoints', '');
-SELECT pg_catalog.pg_extension_config_dump('access_audit.collect_progress', '');
--- ---------------------------------------------------------------------------
--- capture: reads in progress (access_audit.reads_in_progress)
--- ---------------------------------------------------------------------------
-CREATE FUNCTION access_audit._reads_in_progress(
-    OUT pid integer, OUT database text, OUT since timestamptz,
-    OUT login_role text, OUT effective_role text, OUT actor text, OUT claimed_actor text,
-    OUT client_addr text, OUT application_name text, OUT command text, OUT query text,
-    OUT relations text[], OUT columns text[], OUT tags text[],
-    OUT rows bigint, OUT tagged_rows bigint)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'access_audit_reads_in_progress'
-LANGUAGE C STRICT VOLATILE;
-REVOKE ALL ON FUNCTION access_audit._reads_in_progress() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION access_audit._reads_in_progress()
-    TO access_audit_reader, access_audit_admin;
-
--- Audited statements sending rows now or holding an open cursor (an export
--- left open in a transaction), with the rows sent and read so far: from the
--- intent slots the backends keep for crash safety.  Their records reach
--- the log when they end.
-CREATE VIEW access_audit.reads_in_progress AS
-    SELECT pid, database, since, now() - since AS running_for, login_role::name,
-           effective_role::name, actor, claimed_actor, client_addr::inet,
-           application_name, command, relations, columns, tags,
-           rows AS rows_so_far, tagged_rows AS tagged_rows_so_far,
-           greatest(rows, tagged_rows) AS volume_so_far, query
-      FROM access_audit._reads_in_progress();
-COMMENT ON VIEW access_audit.reads_in_progress IS
-    'Audited statements in progress that send many rows or hold an open cursor, with the rows sent so far.';
-GRANT SELECT ON access_audit.reads_in_progress TO access_audit_reader, access_audit_admin;
--- ---------------------------------------------------------------------------
--- writer (issue 16, items 8 and 9): dictionary ids are bigint, and so is every
--- column that refers to them, in this database's log and in the records
--- collected from other servers.  The views over these tables (access_audit.log
--- and the views built on it, access_audit.collected) cannot stay while their
--- columns change type: each is saved with its options, comment, privileges
--- and triggers, dropped, and made again from its saved definition, so that
--- whatever definition it has at this point of the update is kept.  The
--- dictionaries' sequences go: the writer gives a new entry one more than the
--- table's highest id, so there is nothing left for setval() to turn back.
--- ---------------------------------------------------------------------------
-CREATE TYPE access_audit._saved_view AS (name text, depth integer, def text, reloptions text[],
-    comment text, relacl aclitem[], triggers text[], column_comments text[]);
-DO LANGUAGE plpgsql $aa_ids$
-DECLARE
-    saved access_audit._saved_view[];
-    v record;
-    s text;
-    g record;
-BEGIN
-    SELECT pg_catalog.array_agg(ROW(q.name, q.depth, q.def, q.reloptions, q.comment,
-                                   q.relacl, q.triggers, q.column_comments)::access_audit._saved_view)
-      INTO saved
-      FROM (
-        WITH RECURSIVE dep(oid, depth) AS (
-            SELECT DISTINCT r.ev_class, 1
-              FROM pg_catalog.pg_depend d
-              JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid
-             WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-               AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-               AND d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY[
-                       'access_audit.strings', 'access_audit.string_sets', 'access_audit.sessions',
-                       'access_audit.shapes', 'access_audit.log_data', 'access_audit.collected_log',
-                       'access_audit.collected_strings', 'access_audit.collected_string_sets',
-                       'access_audit.collected_sessions', 'access_audit.collected_shapes'
-                   ]::pg_catalog.regclass[]::pg_catalog.oid[])
-               AND r.ev_class OPERATOR(pg_catalog.<>) d.refobjid
-            UNION ALL
-            SELECT r.ev_class, dep.depth OPERATOR(pg_catalog.+) 1
-              FROM dep
-              JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) dep.oid
-               AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-               AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-              JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid
-             WHERE r.ev_class OPERATOR(pg_catalog.<>) dep.oid
-        )
-        SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS name,
-               pg_catalog.max(dep.depth) AS depth,
-               pg_catalog.pg_get_viewdef(c.oid) AS def,
-               c.reloptions,
-               pg_catalog.obj_description(c.oid, 'pg_class') AS comment,
-               c.relacl,
-               ARRAY(SELECT pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger t
-                      WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid AND NOT t.tgisinternal
-                      ORDER BY t.tgname) AS triggers,
-               ARRAY(SELECT pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', c.oid::pg_catalog.regclass,
-                                              a.attname, pg_catalog.col_description(c.oid, a.attnum))
-                       FROM pg_catalog.pg_attribute a
-                      WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
-                        AND pg_catalog.col_description(c.oid, a.attnum) IS NOT NULL) AS column_comments
-          FROM dep JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) dep.oid
-         WHERE c.relkind OPERATOR(pg_catalog.=) 'v'
-         GROUP BY c.oid
-      ) q;
-    saved := coalesce(saved, '{}');
-
-    FOR v IN SELECT * FROM pg_catalog.unnest(saved) AS x ORDER BY x.depth DESC, x.name LOOP
-        EXECUTE pg_catalog.format('DROP VIEW %s', v.name);
-    END LOOP;
-
-    -- ids no longer come from sequences (issue 16, item 9)
-    DROP SEQUENCE access_audit.strings_id_seq;
-    DROP SEQUENCE access_audit.string_sets_id_seq;
-    DROP SEQUENCE access_audit.sessions_id_seq;
-    DROP SEQUENCE access_audit.shapes_id_seq;
-    ALTER TABLE access_audit.strings ALTER COLUMN id TYPE bigint;
-    ALTER TABLE access_audit.string_sets ALTER COLUMN id TYPE bigint;
-    ALTER TABLE access_audit.sessions
-        ALTER COLUMN id TYPE bigint,
-        ALTER COLUMN database_id TYPE bigint,
-        ALTER COLUMN login_role_id TYPE bigint,
-        ALTER COLUMN effective_role_id TYPE bigint,
-        ALTER COLUMN actor_id TYPE bigint,
-        ALTER COLUMN claimed_actor_id TYPE bigint,
-        ALTER COLUMN application_name_id TYPE bigint,
-        ALTER COLUMN client_addr_id TYPE bigint;
-    ALTER TABLE access_audit.shapes
-        ALTER COLUMN id TYPE bigint,
-        ALTER COLUMN query_text_id TYPE bigint,
-        ALTER COLUMN command_id TYPE bigint,
-        ALTER COLUMN relations_id TYPE bigint,
-        ALTER COLUMN columns_id TYPE bigint,
-        ALTER COLUMN predicate_columns_id TYPE bigint,
-        ALTER COLUMN tags_id TYPE bigint;
-    ALTER TABLE access_audit.log_data
-        ALTER COLUMN session_id TYPE bigint,
-        ALTER COLUMN shape_id TYPE bigint,
-        ALTER COLUMN origin_id TYPE bigint;
-    ALTER TABLE access_audit.collected_strings ALTER COLUMN id TYPE bigint;
-    ALTER TABLE access_audit.collected_string_sets ALTER COLUMN id TYPE bigint;
-    ALTER TABLE access_audit.collected_sessions
-        ALTER COLUMN id TYPE bigint,
-        ALTER COLUMN database_id TYPE bigint,
-        ALTER COLUMN login_role_id TYPE bigint,
-        ALTER COLUMN effective_role_id TYPE bigint,
-        ALTER COLUMN actor_id TYPE bigint,
-        ALTER COLUMN claimed_actor_id TYPE bigint,
-        ALTER COLUMN application_name_id TYPE bigint,
-        ALTER COLUMN client_addr_id TYPE bigint;
-    ALTER TABLE access_audit.collected_shapes
-        ALTER COLUMN id TYPE bigint,
-        ALTER COLUMN query_text_id TYPE bigint,
-        ALTER COLUMN command_id TYPE bigint,
-        ALTER COLUMN relations_id TYPE bigint,
-        ALTER COLUMN columns_id TYPE bigint,
-        ALTER COLUMN predicate_columns_id TYPE bigint,
-        ALTER COLUMN tags_id TYPE bigint;
-    ALTER TABLE access_audit.collected_log
-        ALTER COLUMN session_id TYPE bigint,
-        ALTER COLUMN shape_id TYPE bigint,
-        ALTER COLUMN origin_id TYPE bigint;
-
-    FOR v IN SELECT * FROM pg_catalog.unnest(saved) AS x ORDER BY x.depth, x.name LOOP
-        EXECUTE pg_catalog.format('CREATE VIEW %s%s AS %s', v.name,
-            CASE WHEN v.reloptions IS NULL THEN ''
-                 ELSE ' WITH (' OPERATOR(pg_catalog.||)
-                      pg_catalog.array_to_string(v.reloptions, ', ') OPERATOR(pg_catalog.||) ')' END,
-            v.def);
-        IF v.comment IS NOT NULL THEN
-            EXECUTE pg_catalog.format('COMMENT ON VIEW %s IS %L', v.name, v.comment);
-        END IF;
-        FOREACH s IN ARRAY v.column_comments LOOP
-            EXECUTE s;
-        END LOOP;
-        FOREACH s IN ARRAY v.triggers LOOP
-            EXECUTE s;
-        END LOOP;
-        FOR g IN SELECT a.grantee, a.privilege_type, a.is_grantable
-                   FROM pg_catalog.aclexplode(v.relacl) a
-                  WHERE a.grantee OPERATOR(pg_catalog.<>) a.grantor LOOP
-            EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g.privilege_type, v.name,
-                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
-                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-        END LOOP;
-    END LOOP;
-END
-$aa_ids$;
-DROP TYPE access_audit._saved_view;
-
-DROP FUNCTION access_audit._dict_string_id(text);
-DROP FUNCTION access_audit._dict_set_id(text[]);
-DROP FUNCTION access_audit._dict_session_id(name, name, name, text, text, text, inet, integer);
-DROP FUNCTION access_audit._dict_shape_id(bigint, text, text, integer, text[], text[], text[], text[]);
-CREATE FUNCTION access_audit._dict_string_id(s text)
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'access_audit_dict_string_id'
-LANGUAGE C VOLATILE;
-CREATE FUNCTION access_audit._dict_set_id(s text[])
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'access_audit_dict_set_id'
-LANGUAGE C VOLATILE;
-CREATE FUNCTION access_audit._dict_session_id(database name, login_role name, effective_role name,
-    actor text, claimed_actor text, application_name text, client_addr inet, backend_pid integer)
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'access_audit_dict_session_id'
-LANGUAGE C VOLATILE;
-CREATE FUNCTION access_audit._dict_shape_id(query_id bigint, query text, command text,
-    nesting_level integer, relations text[], columns text[], predicate_columns text[], tags text[])
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'access_audit_dict_shape_id'
-LANGUAGE C VOLATILE;
--- as in a fresh install, only the writer (a superuser) may call them
-REVOKE ALL ON FUNCTION access_audit._dict_string_id(text), access_audit._dict_set_id(text[]),
-    access_audit._dict_session_id(name, name, name, text, text, text, inet, integer),
-    access_audit._dict_shape_id(bigint, text, text, integer, text[], text[], text[], text[])
-    FROM PUBLIC;
--- ---------------------------------------------------------------------------
--- crash (core regression suite): immutable functions that are safe to run
--- in parallel workers say so (opr_sanity flags them otherwise).
-ALTER FUNCTION access_audit.valid_tag(text) PARALLEL SAFE;
-ALTER FUNCTION access_audit.publication_tables() PARALLEL SAFE;
     id int;
 BEGIN
     IF grant_exemption.subject_kind IS NULL OR grant_exemption.subject_kind NOT IN ('actor', 'role', 'group') THEN
@@ -1478,6 +1123,200 @@ SELECT l.seq, l.ts, l.actor, l.login_role, l.command, l.relations, l.detail, l.q
                      'EXEMPTION INSERT', 'EXEMPTION UPDATE', 'EXEMPTION DELETE',
                      'PEER GROUP INSERT', 'PEER GROUP UPDATE', 'PEER GROUP DELETE');
 GRANT SELECT ON access_audit.quota_events TO access_audit_reader, access_audit_admin;
+
+-- ---------------------------------------------------------------------------
+-- Analyst experience (extension/sql/40_report.sql): access_audit.report()
+-- and its helpers.  Kept identical to the part file.
+-- ---------------------------------------------------------------------------
+-- ---------------------------------------------------------------------------
+-- Analyst report: access_audit.report(as_of, days, top) returns one
+-- self-contained HTML page (inline CSS and SVG, no script, no external
+-- resource) for people to look at: top exporters with a chart each, open
+-- alerts, tag changes, read volume per table and the capture pipeline's
+-- health.
+--
+-- Everything that comes from the audited database (actor names, relation
+-- and column names, tags, query text, reasons) is chosen by users and is
+-- passed through access_audit._html before it reaches the page: an actor
+-- named <script> is shown as text.  The functions run with the caller's
+-- rights (members of access_audit_reader see everything they need) and pin
+-- their search_path.
+-- ---------------------------------------------------------------------------
+
+/*
+ * _html: text made safe as HTML element content and as a quoted attribute
+ * value (NULL gives '').  Tab, newline, carriage return and backslash become
+ * character references too, so that the page has none of them raw and
+ * COPY (SELECT access_audit.report()) TO 'file' writes it unchanged; other
+ * control characters, which HTML does not allow, and the bidirectional
+ * overrides and isolates (U+202A-U+202E, U+2066-U+2069), which could make
+ * one name read as another, become U+FFFD.
+ */
+CREATE FUNCTION access_audit._html(s text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN pg_catalog.regexp_replace(
+	pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+	pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+		pg_catalog.replace(coalesce(s, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+		'"', '&quot;'), '''', '&#39;'), E'\\', '&#92;'), E'\t', '&#9;'), E'\n', '&#10;'),
+		E'\r', '&#13;'),
+	'[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]', U&'\FFFD', 'g');
+
+COMMENT ON FUNCTION access_audit._html(text) IS
+'Internal: escapes text for HTML content and attribute values (& < > " and '' as entities, control characters replaced).';
+
+/*
+ * _html_cut: _html of s cut to at most n characters, with an ellipsis when
+ * cut, so that one long query cannot make the page unreadable.
+ */
+CREATE FUNCTION access_audit._html_cut(s text, n integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN access_audit._html(CASE WHEN pg_catalog.length(s) > n
+							   THEN pg_catalog.left(s, n - 1) || U&'\2026' ELSE s END);
+
+COMMENT ON FUNCTION access_audit._html_cut(text, integer) IS
+'Internal: escapes text for HTML after cutting it to n characters (with an ellipsis when cut).';
+
+/*
+ * _report_chart: one small inline SVG chart of an actor's daily volume
+ * (vals, one per day of days, in order) against their baseline band
+ * [band_lo, band_hi] (drawn when not null) and their peer group's daily
+ * median (peer, nulls where no peer was active).  Linear scale from 0 to
+ * the largest value shown; the largest value and the first and last day
+ * label the axes.
+ */
+CREATE FUNCTION access_audit._report_chart(days date[], vals float8[], peer float8[],
+										   band_lo float8, band_hi float8, label text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	w			constant int := 420;	/* viewBox width */
+	h			constant int := 120;	/* viewBox height */
+	ml			constant int := 52;		/* left margin (y labels) */
+	mr			constant int := 8;
+	mt			constant int := 8;
+	mb			constant int := 20;		/* bottom margin (x labels) */
+	n			int := coalesce(array_length(vals, 1), 0);
+	ymax		float8;
+	dx			float8;
+	pts			text := '';
+	ppts		text := '';
+	seg			text := '';
+	svg			text;
+	i			int;
+	x			float8;
+	y			float8;
+BEGIN
+	IF n = 0 THEN
+		RETURN '';
+	END IF;
+	SELECT greatest(max(v), 1) INTO ymax
+	  FROM unnest(vals || peer || ARRAY[band_hi]) v;
+	ymax := ymax * 1.08;
+	dx := CASE WHEN n > 1 THEN (w - ml - mr)::float8 / (n - 1) ELSE 0 END;
+
+	FOR i IN 1 .. n LOOP
+		x := ml + (i - 1) * dx;
+		y := mt + (h - mt - mb) * (1 - coalesce(vals[i], 0) / ymax);
+		pts := pts || round(x::numeric, 1) || ',' || round(y::numeric, 1) || ' ';
+		/* the peer median line breaks on days no peer was active */
+		IF peer[i] IS NULL THEN
+			IF seg <> '' THEN
+				ppts := ppts || '<polyline class="peer" points="' || seg || '"/>';
+			END IF;
+			seg := '';
+		ELSE
+			seg := seg || round(x::numeric, 1) || ','
+				|| round((mt + (h - mt - mb) * (1 - peer[i] / ymax))::numeric, 1) || ' ';
+		END IF;
+	END LOOP;
+	IF seg <> '' THEN
+		ppts := ppts || '<polyline class="peer" points="' || seg || '"/>';
+	END IF;
+
+	svg := '<svg class="chart" viewBox="0 0 ' || w || ' ' || h || '" width="' || w
+		|| '" height="' || h || '" role="img" xmlns="http://www.w3.org/2000/svg">'
+		|| '<title>' || access_audit._html(label) || '</title>'
+		|| '<rect class="plot" x="' || ml || '" y="' || mt || '" width="' || (w - ml - mr)
+		|| '" height="' || (h - mt - mb) || '"/>';
+	IF band_lo IS NOT NULL AND band_hi IS NOT NULL THEN
+		svg := svg || '<rect class="band" x="' || ml || '" width="' || (w - ml - mr)
+			|| '" y="' || round((mt + (h - mt - mb) * (1 - band_hi / ymax))::numeric, 1)
+			|| '" height="' || greatest(1.5, round(((h - mt - mb) * (band_hi - band_lo) / ymax)::numeric, 1))
+			|| '"/>';
+	END IF;
+	svg := svg
+		|| '<polygon class="area" points="' || ml || ',' || (h - mb) || ' ' || pts
+		|| round((ml + (n - 1) * dx)::numeric, 1) || ',' || (h - mb) || '"/>'
+		|| ppts
+		|| '<polyline class="vol" points="' || pts || '"/>'
+		|| '<text class="ax" x="' || (ml - 4) || '" y="' || (mt + 9) || '" text-anchor="end">'
+		|| access_audit.format_count(ymax / 1.08) || '</text>'
+		|| '<text class="ax" x="' || (ml - 4) || '" y="' || (h - mb) || '" text-anchor="end">0</text>'
+		|| '<text class="ax" x="' || ml || '" y="' || (h - 5) || '">' || to_char(days[1], 'Mon DD') || '</text>'
+		|| '<text class="ax" x="' || (w - mr) || '" y="' || (h - 5) || '" text-anchor="end">'
+		|| to_char(days[n], 'Mon DD') || '</text>'
+		|| '</svg>';
+	RETURN svg;
+END
+$fn$;
+
+COMMENT ON FUNCTION access_audit._report_chart(date[], float8[], float8[], float8, float8, text) IS
+'Internal: inline SVG chart of daily volume against a baseline band and the peers'' median, for access_audit.report().';
+
+/*
+ * report: the analyst's page.  The period is the "days" business days
+ * ending with the day of as_of.  Top exporters are the first "top" actors
+ * of rank_exporters('1 day', '30 days', as_of) with a volume or a score; each chart
+ * shows their daily volume over the period (volume = greatest(rows,
+ * tagged_rows) summed over relations, as daily_exports), their baseline
+ * band (the middle half, 25th to 75th percentile, of their active days'
+ * volumes in the 30 days before the day of as_of) and their peer group's
+ * median volume per day (non-bulk actors of the same peer group active
+ * that day).  Open alerts are those without an acknowledgement now;
+ * tag changes and read volume per table cover the period.  The pipeline
+ * section shows access_audit.stats and walks the hash chain up to the
+ * newest record (verify()), so the page says up to which record the log
+ * is known to be intact.  source may name another table of actor_daily's
+ * shape (as for rank_exporters), for example one with imported history;
+ * it is read with the caller's rights.  verify_chain => false leaves out
+ * the chain walk (it reads the whole log: about a second per million
+ * records).
+ */
+CREATE FUNCTION access_audit.report(as_of timestamptz DEFAULT now(), days integer DEFAULT 14,
+									top integer DEFAULT 10,
+									source regclass DEFAULT 'access_audit.actor_daily',
+									verify_chain boolean DEFAULT true)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+DECLARE
+	d1			date;
+	d0			date;
+	tz			text;
+	html		text;
+	sec			text;
+	r			record;
+	n			bigint;
+	head_seq	bigint;
+	v			record;
+	cal			date[];
+	maxvol		float8;
+	tops		jsonb;			/* the top exporters, in rank order */
+	series		jsonb;			/* per actor: vals (per day), lo, hi */
+	peers		jsonb;			/* per peer group: median per day */
+BEGIN
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION 'as_of must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass a timestamp such as now().';
+	END IF;
 	IF days IS NULL OR days < 1 OR days > 366 THEN
 		RAISE EXCEPTION 'days must be between 1 and 366'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -2206,3 +2045,181 @@ REVOKE ALL ON FUNCTION access_audit.status(boolean) FROM PUBLIC;
 REVOKE ALL ON access_audit.status FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION access_audit.status(boolean) TO access_audit_reader, access_audit_admin;
 GRANT SELECT ON access_audit.status TO access_audit_reader, access_audit_admin;
+
+-- ---------------------------------------------------------------------------
+-- writer (issue 16, items 8 and 9): dictionary ids are bigint, and so is every
+-- column that refers to them, in this database's log and in the records
+-- collected from other servers.  The views over these tables (access_audit.log
+-- and the views built on it, access_audit.collected) cannot stay while their
+-- columns change type: each is saved with its options, comment, privileges
+-- and triggers, dropped, and made again from its saved definition, so that
+-- whatever definition it has at this point of the update is kept.  The
+-- dictionaries' sequences go: the writer gives a new entry one more than the
+-- table's highest id, so there is nothing left for setval() to turn back.
+-- ---------------------------------------------------------------------------
+CREATE TYPE access_audit._saved_view AS (name text, depth integer, def text, reloptions text[],
+    comment text, relacl aclitem[], triggers text[], column_comments text[]);
+DO LANGUAGE plpgsql $aa_ids$
+DECLARE
+    saved access_audit._saved_view[];
+    v record;
+    s text;
+    g record;
+BEGIN
+    SELECT pg_catalog.array_agg(ROW(q.name, q.depth, q.def, q.reloptions, q.comment,
+                                   q.relacl, q.triggers, q.column_comments)::access_audit._saved_view)
+      INTO saved
+      FROM (
+        WITH RECURSIVE dep(oid, depth) AS (
+            SELECT DISTINCT r.ev_class, 1
+              FROM pg_catalog.pg_depend d
+              JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid
+             WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+               AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+               AND d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY[
+                       'access_audit.strings', 'access_audit.string_sets', 'access_audit.sessions',
+                       'access_audit.shapes', 'access_audit.log_data', 'access_audit.collected_log',
+                       'access_audit.collected_strings', 'access_audit.collected_string_sets',
+                       'access_audit.collected_sessions', 'access_audit.collected_shapes'
+                   ]::pg_catalog.regclass[]::pg_catalog.oid[])
+               AND r.ev_class OPERATOR(pg_catalog.<>) d.refobjid
+            UNION ALL
+            SELECT r.ev_class, dep.depth OPERATOR(pg_catalog.+) 1
+              FROM dep
+              JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) dep.oid
+               AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+               AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+              JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid
+             WHERE r.ev_class OPERATOR(pg_catalog.<>) dep.oid
+        )
+        SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS name,
+               pg_catalog.max(dep.depth) AS depth,
+               pg_catalog.pg_get_viewdef(c.oid) AS def,
+               c.reloptions,
+               pg_catalog.obj_description(c.oid, 'pg_class') AS comment,
+               c.relacl,
+               ARRAY(SELECT pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger t
+                      WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid AND NOT t.tgisinternal
+                      ORDER BY t.tgname) AS triggers,
+               ARRAY(SELECT pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', c.oid::pg_catalog.regclass,
+                                              a.attname, pg_catalog.col_description(c.oid, a.attnum))
+                       FROM pg_catalog.pg_attribute a
+                      WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+                        AND pg_catalog.col_description(c.oid, a.attnum) IS NOT NULL) AS column_comments
+          FROM dep JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) dep.oid
+         WHERE c.relkind OPERATOR(pg_catalog.=) 'v'
+         GROUP BY c.oid
+      ) q;
+    saved := coalesce(saved, '{}');
+
+    FOR v IN SELECT * FROM pg_catalog.unnest(saved) AS x ORDER BY x.depth DESC, x.name LOOP
+        EXECUTE pg_catalog.format('DROP VIEW %s', v.name);
+    END LOOP;
+
+    -- ids no longer come from sequences (issue 16, item 9)
+    DROP SEQUENCE access_audit.strings_id_seq;
+    DROP SEQUENCE access_audit.string_sets_id_seq;
+    DROP SEQUENCE access_audit.sessions_id_seq;
+    DROP SEQUENCE access_audit.shapes_id_seq;
+    ALTER TABLE access_audit.strings ALTER COLUMN id TYPE bigint;
+    ALTER TABLE access_audit.string_sets ALTER COLUMN id TYPE bigint;
+    ALTER TABLE access_audit.sessions
+        ALTER COLUMN id TYPE bigint,
+        ALTER COLUMN database_id TYPE bigint,
+        ALTER COLUMN login_role_id TYPE bigint,
+        ALTER COLUMN effective_role_id TYPE bigint,
+        ALTER COLUMN actor_id TYPE bigint,
+        ALTER COLUMN claimed_actor_id TYPE bigint,
+        ALTER COLUMN application_name_id TYPE bigint,
+        ALTER COLUMN client_addr_id TYPE bigint;
+    ALTER TABLE access_audit.shapes
+        ALTER COLUMN id TYPE bigint,
+        ALTER COLUMN query_text_id TYPE bigint,
+        ALTER COLUMN command_id TYPE bigint,
+        ALTER COLUMN relations_id TYPE bigint,
+        ALTER COLUMN columns_id TYPE bigint,
+        ALTER COLUMN predicate_columns_id TYPE bigint,
+        ALTER COLUMN tags_id TYPE bigint;
+    ALTER TABLE access_audit.log_data
+        ALTER COLUMN session_id TYPE bigint,
+        ALTER COLUMN shape_id TYPE bigint,
+        ALTER COLUMN origin_id TYPE bigint;
+    ALTER TABLE access_audit.collected_strings ALTER COLUMN id TYPE bigint;
+    ALTER TABLE access_audit.collected_string_sets ALTER COLUMN id TYPE bigint;
+    ALTER TABLE access_audit.collected_sessions
+        ALTER COLUMN id TYPE bigint,
+        ALTER COLUMN database_id TYPE bigint,
+        ALTER COLUMN login_role_id TYPE bigint,
+        ALTER COLUMN effective_role_id TYPE bigint,
+        ALTER COLUMN actor_id TYPE bigint,
+        ALTER COLUMN claimed_actor_id TYPE bigint,
+        ALTER COLUMN application_name_id TYPE bigint,
+        ALTER COLUMN client_addr_id TYPE bigint;
+    ALTER TABLE access_audit.collected_shapes
+        ALTER COLUMN id TYPE bigint,
+        ALTER COLUMN query_text_id TYPE bigint,
+        ALTER COLUMN command_id TYPE bigint,
+        ALTER COLUMN relations_id TYPE bigint,
+        ALTER COLUMN columns_id TYPE bigint,
+        ALTER COLUMN predicate_columns_id TYPE bigint,
+        ALTER COLUMN tags_id TYPE bigint;
+    ALTER TABLE access_audit.collected_log
+        ALTER COLUMN session_id TYPE bigint,
+        ALTER COLUMN shape_id TYPE bigint,
+        ALTER COLUMN origin_id TYPE bigint;
+
+    FOR v IN SELECT * FROM pg_catalog.unnest(saved) AS x ORDER BY x.depth, x.name LOOP
+        EXECUTE pg_catalog.format('CREATE VIEW %s%s AS %s', v.name,
+            CASE WHEN v.reloptions IS NULL THEN ''
+                 ELSE ' WITH (' OPERATOR(pg_catalog.||)
+                      pg_catalog.array_to_string(v.reloptions, ', ') OPERATOR(pg_catalog.||) ')' END,
+            v.def);
+        IF v.comment IS NOT NULL THEN
+            EXECUTE pg_catalog.format('COMMENT ON VIEW %s IS %L', v.name, v.comment);
+        END IF;
+        FOREACH s IN ARRAY v.column_comments LOOP
+            EXECUTE s;
+        END LOOP;
+        FOREACH s IN ARRAY v.triggers LOOP
+            EXECUTE s;
+        END LOOP;
+        FOR g IN SELECT a.grantee, a.privilege_type, a.is_grantable
+                   FROM pg_catalog.aclexplode(v.relacl) a
+                  WHERE a.grantee OPERATOR(pg_catalog.<>) a.grantor LOOP
+            EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g.privilege_type, v.name,
+                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+    END LOOP;
+END
+$aa_ids$;
+DROP TYPE access_audit._saved_view;
+
+DROP FUNCTION access_audit._dict_string_id(text);
+DROP FUNCTION access_audit._dict_set_id(text[]);
+DROP FUNCTION access_audit._dict_session_id(name, name, name, text, text, text, inet, integer);
+DROP FUNCTION access_audit._dict_shape_id(bigint, text, text, integer, text[], text[], text[], text[]);
+CREATE FUNCTION access_audit._dict_string_id(s text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'access_audit_dict_string_id'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION access_audit._dict_set_id(s text[])
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'access_audit_dict_set_id'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION access_audit._dict_session_id(database name, login_role name, effective_role name,
+    actor text, claimed_actor text, application_name text, client_addr inet, backend_pid integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'access_audit_dict_session_id'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION access_audit._dict_shape_id(query_id bigint, query text, command text,
+    nesting_level integer, relations text[], columns text[], predicate_columns text[], tags text[])
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'access_audit_dict_shape_id'
+LANGUAGE C VOLATILE;
+-- as in a fresh install, only the writer (a superuser) may call them
+REVOKE ALL ON FUNCTION access_audit._dict_string_id(text), access_audit._dict_set_id(text[]),
+    access_audit._dict_session_id(name, name, name, text, text, text, inet, integer),
+    access_audit._dict_shape_id(bigint, text, text, integer, text[], text[], text[], text[])
+    FROM PUBLIC;
