@@ -4103,6 +4103,71 @@ raw_columns_walker(Node *node, RawColumns *ctx)
 	return raw_expression_tree_walker(node, raw_columns_walker, (void *) ctx);
 }
 
+/* walker of cooked_column_refs: a ColumnRef for each Var found */
+static bool
+cooked_vars_walker(Node *node, List **vars)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		*vars = lappend(*vars, node);
+		return false;
+	}
+	return expression_tree_walker(node, cooked_vars_walker, (void *) vars);
+}
+
+/*
+ * The columns of relid that a cooked (parse-analysed) expression refers to,
+ * as a list of raw ColumnRefs that raw_columns_walker understands: a
+ * whole-row Var becomes a star.  Commands that PostgreSQL builds itself
+ * carry cooked expressions: the index clones of CREATE TABLE ... LIKE and
+ * of partitions (IndexStmt.transformed), and copied CHECK constraints
+ * (Constraint.cooked_expr).  Never walk those as raw trees: the raw walker
+ * raises "unrecognized node type" on them.
+ */
+static Node *
+cooked_column_refs(Node *expr, Oid relid)
+{
+	List	   *vars = NIL;
+	List	   *refs = NIL;
+	ListCell   *lc;
+
+	(void) cooked_vars_walker(expr, &vars);
+	foreach(lc, vars)
+	{
+		Var		   *var = lfirst(lc);
+		ColumnRef  *ref = makeNode(ColumnRef);
+		char	   *name = NULL;
+
+		if (var->varattno > 0 && OidIsValid(relid))
+			name = get_attname(relid, var->varattno, true);
+		if (var->varattno == 0)
+			ref->fields = list_make1(makeNode(A_Star));
+		else if (name != NULL)
+			ref->fields = list_make1(makeString(name));
+		else
+			continue;			/* a system column: never tagged */
+		refs = lappend(refs, ref);
+	}
+	return (Node *) refs;
+}
+
+/*
+ * The expression of a CHECK or generated-column constraint as a raw tree:
+ * raw_expr as the user wrote it, or the cooked_expr of a constraint that
+ * PostgreSQL copied (CREATE TABLE ... LIKE ... INCLUDING CONSTRAINTS).
+ */
+static Node *
+constraint_expr(Constraint *con, Oid relid)
+{
+	if (con->raw_expr != NULL)
+		return con->raw_expr;
+	if (con->cooked_expr != NULL)
+		return cooked_column_refs(stringToNode(con->cooked_expr), relid);
+	return NULL;
+}
+
 /*
  * Prepare the record of a command attaching code (expr, or all columns
  * when all_columns) or a parent to the table rv names, if the table has
@@ -4262,7 +4327,8 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 						Constraint *con = (Constraint *) cmd->def;
 
 						table_code_note(&notes, relid, command,
-										"a CHECK constraint", con->raw_expr,
+										"a CHECK constraint",
+										constraint_expr(con, relid),
 										false, false, !con->skip_validation,
 										query);
 					}
@@ -4299,8 +4365,8 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 												con->contype == CONSTR_GENERATED ?
 												"a generated column" :
 												"a CHECK constraint",
-												con->raw_expr, false, false,
-												true, query);
+												constraint_expr(con, relid),
+												false, false, true, query);
 						}
 					}
 					break;
@@ -4322,6 +4388,7 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 	else if (IsA(parsetree, IndexStmt))
 	{
 		IndexStmt  *stmt = (IndexStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		List	   *exprs = NIL;
 		ListCell   *lc;
 
@@ -4334,10 +4401,11 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 		}
 		if (stmt->whereClause)
 			exprs = lappend(exprs, stmt->whereClause);
+		/* a clone PostgreSQL made (LIKE, partitions) is cooked already */
+		if (exprs != NIL && stmt->transformed)
+			exprs = list_make1(cooked_column_refs((Node *) exprs, relid));
 		if (exprs != NIL)
-			table_code_note(&notes,
-							RangeVarGetRelid(stmt->relation, NoLock, true),
-							command, "an index on expressions",
+			table_code_note(&notes, relid, command, "an index on expressions",
 							(Node *) exprs, false, false, true, query);
 	}
 	else
