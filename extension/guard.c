@@ -194,6 +194,7 @@ static bool seen_settings = false;
 
 static Oid	guard_extension(void);
 static void guard_save_log_end(void);
+static Oid	guard_extension_schema(void);
 static void guard_forget_log_end(Oid dboid);
 
 /*
@@ -251,17 +252,48 @@ guard_namespace(void)
 {
 	if (!OidIsValid(guard_nsp))
 	{
-		Oid			nsp = get_namespace_oid(AA_SCHEMA, true);
-
 		/*
-		 * A schema without the extension is not ours yet: pg_restore creates
+		 * The extension's schema, whatever its name: a schema renamed in
+		 * maintenance mode stays guarded (and its log's end readable).  A
+		 * schema without the extension is not ours yet: pg_restore creates
 		 * the schema and sets its owner before CREATE EXTENSION.
 		 */
-		if (!OidIsValid(nsp) || !OidIsValid(guard_extension()))
+		Oid			nsp = guard_extension_schema();
+
+		if (!OidIsValid(nsp))
 			return InvalidOid;
 		guard_nsp = nsp;
 	}
 	return guard_nsp;
+}
+
+/*
+ * Schema of extension access_audit (pg_extension.extnamespace), or
+ * InvalidOid where the extension is missing.  PostgreSQL 15 does not
+ * export get_extension_schema().
+ */
+static Oid
+guard_extension_schema(void)
+{
+	Oid			ext = guard_extension();
+	Oid			nsp = InvalidOid;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	if (!OidIsValid(ext))
+		return InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
 }
 
 /*
@@ -1007,6 +1039,7 @@ guard_read_log_end(void)
 	char	   *ts = NULL;
 	char	   *hash = NULL;
 	char	   *query;
+	const char *schema;
 	Oid			nsp = guard_namespace();
 	uint64		found = 0;
 
@@ -1019,18 +1052,21 @@ guard_read_log_end(void)
 	 */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	schema = quote_identifier(get_namespace_name(nsp));
 	if (OidIsValid(get_relname_relid("log_data", nsp)))
 	{
-		query = "SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
-			"  FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1";
+		query = psprintf("SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
+						 "  FROM %s.log_data l ORDER BY l.seq DESC LIMIT 1",
+						 schema);
 		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the end of the audit log");
 		found = SPI_processed;
 	}
 	if (found == 0 && OidIsValid(get_relname_relid("chain_checkpoints", nsp)))
 	{
-		query = "SELECT c.seq::pg_catalog.text, c.cut_at::pg_catalog.text, c.hash"
-			"  FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1";
+		query = psprintf("SELECT c.seq::pg_catalog.text, c.cut_at::pg_catalog.text, c.hash"
+						 "  FROM %s.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1",
+						 schema);
 		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the end of the audit log");
 		found = SPI_processed;
@@ -1107,9 +1143,19 @@ guard_save_log_end(void)
 
 	/* a drop by a route not seen before it began: say so, at least */
 	if (content == NULL)
-		content = psprintf("{\"last_seq\": null, \"dropped_by\": \"%s\", \"dropped_at\": \"%s\", \"note\": \"the end of the log could not be read before the drop\"}",
-						   GetUserNameFromId(GetUserId(), false),
-						   timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"last_seq\": null, \"dropped_by\": ");
+		escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+		appendStringInfoString(&buf, ", \"login_role\": ");
+		escape_json(&buf, GetUserNameFromId(GetSessionUserId(), false));
+		appendStringInfoString(&buf, ", \"dropped_at\": ");
+		escape_json(&buf, timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+		appendStringInfoString(&buf, ", \"note\": \"the end of the log could not be read before the drop\"}");
+		content = buf.data;
+	}
 	len = strlen(content);
 	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -1306,7 +1352,12 @@ guard_check_rangevar(RangeVar * rv, const char *action)
 static void
 guard_check_schema_name(const char *name, const char *action)
 {
-	if (name && strcmp(name, AA_SCHEMA) == 0 && OidIsValid(guard_namespace()))
+	Oid			nsp;
+
+	if (name == NULL)
+		return;
+	nsp = guard_namespace();
+	if (OidIsValid(nsp) && get_namespace_oid(name, true) == nsp)
 		guard_check(action, AA_SCHEMA);
 }
 
