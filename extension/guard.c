@@ -66,6 +66,8 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
@@ -188,12 +190,26 @@ static Oid	dropping_database = InvalidOid;
 #define GUARD_ENDED_FILE	GUARD_ENDED_DIR "/ended_%u"
 #define GUARD_ENDED_MAX		8192
 
+/*
+ * A database that has an audit log (marked at CREATE EXTENSION and by each
+ * session of it): DROP DATABASE of it needs maintenance mode, as DROP
+ * EXTENSION does, since it would take the log with it.
+ */
+#define GUARD_LOG_FILE		GUARD_ENDED_DIR "/log_%u"
+
+/* this session has marked (or found no log in) its database */
+static bool log_marked = false;
+
 static char *seen_setting[GUARD_NSETTINGS];
 static int	seen_source[GUARD_NSETTINGS];
 static bool seen_settings = false;
 
 static Oid	guard_extension(void);
 static void guard_save_log_end(void);
+static void guard_forget_file(const char *format, Oid dboid);
+static void guard_mark_log(bool check);
+static bool guard_database_has_log(Oid dboid);
+static void guard_check_drop_database(Oid dboid);
 static Oid	guard_extension_schema(void);
 static void guard_forget_log_end(Oid dboid);
 
@@ -225,11 +241,19 @@ guard_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_PRE_COMMIT && dropping_ours)
 		guard_save_log_end();
+	if (event == XACT_EVENT_PRE_COMMIT && created_ours)
+		guard_mark_log(false);
 	if (event == XACT_EVENT_COMMIT && created_ours)
 		guard_forget_log_end(MyDatabaseId);
-	/* a later database with the same OID must not inherit the file */
+	/* the log is gone: DROP DATABASE needs no maintenance mode now */
+	if (event == XACT_EVENT_COMMIT && dropping_ours)
+		guard_forget_file(GUARD_LOG_FILE, MyDatabaseId);
+	/* a later database with the same OID must not inherit the files */
 	if (event == XACT_EVENT_COMMIT && OidIsValid(dropping_database))
+	{
 		guard_forget_log_end(dropping_database);
+		guard_forget_file(GUARD_LOG_FILE, dropping_database);
+	}
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
@@ -1231,13 +1255,126 @@ guard_open_log(void)
 static void
 guard_forget_log_end(Oid dboid)
 {
+	guard_forget_file(GUARD_ENDED_FILE, dboid);
+}
+
+/*
+ * Remove a per-database file of the guard (format: a path with one %u).
+ * No error may be raised here (transaction commit).
+ */
+static void
+guard_forget_file(const char *format, Oid dboid)
+{
 	char		path[MAXPGPATH];
 
-	snprintf(path, sizeof(path), GUARD_ENDED_FILE, dboid);
+	snprintf(path, sizeof(path), format, dboid);
 	if (unlink(path) != 0 && errno != ENOENT)
 		ereport(WARNING,
 				errcode_for_file_access(),
 				errmsg("could not remove file \"%s\": %m", path));
+}
+
+/*
+ * Mark this database as one with an audit log (GUARD_LOG_FILE), once per
+ * session.  check: only if the extension is installed (a session's first
+ * statement); otherwise the caller knows it is (CREATE EXTENSION, before
+ * its commit: an error here aborts it).  A marker created now is made
+ * durable, so that a crash cannot leave a log unmarked.
+ */
+static void
+guard_mark_log(bool check)
+{
+	char		path[MAXPGPATH];
+	int			fd;
+
+	if ((check && log_marked) || guard_is_writer() ||
+		!OidIsValid(MyDatabaseId))
+		return;
+	/* a creation marks at its commit, not before (it may roll back) */
+	if (check && guard_creating_extension())
+		return;
+	if (check && !OidIsValid(guard_extension()))
+	{
+		/* no log here; CREATE EXTENSION marks it if one is made */
+		log_marked = true;
+		return;
+	}
+	snprintf(path, sizeof(path), GUARD_LOG_FILE, MyDatabaseId);
+	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno != EEXIST)
+			ereport(ERROR,
+					errcode_for_file_access(),
+					errmsg("could not create file \"%s\": %m", path));
+	}
+	else
+	{
+		if (pg_fsync(fd) != 0)
+			ereport(data_sync_elevel(ERROR),
+					errcode_for_file_access(),
+					errmsg("could not fsync file \"%s\": %m", path));
+		CloseTransientFile(fd);
+		fsync_fname(GUARD_ENDED_DIR, true);
+	}
+	log_marked = true;
+}
+
+/*
+ * Has database dboid an audit log (is it marked)?
+ */
+static bool
+guard_database_has_log(Oid dboid)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	snprintf(path, sizeof(path), GUARD_LOG_FILE, dboid);
+	return stat(path, &st) == 0;
+}
+
+/*
+ * DROP DATABASE of a database with an audit log takes the log with it, and
+ * no record of the drop can land there.  Like DROP EXTENSION it needs a
+ * superuser in maintenance mode (for database owners too); the attempt or
+ * the drop is recorded in this database's log, where there is one, and in
+ * the server log.
+ */
+static void
+guard_check_drop_database(Oid dboid)
+{
+	char	   *dbname;
+	StringInfoData buf;
+	GuardDecision decision;
+
+	if (!guard_database_has_log(dboid))
+		return;
+	decision = guard_decide();
+	if (decision == GUARD_ALLOW)
+		return;
+	dbname = get_database_name(dboid);
+	if (dbname == NULL)
+		dbname = psprintf("%u", dboid);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"action\": \"DROP DATABASE\", \"database\": ");
+	escape_json(&buf, dbname);
+	appendStringInfoString(&buf, ", \"by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoChar(&buf, '}');
+	if (decision == GUARD_REFUSE)
+	{
+		aa_capture_event("REFUSED", NULL, NULL, NULL, buf.data);
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("DROP DATABASE of \"%s\" is not allowed", dbname),
+				errdetail("Database \"%s\" holds an access_audit log, which the drop would erase; this attempt has been logged.",
+						  dbname),
+				errhint("A superuser may SET access_audit.maintenance = on first, or drop the extension in that database in maintenance mode; both are recorded."));
+	}
+	aa_capture_event("MAINTENANCE", NULL, NULL, NULL, buf.data);
+	ereport(LOG,
+			errmsg("access_audit log of database \"%s\" dropped with the database by \"%s\" in maintenance mode",
+				   dbname, GetUserNameFromId(GetUserId(), false)));
 }
 
 /*
@@ -1318,6 +1455,7 @@ aa_guard_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
 	{
+		guard_mark_log(true);
 		guard_note_maintenance();
 		guard_note_settings();
 		if (queryDesc->plannedstmt->resultRelations != NIL &&
@@ -1734,6 +1872,7 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (IsTransactionState() && !IsParallelWorker())
 	{
+		guard_mark_log(true);
 		guard_note_maintenance();
 		guard_note_settings();
 		if (IsA(parsetree, AlterExtensionStmt) &&
@@ -1947,7 +2086,10 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					guard_decide() != GUARD_REFUSE)
 					dropping_ours = true;
 				if (classId == DatabaseRelationId)
+				{
+					guard_check_drop_database(objectId);
 					dropping_database = objectId;
+				}
 				if (guard_decide() != GUARD_REFUSE)
 					return;
 				what = guarded_object(classId, objectId, subId);
