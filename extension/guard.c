@@ -1278,8 +1278,11 @@ guard_forget_file(const char *format, Oid dboid)
  * Mark this database as one with an audit log (GUARD_LOG_FILE), once per
  * session.  check: only if the extension is installed (a session's first
  * statement); otherwise the caller knows it is (CREATE EXTENSION, before
- * its commit: an error here aborts it).  A marker created now is made
- * durable, so that a crash cannot leave a log unmarked.
+ * its commit: an error here aborts it).  Not fsynced: a marker lost in an
+ * operating system crash is made again by the database's next session, and
+ * a creation's commit stays as quick as before (a longer creation widens
+ * the window in which a writer takes the records of a creation that rolled
+ * back for those of the next one).
  */
 static void
 guard_mark_log(bool check)
@@ -1300,23 +1303,12 @@ guard_mark_log(bool check)
 		return;
 	}
 	snprintf(path, sizeof(path), GUARD_LOG_FILE, MyDatabaseId);
-	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY);
+	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | PG_BINARY);
 	if (fd < 0)
-	{
-		if (errno != EEXIST)
-			ereport(ERROR,
-					errcode_for_file_access(),
-					errmsg("could not create file \"%s\": %m", path));
-	}
-	else
-	{
-		if (pg_fsync(fd) != 0)
-			ereport(data_sync_elevel(ERROR),
-					errcode_for_file_access(),
-					errmsg("could not fsync file \"%s\": %m", path));
-		CloseTransientFile(fd);
-		fsync_fname(GUARD_ENDED_DIR, true);
-	}
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not create file \"%s\": %m", path));
+	CloseTransientFile(fd);
 	log_marked = true;
 }
 
