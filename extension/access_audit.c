@@ -41,6 +41,7 @@ int			aa_batch_size = 5000;
 int			aa_max_query_length = 2048;
 int			aa_query_text = AA_QUERY_TEXT_FULL;
 char	   *aa_actor = NULL;
+bool		aa_actor_own = false;
 bool		aa_maintenance = false;
 int			aa_business_hours_start = AA_BUSINESS_HOURS_START_DEFAULT;
 int			aa_business_hours_end = AA_BUSINESS_HOURS_END_DEFAULT;
@@ -179,6 +180,40 @@ aa_business_hours(int *start, int *end)
 }
 
 /*
+ * Check hook of access_audit.actor: keep, with the value, whether the
+ * session named the actor itself (SET, set_config(), a function's SET
+ * clause, or its connection options) rather than a default that another
+ * role chose: a database owner's ALTER DATABASE ... SET, a role default, a
+ * configuration file.  Only the session's own actor can be trusted.
+ */
+static bool
+check_actor(char **newval, void **extra, GucSource source)
+{
+	bool	   *own = malloc(sizeof(bool));
+
+	if (own == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	*own = source == PGC_S_CLIENT || source >= PGC_S_INTERACTIVE;
+	*extra = own;
+	return true;
+}
+
+/*
+ * Assign hook of access_audit.actor: where the value came from (the GUC
+ * machinery restores it with the value on RESET, rollback and function
+ * exit).
+ */
+static void
+assign_actor(const char *newval, void *extra)
+{
+	aa_actor_own = extra != NULL && *(bool *) extra;
+}
+
+/*
  * Assign hooks of the settings whose changes are recorded (all but
  * access_audit.actor and access_audit.maintenance): note that one was
  * assigned, for the guard to compare at the next statement
@@ -306,7 +341,7 @@ _PG_init(void)
 							   "Application-level user on whose behalf this session reads.",
 							   "Trusted only from members of role access_audit_app; otherwise recorded as a claim.",
 							   &aa_actor, "", PGC_USERSET, 0,
-							   NULL, NULL, NULL);
+							   check_actor, assign_actor, NULL);
 	DefineCustomBoolVariable("access_audit.maintenance",
 							 "Allows superusers to run retention and repairs on the audit log.",
 							 "Switching it on and everything done under it is recorded.",

@@ -43,6 +43,7 @@ extern int	aa_batch_size;
 extern int	aa_max_query_length;
 extern int	aa_query_text;
 extern char *aa_actor;
+extern bool aa_actor_own;
 extern bool aa_maintenance;
 extern int	aa_business_hours_start;
 extern int	aa_business_hours_end;

@@ -566,12 +566,15 @@ fill_identity(AuditRecord *rec, MemoryContext cxt)
 	if (IsParallelWorker() && MyProc != NULL && MyProc->lockGroupLeader != NULL)
 		rec->backend_pid = MyProc->lockGroupLeader->pid;
 
-	/* application-level actor: trusted only from members of access_audit_app */
+	/*
+	 * application-level actor: trusted only from members of access_audit_app
+	 * that named it themselves (not a database or role default)
+	 */
 	if (aa_actor && aa_actor[0])
 	{
 		Oid			app = get_role_oid(AA_ROLE_APP, true);
 
-		trusted = OidIsValid(app) &&
+		trusted = aa_actor_own && OidIsValid(app) &&
 			has_privs_of_role(GetSessionUserId(), app);
 		if (trusted)
 		{

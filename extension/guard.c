@@ -67,6 +67,8 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
@@ -211,12 +213,27 @@ static Oid	dropping_database = InvalidOid;
 #define GUARD_ENDED_FILE	GUARD_ENDED_DIR "/ended_%u"
 #define GUARD_ENDED_MAX		8192
 
+/*
+ * A database that has an audit log (marked at CREATE EXTENSION and by each
+ * session of it): DROP DATABASE of it needs maintenance mode, as DROP
+ * EXTENSION does, since it would take the log with it.
+ */
+#define GUARD_LOG_FILE		GUARD_ENDED_DIR "/log_%u"
+
+/* this session has marked (or found no log in) its database */
+static bool log_marked = false;
+
 static char *seen_setting[GUARD_NSETTINGS];
 static int	seen_source[GUARD_NSETTINGS];
 static bool seen_settings = false;
 
 static Oid	guard_extension(void);
 static void guard_save_log_end(void);
+static void guard_forget_file(const char *format, Oid dboid);
+static void guard_mark_log(bool check);
+static bool guard_database_has_log(Oid dboid);
+static void guard_check_drop_database(Oid dboid);
+static Oid	guard_extension_schema(void);
 static void guard_forget_log_end(Oid dboid);
 
 /*
@@ -252,11 +269,19 @@ guard_xact_callback(XactEvent event, void *arg)
 		aa_capture_event("PREVIOUS LOG", NULL, NULL, NULL, opening_log);
 		opening_log = NULL;
 	}
+	if (event == XACT_EVENT_PRE_COMMIT && created_ours)
+		guard_mark_log(false);
 	if (event == XACT_EVENT_COMMIT && created_ours)
 		guard_forget_log_end(MyDatabaseId);
-	/* a later database with the same OID must not inherit the file */
+	/* the log is gone: DROP DATABASE needs no maintenance mode now */
+	if (event == XACT_EVENT_COMMIT && dropping_ours)
+		guard_forget_file(GUARD_LOG_FILE, MyDatabaseId);
+	/* a later database with the same OID must not inherit the files */
 	if (event == XACT_EVENT_COMMIT && OidIsValid(dropping_database))
+	{
 		guard_forget_log_end(dropping_database);
+		guard_forget_file(GUARD_LOG_FILE, dropping_database);
+	}
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
@@ -281,17 +306,48 @@ guard_namespace(void)
 {
 	if (!OidIsValid(guard_nsp))
 	{
-		Oid			nsp = get_namespace_oid(AA_SCHEMA, true);
-
 		/*
-		 * A schema without the extension is not ours yet: pg_restore creates
+		 * The extension's schema, whatever its name: a schema renamed in
+		 * maintenance mode stays guarded (and its log's end readable).  A
+		 * schema without the extension is not ours yet: pg_restore creates
 		 * the schema and sets its owner before CREATE EXTENSION.
 		 */
-		if (!OidIsValid(nsp) || !OidIsValid(guard_extension()))
+		Oid			nsp = guard_extension_schema();
+
+		if (!OidIsValid(nsp))
 			return InvalidOid;
 		guard_nsp = nsp;
 	}
 	return guard_nsp;
+}
+
+/*
+ * Schema of extension access_audit (pg_extension.extnamespace), or
+ * InvalidOid where the extension is missing.  PostgreSQL 15 does not
+ * export get_extension_schema().
+ */
+static Oid
+guard_extension_schema(void)
+{
+	Oid			ext = guard_extension();
+	Oid			nsp = InvalidOid;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	if (!OidIsValid(ext))
+		return InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
 }
 
 /*
@@ -1041,6 +1097,7 @@ guard_read_log_end(void)
 	char	   *ts = NULL;
 	char	   *hash = NULL;
 	char	   *query;
+	const char *schema;
 	Oid			nsp = guard_namespace();
 	uint64		found = 0;
 
@@ -1053,18 +1110,21 @@ guard_read_log_end(void)
 	 */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	schema = quote_identifier(get_namespace_name(nsp));
 	if (OidIsValid(get_relname_relid("log_data", nsp)))
 	{
-		query = "SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
-			"  FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1";
+		query = psprintf("SELECT l.seq::pg_catalog.text, l.ts::pg_catalog.text, l.hash"
+						 "  FROM %s.log_data l ORDER BY l.seq DESC LIMIT 1",
+						 schema);
 		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the end of the audit log");
 		found = SPI_processed;
 	}
 	if (found == 0 && OidIsValid(get_relname_relid("chain_checkpoints", nsp)))
 	{
-		query = "SELECT c.seq::pg_catalog.text, c.cut_at::pg_catalog.text, c.hash"
-			"  FROM access_audit.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1";
+		query = psprintf("SELECT c.seq::pg_catalog.text, c.cut_at::pg_catalog.text, c.hash"
+						 "  FROM %s.chain_checkpoints c ORDER BY c.seq DESC LIMIT 1",
+						 schema);
 		if (SPI_execute(query, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the end of the audit log");
 		found = SPI_processed;
@@ -1141,9 +1201,19 @@ guard_save_log_end(void)
 
 	/* a drop by a route not seen before it began: say so, at least */
 	if (content == NULL)
-		content = psprintf("{\"last_seq\": null, \"dropped_by\": \"%s\", \"dropped_at\": \"%s\", \"note\": \"the end of the log could not be read before the drop\"}",
-						   GetUserNameFromId(GetUserId(), false),
-						   timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"last_seq\": null, \"dropped_by\": ");
+		escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+		appendStringInfoString(&buf, ", \"login_role\": ");
+		escape_json(&buf, GetUserNameFromId(GetSessionUserId(), false));
+		appendStringInfoString(&buf, ", \"dropped_at\": ");
+		escape_json(&buf, timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+		appendStringInfoString(&buf, ", \"note\": \"the end of the log could not be read before the drop\"}");
+		content = buf.data;
+	}
 	len = strlen(content);
 	snprintf(path, sizeof(path), GUARD_ENDED_FILE, MyDatabaseId);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -1222,13 +1292,118 @@ guard_open_log(void)
 static void
 guard_forget_log_end(Oid dboid)
 {
+	guard_forget_file(GUARD_ENDED_FILE, dboid);
+}
+
+/*
+ * Remove a per-database file of the guard (format: a path with one %u).
+ * No error may be raised here (transaction commit).
+ */
+static void
+guard_forget_file(const char *format, Oid dboid)
+{
 	char		path[MAXPGPATH];
 
-	snprintf(path, sizeof(path), GUARD_ENDED_FILE, dboid);
+	snprintf(path, sizeof(path), format, dboid);
 	if (unlink(path) != 0 && errno != ENOENT)
 		ereport(WARNING,
 				errcode_for_file_access(),
 				errmsg("could not remove file \"%s\": %m", path));
+}
+
+/*
+ * Mark this database as one with an audit log (GUARD_LOG_FILE), once per
+ * session.  check: only if the extension is installed (a session's first
+ * statement); otherwise the caller knows it is (CREATE EXTENSION, before
+ * its commit: an error here aborts it).  Not fsynced: a marker lost in an
+ * operating system crash is made again by the database's next session, and
+ * a creation's commit stays as quick as before (a longer creation widens
+ * the window in which a writer takes the records of a creation that rolled
+ * back for those of the next one).
+ */
+static void
+guard_mark_log(bool check)
+{
+	char		path[MAXPGPATH];
+	int			fd;
+
+	if ((check && log_marked) || guard_is_writer() ||
+		!OidIsValid(MyDatabaseId))
+		return;
+	/* a creation marks at its commit, not before (it may roll back) */
+	if (check && guard_creating_extension())
+		return;
+	if (check && !OidIsValid(guard_extension()))
+	{
+		/* no log here; CREATE EXTENSION marks it if one is made */
+		log_marked = true;
+		return;
+	}
+	snprintf(path, sizeof(path), GUARD_LOG_FILE, MyDatabaseId);
+	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				errcode_for_file_access(),
+				errmsg("could not create file \"%s\": %m", path));
+	CloseTransientFile(fd);
+	log_marked = true;
+}
+
+/*
+ * Has database dboid an audit log (is it marked)?
+ */
+static bool
+guard_database_has_log(Oid dboid)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	snprintf(path, sizeof(path), GUARD_LOG_FILE, dboid);
+	return stat(path, &st) == 0;
+}
+
+/*
+ * DROP DATABASE of a database with an audit log takes the log with it, and
+ * no record of the drop can land there.  Like DROP EXTENSION it needs a
+ * superuser in maintenance mode (for database owners too); the attempt or
+ * the drop is recorded in this database's log, where there is one, and in
+ * the server log.
+ */
+static void
+guard_check_drop_database(Oid dboid)
+{
+	char	   *dbname;
+	StringInfoData buf;
+	GuardDecision decision;
+
+	if (!guard_database_has_log(dboid))
+		return;
+	decision = guard_decide();
+	if (decision == GUARD_ALLOW)
+		return;
+	dbname = get_database_name(dboid);
+	if (dbname == NULL)
+		dbname = psprintf("%u", dboid);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"action\": \"DROP DATABASE\", \"database\": ");
+	escape_json(&buf, dbname);
+	appendStringInfoString(&buf, ", \"by\": ");
+	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoChar(&buf, '}');
+	if (decision == GUARD_REFUSE)
+	{
+		aa_capture_event("REFUSED", NULL, NULL, NULL, buf.data);
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("DROP DATABASE of \"%s\" is not allowed", dbname),
+				errdetail("Database \"%s\" holds an access_audit log, which the drop would erase; this attempt has been logged.",
+						  dbname),
+				errhint("A superuser may SET access_audit.maintenance = on first, or drop the extension in that database in maintenance mode; both are recorded."));
+	}
+	aa_capture_event("MAINTENANCE", NULL, NULL, NULL, buf.data);
+	ereport(LOG,
+			errmsg("access_audit log of database \"%s\" dropped with the database by \"%s\" in maintenance mode",
+				   dbname, GetUserNameFromId(GetUserId(), false)));
 }
 
 /*
@@ -1309,6 +1484,7 @@ aa_guard_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
 	{
+		guard_mark_log(true);
 		guard_note_maintenance();
 		guard_note_settings();
 		if (queryDesc->plannedstmt->resultRelations != NIL &&
@@ -1343,7 +1519,12 @@ guard_check_rangevar(RangeVar * rv, const char *action)
 static void
 guard_check_schema_name(const char *name, const char *action)
 {
-	if (name && strcmp(name, AA_SCHEMA) == 0 && OidIsValid(guard_namespace()))
+	Oid			nsp;
+
+	if (name == NULL)
+		return;
+	nsp = guard_namespace();
+	if (OidIsValid(nsp) && get_namespace_oid(name, true) == nsp)
 		guard_check(action, AA_SCHEMA);
 }
 
@@ -1767,6 +1948,7 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (IsTransactionState() && !IsParallelWorker())
 	{
+		guard_mark_log(true);
 		guard_note_maintenance();
 		guard_note_settings();
 		if (IsA(parsetree, AlterExtensionStmt) &&
@@ -1980,7 +2162,10 @@ aa_guard_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					guard_decide() != GUARD_REFUSE)
 					dropping_ours = true;
 				if (classId == DatabaseRelationId)
+				{
+					guard_check_drop_database(objectId);
 					dropping_database = objectId;
+				}
 				if (guard_decide() != GUARD_REFUSE)
 					return;
 				what = guarded_object(classId, objectId, subId);

@@ -156,4 +156,5 @@ ORDER BY only_in COLLATE "C", d COLLATE "C";
 
 \c contrib_regression
 SET client_min_messages = warning;
+SET access_audit.maintenance = on;
 DROP DATABASE aa_update;

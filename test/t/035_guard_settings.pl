@@ -199,4 +199,27 @@ like(setting_records($from, 'access_audit.enabled'), qr/^session start off - con
 	'a session that starts with capture off is recorded');
 $node->safe_psql('shop', q{ALTER SYSTEM RESET access_audit.enabled; SELECT pg_reload_conf()});
 
+# --- the actor is trusted only when the app session names it itself: a
+# database owner's ALTER DATABASE ... SET access_audit.actor is a default
+# chosen by someone else, recorded as a claim (and the ALTER as SET)
+$node->safe_psql('postgres', q{
+CREATE ROLE shop_owner LOGIN;
+CREATE ROLE app1 LOGIN IN ROLE access_audit_app;
+ALTER DATABASE shop OWNER TO shop_owner;
+});
+$node->safe_psql('shop', 'GRANT SELECT ON customers TO app1');
+$node->safe_psql('shop', q{ALTER DATABASE shop SET access_audit.actor = 'ceo'},
+	extra_params => [ '-U', 'shop_owner' ]);
+$node->safe_psql('shop', q{SELECT phone FROM customers WHERE id = 1},
+	extra_params => [ '-U', 'app1' ]);
+$node->safe_psql('shop', q{SET access_audit.actor = 'emp-7'; SELECT phone FROM customers WHERE id = 2},
+	extra_params => [ '-U', 'app1' ]);
+$node->safe_psql('shop', q{SELECT access_audit.flush('60 s')});
+is($node->safe_psql('shop', q{
+SELECT string_agg(actor || '/' || coalesce(claimed_actor, '-'), ',' ORDER BY seq)
+  FROM access_audit.log WHERE login_role = 'app1' AND command = 'SELECT'}),
+	'app1/ceo,emp-7/-',
+	'an actor set by the database owner is a claim; the app naming it itself is trusted');
+$node->safe_psql('shop', q{ALTER DATABASE shop RESET access_audit.actor});
+
 done_testing();

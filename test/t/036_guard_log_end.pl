@@ -78,6 +78,29 @@ is($node->safe_psql('shop', q{
 SELECT detail::jsonb ->> 'database' FROM access_audit.log ORDER BY seq LIMIT 1}),
 	'shop', 'the record names the database');
 
+# a renamed schema does not hide the end, and a role name cannot add keys
+# to the record (a superuser named to forge "last_seq")
+$node->safe_psql('shop', q{CREATE ROLE "x"", ""last_seq"": 999, ""y"": """ SUPERUSER});
+$node->safe_psql('shop', 'SELECT phone FROM customers');
+$head = $node->safe_psql('shop', q{
+SELECT access_audit.flush('60 s');
+SELECT seq || ' ' || encode(hash, 'hex') FROM access_audit.chain_head()});
+$head =~ s/^t\n//;
+$node->safe_psql('shop', q{
+SET ROLE "x"", ""last_seq"": 999, ""y"": """;
+SET access_audit.maintenance = on;
+ALTER SCHEMA access_audit RENAME TO aa_hidden;
+DROP EXTENSION access_audit CASCADE;
+});
+$node->safe_psql('shop', q{DROP SCHEMA IF EXISTS aa_hidden; CREATE EXTENSION access_audit});
+$node->safe_psql('shop', q{SELECT access_audit.flush('60 s')});
+is($node->safe_psql('shop', q{
+SELECT concat_ws(' ', command, detail::jsonb ->> 'last_seq', detail::jsonb ->> 'last_hash',
+                 detail::jsonb ->> 'dropped_by', detail::jsonb ? 'y')
+  FROM access_audit.log ORDER BY seq LIMIT 1}),
+	qq{PREVIOUS LOG $head x", "last_seq": 999, "y": " f},
+	'the end is read through a renamed schema, and names are escaped');
+
 # the end waits in a file per database (also when repairs had damaged the
 # log: the drop that cleans up is not stopped), which DROP DATABASE removes
 # (a later database with the same OID must not inherit it)

@@ -30,6 +30,8 @@ SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
 SECURITY LABEL FOR access_audit ON COLUMN customers.full_name IS 'pii:name';
 SECURITY LABEL FOR access_audit ON TABLE orders IS 'pci';
 });
+# the dump must hold the three tag changes: wait until they are written
+$node->safe_psql('shop', q{SELECT access_audit.flush('60 s')});
 
 my $dump = $node->basedir . '/shop.dump';
 {
