@@ -65,6 +65,7 @@ dict_id_result(FunctionCallInfo fcinfo, int64 id)
 				errhint("Run ALTER EXTENSION access_audit UPDATE."));
 	PG_RETURN_INT32((int32) id);
 }
+
 PG_FUNCTION_INFO_V1(access_audit_siem_emit);
 
 /*

@@ -358,8 +358,8 @@ tags_refuse_change(const char *relation, const char *column,
 			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			errmsg("permission denied to change access_audit tags"),
 			errdetail("This attempt has been recorded."),
-			errhint("Only superusers and members of role \"%s\" may tag or untag columns.",
-					AA_ROLE_ADMIN));
+			errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
+					AA_ROLE_ADMIN, AA_ROLE_ADMIN));
 }
 
 /*
@@ -1379,11 +1379,16 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	List	   *kept;
 	int			derived_depth = aa_capture_derived_depth();
-	Oid			owner = seclabel_owner_for_admin(pstmt->utilityStmt);
+	Oid			owner;
 	Oid			save_userid = InvalidOid;
 	int			save_sec_context = 0;
 
+	/* who may tag is judged as the user who asked, before any elevation */
+	if (IsA(pstmt->utilityStmt, SecLabelStmt))
+		tags_check_seclabel_stmt((SecLabelStmt *) pstmt->utilityStmt);
+
 	/* an admin tagging a table it does not own: run it as the owner */
+	owner = seclabel_owner_for_admin(pstmt->utilityStmt);
 	if (OidIsValid(owner))
 	{
 		GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -1391,9 +1396,6 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		SetUserIdAndSecContext(owner,
 							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	}
-
-	if (IsA(pstmt->utilityStmt, SecLabelStmt))
-		tags_check_seclabel_stmt((SecLabelStmt *) pstmt->utilityStmt);
 	kept = detach_prepare(pstmt->utilityStmt);
 
 	PG_TRY();
