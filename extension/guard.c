@@ -963,6 +963,15 @@ guard_check_roles(Node *parsetree)
 	List	   *pending = NIL;
 	ListCell   *lc;
 
+	/*
+	 * The extension's own install and update scripts set up its roles (the
+	 * analyst role is a reader, say): that is the sanctioned creation, not a
+	 * change of trust.  CREATE and ALTER EXTENSION are recorded themselves.
+	 */
+	if (creating_extension &&
+		CurrentExtensionObject == get_extension_oid(AA_NAME, true))
+		return NIL;
+
 	switch (nodeTag(parsetree))
 	{
 		case T_GrantRoleStmt:

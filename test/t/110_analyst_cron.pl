@@ -74,16 +74,16 @@ is($node->safe_psql('postgres',
 	q{SELECT tag FROM access_audit.tagged_columns WHERE "table" = 'customers'}),
 	'pii', 'the tag is still there');
 
-# A tag in a database without the extension audits nothing: the admin is
-# told when tagging.
+# A tag in a database without the extension would audit nothing: the admin
+# is refused with a hint (the guard's rule), and no tag is left behind.
 $node->safe_psql('postgres', 'CREATE DATABASE plain');
 $node->safe_psql('plain', 'CREATE TABLE t (secret text)');
 ($ret, $stdout, $stderr) = $node->psql('plain',
 	q{SECURITY LABEL FOR access_audit ON COLUMN t.secret IS 'pii'});
-like($stderr, qr/WARNING:  access_audit is not installed in database "plain"/,
-	'tagging where the extension is missing warns');
-is($node->safe_psql('plain', q{SELECT label FROM pg_seclabels WHERE provider = 'access_audit'}),
-	'pii', 'and keeps the tag');
+like($stderr, qr/extension "access_audit" is not installed in database "plain".*HINT:  Run CREATE EXTENSION access_audit/s,
+	'tagging where the extension is missing is refused with a hint');
+is($node->safe_psql('plain', q{SELECT count(*) FROM pg_seclabels WHERE provider = 'access_audit'}),
+	'0', 'and leaves no tag');
 
 $node->stop;
 done_testing();
