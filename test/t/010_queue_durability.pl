@@ -74,11 +74,21 @@ sub reads_so_far
 	return $node->safe_psql('postgres', $reads_sql);
 }
 
-# poll_query_until() feeds psql its query on stdin: when psql exits at once
-# because the server is still restarting, the write fails (EPIPE) and
-# IPC::Run dies, so each attempt runs under eval.
+# Wait until the server answers again after a crash that the caller caused
+# once the server log was $offset bytes long.  The postmaster may not have
+# seen the crash yet when the caller gets here, so a plain "SELECT 1" could
+# still reach the old server just before it resets; the restart is known to
+# have finished only when the log, past $offset, shows the reset and then
+# the server ready again.  poll_query_until() feeds psql its query on stdin:
+# if psql exits at once while the server restarts, the write fails (EPIPE)
+# and IPC::Run dies, so each attempt runs under eval.
 sub wait_until_up
 {
+	my ($offset) = @_;
+
+	$node->wait_for_log(
+		qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
+		$offset);
 	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
 	{
 		my $up = eval {
@@ -101,11 +111,12 @@ my $stmt_count = 0;
 	my $pid = $node->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1");
 	ok($pid =~ /^\d+$/, 'found a pgbench backend');
+	my $log_offset = -s $node->logfile;
 	kill 'KILL', $pid;
 	$h->finish;
 	my $done = processed($out);
 	ok($done > 0, "pgbench completed $done statements before the crash");
-	wait_until_up();
+	wait_until_up($log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after crash-restart');
 	my $got = reads_so_far() - $before;
@@ -187,10 +198,11 @@ my $stmt_count = 0;
 	my $wpid = $node->safe_psql('postgres',
 		"SELECT writer_pid FROM access_audit.stats WHERE database = 'postgres'");
 	ok($wpid =~ /^\d+$/, 'writer is running');
+	my $log_offset = -s $node->logfile;
 	kill 'KILL', $wpid;
 	$h->finish;
 	my $done = processed($out);
-	wait_until_up();
+	wait_until_up($log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the writer was killed');
 	my $got = reads_so_far() - $before;
@@ -213,9 +225,10 @@ my $stmt_count = 0;
 	# a second cursor must not take the first one's slot
 	$bg->query_safe('DECLARE other_c CURSOR FOR SELECT phone FROM customers');
 	$bg->query_safe('FETCH 5 FROM other_c');
+	my $log_offset = -s $node->logfile;
 	kill 'KILL', $pid;
 	eval { $bg->quit; };
-	wait_until_up();
+	wait_until_up($log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the exporting backend was killed');
 	is($node->safe_psql('postgres', q{

@@ -30,9 +30,21 @@ SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
 CREATE ROLE analyst LOGIN IN ROLE access_audit_reader;
 });
 
-# wait until the server answers again after a crash
+# Wait until the server answers again after a crash that the caller caused
+# once the server log was $offset bytes long.  The postmaster may not have
+# seen the crash yet when the caller gets here, so a plain "SELECT 1" could
+# still reach the old server just before it resets; the restart is known to
+# have finished only when the log, past $offset, shows the reset and then
+# the server ready again.  poll_query_until() feeds psql its query on stdin:
+# if psql exits at once while the server restarts, the write fails (EPIPE)
+# and IPC::Run dies, so each attempt runs under eval.
 sub wait_until_up
 {
+	my ($offset) = @_;
+
+	$node->wait_for_log(
+		qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
+		$offset);
 	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
 	{
 		my $up = eval {
@@ -97,10 +109,11 @@ SELECT id, phone, CASE WHEN id = 2800 THEN pg_advisory_lock(42)::text END AS sto
 	my $so_far = $node->safe_psql('postgres', q{SELECT rows_so_far FROM access_audit.reads_in_progress
   WHERE query LIKE '%abs(id) = id%'});
 	cmp_ok($so_far || 0, '>=', 2700, "in progress with $so_far rows sent");
+	my $log_offset = -s $node->logfile;
 	kill 'KILL', $pid;
 	eval { $stream->quit; };
 	eval { $holder->quit; };
-	wait_until_up();
+	wait_until_up($log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the streaming backend was killed');
 	my $rec = $node->safe_psql('postgres', q{
@@ -128,10 +141,11 @@ COPY (SELECT id, phone, CASE WHEN id = 3000 THEN pg_advisory_lock(43)::text END 
 	my $so_far = $node->safe_psql('postgres', q{SELECT rows_so_far FROM access_audit.reads_in_progress
   WHERE query LIKE '%id > 0%'});
 	cmp_ok($so_far || 0, '>=', 2900, "copy in progress with $so_far rows copied out");
+	my $log_offset = -s $node->logfile;
 	kill 'KILL', $pid;
 	eval { $copy->quit; };
 	eval { $holder->quit; };
-	wait_until_up();
+	wait_until_up($log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the copying backend was killed');
 	my $at_least = $node->safe_psql('postgres', q{
