@@ -115,4 +115,20 @@ done
 
 aa_header "matrix ($((SECONDS - START)) s, logs in $LOGS)"
 printf '%s\n' "${SUMMARY[@]}"
-[ ${#FAILED_LOGS[@]} -eq 0 ]
+
+# one closing line over every version: a version that gave no result
+# counts as one failed unit
+total_passed=0
+total_failed=0
+for v in "${VERSIONS[@]}"; do
+	res=$(result_line "$LOGS/pg$v.log")
+	if [[ $res =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+		total_passed=$((total_passed + BASH_REMATCH[1]))
+		total_failed=$((total_failed + BASH_REMATCH[2]))
+	else
+		total_failed=$((total_failed + 1))
+	fi
+done
+echo
+echo "matrix: $total_passed passed, $total_failed failed"
+[ ${#FAILED_LOGS[@]} -eq 0 ] && [ "$total_failed" -eq 0 ]
