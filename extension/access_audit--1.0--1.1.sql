@@ -1190,7 +1190,7 @@ COMMENT ON FUNCTION access_audit._html_cut(text, integer) IS
 CREATE FUNCTION access_audit._report_chart(days date[], vals float8[], peer float8[],
 										   band_lo float8, band_hi float8, label text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
