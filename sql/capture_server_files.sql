@@ -20,7 +20,10 @@ SELECT length(pg_read_binary_file(pg_relation_filepath('cf_cust'))) > 0 AS got_f
 SELECT length(pg_read_binary_file(:'path', 0, 100)) AS got_head;
 SELECT length(pg_read_binary_file(pg_relation_filepath('cf_phone_idx'))) > 0 AS got_index;
 SELECT length(pg_read_file('PG_VERSION')) > 0 AS got_other;
+-- refused by PostgreSQL (wal_level), in words that changed in 17
+\set VERBOSITY sqlstate
 SELECT count(*) FROM pg_logical_slot_peek_changes('cf_no_such_slot', NULL, NULL);
+\set VERBOSITY terse
 
 SELECT access_audit.flush();
 SELECT command, relations, columns, tagged_rows AS trows, outcome,
