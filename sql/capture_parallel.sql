@@ -43,8 +43,21 @@ CREATE FUNCTION pg_temp.cq_tmp_phones(i int) RETURNS text
 SELECT count(set_config(name, 'on', false)) AS forced
   FROM pg_settings WHERE name IN ('force_parallel_mode', 'debug_parallel_query');
 SET max_parallel_workers_per_gather = 1;
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-  SELECT cq_phones(n) FROM cq_drive;
+-- the plan's shape, not EXPLAIN's text (18 prints rows=1.00 and buffers)
+CREATE FUNCTION pg_temp.cq_plan() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  p json;
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
+             SELECT cq_phones(n) FROM cq_drive' INTO p;
+  RETURN concat_ws(' ', p -> 0 -> 'Plan' ->> 'Node Type',
+                   p -> 0 -> 'Plan' ->> 'Workers Launched',
+                   p -> 0 -> 'Plan' ->> 'Single Copy',
+                   p -> 0 -> 'Plan' -> 'Plans' -> 0 ->> 'Node Type',
+                   (p -> 0 -> 'Plan' -> 'Plans' -> 0 ->> 'Actual Rows')::numeric::int);
+END $$;
+SELECT pg_temp.cq_plan() AS plan;
+DROP FUNCTION pg_temp.cq_plan();
 SELECT access_audit.flush();
 SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
 SELECT cq_phones(n) FROM cq_drive;
