@@ -13,10 +13,12 @@ SELECT 'phone' || repeat(', phone', 400) AS many \gset
 SELECT access_audit.flush();
 SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
 
-:decoy SELECT phone FROM ct_cust WHERE id = 1;
+-- the decoy inside the statement: from PostgreSQL 18 on, a comment before
+-- a statement is no part of its text
+SELECT :decoy phone FROM ct_cust WHERE id = 1;
 SELECT :many FROM ct_cust WHERE id = 2 \gset
 SET access_audit.max_query_length = 100;
-:decoy SELECT phone FROM ct_cust WHERE id = 2;
+SELECT :decoy phone FROM ct_cust WHERE id = 2;
 SET access_audit.max_query_length = 40;
 SELECT phone FROM ct_cust WHERE id = 1 AND phone IS NOT NULL;
 RESET access_audit.max_query_length;
