@@ -25,6 +25,7 @@
 #include "nodes/plannodes.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "catalog/pg_namespace.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
@@ -170,6 +171,17 @@ aa_rel_ownercheck_compat(Oid relid, Oid roleid)
 	return object_ownercheck(RelationRelationId, relid, roleid);
 #else
 	return pg_class_ownercheck(relid, roleid);
+#endif
+}
+
+/* roleid's privileges on schema nspid: object_aclcheck() from 16 on */
+static inline AclResult
+aa_namespace_aclcheck_compat(Oid nspid, Oid roleid, AclMode mode)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(NamespaceRelationId, nspid, roleid, mode);
+#else
+	return pg_namespace_aclcheck(nspid, roleid, mode);
 #endif
 }
 

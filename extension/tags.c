@@ -1356,7 +1356,7 @@ seclabel_owner_for_admin(Node *parsetree)
 				errdetail("Members of \"%s\" may tag tables they do not own, but not system catalogs or access_audit's own tables.",
 						  AA_ROLE_ADMIN),
 				errhint("Only a superuser may tag them."));
-	if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+	if (aa_namespace_aclcheck_compat(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied for schema %s", get_namespace_name(nsp)),
