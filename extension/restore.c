@@ -21,7 +21,7 @@
  *
  * While a restore loads the chain, the database's writer must not append:
  * the restored records keep their sequence numbers.  The restoring session
- * holds a session-level lock (an object lock tag of our own, in
+ * holds a session-level lock (an advisory lock tag of our own, in
  * RowExclusiveLock mode, so that restoring sessions do not block each
  * other) from its CREATE EXTENSION, or from its first
  * restore COPY, until the transaction that verified the chain commits, or
@@ -73,7 +73,7 @@
 #include "dict.h"
 #include "restore.h"
 
-/* our lock tag: a pseudo-object of pg_extension with a sub-id (restore_locktag) */
+/* field4 of our advisory lock tag: user advisory locks use 1 and 2 */
 #define AA_RESTORE_LOCK_KEY		0x41415245	/* "AARE" */
 #define AA_RESTORE_LOCK_CLASS	0x4141
 
@@ -125,16 +125,16 @@ static int64 committed_rows[N_RESTORE_TABLES];
 static bool updating = false;
 
 /*
- * The lock tag that keeps the writer out while a restore loads the chain:
- * an object lock on a pseudo-object of pg_extension (no real lock on an
- * extension has a sub-id), not an advisory lock, so that it never mixes
- * with the advisory locks applications take and list in pg_locks.
+ * The lock tag that keeps the writer out while a restore loads the chain.
+ * An advisory tag (of a class no user advisory lock has), because only the
+ * user lock method keeps session locks across an aborted transaction and
+ * releases them at backend exit; it shows in pg_locks as advisory.
  */
 static void
 restore_locktag(LOCKTAG *tag)
 {
-	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, ExtensionRelationId,
-					   AA_RESTORE_LOCK_KEY, AA_RESTORE_LOCK_CLASS);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, AA_RESTORE_LOCK_KEY, 0,
+						 AA_RESTORE_LOCK_CLASS);
 }
 
 /*
