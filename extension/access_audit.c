@@ -189,7 +189,7 @@ aa_business_hours(int *start, int *end)
 static bool
 check_actor(char **newval, void **extra, GucSource source)
 {
-	bool	   *own = malloc(sizeof(bool));
+	bool	   *own = aa_guc_extra_alloc_compat(sizeof(bool));
 
 	if (own == NULL)
 	{

@@ -174,6 +174,22 @@ aa_rel_ownercheck_compat(Oid relid, Oid roleid)
 #endif
 }
 
+/*
+ * Memory for a GUC check hook's *extra: malloc'd up to 15, and from 16 on
+ * guc_malloc'd, since the GUC machinery then frees it with guc_free() (a
+ * pfree in its own memory context; a malloc'd block crashes there).  NULL
+ * when out of memory.
+ */
+static inline void *
+aa_guc_extra_alloc_compat(size_t size)
+{
+#if PG_VERSION_NUM >= 160000
+	return guc_malloc(LOG, size);
+#else
+	return malloc(size);
+#endif
+}
+
 /* roleid's privileges on schema nspid: object_aclcheck() from 16 on */
 static inline AclResult
 aa_namespace_aclcheck_compat(Oid nspid, Oid roleid, AclMode mode)
