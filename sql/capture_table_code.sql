@@ -51,3 +51,20 @@ DROP FUNCTION co_leak(text);
 DROP FUNCTION co_trg();
 REVOKE CREATE ON SCHEMA public FROM co_owner;
 DROP ROLE co_owner;
+
+-- PostgreSQL's own, already analyzed statements: CREATE TABLE ... (LIKE ...
+-- INCLUDING INDEXES) runs a copied expression index as a CREATE INDEX of its
+-- own, here on a table whose inherited column is tagged
+CREATE TABLE co_src (id int, phone text);
+CREATE INDEX co_src_idx ON co_src (lower(phone));
+CREATE TABLE co_base (phone text);
+SELECT access_audit.tag('co_base', 'phone', 'pii:phone');
+SELECT access_audit.flush();
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+CREATE TABLE co_copy (LIKE co_src INCLUDING INDEXES) INHERITS (co_base);
+SELECT access_audit.flush();
+SELECT command, relations, columns, rows, outcome,
+       detail::jsonb ->> 'attaches' AS attaches
+  FROM access_audit.log WHERE seq > :start AND command = 'CREATE INDEX'
+ ORDER BY seq;
+DROP TABLE co_copy, co_base, co_src;
