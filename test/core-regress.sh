@@ -36,6 +36,9 @@
 # Environment: AA_PGBIN or PG_CONFIG, AA_USER, AA_CORE_CACHE, AA_CORE_WORK
 # (work directory; default a new /tmp/aa_core_regress.*, removed on success
 # unless AA_KEEP_WORK=1), AA_CORE_TIMEOUT (seconds per suite run, 1800).
+#
+# Exit status: 0 passed, 3 skipped (the archive serves no source of this
+# major version's suite), anything else failed.
 
 set -uo pipefail
 
