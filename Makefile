@@ -27,10 +27,16 @@ EXTENSION = access_audit
 # The install script of the current version is assembled from the parts in
 # extension/sql/, in name order, so that each area (core, detection, guard)
 # keeps its own file.  Released versions are frozen: access_audit--1.0.sql is
-# the 1.0 install script as released, and every later schema change also goes
-# into the upgrade script from the previous version (access_audit--1.0--1.1.sql).
-DATA_built = extension/access_audit--1.1.sql
-DATA = extension/access_audit--1.0.sql extension/access_audit--1.0--1.1.sql
+# the 1.0 install script as released.  The update script from 1.0 is
+# assembled too: the changes to objects 1.0 has (extension/upgrade/), with
+# the part files whose objects are all new in 1.1 taken as they are, so that
+# they cannot drift from a fresh install.
+DATA_built = extension/access_audit--1.1.sql extension/access_audit--1.0--1.1.sql
+DATA = extension/access_audit--1.0.sql
+UPGRADE_1_1 = extension/upgrade/1.0--1.1.sql \
+	extension/sql/50_quota.sql extension/sql/40_report.sql \
+	extension/sql/41_siem.sql extension/sql/42_analyst.sql \
+	extension/upgrade/1.0--1.1-dictionary-ids.sql
 SQL_PARTS = $(sort $(wildcard extension/sql/*.sql))
 PGFILEDESC = "access_audit - audit every read of tagged sensitive columns"
 
@@ -55,6 +61,9 @@ endif
 
 extension/access_audit--1.1.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
+
+extension/access_audit--1.0--1.1.sql: $(UPGRADE_1_1)
+	cat $(UPGRADE_1_1) > $@
 
 # C files follow pgindent's layout; see STYLE.md
 INDENT_OPTS = -bad -bap -bbb -bc -bl -cli1 -cp33 -cdb -nce -d0 -di12 -nfc1 -i4 -l79 -lp -lpl -nip -npro -sac -tpg -ts4

@@ -251,7 +251,8 @@ tar -C "$ROOT" -cf - \
 	--exclude=./output_iso --exclude=./log --exclude='./regression.*' \
 	--exclude=./test/results --exclude=./test/tmp --exclude=./demo-data \
 	--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-	--exclude=./extension/access_audit--1.1.sql . |
+	--exclude=./extension/access_audit--1.1.sql \
+	--exclude=./extension/access_audit--1.0--1.1.sql . |
 	tar -C "$WORK" -xf - || aa_die "could not copy the tree to $WORK"
 if aa_is_root; then
 	chown -R "$AA_USER:" "$WORK"
