@@ -1676,6 +1676,27 @@ guard_check_relation_of(List *names, const char *action)
 }
 
 /*
+ * Does this DROP EXTENSION / DROP SCHEMA name access_audit or its schema,
+ * so that it drops the audit tables together?
+ */
+static bool
+drop_names_audit_tables(ObjectType type, Node *obj)
+{
+	Oid			nsp;
+	char	   *nspname;
+
+	if (!IsA(obj, String))
+		return false;
+	if (type == OBJECT_EXTENSION)
+		return strcmp(strVal(obj), AA_NAME) == 0;
+	nsp = guard_namespace();
+	if (!OidIsValid(nsp))
+		return false;
+	nspname = get_namespace_name(nsp);
+	return nspname != NULL && strcmp(strVal(obj), nspname) == 0;
+}
+
+/*
  * DROP: name the refused object clearly; the object access hook catches
  * whatever the drop would cascade to.
  */
@@ -1709,6 +1730,8 @@ guard_check_drop(DropStmt * stmt)
 				guard_check_object(stmt->removeType, obj,
 								   stmt->removeType == OBJECT_EXTENSION ?
 								   "DROP EXTENSION" : "DROP SCHEMA");
+				if (drop_names_audit_tables(stmt->removeType, obj))
+					aa_restore_exclude_writer();
 				break;
 			default:
 				guard_check_object(stmt->removeType, obj, "DROP");
@@ -1917,7 +1940,10 @@ guard_check_utility(Node *parsetree)
 					   AA_NAME) == 0)
 			{
 				if (superuser())
+				{
+					aa_restore_exclude_writer();
 					aa_restore_update_start();
+				}
 				else
 					guard_check("ALTER EXTENSION", "extension " AA_NAME);
 			}

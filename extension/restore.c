@@ -601,6 +601,24 @@ aa_restore_update_done(const char *from, bool ok)
 }
 
 /*
+ * DDL that changes several audit tables at once (DROP EXTENSION, DROP
+ * SCHEMA, ALTER EXTENSION UPDATE) keeps the writer of this database out
+ * until its transaction ends.  Without this the writer, mid-batch, holds
+ * locks on some audit tables and waits for others that the DDL has already
+ * locked, while the DDL waits for the writer's: a deadlock that the
+ * deadlock detector resolves by failing the DDL.  Taken before the DDL
+ * locks anything, it waits only for the batch the writer is writing.
+ */
+void
+aa_restore_exclude_writer(void)
+{
+	LOCKTAG		tag;
+
+	restore_locktag(&tag);
+	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+}
+
+/*
  * The writer, before a batch: may it append?  If true, the caller holds
  * the restore lock in share mode until aa_restore_writer_end().
  */
@@ -633,7 +651,7 @@ void
 aa_restore_writer_wait(void)
 {
 	ereport(LOG,
-			errmsg("access_audit writer waits while the audit tables of this database are restored"));
+			errmsg("access_audit writer waits while the audit tables of this database are restored, updated or dropped"));
 	for (;;)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

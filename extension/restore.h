@@ -34,6 +34,7 @@ extern void aa_restore_update_start(void);
 extern void aa_restore_update_done(const char *from, bool ok);
 
 /* the writer (called from writer.c) */
+extern void aa_restore_exclude_writer(void);
 extern bool aa_restore_writer_begin(void);
 extern void aa_restore_writer_end(void);
 extern void aa_restore_writer_wait(void);
