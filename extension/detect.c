@@ -53,11 +53,13 @@
 /* Rows fetched from the source per SPI round trip. */
 #define AA_DETECT_BATCH	10000
 /* Number of output columns of _detect_actors. */
-#define AA_DETECT_NCOLS	29
+#define AA_DETECT_NCOLS	30
 /* Active days before the window below which peers alone carry the score. */
 #define AA_DETECT_MIN_HISTORY	10
 /* Days a cold-start actor's daily volumes are compared with peers over. */
 #define AA_DETECT_COLD_DAYS	14
+/* The ramp CUSUM's allowance per day, robust SDs: half the shift it seeks. */
+#define AA_DETECT_RAMP_K	0.75
 
 /*
  * Calendar rhythms: the window day's tags, and how many earlier occurrences
@@ -991,7 +993,7 @@ compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
 				p = pmed[key * nr + (dd->day - r_lo)];
 			/* clipped so one odd day cannot make a ramp */
 			u = Max(-3, Min(3, (RAMP_X(dd, ac) - Max(0, p)) / ac->s_ref));
-			x = u - 0.75;
+			x = u - AA_DETECT_RAMP_K;
 			c += x;
 			sumx += x;
 			if (!ac->has_ramp || c < minc)
@@ -1507,10 +1509,10 @@ enum
 	COL_RAMP_Z, COL_RAMP_EXCESS, COL_RECENT_RATIO, COL_REF_TYP,
 	COL_OFF_SHARE, COL_OFF_SHARE_BASE, COL_N_REL, COL_NEW_SHARE, COL_N_HIST,
 	COL_PEER_LABEL, COL_CAL_UPLIFT, COL_CAL_LABEL, COL_CAL_N, COL_CAL_OCC,
-	COL_COLD_N, COL_COLD_Z, COL_COLD_RATIO, COL_TEAM_Z
+	COL_COLD_N, COL_COLD_Z, COL_COLD_RATIO, COL_TEAM_Z, COL_W_ROWS
 };
 
-StaticAssertDecl(COL_TEAM_Z + 1 == AA_DETECT_NCOLS,
+StaticAssertDecl(COL_W_ROWS + 1 == AA_DETECT_NCOLS,
 				 "the column list must match AA_DETECT_NCOLS");
 
 #define SET_COL(col, datum) (values[(col)] = (datum), nulls[(col)] = false)
@@ -1555,9 +1557,9 @@ emit_actor(ReturnSetInfo *rsinfo, const DetectActor *ac,
 	}
 
 	/*
-	 * The usual of the window day includes its calendar rhythm and the
-	 * team's shared excess of the day (the group's, or all humans' when
-	 * fewer than 3 of the group have a self_z).
+	 * The usual of the window day includes its calendar rhythm and the team's
+	 * shared excess of the day (the group's, or all humans' when fewer than 3
+	 * of the group have a self_z).
 	 */
 	if (ac->has_z && !ac->bulk)
 		tz = peers->team_n[key] >= 3 ? peers->team_z[key] : peers->team_z[all];
@@ -1619,6 +1621,8 @@ emit_actor(ReturnSetInfo *rsinfo, const DetectActor *ac,
 		SET_COL(COL_COLD_RATIO, Float8GetDatum(exp(ac->cold_lr)));
 	}
 	SET_COL(COL_TEAM_Z, Float8GetDatum(tz));
+	/* rows returned in the window: far below v, the volume was probed */
+	SET_COL(COL_W_ROWS, Float8GetDatum(ac->wrws));
 
 	/* the tuplestore copies the row into its own context */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
