@@ -17,7 +17,7 @@ SET client_min_messages = warning;
 \pset pager off
 
 BEGIN;
-SELECT plan(106);
+SELECT plan(108);
 
 \i test/gen_population.sql
 
@@ -185,6 +185,14 @@ SELECT ok((SELECT self_z FROM rk_b WHERE actor = 'r-ramp') < 3,
 SELECT matches((SELECT reason FROM rk_b WHERE actor = 'r-ramp'),
 			   '^slow ramp: over the last 28 days daily volume rose to [0-9.]+x their earlier median of 100 rows',
 			   'the reason of a ramp says so, with the earlier level');
+-- A ramp alerts on the days that carry it.  The next day r-ramp reads
+-- nothing: the CUSUM is still up, but that day is no reason for an alert
+-- (ramps alerted again on every quiet day while their CUSUM stayed up).
+SELECT cmp_ok((SELECT score FROM rk_b WHERE actor = 'r-ramp'), '>', 2.9::float8,
+			  'the ramp scores above the default alert threshold on its day');
+SELECT cmp_ok((SELECT score FROM access_audit.rank_exporters('1 day', '30 days', '2024-03-31 00:00', 'hand_b')
+				WHERE actor = 'r-ramp'), '<', 1::float8,
+			  'a day without exports after the ramp raises no ramp alert');
 
 ------------------------------------------------------------------------------
 -- Hand-made data C: cold start.  Eight store_staff read 100 rows on every
