@@ -209,6 +209,11 @@ SELECT day, e, 'public.customers', n, n, n,
 SQL
 echo "seeded 30 days of ordinary history (4-12 customers a day each, weekends off-hours) into table demo_history"
 echo "(business hours 8-18 in time zone $BUSINESS_TZ, where it is about 11:00 now: today's reads are in business hours)"
+# The zone fixes the hour, not the weekday: weekends are outside business
+# hours all day, whatever the zone.
+if [ "$(TZ=$BUSINESS_TZ date +%u)" -ge 6 ]; then
+	echo "(today is a weekend day there, and weekends count as outside business hours: today's reads are off-hours)"
+fi
 
 # ---------------------------------------------------------------------------
 aa_header "a day in the shop"

@@ -9,8 +9,9 @@
 # precision@10/@20, recall@20, the alerts check_exports would raise at its
 # default threshold on the injection day (precision, injected alerted of all
 # injected), false alerts per 1,000 actors per day over the FP_DAYS days up
-# to it, every injected actor's rank, the legitimate actors in the top 10
-# and the kinds of the false alerts.  Finally it times rank_exporters at
+# to it, every injected actor's rank, the legitimate actors in the top 10,
+# the kinds of the false alerts and the injected not alerted with their
+# scores.  Finally it times rank_exporters at
 # 10,000 actors x 90 days.
 #
 # Before and after: with BEFORE=<git revision>, that revision of the
@@ -21,7 +22,9 @@
 # Usage: bench/detect_eval.sh [seeds...]    (default: 1 2 3 4 5)
 # Env:   PGBIN (default /usr/lib/postgresql/15/bin), PORT (default 55433),
 #        N_ACTORS (1000), N_DAYS (90), BIG_ACTORS (10000; 0 skips the timing),
-#        THRESHOLD (check_exports' default), FP_DAYS (10), BEFORE (unset)
+#        THRESHOLD (check_exports' default), FP_DAYS (10), BEFORE (unset),
+#        SWEEP (unset; a comma-separated list of thresholds: also prints the
+#        alert recall and false alerts at each, over all seeds)
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +36,7 @@ BIG_ACTORS=${BIG_ACTORS:-10000}
 SEEDS=${*:-1 2 3 4 5}
 RUNAS=${RUNAS:-aa_helper}
 BEFORE=${BEFORE:-}
+SWEEP=${SWEEP:-}
 
 DIR=$(mktemp -d ${TMPDIR:-/tmp}/detect_eval.XXXXXX)
 chmod 755 "$DIR"
@@ -65,11 +69,15 @@ evaluate() {
 	echo "== $2"
 	echo "rank_exporters on $N_ACTORS actors x $N_DAYS days, injected exfiltrators act on 2024-06-28, window 1 day, baseline 30 days"
 	echo "alerts: score > $THR (check_exports' default threshold); false alerts counted over the $FP_DAYS days ending 2024-06-28"
-	echo "seed|p@10|p@20|recall@20|alert precision|injected alerted|false alerts/1000 actors/day|injected ranks|legit in top 10|kinds of false alerts"
+	echo "seed|p@10|p@20|recall@20|alert precision|injected alerted|false alerts/1000 actors/day|injected ranks|legit in top 10|kinds of false alerts|injected not alerted (score)"
 	for s in $SEEDS; do
-		as "$PSQL -t -A -v seed=$s -v n=$N_ACTORS -v days=$N_DAYS -v thr=$THR -v fp_days=$FP_DAYS -f $DIR/seed.sql"
-	done | tee "$DIR/rows"
+		as "$PSQL -t -A -v seed=$s -v n=$N_ACTORS -v days=$N_DAYS -v thr=$THR -v fp_days=$FP_DAYS -v sweep='{$SWEEP}' -f $DIR/seed.sql"
+	done | tee "$DIR/all" | grep -v '^sweep|' | tee "$DIR/rows"
+	grep '^sweep|' "$DIR/all" >"$DIR/sweep" || true
 	# over all seeds: mean precision@10, injected alerted, false alerts
+	[ -z "$SWEEP" ] || awk -F'|' '$1 == "sweep" { hit[$2] += $3; inj[$2] += $4; fp[$2] += $5; n[$2]++ }
+		END { for (t in n) printf "threshold %s: alert recall %d/%d = %.2f, %.2f false alerts per 1,000 actors per day\n",
+			t, hit[t], inj[t], hit[t] / inj[t], fp[t] / n[t] }' "$DIR/sweep" | sort
 	awk -F'|' '{ n++; p10 += $2; split($6, a, "/"); hit += a[1]; inj += a[2]; fp += $7 }
 		END { if (n) printf "all %d seeds: precision@10 %.2f, alert recall %d/%d = %.2f, %.2f false alerts per 1,000 actors per day\n",
 			n, p10 / n, hit, inj, hit / inj, fp / n }' "$DIR/rows"
@@ -88,7 +96,7 @@ SELECT d.day, r.*
   FROM generate_series(date '2024-06-28' - (:fp_days - 1), date '2024-06-28', '1 day') d(day)
  CROSS JOIN LATERAL access_audit.rank_exporters('1 day', '30 days', d.day + time '12:00', 'ev') r;
 CREATE TEMP TABLE rk1 AS SELECT * FROM rk WHERE day = '2024-06-28';
-SELECT format('%s|%s|%s|%s|%s|%s/%s|%s|%s|%s|%s', :seed,
+SELECT format('%s|%s|%s|%s|%s|%s/%s|%s|%s|%s|%s|%s', :seed,
 	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.rank <= 10)) / 10.0, 2),
 	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.rank <= 20)) / 20.0, 2),
 	   round((count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.rank <= 20))::numeric
@@ -106,8 +114,20 @@ SELECT format('%s|%s|%s|%s|%s|%s/%s|%s|%s|%s|%s', :seed,
 	   coalesce(string_agg(ro.kind || ':' || ro.actor, ' ' ORDER BY rk1.rank)
 		 FILTER (WHERE ro.kind NOT LIKE 'exfil-%' AND rk1.rank <= 10), '-'),
 	   coalesce((SELECT string_agg(r2.kind, ',' ORDER BY r2.kind)
-				   FROM rk JOIN ro r2 USING (actor) WHERE r2.kind NOT LIKE 'exfil-%' AND rk.score > :thr), '-'))
+				   FROM rk JOIN ro r2 USING (actor) WHERE r2.kind NOT LIKE 'exfil-%' AND rk.score > :thr), '-'),
+	   -- the injected not alerted, with their scores
+	   coalesce(string_agg(replace(ro.actor, 'exfil-', '') || '=' || round(rk1.score::numeric, 2), ' ' ORDER BY ro.actor)
+		 FILTER (WHERE ro.kind LIKE 'exfil-%' AND NOT coalesce(rk1.score > :thr, false)), '-'))
   FROM ro LEFT JOIN rk1 ON rk1.actor = ro.actor;
+-- with SWEEP: injected alerted, injected and false alerts per 1,000 actors
+-- per day at each threshold listed
+SELECT format('sweep|%s|%s|%s|%s', t,
+	   count(*) FILTER (WHERE ro.kind LIKE 'exfil-%' AND rk1.score > t),
+	   count(*) FILTER (WHERE ro.kind LIKE 'exfil-%'),
+	   (SELECT round(count(*) * 1000.0 / :n / :fp_days, 2)
+		  FROM rk JOIN ro r2 USING (actor) WHERE r2.kind NOT LIKE 'exfil-%' AND rk.score > t))
+  FROM unnest(:'sweep'::float8[]) t CROSS JOIN ro LEFT JOIN rk1 ON rk1.actor = ro.actor
+ GROUP BY t ORDER BY t;
 SQL
 
 cat > "$DIR/big.sql" <<'SQL'

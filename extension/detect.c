@@ -53,11 +53,13 @@
 /* Rows fetched from the source per SPI round trip. */
 #define AA_DETECT_BATCH	10000
 /* Number of output columns of _detect_actors. */
-#define AA_DETECT_NCOLS	29
+#define AA_DETECT_NCOLS	30
 /* Active days before the window below which peers alone carry the score. */
 #define AA_DETECT_MIN_HISTORY	10
 /* Days a cold-start actor's daily volumes are compared with peers over. */
 #define AA_DETECT_COLD_DAYS	14
+/* The ramp CUSUM's allowance per day, robust SDs: half the shift it seeks. */
+#define AA_DETECT_RAMP_K	0.75
 
 /*
  * Calendar rhythms: the window day's tags, and how many earlier occurrences
@@ -175,6 +177,37 @@ typedef struct DetectPeer
 	double		med;
 	double		s;
 } DetectPeer;
+
+/*
+ * The days one call looks at, all ending on d1 (clamped to the date range):
+ * the window, the baseline before it, the ramp period and the ramp's
+ * reference level before that.
+ */
+typedef struct DetectBounds
+{
+	int32		d1;				/* last day of the window */
+	int32		nd;				/* window length, days */
+	int32		nb;				/* baseline length, days */
+	int32		nr;				/* ramp period length, days */
+	int32		w_lo;			/* first day of the window */
+	int32		b_lo;			/* first day of the baseline */
+	int32		r_lo;			/* first day of the ramp period */
+	int32		ref_lo;			/* first day of the ramp's reference */
+	int32		lo;				/* first day read from the source */
+} DetectBounds;
+
+/*
+ * What each actor is compared with, per peer key (a group index; the last
+ * key, ngroups, is all humans).
+ */
+typedef struct DetectPeers
+{
+	int			nkeys;
+	DetectPeer *window;			/* humans active in the window (CTE pws) */
+	DetectPeer *pooled;			/* their pooled baselines (CTE pbs) */
+	int		   *team_n;			/* peers with a self_z in the window */
+	double	   *team_z;			/* their median self_z when positive, else 0 */
+} DetectPeers;
 
 /*
  * Create an empty string table.
@@ -396,22 +429,22 @@ robust_spread(const double *v, int n, double med, double *scratch)
 
 /*
  * Median and spread of a peer key's values (CTE pws); exists only with
- * values.
+ * values.  The values keep their order.
  */
 static void
-peer_stats(DetectVec *vec, DetectPeer *out, double *scratch)
+peer_stats(DetectVec *vec, DetectPeer *out)
 {
-	double	   *copy;
+	double	   *scratch;
 
 	out->exists = vec->n > 0;
 	if (!out->exists)
 		return;
 	out->n = vec->n;
-	copy = palloc(sizeof(double) * vec->n);
-	memcpy(copy, vec->v, sizeof(double) * vec->n);
-	out->med = median(copy, vec->n);
+	scratch = palloc(sizeof(double) * vec->n);
+	memcpy(scratch, vec->v, sizeof(double) * vec->n);
+	out->med = median(scratch, vec->n);
 	out->s = robust_spread(vec->v, vec->n, out->med, scratch);
-	pfree(copy);
+	pfree(scratch);
 }
 
 /*
@@ -760,12 +793,23 @@ compute_season(DetectActor *act, int nactors, int32 w_lo, double *season)
  * and the window totals (CTE win).
  */
 static void
-compute_self(DetectActor *act, int nactors, const double *season, int32 nd,
-			 int32 w_lo, int32 b_lo, int32 r_lo, int32 ref_lo,
-			 double *buf1, double *buf2, double *buf3)
+compute_self(DetectActor *act, int nactors, const double *season,
+			 const DetectBounds *b)
 {
 	int			a;
-	int32		self_end = Max(w_lo, r_lo);
+	int			maxdays = 1;
+	int32		self_end = Max(b->w_lo, b->r_lo);
+	double	   *base_y;			/* window-length totals, baseline days */
+	double	   *base_ya;		/* the same, weekday-corrected */
+	double	   *ref_yd;			/* daily values, the ramp's reference */
+	double	   *scratch;
+
+	for (a = 0; a < nactors; a++)
+		maxdays = Max(maxdays, act[a].ndays);
+	base_y = palloc(sizeof(double) * maxdays);
+	base_ya = palloc(sizeof(double) * maxdays);
+	ref_yd = palloc(sizeof(double) * maxdays);
+	scratch = palloc(sizeof(double) * maxdays);
 
 	for (a = 0; a < nactors; a++)
 	{
@@ -780,39 +824,40 @@ compute_self(DetectActor *act, int nactors, const double *season, int32 nd,
 			DetectDay  *dd = &ac->days[i];
 			double		tot;
 
+			Assert(i == 0 || ac->days[i - 1].day < dd->day);
 			dd->sdow = season[iso_dow(dd->day)];
-			if (nd == 1)
+			if (b->nd == 1)
 				tot = dd->vol;
 			else
 			{
 				int			j;
 
 				/* sum(vol) OVER (RANGE nd - 1 days PRECEDING), in day order */
-				while (ac->days[head].day < dd->day - (nd - 1))
+				while (ac->days[head].day < dd->day - (b->nd - 1))
 					head++;
 				tot = 0;
 				for (j = head; j <= i; j++)
 					tot += ac->days[j].vol;
 			}
 			dd->y = log(1 + tot);
-			dd->ya = nd == 1 ? dd->y - dd->sdow : dd->y - 0;
+			dd->ya = b->nd == 1 ? dd->y - dd->sdow : dd->y;
 			dd->yd = log(1 + dd->vol) - dd->sdow;
 
 			if (dd->day < self_end)
 				ac->has_self = true;
-			if (dd->day < w_lo)
+			if (dd->day < b->w_lo)
 				ac->n_hist++;
-			if (dd->day >= b_lo && dd->day <= w_lo - 1)
+			if (dd->day >= b->b_lo && dd->day < b->w_lo)
 			{
-				buf1[nbv] = dd->y;
-				buf2[nbv] = dd->ya;
+				base_y[nbv] = dd->y;
+				base_ya[nbv] = dd->ya;
 				nbv++;
 				ac->off_b += dd->off;
 				ac->rws_b += dd->rws;
 			}
-			if (dd->day >= ref_lo && dd->day <= r_lo - 1)
-				buf3[nrv++] = dd->yd;
-			if (dd->day >= w_lo)
+			if (dd->day >= b->ref_lo && dd->day < b->r_lo)
+				ref_yd[nrv++] = dd->yd;
+			if (dd->day >= b->w_lo)
 			{
 				ac->has_win = true;
 				ac->v += dd->vol;
@@ -827,19 +872,24 @@ compute_self(DetectActor *act, int nactors, const double *season, int32 nd,
 			continue;
 		if (nbv > 0)
 		{
-			ac->med_raw = median(buf1, nbv);
-			/* buf2 must keep its values for the spread: sort a copy */
-			memcpy(buf1, buf2, sizeof(double) * nbv);
-			ac->med = median(buf1, nbv);
+			ac->med_raw = median(base_y, nbv);
+			/* base_ya keeps its order for the spread: sort a copy */
+			memcpy(scratch, base_ya, sizeof(double) * nbv);
+			ac->med = median(scratch, nbv);
 		}
-		ac->s_self = robust_spread(buf2, nbv, ac->med, buf1);
+		ac->s_self = robust_spread(base_ya, nbv, ac->med, scratch);
 		if (nrv > 0)
 		{
-			memcpy(buf1, buf3, sizeof(double) * nrv);
-			ac->ref_med = median(buf1, nrv);
+			memcpy(scratch, ref_yd, sizeof(double) * nrv);
+			ac->ref_med = median(scratch, nrv);
 		}
-		ac->s_ref = robust_spread(buf3, nrv, ac->ref_med, buf1);
+		ac->s_ref = robust_spread(ref_yd, nrv, ac->ref_med, scratch);
+		Assert(ac->s_self >= 0.5 && ac->s_ref >= 0.5);
 	}
+	pfree(base_y);
+	pfree(base_ya);
+	pfree(ref_yd);
+	pfree(scratch);
 }
 
 /*
@@ -868,8 +918,12 @@ compute_relations(DetectActor *act, DetectPair *pairs, uint32 pmask)
 
 /*
  * Slow ramp (CTEs rdays, rpeer, rc, ramp): Page's CUSUM of each actor's
- * standardised daily excess over the ramp period, less the peers' median
- * excess of the same day when positive.
+ * standardised daily excess over the ramp period.  The team's shared rise
+ * of the day (the peers' median excess over their own earlier level, in ln
+ * units, when positive) is taken off before standardising and clipping: a
+ * ramp to 12x in a team that doubled is a ramp to 6x beyond the team's, not
+ * a clipped 3 SDs less the team's rise in the peers' SD units (which left
+ * almost nothing of it).
  */
 static void
 compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
@@ -882,8 +936,8 @@ compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
 	int			a;
 	int			i;
 
-#define RAMP_U(dd, ac) \
-	Max(-3, Min(3, ((dd)->yd - (ac)->ref_med) / (ac)->s_ref))
+/* the day's excess over the actor's earlier level, ln units */
+#define RAMP_X(dd, ac) ((dd)->yd - (ac)->ref_med)
 
 	for (a = 0; a < nactors; a++)
 	{
@@ -898,7 +952,7 @@ compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
 
 			if (dd->day < r_lo)
 				continue;
-			u = RAMP_U(dd, ac);
+			u = RAMP_X(dd, ac);
 			if (ac->pkey != AA_DETECT_ALL)
 				vec_push(&pu[ac->pkey * nr + (dd->day - r_lo)], u);
 			vec_push(&pu[ngroups * nr + (dd->day - r_lo)], u);
@@ -935,10 +989,11 @@ compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
 
 			if (dd->day < r_lo)
 				continue;
-			u = RAMP_U(dd, ac);
 			if (!ac->bulk && phas[key * nr + (dd->day - r_lo)])
 				p = pmed[key * nr + (dd->day - r_lo)];
-			x = u - Max(0, p) - 0.75;
+			/* clipped so one odd day cannot make a ramp */
+			u = Max(-3, Min(3, (RAMP_X(dd, ac) - Max(0, p)) / ac->s_ref));
+			x = u - AA_DETECT_RAMP_K;
 			c += x;
 			sumx += x;
 			if (!ac->has_ramp || c < minc)
@@ -961,7 +1016,7 @@ compute_ramp(DetectActor *act, int nactors, int ngroups, int32 d1,
 			ac->recent_ratio = exp(sumr / nrec);
 		}
 	}
-#undef RAMP_U
+#undef RAMP_X
 }
 
 /*
@@ -1139,9 +1194,9 @@ load_calendar(Oid source, const int32 *dates, int ndates, DetectActor *act,
  */
 static void
 compute_calendar(DetectActor *act, int nactors, const double *season,
-				 int tags, const int32 *dates, const int *masks, int ndates,
-				 double *buf)
+				 int tags, const int32 *dates, const int *masks, int ndates)
 {
+	double		buf[AA_CAL_MAX_DATES];	/* excess on each occurrence */
 	static const int tag_list[3] = {AA_CAL_QUARTER_END, AA_CAL_MONTH_END,
 	AA_CAL_WEEKDAY};
 	int			a;
@@ -1210,8 +1265,7 @@ compute_calendar(DetectActor *act, int nactors, const double *season,
  * first five days stands out although no single day is extreme.
  */
 static void
-compute_cold(DetectActor *act, int nactors, int ngroups, int32 d1,
-			 double *scratch)
+compute_cold(DetectActor *act, int nactors, int ngroups, int32 d1)
 {
 	int			nkeys = ngroups + 1;
 	int32		c_lo = d1 - AA_DETECT_COLD_DAYS + 1;
@@ -1240,7 +1294,7 @@ compute_cold(DetectActor *act, int nactors, int ngroups, int32 d1,
 		}
 	}
 	for (i = 0; i < nkeys * AA_DETECT_COLD_DAYS; i++)
-		peer_stats(&dv[i], &dp[i], scratch);
+		peer_stats(&dv[i], &dp[i]);
 
 	for (a = 0; a < nactors; a++)
 	{
@@ -1278,6 +1332,305 @@ compute_cold(DetectActor *act, int nactors, int ngroups, int32 d1,
 }
 
 /*
+ * The days of a call: the window of nd days ending on d1, the baseline of
+ * nb days before it, the ramp period (the last min(28, nb) days) and its
+ * reference level (the nb days before that), clamped to the date range.
+ */
+static void
+detect_bounds(DateADT d1, int32 nd, int32 nb, DetectBounds *b)
+{
+	int64		t;
+
+	Assert(nd >= 1 && nb >= nd);
+	b->d1 = d1;
+	b->nd = nd;
+	b->nb = nb;
+	b->nr = Min(28, nb);
+	t = (int64) d1 - nd + 1;
+	b->w_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	t = t - nb;
+	b->b_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	t = (int64) d1 - b->nr + 1;
+	b->r_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	t = t - nb;
+	b->ref_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
+	b->lo = Min(b->b_lo, b->ref_lo);
+	Assert(b->lo <= b->b_lo && b->b_lo <= b->w_lo && b->w_lo <= b->d1);
+	Assert(b->ref_lo <= b->r_lo && b->r_lo <= b->d1);
+}
+
+/*
+ * Peers in the same window (CTEs pw, pws) and pooled baselines (CTEs pb,
+ * pbs), per peer key.  A pooled baseline's median is the median of the
+ * members' own medians; its spread combines how far those medians lie
+ * apart with the members' typical own spread, at least 0.5.
+ */
+static void
+compute_peers(DetectActor *act, int nactors, int ngroups, DetectPeers *peers)
+{
+	int			nkeys = ngroups + 1;
+	DetectVec  *window_y = palloc0(sizeof(DetectVec) * nkeys);
+	DetectVec  *base_med = palloc0(sizeof(DetectVec) * nkeys);
+	DetectVec  *base_s = palloc0(sizeof(DetectVec) * nkeys);
+	int			a;
+	int			k;
+
+	peers->nkeys = nkeys;
+	peers->window = palloc0(sizeof(DetectPeer) * nkeys);
+	peers->pooled = palloc0(sizeof(DetectPeer) * nkeys);
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+
+		if (ac->bulk)
+			continue;
+		Assert(ac->pkey == AA_DETECT_ALL || (ac->pkey >= 0 && ac->pkey < ngroups));
+		if (ac->has_win)
+		{
+			double		y = log(1 + ac->v);
+
+			if (ac->pkey != AA_DETECT_ALL)
+				vec_push(&window_y[ac->pkey], y);
+			vec_push(&window_y[ngroups], y);
+		}
+		if (ac->has_self && ac->n_base >= 3)
+		{
+			if (ac->pkey != AA_DETECT_ALL)
+			{
+				vec_push(&base_med[ac->pkey], ac->med);
+				vec_push(&base_s[ac->pkey], ac->s_self);
+			}
+			vec_push(&base_med[ngroups], ac->med);
+			vec_push(&base_s[ngroups], ac->s_self);
+		}
+	}
+	for (k = 0; k < nkeys; k++)
+	{
+		DetectPeer *pooled = &peers->pooled[k];
+		int			n = base_med[k].n;
+		double	   *dev;
+		double		s_within;
+		int			i;
+
+		peer_stats(&window_y[k], &peers->window[k]);
+		if (n == 0)
+			continue;
+		Assert(base_s[k].n == n);
+		pooled->exists = true;
+		pooled->n = n;
+		dev = palloc(sizeof(double) * n);
+		memcpy(dev, base_med[k].v, sizeof(double) * n);
+		pooled->med = median(dev, n);
+		s_within = median(base_s[k].v, n);
+		for (i = 0; i < n; i++)
+			dev[i] = fabs(base_med[k].v[i] - pooled->med);
+		pooled->s = Max(sqrt(pow(1.4826 * median(dev, n), 2) + pow(s_within, 2)),
+						0.5);
+		pfree(dev);
+	}
+}
+
+/*
+ * self_z of every actor with a window and a baseline of their own (before
+ * the team's share is taken off), and the team's shared excess of the day
+ * (CTE team): the median self_z of the humans of the peer key active in the
+ * window with such a baseline, when positive.  A quarter-end report or a
+ * team taking on new work raises everyone's self_z at once; only the
+ * excess beyond the team's is the actor's own.
+ */
+static void
+compute_team(DetectActor *act, int nactors, int ngroups, double se,
+			 DetectPeers *peers)
+{
+	DetectVec  *team = palloc0(sizeof(DetectVec) * peers->nkeys);
+	int			a;
+	int			k;
+
+	peers->team_n = palloc0(sizeof(int) * peers->nkeys);
+	peers->team_z = palloc0(sizeof(double) * peers->nkeys);
+	for (a = 0; a < nactors; a++)
+	{
+		DetectActor *ac = &act[a];
+
+		if (!ac->has_win || !ac->has_self || ac->n_base < 3)
+			continue;
+		ac->has_z = true;
+		ac->self_z = (log(1 + ac->v) - se - ac->med - ac->cal_uplift) / ac->s_self;
+		if (ac->bulk)
+			continue;
+		if (ac->pkey != AA_DETECT_ALL)
+			vec_push(&team[ac->pkey], ac->self_z);
+		vec_push(&team[ngroups], ac->self_z);
+	}
+	for (k = 0; k < peers->nkeys; k++)
+	{
+		peers->team_n[k] = team[k].n;
+		if (team[k].n >= 3)
+			peers->team_z[k] = Max(0, median(team[k].v, team[k].n));
+	}
+}
+
+/*
+ * The peers an actor is compared with: those active in the same window
+ * when there are 5; else the group's pooled baseline (*pooled); else, in a
+ * new installation without baselines, all humans active in the window
+ * (*all_humans).  NULL for bulk accounts and when there are none.
+ */
+static const DetectPeer *
+choose_peers(const DetectActor *ac, int key, const DetectPeers *peers,
+			 bool *pooled, bool *all_humans)
+{
+	int			all = peers->nkeys - 1;
+
+	*pooled = false;
+	*all_humans = key == all;
+	if (ac->bulk)
+		return NULL;
+	if (peers->window[key].exists && peers->window[key].n >= 5)
+		return &peers->window[key];
+	if (peers->pooled[key].exists)
+	{
+		*pooled = true;
+		return &peers->pooled[key];
+	}
+	if (peers->window[all].exists && peers->window[all].n >= 5)
+	{
+		*all_humans = true;
+		return &peers->window[all];
+	}
+	return NULL;
+}
+
+/* Columns of access_audit._detect_actors, in order. */
+enum
+{
+	COL_ACTOR, COL_GRP, COL_BULK, COL_V, COL_N_BASE, COL_BASE_MEDIAN,
+	COL_S_SELF, COL_SELF_TYP, COL_SELF_Z, COL_PEER_TYP, COL_PEER_Z,
+	COL_RAMP_Z, COL_RAMP_EXCESS, COL_RECENT_RATIO, COL_REF_TYP,
+	COL_OFF_SHARE, COL_OFF_SHARE_BASE, COL_N_REL, COL_NEW_SHARE, COL_N_HIST,
+	COL_PEER_LABEL, COL_CAL_UPLIFT, COL_CAL_LABEL, COL_CAL_N, COL_CAL_OCC,
+	COL_COLD_N, COL_COLD_Z, COL_COLD_RATIO, COL_TEAM_Z, COL_W_ROWS
+};
+
+StaticAssertDecl(COL_W_ROWS + 1 == AA_DETECT_NCOLS,
+				 "the column list must match AA_DETECT_NCOLS");
+
+#define SET_COL(col, datum) (values[(col)] = (datum), nulls[(col)] = false)
+
+/*
+ * Append one actor's row (the SQL's CTE z) to the result.  se is the
+ * weekday correction of the window for 1-day windows, else 0.
+ */
+static void
+emit_actor(ReturnSetInfo *rsinfo, const DetectActor *ac,
+		   const DetectStrTab *groups, const DetectPeers *peers, double se,
+		   int window_dow)
+{
+	static const char *const weekdays[8] = {NULL, "on Mondays", "on Tuesdays",
+		"on Wednesdays", "on Thursdays", "on Fridays", "on Saturdays",
+	"on Sundays"};
+	Datum		values[AA_DETECT_NCOLS];
+	bool		nulls[AA_DETECT_NCOLS];
+	int			all = peers->nkeys - 1;
+	int			key = ac->pkey == AA_DETECT_ALL ? all : ac->pkey;
+	double		ly = log(1 + ac->v);
+	int64		n_base = ac->has_self ? ac->n_base : 0;
+	double		up = ac->cal_uplift;
+	const DetectPeer *peer;
+	bool		pooled;
+	bool		all_humans;
+	double		tz = 0;
+
+	Assert(key >= 0 && key < peers->nkeys);
+	Assert(up >= 0);
+	memset(nulls, true, sizeof(nulls));
+	SET_COL(COL_ACTOR, PointerGetDatum(cstring_to_text_with_len(ac->name, ac->len)));
+	SET_COL(COL_GRP, PointerGetDatum(cstring_to_text_with_len(groups->strs[ac->grp],
+															  groups->lens[ac->grp])));
+	SET_COL(COL_BULK, BoolGetDatum(ac->bulk));
+	SET_COL(COL_V, Float8GetDatum(ac->v));
+	SET_COL(COL_N_BASE, Int64GetDatum(n_base));
+	if (n_base >= 1)
+	{
+		SET_COL(COL_BASE_MEDIAN, Float8GetDatum(exp(ac->med_raw) - 1));
+		SET_COL(COL_S_SELF, Float8GetDatum(ac->s_self));
+	}
+
+	/*
+	 * The usual of the window day includes its calendar rhythm and the team's
+	 * shared excess of the day (the group's, or all humans' when fewer than 3
+	 * of the group have a self_z).
+	 */
+	if (ac->has_z && !ac->bulk)
+		tz = peers->team_n[key] >= 3 ? peers->team_z[key] : peers->team_z[all];
+	/* a cold start's own days count from two: the dump of a new hire */
+	if (n_base >= 3 ||
+		(n_base == 2 && !ac->bulk && ac->n_hist < AA_DETECT_MIN_HISTORY))
+	{
+		SET_COL(COL_SELF_TYP, Float8GetDatum(exp(ac->med + se + up + tz * ac->s_self) - 1));
+		SET_COL(COL_SELF_Z, Float8GetDatum((ly - se - ac->med - up) / ac->s_self - tz));
+	}
+
+	/* Peers; the actor's own calendar rhythm is taken off before comparing. */
+	peer = choose_peers(ac, key, peers, &pooled, &all_humans);
+	if (peer != NULL)
+	{
+		double		pse = pooled ? se : 0;
+
+		Assert(peer->s >= 0.5);
+		SET_COL(COL_PEER_TYP, Float8GetDatum(exp(peer->med + pse) - 1));
+		SET_COL(COL_PEER_Z, Float8GetDatum((ly - up - peer->med - pse) / peer->s));
+		if (all_humans)
+			SET_COL(COL_PEER_LABEL, CStringGetTextDatum("all people"));
+		else
+			SET_COL(COL_PEER_LABEL,
+					PointerGetDatum(cstring_to_text_with_len(groups->strs[ac->pkey],
+															 groups->lens[ac->pkey])));
+	}
+
+	if (ac->has_ramp)
+		SET_COL(COL_RAMP_Z, Float8GetDatum(ac->ramp_z));
+	SET_COL(COL_RAMP_EXCESS, Float8GetDatum(ac->has_ramp ? ac->excess : 0));
+	if (ac->has_recent)
+		SET_COL(COL_RECENT_RATIO, Float8GetDatum(ac->recent_ratio));
+	if (ac->has_self && ac->n_ref >= 1)
+		SET_COL(COL_REF_TYP, Float8GetDatum(exp(ac->ref_med) - 1));
+
+	SET_COL(COL_OFF_SHARE, Float8GetDatum(ac->has_win ?
+										  Min(1.0, ac->woff / Max(ac->v, ac->wrws)) : 0));
+	SET_COL(COL_OFF_SHARE_BASE, Float8GetDatum(ac->has_self && ac->rws_b != 0 ?
+											   Min(1.0, ac->off_b / ac->rws_b) : 0));
+	SET_COL(COL_N_REL, Int64GetDatum(ac->n_rel));
+	SET_COL(COL_NEW_SHARE, Float8GetDatum(n_base >= 3 && ac->has_win && ac->v != 0 ?
+										  ac->new_vol / ac->v : 0));
+	SET_COL(COL_N_HIST, Int64GetDatum(ac->n_hist));
+
+	SET_COL(COL_CAL_UPLIFT, Float8GetDatum(up));
+	if (ac->cal_tag != 0)
+		SET_COL(COL_CAL_LABEL,
+				CStringGetTextDatum(ac->cal_tag == AA_CAL_QUARTER_END ? "at quarter end" :
+									ac->cal_tag == AA_CAL_MONTH_END ? "at month end" :
+									weekdays[window_dow]));
+	SET_COL(COL_CAL_N, Int32GetDatum(ac->cal_n));
+	SET_COL(COL_CAL_OCC, Int32GetDatum(ac->cal_occ));
+
+	SET_COL(COL_COLD_N, Int32GetDatum(ac->cold_n));
+	if (ac->cold_n > 0)
+	{
+		SET_COL(COL_COLD_Z, Float8GetDatum(ac->cold_z));
+		SET_COL(COL_COLD_RATIO, Float8GetDatum(exp(ac->cold_lr)));
+	}
+	SET_COL(COL_TEAM_Z, Float8GetDatum(tz));
+	/* rows returned in the window: far below v, the volume was probed */
+	SET_COL(COL_W_ROWS, Float8GetDatum(ac->wrws));
+
+	/* the tuplestore copies the row into its own context */
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+#undef SET_COL
+
+/*
  * Compute the per-actor terms of rank_exporters over the source (a table
  * or view of actor_daily's shape) for the window of nd days ending on d1
  * and a baseline of nb days, and return them as the rows of a materialized
@@ -1292,13 +1645,7 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext work;
 	MemoryContext old;
-	int32		nr = Min(28, nb);
-	int32		w_lo;
-	int32		b_lo;
-	int32		r_lo;
-	int32		ref_lo;
-	int32		lo;
-	int64		t;
+	DetectBounds b;
 	DetectStrTab actors;
 	DetectStrTab groups;
 	DetectActor *act;
@@ -1306,313 +1653,60 @@ aa_detect_actor_stats(FunctionCallInfo fcinfo, Oid source, DateADT d1,
 	DetectPair *pairs;
 	uint32		pmask;
 	double		season[8];
-	double		se_d1;
-	int			maxdays = 1;
-	double	   *buf1;
-	double	   *buf2;
-	double	   *buf3;
-	DetectVec  *pwv;
-	DetectVec  *pbv_med;
-	DetectVec  *pbv_s;
-	DetectPeer *pws;
-	DetectPeer *pbs;
-	int			nkeys;
-	int			a;
-	int			rc;
+	double		se;				/* weekday correction of a 1-day window */
+	DetectPeers peers;
 	int			cal_tags = 0;
-	DetectVec  *team;
-	double	   *team_med;
 	int			ncal = 0;
 	int32		cal_dates[AA_CAL_MAX_DATES];
 	int			cal_masks[AA_CAL_MAX_DATES];
-	static const char *const weekdays[8] = {NULL, "on Mondays", "on Tuesdays",
-		"on Wednesdays", "on Thursdays", "on Fridays", "on Saturdays",
-	"on Sundays"};
+	int			a;
+	int			rc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	/* An infinite as_of leaves no day to read, as in the SQL. */
 	if (DATE_NOT_FINITE(d1))
 		return;
-
-	/* Day bounds as in rank_exporters, clamped to the date range. */
-	t = (int64) d1 - nd + 1;
-	w_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
-	t = t - nb;
-	b_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
-	t = (int64) d1 - nr + 1;
-	r_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
-	t = t - nb;
-	ref_lo = (int32) Max(t, DATEVAL_NOBEGIN + 1);
-	lo = Min(b_lo, ref_lo);
+	detect_bounds(d1, nd, nb, &b);
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "access_audit detect",
 								 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 
+	/* Read: the roll-up, the peer groups, the calendar's earlier days. */
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "unrecognized SPI result: %d", rc);
 	/* SPI_connect switched to its own context: allocate in ours. */
 	MemoryContextSwitchTo(work);
-	act = load_source(source, lo, w_lo, d1, &actors, &nactors, &pairs, &pmask);
+	act = load_source(source, b.lo, b.w_lo, b.d1, &actors, &nactors, &pairs,
+					  &pmask);
 	load_groups(act, nactors, &actors, &groups);
 	/* calendar rhythms are learnt for 1-day windows only */
 	if (nd == 1)
-		ncal = calendar_dates(d1, &cal_tags, cal_dates, cal_masks);
+		ncal = calendar_dates(b.d1, &cal_tags, cal_dates, cal_masks);
 	load_calendar(source, cal_dates, ncal, act, nactors, &actors);
 	SPI_finish();
 	MemoryContextSwitchTo(work);
 
+	/* Per actor: own history, relations, calendar rhythm. */
 	merge_days(act, nactors);
-	/* Scratch for medians: an actor's days, or one value per actor. */
-	for (a = 0; a < nactors; a++)
-		maxdays = Max(maxdays, act[a].ndays);
-	maxdays = Max(maxdays, nactors);
-	maxdays = Max(maxdays, AA_CAL_MAX_DATES);
-	buf1 = palloc(sizeof(double) * maxdays);
-	buf2 = palloc(sizeof(double) * maxdays);
-	buf3 = palloc(sizeof(double) * maxdays);
-
-	compute_season(act, nactors, w_lo, season);
-	se_d1 = season[iso_dow(d1)];
-	compute_self(act, nactors, season, nd, w_lo, b_lo, r_lo, ref_lo,
-				 buf1, buf2, buf3);
+	compute_season(act, nactors, b.w_lo, season);
+	se = nd == 1 ? season[iso_dow(b.d1)] : 0;
+	compute_self(act, nactors, season, &b);
 	compute_relations(act, pairs, pmask);
 	compute_calendar(act, nactors, season, cal_tags, cal_dates, cal_masks,
-					 ncal, buf1);
+					 ncal);
 
-	/*
-	 * Peers in the same window (CTEs pw, pws) and pooled baselines (CTEs pb,
-	 * pbs), per peer key; the last key is all humans.
-	 */
-	nkeys = groups.n + 1;
-	pwv = palloc0(sizeof(DetectVec) * nkeys);
-	pbv_med = palloc0(sizeof(DetectVec) * nkeys);
-	pbv_s = palloc0(sizeof(DetectVec) * nkeys);
-	pws = palloc0(sizeof(DetectPeer) * nkeys);
-	pbs = palloc0(sizeof(DetectPeer) * nkeys);
-	for (a = 0; a < nactors; a++)
-	{
-		DetectActor *ac = &act[a];
-
-		if (ac->bulk)
-			continue;
-		if (ac->has_win)
-		{
-			double		y = log(1 + ac->v);
-
-			if (ac->pkey != AA_DETECT_ALL)
-				vec_push(&pwv[ac->pkey], y);
-			vec_push(&pwv[groups.n], y);
-		}
-		if (ac->has_self && ac->n_base >= 3)
-		{
-			if (ac->pkey != AA_DETECT_ALL)
-			{
-				vec_push(&pbv_med[ac->pkey], ac->med);
-				vec_push(&pbv_s[ac->pkey], ac->s_self);
-			}
-			vec_push(&pbv_med[groups.n], ac->med);
-			vec_push(&pbv_s[groups.n], ac->s_self);
-		}
-	}
-	for (a = 0; a < nkeys; a++)
-	{
-		int			n = pbv_med[a].n;
-		double	   *dev;
-		double	   *copy;
-		double		s_within;
-		int			i;
-
-		peer_stats(&pwv[a], &pws[a], buf1);
-		if (n == 0)
-			continue;
-		pbs[a].exists = true;
-		copy = palloc(sizeof(double) * n);
-		memcpy(copy, pbv_med[a].v, sizeof(double) * n);
-		pbs[a].med = median(copy, n);
-		s_within = median(pbv_s[a].v, n);
-		dev = palloc(sizeof(double) * n);
-		for (i = 0; i < n; i++)
-			dev[i] = fabs(pbv_med[a].v[i] - pbs[a].med);
-		pbs[a].s = Max(sqrt(pow(1.4826 * median(dev, n), 2) + pow(s_within, 2)),
-					   0.5);
-		pfree(copy);
-		pfree(dev);
-	}
-
-	compute_ramp(act, nactors, groups.n, d1, r_lo, nr);
-	compute_cold(act, nactors, groups.n, d1, buf1);
-
-	/*
-	 * The team's shared excess (CTE team): the median self_z of the peers
-	 * active in the window with a baseline of their own.  A quarter-end
-	 * report or a team taking on new work raises everyone's self_z at once;
-	 * only the excess beyond the team's is the actor's own.  Needs 3 such
-	 * peers; all humans otherwise.
-	 */
-	team = palloc0(sizeof(DetectVec) * nkeys);
-	team_med = palloc0(sizeof(double) * nkeys);
-	for (a = 0; a < nactors; a++)
-	{
-		DetectActor *ac = &act[a];
-		double		se = nd == 1 ? se_d1 : 0;
-
-		if (!ac->has_win || !ac->has_self || ac->n_base < 3)
-			continue;
-		ac->has_z = true;
-		ac->self_z = (log(1 + ac->v) - se - ac->med - ac->cal_uplift) / ac->s_self;
-		if (ac->bulk)
-			continue;
-		if (ac->pkey != AA_DETECT_ALL)
-			vec_push(&team[ac->pkey], ac->self_z);
-		vec_push(&team[groups.n], ac->self_z);
-	}
-	for (a = 0; a < nkeys; a++)
-		if (team[a].n >= 3)
-			team_med[a] = Max(0, median(team[a].v, team[a].n));
+	/* Against others: peers, ramp, cold start, the team's shared excess. */
+	compute_peers(act, nactors, groups.n, &peers);
+	compute_ramp(act, nactors, groups.n, b.d1, b.r_lo, b.nr);
+	compute_cold(act, nactors, groups.n, b.d1);
+	compute_team(act, nactors, groups.n, se, &peers);
 
 	/* One row per actor active in the window or the ramp period (CTE z). */
 	for (a = 0; a < nactors; a++)
 	{
-		DetectActor *ac = &act[a];
-		Datum		values[AA_DETECT_NCOLS];
-		bool		nulls[AA_DETECT_NCOLS];
-		int			key = ac->pkey == AA_DETECT_ALL ? groups.n : ac->pkey;
-		double		se = nd == 1 ? se_d1 : 0;
-		double		ly = log(1 + ac->v);
-		int64		n_base = ac->has_self ? ac->n_base : 0;
-		double		up = ac->cal_uplift;
-		DetectPeer *peer = NULL;
-		bool		pooled = false;
-		bool		all_humans = key == groups.n;
-		double		tz = 0;
-
-		if (!ac->has_win && !ac->has_ramp)
-			continue;
-		memset(nulls, true, sizeof(nulls));
-		values[0] = PointerGetDatum(cstring_to_text_with_len(ac->name, ac->len));
-		values[1] = PointerGetDatum(cstring_to_text_with_len(groups.strs[ac->grp],
-															 groups.lens[ac->grp]));
-		nulls[0] = nulls[1] = false;
-		values[2] = BoolGetDatum(ac->bulk);
-		nulls[2] = false;
-		values[3] = Float8GetDatum(ac->v);
-		nulls[3] = false;
-		values[4] = Int64GetDatum(n_base);
-		nulls[4] = false;
-		if (n_base >= 1)
-		{
-			values[5] = Float8GetDatum(exp(ac->med_raw) - 1);
-			values[6] = Float8GetDatum(ac->s_self);
-			nulls[5] = nulls[6] = false;
-		}
-
-		/*
-		 * The usual of the window day includes its calendar rhythm and the
-		 * team's shared excess of the day.
-		 */
-		if (ac->has_z && !ac->bulk)
-			tz = team[key].n >= 3 ? team_med[key] : team_med[groups.n];
-		/* a cold start's own days count from two: the dump of a new hire */
-		if (n_base >= 3 ||
-			(n_base == 2 && !ac->bulk && ac->n_hist < AA_DETECT_MIN_HISTORY))
-		{
-			values[7] = Float8GetDatum(exp(ac->med + se + up + tz * ac->s_self) - 1);
-			values[8] = Float8GetDatum((ly - se - ac->med - up) / ac->s_self - tz);
-			nulls[7] = nulls[8] = false;
-		}
-
-		/*
-		 * Peers: those active in the same window; with fewer than 5, the
-		 * group's pooled baseline; without one (a new installation), all
-		 * humans active in the window.  The actor's own calendar rhythm is
-		 * taken off before comparing.
-		 */
-		if (ac->bulk)
-			peer = NULL;
-		else if (pws[key].exists && pws[key].n >= 5)
-			peer = &pws[key];
-		else if (pbs[key].exists)
-		{
-			peer = &pbs[key];
-			pooled = true;
-		}
-		else if (pws[groups.n].exists && pws[groups.n].n >= 5)
-		{
-			peer = &pws[groups.n];
-			all_humans = true;
-		}
-		if (peer != NULL)
-		{
-			double		pse = pooled ? se : 0;
-
-			values[9] = Float8GetDatum(exp(peer->med + pse) - 1);
-			values[10] = Float8GetDatum((ly - up - peer->med - pse) / peer->s);
-			nulls[9] = nulls[10] = false;
-		}
-		if (ac->has_ramp)
-		{
-			values[11] = Float8GetDatum(ac->ramp_z);
-			nulls[11] = false;
-		}
-		values[12] = Float8GetDatum(ac->has_ramp ? ac->excess : 0);
-		nulls[12] = false;
-		if (ac->has_recent)
-		{
-			values[13] = Float8GetDatum(ac->recent_ratio);
-			nulls[13] = false;
-		}
-		if (ac->has_self && ac->n_ref >= 1)
-		{
-			values[14] = Float8GetDatum(exp(ac->ref_med) - 1);
-			nulls[14] = false;
-		}
-		values[15] = Float8GetDatum(ac->has_win ?
-									Min(1.0, ac->woff / Max(ac->v, ac->wrws)) : 0);
-		nulls[15] = false;
-		values[16] = Float8GetDatum(ac->has_self && ac->rws_b != 0 ?
-									Min(1.0, ac->off_b / ac->rws_b) : 0);
-		nulls[16] = false;
-		values[17] = Int64GetDatum(ac->n_rel);
-		nulls[17] = false;
-		values[18] = Float8GetDatum(n_base >= 3 && ac->has_win && ac->v != 0 ?
-									ac->new_vol / ac->v : 0);
-		nulls[18] = false;
-		values[19] = Int64GetDatum(ac->n_hist);
-		nulls[19] = false;
-		if (peer != NULL)
-		{
-			if (all_humans)
-				values[20] = CStringGetTextDatum("all people");
-			else
-				values[20] = PointerGetDatum(cstring_to_text_with_len(groups.strs[ac->pkey],
-																	  groups.lens[ac->pkey]));
-			nulls[20] = false;
-		}
-		values[21] = Float8GetDatum(up);
-		nulls[21] = false;
-		if (ac->cal_tag != 0)
-		{
-			values[22] = CStringGetTextDatum(ac->cal_tag == AA_CAL_QUARTER_END ? "at quarter end" :
-											 ac->cal_tag == AA_CAL_MONTH_END ? "at month end" :
-											 weekdays[iso_dow(d1)]);
-			nulls[22] = false;
-		}
-		values[23] = Int32GetDatum(ac->cal_n);
-		values[24] = Int32GetDatum(ac->cal_occ);
-		nulls[23] = nulls[24] = false;
-		values[25] = Int32GetDatum(ac->cold_n);
-		nulls[25] = false;
-		if (ac->cold_n > 0)
-		{
-			values[26] = Float8GetDatum(ac->cold_z);
-			values[27] = Float8GetDatum(exp(ac->cold_lr));
-			nulls[26] = nulls[27] = false;
-		}
-		values[28] = Float8GetDatum(tz);
-		nulls[28] = false;
-		/* the tuplestore copies the row into its own context */
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (act[a].has_win || act[a].has_ramp)
+			emit_actor(rsinfo, &act[a], &groups, &peers, se, iso_dow(b.d1));
 	}
 
 	MemoryContextSwitchTo(old);
