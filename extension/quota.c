@@ -20,8 +20,15 @@
  * AA_QUOTA_CHUNK, at least one),
  * or what is left of a per-statement limit.  So a row costs an increment
  * and a compare; shared memory is touched once per chunk.  Reads to which
- * no quota applies are never wrapped.  Rows read by parallel workers are
- * counted from the scans' instrumentation after each ExecutorRun.
+ * no quota applies are never wrapped.  A parallel plan under a quota runs
+ * in the leader alone, so that its rows pass the wrapper too; rows that
+ * only the scans' instrumentation shows are charged after each
+ * ExecutorRun all the same.
+ *
+ * Hits become alerts in the writer (aa_quota_alert_note and
+ * aa_quota_raise_alerts, called from writer.c), and the counters are saved
+ * to pg_access_audit/quota_counters by the launcher and at shutdown, and
+ * restored at start (aa_quota_save_counters, quota_restore).
  *
  * Relation-form COPY TO of a tagged table runs no executor, so for a
  * session under a quota the utility hook turns it into the equivalent
@@ -1475,6 +1482,26 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 	(void) quota_find_scans(queryDesc->planstate, &sctx);
 	if (sctx.nodes == NIL)
 		return NULL;
+
+	/*
+	 * Parallel workers' rows reach the leader only through instrumentation,
+	 * at the end of a run: too late to stop the read at the row.  So a
+	 * statement under a quota runs its plan in the leader alone, as
+	 * PostgreSQL runs a parallel plan whose portal is fetched in parts
+	 * (Gather then launches no workers and runs its subplan itself), and
+	 * every row passes quota_exec().  The plan may be cached and shared: the
+	 * flag is cleared in a copy that lives as long as the QueryDesc.
+	 */
+	if (queryDesc->plannedstmt->parallelModeNeeded)
+	{
+		PlannedStmt *serial;
+
+		serial = MemoryContextAlloc(GetMemoryChunkContext(queryDesc),
+									sizeof(PlannedStmt));
+		memcpy(serial, queryDesc->plannedstmt, sizeof(PlannedStmt));
+		serial->parallelModeNeeded = false;
+		queryDesc->plannedstmt = serial;
+	}
 
 	st->cxt = cxt;
 	st->rec = rec;

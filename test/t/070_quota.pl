@@ -1,6 +1,6 @@
 # Export quotas across backends: a day's counter lives in shared memory, so
 # reconnecting, SET ROLE or claiming another actor does not reset it;
-# rows read by parallel workers count; trusted application actors each
+# a parallel plan counts every row and is stopped at the row; trusted application actors each
 # have their own counter, a shared quota one counter for a peer group;
 # quotas never apply to the extension's writer.  Every hit is an alert
 # (one per quota, actor and window, with a count), announced with NOTIFY
@@ -81,7 +81,7 @@ like($err, qr/tagged rows read exceed quota 3 .*shared by group "pool"/, 'frank 
 is($node->safe_psql('shop', q{SELECT actor || ' ' || used FROM access_audit.quota_usage WHERE quota_id = 3}),
 	'(shared) 16', 'one counter for the pool');
 
-# rows read by parallel workers count
+# a parallel plan under a quota counts every row (run in the leader alone)
 $node->safe_psql('shop', q{SELECT access_audit.set_quota('actor', 'webapp', 500, 'day', 'warn')});
 $node->safe_psql('shop', q{SELECT access_audit.drop_quota(3)});
 ($ret, $out, $err) = read_as('webapp', q{
@@ -177,6 +177,29 @@ $node->start;
 is($node->safe_psql('shop', $usage), $before, 'counters after an immediate-mode stop');
 ($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'alice'; SELECT phone FROM customers WHERE id = 1});
 like($err, qr/tagged rows read exceed quota 2/, 'alice is still stopped after the crash');
+
+# a parallel plan under a quota runs in the leader alone, so it is stopped
+# at the row, not at the end of its run
+$node->safe_psql('shop', q{
+CREATE ROLE pat LOGIN;
+GRANT SELECT ON customers TO pat;
+SELECT access_audit.set_quota('actor', 'pat', 100, 'day', 'block');
+});
+my $parallel = q{
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+};
+(undef, $out, undef) = read_as('pat', $parallel . 'EXPLAIN (COSTS OFF) SELECT phone FROM customers');
+like($out, qr/Gather/, 'the plan is parallel');
+($ret, $out, $err) = read_as('pat', $parallel . 'SELECT phone FROM customers');
+like($err, qr/tagged rows read exceed quota 6 .*\n.*stopped at that row/,
+	'a parallel read is stopped at the row');
+$node->safe_psql('shop', 'SELECT access_audit.flush()');
+is($node->safe_psql('shop', q{
+SELECT rows || ' ' || tagged_rows || ' ' || outcome FROM access_audit.log
+ WHERE actor = 'pat' AND command = 'SELECT' AND query LIKE 'SELECT phone%'}),
+	'100 100 error', 'its record shows the 100 rows sent');
 
 $node->stop;
 done_testing();
