@@ -449,11 +449,15 @@ quota_restore(void)
 /*
  * Write the counters of windows that have not ended to the file (a
  * temporary file, then a durable rename).  Problems are reported at LOG:
- * saving must never stop the process that does it.
+ * saving must never stop the process that does it.  The postmaster, at
+ * shutdown, reads the table without the lock: every other process has
+ * exited, and it has no PGPROC to wait with.
  */
 static void
 quota_write_file(void)
 {
+	bool		lock = IsUnderPostmaster;
+
 	HASH_SEQ_STATUS seq;
 	QuotaCounter *c;
 	QuotaFileEntry *entries;
@@ -465,7 +469,8 @@ quota_write_file(void)
 	TimestampTz now = GetCurrentTimestamp();
 
 	entries = palloc0(sizeof(QuotaFileEntry) * AA_QUOTA_MAX_COUNTERS);
-	LWLockAcquire(quota_shared->lock, LW_SHARED);
+	if (lock)
+		LWLockAcquire(quota_shared->lock, LW_SHARED);
 	hash_seq_init(&seq, quota_counters);
 	while ((c = hash_seq_search(&seq)) != NULL)
 	{
@@ -476,7 +481,8 @@ quota_write_file(void)
 		entries[n].used = pg_atomic_read_u64(&c->used);
 		n++;
 	}
-	LWLockRelease(quota_shared->lock);
+	if (lock)
+		LWLockRelease(quota_shared->lock);
 
 	memset(&h, 0, sizeof(h));
 	h.magic = AA_QUOTA_FILE_MAGIC;
