@@ -5,14 +5,16 @@
 #
 # One data directory ($BASE/data, port $PORT) with `customers` ($ROWS rows,
 # full_name and phone tagged).  For each configuration (base: nothing
-# preloaded; aa: access_audit) and workload, the whole server runs under
+# preloaded; aa: access_audit without quotas; aaq: access_audit with a day
+# quota and a statement quota on the reading actor, both far from their
+# limits, so every read is counted and checked) and workload, the whole server runs under
 # callgrind twice, once with N1 and once with N2 statements of one pgbench
 # client (-M prepared); (I(N2) - I(N1)) / (N2 - N1) cancels connection start
 # and exit.  The writer's instructions are taken the same way, per record.
 # Per-function inclusive costs of the N2 run go to $OUT/*.annotate.
 #
 # Run as root:
-#   PGBIN=/opt/pgB/usr/lib/postgresql/15/bin bench/callgrind.sh [-w "w1 w2 w3"] [-c "base aa"]
+#   PGBIN=/opt/pgB/usr/lib/postgresql/15/bin bench/callgrind.sh [-w "w1 w2 w3"] [-c "base aa aaq"]
 # Env: BASE (default /tmp/aa_cg), PORT (55710), ROWS (1000000), N1 (500), N2 (2500),
 #      OUT (default $BASE/out-<timestamp>), SETUP=0 to reuse an existing $BASE/data.
 set -euo pipefail
@@ -59,7 +61,7 @@ for w in $WLS; do cp "$REPO/bench/$w.sql" "$BASE/$w.sql"; chmod 644 "$BASE/$w.sq
 # one server lifetime under callgrind; prints "backend_Ir writer_Ir"
 run_once() {
 	local cfg=$1 wl=$2 n=$3 spl='' cg=$OUT/cg-$1-$2-$3
-	[ "$cfg" = aa ] && spl=access_audit
+	[ "$cfg" != base ] && spl=access_audit
 	rm -rf "$cg"; mkdir -p "$cg"; chown "$RUNAS" "$cg"
 	as "cd $cg && valgrind --tool=callgrind --callgrind-out-file=$cg/cg.%p \
 		$PGBIN/postgres -D $D -c shared_preload_libraries=$spl >$cg/server.log 2>&1 &"
@@ -69,17 +71,23 @@ run_once() {
 	done
 	# warm the table and the writer (its start-up is not what we count)
 	q "SELECT count(*) FROM customers" >/dev/null
-	if [ "$cfg" = aa ]; then
+	if [ "$cfg" != base ]; then
+		# aa: no quotas; aaq: two quotas on the reading actor, far from their limits
+		q "DELETE FROM access_audit.quotas" >/dev/null
+		if [ "$cfg" = aaq ]; then
+			q "SELECT access_audit.set_quota('actor', current_user, 1000000000000, 'day', 'block')" >/dev/null
+			q "SELECT access_audit.set_quota('actor', current_user, 1000000000, 'statement', 'block')" >/dev/null
+		fi
 		q "SELECT full_name FROM customers WHERE id = 1" >/dev/null
 		q "SELECT access_audit.flush('120 s')" >/dev/null
 	fi
 	local wpid='' before after bpid
-	[ "$cfg" = aa ] && wpid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")
+	[ "$cfg" != base ] && wpid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")
 	# files of earlier backends are written when they exit: let them land
 	sleep 3
 	before=$(ls "$cg" | sort)
 	as "$PGBIN/pgbench -n -h $SOCK -p $PORT -D rows=$ROWS -M prepared -c 1 -t $n -f $BASE/$wl.sql bench" >"$cg/pgbench.txt" 2>&1
-	[ "$cfg" = aa ] && q "SELECT access_audit.flush('300 s')" >/dev/null
+	[ "$cfg" != base ] && q "SELECT access_audit.flush('300 s')" >/dev/null
 	sleep 3
 	after=$(ls "$cg" | sort)
 	# the pgbench backend: the biggest file written meanwhile
@@ -100,7 +108,7 @@ for wl in $WLS; do
 		read -r b2 w2 <<<"$(run_once "$cfg" "$wl" "$N2")"
 		cg=$OUT/cg-$cfg-$wl-$N2
 		callgrind_annotate --inclusive=yes "$cg/$(cat "$cg/backend")" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-backend.annotate" || true
-		if [ "$cfg" = aa ]; then
+		if [ "$cfg" != base ]; then
 			wf=$(ls "$cg" | grep -v "$(cat "$cg/backend")" | while read -r f; do
 				grep -q 'aa_writer_main' "$cg/$f" 2>/dev/null && echo "$f"; done | head -1 || true)
 			[ -n "$wf" ] && callgrind_annotate --inclusive=yes "$cg/$wf" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-writer.annotate" || true

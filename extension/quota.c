@@ -20,8 +20,15 @@
  * AA_QUOTA_CHUNK, at least one),
  * or what is left of a per-statement limit.  So a row costs an increment
  * and a compare; shared memory is touched once per chunk.  Reads to which
- * no quota applies are never wrapped.  Rows read by parallel workers are
- * counted from the scans' instrumentation after each ExecutorRun.
+ * no quota applies are never wrapped.  A parallel plan under a quota runs
+ * in the leader alone, so that its rows pass the wrapper too; rows that
+ * only the scans' instrumentation shows are charged after each
+ * ExecutorRun all the same.
+ *
+ * Hits become alerts in the writer (aa_quota_alert_note and
+ * aa_quota_raise_alerts, called from writer.c), and the counters are saved
+ * to pg_access_audit/quota_counters by the launcher and at shutdown, and
+ * restored at start (aa_quota_save_counters, quota_restore).
  *
  * Relation-form COPY TO of a tagged table runs no executor, so for a
  * session under a quota the utility hook turns it into the equivalent
@@ -54,6 +61,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
+#include "commands/dbcommands.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -62,7 +70,9 @@
 #include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
 #include "pgtime.h"
+#include "port/pg_crc32c.h"
 #include "postmaster/bgworker.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -70,9 +80,11 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "access/table.h"
 
@@ -84,6 +96,7 @@
 
 PG_FUNCTION_INFO_V1(access_audit_quota_event);
 PG_FUNCTION_INFO_V1(access_audit_quota_counters);
+PG_FUNCTION_INFO_V1(access_audit_quota_counters_saved);
 
 /* counters in shared memory: (database, quota, subject, window) */
 #define AA_QUOTA_MAX_COUNTERS	8192
@@ -140,7 +153,37 @@ typedef struct QuotaShared
 {
 	LWLock	   *lock;
 	pg_atomic_uint64 generation;
+	pg_atomic_uint64 changes;	/* bumped by every change of a counter */
+	pg_atomic_uint64 saved;		/* changes as of the last save to the file */
+	TimestampTz last_save;		/* only the saving process uses it */
 } QuotaShared;
+
+/*
+ * The counters' file: written by the launcher every second while counters
+ * change and by the postmaster at a clean shutdown, read at start (also
+ * after a crash).  Header, then count entries, then a CRC-32C of both.
+ */
+#define AA_QUOTA_FILE			"pg_access_audit/quota_counters"
+#define AA_QUOTA_FILE_TMP		"pg_access_audit/quota_counters.tmp"
+#define AA_QUOTA_FILE_MAGIC		0x41415143	/* "AAQC" */
+#define AA_QUOTA_FILE_VERSION	1
+/* at most this often while counters change (ms) */
+#define AA_QUOTA_SAVE_INTERVAL	1000
+
+typedef struct QuotaFileHeader
+{
+	uint32		magic;
+	uint32		version;
+	uint32		entry_size;
+	uint32		count;
+} QuotaFileHeader;
+
+typedef struct QuotaFileEntry
+{
+	QuotaCounterKey key;
+	TimestampTz window_end;
+	uint64		used;
+} QuotaFileEntry;
 
 /* one quota, as loaded from access_audit.quotas */
 typedef struct QuotaDef
@@ -250,6 +293,8 @@ static void aa_quota_ProcessUtility(PlannedStmt *pstmt,
 									QueryEnvironment *queryEnv,
 									DestReceiver *dest, QueryCompletion *qc);
 static void quota_settle(QuotaStmt *st, bool enforce);
+static void quota_restore(void);
+static void quota_shmem_exit(int code, Datum arg);
 
 /*
  * Install the shared-memory hooks, the utility hook and the commit
@@ -301,6 +346,9 @@ quota_shmem_startup(void)
 	{
 		quota_shared->lock = &(GetNamedLWLockTranche(AA_QUOTA_TRANCHE))->lock;
 		pg_atomic_init_u64(&quota_shared->generation, 1);
+		pg_atomic_init_u64(&quota_shared->changes, 0);
+		pg_atomic_init_u64(&quota_shared->saved, 0);
+		quota_shared->last_save = 0;
 	}
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(QuotaCounterKey);
@@ -308,7 +356,207 @@ quota_shmem_startup(void)
 	quota_counters = ShmemInitHash("access_audit quota counters",
 								   AA_QUOTA_MAX_COUNTERS, AA_QUOTA_MAX_COUNTERS,
 								   &info, HASH_ELEM | HASH_BLOBS);
+	if (!found)
+		quota_restore();
 	LWLockRelease(AddinShmemInitLock);
+
+	/* the postmaster saves the counters at a clean shutdown */
+	if (!IsUnderPostmaster)
+		on_shmem_exit(quota_shmem_exit, (Datum) 0);
+}
+
+/*
+ * Read the counters' file into the (new, empty) table: the counters of
+ * windows that have not ended come back as they were last saved.  Runs in
+ * the postmaster at start and after a crash, so it reports problems at
+ * LOG and goes on with what it could read (a bad or missing file: empty
+ * counters).
+ */
+static void
+quota_restore(void)
+{
+	FILE	   *f;
+	QuotaFileHeader h;
+	QuotaFileEntry e;
+	pg_crc32c	crc;
+	pg_crc32c	stored;
+	QuotaFileEntry *entries;
+	TimestampTz now = GetCurrentTimestamp();
+	uint32		i;
+	int			restored = 0;
+
+	f = AllocateFile(AA_QUOTA_FILE, PG_BINARY_R);
+	if (f == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					errcode_for_file_access(),
+					errmsg("could not read access_audit quota counters file \"%s\": %m",
+						   AA_QUOTA_FILE));
+		return;
+	}
+	if (fread(&h, sizeof(h), 1, f) != 1 || h.magic != AA_QUOTA_FILE_MAGIC ||
+		h.version != AA_QUOTA_FILE_VERSION ||
+		h.entry_size != sizeof(QuotaFileEntry) ||
+		h.count > AA_QUOTA_MAX_COUNTERS)
+	{
+		FreeFile(f);
+		ereport(LOG,
+				errmsg("ignoring access_audit quota counters file \"%s\": not of this version or damaged",
+					   AA_QUOTA_FILE));
+		return;
+	}
+	entries = palloc(sizeof(QuotaFileEntry) * Max(h.count, 1));
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &h, sizeof(h));
+	for (i = 0; i < h.count; i++)
+	{
+		if (fread(&e, sizeof(e), 1, f) != 1)
+			break;
+		COMP_CRC32C(crc, &e, sizeof(e));
+		entries[i] = e;
+	}
+	FIN_CRC32C(crc);
+	if (i < h.count || fread(&stored, sizeof(stored), 1, f) != 1 ||
+		!EQ_CRC32C(crc, stored))
+	{
+		FreeFile(f);
+		pfree(entries);
+		ereport(LOG,
+				errmsg("ignoring access_audit quota counters file \"%s\": damaged",
+					   AA_QUOTA_FILE));
+		return;
+	}
+	FreeFile(f);
+	for (i = 0; i < h.count; i++)
+	{
+		QuotaCounter *c;
+		bool		found;
+
+		if (entries[i].window_end <= now)
+			continue;
+		c = hash_search(quota_counters, &entries[i].key, HASH_ENTER, &found);
+		c->window_end = entries[i].window_end;
+		pg_atomic_init_u64(&c->used, entries[i].used);
+		restored++;
+	}
+	pfree(entries);
+	if (restored > 0)
+		ereport(LOG,
+				errmsg("access_audit restored %d quota counters", restored));
+}
+
+/*
+ * Write the counters of windows that have not ended to the file (a
+ * temporary file, then a durable rename).  Problems are reported at LOG:
+ * saving must never stop the process that does it.  The postmaster, at
+ * shutdown, reads the table without the lock: every other process has
+ * exited, and it has no PGPROC to wait with.
+ */
+static void
+quota_write_file(void)
+{
+	bool		lock = IsUnderPostmaster;
+
+	HASH_SEQ_STATUS seq;
+	QuotaCounter *c;
+	QuotaFileEntry *entries;
+	QuotaFileHeader h;
+	pg_crc32c	crc;
+	FILE	   *f;
+	uint32		n = 0;
+	uint32		i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	entries = palloc0(sizeof(QuotaFileEntry) * AA_QUOTA_MAX_COUNTERS);
+	if (lock)
+		LWLockAcquire(quota_shared->lock, LW_SHARED);
+	hash_seq_init(&seq, quota_counters);
+	while ((c = hash_seq_search(&seq)) != NULL)
+	{
+		if (c->window_end <= now || n >= AA_QUOTA_MAX_COUNTERS)
+			continue;
+		entries[n].key = c->key;
+		entries[n].window_end = c->window_end;
+		entries[n].used = pg_atomic_read_u64(&c->used);
+		n++;
+	}
+	if (lock)
+		LWLockRelease(quota_shared->lock);
+
+	memset(&h, 0, sizeof(h));
+	h.magic = AA_QUOTA_FILE_MAGIC;
+	h.version = AA_QUOTA_FILE_VERSION;
+	h.entry_size = sizeof(QuotaFileEntry);
+	h.count = n;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &h, sizeof(h));
+	for (i = 0; i < n; i++)
+		COMP_CRC32C(crc, &entries[i], sizeof(QuotaFileEntry));
+	FIN_CRC32C(crc);
+
+	(void) MakePGDirectory("pg_access_audit");
+	f = AllocateFile(AA_QUOTA_FILE_TMP, PG_BINARY_W);
+	if (f == NULL ||
+		fwrite(&h, sizeof(h), 1, f) != 1 ||
+		(n > 0 && fwrite(entries, sizeof(QuotaFileEntry), n, f) != n) ||
+		fwrite(&crc, sizeof(crc), 1, f) != 1 ||
+		FreeFile(f) != 0)
+	{
+		int			save_errno = errno;
+
+		if (f != NULL)
+			(void) FreeFile(f);
+		errno = save_errno;
+		ereport(LOG,
+				errcode_for_file_access(),
+				errmsg("could not write access_audit quota counters file \"%s\": %m",
+					   AA_QUOTA_FILE_TMP));
+		(void) unlink(AA_QUOTA_FILE_TMP);
+		pfree(entries);
+		return;
+	}
+	pfree(entries);
+	(void) durable_rename(AA_QUOTA_FILE_TMP, AA_QUOTA_FILE, LOG);
+}
+
+/*
+ * The launcher, on each turn of its loop: save the counters if they
+ * changed since the last save, at most once a second.  A crash loses at
+ * most the rows charged since then; rows reserved by statements running at
+ * the save count as read (toward the limit).
+ */
+void
+aa_quota_save_counters(void)
+{
+	uint64		changes;
+	TimestampTz now;
+
+	if (quota_shared == NULL)
+		return;
+	changes = pg_atomic_read_u64(&quota_shared->changes);
+	if (changes == pg_atomic_read_u64(&quota_shared->saved))
+		return;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(quota_shared->last_save, now,
+									AA_QUOTA_SAVE_INTERVAL))
+		return;
+	quota_shared->last_save = now;
+	quota_write_file();
+	pg_atomic_write_u64(&quota_shared->saved, changes);
+}
+
+/*
+ * on_shmem_exit of the postmaster: at a clean shutdown (every other
+ * process has exited) save the counters as they are.  Not after a crash:
+ * shared memory may be damaged, and the last periodic save stands.
+ */
+static void
+quota_shmem_exit(int code, Datum arg)
+{
+	if (code != 0 || quota_shared == NULL)
+		return;
+	quota_write_file();
 }
 
 /*
@@ -794,8 +1042,68 @@ quota_describe(QuotaApplied *a)
 }
 
 /*
+ * A timestamp as ISO 8601 in UTC, for the JSON of a hit record.
+ */
+static char *
+quota_iso(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return pstrdup("");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/*
+ * The detail of a hit record: one JSON object with the sentence a person
+ * reads ("message") and the facts the writer turns into an alert (see
+ * aa_quota_raise_alerts): the quota, the rows read against it, and the
+ * window the alert is for (the quota's hour or day; for a per-statement
+ * quota, the business day of the statement).
+ */
+static char *
+quota_hit_detail(QuotaStmt *st, QuotaApplied *a, int64 used,
+				 const char *message, const char *rel, const char *reason)
+{
+	StringInfoData d;
+	TimestampTz ws = a->window_start;
+	TimestampTz we = a->window_end;
+
+	if (a->def.per == AA_QUOTA_STATEMENT)
+		ws = quota_window(AA_QUOTA_DAY, st->rec->ts, &we);
+	initStringInfo(&d);
+	appendStringInfoString(&d, "{\"message\": ");
+	escape_json(&d, message);
+	appendStringInfo(&d, ", \"quota_id\": %d, \"action\": \"%s\", \"per\": \"%s\", "
+					 "\"max_rows\": " INT64_FORMAT ", \"rows_read\": " INT64_FORMAT
+					 ", \"subject_kind\": \"%s\", \"subject\": ",
+					 a->def.id, action_name(a->def.action), per_name(a->def.per),
+					 a->def.max_rows, used, kind_name(a->def.kind));
+	escape_json(&d, a->def.subject);
+	appendStringInfo(&d, ", \"shared\": %s, \"relation\": ",
+					 a->def.shared ? "true" : "false");
+	if (rel)
+		escape_json(&d, rel);
+	else
+		appendStringInfoString(&d, "null");
+	appendStringInfo(&d, ", \"window_start\": \"%s\", \"window_end\": \"%s\", \"reason\": ",
+					 quota_iso(ws), quota_iso(we));
+	if (reason)
+		escape_json(&d, reason);
+	else
+		appendStringInfoString(&d, "null");
+	appendStringInfoChar(&d, '}');
+	return d.data;
+}
+
+/*
  * A read crossed quota a: act on it.  used is the rows read against it in
- * its window (or statement), the crossing row included.
+ * its window (or statement), the crossing row included.  The hit is
+ * recorded at once (the record survives the statement's rollback), and
+ * the writer that stores it raises the alert.
  */
 static void
 quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
@@ -803,7 +1111,7 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 	char	   *what = quota_describe(a);
 	const char *actor = st->rec->actor ? st->rec->actor : "?";
 	bool		justified = aa_reason != NULL && aa_reason[0] != '\0';
-	char	   *detail;
+	char	   *message;
 	const char *rel = NULL;
 
 	if (OidIsValid(a->def.relid))
@@ -817,12 +1125,14 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 	if (a->def.action == AA_QUOTA_WARN ||
 		(a->def.action == AA_QUOTA_REASON && justified))
 	{
-		detail = psprintf("actor \"%s\" read " INT64_FORMAT " tagged rows against %s%s%s",
-						  actor, used, what,
-						  justified ? "; reason: " : "",
-						  justified ? aa_reason : "");
+		message = psprintf("actor \"%s\" read " INT64_FORMAT " tagged rows against %s%s%s",
+						   actor, used, what,
+						   justified ? "; reason: " : "",
+						   justified ? aa_reason : "");
 		aa_capture_event(a->def.action == AA_QUOTA_WARN ? "QUOTA WARN" : "QUOTA REASON",
-						 rel, NULL, NULL, detail);
+						 rel, NULL, NULL,
+						 quota_hit_detail(st, a, used, message, rel,
+										  justified ? aa_reason : NULL));
 		st->rec->detail = MemoryContextStrdup(st->cxt,
 											  psprintf("%s%sover %s",
 													   st->rec->detail ? st->rec->detail : "",
@@ -838,10 +1148,11 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 		return;
 	}
 
-	detail = psprintf("actor \"%s\" stopped at tagged row " INT64_FORMAT " of %s",
-					  actor, used, what);
+	message = psprintf("actor \"%s\" stopped at tagged row " INT64_FORMAT " of %s",
+					   actor, used, what);
 	aa_capture_event(a->def.action == AA_QUOTA_BLOCK ? "QUOTA BLOCK" : "QUOTA NO REASON",
-					 rel, NULL, NULL, detail);
+					 rel, NULL, NULL,
+					 quota_hit_detail(st, a, used, message, rel, NULL));
 	st->rec->detail = MemoryContextStrdup(st->cxt,
 										  psprintf("%s%sstopped by %s",
 												   st->rec->detail ? st->rec->detail : "",
@@ -941,6 +1252,7 @@ quota_settle(QuotaStmt *st, bool enforce)
 			}
 			else if (consumed > 0)
 				a->hit_at = used;
+			pg_atomic_fetch_add_u64(&quota_shared->changes, 1);
 			LWLockRelease(quota_shared->lock);
 		}
 	}
@@ -1041,6 +1353,7 @@ quota_stmt_end(void *arg)
 										(uint64) (a->unreported - a->reserved));
 			else if (a->reserved > a->unreported)
 				quota_counter_sub(c, (uint64) (a->reserved - a->unreported));
+			pg_atomic_fetch_add_u64(&quota_shared->changes, 1);
 		}
 		a->unreported = a->reserved = 0;
 	}
@@ -1175,6 +1488,26 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 	(void) quota_find_scans(queryDesc->planstate, &sctx);
 	if (sctx.nodes == NIL)
 		return NULL;
+
+	/*
+	 * Parallel workers' rows reach the leader only through instrumentation,
+	 * at the end of a run: too late to stop the read at the row.  So a
+	 * statement under a quota runs its plan in the leader alone, as
+	 * PostgreSQL runs a parallel plan whose portal is fetched in parts
+	 * (Gather then launches no workers and runs its subplan itself), and
+	 * every row passes quota_exec().  The plan may be cached and shared: the
+	 * flag is cleared in a copy that lives as long as the QueryDesc.
+	 */
+	if (queryDesc->plannedstmt->parallelModeNeeded)
+	{
+		PlannedStmt *serial;
+
+		serial = MemoryContextAlloc(GetMemoryChunkContext(queryDesc),
+									sizeof(PlannedStmt));
+		memcpy(serial, queryDesc->plannedstmt, sizeof(PlannedStmt));
+		serial->parallelModeNeeded = false;
+		queryDesc->plannedstmt = serial;
+	}
 
 	st->cxt = cxt;
 	st->rec = rec;
@@ -1461,4 +1794,128 @@ access_audit_quota_counters(PG_FUNCTION_ARGS)
 	}
 	LWLockRelease(quota_shared->lock);
 	return (Datum) 0;
+}
+
+/*
+ * A quota hit the writer stores (see aa_quota_alert_note).
+ */
+typedef struct QuotaHitNote
+{
+	int64		seq;
+	TimestampTz ts;
+	char	   *actor;
+	char	   *command;
+	char	   *detail;
+} QuotaHitNote;
+
+/*
+ * Writer, for each record of a batch: if it is a quota hit (QUOTA WARN,
+ * QUOTA BLOCK, QUOTA NO REASON, QUOTA REASON), note it in hits (a List in
+ * the batch's memory context) for aa_quota_raise_alerts().  Costs one
+ * compare for every other record.
+ */
+List	   *
+aa_quota_alert_note(List *hits, int64 seq, TimestampTz ts, const char *actor,
+					const char *command, const char *detail)
+{
+	QuotaHitNote *h;
+
+	if (command == NULL || strncmp(command, "QUOTA ", 6) != 0 ||
+		(strcmp(command, "QUOTA WARN") != 0 &&
+		 strcmp(command, "QUOTA BLOCK") != 0 &&
+		 strcmp(command, "QUOTA NO REASON") != 0 &&
+		 strcmp(command, "QUOTA REASON") != 0) ||
+		actor == NULL || detail == NULL)
+		return hits;
+	h = palloc(sizeof(QuotaHitNote));
+	h->seq = seq;
+	h->ts = ts;
+	h->actor = pstrdup(actor);
+	h->command = pstrdup(command);
+	h->detail = pstrdup(detail);
+	return lappend(hits, h);
+}
+
+/*
+ * Writer, inside the transaction that stores a batch, after its records:
+ * make each quota hit of the batch an alert, with
+ * access_audit._quota_alert() (one alert per actor, window, kind and
+ * quota; a repeated hit adds to its count; a new alert is announced with
+ * NOTIFY access_audit_alert and, by the alerts table's trigger, the SIEM
+ * line).  The hits go through in a subtransaction with the SIEM trigger
+ * made immediate: an error there (say, an installation whose SQL objects
+ * are older than the library) costs the alerts, with a WARNING, never
+ * the batch.  The writer runs with a pinned search_path.
+ */
+void
+aa_quota_raise_alerts(List *hits)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ListCell   *lc;
+
+	if (hits == NIL)
+		return;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		Oid			argtypes[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+
+		foreach(lc, hits)
+		{
+			QuotaHitNote *h = lfirst(lc);
+			Datum		args[5];
+			int			ret;
+
+			args[0] = Int64GetDatum(h->seq);
+			args[1] = TimestampTzGetDatum(h->ts);
+			args[2] = CStringGetTextDatum(h->actor);
+			args[3] = CStringGetTextDatum(h->command);
+			args[4] = CStringGetTextDatum(h->detail);
+			ret = SPI_execute_with_args("SELECT access_audit._quota_alert($1, $2, $3, $4, $5)",
+										5, argtypes, args, NULL, false, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not raise a quota alert: %s",
+					 SPI_result_code_string(ret));
+		}
+		if (SPI_execute("SET CONSTRAINTS access_audit.siem_log IMMEDIATE",
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not send the quota alerts' SIEM lines");
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				errmsg("access_audit could not raise %d quota alert(s) of database \"%s\"",
+					   list_length(hits), get_database_name(MyDatabaseId)),
+				errdetail("%s", edata->message),
+				errhint("The hits are stored in the log (view access_audit.quota_events); run ALTER EXTENSION access_audit UPDATE if the extension is older than its library."));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * access_audit._quota_counters_saved(): have the counters been saved to
+ * their file since they last changed?  (Tests wait for it before they
+ * stop the server the hard way.)
+ */
+Datum
+access_audit_quota_counters_saved(PG_FUNCTION_ARGS)
+{
+	if (quota_shared == NULL)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(pg_atomic_read_u64(&quota_shared->changes) ==
+				   pg_atomic_read_u64(&quota_shared->saved));
 }

@@ -14,6 +14,8 @@
 #include "access_audit.h"
 #include "executor/execdesc.h"
 #include "executor/instrument.h"
+#include "nodes/pg_list.h"
+#include "datatype/timestamp.h"
 
 /* justification a session gives for reads over a require_reason quota */
 extern char *aa_reason;
@@ -23,5 +25,14 @@ extern void aa_quota_annotate(AuditRecord *rec, MemoryContext cxt);
 extern void *aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 							Instrumentation **instr, int ninstr);
 extern void aa_quota_run_end(void *handle);
+
+/* the writer: quota hits it stores become alerts */
+extern List *aa_quota_alert_note(List *hits, int64 seq, TimestampTz ts,
+								 const char *actor, const char *command,
+								 const char *detail);
+extern void aa_quota_raise_alerts(List *hits);
+
+/* the launcher: keep the counters across restarts */
+extern void aa_quota_save_counters(void);
 
 #endif							/* AA_QUOTA_H */

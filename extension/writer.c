@@ -67,6 +67,7 @@
 #include "compat.h"
 #include "dict.h"
 #include "queue.h"
+#include "quota.h"
 #include "remote.h"
 #include "restore.h"
 #include "siem.h"
@@ -431,6 +432,9 @@ aa_launcher_main(Datum main_arg)
 				}
 			}
 		}
+
+		/* quota counters survive a restart, also a crash (quota.c) */
+		aa_quota_save_counters();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000L, PG_WAIT_EXTENSION);
@@ -1205,6 +1209,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	HASHCTL		ctl;
 	pg_tz	   *tz;
 	int64		first_seq;
+	List	   *quota_hits = NIL;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -1322,6 +1327,9 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 					  slot->tts_values, slot->tts_isnull);
 		ExecStoreVirtualTuple(slot);
 		rollup_add(cells, &c, session_id, shape_id, tz);
+		if (mode == AA_WRITE_ASIS)
+			quota_hits = aa_quota_alert_note(quota_hits, c.seq, c.ts, c.actor,
+											 c.command, c.detail);
 		nrows++;
 		ws.last_seq++;
 		memcpy(ws.last_hash, hash, AA_HASH_LEN);
@@ -1369,6 +1377,8 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		/* SIEM lines before the commit: a committed batch has been logged */
 		if (aa_siem_level >= AA_SIEM_ALL)
 			aa_siem_log_records(first_seq, nrows);
+		/* quota hits are alerts (quota.c) */
+		aa_quota_raise_alerts(quota_hits);
 	}
 
 	SPI_finish();

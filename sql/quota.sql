@@ -131,7 +131,9 @@ SELECT phone FROM qt_cust WHERE id = 2;
 
 -- what was recorded
 SELECT access_audit.flush();
-SELECT actor, command, rows, tagged_rows, outcome, detail
+-- (a hit's detail is JSON: its message here, its other fields below)
+SELECT actor, command, rows, tagged_rows, outcome,
+       CASE WHEN command LIKE 'QUOTA %' THEN detail::jsonb ->> 'message' ELSE detail END AS detail
   FROM access_audit.log
  WHERE seq > :start AND command NOT IN ('QUOTA INSERT', 'QUOTA DELETE', 'EXEMPTION INSERT',
                                         'EXEMPTION UPDATE', 'PEER GROUP INSERT', 'PEER GROUP DELETE')
@@ -143,7 +145,24 @@ SELECT command, count(*) FROM access_audit.log
    AND command NOT IN ('QUOTA WARN', 'QUOTA BLOCK', 'QUOTA REASON', 'QUOTA NO REASON')
  GROUP BY command ORDER BY command COLLATE "C";
 SELECT granted_by IS NOT NULL AS t, reason FROM access_audit.quota_exemptions ORDER BY exemption_id;
+-- the facts of a hit, for the alert and for machines
+SELECT DISTINCT ON (command) command,
+       detail::jsonb - 'message' - 'window_start' - 'window_end' AS facts,
+       (detail::jsonb ->> 'window_start')::timestamptz <= ts AND
+       (detail::jsonb ->> 'window_end')::timestamptz > ts AS window_holds_hit
+  FROM access_audit.log
+ WHERE seq > :start AND command IN ('QUOTA REASON', 'QUOTA BLOCK')
+ ORDER BY command, seq;
+-- every hit is an alert: one per actor, window, kind and quota, with a count
+SELECT actor, kind, quota_id, detail ->> 'hits' AS hits, detail ->> 'rows_read' AS rows_read,
+       round(score::numeric, 3) AS score, detail ->> 'reason' AS reason, reason AS alert
+  FROM access_audit.alerts
+ WHERE actor IN ('qt_contractor', 'qt_super')
+ ORDER BY alert_id;
 
+SET access_audit.maintenance = on;
+DELETE FROM access_audit.alerts WHERE actor IN ('qt_contractor', 'qt_super');
+RESET access_audit.maintenance;
 DELETE FROM access_audit.actor_groups WHERE actor = 'qt_contractor';
 DELETE FROM access_audit.quota_exemptions;
 DROP TABLE qt_cust, qt_plain;

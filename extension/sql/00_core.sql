@@ -258,7 +258,12 @@ CREATE TABLE access_audit.alerts (
     score        float8 NOT NULL,
     reason       text NOT NULL,
     detail       jsonb,
-    UNIQUE (actor, window_start, window_end)
+    kind         text NOT NULL DEFAULT 'export_anomaly'
+                 CHECK (kind IN ('export_anomaly', 'quota_warn', 'quota_block',
+                                 'quota_no_reason', 'quota_reason')),
+    quota_id     int,
+    CONSTRAINT alerts_once UNIQUE NULLS NOT DISTINCT
+        (actor, window_start, window_end, kind, quota_id)
 );
 
 CREATE TABLE access_audit.alert_acks (

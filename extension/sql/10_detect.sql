@@ -551,7 +551,7 @@ BEGIN
 										   'access_audit.actor_daily') r
 		 WHERE r.score > threshold
 		 ORDER BY r.rank
-		ON CONFLICT (actor, window_start, window_end) DO NOTHING
+		ON CONFLICT ON CONSTRAINT alerts_once DO NOTHING
 		RETURNING al.alert_id, al.actor, al.score, al.reason
 	LOOP
 		PERFORM pg_catalog.pg_notify('access_audit_alert',
@@ -788,7 +788,8 @@ SELECT a.alert_id, a.raised_at, a.actor, a.window_start, a.window_end,
 	   a.score, a.reason, a.detail,
 	   count(*) OVER (PARTITION BY a.actor) AS open_alerts,
 	   first_value(a.score) OVER latest AS latest_score,
-	   first_value(a.reason) OVER latest AS latest_reason
+	   first_value(a.reason) OVER latest AS latest_reason,
+	   a.kind, a.quota_id
   FROM access_audit.alerts a
  WHERE NOT EXISTS (SELECT 1 FROM access_audit.alert_acks k WHERE k.alert_id = a.alert_id)
 WINDOW latest AS (PARTITION BY a.actor ORDER BY a.window_end DESC, a.raised_at DESC, a.alert_id DESC);

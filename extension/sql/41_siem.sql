@@ -123,7 +123,7 @@ RETURN pg_catalog.json_build_object(
 		'dataset', 'access_audit.alerts',
 		'category', pg_catalog.json_build_array('database'),
 		'type', pg_catalog.json_build_array('info'),
-		'action', 'export_anomaly',
+		'action', a.kind,
 		'id', a.alert_id::text,
 		'risk_score', a.score,
 		'reason', a.reason,
@@ -138,7 +138,9 @@ RETURN pg_catalog.json_build_object(
 		'reason', a.reason,
 		'window_start', access_audit._iso(a.window_start),
 		'window_end', access_audit._iso(a.window_end),
-		'detail', a.detail))::text;
+		'detail', a.detail,
+		'kind', a.kind,
+		'quota_id', a.quota_id))::text;
 
 COMMENT ON FUNCTION access_audit._alert_json(access_audit.alerts) IS
 'Internal: the JSON line of an alert, as access_audit.siem_log writes it.';

@@ -89,6 +89,85 @@ ALTER TABLE access_audit.quotas ENABLE ALWAYS TRIGGER quota_changed;
 ALTER TABLE access_audit.quota_exemptions ENABLE ALWAYS TRIGGER quota_changed;
 ALTER TABLE access_audit.actor_groups ENABLE ALWAYS TRIGGER quota_changed;
 
+-- _quota_alert: called by the writer (quota.c, aa_quota_raise_alerts) in
+-- the transaction that stores a quota hit record: the hit becomes an alert
+-- in access_audit.alerts, one per actor, window (the quota's hour or day;
+-- the business day for a per-statement quota), kind and quota.  A later hit
+-- in the same window adds to that alert's detail (hits, last_seq, last_at,
+-- the most rows read) instead of raising another; a new alert is announced
+-- like check_exports() does (NOTIFY access_audit_alert, same payload keys
+-- plus kind and quota_id), and the alerts table's trigger writes its SIEM
+-- line.
+CREATE FUNCTION access_audit._quota_alert(seq bigint, ts timestamptz, actor text,
+                                          command text, detail text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d jsonb;
+    k text;
+    ws timestamptz;
+    we timestamptz;
+    q int;
+    sc float8;
+    id bigint;
+BEGIN
+    k := CASE _quota_alert.command
+             WHEN 'QUOTA WARN' THEN 'quota_warn'
+             WHEN 'QUOTA BLOCK' THEN 'quota_block'
+             WHEN 'QUOTA NO REASON' THEN 'quota_no_reason'
+             WHEN 'QUOTA REASON' THEN 'quota_reason'
+         END;
+    IF k IS NULL THEN
+        RETURN;
+    END IF;
+    d := _quota_alert.detail::jsonb;
+    ws := (d OPERATOR(pg_catalog.->>) 'window_start')::timestamptz;
+    we := (d OPERATOR(pg_catalog.->>) 'window_end')::timestamptz;
+    q := (d OPERATOR(pg_catalog.->>) 'quota_id')::int;
+    -- how far over: rows read per row allowed (a limit of 0 counts as 1)
+    sc := (d OPERATOR(pg_catalog.->>) 'rows_read')::float8
+          OPERATOR(pg_catalog./) GREATEST((d OPERATOR(pg_catalog.->>) 'max_rows')::float8, 1);
+    d := (d OPERATOR(pg_catalog.-) 'message') OPERATOR(pg_catalog.||)
+         pg_catalog.jsonb_build_object('hits', 1, 'first_seq', _quota_alert.seq,
+                                       'last_seq', _quota_alert.seq,
+                                       'last_at', _quota_alert.ts);
+
+    UPDATE access_audit.alerts a
+       SET detail = a.detail OPERATOR(pg_catalog.||)
+                    ((d OPERATOR(pg_catalog.-) 'first_seq') OPERATOR(pg_catalog.-) 'hits')
+                    OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                        'hits', coalesce((a.detail OPERATOR(pg_catalog.->>) 'hits')::bigint, 1) + 1,
+                        'rows_read', GREATEST((a.detail OPERATOR(pg_catalog.->>) 'rows_read')::bigint,
+                                              (d OPERATOR(pg_catalog.->>) 'rows_read')::bigint)),
+           score = GREATEST(a.score, sc)
+     WHERE a.actor OPERATOR(pg_catalog.=) _quota_alert.actor
+       AND a.window_start OPERATOR(pg_catalog.=) ws
+       AND a.window_end OPERATOR(pg_catalog.=) we
+       AND a.kind OPERATOR(pg_catalog.=) k
+       AND a.quota_id OPERATOR(pg_catalog.=) q;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+
+    INSERT INTO access_audit.alerts AS a
+        (raised_at, actor, window_start, window_end, score, reason, detail, kind, quota_id)
+    VALUES (_quota_alert.ts, _quota_alert.actor, ws, we, sc,
+            _quota_alert.detail::jsonb OPERATOR(pg_catalog.->>) 'message', d, k, q)
+    RETURNING a.alert_id INTO id;
+    PERFORM pg_catalog.pg_notify('access_audit_alert',
+        pg_catalog.jsonb_build_object(
+            'alert_id', id, 'actor', _quota_alert.actor, 'score', sc,
+            'reason', _quota_alert.detail::jsonb OPERATOR(pg_catalog.->>) 'message',
+            'window', pg_catalog.jsonb_build_object('start', ws, 'end', we),
+            'kind', k, 'quota_id', q)::text);
+END
+$$;
+REVOKE ALL ON FUNCTION access_audit._quota_alert(bigint, timestamptz, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION access_audit._quota_alert(bigint, timestamptz, text, text, text) IS
+'Internal: the writer makes a stored quota hit an alert (one per actor, window, kind and quota; later hits add to its count in detail) and announces a new one with NOTIFY access_audit_alert.';
+
 -- set_quota: add a quota; returns its id.
 CREATE FUNCTION access_audit.set_quota(subject_kind text, subject text, max_rows bigint,
                                        per text DEFAULT 'day', action text DEFAULT 'block',
@@ -242,6 +321,15 @@ AS 'MODULE_PATHNAME', 'access_audit_quota_counters'
 LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION access_audit._quota_counters() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION access_audit._quota_counters() TO access_audit_reader, access_audit_admin;
+
+CREATE FUNCTION access_audit._quota_counters_saved()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'access_audit_quota_counters_saved'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION access_audit._quota_counters_saved() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._quota_counters_saved() TO access_audit_reader, access_audit_admin;
+COMMENT ON FUNCTION access_audit._quota_counters_saved() IS
+'Internal: true when the quota counters have been saved to their file (pg_access_audit/quota_counters, restored at start) since they last changed.';
 
 -- Current usage against each quota with a window (hour, day), per subject.
 CREATE VIEW access_audit.quota_usage AS

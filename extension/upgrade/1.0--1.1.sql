@@ -19,6 +19,29 @@ ALTER FUNCTION access_audit.valid_tag(text) PARALLEL SAFE;
 ALTER FUNCTION access_audit.publication_tables() PARALLEL SAFE;
 
 -- ---------------------------------------------------------------------------
+-- quota (issue 24): quota hits are alerts too.  An alert has a kind and,
+-- for a quota's, the quota; one alert per actor, window, kind and quota.
+-- ---------------------------------------------------------------------------
+ALTER TABLE access_audit.alerts
+    ADD COLUMN kind text NOT NULL DEFAULT 'export_anomaly'
+        CHECK (kind IN ('export_anomaly', 'quota_warn', 'quota_block',
+                        'quota_no_reason', 'quota_reason')),
+    ADD COLUMN quota_id int,
+    DROP CONSTRAINT alerts_actor_window_start_window_end_key,
+    ADD CONSTRAINT alerts_once UNIQUE NULLS NOT DISTINCT
+        (actor, window_start, window_end, kind, quota_id);
+CREATE OR REPLACE VIEW access_audit.alerts_open AS
+SELECT a.alert_id, a.raised_at, a.actor, a.window_start, a.window_end,
+	   a.score, a.reason, a.detail,
+	   count(*) OVER (PARTITION BY a.actor) AS open_alerts,
+	   first_value(a.score) OVER latest AS latest_score,
+	   first_value(a.reason) OVER latest AS latest_reason,
+	   a.kind, a.quota_id
+  FROM access_audit.alerts a
+ WHERE NOT EXISTS (SELECT 1 FROM access_audit.alert_acks k WHERE k.alert_id = a.alert_id)
+WINDOW latest AS (PARTITION BY a.actor ORDER BY a.window_end DESC, a.raised_at DESC, a.alert_id DESC);
+
+-- ---------------------------------------------------------------------------
 -- guard: business hours checked at use time (issue 16, item 16).  A pair of
 -- access_audit.business_hours_* settings with end <= start no longer stops
 -- the server at start; the roll-up falls back to 8 to 18 with a WARNING.
@@ -519,7 +542,7 @@ BEGIN
 										   'access_audit.actor_daily') r
 		 WHERE r.score > threshold
 		 ORDER BY r.rank
-		ON CONFLICT (actor, window_start, window_end) DO NOTHING
+		ON CONFLICT ON CONSTRAINT alerts_once DO NOTHING
 		RETURNING al.alert_id, al.actor, al.score, al.reason
 	LOOP
 		PERFORM pg_catalog.pg_notify('access_audit_alert',

@@ -1,8 +1,10 @@
 # Export quotas across backends: a day's counter lives in shared memory, so
 # reconnecting, SET ROLE or claiming another actor does not reset it;
-# rows read by parallel workers count; trusted application actors each
+# a parallel plan counts every row and is stopped at the row; trusted application actors each
 # have their own counter, a shared quota one counter for a peer group;
-# quotas never apply to the extension's writer.
+# quotas never apply to the extension's writer.  Every hit is an alert
+# (one per quota, actor and window, with a count), announced with NOTIFY
+# and a SIEM line; counters survive a restart and an immediate-mode stop.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -16,6 +18,7 @@ shared_preload_libraries = 'access_audit'
 access_audit.queue_size = 4MB
 access_audit.flush_interval = 20ms
 max_worker_processes = 16
+access_audit.siem_log = alerts
 });
 $node->start;
 
@@ -78,7 +81,7 @@ like($err, qr/tagged rows read exceed quota 3 .*shared by group "pool"/, 'frank 
 is($node->safe_psql('shop', q{SELECT actor || ' ' || used FROM access_audit.quota_usage WHERE quota_id = 3}),
 	'(shared) 16', 'one counter for the pool');
 
-# rows read by parallel workers count
+# a parallel plan under a quota counts every row (run in the leader alone)
 $node->safe_psql('shop', q{SELECT access_audit.set_quota('actor', 'webapp', 500, 'day', 'warn')});
 $node->safe_psql('shop', q{SELECT access_audit.drop_quota(3)});
 ($ret, $out, $err) = read_as('webapp', q{
@@ -99,6 +102,104 @@ SELECT count(*) FROM access_audit.log WHERE command = 'QUOTA BLOCK'}),
 is($node->safe_psql('shop', q{
 SELECT count(*) FROM access_audit.log WHERE command = 'QUOTA WARN'}),
 	'1', 'the warning is recorded');
+
+# every hit is an alert, one per quota, actor and window with a count
+is($node->safe_psql('shop', q{
+SELECT string_agg(actor || ' ' || quota_id || ' ' || kind || ' ' || (detail->>'hits'), ', '
+                  ORDER BY alert_id)
+  FROM access_audit.alerts}),
+	'bob 1 quota_block 3, alice 2 quota_block 1, frank 3 quota_block 1, webapp 4 quota_warn 1',
+	'each quota hit is an alert; repeated hits in a window add to its count');
+
+# a COPY stopped mid-stream: the listener hears of the alert once, the
+# alert row and the COPY's record are there, and the alert is ackable
+$node->safe_psql('shop', q{
+CREATE ROLE eve LOGIN IN ROLE access_audit_admin;
+GRANT SELECT ON customers TO eve;
+SELECT access_audit.set_quota('actor', 'eve', 5, 'statement', 'block');
+});
+my $log_offset = -s $node->logfile;
+my ($stdout, $stderr);
+$node->psql('shop', q{
+LISTEN access_audit_alert;
+COPY customers TO STDOUT;
+COPY customers TO STDOUT;
+SELECT access_audit.flush();
+SELECT 'done';
+}, stdout => \$stdout, stderr => \$stderr, on_error_stop => 0,
+	extra_params => [ '-U', 'eve' ]);
+like($stderr, qr/tagged rows read exceed quota 5 .*\n.*tagged rows read exceed quota 5/s,
+	'both COPYs are stopped');
+my @notes = ($stdout =~ /Asynchronous notification "access_audit_alert" with payload "(\{[^\n]*\})"/g);
+is(scalar(@notes), 1, 'one NOTIFY for two hits in the same window');
+like($notes[0] // '', qr/"kind": "quota_block".*"actor": "eve"|"actor": "eve".*"kind": "quota_block"/,
+	'the payload names the actor and the kind');
+like($notes[0] // '', qr/"score": [\d.]+, "reason": "[^"]*.*"window": \{"end": "[^"]+", "start": "[^"]+"\}, "alert_id": \d+/,
+	'the payload has the shape of check_exports() alerts');
+is($node->safe_psql('shop', q{
+SELECT kind || '|' || quota_id || '|' || (detail->>'hits') || '|' || (detail->>'rows_read') || '|' || reason
+  FROM access_audit.alerts WHERE actor = 'eve'}),
+	'quota_block|5|2|6|actor "eve" stopped at tagged row 6 of quota 5 (block 5 tagged rows per statement, for actor "eve")',
+	'the alert after a blocked COPY');
+is($node->safe_psql('shop', q{
+SELECT string_agg(rows || ' ' || outcome || ' ' || detail, ', ')
+  FROM access_audit.log WHERE actor = 'eve' AND command = 'COPY'}),
+	'5 error stopped by quota 5 (block 5 tagged rows per statement, for actor "eve"), '
+	  . '5 error stopped by quota 5 (block 5 tagged rows per statement, for actor "eve")',
+	'the COPYs are recorded with the rows sent');
+my @siem = grep { /ACCESS_AUDIT_ALERT \{/ && /"quota_block"/ && /"eve"/ }
+  split /\n/, slurp_file($node->logfile, $log_offset);
+is(scalar(@siem), 1, 'one SIEM line for the alert');
+my $eve_alert = $node->safe_psql('shop', q{SELECT alert_id FROM access_audit.alerts WHERE actor = 'eve'});
+$node->safe_psql('shop', qq{SELECT access_audit.ack($eve_alert, 'contractor asked for a list')});
+is($node->safe_psql('shop', q{SELECT count(*) FROM access_audit.alerts_open WHERE actor = 'eve'}),
+	'0', 'a quota alert is acknowledged like any other');
+
+# counters survive a restart, and an immediate-mode stop (a crash): the
+# launcher saves them to a file every second while they change
+my $usage = q{SELECT string_agg(quota_id || ' ' || actor || ' ' || used, ', ' ORDER BY quota_id, actor)
+  FROM access_audit.quota_usage};
+my $before = $node->safe_psql('shop', $usage);
+like($before, qr/^1 bob 3\d, 2 alice 1\d, 4 webapp 1000$/, 'counters before the restart');
+$node->restart;
+is($node->safe_psql('shop', $usage), $before, 'counters after a restart');
+($ret, $out, $err) = read_as('bob', 'SELECT phone FROM customers WHERE id = 1');
+like($err, qr/tagged rows read exceed quota 1/, 'bob is still over his day\'s quota');
+
+($ret, $out, $err) = read_as('webapp', 'SELECT phone FROM customers WHERE id <= 100');
+is($ret, 0, 'webapp reads 100 more rows');
+$before = $node->safe_psql('shop', $usage);
+like($before, qr/4 webapp 1100$/, 'the counter moved');
+$node->poll_query_until('shop', 'SELECT access_audit._quota_counters_saved()')
+  or die 'the counters were never saved';
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('shop', $usage), $before, 'counters after an immediate-mode stop');
+($ret, $out, $err) = read_as('webapp', q{SET access_audit.actor = 'alice'; SELECT phone FROM customers WHERE id = 1});
+like($err, qr/tagged rows read exceed quota 2/, 'alice is still stopped after the crash');
+
+# a parallel plan under a quota runs in the leader alone, so it is stopped
+# at the row, not at the end of its run
+$node->safe_psql('shop', q{
+CREATE ROLE pat LOGIN;
+GRANT SELECT ON customers TO pat;
+SELECT access_audit.set_quota('actor', 'pat', 100, 'day', 'block');
+});
+my $parallel = q{
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+};
+(undef, $out, undef) = read_as('pat', $parallel . 'EXPLAIN (COSTS OFF) SELECT phone FROM customers');
+like($out, qr/Gather/, 'the plan is parallel');
+($ret, $out, $err) = read_as('pat', $parallel . 'SELECT phone FROM customers');
+like($err, qr/tagged rows read exceed quota 6 .*\n.*stopped at that row/,
+	'a parallel read is stopped at the row');
+$node->safe_psql('shop', 'SELECT access_audit.flush()');
+is($node->safe_psql('shop', q{
+SELECT rows || ' ' || tagged_rows || ' ' || outcome FROM access_audit.log
+ WHERE actor = 'pat' AND command = 'SELECT' AND query LIKE 'SELECT phone%'}),
+	'100 100 error', 'its record shows the 100 rows sent');
 
 $node->stop;
 done_testing();
