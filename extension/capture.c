@@ -103,6 +103,7 @@
 #include "plantrace.h"
 #include "queue.h"
 #include "quota.h"
+#include "rerun.h"
 #include "tags.h"
 
 
@@ -4285,14 +4286,29 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 	List	   *notes = NIL;
 	const char *command;
 	const char *query;
+	List	   *rerun = aa_rerun_code(parsetree);
+	ListCell   *rlc;
+	bool		attaches = IsA(parsetree, AlterTableStmt) ||
+	IsA(parsetree, CreateTrigStmt) || IsA(parsetree, IndexStmt) ||
+	IsA(parsetree, CreatePolicyStmt) || IsA(parsetree, AlterPolicyStmt);
 
-	if (!IsA(parsetree, AlterTableStmt) && !IsA(parsetree, CreateTrigStmt) &&
-		!IsA(parsetree, IndexStmt) && !IsA(parsetree, CreatePolicyStmt) &&
-		!IsA(parsetree, AlterPolicyStmt))
+	if (rerun == NIL && !attaches)
 		return NIL;
 	command = CreateCommandName(parsetree);
 	query = statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
 						   CurrentMemoryContext);
+
+	/* code the command runs again over every row (rerun.c) */
+	foreach(rlc, rerun)
+	{
+		AuditRerunCode *r = lfirst(rlc);
+
+		table_code_note(&notes, r->relid, command, r->what,
+						cooked_column_refs(r->exprs, r->relid), false, false,
+						true, query);
+	}
+	if (!attaches)
+		return notes;
 
 	if (IsA(parsetree, AlterTableStmt))
 	{

@@ -1,0 +1,71 @@
+-- Code a table owner attached to a tagged table earlier runs again over its
+-- rows when PostgreSQL rebuilds the indexes (REINDEX, CLUSTER, VACUUM FULL,
+-- REFRESH MATERIALIZED VIEW, an ALTER TABLE that rewrites the table),
+-- samples the table (ANALYZE) or checks its constraints again (ALTER
+-- COLUMN ... TYPE).  A user-defined function in an expression index, a
+-- partial index predicate, an extended statistics expression or a CHECK
+-- constraint then sees every tagged value once more, with no executor read:
+-- each such statement is a read of the tagged columns that code refers to.
+-- PostgreSQL's own functions (lower(phone)) pass no value on: not recorded.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS access_audit;
+RESET client_min_messages;
+\set VERBOSITY terse
+CREATE ROLE rr_owner;
+CREATE SCHEMA rr AUTHORIZATION rr_owner;
+SET ROLE rr_owner;
+CREATE TABLE rr.cust (id int PRIMARY KEY, city text, phone text);
+INSERT INTO rr.cust SELECT g, 'city' || g, '555-' || g FROM generate_series(1, 5) g;
+CREATE TABLE rr.loot (v text);
+-- an index needs an IMMUTABLE function, which may not write; one it calls may
+CREATE FUNCTION rr.sink(t text) RETURNS void LANGUAGE plpgsql
+  AS $$ BEGIN INSERT INTO rr.loot VALUES (t); END $$;
+CREATE FUNCTION rr.leak(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE
+  AS $$ BEGIN PERFORM rr.sink(t); RETURN t; END $$;
+CREATE FUNCTION rr.ok(t text) RETURNS bool LANGUAGE plpgsql IMMUTABLE
+  AS $$ BEGIN PERFORM rr.sink(t); RETURN true; END $$;
+CREATE TABLE rr.parted (id int, phone text) PARTITION BY LIST (id);
+CREATE TABLE rr.part1 PARTITION OF rr.parted FOR VALUES IN (1);
+INSERT INTO rr.parted VALUES (1, '555-1');
+RESET ROLE;
+SELECT access_audit.tag('rr.cust', 'phone', 'pii:phone');
+SELECT access_audit.tag('rr.parted', 'phone', 'pii:phone');
+SET ROLE rr_owner;
+CREATE INDEX cust_leak ON rr.cust (rr.leak(phone));
+CREATE INDEX cust_lower ON rr.cust (lower(phone));
+CREATE INDEX cust_city ON rr.cust (rr.leak(city));
+CREATE STATISTICS rr.cust_st ON (rr.leak(phone)) FROM rr.cust;
+ALTER TABLE rr.cust ADD CONSTRAINT cust_chk CHECK (rr.ok(phone) AND id > 0);
+CREATE INDEX parted_leak ON rr.parted (id) WHERE rr.ok(phone);
+-- a copy of tagged data is tagged (its phone column here)
+CREATE MATERIALIZED VIEW rr.mv AS SELECT phone FROM rr.cust;
+CREATE INDEX mv_leak ON rr.mv (rr.leak(phone));
+RESET ROLE;
+SELECT access_audit.flush();
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+
+SET ROLE rr_owner;
+TRUNCATE rr.loot;
+REINDEX TABLE rr.cust;
+-- every phone went through rr.leak() again (and every city)
+SELECT count(*) AS loot FROM rr.loot WHERE v LIKE '555-%';
+REINDEX INDEX rr.cust_leak;
+REINDEX INDEX rr.cust_lower;
+REINDEX INDEX rr.cust_city;
+CLUSTER rr.cust USING cust_pkey;
+VACUUM FULL rr.cust;
+VACUUM rr.cust;
+ANALYZE rr.cust;
+ALTER TABLE rr.cust ALTER COLUMN id TYPE bigint;
+ALTER TABLE rr.cust SET UNLOGGED;
+REINDEX TABLE rr.parted;
+REINDEX SCHEMA rr;
+REFRESH MATERIALIZED VIEW rr.mv;
+RESET ROLE;
+
+SELECT access_audit.flush();
+SELECT command, relations, columns, tagged_rows AS trows, outcome,
+       detail::jsonb ->> 'attaches' AS attaches, effective_role
+  FROM access_audit.log WHERE seq > :start ORDER BY seq;
+DROP SCHEMA rr CASCADE;
+DROP ROLE rr_owner;
