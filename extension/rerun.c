@@ -14,6 +14,9 @@
  * argument away takes every tagged value each time, with no executor read
  * of the table.
  *
+ * A domain's CHECK constraint, added or validated, runs over every value
+ * of every column of the domain, in tables its owner need not own.
+ *
  * This file owns finding that code: for a utility statement it returns,
  * per tagged table the statement works on, the expressions it will
  * evaluate that call user-defined functions (OID at or above
@@ -41,13 +44,18 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_statistic_ext.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_type.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -60,6 +68,7 @@
 #define RERUN_INDEXES	0x01	/* index expressions and predicates */
 #define RERUN_STATS		0x02	/* those, and extended statistics */
 #define RERUN_CHECKS	0x04	/* CHECK constraints */
+#define RERUN_ANY_CODE	0x08	/* any expression, not only user code */
 
 static bool
 user_function(Oid func_id, void *context)
@@ -107,7 +116,8 @@ refers_to_tagged(Node *e, AuditRelTags *tags)
  */
 static void
 rerun_add(List **exprs, StringInfo what, AuditRelTags *tags, HeapTuple tup,
-		  Relation catalog, AttrNumber attnum, const char *owner)
+		  Relation catalog, AttrNumber attnum, const char *owner,
+		  bool any_code)
 {
 	bool		isnull;
 	Datum		d = heap_getattr(tup, attnum, RelationGetDescr(catalog), &isnull);
@@ -125,7 +135,8 @@ rerun_add(List **exprs, StringInfo what, AuditRelTags *tags, HeapTuple tup,
 	{
 		Node	   *e = lfirst(lc);
 
-		if (!refers_to_tagged(e, tags) || !user_code_walker(e, NULL))
+		if (!refers_to_tagged(e, tags) ||
+			(!any_code && !user_code_walker(e, NULL)))
 			continue;
 		*exprs = lappend(*exprs, e);
 		if (!named)
@@ -137,12 +148,14 @@ rerun_add(List **exprs, StringInfo what, AuditRelTags *tags, HeapTuple tup,
 }
 
 /*
- * The code of relid (of its index indexid only, if valid) that what
- * evaluates, as an AuditRerunCode appended to out, if relid has tagged
- * columns and such code.
+ * The code of relid (of its index indexid only, if valid; of its CHECK
+ * constraint conname only, if not NULL) that what evaluates, as an
+ * AuditRerunCode appended to out, if relid has tagged columns and such
+ * code.
  */
 static List *
-rerun_relation(List *out, Oid relid, Oid indexid, int what)
+rerun_relation(List *out, Oid relid, Oid indexid, const char *conname,
+			   int what)
 {
 	AuditRelTags *tags = aa_tags_lookup(relid);
 	List	   *exprs = NIL;
@@ -158,7 +171,8 @@ rerun_relation(List *out, Oid relid, Oid indexid, int what)
 	initStringInfo(&names);
 
 	/* a partitioned table's indexes are built on its partitions only */
-	if (RELKIND_HAS_STORAGE(get_rel_relkind(relid)))
+	if ((what & (RERUN_INDEXES | RERUN_STATS)) &&
+		RELKIND_HAS_STORAGE(get_rel_relkind(relid)))
 	{
 		catalog = table_open(IndexRelationId, AccessShareLock);
 		ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
@@ -174,9 +188,9 @@ rerun_relation(List *out, Oid relid, Oid indexid, int what)
 				continue;
 			owner = psprintf("index \"%s\"", get_rel_name(ind->indexrelid));
 			rerun_add(&exprs, &names, tags, tup, catalog,
-					  Anum_pg_index_indexprs, owner);
+					  Anum_pg_index_indexprs, owner, false);
 			rerun_add(&exprs, &names, tags, tup, catalog,
-					  Anum_pg_index_indpred, owner);
+					  Anum_pg_index_indpred, owner, false);
 		}
 		systable_endscan(scan);
 		table_close(catalog, AccessShareLock);
@@ -193,8 +207,10 @@ rerun_relation(List *out, Oid relid, Oid indexid, int what)
 		{
 			Form_pg_statistic_ext stx = (Form_pg_statistic_ext) GETSTRUCT(tup);
 
-			rerun_add(&exprs, &names, tags, tup, catalog, Anum_pg_statistic_ext_stxexprs,
-					  psprintf("statistics \"%s\"", NameStr(stx->stxname)));
+			rerun_add(&exprs, &names, tags, tup, catalog,
+					  Anum_pg_statistic_ext_stxexprs,
+					  psprintf("statistics \"%s\"", NameStr(stx->stxname)),
+					  false);
 		}
 		systable_endscan(scan);
 		table_close(catalog, AccessShareLock);
@@ -211,10 +227,14 @@ rerun_relation(List *out, Oid relid, Oid indexid, int what)
 		{
 			Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
 
-			if (con->contype == CONSTRAINT_CHECK)
-				rerun_add(&exprs, &names, tags, tup, catalog, Anum_pg_constraint_conbin,
+			if (con->contype == CONSTRAINT_CHECK &&
+				(conname == NULL ||
+				 strcmp(NameStr(con->conname), conname) == 0))
+				rerun_add(&exprs, &names, tags, tup, catalog,
+						  Anum_pg_constraint_conbin,
 						  psprintf("CHECK constraint \"%s\"",
-								   NameStr(con->conname)));
+								   NameStr(con->conname)),
+						  (what & RERUN_ANY_CODE) != 0);
 		}
 		systable_endscan(scan);
 		table_close(catalog, AccessShareLock);
@@ -225,13 +245,15 @@ rerun_relation(List *out, Oid relid, Oid indexid, int what)
 	r = palloc(sizeof(AuditRerunCode));
 	r->relid = relid;
 	r->exprs = (Node *) exprs;
-	r->what = psprintf("user-defined code in %s, evaluated again", names.data);
+	r->what = (what & RERUN_ANY_CODE) ?
+		psprintf("%s, validated now", names.data) :
+		psprintf("user-defined code in %s, evaluated again", names.data);
 	return lappend(out, r);
 }
 
 /* the table rv names and, unless ONLY, its partitions and children */
 static List *
-rerun_tables(List *out, RangeVar * rv, int what)
+rerun_tables(List *out, RangeVar * rv, const char *conname, int what)
 {
 	Oid			relid;
 	List	   *rels;
@@ -245,7 +267,7 @@ rerun_tables(List *out, RangeVar * rv, int what)
 	rels = rv->inh ? find_all_inheritors(relid, NoLock, NULL) :
 		list_make1_oid(relid);
 	foreach(lc, rels)
-		out = rerun_relation(out, lfirst_oid(lc), InvalidOid, what);
+		out = rerun_relation(out, lfirst_oid(lc), InvalidOid, conname, what);
 	return out;
 }
 
@@ -294,8 +316,76 @@ rerun_all(List *out, Oid nsp, int what)
 		Oid			relid = lfirst_oid(lc);
 
 		if (!OidIsValid(nsp) || get_rel_namespace(relid) == nsp)
-			out = rerun_relation(out, relid, InvalidOid, what);
+			out = rerun_relation(out, relid, InvalidOid, NULL, what);
 	}
+	return out;
+}
+
+/*
+ * The tagged columns of type typid (a domain), also through domains over
+ * it: ALTER DOMAIN ... ADD CONSTRAINT and VALIDATE CONSTRAINT evaluate the
+ * domain's check over every value of them, whoever owns their tables.
+ */
+static List *
+rerun_domain(List *out, Oid typid, const char *what)
+{
+	Relation	depend;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *domains = NIL;
+	ListCell   *lc;
+
+	check_stack_depth();
+	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(TypeRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(typid));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2,
+							  key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+		AuditRelTags *tags;
+		AuditRerunCode *r = NULL;
+		Var		   *var;
+
+		if (dep->classid == TypeRelationId &&
+			get_typtype(dep->objid) == TYPTYPE_DOMAIN)
+		{
+			domains = lappend_oid(domains, dep->objid);
+			continue;
+		}
+		if (dep->classid != RelationRelationId || dep->objsubid <= 0 ||
+			!RELKIND_HAS_STORAGE(get_rel_relkind(dep->objid)))
+			continue;
+		tags = aa_tags_lookup(dep->objid);
+		if (tags == NULL || !tags->tagged || dep->objsubid > tags->natts ||
+			tags->cols[dep->objsubid].qualname == NULL)
+			continue;
+		var = makeVar(1, (AttrNumber) dep->objsubid, typid, -1, InvalidOid, 0);
+		/* one record per table */
+		foreach(lc, out)
+		{
+			if (((AuditRerunCode *) lfirst(lc))->relid == dep->objid)
+				r = lfirst(lc);
+		}
+		if (r == NULL)
+		{
+			r = palloc(sizeof(AuditRerunCode));
+			r->relid = dep->objid;
+			r->exprs = (Node *) NIL;
+			r->what = what;
+			out = lappend(out, r);
+		}
+		r->exprs = (Node *) lappend((List *) r->exprs, var);
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+
+	foreach(lc, domains)
+		out = rerun_domain(out, lfirst_oid(lc), what);
 	return out;
 }
 
@@ -370,13 +460,13 @@ aa_rerun_code(Node *parsetree)
 
 								if (OidIsValid(table))
 									out = rerun_relation(out, table,
-														 lfirst_oid(lc),
+														 lfirst_oid(lc), NULL,
 														 RERUN_INDEXES);
 							}
 						}
 						break;
 					case REINDEX_OBJECT_TABLE:
-						out = rerun_tables(out, stmt->relation, RERUN_INDEXES);
+						out = rerun_tables(out, stmt->relation, NULL, RERUN_INDEXES);
 						break;
 					case REINDEX_OBJECT_SCHEMA:
 						{
@@ -400,7 +490,7 @@ aa_rerun_code(Node *parsetree)
 				ClusterStmt *stmt = (ClusterStmt *) parsetree;
 
 				if (stmt->relation)
-					out = rerun_tables(out, stmt->relation, RERUN_INDEXES);
+					out = rerun_tables(out, stmt->relation, NULL, RERUN_INDEXES);
 				else
 					out = rerun_all(out, InvalidOid, RERUN_INDEXES);
 			}
@@ -430,9 +520,10 @@ aa_rerun_code(Node *parsetree)
 					VacuumRelation *vr = lfirst_node(VacuumRelation, lc);
 
 					if (vr->relation)
-						out = rerun_tables(out, vr->relation, what);
+						out = rerun_tables(out, vr->relation, NULL, what);
 					else if (OidIsValid(vr->oid))
-						out = rerun_relation(out, vr->oid, InvalidOid, what);
+						out = rerun_relation(out, vr->oid, InvalidOid, NULL,
+											 what);
 				}
 			}
 			break;
@@ -446,7 +537,13 @@ aa_rerun_code(Node *parsetree)
 				{
 					AlterTableCmd *cmd = lfirst(lc);
 
-					if (!IsA(cmd, AlterTableCmd) || !rewrites_table(cmd))
+					if (!IsA(cmd, AlterTableCmd))
+						continue;
+					/* a NOT VALID constraint checked now */
+					if (cmd->subtype == AT_ValidateConstraint)
+						out = rerun_tables(out, stmt->relation, cmd->name,
+										   RERUN_CHECKS | RERUN_ANY_CODE);
+					if (!rewrites_table(cmd))
 						continue;
 					what |= RERUN_INDEXES;
 					/* constraints on the column are made again and checked */
@@ -454,11 +551,40 @@ aa_rerun_code(Node *parsetree)
 						what |= RERUN_CHECKS;
 				}
 				if (what != 0)
-					out = rerun_tables(out, stmt->relation, what);
+					out = rerun_tables(out, stmt->relation, NULL, what);
+			}
+			break;
+		case T_AlterDomainStmt:
+			{
+				AlterDomainStmt *stmt = (AlterDomainStmt *) parsetree;
+				Constraint *con = (Constraint *) stmt->def;
+				const char *conname = NULL;
+				Oid			typid;
+
+				if (stmt->subtype == 'V')
+					conname = stmt->name;
+				else if (stmt->subtype == 'C' && con != NULL &&
+						 IsA(con, Constraint) &&
+						 con->contype == CONSTR_CHECK && !con->skip_validation)
+					conname = con->conname;
+				else
+					break;
+				typid = LookupTypeNameOid(NULL,
+										  makeTypeNameFromNameList(stmt->typeName),
+										  true);
+				if (!OidIsValid(typid) || get_typtype(typid) != TYPTYPE_DOMAIN)
+					break;
+				out = rerun_domain(out, typid,
+								   psprintf("%s of domain %s, validated now",
+											conname ?
+											psprintf("CHECK constraint \"%s\"",
+													 conname) :
+											"a CHECK constraint",
+											format_type_be(typid)));
 			}
 			break;
 		case T_RefreshMatViewStmt:
-			out = rerun_tables(out, ((RefreshMatViewStmt *) parsetree)->relation,
+			out = rerun_tables(out, ((RefreshMatViewStmt *) parsetree)->relation, NULL,
 							   RERUN_INDEXES);
 			break;
 		default:

@@ -7,6 +7,9 @@
 -- constraint then sees every tagged value once more, with no executor read:
 -- each such statement is a read of the tagged columns that code refers to.
 -- PostgreSQL's own functions (lower(phone)) pass no value on: not recorded.
+-- A NOT VALID constraint validated later (ALTER TABLE/DOMAIN ... VALIDATE
+-- CONSTRAINT) runs then, and a domain's new or validated constraint runs over
+-- every column of that domain, in tables the domain's owner need not own.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS access_audit;
 RESET client_min_messages;
@@ -40,7 +43,19 @@ CREATE INDEX parted_leak ON rr.parted (id) WHERE rr.ok(phone);
 -- a copy of tagged data is tagged (its phone column here)
 CREATE MATERIALIZED VIEW rr.mv AS SELECT phone FROM rr.cust;
 CREATE INDEX mv_leak ON rr.mv (rr.leak(phone));
+ALTER TABLE rr.cust ADD CONSTRAINT cust_later CHECK (rr.ok(phone)) NOT VALID;
+CREATE DOMAIN rr.phone_t AS text;
+CREATE DOMAIN rr.phone2_t AS rr.phone_t;
+GRANT USAGE ON SCHEMA rr TO PUBLIC;
+GRANT USAGE ON TYPE rr.phone_t, rr.phone2_t TO PUBLIC;
 RESET ROLE;
+-- tables of another owner, of the domain and of a domain over it
+CREATE TABLE rr_dom (id int, phone rr.phone_t, note rr.phone_t);
+CREATE TABLE rr_dom2 (id int, phone rr.phone2_t);
+INSERT INTO rr_dom SELECT g, '555-' || g, 'n' || g FROM generate_series(1, 3) g;
+INSERT INTO rr_dom2 SELECT g, '555-' || g FROM generate_series(1, 2) g;
+SELECT access_audit.tag('rr_dom', 'phone', 'pii:phone');
+SELECT access_audit.tag('rr_dom2', 'phone', 'pii:phone');
 SELECT access_audit.flush();
 SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
 
@@ -61,11 +76,19 @@ ALTER TABLE rr.cust SET UNLOGGED;
 REINDEX TABLE rr.parted;
 REINDEX SCHEMA rr;
 REFRESH MATERIALIZED VIEW rr.mv;
+ALTER TABLE rr.cust VALIDATE CONSTRAINT cust_later;
+TRUNCATE rr.loot;
+ALTER DOMAIN rr.phone_t ADD CONSTRAINT dom_chk CHECK (rr.ok(VALUE));
+-- the tagged phones of both tables went through rr.ok() (and the notes)
+SELECT count(*) AS loot FROM rr.loot WHERE v LIKE '555-%';
+ALTER DOMAIN rr.phone_t ADD CONSTRAINT dom_later CHECK (VALUE <> '') NOT VALID;
+ALTER DOMAIN rr.phone_t VALIDATE CONSTRAINT dom_later;
 RESET ROLE;
 
 SELECT access_audit.flush();
 SELECT command, relations, columns, tagged_rows AS trows, outcome,
        detail::jsonb ->> 'attaches' AS attaches, effective_role
   FROM access_audit.log WHERE seq > :start ORDER BY seq;
+DROP TABLE rr_dom, rr_dom2;
 DROP SCHEMA rr CASCADE;
 DROP ROLE rr_owner;
