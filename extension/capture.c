@@ -4288,10 +4288,11 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 	const char *query;
 	List	   *rerun = aa_rerun_code(parsetree);
 	ListCell   *rlc;
-	bool		attaches = IsA(parsetree, AlterTableStmt) ||
-	IsA(parsetree, CreateTrigStmt) || IsA(parsetree, IndexStmt) ||
-	IsA(parsetree, CreatePolicyStmt) || IsA(parsetree, AlterPolicyStmt);
+	bool		attaches;
 
+	attaches = IsA(parsetree, AlterTableStmt) ||
+		IsA(parsetree, CreateTrigStmt) || IsA(parsetree, IndexStmt) ||
+		IsA(parsetree, CreatePolicyStmt) || IsA(parsetree, AlterPolicyStmt);
 	if (rerun == NIL && !attaches)
 		return NIL;
 	command = CreateCommandName(parsetree);
@@ -4350,6 +4351,29 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 										constraint_expr(con, relid),
 										false, false, !con->skip_validation,
 										query);
+					}
+					else if (IsA(cmd->def, Constraint) &&
+							 ((Constraint *) cmd->def)->contype == CONSTR_EXCLUSION)
+					{
+						/* builds an index: its expressions run over every row */
+						Constraint *con = (Constraint *) cmd->def;
+						List	   *exprs = NIL;
+						ListCell   *lc2;
+
+						foreach(lc2, con->exclusions)
+						{
+							IndexElem  *elem = linitial((List *) lfirst(lc2));
+
+							if (IsA(elem, IndexElem) && elem->expr)
+								exprs = lappend(exprs, elem->expr);
+						}
+						if (con->where_clause)
+							exprs = lappend(exprs, con->where_clause);
+						if (exprs != NIL)
+							table_code_note(&notes, relid, command,
+											"an exclusion constraint on expressions",
+											(Node *) exprs, false, false, true,
+											query);
 					}
 					break;
 				case AT_AlterColumnType:

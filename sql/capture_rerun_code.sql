@@ -92,3 +92,30 @@ SELECT command, relations, columns, tagged_rows AS trows, outcome,
 DROP TABLE rr_dom, rr_dom2;
 DROP SCHEMA rr CASCADE;
 DROP ROLE rr_owner;
+
+-- An exclusion constraint builds an index: its expressions and predicate
+-- run over every row when it is added, like CREATE INDEX
+CREATE ROLE rr_owner;
+GRANT CREATE ON SCHEMA public TO rr_owner;
+CREATE TABLE rr_excl (id int, phone text);
+ALTER TABLE rr_excl OWNER TO rr_owner;
+INSERT INTO rr_excl SELECT g, '555-' || g FROM generate_series(1, 4) g;
+SELECT access_audit.tag('rr_excl', 'phone', 'pii:phone');
+CREATE FUNCTION rr_same(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE
+  AS $$ BEGIN RETURN t; END $$;
+SELECT access_audit.flush();
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+SET ROLE rr_owner;
+ALTER TABLE rr_excl ADD CONSTRAINT rr_ex1 EXCLUDE USING btree (rr_same(phone) WITH =);
+ALTER TABLE rr_excl ADD CONSTRAINT rr_ex2 EXCLUDE USING btree (id WITH =) WHERE (phone <> '');
+ALTER TABLE rr_excl ADD CONSTRAINT rr_ex3 EXCLUDE USING btree (id WITH =);
+RESET ROLE;
+SELECT access_audit.flush();
+SELECT command, relations, columns, tagged_rows AS trows, outcome,
+       detail::jsonb ->> 'attaches' AS attaches, effective_role
+  FROM access_audit.log WHERE seq > :start ORDER BY seq;
+DROP TABLE rr_excl;
+DROP FUNCTION rr_same(text);
+REVOKE CREATE ON SCHEMA public FROM rr_owner;
+DROP ROLE rr_owner;
+
