@@ -4292,7 +4292,8 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 
 	attaches = IsA(parsetree, AlterTableStmt) ||
 		IsA(parsetree, CreateTrigStmt) || IsA(parsetree, IndexStmt) ||
-		IsA(parsetree, CreatePolicyStmt) || IsA(parsetree, AlterPolicyStmt);
+		IsA(parsetree, CreatePolicyStmt) || IsA(parsetree, AlterPolicyStmt) ||
+		IsA(parsetree, RuleStmt);
 	if (rerun == NIL && !attaches)
 		return NIL;
 	command = CreateCommandName(parsetree);
@@ -4427,6 +4428,32 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 						psprintf("trigger \"%s\" calling %s()", stmt->trigname,
 								 NameListToString(stmt->funcname)),
 						stmt->whenClause, stmt->row, true, false, query);
+	}
+	else if (IsA(parsetree, RuleStmt))
+	{
+		/*
+		 * A rule's actions run with every write of the table, in the writer's
+		 * statement, and may copy OLD and NEW values elsewhere: an event,
+		 * like a trigger, naming the tagged columns the rule refers to.
+		 */
+		RuleStmt   *stmt = (RuleStmt *) parsetree;
+		List	   *exprs = NIL;
+		ListCell   *lc;
+
+		foreach(lc, stmt->actions)
+		{
+			Node	   *action = lfirst(lc);
+
+			/* NOTIFY refers to no column (and the raw walker knows it not) */
+			if (IsA(action, InsertStmt) || IsA(action, UpdateStmt) ||
+				IsA(action, DeleteStmt) || IsA(action, SelectStmt))
+				exprs = lappend(exprs, action);
+		}
+		if (stmt->whereClause)
+			exprs = lappend(exprs, stmt->whereClause);
+		table_code_note(&notes, RangeVarGetRelid(stmt->relation, NoLock, true),
+						command, psprintf("rule \"%s\"", stmt->rulename),
+						(Node *) exprs, false, true, false, query);
 	}
 	else if (IsA(parsetree, IndexStmt))
 	{

@@ -119,3 +119,27 @@ DROP FUNCTION rr_same(text);
 REVOKE CREATE ON SCHEMA public FROM rr_owner;
 DROP ROLE rr_owner;
 
+-- A rule on a tagged table runs its actions with every write by anyone,
+-- copying OLD and NEW values: its creation is an event like a trigger's,
+-- naming the tagged columns it refers to
+CREATE ROLE rr_owner;
+CREATE TABLE rr_rule (id int, phone text, note text);
+CREATE TABLE rr_rule_copy (v text);
+ALTER TABLE rr_rule OWNER TO rr_owner;
+ALTER TABLE rr_rule_copy OWNER TO rr_owner;
+SELECT access_audit.tag('rr_rule', 'phone', 'pii:phone');
+SELECT access_audit.flush();
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+SET ROLE rr_owner;
+CREATE RULE rr_r1 AS ON UPDATE TO rr_rule
+  DO ALSO INSERT INTO rr_rule_copy VALUES (OLD.phone);
+CREATE RULE rr_r2 AS ON DELETE TO rr_rule WHERE OLD.note <> ''
+  DO ALSO DELETE FROM rr_rule_copy WHERE v = OLD.note;
+CREATE RULE rr_r3 AS ON INSERT TO rr_rule DO ALSO NOTIFY rr_channel;
+RESET ROLE;
+SELECT access_audit.flush();
+SELECT command, relations, columns, tagged_rows AS trows, outcome,
+       detail::jsonb ->> 'attaches' AS attaches, effective_role
+  FROM access_audit.log WHERE seq > :start ORDER BY seq;
+DROP TABLE rr_rule, rr_rule_copy;
+DROP ROLE rr_owner;
