@@ -24,9 +24,10 @@
  * value on, and indexes like lower(phone) are rebuilt every night).
  * capture.c records each as a read of the tagged columns they refer to.
  *
- * Catalog access only (pg_index, pg_statistic_ext, pg_constraint), by index
- * scans on the table's OID, without locks on the tables: the command takes
- * its own.  Database-wide forms scan pg_index and pg_statistic_ext whole.
+ * Catalog access only (pg_index, pg_statistic_ext, pg_constraint; pg_depend
+ * for the columns of a domain), by index scans on the table's or type's
+ * OID, without locks on the tables: the command takes its own.
+ * Database-wide forms scan pg_index and pg_statistic_ext whole.
  *
  * Ownership: no state.
  *
