@@ -13,6 +13,7 @@ OBJS = \
 	extension/queue.o \
 	extension/quota.o \
 	extension/remote.o \
+	extension/rerun.o \
 	extension/restore.o \
 	extension/siem.o \
 	extension/sql_api.o \

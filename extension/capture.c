@@ -103,6 +103,7 @@
 #include "plantrace.h"
 #include "queue.h"
 #include "quota.h"
+#include "rerun.h"
 #include "tags.h"
 
 
@@ -4285,14 +4286,31 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 	List	   *notes = NIL;
 	const char *command;
 	const char *query;
+	List	   *rerun = aa_rerun_code(parsetree);
+	ListCell   *rlc;
+	bool		attaches;
 
-	if (!IsA(parsetree, AlterTableStmt) && !IsA(parsetree, CreateTrigStmt) &&
-		!IsA(parsetree, IndexStmt) && !IsA(parsetree, CreatePolicyStmt) &&
-		!IsA(parsetree, AlterPolicyStmt))
+	attaches = IsA(parsetree, AlterTableStmt) ||
+		IsA(parsetree, CreateTrigStmt) || IsA(parsetree, IndexStmt) ||
+		IsA(parsetree, CreatePolicyStmt) || IsA(parsetree, AlterPolicyStmt) ||
+		IsA(parsetree, RuleStmt);
+	if (rerun == NIL && !attaches)
 		return NIL;
 	command = CreateCommandName(parsetree);
 	query = statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
 						   CurrentMemoryContext);
+
+	/* code the command runs again over every row (rerun.c) */
+	foreach(rlc, rerun)
+	{
+		AuditRerunCode *r = lfirst(rlc);
+
+		table_code_note(&notes, r->relid, command, r->what,
+						cooked_column_refs(r->exprs, r->relid), false, false,
+						true, query);
+	}
+	if (!attaches)
+		return notes;
 
 	if (IsA(parsetree, AlterTableStmt))
 	{
@@ -4334,6 +4352,29 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 										constraint_expr(con, relid),
 										false, false, !con->skip_validation,
 										query);
+					}
+					else if (IsA(cmd->def, Constraint) &&
+							 ((Constraint *) cmd->def)->contype == CONSTR_EXCLUSION)
+					{
+						/* builds an index: its expressions run over every row */
+						Constraint *con = (Constraint *) cmd->def;
+						List	   *exprs = NIL;
+						ListCell   *lc2;
+
+						foreach(lc2, con->exclusions)
+						{
+							IndexElem  *elem = linitial((List *) lfirst(lc2));
+
+							if (IsA(elem, IndexElem) && elem->expr)
+								exprs = lappend(exprs, elem->expr);
+						}
+						if (con->where_clause)
+							exprs = lappend(exprs, con->where_clause);
+						if (exprs != NIL)
+							table_code_note(&notes, relid, command,
+											"an exclusion constraint on expressions",
+											(Node *) exprs, false, false, true,
+											query);
 					}
 					break;
 				case AT_AlterColumnType:
@@ -4387,6 +4428,32 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 						psprintf("trigger \"%s\" calling %s()", stmt->trigname,
 								 NameListToString(stmt->funcname)),
 						stmt->whenClause, stmt->row, true, false, query);
+	}
+	else if (IsA(parsetree, RuleStmt))
+	{
+		/*
+		 * A rule's actions run with every write of the table, in the writer's
+		 * statement, and may copy OLD and NEW values elsewhere: an event,
+		 * like a trigger, naming the tagged columns the rule refers to.
+		 */
+		RuleStmt   *stmt = (RuleStmt *) parsetree;
+		List	   *exprs = NIL;
+		ListCell   *lc;
+
+		foreach(lc, stmt->actions)
+		{
+			Node	   *action = lfirst(lc);
+
+			/* NOTIFY refers to no column (and the raw walker knows it not) */
+			if (IsA(action, InsertStmt) || IsA(action, UpdateStmt) ||
+				IsA(action, DeleteStmt) || IsA(action, SelectStmt))
+				exprs = lappend(exprs, action);
+		}
+		if (stmt->whereClause)
+			exprs = lappend(exprs, stmt->whereClause);
+		table_code_note(&notes, RangeVarGetRelid(stmt->relation, NoLock, true),
+						command, psprintf("rule \"%s\"", stmt->rulename),
+						(Node *) exprs, false, true, false, query);
 	}
 	else if (IsA(parsetree, IndexStmt))
 	{
