@@ -14,8 +14,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
-
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "utils/guc.h"
@@ -64,69 +62,96 @@ static const struct config_enum_entry query_text_options[] = {
 };
 
 /*
- * While _PG_init runs, the integer check hooks accept any value: a bad value
- * in postgresql.conf would otherwise be replaced by the default with only a
- * WARNING (that is how custom settings are applied), and an audit tool must
- * not start on settings it did not ask for.  _PG_init then refuses to start
- * with a clear error.  Later changes (reload) are checked by the hooks.
+ * While _PG_init runs, the check hook of access_audit.siem_log accepts any
+ * value: a bad value in postgresql.conf would otherwise be replaced by the
+ * default with only a WARNING (that is how custom settings are applied), and
+ * an audit tool must not start on settings it did not ask for.  _PG_init
+ * then refuses to start with a clear error.  Later changes (reload) are
+ * checked by the hook.  The integer settings are checked before they are
+ * defined instead (refuse_bad_start_value).
  */
 static bool in_pg_init = false;
 
-/* bounds of the integer settings; index = AA_SETTING_* below */
-typedef struct IntSettingBounds
+/*
+ * The integer settings.  Their bounds are the GUC's own (pg_settings shows
+ * them, and SET, ALTER SYSTEM and a reload refuse values outside them);
+ * refuse_bad_start_value() applies them at start-up too, where the GUC
+ * machinery would only warn and fall back to the default.
+ */
+typedef struct IntSetting
 {
 	const char *name;
+	const char *short_desc;
+	const char *long_desc;
 	int		   *var;
+	int			boot;
 	int			min;
 	int			max;
-	const char *hint;
-}			IntSettingBounds;
+	GucContext	context;
+	int			flags;			/* GUC_UNIT_* */
+	const char *hint;			/* advice when the start-up value is refused */
+} IntSetting;
 
-static const IntSettingBounds int_bounds[] = {
-	{"access_audit.queue_size", &aa_queue_size_mb, 1, 4096,
+static const IntSetting int_settings[] = {
+	{"access_audit.queue_size",
+		"Size of the shared queue of audit records.",
+		"The queue lives in a file under the data directory.",
+		&aa_queue_size_mb, 64, 1, 4096, PGC_POSTMASTER, GUC_UNIT_MB,
 	"The queue must hold at least one record: use at least 1MB."},
-	{"access_audit.flush_interval", &aa_flush_interval_ms, 1, 60000,
+	{"access_audit.flush_interval",
+		"Longest time a writer sleeps between batches.",
+		NULL,
+		&aa_flush_interval_ms, 200, 1, 60000, PGC_SIGHUP, GUC_UNIT_MS,
 	"Use an interval between 1ms and 60s."},
-	{"access_audit.batch_size", &aa_batch_size, 1, 100000,
+	{"access_audit.batch_size",
+		"Most records a writer commits in one transaction.",
+		"Takes effect when a writer starts.",
+		&aa_batch_size, 5000, 1, 100000, PGC_SIGHUP, 0,
 	"Use a batch size between 1 and 100000."},
-	{"access_audit.max_query_length", &aa_max_query_length, 0, 1048576,
+	{"access_audit.max_query_length",
+		"Longest query text kept in a record, in bytes.",
+		NULL,
+		&aa_max_query_length, 2048, 0, 1048576, PGC_SUSET, GUC_UNIT_BYTE,
 	"Use a length between 0 and 1048576 bytes."},
-	{"access_audit.business_hours_start", &aa_business_hours_start, 0, 23,
+	{"access_audit.business_hours_start",
+		"First hour (0-23) of business hours, for off-hours volume.",
+		NULL,
+		&aa_business_hours_start, AA_BUSINESS_HOURS_START_DEFAULT, 0, 23,
+		PGC_SIGHUP, 0,
 	"Use an hour between 0 and 23."},
-	{"access_audit.business_hours_end", &aa_business_hours_end, 1, 24,
+	{"access_audit.business_hours_end",
+		"Hour (1-24) at which business hours end.",
+		NULL,
+		&aa_business_hours_end, AA_BUSINESS_HOURS_END_DEFAULT, 1, 24,
+		PGC_SIGHUP, 0,
 	"Use an hour between 1 and 24."},
 };
 
 /*
- * Shared body of the integer check hooks: enforce the bounds, except during
- * _PG_init (see in_pg_init).  No catalog access.
+ * Refuse to start on a value of an integer setting outside its bounds.
+ * Called before the setting is defined: a value from postgresql.conf is
+ * then a placeholder's string, which the definition would replace by the
+ * default with only a WARNING (that is how custom settings are applied),
+ * and an audit tool must not start on settings it did not ask for.  A
+ * value that does not parse as a number is left to the definition, as
+ * before (WARNING, default).
  */
-static bool
-check_bounds(int newval, int which)
+static void
+refuse_bad_start_value(const IntSetting *s)
 {
-	const		IntSettingBounds *b = &int_bounds[which];
+	const char *value = GetConfigOption(s->name, true, false);
+	int			v;
 
-	if (in_pg_init || (newval >= b->min && newval <= b->max))
-		return true;
-	GUC_check_errdetail("%s must be between %d and %d.", b->name, b->min,
-						b->max);
-	GUC_check_errhint("%s", b->hint);
-	return false;
+	if (value == NULL || !parse_int(value, &v, s->flags, NULL))
+		return;
+	if (v < s->min || v > s->max)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("invalid value for parameter \"%s\": %d", s->name, v),
+				errdetail("%s must be between %d and %d.", s->name,
+						  s->min, s->max),
+				errhint("%s", s->hint));
 }
-
-#define AA_CHECK_HOOK(fn, which) \
-static bool \
-fn(int *newval, void **extra, GucSource source) \
-{ \
-	return check_bounds(*newval, which); \
-}
-
-AA_CHECK_HOOK(check_queue_size, 0)
-AA_CHECK_HOOK(check_flush_interval, 1)
-AA_CHECK_HOOK(check_batch_size, 2)
-AA_CHECK_HOOK(check_max_query_length, 3)
-AA_CHECK_HOOK(check_hours_start, 4)
-AA_CHECK_HOOK(check_hours_end, 5)
 
 /*
  * check hook for access_audit.business_timezone: a zone name the server
@@ -289,6 +314,8 @@ assign_siem_log(const char *newval, void *extra)
 void
 _PG_init(void)
 {
+	int			i;
+
 	if (!process_shared_preload_libraries_in_progress)
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -311,26 +338,15 @@ _PG_init(void)
 							 "Turning it off is itself recorded.",
 							 &aa_enabled, true, PGC_SUSET, 0,
 							 NULL, assign_bool_setting, NULL);
-	DefineCustomIntVariable("access_audit.queue_size",
-							"Size of the shared queue of audit records.",
-							"The queue lives in a file under the data directory.",
-							&aa_queue_size_mb, 64, INT_MIN, INT_MAX, PGC_POSTMASTER,
-							GUC_UNIT_MB, check_queue_size, assign_int_setting, NULL);
-	DefineCustomIntVariable("access_audit.flush_interval",
-							"Longest time a writer sleeps between batches.",
-							NULL,
-							&aa_flush_interval_ms, 200, INT_MIN, INT_MAX, PGC_SIGHUP,
-							GUC_UNIT_MS, check_flush_interval, assign_int_setting, NULL);
-	DefineCustomIntVariable("access_audit.batch_size",
-							"Most records a writer commits in one transaction.",
-							"Takes effect when a writer starts.",
-							&aa_batch_size, 5000, INT_MIN, INT_MAX, PGC_SIGHUP,
-							0, check_batch_size, assign_int_setting, NULL);
-	DefineCustomIntVariable("access_audit.max_query_length",
-							"Longest query text kept in a record, in bytes.",
-							NULL,
-							&aa_max_query_length, 2048, INT_MIN, INT_MAX, PGC_SUSET,
-							GUC_UNIT_BYTE, check_max_query_length, assign_int_setting, NULL);
+	for (i = 0; i < lengthof(int_settings); i++)
+	{
+		const IntSetting *s = &int_settings[i];
+
+		refuse_bad_start_value(s);
+		DefineCustomIntVariable(s->name, s->short_desc, s->long_desc,
+								s->var, s->boot, s->min, s->max, s->context,
+								s->flags, NULL, assign_int_setting, NULL);
+	}
 	DefineCustomEnumVariable("access_audit.query_text",
 							 "What of a statement's text a record keeps: full, or normalized (constants replaced by $n).",
 							 "Full text shows the values a statement looked for; normalized text keeps literals "
@@ -347,16 +363,6 @@ _PG_init(void)
 							 "Switching it on and everything done under it is recorded.",
 							 &aa_maintenance, false, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
-	DefineCustomIntVariable("access_audit.business_hours_start",
-							"First hour (0-23) of business hours, for off-hours volume.",
-							NULL,
-							&aa_business_hours_start, AA_BUSINESS_HOURS_START_DEFAULT, INT_MIN, INT_MAX, PGC_SIGHUP,
-							0, check_hours_start, assign_int_setting, NULL);
-	DefineCustomIntVariable("access_audit.business_hours_end",
-							"Hour (1-24) at which business hours end.",
-							NULL,
-							&aa_business_hours_end, AA_BUSINESS_HOURS_END_DEFAULT, INT_MIN, INT_MAX, PGC_SIGHUP,
-							0, check_hours_end, assign_int_setting, NULL);
 	DefineCustomStringVariable("access_audit.business_timezone",
 							   "Time zone of business hours and of the daily roll-up's days.",
 							   NULL,
@@ -386,37 +392,19 @@ _PG_init(void)
 	MarkGUCPrefixReserved("access_audit");
 	in_pg_init = false;
 
-	/* refuse to start on a bad value rather than run on the default */
-	{
-		int			i;
-
-		for (i = 0; i < lengthof(int_bounds); i++)
-		{
-			const		IntSettingBounds *b = &int_bounds[i];
-
-			if (*b->var < b->min || *b->var > b->max)
-				ereport(ERROR,
-						errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("invalid value for parameter \"%s\": %d",
-							   b->name, *b->var),
-						errdetail("%s must be between %d and %d.", b->name,
-								  b->min, b->max),
-						errhint("%s", b->hint));
-		}
-
-		/*
-		 * No check across settings here: a reload can never refuse such a
-		 * combination (each check hook sees one value), so refusing it at
-		 * start would turn a reload that passed into a server that does not
-		 * start.  aa_business_hours() falls back at use time instead.
-		 */
-		if (aa_siem_parse_level(aa_siem_log) < 0)
-			ereport(ERROR,
-					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("invalid value for parameter \"%s\": \"%s\"",
-						   "access_audit.siem_log", aa_siem_log ? aa_siem_log : ""),
-					errhint("Use \"off\", \"alerts\" or \"all\"."));
-	}
+	/*
+	 * Refuse to start on a bad value rather than run on the default.  No
+	 * check across settings here: a reload can never refuse such a
+	 * combination (each check sees one value), so refusing it at start would
+	 * turn a reload that passed into a server that does not start.
+	 * aa_business_hours() falls back at use time instead.
+	 */
+	if (aa_siem_parse_level(aa_siem_log) < 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("invalid value for parameter \"%s\": \"%s\"",
+					   "access_audit.siem_log", aa_siem_log ? aa_siem_log : ""),
+				errhint("Use \"off\", \"alerts\" or \"all\"."));
 
 	EnableQueryId();
 
