@@ -17,8 +17,6 @@
 #ifndef ACCESS_AUDIT_H
 #define ACCESS_AUDIT_H
 
-#include "postgres.h"
-
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/memutils.h"

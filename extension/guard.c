@@ -116,7 +116,6 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-#include "replication/logicalworker.h"
 
 #include "access_audit.h"
 #include "capture.h"
