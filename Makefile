@@ -65,7 +65,8 @@ extension/access_audit--1.1.sql: $(SQL_PARTS)
 extension/access_audit--1.0--1.1.sql: $(UPGRADE_1_1)
 	cat $(UPGRADE_1_1) > $@
 
-# C files follow pgindent's layout; see STYLE.md
+# C files follow pgindent's layout (CONTRIBUTING.md); new typedefs go into
+# extension/typedefs.list
 INDENT_OPTS = -bad -bap -bbb -bc -bl -cli1 -cp33 -cdb -nce -d0 -di12 -nfc1 -i4 -l79 -lp -lpl -nip -npro -sac -tpg -ts4
 .PHONY: indent indentcheck
 indent:
