@@ -11,9 +11,10 @@
 #ifndef AA_QUOTA_H
 #define AA_QUOTA_H
 
-#include "access_audit.h"
 #include "executor/execdesc.h"
 #include "executor/instrument.h"
+
+#include "access_audit.h"
 
 /* justification a session gives for reads over a require_reason quota */
 extern char *aa_reason;
