@@ -308,29 +308,13 @@ assign_siem_log(const char *newval, void *extra)
 }
 
 /*
- * Module load: only through shared_preload_libraries, since an audit tool
- * that is silently off is worse than none.
+ * Define every setting, then refuse to start on a bad value rather than run
+ * on the default (see in_pg_init).  Called once, from _PG_init.
  */
 void
-_PG_init(void)
+aa_settings_define(void)
 {
 	int			i;
-
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(ERROR,
-				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				errmsg("access_audit must be loaded via \"shared_preload_libraries\""),
-				errhint("Add access_audit to shared_preload_libraries in postgresql.conf and restart the server."));
-
-	/*
-	 * pg_upgrade's restore of the schema (binary-upgrade mode): nothing to
-	 * capture, guard or write, but the tags must restore (restore.c).
-	 */
-	if (IsBinaryUpgrade)
-	{
-		aa_restore_binary_upgrade_init();
-		return;
-	}
 
 	in_pg_init = true;
 	DefineCustomBoolVariable("access_audit.enabled",
@@ -405,6 +389,32 @@ _PG_init(void)
 				errmsg("invalid value for parameter \"%s\": \"%s\"",
 					   "access_audit.siem_log", aa_siem_log ? aa_siem_log : ""),
 				errhint("Use \"off\", \"alerts\" or \"all\"."));
+}
+
+/*
+ * Module load: only through shared_preload_libraries, since an audit tool
+ * that is silently off is worse than none.
+ */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit must be loaded via \"shared_preload_libraries\""),
+				errhint("Add access_audit to shared_preload_libraries in postgresql.conf and restart the server."));
+
+	/*
+	 * pg_upgrade's restore of the schema (binary-upgrade mode): nothing to
+	 * capture, guard or write, but the tags must restore (restore.c).
+	 */
+	if (IsBinaryUpgrade)
+	{
+		aa_restore_binary_upgrade_init();
+		return;
+	}
+
+	aa_settings_define();
 
 	EnableQueryId();
 

@@ -58,6 +58,7 @@ extern bool aa_settings_assigned;
 #define AA_BUSINESS_HOURS_END_DEFAULT	18
 
 extern void aa_business_hours(int *start, int *end);
+extern void aa_settings_define(void);
 
 /* access_audit.query_text: what of a statement's text a record keeps */
 #define AA_QUERY_TEXT_FULL			0
