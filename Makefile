@@ -14,6 +14,7 @@ OBJS = \
 	extension/quota.o \
 	extension/remote.o \
 	extension/restore.o \
+	extension/settings.o \
 	extension/siem.o \
 	extension/sql_api.o \
 	extension/tags.o \

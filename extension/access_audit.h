@@ -4,7 +4,7 @@
  *		Settings, shared constants and the in-memory audit record.
  *
  * Every module includes this header.  The GUC variables are defined in
- * access_audit.c and only ever written by the GUC machinery; everything
+ * settings.c and only ever written by the GUC machinery; everything
  * else reads them.  AuditRecord is the one shape a record has between
  * capture and the queue: capture fills it, queue.c serialises it into the
  * ring, and writer.c decodes it back into the same struct.
@@ -33,7 +33,7 @@
 #define AA_ROLE_ANALYST	"access_audit_analyst"
 #define AA_ROLE_INGEST		"access_audit_ingest"
 
-/* Settings (access_audit.c) */
+/* Settings (settings.c) */
 extern bool aa_enabled;
 extern int	aa_queue_size_mb;
 extern int	aa_flush_interval_ms;
@@ -66,6 +66,10 @@ extern void aa_settings_define(void);
 
 extern char *aa_siem_log;
 extern int	aa_siem_level;
+extern int	aa_siem_parse_level(const char *value);
+
+/* justification a session gives for reads over a require_reason quota */
+extern char *aa_reason;
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64

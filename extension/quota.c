@@ -212,8 +212,6 @@ typedef struct QuotaStmt
 	bool		at_run_end;		/* settling workers' rows after a run */
 } QuotaStmt;
 
-char	   *aa_reason = NULL;
-
 static QuotaShared *quota_shared = NULL;
 static HTAB *quota_counters = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;

@@ -16,9 +16,6 @@
 
 #include "access_audit.h"
 
-/* justification a session gives for reads over a require_reason quota */
-extern char *aa_reason;
-
 extern void aa_quota_init(void);
 extern void aa_quota_annotate(AuditRecord *rec, MemoryContext cxt);
 extern void *aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
