@@ -170,4 +170,25 @@ aa_scratch_buffer(StringInfoData *buf)
 	return buf;
 }
 
+/*
+ * Append s to the string array *arr (n used, cap allocated) unless it holds
+ * it already; grows the array in CurrentMemoryContext.
+ */
+static inline void
+aa_add_unique(const char ***arr, int *n, int *cap, const char *s)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*arr)[i], s) == 0)
+			return;
+	if (*n >= *cap)
+	{
+		*cap = Max(8, *cap * 2);
+		*arr = *arr ? repalloc(*arr, sizeof(char *) * *cap) :
+			palloc(sizeof(char *) * *cap);
+	}
+	(*arr)[(*n)++] = s;
+}
+
 #endif							/* ACCESS_AUDIT_H */

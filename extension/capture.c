@@ -274,8 +274,8 @@ static Oid	routine_cached = InvalidOid;
 static char *routine_detail_cached = NULL;
 
 static InflightRecord *inflight = NULL;
-static int	nesting_level = 0;
-static bool capture_disabled = false;
+int			aa_nesting_level = 0;
+bool		aa_capture_disabled = false;
 
 /*
  * CREATE MATERIALIZED VIEW and CREATE TABLE AS both fill their relation
@@ -308,12 +308,7 @@ static void aa_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo,
 static void aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS);
 static void aa_ExecutorFinish(QueryDesc *queryDesc);
 static void aa_ExecutorEnd(QueryDesc *queryDesc);
-static void record_setting_change(Node *parsetree);
 static void record_publication_change(Node *parsetree);
-static void capture_event_lists(const char *command, const char **rels,
-								int nrels, const char **cols, int ncols,
-								const char **tags, int ntags,
-								const char *detail);
 static void aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							  bool readOnlyTree, ProcessUtilityContext context,
 							  ParamListInfo params, QueryEnvironment *queryEnv,
@@ -355,7 +350,7 @@ aa_needs_fmgr_hook(Oid fn_oid)
 
 	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
 		return true;
-	if (fn_oid < FirstNormalObjectId || capture_disabled)
+	if (fn_oid < FirstNormalObjectId || aa_capture_disabled)
 		return false;
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	if (!HeapTupleIsValid(tup))
@@ -438,7 +433,7 @@ routine_detail(void)
 void
 aa_capture_disable(void)
 {
-	capture_disabled = true;
+	aa_capture_disabled = true;
 }
 
 /*
@@ -449,13 +444,13 @@ aa_capture_disable(void)
  * worker's own plan (nesting level 0) is not recorded again.  Statements
  * the worker runs inside it (the body of a PARALLEL SAFE function called
  * from the copied plan) exist only there: the worker records those, in the
- * name of its leader (fill_identity()).
+ * name of its leader (aa_record_fill_identity()).
  */
-static inline bool
-capture_wanted(void)
+bool
+aa_capture_wanted(void)
 {
-	return aa_enabled && !capture_disabled &&
-		(!IsParallelWorker() || nesting_level > 0) &&
+	return aa_enabled && !aa_capture_disabled &&
+		(!IsParallelWorker() || aa_nesting_level > 0) &&
 		aa_queue_ready() && MyDatabaseId != InvalidOid;
 }
 
@@ -510,8 +505,8 @@ leader_client_addr(void)
  * Fill who/where fields of rec; strings are copied into cxt.  Needs a
  * transaction (role names come from the syscache, cached per backend).
  */
-static void
-fill_identity(AuditRecord *rec, MemoryContext cxt)
+void
+aa_record_fill_identity(AuditRecord *rec, MemoryContext cxt)
 {
 	Oid			uid = GetUserId();
 	bool		trusted = false;
@@ -825,8 +820,9 @@ normalize_constants(const char *src, int len, int *outlen)
  * access_audit.query_text says so, and cut to max_query_length bytes (its
  * head and tail, see text_head_tail()).
  */
-static char *
-statement_text(const char *source, int location, int len, MemoryContext cxt)
+char	   *
+aa_record_statement_text(const char *source, int location, int len,
+						 MemoryContext cxt)
 {
 	int			srclen;
 	char	   *copy;
@@ -874,23 +870,6 @@ statement_text(const char *source, int location, int len, MemoryContext cxt)
  * ---------------------------------------------------------------------
  */
 
-/* append s to a string array unless present */
-static void
-add_unique(const char ***arr, int *n, int *cap, const char *s)
-{
-	int			i;
-
-	for (i = 0; i < *n; i++)
-		if (strcmp((*arr)[i], s) == 0)
-			return;
-	if (*n >= *cap)
-	{
-		*cap = Max(8, *cap * 2);
-		*arr = *arr ? repalloc(*arr, sizeof(char *) * *cap) :
-			palloc(sizeof(char *) * *cap);
-	}
-	(*arr)[(*n)++] = s;
-}
 
 
 /*
@@ -1106,7 +1085,7 @@ derived_tags_of(PlannedStmt *stmt, List *tlist, Plan *top,
 				if (!used)
 					continue;
 				for (k = 0; k < col->ntags; k++)
-					add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
+					aa_add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
 				appendStringInfo(&from, "%s%s", from.len ? ", " : "", col->qualname);
 			}
 		}
@@ -1391,13 +1370,13 @@ stats_note_column(StatsReads *st, AuditRelTags *tags, AttrNumber attno,
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	int			i;
 
-	add_unique(&st->columns, &st->n_columns, &st->cap_columns,
-			   pstrdup(col->qualname));
+	aa_add_unique(&st->columns, &st->n_columns, &st->cap_columns,
+				  pstrdup(col->qualname));
 	for (i = 0; i < col->ntags; i++)
-		add_unique(&st->tags, &st->n_tags, &st->cap_tags,
-				   pstrdup(col->tags[i]));
-	add_unique(&st->relations, &st->n_relations, &st->cap_relations,
-			   pstrdup(tags->qualname));
+		aa_add_unique(&st->tags, &st->n_tags, &st->cap_tags,
+					  pstrdup(col->tags[i]));
+	aa_add_unique(&st->relations, &st->n_relations, &st->cap_relations,
+				  pstrdup(tags->qualname));
 	MemoryContextSwitchTo(old);
 }
 
@@ -2210,21 +2189,21 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 			if (!whole && !bms_is_member(ATTBIT(attno), sel))
 				continue;
 			any = true;
-			add_unique(&rec->columns, &rec->n_columns, &cap_col,
-					   pstrdup(col->qualname));
+			aa_add_unique(&rec->columns, &rec->n_columns, &cap_col,
+						  pstrdup(col->qualname));
 			for (i = 0; i < col->ntags; i++)
-				add_unique(&rec->tags, &rec->n_tags, &cap_tag,
-						   pstrdup(col->tags[i]));
+				aa_add_unique(&rec->tags, &rec->n_tags, &cap_tag,
+							  pstrdup(col->tags[i]));
 			output = t.unknown ||
 				bms_is_member(ATTBIT(attno), t.out[rti]) ||
 				bms_is_member(ATTBIT(0), t.out[rti]);
 			if (!output)
-				add_unique(&rec->predicate_columns, &rec->n_predicate,
-						   &cap_pred, pstrdup(col->qualname));
+				aa_add_unique(&rec->predicate_columns, &rec->n_predicate,
+							  &cap_pred, pstrdup(col->qualname));
 		}
 		if (any)
-			add_unique(&rec->relations, &rec->n_relations, &cap_rel,
-					   pstrdup(tags->qualname));
+			aa_add_unique(&rec->relations, &rec->n_relations, &cap_rel,
+						  pstrdup(tags->qualname));
 	}
 
 	/*
@@ -2260,20 +2239,20 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 					!child_column_own_tag(stmt, rti, attno))
 					continue;
 				any = true;
-				add_unique(&rec->columns, &rec->n_columns, &cap_col,
-						   pstrdup(col->qualname));
+				aa_add_unique(&rec->columns, &rec->n_columns, &cap_col,
+							  pstrdup(col->qualname));
 				for (i = 0; i < col->ntags; i++)
-					add_unique(&rec->tags, &rec->n_tags, &cap_tag,
-							   pstrdup(col->tags[i]));
+					aa_add_unique(&rec->tags, &rec->n_tags, &cap_tag,
+								  pstrdup(col->tags[i]));
 				if (!(t.unknown ||
 					  bms_is_member(ATTBIT(attno), t.out[rti]) ||
 					  bms_is_member(ATTBIT(0), t.out[rti])))
-					add_unique(&rec->predicate_columns, &rec->n_predicate,
-							   &cap_pred, pstrdup(col->qualname));
+					aa_add_unique(&rec->predicate_columns, &rec->n_predicate,
+								  &cap_pred, pstrdup(col->qualname));
 			}
 			if (any)
-				add_unique(&rec->relations, &rec->n_relations, &cap_rel,
-						   pstrdup(tags->qualname));
+				aa_add_unique(&rec->relations, &rec->n_relations, &cap_rel,
+							  pstrdup(tags->qualname));
 		}
 	}
 
@@ -2845,7 +2824,7 @@ inflight_new(MemoryContext cxt, EState *estate)
 	ir->start = GetCurrentTimestamp();
 	ir->rec.kind = AA_KIND_READ;
 	ir->rec.ts = GetCurrentStatementStartTimestamp();
-	ir->rec.nesting_level = nesting_level;
+	ir->rec.nesting_level = aa_nesting_level;
 	ir->cb.func = inflight_reset_callback;
 	ir->cb.arg = ir;
 	MemoryContextRegisterResetCallback(cxt, &ir->cb);
@@ -2927,15 +2906,15 @@ error_row_rel(Oid root, bool table_select, Oid relid, AuditRecord *out,
 								  ACL_SELECT) != ACLCHECK_OK)
 			continue;
 		any = true;
-		add_unique(&out->columns, &out->n_columns, cap_col,
-				   pstrdup(col->qualname));
+		aa_add_unique(&out->columns, &out->n_columns, cap_col,
+					  pstrdup(col->qualname));
 		for (i = 0; i < col->ntags; i++)
-			add_unique(&out->tags, &out->n_tags, cap_tag,
-					   pstrdup(col->tags[i]));
+			aa_add_unique(&out->tags, &out->n_tags, cap_tag,
+						  pstrdup(col->tags[i]));
 	}
 	if (any)
-		add_unique(&out->relations, &out->n_relations, cap_rel,
-				   pstrdup(tags->qualname));
+		aa_add_unique(&out->relations, &out->n_relations, cap_rel,
+					  pstrdup(tags->qualname));
 }
 
 /*
@@ -2998,12 +2977,12 @@ error_row_lists(PlannedStmt *stmt, const AuditRecord *rec, MemoryContext cxt)
 
 	/* and the statement's own reads */
 	for (i = 0; i < rec->n_columns; i++)
-		add_unique(&out->columns, &out->n_columns, &cap_col, rec->columns[i]);
+		aa_add_unique(&out->columns, &out->n_columns, &cap_col, rec->columns[i]);
 	for (i = 0; i < rec->n_relations; i++)
-		add_unique(&out->relations, &out->n_relations, &cap_rel,
-				   rec->relations[i]);
+		aa_add_unique(&out->relations, &out->n_relations, &cap_rel,
+					  rec->relations[i]);
 	for (i = 0; i < rec->n_tags; i++)
-		add_unique(&out->tags, &out->n_tags, &cap_tag, rec->tags[i]);
+		aa_add_unique(&out->tags, &out->n_tags, &cap_tag, rec->tags[i]);
 	out->predicate_columns = rec->predicate_columns;
 	out->n_predicate = rec->n_predicate;
 	MemoryContextSwitchTo(old);
@@ -3436,11 +3415,11 @@ record_special_calls(QueryDesc *queryDesc, List *calls)
 
 		rec.kind = AA_KIND_READ;
 		rec.ts = GetCurrentStatementStartTimestamp();
-		rec.nesting_level = nesting_level;
-		rec.query = statement_text(queryDesc->sourceText,
-								   queryDesc->plannedstmt->stmt_location,
-								   queryDesc->plannedstmt->stmt_len,
-								   CurrentMemoryContext);
+		rec.nesting_level = aa_nesting_level;
+		rec.query = aa_record_statement_text(queryDesc->sourceText,
+											 queryDesc->plannedstmt->stmt_location,
+											 queryDesc->plannedstmt->stmt_len,
+											 CurrentMemoryContext);
 		rec.query_id = (int64) pgstat_get_my_query_id();
 		rec.detail = detail.data;
 		if (tags != NULL && tags->tagged)
@@ -3453,20 +3432,20 @@ record_special_calls(QueryDesc *queryDesc, List *calls)
 			{
 				if (tags->cols[attno].qualname == NULL)
 					continue;
-				add_unique(&rec.columns, &rec.n_columns, &cap_col,
-						   tags->cols[attno].qualname);
+				aa_add_unique(&rec.columns, &rec.n_columns, &cap_col,
+							  tags->cols[attno].qualname);
 				for (i = 0; i < tags->cols[attno].ntags; i++)
-					add_unique(&rec.tags, &rec.n_tags, &cap_tag,
-							   tags->cols[attno].tags[i]);
+					aa_add_unique(&rec.tags, &rec.n_tags, &cap_tag,
+								  tags->cols[attno].tags[i]);
 			}
-			add_unique(&rec.relations, &rec.n_relations, &cap_rel,
-					   tags->qualname);
+			aa_add_unique(&rec.relations, &rec.n_relations, &cap_rel,
+						  tags->qualname);
 			rec.tagged_rows = table_rows(relid);
 		}
 		else
 			rec.command = sc->remote ? "REMOTE READ" :
 				sc->file ? "SERVER FILE READ" : "REPLICATION";
-		fill_identity(&rec, CurrentMemoryContext);
+		aa_record_fill_identity(&rec, CurrentMemoryContext);
 		aa_queue_push(&rec);
 	}
 }
@@ -3555,11 +3534,11 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 	ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
 	if (ir->rec.query_id == 0)
 		ir->rec.query_id = (int64) pgstat_get_my_query_id();
-	ir->rec.query = statement_text(queryDesc->sourceText,
-								   queryDesc->plannedstmt->stmt_location,
-								   queryDesc->plannedstmt->stmt_len, cxt);
-	fill_identity(&ir->rec, cxt);
-	if (nesting_level > 0 && routine_depth > 0)
+	ir->rec.query = aa_record_statement_text(queryDesc->sourceText,
+											 queryDesc->plannedstmt->stmt_location,
+											 queryDesc->plannedstmt->stmt_len, cxt);
+	aa_record_fill_identity(&ir->rec, cxt);
+	if (aa_nesting_level > 0 && routine_depth > 0)
 	{
 		const char *rd = routine_detail();
 
@@ -3628,11 +3607,11 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	PlanAuditInfo *pai = NULL;
 	bool		watch_writes = false;
 
-	if (refresh_level == nesting_level &&
+	if (refresh_level == aa_nesting_level &&
 		queryDesc->dest->mydest == DestTransientRel)
 		refresh_query_seen = true;
-	if (capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		!(refresh_level == nesting_level && refresh_query_seen &&
+	if (aa_capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		!(refresh_level == aa_nesting_level && refresh_query_seen &&
 		  queryDesc->dest->mydest != DestTransientRel) &&
 		queryDesc->plannedstmt != NULL && aa_tags_active())
 	{
@@ -3811,7 +3790,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			queryDesc->dest = (DestReceiver *) cr;
 		}
 	}
-	nesting_level++;
+	aa_nesting_level++;
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
@@ -3822,7 +3801,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	PG_CATCH();
 	{
 		queryDesc->dest = saved_dest;
-		nesting_level--;
+		aa_nesting_level--;
 		if (ir && ir->estate)
 		{
 			add_run_rows(ir, queryDesc, rerun);
@@ -3835,7 +3814,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	}
 	PG_END_TRY();
 	queryDesc->dest = saved_dest;
-	nesting_level--;
+	aa_nesting_level--;
 	if (ir)
 	{
 		add_run_rows(ir, queryDesc, rerun);
@@ -3857,7 +3836,7 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 {
 	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
 
-	nesting_level++;
+	aa_nesting_level++;
 	PG_TRY();
 	{
 		if (prev_ExecutorFinish)
@@ -3867,7 +3846,7 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 	}
 	PG_CATCH();
 	{
-		nesting_level--;
+		aa_nesting_level--;
 		if (ir && ir->estate)
 		{
 			ir->failed = true;
@@ -3877,7 +3856,7 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	nesting_level--;
+	aa_nesting_level--;
 }
 
 /*
@@ -4024,11 +4003,11 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 			if (!listed)
 				continue;
 		}
-		add_unique(&ir->rec.columns, &ir->rec.n_columns, &cap_col,
-				   pstrdup(col->qualname));
+		aa_add_unique(&ir->rec.columns, &ir->rec.n_columns, &cap_col,
+					  pstrdup(col->qualname));
 		for (i = 0; i < col->ntags; i++)
-			add_unique(&ir->rec.tags, &ir->rec.n_tags, &cap_tag,
-					   pstrdup(col->tags[i]));
+			aa_add_unique(&ir->rec.tags, &ir->rec.n_tags, &cap_tag,
+						  pstrdup(col->tags[i]));
 	}
 	if (ir->rec.n_columns == 0)
 	{
@@ -4038,13 +4017,13 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 		MemoryContextDelete(cxt);
 		return NULL;
 	}
-	add_unique(&ir->rec.relations, &ir->rec.n_relations, &cap_rel,
-			   pstrdup(tags->qualname));
+	aa_add_unique(&ir->rec.relations, &ir->rec.n_relations, &cap_rel,
+				  pstrdup(tags->qualname));
 	ir->rec.command = "COPY";
 	ir->rec.query_id = (int64) pgstat_get_my_query_id();
-	ir->rec.query = statement_text(queryString, pstmt->stmt_location,
-								   pstmt->stmt_len, cxt);
-	fill_identity(&ir->rec, cxt);
+	ir->rec.query = aa_record_statement_text(queryString, pstmt->stmt_location,
+											 pstmt->stmt_len, cxt);
+	aa_record_fill_identity(&ir->rec, cxt);
 	aa_quota_annotate(&ir->rec, cxt);	/* quota.c: the session's reason */
 	MemoryContextSwitchTo(old);
 	ir->in_run = true;
@@ -4222,11 +4201,11 @@ table_code_note(List **notes, Oid relid, const char *command,
 		}
 		if (!used)
 			continue;
-		add_unique(&tc->rec.columns, &tc->rec.n_columns, &cap_col,
-				   pstrdup(col->qualname));
+		aa_add_unique(&tc->rec.columns, &tc->rec.n_columns, &cap_col,
+					  pstrdup(col->qualname));
 		for (i = 0; i < col->ntags; i++)
-			add_unique(&tc->rec.tags, &tc->rec.n_tags, &cap_tag,
-					   pstrdup(col->tags[i]));
+			aa_add_unique(&tc->rec.tags, &tc->rec.n_tags, &cap_tag,
+						  pstrdup(col->tags[i]));
 	}
 	/* the table's own name, where it is no column: a whole-row reference */
 	if (!rc.whole)
@@ -4251,8 +4230,8 @@ table_code_note(List **notes, Oid relid, const char *command,
 		pfree(tc);
 		return;
 	}
-	add_unique(&tc->rec.relations, &tc->rec.n_relations, &cap_rel,
-			   pstrdup(tags->qualname));
+	aa_add_unique(&tc->rec.relations, &tc->rec.n_relations, &cap_rel,
+				  pstrdup(tags->qualname));
 	initStringInfo(&detail);
 	appendStringInfoString(&detail, "{\"attaches\": ");
 	escape_json(&detail, what);
@@ -4260,12 +4239,12 @@ table_code_note(List **notes, Oid relid, const char *command,
 					 count_rows ? "true" : "false");
 	tc->rec.kind = AA_KIND_READ;
 	tc->rec.ts = GetCurrentStatementStartTimestamp();
-	tc->rec.nesting_level = nesting_level;
+	tc->rec.nesting_level = aa_nesting_level;
 	tc->rec.command = command;
 	tc->rec.query = query;
 	tc->rec.query_id = (int64) pgstat_get_my_query_id();
 	tc->rec.detail = detail.data;
-	fill_identity(&tc->rec, CurrentMemoryContext);
+	aa_record_fill_identity(&tc->rec, CurrentMemoryContext);
 	/* counted before the command runs: one that fails has read them too */
 	if (count_rows)
 		tc->rec.tagged_rows = table_rows(relid);
@@ -4291,8 +4270,8 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 		!IsA(parsetree, AlterPolicyStmt))
 		return NIL;
 	command = CreateCommandName(parsetree);
-	query = statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
-						   CurrentMemoryContext);
+	query = aa_record_statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
+									 CurrentMemoryContext);
 
 	if (IsA(parsetree, AlterTableStmt))
 	{
@@ -4515,9 +4494,9 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		save_refresh_seen = refresh_query_seen;
 	List	   *code_notes = NIL;
 
-	if (capture_wanted() && aa_tags_active() && IsTransactionState())
+	if (aa_capture_wanted() && aa_tags_active() && IsTransactionState())
 		code_notes = table_code_notes(pstmt, queryString);
-	if (IsA(parsetree, CopyStmt) && capture_wanted())
+	if (IsA(parsetree, CopyStmt) && aa_capture_wanted())
 	{
 		ir = copy_to_record(pstmt, (CopyStmt *) parsetree, queryString);
 		if (ir)
@@ -4525,7 +4504,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	if (nests)
-		nesting_level++;
+		aa_nesting_level++;
 	if (IsA(parsetree, CreateTableAsStmt))
 		creating_matview =
 			((CreateTableAsStmt *) parsetree)->objtype == OBJECT_MATVIEW;
@@ -4534,7 +4513,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, RefreshMatViewStmt) &&
 		((RefreshMatViewStmt *) parsetree)->concurrent)
 	{
-		refresh_level = nesting_level;
+		refresh_level = aa_nesting_level;
 		refresh_query_seen = false;
 	}
 	PG_TRY();
@@ -4549,7 +4528,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		refresh_level = save_refresh_level;
 		refresh_query_seen = save_refresh_seen;
 		if (nests)
-			nesting_level--;
+			aa_nesting_level--;
 		if (ir && ir->cb.arg)
 		{
 			ir->in_run = false;
@@ -4563,7 +4542,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	refresh_level = save_refresh_level;
 	refresh_query_seen = save_refresh_seen;
 	if (nests)
-		nesting_level--;
+		aa_nesting_level--;
 
 	if (ir && ir->cb.arg)
 	{
@@ -4573,7 +4552,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	table_code_push(code_notes, true);
-	record_setting_change(parsetree);
+	aa_record_setting_change(parsetree);
 	record_publication_change(parsetree);
 }
 
@@ -4582,8 +4561,8 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
  * the publication streams (PostgreSQL lists them all when it has no column
  * list; NULL only for a table without columns).
  */
-static Datum *
-published_names(Datum names, bool isnull, int *n)
+Datum	   *
+aa_publication_names(Datum names, bool isnull, int *n)
 {
 	Datum	   *elems = NULL;
 
@@ -4595,8 +4574,8 @@ published_names(Datum names, bool isnull, int *n)
 }
 
 /* detail of a publication event: {"publication": ..., "why": ...} */
-static char *
-publication_detail(const char *pubname, const char *why)
+char	   *
+aa_publication_detail(const char *pubname, const char *why)
 {
 	StringInfoData detail;
 
@@ -4645,10 +4624,10 @@ record_publication_change(Node *parsetree)
 	}
 	else
 		return;
-	if (!capture_wanted() || !aa_tags_active())
+	if (!aa_capture_wanted() || !aa_tags_active())
 		return;
 
-	detail = publication_detail(pubname, NULL);
+	detail = aa_publication_detail(pubname, NULL);
 
 	SPI_connect();
 	args[0] = CStringGetTextDatum(pubname);
@@ -4682,7 +4661,7 @@ record_publication_change(Node *parsetree)
 
 		if (rt == NULL)
 			continue;
-		elems = published_names(names, isnull, &nelems);
+		elems = aa_publication_names(names, isnull, &nelems);
 		for (a = 1; a <= rt->natts; a++)
 		{
 			AuditColumnTags *col = &rt->cols[a];
@@ -4697,13 +4676,13 @@ record_publication_change(Node *parsetree)
 				published = strcmp(NameStr(*DatumGetName(elems[k])), attname) == 0;
 			if (!published)
 				continue;
-			add_unique(&cols, &ncols, &cap_cols, col->qualname);
+			aa_add_unique(&cols, &ncols, &cap_cols, col->qualname);
 			for (k = 0; k < col->ntags; k++)
-				add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
+				aa_add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
 		}
 		if (ncols > 0)
-			capture_event_lists(command, &rt->qualname, 1, cols, ncols,
-								tags, ntags, detail);
+			aa_capture_event_lists(command, &rt->qualname, 1, cols, ncols,
+								   tags, ntags, detail);
 	}
 	SPI_finish();
 }
@@ -4788,7 +4767,7 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 	int			ret;
 	uint64		i;
 
-	if (!capture_wanted() || label == NULL ||
+	if (!aa_capture_wanted() || label == NULL ||
 		(nsp = get_namespace_name(get_rel_namespace(relid))) == NULL ||
 		(rel = get_rel_name(relid)) == NULL)
 		return;
@@ -4810,7 +4789,7 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 		bool		isnull;
 		Datum		names = SPI_getbinval(tup, desc, 2, &isnull);
 		int			nelems;
-		Datum	   *elems = published_names(names, isnull, &nelems);
+		Datum	   *elems = aa_publication_names(names, isnull, &nelems);
 		const char **cols = NULL;
 		int			ncols = 0,
 					cap_cols = 0;
@@ -4827,13 +4806,13 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
 			const char *name = NameStr(*DatumGetName(elems[k]));
 
 			if (attname == NULL || strcmp(name, attname) == 0)
-				add_unique(&cols, &ncols, &cap_cols,
-						   psprintf("%s.%s", relname, quote_identifier(name)));
+				aa_add_unique(&cols, &ncols, &cap_cols,
+							  psprintf("%s.%s", relname, quote_identifier(name)));
 		}
 		if (ncols == 0)
 			continue;
-		capture_event_lists("PUBLICATION", &relname, 1, cols, ncols, &label, 1,
-							publication_detail(pubname, "tagged while published"));
+		aa_capture_event_lists("PUBLICATION", &relname, 1, cols, ncols, &label, 1,
+							   aa_publication_detail(pubname, "tagged while published"));
 	}
 	SPI_finish();
 }
@@ -4845,8 +4824,8 @@ aa_capture_tag_published(Oid relid, int32 subid, const char *label)
  * access_audit.maintenance, which the guard records).  Runs after the
  * statement succeeded, so only changes that happened are recorded.
  */
-static void
-record_setting_change(Node *parsetree)
+void
+aa_record_setting_change(Node *parsetree)
 {
 	VariableSetStmt *vs = NULL;
 	const char *how;
@@ -4896,20 +4875,20 @@ void
 aa_capture_event(const char *command, const char *relation,
 				 const char *column, const char *tag, const char *detail)
 {
-	capture_event_lists(command, &relation, relation ? 1 : 0,
-						&column, column ? 1 : 0, &tag, tag ? 1 : 0, detail);
+	aa_capture_event_lists(command, &relation, relation ? 1 : 0,
+						   &column, column ? 1 : 0, &tag, tag ? 1 : 0, detail);
 }
 
 /* an event record with lists of relations, columns and tags */
-static void
-capture_event_lists(const char *command, const char **rels, int nrels,
-					const char **cols, int ncols, const char **tags,
-					int ntags, const char *detail)
+void
+aa_capture_event_lists(const char *command, const char **rels, int nrels,
+					   const char **cols, int ncols, const char **tags,
+					   int ntags, const char *detail)
 {
 	AuditRecord rec;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (capture_disabled || !aa_queue_ready() || MyDatabaseId == InvalidOid)
+	if (aa_capture_disabled || !aa_queue_ready() || MyDatabaseId == InvalidOid)
 		return;
 	/* only where there is a log to take it (SET ... maintenance anywhere) */
 	if (IsTransactionState() && !OidIsValid(get_extension_oid(AA_NAME, true)))
@@ -4920,9 +4899,9 @@ capture_event_lists(const char *command, const char **rels, int nrels,
 	/* a refused action is recorded as a failed statement */
 	if (strcmp(command, "REFUSED") == 0)
 		rec.outcome = AA_OUTCOME_ERROR;
-	rec.nesting_level = nesting_level > 0 ? nesting_level - 1 : 0;
+	rec.nesting_level = aa_nesting_level > 0 ? aa_nesting_level - 1 : 0;
 	rec.command = command;
-	rec.query = statement_text(debug_query_string, -1, 0, cxt);
+	rec.query = aa_record_statement_text(debug_query_string, -1, 0, cxt);
 	rec.query_id = (int64) pgstat_get_my_query_id();
 	rec.detail = detail;
 	rec.relations = rels;
@@ -4931,6 +4910,6 @@ capture_event_lists(const char *command, const char **rels, int nrels,
 	rec.n_columns = ncols;
 	rec.tags = tags;
 	rec.n_tags = ntags;
-	fill_identity(&rec, cxt);
+	aa_record_fill_identity(&rec, cxt);
 	aa_queue_push(&rec);
 }
