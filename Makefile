@@ -12,6 +12,7 @@ OBJS = \
 	extension/plantrace.o \
 	extension/queue.o \
 	extension/quota.o \
+	extension/records.o \
 	extension/remote.o \
 	extension/restore.o \
 	extension/settings.o \

@@ -118,9 +118,9 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "compat.h"
 #include "guard.h"
+#include "records.h"
 #include "restore.h"
 
 PG_FUNCTION_INFO_V1(access_audit_guard_trigger);

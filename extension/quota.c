@@ -77,9 +77,9 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "compat.h"
 #include "quota.h"
+#include "records.h"
 #include "tags.h"
 
 PG_FUNCTION_INFO_V1(access_audit_quota_event);

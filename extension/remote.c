@@ -73,8 +73,8 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "queue.h"
+#include "records.h"
 #include "remote.h"
 #include "writer.h"
 

@@ -68,9 +68,9 @@
 #include "utils/snapmgr.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "chain.h"
 #include "dict.h"
+#include "records.h"
 #include "restore.h"
 
 /* field4 of our advisory lock tag: user advisory locks use 1 and 2 */

@@ -69,6 +69,7 @@
 #include "access_audit.h"
 #include "capture.h"
 #include "compat.h"
+#include "records.h"
 #include "tags.h"
 
 #define AA_MAX_TAG_LEN		63

@@ -62,11 +62,11 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "chain.h"
 #include "compat.h"
 #include "dict.h"
 #include "queue.h"
+#include "records.h"
 #include "remote.h"
 #include "restore.h"
 #include "siem.h"
