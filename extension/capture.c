@@ -492,7 +492,7 @@ derived_check_xact(void)
 }
 
 int
-aa_capture_derived_depth(void)
+aa_tags_derived_depth(void)
 {
 	derived_check_xact();
 	return list_length(derived_stack);
@@ -500,7 +500,7 @@ aa_capture_derived_depth(void)
 
 /* the first entry pushed since depth; it and those after it are removed */
 AuditDerivedTags *
-aa_capture_derived_take(int depth)
+aa_tags_derived_take(int depth)
 {
 	AuditDerivedTags *d = NULL;
 
@@ -663,7 +663,6 @@ static void
 derived_tags_push(QueryDesc *queryDesc)
 {
 	AuditDerivedTags *d = NULL;
-	MemoryContext old;
 
 	if (queryDesc->plannedstmt->planTree != NULL)
 	{
@@ -672,6 +671,19 @@ derived_tags_push(QueryDesc *queryDesc)
 		d = derived_tags_of(queryDesc->plannedstmt, top->targetlist, top,
 							command_name(queryDesc), TopTransactionContext);
 	}
+	aa_tags_derived_push(d);
+}
+
+/*
+ * Push d (NULL: the statement makes no tagged column) for tags.c, which
+ * takes it once the statement has made its relation.  d lives in
+ * TopTransactionContext.
+ */
+void
+aa_tags_derived_push(AuditDerivedTags *d)
+{
+	MemoryContext old;
+
 	derived_check_xact();
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	derived_stack = lappend(derived_stack, d);

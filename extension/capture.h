@@ -15,7 +15,8 @@
 #include "tags.h"
 
 extern void aa_capture_init(void);
-extern int	aa_capture_derived_depth(void);
-extern AuditDerivedTags *aa_capture_derived_take(int depth);
+extern int	aa_tags_derived_depth(void);
+extern AuditDerivedTags *aa_tags_derived_take(int depth);
+extern void aa_tags_derived_push(AuditDerivedTags *d);
 
 #endif							/* AA_CAPTURE_H */

@@ -1379,7 +1379,7 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					DestReceiver *dest, QueryCompletion *qc)
 {
 	List	   *kept;
-	int			derived_depth = aa_capture_derived_depth();
+	int			derived_depth = aa_tags_derived_depth();
 	Oid			owner;
 	Oid			save_userid = InvalidOid;
 	int			save_sec_context = 0;
@@ -1428,5 +1428,5 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		detach_forget(kept);
 	}
 	derived_apply(derived_target(pstmt->utilityStmt),
-				  aa_capture_derived_take(derived_depth));
+				  aa_tags_derived_take(derived_depth));
 }
