@@ -473,44 +473,10 @@ aa_counting_exec(PlanState *node)
  * materialized views give each of their columns the tag of the tagged
  * columns it is computed from (traced like the record's output columns),
  * so that later reads of the copy are audited too.  The executor computes
- * them here; tags.c applies them after the statement, on a stack of
- * entries (one per statement, nested CREATE TABLE AS included) kept in
- * TopTransactionContext and forgotten with the transaction.
+ * them here and pushes them to tags.c (aa_tags_derived_push), which
+ * applies them after the statement.
  */
 static const char *command_name(QueryDesc *qd);
-static List *derived_stack = NIL;
-static LocalTransactionId derived_lxid = InvalidLocalTransactionId;
-
-static void
-derived_check_xact(void)
-{
-	if (derived_lxid != AA_MY_LXID)
-	{
-		derived_stack = NIL;	/* its memory went with the transaction */
-		derived_lxid = AA_MY_LXID;
-	}
-}
-
-int
-aa_tags_derived_depth(void)
-{
-	derived_check_xact();
-	return list_length(derived_stack);
-}
-
-/* the first entry pushed since depth; it and those after it are removed */
-AuditDerivedTags *
-aa_tags_derived_take(int depth)
-{
-	AuditDerivedTags *d = NULL;
-
-	derived_check_xact();
-	if (list_length(derived_stack) > depth)
-		d = list_nth(derived_stack, depth);
-	while (list_length(derived_stack) > depth)
-		derived_stack = list_delete_last(derived_stack);
-	return d;
-}
 
 static int
 cmp_str(const void *a, const void *b)
@@ -672,22 +638,6 @@ derived_tags_push(QueryDesc *queryDesc)
 							command_name(queryDesc), TopTransactionContext);
 	}
 	aa_tags_derived_push(d);
-}
-
-/*
- * Push d (NULL: the statement makes no tagged column) for tags.c, which
- * takes it once the statement has made its relation.  d lives in
- * TopTransactionContext.
- */
-void
-aa_tags_derived_push(AuditDerivedTags *d)
-{
-	MemoryContext old;
-
-	derived_check_xact();
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	derived_stack = lappend(derived_stack, d);
-	MemoryContextSwitchTo(old);
 }
 
 /*

@@ -15,8 +15,5 @@
 #include "tags.h"
 
 extern void aa_capture_init(void);
-extern int	aa_tags_derived_depth(void);
-extern AuditDerivedTags *aa_tags_derived_take(int depth);
-extern void aa_tags_derived_push(AuditDerivedTags *d);
 
 #endif							/* AA_CAPTURE_H */

@@ -67,7 +67,6 @@
 #include "utils/syscache.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "compat.h"
 #include "records.h"
 #include "tags.h"
@@ -1197,6 +1196,63 @@ detach_forget(List *kept)
 		pfree(k);
 	}
 	list_free(kept);
+}
+
+/*
+ * The tags of relations made from a query, computed by capture.c while the
+ * query runs (aa_tags_derived_push) and applied here once the statement has
+ * made its relation: a stack of entries, one per statement (nested CREATE
+ * TABLE AS included), kept in TopTransactionContext and forgotten with the
+ * transaction.
+ */
+static List *derived_stack = NIL;
+static LocalTransactionId derived_lxid = InvalidLocalTransactionId;
+
+static void
+derived_check_xact(void)
+{
+	if (derived_lxid != AA_MY_LXID)
+	{
+		derived_stack = NIL;	/* its memory went with the transaction */
+		derived_lxid = AA_MY_LXID;
+	}
+}
+
+int
+aa_tags_derived_depth(void)
+{
+	derived_check_xact();
+	return list_length(derived_stack);
+}
+
+/* the first entry pushed since depth; it and those after it are removed */
+AuditDerivedTags *
+aa_tags_derived_take(int depth)
+{
+	AuditDerivedTags *d = NULL;
+
+	derived_check_xact();
+	if (list_length(derived_stack) > depth)
+		d = list_nth(derived_stack, depth);
+	while (list_length(derived_stack) > depth)
+		derived_stack = list_delete_last(derived_stack);
+	return d;
+}
+
+/*
+ * Push d (NULL: the statement makes no tagged column) for tags.c, which
+ * takes it once the statement has made its relation.  d lives in
+ * TopTransactionContext.
+ */
+void
+aa_tags_derived_push(AuditDerivedTags *d)
+{
+	MemoryContext old;
+
+	derived_check_xact();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	derived_stack = lappend(derived_stack, d);
+	MemoryContextSwitchTo(old);
 }
 
 /*
