@@ -5,8 +5,9 @@
  *		primary's ingest, and a central server's collection.
  *
  * Standby: a hot standby captures reads like any server, but cannot write
- * tables.  Its writer, started during recovery, runs aa_remote_ship_main()
- * instead of writing: it sends its database's records over libpq to the
+ * tables.  During recovery the launcher starts, in place of a database's
+ * writer, its shipper (aa_remote_shipper_main, with the writer's start,
+ * aa_writer_attach): it sends its database's records over libpq to the
  * same database on the primary (access_audit.primary_conninfo, or the
  * standby's primary_conninfo), where access_audit.ingest() decodes them,
  * stamps them with their origin (the standby's name, its ring's id and each
@@ -384,8 +385,8 @@ remote_complain(const char *why, bool connecting)
  * server has been promoted, so that the writer is restarted and writes
  * locally.
  */
-void
-aa_remote_ship_main(Oid dboid, const char *dbname)
+static void
+remote_ship_main(Oid dboid, const char *dbname)
 {
 	uint64		ring_id = aa_queue_ring_id();
 	char	   *origin;
@@ -571,6 +572,20 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 	ereport(LOG,
 			errmsg("access_audit writer for database \"%s\" stopped shipping", dbname));
 	proc_exit(0);
+}
+
+/*
+ * Background worker entry point of a hot standby's shipper, started by the
+ * launcher (writer.c) in place of a writer while the server is in recovery;
+ * main_arg is the database's OID.  The start is the writer's
+ * (aa_writer_attach); then it ships instead of writing.
+ */
+void
+aa_remote_shipper_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+
+	remote_ship_main(dboid, aa_writer_attach(dboid));
 }
 
 /*

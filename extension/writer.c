@@ -67,7 +67,6 @@
 #include "dict.h"
 #include "queue.h"
 #include "records.h"
-#include "remote.h"
 #include "restore.h"
 #include "siem.h"
 #include "tags.h"
@@ -304,7 +303,9 @@ start_writer(Oid dboid)
 	/* the launcher starts it again (rate-limited), never the postmaster */
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "access_audit");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "aa_writer_main");
+	/* a hot standby cannot write: its records go to the primary (remote.c) */
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s",
+			 RecoveryInProgress() ? "aa_remote_shipper_main" : "aa_writer_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "access_audit writer %u", dboid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "access_audit writer");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
@@ -1535,21 +1536,16 @@ writer_no_extension(void)
 }
 
 /*
- * Writer main loop for one database (main_arg).  Drains the queue in
- * batches; at shutdown keeps draining until no client of the database is
- * left and nothing is pending, so fast and smart shutdown lose nothing.
+ * What the writer and a standby's shipper (remote.c) do first in their
+ * process: signal handlers, no capture of their own statements, a
+ * connection to dboid with pinned settings, the database's queue slot
+ * (another process holding it ends this one), and the application name.
+ * Returns the database's name, in TopMemoryContext.
  */
-void
-aa_writer_main(Datum main_arg)
+char	   *
+aa_writer_attach(Oid dboid)
 {
-	Oid			dboid = DatumGetObjectId(main_arg);
-	uint64		scan_pos = 0;
-	AuditQueueItem *items;
-	MemoryContext batch_cxt;
 	char	   *dbname;
-	int			nalloc;
-	TimestampTz started_at;
-	TimestampTz last_work;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -1572,10 +1568,40 @@ aa_writer_main(Datum main_arg)
 	StartTransactionCommand();
 	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
 	CommitTransactionCommand();
+	return dbname;
+}
 
-	/* a hot standby cannot write: its records go to the primary */
+/*
+ * Writer main loop for one database (main_arg).  Drains the queue in
+ * batches; at shutdown keeps draining until no client of the database is
+ * left and nothing is pending, so fast and smart shutdown lose nothing.
+ */
+void
+aa_writer_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	uint64		scan_pos = 0;
+	AuditQueueItem *items;
+	MemoryContext batch_cxt;
+	char	   *dbname;
+	int			nalloc;
+	TimestampTz started_at;
+	TimestampTz last_work;
+
+	dbname = aa_writer_attach(dboid);
+
+	/*
+	 * A hot standby cannot write: the launcher starts its shipper instead
+	 * (start_writer).  Recovery never begins again in a running server, so
+	 * this is for safety only: exit, and the launcher starts what fits.
+	 */
 	if (RecoveryInProgress())
-		aa_remote_ship_main(dboid, dbname);
+	{
+		ereport(LOG,
+				errmsg("access_audit writer for database \"%s\" exits: the server is in recovery, where a shipper takes its place",
+					   dbname));
+		proc_exit(1);
+	}
 
 	ereport(LOG,
 			errmsg("access_audit writer started for database \"%s\"", dbname));
