@@ -527,9 +527,9 @@ derived_label(const char **tags, int ntags)
  * tagged columns its value is computed from, "copied by <command>".
  * Returns NULL if none does.
  */
-static AuditDerivedTags *
-derived_tags_of(PlannedStmt *stmt, List *tlist, Plan *top,
-				const char *command, MemoryContext cxt)
+AuditDerivedTags *
+aa_derived_tags_of(PlannedStmt *stmt, List *tlist, Plan *top,
+				   const char *command, MemoryContext cxt)
 {
 	int			nrt = list_length(stmt->rtable);
 	MemoryContext old;
@@ -634,8 +634,8 @@ derived_tags_push(QueryDesc *queryDesc)
 	{
 		Plan	   *top = queryDesc->plannedstmt->planTree;
 
-		d = derived_tags_of(queryDesc->plannedstmt, top->targetlist, top,
-							command_name(queryDesc), TopTransactionContext);
+		d = aa_derived_tags_of(queryDesc->plannedstmt, top->targetlist, top,
+							   command_name(queryDesc), TopTransactionContext);
 	}
 	aa_tags_derived_push(d);
 }
@@ -672,7 +672,7 @@ dml_copy_add(List *copies, PlannedStmt *stmt, Index target, List *tlist,
 	int			i = 0;
 	bool		any = false;
 
-	if ((d = derived_tags_of(stmt, tlist, at, command, cxt)) == NULL)
+	if ((d = aa_derived_tags_of(stmt, tlist, at, command, cxt)) == NULL)
 		return copies;
 	old = MemoryContextSwitchTo(cxt);
 	d->attnos = palloc0(sizeof(AttrNumber) * Max(d->natts, 1));
@@ -704,8 +704,8 @@ dml_copy_add(List *copies, PlannedStmt *stmt, Index target, List *tlist,
 	return copies;
 }
 
-static List *
-dml_copies(PlannedStmt *stmt, MemoryContext cxt)
+List	   *
+aa_derived_dml_copies(PlannedStmt *stmt, MemoryContext cxt)
 {
 	List	   *tops = list_make1(stmt->planTree);
 	List	   *copies = NIL;
@@ -783,7 +783,7 @@ plan_copies(PlanAuditInfo *pai, MemoryContext cxt)
 
 	if (pai->copies_epoch != epoch)
 	{
-		pai->copies = dml_copies(pai->stmt, pai->cb_cxt);
+		pai->copies = aa_derived_dml_copies(pai->stmt, pai->cb_cxt);
 		pai->copies_epoch = epoch;
 	}
 	if (pai->copies == NIL)
