@@ -5,6 +5,7 @@ OBJS = \
 	extension/access_audit.o \
 	extension/capture.o \
 	extension/chain.o \
+	extension/derived.o \
 	extension/detect.o \
 	extension/dict.o \
 	extension/guard.o \
