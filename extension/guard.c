@@ -1774,10 +1774,118 @@ guard_check_create(CreateStmt * stmt)
 							 "CREATE", stmt->relation->relname);
 }
 
+/* TRUNCATE of a guarded table (one statement may name several) */
+static void
+guard_check_truncate(TruncateStmt * stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->relations)
+		guard_check_rangevar(lfirst_node(RangeVar, lc), "TRUNCATE");
+}
+
+/* RENAME of the schema, a guarded relation or another guarded object */
+static void
+guard_check_rename(RenameStmt * stmt)
+{
+	if (stmt->renameType == OBJECT_SCHEMA)
+		guard_check_schema_name(stmt->subname, "RENAME");
+	else if (stmt->relation)
+		guard_check_rangevar(stmt->relation, "RENAME");
+	else
+		guard_check_object(stmt->renameType, stmt->object, "RENAME");
+}
+
+/* SET SCHEMA of a guarded object, or of anything into the schema */
+static void
+guard_check_set_schema(AlterObjectSchemaStmt * stmt)
+{
+	if (stmt->relation)
+		guard_check_rangevar(stmt->relation, "SET SCHEMA");
+	else
+		guard_check_object(stmt->objectType, stmt->object, "SET SCHEMA");
+	guard_check_schema_name(stmt->newschema, "SET SCHEMA");
+}
+
+/* OWNER TO of a guarded relation or object */
+static void
+guard_check_owner(AlterOwnerStmt * stmt)
+{
+	if (stmt->relation)
+		guard_check_rangevar(stmt->relation, "OWNER TO");
+	else
+		guard_check_object(stmt->objectType, stmt->object, "OWNER TO");
+}
+
+/* CREATE [OR REPLACE] FUNCTION or PROCEDURE in the schema */
+static void
+guard_check_create_function(CreateFunctionStmt * stmt)
+{
+	char	   *name;
+	Oid			nsp;
+
+	nsp = QualifiedNameGetCreationNamespace(stmt->funcname, &name);
+	guard_check_creation(nsp, "CREATE FUNCTION", name);
+}
+
 /*
- * The utility gate.  Returns true if the statement is harmless to guarded
- * relations although it touches them (GRANT, VACUUM...), so that the
- * post-alter catch-all lets its catalog updates pass.
+ * CREATE [OR REPLACE] VIEW or CREATE SEQUENCE of a relation rv in the
+ * schema (temporary ones never are)
+ */
+static void
+guard_check_create_relation(RangeVar * rv, const char *action)
+{
+	if (rv->relpersistence != RELPERSISTENCE_TEMP)
+		guard_check_creation(RangeVarGetCreationNamespace(rv), action,
+							 rv->relname);
+}
+
+/*
+ * COPY FROM into a guarded table whose rows are not free to edit, unless
+ * it is the restore of a dump (restore.c)
+ */
+static void
+guard_check_copy_from(CopyStmt *stmt)
+{
+	Oid			relid;
+
+	if (!stmt->is_from || stmt->relation == NULL)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (relation_guarded(relid) && !relation_rows_free(relid) &&
+		!aa_restore_copy_start(stmt, relid))
+		guard_check("COPY FROM", relation_label(relid));
+}
+
+/*
+ * ALTER EXTENSION access_audit: ADD and DROP are refused; UPDATE by a
+ * superuser is sanctioned, and recorded (restore.c)
+ */
+static void
+guard_check_alter_extension(Node *parsetree)
+{
+	if (IsA(parsetree, AlterExtensionContentsStmt))
+	{
+		if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname,
+				   AA_NAME) == 0)
+			guard_check("ALTER EXTENSION", "extension " AA_NAME);
+		return;
+	}
+	Assert(IsA(parsetree, AlterExtensionStmt));
+	if (strcmp(((AlterExtensionStmt *) parsetree)->extname, AA_NAME) != 0)
+		return;
+	if (superuser())
+		aa_restore_update_start();
+	else
+		guard_check("ALTER EXTENSION", "extension " AA_NAME);
+}
+
+/*
+ * The utility gate: refuses (with a record) a statement that changes a
+ * guarded object, one kind of statement per case.  Returns true if the
+ * statement is harmless to guarded relations although it touches them
+ * (GRANT, VACUUM...), so that the post-alter catch-all lets its catalog
+ * updates pass.
  */
 static bool
 guard_check_utility(Node *parsetree)
@@ -1789,86 +1897,38 @@ guard_check_utility(Node *parsetree)
 	switch (nodeTag(parsetree))
 	{
 		case T_TruncateStmt:
-			{
-				ListCell   *lc;
-
-				foreach(lc, ((TruncateStmt *) parsetree)->relations)
-					guard_check_rangevar(lfirst_node(RangeVar, lc), "TRUNCATE");
-			}
+			guard_check_truncate((TruncateStmt *) parsetree);
 			break;
 		case T_AlterTableStmt:
 			guard_check_alter_table((AlterTableStmt *) parsetree);
 			break;
 		case T_RenameStmt:
-			{
-				RenameStmt *stmt = (RenameStmt *) parsetree;
-
-				if (stmt->renameType == OBJECT_SCHEMA)
-					guard_check_schema_name(stmt->subname, "RENAME");
-				else if (stmt->relation)
-					guard_check_rangevar(stmt->relation, "RENAME");
-				else
-					guard_check_object(stmt->renameType, stmt->object, "RENAME");
-			}
+			guard_check_rename((RenameStmt *) parsetree);
 			break;
 		case T_AlterObjectSchemaStmt:
-			{
-				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
-
-				if (stmt->relation)
-					guard_check_rangevar(stmt->relation, "SET SCHEMA");
-				else
-					guard_check_object(stmt->objectType, stmt->object,
-									   "SET SCHEMA");
-				guard_check_schema_name(stmt->newschema, "SET SCHEMA");
-			}
+			guard_check_set_schema((AlterObjectSchemaStmt *) parsetree);
 			break;
 		case T_AlterOwnerStmt:
-			{
-				AlterOwnerStmt *stmt = (AlterOwnerStmt *) parsetree;
-
-				if (stmt->relation)
-					guard_check_rangevar(stmt->relation, "OWNER TO");
-				else
-					guard_check_object(stmt->objectType, stmt->object,
-									   "OWNER TO");
-			}
+			guard_check_owner((AlterOwnerStmt *) parsetree);
 			break;
 		case T_AlterFunctionStmt:
 			guard_check_func(((AlterFunctionStmt *) parsetree)->objtype,
 							 ((AlterFunctionStmt *) parsetree)->func, "ALTER");
 			break;
 		case T_CreateFunctionStmt:
-			{
-				CreateFunctionStmt *stmt = (CreateFunctionStmt *) parsetree;
-				char	   *name;
-				Oid			nsp;
-
-				nsp = QualifiedNameGetCreationNamespace(stmt->funcname, &name);
-				guard_check_creation(nsp, "CREATE FUNCTION", name);
-			}
+			guard_check_create_function((CreateFunctionStmt *) parsetree);
 			break;
 		case T_ViewStmt:
-			{
-				ViewStmt   *stmt = (ViewStmt *) parsetree;
-
-				if (stmt->view->relpersistence != RELPERSISTENCE_TEMP)
-					guard_check_creation(RangeVarGetCreationNamespace(stmt->view),
-										 "CREATE VIEW", stmt->view->relname);
-			}
+			guard_check_create_relation(((ViewStmt *) parsetree)->view,
+										"CREATE VIEW");
 			break;
 		case T_CreateStmt:
 		case T_CreateForeignTableStmt:
 			guard_check_create((CreateStmt *) parsetree);
 			break;
 		case T_CreateSeqStmt:
-			{
-				CreateSeqStmt *stmt = (CreateSeqStmt *) parsetree;
-
-				if (stmt->sequence->relpersistence != RELPERSISTENCE_TEMP)
-					guard_check_creation(RangeVarGetCreationNamespace(stmt->sequence),
-										 "CREATE SEQUENCE", stmt->sequence->relname);
-			}
+			guard_check_create_relation(((CreateSeqStmt *) parsetree)->sequence,
+										"CREATE SEQUENCE");
 			break;
 		case T_IndexStmt:
 			guard_check_rangevar(((IndexStmt *) parsetree)->relation,
@@ -1891,35 +1951,11 @@ guard_check_utility(Node *parsetree)
 								 "ALTER POLICY");
 			break;
 		case T_CopyStmt:
-			{
-				CopyStmt   *stmt = (CopyStmt *) parsetree;
-
-				if (stmt->is_from && stmt->relation)
-				{
-					Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-
-					/* a restore of a dump goes its own way (restore.c) */
-					if (relation_guarded(relid) && !relation_rows_free(relid) &&
-						!aa_restore_copy_start(stmt, relid))
-						guard_check("COPY FROM", relation_label(relid));
-				}
-			}
+			guard_check_copy_from((CopyStmt *) parsetree);
 			break;
 		case T_AlterExtensionContentsStmt:
-			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname,
-					   AA_NAME) == 0)
-				guard_check("ALTER EXTENSION", "extension " AA_NAME);
-			break;
 		case T_AlterExtensionStmt:
-			/* UPDATE by a superuser is sanctioned, and recorded */
-			if (strcmp(((AlterExtensionStmt *) parsetree)->extname,
-					   AA_NAME) == 0)
-			{
-				if (superuser())
-					aa_restore_update_start();
-				else
-					guard_check("ALTER EXTENSION", "extension " AA_NAME);
-			}
+			guard_check_alter_extension(parsetree);
 			break;
 		case T_DropStmt:
 			guard_check_drop((DropStmt *) parsetree);
