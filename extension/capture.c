@@ -2843,9 +2843,70 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 }
 
 /*
+ * Should this statement be audited at all?  Not when this process does not
+ * capture, for EXPLAIN without ANALYZE, without any tag in the database,
+ * nor for the statements REFRESH MATERIALIZED VIEW CONCURRENTLY runs after
+ * the view's query (see refresh_level).
+ */
+static bool
+statement_wanted(QueryDesc *queryDesc, int eflags)
+{
+	return aa_capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		!(refresh_level == aa_nesting_level && refresh_query_seen &&
+		  queryDesc->dest->mydest != DestTransientRel) &&
+		queryDesc->plannedstmt != NULL && aa_tags_active();
+}
+
+/*
+ * What the plan reads, before standard start: records the special calls
+ * it makes (see "Server files and replication slots read from SQL"),
+ * found once per plan, and asks for row instrumentation of a parallel plan
+ * that reads tagged columns.  Returns the plan's audit info if it reads
+ * tagged columns, else NULL.
+ */
+static PlanAuditInfo *
+plan_audit_prepare(QueryDesc *queryDesc)
+{
+	PlanAuditInfo *pai = plan_info_get(queryDesc->plannedstmt);
+
+	if (!pai->special_checked)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
+
+		pai->special = special_calls(queryDesc->plannedstmt);
+		pai->special_checked = true;
+		MemoryContextSwitchTo(old);
+	}
+	if (pai->special != NIL)
+		record_special_calls(queryDesc, pai->special);
+
+	/*
+	 * Rows read by parallel workers reach the leader only through
+	 * instrumentation; serial plans count their tagged scans' rows with
+	 * aa_counting_exec() instead.
+	 */
+	if (!pai->audit)
+		return NULL;
+	if (queryDesc->plannedstmt->parallelModeNeeded)
+		queryDesc->instrument_options |= INSTRUMENT_ROWS;
+	return pai;
+}
+
+/* Does the statement write tables (see "Rows shown in errors")? */
+static bool
+statement_writes(QueryDesc *queryDesc)
+{
+	return queryDesc->operation == CMD_INSERT ||
+		queryDesc->operation == CMD_UPDATE ||
+		queryDesc->operation == CMD_DELETE ||
+		queryDesc->operation == CMD_MERGE ||
+		queryDesc->plannedstmt->hasModifyingCTE;
+}
+
+/*
  * ExecutorStart hook: decide whether the statement reads tagged columns
  * (before standard start, so scan nodes get row instrumentation), then
- * open the in-flight record in es_query_cxt.
+ * open the in-flight record in es_query_cxt (start_record).
  */
 static void
 aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
@@ -2856,41 +2917,10 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if (refresh_level == aa_nesting_level &&
 		queryDesc->dest->mydest == DestTransientRel)
 		refresh_query_seen = true;
-	if (aa_capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		!(refresh_level == aa_nesting_level && refresh_query_seen &&
-		  queryDesc->dest->mydest != DestTransientRel) &&
-		queryDesc->plannedstmt != NULL && aa_tags_active())
+	if (statement_wanted(queryDesc, eflags))
 	{
-		pai = plan_info_get(queryDesc->plannedstmt);
-
-		/* see "Server files and replication slots read from SQL" */
-		if (!pai->special_checked)
-		{
-			MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
-
-			pai->special = special_calls(queryDesc->plannedstmt);
-			pai->special_checked = true;
-			MemoryContextSwitchTo(old);
-		}
-		if (pai->special != NIL)
-			record_special_calls(queryDesc, pai->special);
-
-		/*
-		 * Rows read by parallel workers reach the leader only through
-		 * instrumentation; serial plans count their tagged scans' rows with
-		 * aa_counting_exec() instead.
-		 */
-		if (!pai->audit)
-			pai = NULL;
-		else if (queryDesc->plannedstmt->parallelModeNeeded)
-			queryDesc->instrument_options |= INSTRUMENT_ROWS;
-
-		/* see "Rows shown in errors" */
-		watch_writes = queryDesc->operation == CMD_INSERT ||
-			queryDesc->operation == CMD_UPDATE ||
-			queryDesc->operation == CMD_DELETE ||
-			queryDesc->operation == CMD_MERGE ||
-			queryDesc->plannedstmt->hasModifyingCTE;
+		pai = plan_audit_prepare(queryDesc);
+		watch_writes = statement_writes(queryDesc);
 	}
 
 	if (prev_ExecutorStart)
