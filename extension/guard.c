@@ -493,8 +493,8 @@ guard_refuse(const char *action, const char *object)
 	ereport(ERROR,
 			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			errmsg("%s on \"%s\" is not allowed", action, object),
-			errdetail("The audit data of access_audit is append-only, for owners and superusers too; this attempt has been recorded."),
-			errhint("A superuser may SET access_audit.maintenance = on for retention and repairs; everything done in maintenance mode is recorded."));
+			errdetail("The audit data of access_audit is append-only, for owners and superusers too; this attempt has been recorded, as is everything done in maintenance mode."),
+			errhint("For retention and repairs, have a superuser SET access_audit.maintenance = on."));
 }
 
 /*
@@ -886,7 +886,7 @@ guard_role_act(const char *command, const char *role, const char *bearer,
 				errmsg("permission denied for %s of role \"%s\"", command, role),
 				errdetail("Role \"%s\" carries the trust of \"%s\" in access_audit; this attempt has been recorded.",
 						  bearer, trust),
-				errhint("Only superusers may grant, revoke or alter such roles; members of \"%s\" may do so for roles other than \"%s\".",
+				errhint("Ask a superuser, or for a role other than \"%s\" a member of \"%s\".",
 						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
 	}
 	*pending = lappend(*pending, list_make2(pstrdup(command), detail));
@@ -1404,9 +1404,9 @@ guard_check_drop_database(Oid dboid)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("DROP DATABASE of \"%s\" is not allowed", dbname),
-				errdetail("Database \"%s\" holds an access_audit log, which the drop would erase; this attempt has been logged.",
+				errdetail("Database \"%s\" holds an access_audit log, which the drop would erase; this attempt has been logged, as is a drop in maintenance mode.",
 						  dbname),
-				errhint("A superuser may SET access_audit.maintenance = on first, or drop the extension in that database in maintenance mode; both are recorded."));
+				errhint("Have a superuser SET access_audit.maintenance = on first, or drop the extension in that database in maintenance mode."));
 	}
 	aa_capture_event("MAINTENANCE", NULL, NULL, NULL, buf.data);
 	ereport(LOG,

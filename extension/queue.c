@@ -1265,7 +1265,7 @@ bad:
 	ereport(ERROR,
 			errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			errmsg("malformed access_audit record batch"),
-			errhint("The batch must come from an access_audit shipper of the same version."));
+			errhint("Ship batches with an access_audit shipper of the same version."));
 	return false;				/* keep the compiler quiet */
 }
 

@@ -830,9 +830,8 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 			ereport(WARNING,
 					errcode(ERRCODE_WARNING),
 					errmsg("tagged rows read exceed %s", what),
-					errdetail("Actor \"%s\" has read " INT64_FORMAT " tagged rows against it.",
-							  actor, used),
-					errhint("The read goes on and is recorded; an alert has been raised."));
+					errdetail("Actor \"%s\" has read " INT64_FORMAT " tagged rows against it.  The read goes on and is recorded; an alert has been raised.",
+							  actor, used));
 		return;
 	}
 

@@ -824,7 +824,7 @@ aa_remote_ingest(const char *origin, uint64 ring_id, const char *data, Size len)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("records of this server's own queue cannot be ingested"),
-				errhint("ingest() takes the records of a hot standby of this server."));
+				errhint("Call ingest() from a hot standby of this server."));
 
 	remote_bind_origin(origin, ring_id);
 	upto = remote_committed_pos_spi(ring_id);
@@ -870,7 +870,7 @@ aa_remote_ingest(const char *origin, uint64 ring_id, const char *data, Size len)
 	if (pushed > 0 &&
 		!aa_queue_wait_committed(MyDatabaseId, aa_queue_head(), INGEST_WAIT_MS))
 		ereport(ERROR,
-				errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				errcode(ERRCODE_QUERY_CANCELED),
 				errmsg("timed out waiting for the access_audit writer to commit %d ingested records",
 					   pushed),
 				errdetail("The records are queued here; the standby keeps them until they are committed."),

@@ -376,9 +376,10 @@ restore_complete(void)
 		ereport(ERROR,
 				errcode(ERRCODE_DATA_CORRUPTED),
 				errmsg("restored audit log does not verify"),
-				errdetail("At record " INT64_FORMAT ": %s", res.first_bad_seq,
+				errdetail("At record " INT64_FORMAT ": %s  The dump was changed or truncated after it was made; this attempt has been recorded.",
+						  res.first_bad_seq,
 						  res.detail ? res.detail : "the hash chain is broken."),
-				errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
+				errhint("Restore an intact copy of the dump."));
 	}
 
 	/*
@@ -413,9 +414,10 @@ restore_complete(void)
 					errcode(ERRCODE_DATA_CORRUPTED),
 					errmsg("restored audit log collected from source \"%s\" does not verify",
 						   source),
-					errdetail("At record " INT64_FORMAT ": %s", sres.first_bad_seq,
+					errdetail("At record " INT64_FORMAT ": %s  The dump was changed or truncated after it was made; this attempt has been recorded.",
+							  sres.first_bad_seq,
 							  sres.detail ? sres.detail : "the hash chain is broken."),
-					errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
+					errhint("Restore an intact copy of the dump."));
 		}
 	}
 	aa_dict_use_source(NULL);

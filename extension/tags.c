@@ -357,9 +357,9 @@ tags_refuse_change(const char *relation, const char *column,
 	ereport(ERROR,
 			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			errmsg("permission denied to change access_audit tags"),
-			errdetail("This attempt has been recorded."),
-			errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
-					AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+			errdetail("Only superusers and members of role \"%s\" may tag or untag columns; this attempt has been recorded.",
+					  AA_ROLE_ADMIN),
+			errhint("Ask for membership in \"%s\".", AA_ROLE_ADMIN));
 }
 
 /*
@@ -1394,8 +1394,9 @@ seclabel_owner_for_admin(Node *parsetree)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied to change access_audit tags"),
-				errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
-						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+				errdetail("Only superusers and members of role \"%s\" may tag or untag columns.",
+						  AA_ROLE_ADMIN),
+				errhint("Ask for membership in \"%s\".", AA_ROLE_ADMIN));
 	nsp = get_rel_namespace(address.objectId);
 
 	/*
@@ -1410,15 +1411,16 @@ seclabel_owner_for_admin(Node *parsetree)
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied to tag \"%s\"",
 					   get_rel_name(address.objectId)),
-				errdetail("Members of \"%s\" may tag tables they do not own, but not system catalogs or access_audit's own tables.",
+				errdetail("Members of \"%s\" may tag tables they do not own, but not system catalogs or access_audit's own tables; only a superuser may tag those.",
 						  AA_ROLE_ADMIN),
-				errhint("Only a superuser may tag them."));
+				errhint("Ask a superuser."));
 	if (aa_namespace_aclcheck_compat(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied for schema %s", get_namespace_name(nsp)),
-				errhint("Members of \"%s\" may tag tables in the schemas they have USAGE on; ask the schema's owner to grant USAGE.",
-						AA_ROLE_ADMIN));
+				errdetail("Members of \"%s\" may tag tables in the schemas they have USAGE on.",
+						  AA_ROLE_ADMIN),
+				errhint("Ask the schema's owner to grant USAGE on it."));
 	return owner;
 }
 

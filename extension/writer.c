@@ -518,9 +518,9 @@ writer_check_head(void)
 			errcode(ERRCODE_DATA_CORRUPTED),
 			errmsg("access_audit log of database \"%s\" does not end with the last record its writer wrote",
 				   get_database_name(MyDatabaseId)),
-			errdetail("The log ends at seq %lld; the writer last wrote seq %lld.",
+			errdetail("The log ends at seq %lld; the writer last wrote seq %lld.  Records were removed or changed after they were written; the chain continues from the last record written.",
 					  (long long) ws.last_seq, (long long) kept_seq),
-			errhint("Records were removed or changed after they were written. The chain continues from the last record written, so access_audit.verify() reports the difference."));
+			errhint("Run access_audit.verify() to see the difference."));
 	ws.last_seq = kept_seq;
 	memcpy(ws.last_hash, kept_hash, AA_HASH_LEN);
 }
