@@ -19,6 +19,7 @@
 
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 
 /* Name used for shared memory, the LWLock tranche and the workers. */
@@ -168,6 +169,19 @@ aa_scratch_buffer(StringInfoData *buf)
 	else
 		resetStringInfo(buf);
 	return buf;
+}
+
+/*
+ * Append s to buf as a JSON string, or null if s is NULL: the "value or
+ * null" of the JSON details of records.
+ */
+static inline void
+aa_json_string_or_null(StringInfo buf, const char *s)
+{
+	if (s)
+		escape_json(buf, s);
+	else
+		appendStringInfoString(buf, "null");
 }
 
 /*

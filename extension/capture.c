@@ -411,10 +411,7 @@ routine_detail(void)
 	appendStringInfoString(&buf, "{\"routine\": ");
 	escape_json(&buf, format_procedure_qualified(fn));
 	appendStringInfoString(&buf, ", \"routine_owner\": ");
-	if (owner)
-		escape_json(&buf, owner);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, owner);
 	appendStringInfoChar(&buf, '}');
 	MemoryContextSwitchTo(old);
 	routine_detail_cached = buf.data;
@@ -2598,10 +2595,7 @@ append_foreign_target(StringInfo detail, Oid relid)
 	if (remote_user == NULL && mapped)
 		remote_user = GetUserNameFromId(uid, true);
 	appendStringInfoString(detail, ", \"remote_user\": ");
-	if (remote_user)
-		escape_json(detail, remote_user);
-	else
-		appendStringInfoString(detail, "null");
+	aa_json_string_or_null(detail, remote_user);
 	appendStringInfoString(detail, ", \"foreign_table\": ");
 	escape_json(detail, get_rel_name(relid));
 }

@@ -577,15 +577,9 @@ guard_record_setting(const char *name, const char *how, const char *value,
 	appendStringInfoString(&buf, ", \"how\": ");
 	escape_json(&buf, how);
 	appendStringInfoString(&buf, ", \"value\": ");
-	if (value)
-		escape_json(&buf, guard_setting_shown(name, value));
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, value ? guard_setting_shown(name, value) : NULL);
 	appendStringInfoString(&buf, ", \"previous\": ");
-	if (previous)
-		escape_json(&buf, guard_setting_shown(name, previous));
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, previous ? guard_setting_shown(name, previous) : NULL);
 	if (source >= 0 && source <= PGC_S_SESSION)
 	{
 		appendStringInfoString(&buf, ", \"source\": ");
@@ -730,20 +724,15 @@ guard_record_role_db_setting(Node *parsetree)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"setting\": ");
-	if (vs->kind == VAR_RESET_ALL)
-		appendStringInfoString(&buf, "null");
-	else
-		escape_json(&buf, vs->name);
+	aa_json_string_or_null(&buf, vs->kind == VAR_RESET_ALL ? NULL : vs->name);
 	appendStringInfoString(&buf, ", \"how\": ");
 	escape_json(&buf, psprintf("%s %s", how,
 							   vs->kind == VAR_SET_VALUE ? "SET" :
 							   vs->kind == VAR_RESET_ALL ? "RESET ALL" :
 							   vs->kind == VAR_RESET ? "RESET" : "SET DEFAULT"));
 	appendStringInfoString(&buf, ", \"value\": ");
-	if (value && vs->name)
-		escape_json(&buf, guard_setting_shown(vs->name, value));
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, (value && vs->name) ?
+						   guard_setting_shown(vs->name, value) : NULL);
 	if (role)
 	{
 		appendStringInfoString(&buf, ", \"role\": ");
@@ -1163,15 +1152,9 @@ guard_read_log_end(void)
 	appendStringInfoString(&buf, ", \"last_seq\": ");
 	appendStringInfoString(&buf, seq ? seq : "null");
 	appendStringInfoString(&buf, ", \"last_hash\": ");
-	if (hash)
-		escape_json(&buf, hash);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, hash);
 	appendStringInfoString(&buf, ", \"last_ts\": ");
-	if (ts)
-		escape_json(&buf, ts);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, ts);
 	appendStringInfoString(&buf, ", \"dropped_by\": ");
 	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
 	appendStringInfoString(&buf, ", \"login_role\": ");

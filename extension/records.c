@@ -712,10 +712,8 @@ aa_record_setting_change(Node *parsetree)
 	appendStringInfoString(&buf, ", \"how\": ");
 	escape_json(&buf, how);
 	appendStringInfoString(&buf, ", \"value\": ");
-	if (value && vs->kind == VAR_SET_VALUE)
-		escape_json(&buf, value);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, (value && vs->kind == VAR_SET_VALUE) ?
+						   value : NULL);
 	appendStringInfoChar(&buf, '}');
 	aa_capture_event("SET", NULL, NULL, NULL, buf.data);
 }

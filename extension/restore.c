@@ -442,10 +442,7 @@ restore_complete(void)
 	initStringInfo(&rest);
 	appendStringInfo(&rest, "\"records\": " INT64_FORMAT ", \"sources\": " UINT64_FORMAT ", \"head_seq\": " INT64_FORMAT ", \"head_hash\": ",
 					 res.checked, nsources, head_seq);
-	if (head_hash)
-		escape_json(&rest, head_hash);
-	else
-		appendStringInfoString(&rest, "null");
+	aa_json_string_or_null(&rest, head_hash);
 	appendStringInfoString(&rest, ", \"tables\": {");
 	first = true;
 	for (i = 0; i < (int) N_RESTORE_TABLES; i++)
@@ -589,15 +586,9 @@ aa_restore_update_done(const char *from, bool ok)
 		return;					/* nothing was updated */
 	initStringInfo(&rest);
 	appendStringInfoString(&rest, "\"object\": \"extension " AA_NAME "\", \"from\": ");
-	if (from)
-		escape_json(&rest, from);
-	else
-		appendStringInfoString(&rest, "null");
+	aa_json_string_or_null(&rest, from);
 	appendStringInfoString(&rest, ", \"to\": ");
-	if (to)
-		escape_json(&rest, to);
-	else
-		appendStringInfoString(&rest, "null");
+	aa_json_string_or_null(&rest, to);
 	aa_capture_event("MAINTENANCE", "extension " AA_NAME, NULL, NULL,
 					 restore_detail("ALTER EXTENSION UPDATE", rest.data));
 }

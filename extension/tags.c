@@ -333,20 +333,11 @@ tags_refuse_change(const char *relation, const char *column,
 	appendStringInfoString(&buf, "{\"action\": ");
 	escape_json(&buf, label ? "SECURITY LABEL" : "SECURITY LABEL IS NULL");
 	appendStringInfoString(&buf, ", \"object\": ");
-	if (column || relation)
-		escape_json(&buf, column ? column : relation);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, column ? column : relation);
 	appendStringInfoString(&buf, ", \"old\": ");
-	if (old)
-		escape_json(&buf, old);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, old);
 	appendStringInfoString(&buf, ", \"new\": ");
-	if (label)
-		escape_json(&buf, label);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, label);
 	appendStringInfoString(&buf, ", \"by\": ");
 	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
 	appendStringInfoChar(&buf, '}');
@@ -476,15 +467,9 @@ tag_change_record(const ObjectAddress *object, const char *old,
 	 */
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"old\": ");
-	if (old)
-		escape_json(&buf, old);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, old);
 	appendStringInfoString(&buf, ", \"new\": ");
-	if (label)
-		escape_json(&buf, label);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, label);
 	appendStringInfoString(&buf, ", \"by\": ");
 	escape_json(&buf, GetUserNameFromId(GetOuterUserId(), false));
 	if (why)
