@@ -1184,29 +1184,13 @@ degrade_row(ChainRow *c, const char *why)
 }
 
 /*
- * Write one batch in one transaction: chain, dictionary ids, multi-insert
- * with index maintenance, roll-up, ring position.  ERROR leaves the
- * transaction aborted and ws as it was before (writer_write undoes the
- * in-memory chain head); nothing is freed in the ring.  mode and why: see
- * WriteMode.
+ * Start the transaction of a batch, with SPI and a snapshot.  A database
+ * without the extension cannot take its records: they are discarded
+ * (writer_no_extension) and the batch fails.
  */
 static void
-write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
+batch_begin(void)
 {
-	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot **slots;
-	BulkInsertState bistate;
-	CommandId	cid;
-	int			nrows = 0;
-	int			i;
-	int64		max_pos = -1;
-	HTAB	   *cells;
-	HASHCTL		ctl;
-	pg_tz	   *tz;
-	int64		first_seq;
-
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -1226,19 +1210,18 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 				errmsg("access_audit records are waiting for a database that has no access_audit extension"),
 				errhint("Run CREATE EXTENSION access_audit in that database."));
 	}
+}
 
-	rel = table_open(ws.log_relid, RowExclusiveLock);
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	cid = GetCurrentCommandId(true);
-	bistate = GetBulkInsertState();
+/*
+ * At least n slots for rows of the log (rel), kept across batches in
+ * TopMemoryContext.  The slots' descriptor is a copy: after ALTER EXTENSION
+ * UPDATE widened the log's ids, they are made anew.
+ */
+static TupleTableSlot **
+batch_slots(Relation rel, int n)
+{
+	int			i;
 
-	/*
-	 * The slots' descriptor is a copy: after ALTER EXTENSION UPDATE widened
-	 * the log's ids, make them anew.
-	 */
 	if (ws.slot_desc != NULL &&
 		!equalTupleDescs(ws.slot_desc, RelationGetDescr(rel)))
 	{
@@ -1263,14 +1246,139 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		ws.nslots = n;
 		MemoryContextSwitchTo(old);
 	}
-	slots = ws.slots;
+	Assert(ws.nslots >= n);
+	return ws.slots;
+}
+
+/* an empty roll-up of the batch, in the current memory context */
+static HTAB *
+batch_rollup_new(void)
+{
+	HASHCTL		ctl;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(RollupKey);
 	ctl.entrysize = sizeof(RollupCell);
 	ctl.hcxt = CurrentMemoryContext;
-	cells = hash_create("access_audit roll-up", 256, &ctl,
-						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return hash_create("access_audit roll-up", 256, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * The detail of a record stored as a GAP (AA_WRITE_STUB): the bytes lost,
+ * its queue position and why the log refused it.
+ */
+static char *
+stub_detail(const AuditQueueItem *item, const char *why)
+{
+	StringInfoData d;
+
+	initStringInfo(&d);
+	appendStringInfo(&d, "{\"lost_bytes\": %lld, \"queue_position\": %llu, \"unstorable\": ",
+					 (long long) item->gap_bytes,
+					 (unsigned long long) item->pos);
+	escape_json(&d, degrade_str(why, 1000));
+	appendStringInfoChar(&d, '}');
+	return d.data;
+}
+
+/*
+ * Make item the next record of the chain in slot: its seq and hash, its
+ * dictionary ids, its share of the roll-up (cells, days in tz).  Extends
+ * the in-memory chain head.  Inside aa_dict_begin()/aa_dict_end().
+ */
+static void
+batch_row(AuditQueueItem *item, WriteMode mode, const char *why,
+		  TupleTableSlot *slot, HTAB *cells, pg_tz *tz)
+{
+	uint8		hash[AA_HASH_LEN];
+	ChainRow	c;
+	int64		session_id;
+	int64		shape_id;
+
+	if (mode == AA_WRITE_STUB)
+	{
+		item->rec.kind = AA_KIND_GAP;
+		item->gap_bytes = (int64) item->len;
+	}
+	item_to_chain(item, ws.last_seq + 1, &c);
+	if (mode == AA_WRITE_DEGRADED)
+		degrade_row(&c, why);
+	else if (mode == AA_WRITE_STUB)
+		c.detail = stub_detail(item, why);
+	aa_chain_hash(ws.last_hash, &c, hash);
+	ExecClearTuple(slot);
+	session_id = aa_dict_session_id(&c);
+	shape_id = aa_dict_shape_id(&c);
+	chain_to_data(&c, hash, session_id, shape_id,
+				  slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+	rollup_add(cells, &c, session_id, shape_id, tz);
+	ws.last_seq++;
+	memcpy(ws.last_hash, hash, AA_HASH_LEN);
+}
+
+/*
+ * After the rows of a batch are in the log, in the same transaction: the
+ * roll-up, the origins of ingested records, the ring position written up
+ * to (max_pos), and the SIEM lines (before the commit: a committed batch
+ * has been logged).
+ */
+static void
+batch_finish(HTAB *cells, int64 max_pos, int64 first_seq, int nrows)
+{
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', 'n'};
+	int			ret;
+
+	CommandCounterIncrement();
+	rollup_flush(cells);
+	origin_save();
+	args[0] = Int64GetDatum((int64) ws.ring_id);
+	args[1] = Int64GetDatum(max_pos);
+	args[2] = (Datum) 0;
+	ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "unexpected SPI result %d", ret);
+	if (aa_siem_level >= AA_SIEM_ALL)
+		aa_siem_log_records(first_seq, nrows);
+}
+
+/*
+ * Write one batch in one transaction: chain, dictionary ids, multi-insert
+ * with index maintenance, roll-up, ring position.  ERROR leaves the
+ * transaction aborted and ws as it was before (writer_write undoes the
+ * in-memory chain head); nothing is freed in the ring.  mode and why: see
+ * WriteMode.
+ */
+static void
+write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot **slots;
+	BulkInsertState bistate;
+	CommandId	cid;
+	int			nrows = 0;
+	int			i;
+	int64		max_pos = -1;
+	HTAB	   *cells;
+	pg_tz	   *tz;
+	int64		first_seq;
+
+	batch_begin();
+
+	rel = table_open(ws.log_relid, RowExclusiveLock);
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	cid = GetCurrentCommandId(true);
+	bistate = GetBulkInsertState();
+	slots = batch_slots(rel, n);
+
+	cells = batch_rollup_new();
 	tz = pg_tzset(aa_business_timezone);
 	if (tz == NULL)
 		tz = session_timezone;
@@ -1279,12 +1387,6 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	aa_dict_begin();
 	for (i = 0; i < n; i++)
 	{
-		TupleTableSlot *slot;
-		uint8		hash[AA_HASH_LEN];
-		ChainRow	c;
-		int64		session_id;
-		int64		shape_id;
-
 		/* already committed before a crash: never write twice */
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
 			continue;
@@ -1293,41 +1395,12 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		if (items[i].rec.kind == AA_KIND_READ &&
 			items[i].rec.origin_ring_id != 0 && origin_seen(&items[i].rec))
 			continue;
-
-		if (mode == AA_WRITE_STUB)
-		{
-			items[i].rec.kind = AA_KIND_GAP;
-			items[i].gap_bytes = (int64) items[i].len;
-		}
-		item_to_chain(&items[i], ws.last_seq + 1, &c);
-		if (mode == AA_WRITE_DEGRADED)
-			degrade_row(&c, why);
-		else if (mode == AA_WRITE_STUB)
-		{
-			StringInfoData d;
-
-			initStringInfo(&d);
-			appendStringInfo(&d, "{\"lost_bytes\": %lld, \"queue_position\": %llu, \"unstorable\": ",
-							 (long long) items[i].gap_bytes,
-							 (unsigned long long) items[i].pos);
-			escape_json(&d, degrade_str(why, 1000));
-			appendStringInfoChar(&d, '}');
-			c.detail = d.data;
-		}
-		aa_chain_hash(ws.last_hash, &c, hash);
-		slot = slots[nrows];
-		ExecClearTuple(slot);
-		session_id = aa_dict_session_id(&c);
-		shape_id = aa_dict_shape_id(&c);
-		chain_to_data(&c, hash, session_id, shape_id,
-					  slot->tts_values, slot->tts_isnull);
-		ExecStoreVirtualTuple(slot);
-		rollup_add(cells, &c, session_id, shape_id, tz);
+		batch_row(&items[i], mode, why, slots[nrows], cells, tz);
 		nrows++;
-		ws.last_seq++;
-		memcpy(ws.last_hash, hash, AA_HASH_LEN);
 	}
 	aa_dict_end();
+	Assert(nrows <= n);
+	Assert(ws.last_seq == first_seq + nrows - 1);
 
 #ifndef AA_BENCH_PACKED
 	if (nrows > 0)
@@ -1353,24 +1426,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	table_close(rel, RowExclusiveLock);
 
 	if (nrows > 0)
-	{
-		Datum		args[3];
-		char		nulls[3] = {' ', ' ', 'n'};
-		int			ret;
-
-		CommandCounterIncrement();
-		rollup_flush(cells);
-		origin_save();
-		args[0] = Int64GetDatum((int64) ws.ring_id);
-		args[1] = Int64GetDatum(max_pos);
-		args[2] = (Datum) 0;
-		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "unexpected SPI result %d", ret);
-		/* SIEM lines before the commit: a committed batch has been logged */
-		if (aa_siem_level >= AA_SIEM_ALL)
-			aa_siem_log_records(first_seq, nrows);
-	}
+		batch_finish(cells, max_pos, first_seq, nrows);
 
 	SPI_finish();
 	PopActiveSnapshot();
