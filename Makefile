@@ -5,6 +5,7 @@ OBJS = \
 	extension/access_audit.o \
 	extension/capture.o \
 	extension/chain.o \
+	extension/derived.o \
 	extension/detect.o \
 	extension/dict.o \
 	extension/guard.o \
@@ -12,9 +13,11 @@ OBJS = \
 	extension/plantrace.o \
 	extension/queue.o \
 	extension/quota.o \
+	extension/records.o \
 	extension/remote.o \
 	extension/rerun.o \
 	extension/restore.o \
+	extension/settings.o \
 	extension/siem.o \
 	extension/sql_api.o \
 	extension/tags.o \
@@ -66,7 +69,8 @@ extension/access_audit--1.1.sql: $(SQL_PARTS)
 extension/access_audit--1.0--1.1.sql: $(UPGRADE_1_1)
 	cat $(UPGRADE_1_1) > $@
 
-# C files follow pgindent's layout; see STYLE.md
+# C files follow pgindent's layout (CONTRIBUTING.md); new typedefs go into
+# extension/typedefs.list
 INDENT_OPTS = -bad -bap -bbb -bc -bl -cli1 -cp33 -cdb -nce -d0 -di12 -nfc1 -i4 -l79 -lp -lpl -nip -npro -sac -tpg -ts4
 .PHONY: indent indentcheck
 indent:

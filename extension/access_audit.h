@@ -4,7 +4,7 @@
  *		Settings, shared constants and the in-memory audit record.
  *
  * Every module includes this header.  The GUC variables are defined in
- * access_audit.c and only ever written by the GUC machinery; everything
+ * settings.c and only ever written by the GUC machinery; everything
  * else reads them.  AuditRecord is the one shape a record has between
  * capture and the queue: capture fills it, queue.c serialises it into the
  * ring, and writer.c decodes it back into the same struct.
@@ -17,10 +17,9 @@
 #ifndef ACCESS_AUDIT_H
 #define ACCESS_AUDIT_H
 
-#include "postgres.h"
-
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 
 /* Name used for shared memory, the LWLock tranche and the workers. */
@@ -35,7 +34,7 @@
 #define AA_ROLE_ANALYST	"access_audit_analyst"
 #define AA_ROLE_INGEST		"access_audit_ingest"
 
-/* Settings (access_audit.c) */
+/* Settings (settings.c) */
 extern bool aa_enabled;
 extern int	aa_queue_size_mb;
 extern int	aa_flush_interval_ms;
@@ -60,6 +59,7 @@ extern bool aa_settings_assigned;
 #define AA_BUSINESS_HOURS_END_DEFAULT	18
 
 extern void aa_business_hours(int *start, int *end);
+extern void aa_settings_define(void);
 
 /* access_audit.query_text: what of a statement's text a record keeps */
 #define AA_QUERY_TEXT_FULL			0
@@ -67,6 +67,10 @@ extern void aa_business_hours(int *start, int *end);
 
 extern char *aa_siem_log;
 extern int	aa_siem_level;
+extern int	aa_siem_parse_level(const char *value);
+
+/* justification a session gives for reads over a require_reason quota */
+extern char *aa_reason;
 
 /* Largest number of databases with pending records at one time. */
 #define AA_MAX_DATABASES	64
@@ -165,6 +169,40 @@ aa_scratch_buffer(StringInfoData *buf)
 	else
 		resetStringInfo(buf);
 	return buf;
+}
+
+/*
+ * Append s to buf as a JSON string, or null if s is NULL: the "value or
+ * null" of the JSON details of records.
+ */
+static inline void
+aa_json_string_or_null(StringInfo buf, const char *s)
+{
+	if (s)
+		escape_json(buf, s);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * Append s to the string array *arr (n used, cap allocated) unless it holds
+ * it already; grows the array in CurrentMemoryContext.
+ */
+static inline void
+aa_add_unique(const char ***arr, int *n, int *cap, const char *s)
+{
+	int			i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*arr)[i], s) == 0)
+			return;
+	if (*n >= *cap)
+	{
+		*cap = Max(8, *cap * 2);
+		*arr = *arr ? repalloc(*arr, sizeof(char *) * *cap) :
+			palloc(sizeof(char *) * *cap);
+	}
+	(*arr)[(*n)++] = s;
 }
 
 #endif							/* ACCESS_AUDIT_H */

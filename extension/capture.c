@@ -26,9 +26,10 @@
  * owners, server files, replication slots and remote servers read from
  * SQL, the routine a nested statement runs in (an fmgr hook keeps the
  * stack), the rows an audited statement sends as they leave (a wrapper of
- * its DestReceiver keeps the intent slot current), and event records
- * (settings, publications).  What a plan reads is worked out in
- * plantrace.c.  Parallel workers record only what they run inside the
+ * its DestReceiver keeps the intent slot current), and the publications
+ * a CREATE or ALTER PUBLICATION makes stream tagged columns.  What a plan
+ * reads is worked out in plantrace.c; who made a record and the text of its
+ * statement, and the records that are not reads, in records.c.  Parallel workers record only what they run inside the
  * copied plan, in their leader's name.
  *
  * IDENTIFICATION
@@ -40,32 +41,33 @@
 
 #include "access/genam.h"
 #include "access/parallel.h"
+#include "access/reloptions.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "access/sysattr.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
-#include "catalog/index.h"
 #include "catalog/pg_inherits.h"
-#include "catalog/pg_user_mapping.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_statistic.h"
-#include "catalog/pg_type.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_statistic_ext_data.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
 #include "commands/copy.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/progress.h"
+#include "common/ip.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
-#include "common/ip.h"
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -75,13 +77,9 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "pgstat.h"
+#include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
-#include "storage/proc.h"
-#include "utils/portal.h"
-#include "utils/rel.h"
-#include "access/reloptions.h"
-#include "utils/rls.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
@@ -92,7 +90,10 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -100,9 +101,11 @@
 #include "access_audit.h"
 #include "capture.h"
 #include "compat.h"
+#include "derived.h"
 #include "plantrace.h"
 #include "queue.h"
 #include "quota.h"
+#include "records.h"
 #include "rerun.h"
 #include "tags.h"
 
@@ -275,8 +278,6 @@ static Oid	routine_cached = InvalidOid;
 static char *routine_detail_cached = NULL;
 
 static InflightRecord *inflight = NULL;
-static int	nesting_level = 0;
-static bool capture_disabled = false;
 
 /*
  * CREATE MATERIALIZED VIEW and CREATE TABLE AS both fill their relation
@@ -294,12 +295,6 @@ static bool creating_matview = false;
 static int	refresh_level = -1;
 static bool refresh_query_seen = false;
 
-/* identity cache */
-static char *login_role_name = NULL;
-static Oid	effective_role_cached = InvalidOid;
-static char *effective_role_name = NULL;
-static char *client_addr_text = NULL;
-static bool client_addr_done = false;
 
 static void aa_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static int64 table_rows(Oid relid);
@@ -309,12 +304,7 @@ static void aa_fmgr_hook(FmgrHookEventType event, FmgrInfo * flinfo,
 static void aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS);
 static void aa_ExecutorFinish(QueryDesc *queryDesc);
 static void aa_ExecutorEnd(QueryDesc *queryDesc);
-static void record_setting_change(Node *parsetree);
 static void record_publication_change(Node *parsetree);
-static void capture_event_lists(const char *command, const char **rels,
-								int nrels, const char **cols, int ncols,
-								const char **tags, int ntags,
-								const char *detail);
 static void aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							  bool readOnlyTree, ProcessUtilityContext context,
 							  ParamListInfo params, QueryEnvironment *queryEnv,
@@ -356,7 +346,7 @@ aa_needs_fmgr_hook(Oid fn_oid)
 
 	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
 		return true;
-	if (fn_oid < FirstNormalObjectId || capture_disabled)
+	if (fn_oid < FirstNormalObjectId || aa_capture_disabled)
 		return false;
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	if (!HeapTupleIsValid(tup))
@@ -422,10 +412,7 @@ routine_detail(void)
 	appendStringInfoString(&buf, "{\"routine\": ");
 	escape_json(&buf, format_procedure_qualified(fn));
 	appendStringInfoString(&buf, ", \"routine_owner\": ");
-	if (owner)
-		escape_json(&buf, owner);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, owner);
 	appendStringInfoChar(&buf, '}');
 	MemoryContextSwitchTo(old);
 	routine_detail_cached = buf.data;
@@ -433,465 +420,11 @@ routine_detail(void)
 	return routine_detail_cached;
 }
 
-/*
- * Turn capture off in this process (the writer, so it never audits itself).
- */
-void
-aa_capture_disable(void)
-{
-	capture_disabled = true;
-}
-
-/*
- * Should this process capture at all?
- *
- * A parallel worker runs a copy of part of its leader's plan; the leader
- * records that plan (with the workers' rows, from instrumentation), so the
- * worker's own plan (nesting level 0) is not recorded again.  Statements
- * the worker runs inside it (the body of a PARALLEL SAFE function called
- * from the copied plan) exist only there: the worker records those, in the
- * name of its leader (fill_identity()).
- */
-static inline bool
-capture_wanted(void)
-{
-	return aa_enabled && !capture_disabled &&
-		(!IsParallelWorker() || nesting_level > 0) &&
-		aa_queue_ready() && MyDatabaseId != InvalidOid;
-}
-
-/* ---------------------------------------------------------------------
- * Identity
- * ---------------------------------------------------------------------
- */
-
-/*
- * The client address of this parallel worker's leader, from the leader's
- * backend status entry (a worker has no connection of its own); NULL for a
- * local connection or if the leader is not found.  Allocated in
- * TopMemoryContext.
- */
-static char *
-leader_client_addr(void)
-{
-	int			pid;
-	int			n;
-	int			i;
-
-	if (MyProc == NULL || MyProc->lockGroupLeader == NULL)
-		return NULL;
-	pid = MyProc->lockGroupLeader->pid;
-	n = pgstat_fetch_stat_numbackends();
-	for (i = 1; i <= n; i++)
-	{
-		LocalPgBackendStatus *local = aa_local_beentry_compat(i);
-		PgBackendStatus *be;
-		char		host[NI_MAXHOST];
-
-		if (local == NULL)
-			continue;
-		be = &local->backendStatus;
-		if (be->st_procpid != pid)
-			continue;
-		if (be->st_clientaddr.addr.ss_family != AF_INET &&
-			be->st_clientaddr.addr.ss_family != AF_INET6)
-			return NULL;
-		host[0] = '\0';
-		if (pg_getnameinfo_all(&be->st_clientaddr.addr,
-							   be->st_clientaddr.salen,
-							   host, sizeof(host), NULL, 0,
-							   NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-			return NULL;
-		return MemoryContextStrdup(TopMemoryContext, host);
-	}
-	return NULL;
-}
-
-/*
- * Fill who/where fields of rec; strings are copied into cxt.  Needs a
- * transaction (role names come from the syscache, cached per backend).
- */
-static void
-fill_identity(AuditRecord *rec, MemoryContext cxt)
-{
-	Oid			uid = GetUserId();
-	bool		trusted = false;
-
-	if (login_role_name == NULL)
-		login_role_name = MemoryContextStrdup(TopMemoryContext,
-											  GetUserNameFromId(GetAuthenticatedUserId(), false));
-	if (uid != effective_role_cached || effective_role_name == NULL)
-	{
-		char	   *name = GetUserNameFromId(uid, true);
-
-		if (effective_role_name)
-			pfree(effective_role_name);
-		effective_role_name = MemoryContextStrdup(TopMemoryContext,
-												  name ? name : "?");
-		effective_role_cached = uid;
-	}
-	if (!client_addr_done && IsParallelWorker())
-	{
-		client_addr_text = leader_client_addr();
-		client_addr_done = true;
-	}
-	if (!client_addr_done && MyProcPort != NULL)
-	{
-		char		host[NI_MAXHOST];
-
-		if (MyProcPort->raddr.addr.ss_family == AF_INET ||
-			MyProcPort->raddr.addr.ss_family == AF_INET6)
-		{
-			host[0] = '\0';
-			if (pg_getnameinfo_all(&MyProcPort->raddr.addr,
-								   MyProcPort->raddr.salen,
-								   host, sizeof(host), NULL, 0,
-								   NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-				client_addr_text = MemoryContextStrdup(TopMemoryContext, host);
-		}
-		client_addr_done = true;
-	}
-
-	rec->login_role = login_role_name;
-	rec->effective_role = effective_role_name;
-	rec->client_addr = client_addr_text;
-	rec->application_name = (application_name && application_name[0]) ?
-		MemoryContextStrdup(cxt, application_name) : NULL;
-	rec->backend_pid = MyProcPid;
-
-	/*
-	 * A parallel worker works for its leader's session: the roles, the actor
-	 * and the application name are the leader's already (the parallel context
-	 * carries them); the process is the leader's too.
-	 */
-	if (IsParallelWorker() && MyProc != NULL && MyProc->lockGroupLeader != NULL)
-		rec->backend_pid = MyProc->lockGroupLeader->pid;
-
-	/*
-	 * application-level actor: trusted only from members of access_audit_app
-	 * that named it themselves (not a database or role default)
-	 */
-	if (aa_actor && aa_actor[0])
-	{
-		Oid			app = get_role_oid(AA_ROLE_APP, true);
-
-		trusted = aa_actor_own && OidIsValid(app) &&
-			has_privs_of_role(GetSessionUserId(), app);
-		if (trusted)
-		{
-			rec->actor = MemoryContextStrdup(cxt, aa_actor);
-			rec->claimed_actor = NULL;
-		}
-		else
-		{
-			rec->actor = login_role_name;
-			rec->claimed_actor = MemoryContextStrdup(cxt, aa_actor);
-		}
-	}
-	else
-	{
-		rec->actor = login_role_name;
-		rec->claimed_actor = NULL;
-	}
-}
-
-/*
- * A text of len bytes cut to at most max bytes: its head and its tail, on
- * character boundaries, with a comment in between saying how many bytes
- * were cut.  A statement behind a long leading comment (or with a long
- * middle) keeps what it does: what it reads is at its start, where it
- * reads from and its conditions are at its end.  Below 64 bytes there is
- * no room for both and only the head is kept.
- */
-static char *
-text_head_tail(const char *source, int len, int max, MemoryContext cxt)
-{
-	char		marker[64];
-	int			mlen;
-	int			budget;
-	int			head;
-	int			tail;
-	int			cut;
-	char	   *copy;
-
-	/* the marker is never longer than with the whole length in it */
-	mlen = snprintf(marker, sizeof(marker),
-					" /* access_audit: %d bytes cut */ ", len);
-	budget = max - mlen;
-	if (budget < 32)
-	{
-		head = pg_mbcliplen(source, len, max);
-		copy = MemoryContextAlloc(cxt, head + 1);
-		memcpy(copy, source, head);
-		copy[head] = '\0';
-		return copy;
-	}
-	head = pg_mbcliplen(source, len, budget / 2);
-	/* the tail starts at the first character boundary that leaves room */
-	tail = head;
-	while (tail < len && len - tail > budget - head)
-		tail += pg_mblen(source + tail);
-	cut = tail - head;
-	mlen = snprintf(marker, sizeof(marker),
-					" /* access_audit: %d bytes cut */ ", cut);
-	copy = MemoryContextAlloc(cxt, head + mlen + (len - tail) + 1);
-	memcpy(copy, source, head);
-	memcpy(copy + head, marker, mlen);
-	memcpy(copy + head + mlen, source + tail, len - tail);
-	copy[head + mlen + len - tail] = '\0';
-	return copy;
-}
-
-/* can c continue an identifier (so a digit after it is no number)? */
-static inline bool
-ident_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		(c >= '0' && c <= '9') || c == '_' || c == '$' ||
-		(unsigned char) c >= 0x80;
-}
-
-/*
- * The text of len bytes with its constants replaced by $n (numbered after
- * the highest parameter the text uses), for access_audit.query_text =
- * normalized: string literals ('...', E'...', B'...', X'...', U&'...',
- * dollar-quoted) and numbers.  Quoted identifiers and comments are kept.
- * A lexer of its own (no parse tree is at hand where records are made);
- * malformed text is copied as it is from where it stops making sense.
- * Returns a palloc'd string, its length in *outlen.
- */
-static char *
-normalize_constants(const char *src, int len, int *outlen)
-{
-	StringInfoData out;
-	int			next = 1;
-	int			i;
-
-	/* number after the highest $n already in the text */
-	for (i = 0; i < len; i++)
-	{
-		if (src[i] == '$' && i + 1 < len && src[i + 1] >= '0' &&
-			src[i + 1] <= '9' && (i == 0 || !ident_char(src[i - 1])))
-		{
-			int			n = 0;
-			int			j = i + 1;
-
-			while (j < len && src[j] >= '0' && src[j] <= '9' && n < 100000)
-				n = n * 10 + (src[j++] - '0');
-			if (n >= next)
-				next = n + 1;
-		}
-	}
-
-	initStringInfo(&out);
-	i = 0;
-	while (i < len)
-	{
-		char		c = src[i];
-		bool		prev_ident = i > 0 && ident_char(src[i - 1]);
-
-		/* comments: kept */
-		if (c == '-' && i + 1 < len && src[i + 1] == '-')
-		{
-			int			j = i;
-
-			while (j < len && src[j] != '\n')
-				j++;
-			appendBinaryStringInfo(&out, src + i, j - i);
-			i = j;
-			continue;
-		}
-		if (c == '/' && i + 1 < len && src[i + 1] == '*')
-		{
-			int			depth = 0;
-			int			j = i;
-
-			while (j < len)
-			{
-				if (src[j] == '/' && j + 1 < len && src[j + 1] == '*')
-				{
-					depth++;
-					j += 2;
-				}
-				else if (src[j] == '*' && j + 1 < len && src[j + 1] == '/')
-				{
-					depth--;
-					j += 2;
-					if (depth == 0)
-						break;
-				}
-				else
-					j++;
-			}
-			appendBinaryStringInfo(&out, src + i, j - i);
-			i = j;
-			continue;
-		}
-		/* quoted identifiers: kept */
-		if (c == '"')
-		{
-			int			j = i + 1;
-
-			while (j < len && !(src[j] == '"' && !(j + 1 < len && src[j + 1] == '"')))
-				j += (src[j] == '"') ? 2 : 1;
-			j = Min(j + 1, len);
-			appendBinaryStringInfo(&out, src + i, j - i);
-			i = j;
-			continue;
-		}
-		/* string literals, with an optional E, B, X, N or U& prefix */
-		if (!prev_ident)
-		{
-			int			q = i;
-			bool		backslash = false;
-
-			if ((c == 'E' || c == 'e') && i + 1 < len && src[i + 1] == '\'')
-			{
-				backslash = true;
-				q = i + 1;
-			}
-			else if ((c == 'B' || c == 'b' || c == 'X' || c == 'x' ||
-					  c == 'N' || c == 'n') && i + 1 < len && src[i + 1] == '\'')
-				q = i + 1;
-			else if ((c == 'U' || c == 'u') && i + 2 < len && src[i + 1] == '&' &&
-					 src[i + 2] == '\'')
-				q = i + 2;
-			if (src[q] == '\'')
-			{
-				int			j = q + 1;
-
-				while (j < len)
-				{
-					if (backslash && src[j] == '\\')
-						j += 2;
-					else if (src[j] == '\'' && j + 1 < len && src[j + 1] == '\'')
-						j += 2;
-					else if (src[j] == '\'')
-						break;
-					else
-						j++;
-				}
-				appendStringInfo(&out, "$%d", next++);
-				i = Min(j + 1, len);
-				continue;
-			}
-		}
-		/* dollar quotes: $$...$$ or $tag$...$tag$ */
-		if (c == '$' && !prev_ident)
-		{
-			int			j = i + 1;
-
-			while (j < len && (ident_char(src[j]) && src[j] != '$') &&
-				   !(j == i + 1 && src[j] >= '0' && src[j] <= '9'))
-				j++;
-			if (j < len && src[j] == '$')
-			{
-				int			taglen = j - i + 1;
-				int			k = j + 1;
-
-				while (k + taglen <= len && strncmp(src + k, src + i, taglen) != 0)
-					k++;
-				if (k + taglen <= len)
-				{
-					appendStringInfo(&out, "$%d", next++);
-					i = k + taglen;
-					continue;
-				}
-			}
-		}
-		/* numbers */
-		if (!prev_ident && ((c >= '0' && c <= '9') ||
-							(c == '.' && i + 1 < len && src[i + 1] >= '0' &&
-							 src[i + 1] <= '9')))
-		{
-			int			j = i;
-
-			while (j < len && (ident_char(src[j]) || src[j] == '.' ||
-							   ((src[j] == '+' || src[j] == '-') &&
-								(src[j - 1] == 'e' || src[j - 1] == 'E'))))
-				j++;
-			appendStringInfo(&out, "$%d", next++);
-			i = j;
-			continue;
-		}
-		appendStringInfoChar(&out, c);
-		i++;
-	}
-	*outlen = out.len;
-	return out.data;
-}
-
-/*
- * Statement text, cut to one statement, normalized if
- * access_audit.query_text says so, and cut to max_query_length bytes (its
- * head and tail, see text_head_tail()).
- */
-static char *
-statement_text(const char *source, int location, int len, MemoryContext cxt)
-{
-	int			srclen;
-	char	   *copy;
-
-	if (source == NULL)
-		return NULL;
-	srclen = strlen(source);
-	if (location < 0 || location > srclen)
-	{
-		location = 0;
-		len = srclen;
-	}
-	else if (len <= 0 || location + len > srclen)
-		len = srclen - location;
-	source += location;
-	/* trim leading white space the parser leaves in multi-statement strings */
-	while (len > 0 && (*source == ' ' || *source == '\n' || *source == '\t' ||
-					   *source == '\r'))
-	{
-		source++;
-		len--;
-	}
-	/* and the trailing semicolon of the last statement in the string */
-	while (len > 0 && (source[len - 1] == ';' || source[len - 1] == ' ' ||
-					   source[len - 1] == '\n' || source[len - 1] == '\t' ||
-					   source[len - 1] == '\r'))
-		len--;
-	if (aa_query_text == AA_QUERY_TEXT_NORMALIZED && len > 0)
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		source = normalize_constants(source, len, &len);
-		MemoryContextSwitchTo(old);
-	}
-	if (aa_max_query_length >= 0 && len > aa_max_query_length)
-		return text_head_tail(source, len, aa_max_query_length, cxt);
-	copy = MemoryContextAlloc(cxt, len + 1);
-	memcpy(copy, source, len);
-	copy[len] = '\0';
-	return copy;
-}
-
 /* ---------------------------------------------------------------------
  * Building the record
  * ---------------------------------------------------------------------
  */
 
-/* append s to a string array unless present */
-static void
-add_unique(const char ***arr, int *n, int *cap, const char *s)
-{
-	int			i;
-
-	for (i = 0; i < *n; i++)
-		if (strcmp((*arr)[i], s) == 0)
-			return;
-	if (*n >= *cap)
-	{
-		*cap = Max(8, *cap * 2);
-		*arr = *arr ? repalloc(*arr, sizeof(char *) * *cap) :
-			palloc(sizeof(char *) * *cap);
-	}
-	(*arr)[(*n)++] = s;
-}
 
 
 /*
@@ -938,337 +471,26 @@ aa_counting_exec(PlanState *node)
  * A copy of tagged data is tagged data: CREATE TABLE AS, SELECT INTO and
  * materialized views give each of their columns the tag of the tagged
  * columns it is computed from (traced like the record's output columns),
- * so that later reads of the copy are audited too.  The executor computes
- * them here; tags.c applies them after the statement, on a stack of
- * entries (one per statement, nested CREATE TABLE AS included) kept in
- * TopTransactionContext and forgotten with the transaction.
+ * so that later reads of the copy are audited too.  derived.c works them
+ * out; the executor pushes them to tags.c (aa_tags_derived_push), which
+ * applies them after the statement.
  */
 static const char *command_name(QueryDesc *qd);
-static List *derived_stack = NIL;
-static LocalTransactionId derived_lxid = InvalidLocalTransactionId;
-
-static void
-derived_check_xact(void)
-{
-	if (derived_lxid != AA_MY_LXID)
-	{
-		derived_stack = NIL;	/* its memory went with the transaction */
-		derived_lxid = AA_MY_LXID;
-	}
-}
-
-int
-aa_capture_derived_depth(void)
-{
-	derived_check_xact();
-	return list_length(derived_stack);
-}
-
-/* the first entry pushed since depth; it and those after it are removed */
-AuditDerivedTags *
-aa_capture_derived_take(int depth)
-{
-	AuditDerivedTags *d = NULL;
-
-	derived_check_xact();
-	if (list_length(derived_stack) > depth)
-		d = list_nth(derived_stack, depth);
-	while (list_length(derived_stack) > depth)
-		derived_stack = list_delete_last(derived_stack);
-	return d;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
-/*
- * One tag for a column computed from columns with tags (a label holds one):
- * the longest ':'-prefix they share (pii:phone and pii:email give pii),
- * else the first in sort order.
- */
-static char *
-derived_label(const char **tags, int ntags)
-{
-	const char *first;
-	int			len;
-	int			k;
-
-	qsort(tags, ntags, sizeof(char *), cmp_str);
-	first = tags[0];
-	len = strlen(first);
-	for (k = 0; k < ntags; k++)
-	{
-		const char *t = tags[k];
-		int			i = 0;
-
-		while (i < len && t[i] == first[i])
-			i++;
-		/* keep whole parts: pii:a and pii:ab share pii, not pii:a */
-		if (!((i == len || first[i] == ':') && (t[i] == ':' || t[i] == '\0')))
-		{
-			do
-				i--;
-			while (i > 0 && first[i] != ':');
-			i = Max(i, 0);
-		}
-		len = i;
-	}
-	if (len == 0)
-		return pstrdup(first);
-	return pnstrdup(first, len);
-}
-
-/*
- * The tags of the columns a target list makes (its non-junk entries, in
- * order; evaluated at plan node top), allocated in cxt: each takes the
- * tagged columns its value is computed from, "copied by <command>".
- * Returns NULL if none does.
- */
-static AuditDerivedTags *
-derived_tags_of(PlannedStmt *stmt, List *tlist, Plan *top,
-				const char *command, MemoryContext cxt)
-{
-	int			nrt = list_length(stmt->rtable);
-	MemoryContext old;
-	AuditDerivedTags *d;
-	OutputTrace base;
-	ListCell   *lc;
-	int			i = 0;
-	bool		any = false;
-
-	memset(&base, 0, sizeof(base));
-	aa_collect_initplans(stmt->planTree, &base);
-	foreach(lc, stmt->subplans)
-		aa_collect_initplans(lfirst(lc), &base);
-
-	old = MemoryContextSwitchTo(cxt);
-	d = palloc0(sizeof(AuditDerivedTags));
-	foreach(lc, tlist)
-		d->natts += ((TargetEntry *) lfirst(lc))->resjunk ? 0 : 1;
-	d->labels = palloc0(sizeof(char *) * Max(d->natts, 1));
-	d->whys = palloc0(sizeof(char *) * Max(d->natts, 1));
-	MemoryContextSwitchTo(old);
-
-	foreach(lc, tlist)
-	{
-		TargetEntry *tle = lfirst(lc);
-		OutputTrace t;
-		const char **tags = NULL;
-		int			ntags = 0,
-					cap_tags = 0;
-		StringInfoData from;
-		int			rti;
-
-		if (tle->resjunk)
-			continue;
-		memset(&t, 0, sizeof(t));
-		t.stmt = stmt;
-		t.out = palloc0(sizeof(Bitmapset *) * (nrt + 1));
-		t.initplans = base.initplans;
-		t.skip_counts = true;
-		aa_trace_expr((Node *) tle->expr, top, &t);
-		aa_fold_children(stmt, t.out);
-		initStringInfo(&from);
-		for (rti = 1; rti <= nrt; rti++)
-		{
-			RangeTblEntry *rte = rt_fetch(rti, stmt->rtable);
-			AuditRelTags *rt;
-			Bitmapset  *sel;
-			AttrNumber	a;
-			bool		whole;
-
-			if (rte->rtekind != RTE_RELATION ||
-				(aa_rte_required_perms_compat(stmt, rte) & ACL_SELECT) == 0 ||
-				(rt = aa_tags_lookup(rte->relid)) == NULL)
-				continue;
-
-			/*
-			 * A whole row, or an expression we cannot follow, may carry any
-			 * column the statement reads.
-			 */
-			sel = aa_rte_selected_cols_compat(stmt, rte);
-			whole = t.unknown || bms_is_member(ATTBIT(0), t.out[rti]);
-			for (a = 1; a <= rt->natts; a++)
-			{
-				AuditColumnTags *col = &rt->cols[a];
-				bool		used;
-				int			k;
-
-				if (col->qualname == NULL)
-					continue;
-				if (whole)
-					used = bms_is_member(ATTBIT(a), sel) ||
-						bms_is_member(ATTBIT(0), sel);
-				else
-					used = bms_is_member(ATTBIT(a), t.out[rti]);
-				if (!used)
-					continue;
-				for (k = 0; k < col->ntags; k++)
-					add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
-				appendStringInfo(&from, "%s%s", from.len ? ", " : "", col->qualname);
-			}
-		}
-		if (ntags > 0)
-		{
-			old = MemoryContextSwitchTo(cxt);
-			d->labels[i] = derived_label(tags, ntags);
-			d->whys[i] = psprintf("copied by %s from %s", command, from.data);
-			MemoryContextSwitchTo(old);
-			any = true;
-		}
-		i++;
-	}
-	return any ? d : NULL;
-}
 
 /* CREATE TABLE AS and friends: the new relation's tags, for tags.c */
 static void
 derived_tags_push(QueryDesc *queryDesc)
 {
 	AuditDerivedTags *d = NULL;
-	MemoryContext old;
 
 	if (queryDesc->plannedstmt->planTree != NULL)
 	{
 		Plan	   *top = queryDesc->plannedstmt->planTree;
 
-		d = derived_tags_of(queryDesc->plannedstmt, top->targetlist, top,
-							command_name(queryDesc), TopTransactionContext);
+		d = aa_derived_tags_of(queryDesc->plannedstmt, top->targetlist, top,
+							   command_name(queryDesc), TopTransactionContext);
 	}
-	derived_check_xact();
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	derived_stack = lappend(derived_stack, d);
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * Copies into tables that exist: the INSERTs, UPDATEs and MERGE actions of a
- * statement (its plan, or data-modifying WITH queries) that write values
- * computed from tagged columns into columns without a tag.  A list of
- * DmlCopy, labelled by tags.c when the statement completes
- * (aa_ExecutorEnd), so that reading the copy is audited as reading the
- * original is.
- */
-typedef struct DmlCopy
-{
-	Oid			relid;
-	AuditDerivedTags *d;
-} DmlCopy;
-
-/*
- * One list of values written: tlist, evaluated at plan node at, writes the
- * columns colnos (NIL: each entry's resno, as INSERT's do) of the relation
- * at range table index target.  Columns tagged already need nothing.
- */
-static List *
-dml_copy_add(List *copies, PlannedStmt *stmt, Index target, List *tlist,
-			 Plan *at, List *colnos, const char *command, MemoryContext cxt)
-{
-	Oid			relid = rt_fetch(target, stmt->rtable)->relid;
-	AuditRelTags *rt = aa_tags_lookup(relid);
-	AuditDerivedTags *d;
-	MemoryContext old;
-	DmlCopy    *c;
-	ListCell   *lc;
-	int			i = 0;
-	bool		any = false;
-
-	if ((d = derived_tags_of(stmt, tlist, at, command, cxt)) == NULL)
-		return copies;
-	old = MemoryContextSwitchTo(cxt);
-	d->attnos = palloc0(sizeof(AttrNumber) * Max(d->natts, 1));
-	foreach(lc, tlist)
-	{
-		TargetEntry *tle = lfirst(lc);
-		AttrNumber	a = 0;
-
-		if (tle->resjunk)
-			continue;
-		if (colnos == NIL)
-			a = tle->resno;
-		else if (i < list_length(colnos))
-			a = (AttrNumber) list_nth_int(colnos, i);
-		d->attnos[i] = a;
-		if (rt != NULL && a >= 1 && a <= rt->natts && rt->cols[a].ntags > 0)
-			d->labels[i] = NULL;
-		any |= d->labels[i] != NULL;
-		i++;
-	}
-	if (any)
-	{
-		c = palloc(sizeof(DmlCopy));
-		c->relid = relid;
-		c->d = d;
-		copies = lappend(copies, c);
-	}
-	MemoryContextSwitchTo(old);
-	return copies;
-}
-
-static List *
-dml_copies(PlannedStmt *stmt, MemoryContext cxt)
-{
-	List	   *tops = list_make1(stmt->planTree);
-	List	   *copies = NIL;
-	ListCell   *lc;
-
-	if (stmt->hasModifyingCTE)
-		tops = list_concat(tops, stmt->subplans);
-	foreach(lc, tops)
-	{
-		ModifyTable *mt = lfirst(lc);
-		Plan	   *sub;
-		Index		target;
-		ListCell   *lc2;
-
-		if (mt == NULL || !IsA(mt, ModifyTable) || (sub = outerPlan(mt)) == NULL)
-			continue;
-
-		/*
-		 * The values written are numbered for the first result relation,
-		 * which is the target itself unless it has partitions or children; an
-		 * INSERT into a partitioned table names the table in rootRelation and
-		 * numbers its columns.
-		 */
-		target = linitial_int(mt->resultRelations);
-		if (mt->operation == CMD_INSERT)
-		{
-			if (mt->rootRelation != 0)
-				target = mt->rootRelation;
-			copies = dml_copy_add(copies, stmt, target, sub->targetlist,
-								  sub, NIL, "INSERT", cxt);
-		}
-		else if (mt->rootRelation != 0 || list_length(mt->resultRelations) != 1)
-			continue;
-		else if (mt->operation == CMD_UPDATE)
-		{
-			/* the subplan computes the new values of the SET columns */
-			copies = dml_copy_add(copies, stmt, target, sub->targetlist,
-								  sub, linitial(mt->updateColnosLists),
-								  "UPDATE", cxt);
-		}
-		else if (mt->operation == CMD_MERGE)
-		{
-			/* each action's target list, evaluated at the ModifyTable */
-			foreach(lc2, linitial(mt->mergeActionLists))
-			{
-				MergeAction *a = lfirst(lc2);
-
-				if (a->commandType == CMD_INSERT)
-					copies = dml_copy_add(copies, stmt, target,
-										  a->targetList, (Plan *) mt, NIL,
-										  "MERGE", cxt);
-				else if (a->commandType == CMD_UPDATE)
-					copies = dml_copy_add(copies, stmt, target,
-										  a->targetList, (Plan *) mt,
-										  a->updateColnos, "MERGE", cxt);
-			}
-		}
-	}
-	return copies;
+	aa_tags_derived_push(d);
 }
 
 /*
@@ -1287,7 +509,7 @@ plan_copies(PlanAuditInfo *pai, MemoryContext cxt)
 
 	if (pai->copies_epoch != epoch)
 	{
-		pai->copies = dml_copies(pai->stmt, pai->cb_cxt);
+		pai->copies = aa_derived_dml_copies(pai->stmt, pai->cb_cxt);
 		pai->copies_epoch = epoch;
 	}
 	if (pai->copies == NIL)
@@ -1392,13 +614,13 @@ stats_note_column(StatsReads *st, AuditRelTags *tags, AttrNumber attno,
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	int			i;
 
-	add_unique(&st->columns, &st->n_columns, &st->cap_columns,
-			   pstrdup(col->qualname));
+	aa_add_unique(&st->columns, &st->n_columns, &st->cap_columns,
+				  pstrdup(col->qualname));
 	for (i = 0; i < col->ntags; i++)
-		add_unique(&st->tags, &st->n_tags, &st->cap_tags,
-				   pstrdup(col->tags[i]));
-	add_unique(&st->relations, &st->n_relations, &st->cap_relations,
-			   pstrdup(tags->qualname));
+		aa_add_unique(&st->tags, &st->n_tags, &st->cap_tags,
+					  pstrdup(col->tags[i]));
+	aa_add_unique(&st->relations, &st->n_relations, &st->cap_relations,
+				  pstrdup(tags->qualname));
 	MemoryContextSwitchTo(old);
 }
 
@@ -2211,21 +1433,21 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 			if (!whole && !bms_is_member(ATTBIT(attno), sel))
 				continue;
 			any = true;
-			add_unique(&rec->columns, &rec->n_columns, &cap_col,
-					   pstrdup(col->qualname));
+			aa_add_unique(&rec->columns, &rec->n_columns, &cap_col,
+						  pstrdup(col->qualname));
 			for (i = 0; i < col->ntags; i++)
-				add_unique(&rec->tags, &rec->n_tags, &cap_tag,
-						   pstrdup(col->tags[i]));
+				aa_add_unique(&rec->tags, &rec->n_tags, &cap_tag,
+							  pstrdup(col->tags[i]));
 			output = t.unknown ||
 				bms_is_member(ATTBIT(attno), t.out[rti]) ||
 				bms_is_member(ATTBIT(0), t.out[rti]);
 			if (!output)
-				add_unique(&rec->predicate_columns, &rec->n_predicate,
-						   &cap_pred, pstrdup(col->qualname));
+				aa_add_unique(&rec->predicate_columns, &rec->n_predicate,
+							  &cap_pred, pstrdup(col->qualname));
 		}
 		if (any)
-			add_unique(&rec->relations, &rec->n_relations, &cap_rel,
-					   pstrdup(tags->qualname));
+			aa_add_unique(&rec->relations, &rec->n_relations, &cap_rel,
+						  pstrdup(tags->qualname));
 	}
 
 	/*
@@ -2261,20 +1483,20 @@ build_plan_record(PlannedStmt *stmt, AuditRecord *rec, MemoryContext cxt,
 					!child_column_own_tag(stmt, rti, attno))
 					continue;
 				any = true;
-				add_unique(&rec->columns, &rec->n_columns, &cap_col,
-						   pstrdup(col->qualname));
+				aa_add_unique(&rec->columns, &rec->n_columns, &cap_col,
+							  pstrdup(col->qualname));
 				for (i = 0; i < col->ntags; i++)
-					add_unique(&rec->tags, &rec->n_tags, &cap_tag,
-							   pstrdup(col->tags[i]));
+					aa_add_unique(&rec->tags, &rec->n_tags, &cap_tag,
+								  pstrdup(col->tags[i]));
 				if (!(t.unknown ||
 					  bms_is_member(ATTBIT(attno), t.out[rti]) ||
 					  bms_is_member(ATTBIT(0), t.out[rti])))
-					add_unique(&rec->predicate_columns, &rec->n_predicate,
-							   &cap_pred, pstrdup(col->qualname));
+					aa_add_unique(&rec->predicate_columns, &rec->n_predicate,
+								  &cap_pred, pstrdup(col->qualname));
 			}
 			if (any)
-				add_unique(&rec->relations, &rec->n_relations, &cap_rel,
-						   pstrdup(tags->qualname));
+				aa_add_unique(&rec->relations, &rec->n_relations, &cap_rel,
+							  pstrdup(tags->qualname));
 		}
 	}
 
@@ -2846,7 +2068,7 @@ inflight_new(MemoryContext cxt, EState *estate)
 	ir->start = GetCurrentTimestamp();
 	ir->rec.kind = AA_KIND_READ;
 	ir->rec.ts = GetCurrentStatementStartTimestamp();
-	ir->rec.nesting_level = nesting_level;
+	ir->rec.nesting_level = aa_nesting_level;
 	ir->cb.func = inflight_reset_callback;
 	ir->cb.arg = ir;
 	MemoryContextRegisterResetCallback(cxt, &ir->cb);
@@ -2928,15 +2150,15 @@ error_row_rel(Oid root, bool table_select, Oid relid, AuditRecord *out,
 								  ACL_SELECT) != ACLCHECK_OK)
 			continue;
 		any = true;
-		add_unique(&out->columns, &out->n_columns, cap_col,
-				   pstrdup(col->qualname));
+		aa_add_unique(&out->columns, &out->n_columns, cap_col,
+					  pstrdup(col->qualname));
 		for (i = 0; i < col->ntags; i++)
-			add_unique(&out->tags, &out->n_tags, cap_tag,
-					   pstrdup(col->tags[i]));
+			aa_add_unique(&out->tags, &out->n_tags, cap_tag,
+						  pstrdup(col->tags[i]));
 	}
 	if (any)
-		add_unique(&out->relations, &out->n_relations, cap_rel,
-				   pstrdup(tags->qualname));
+		aa_add_unique(&out->relations, &out->n_relations, cap_rel,
+					  pstrdup(tags->qualname));
 }
 
 /*
@@ -2999,12 +2221,12 @@ error_row_lists(PlannedStmt *stmt, const AuditRecord *rec, MemoryContext cxt)
 
 	/* and the statement's own reads */
 	for (i = 0; i < rec->n_columns; i++)
-		add_unique(&out->columns, &out->n_columns, &cap_col, rec->columns[i]);
+		aa_add_unique(&out->columns, &out->n_columns, &cap_col, rec->columns[i]);
 	for (i = 0; i < rec->n_relations; i++)
-		add_unique(&out->relations, &out->n_relations, &cap_rel,
-				   rec->relations[i]);
+		aa_add_unique(&out->relations, &out->n_relations, &cap_rel,
+					  rec->relations[i]);
 	for (i = 0; i < rec->n_tags; i++)
-		add_unique(&out->tags, &out->n_tags, &cap_tag, rec->tags[i]);
+		aa_add_unique(&out->tags, &out->n_tags, &cap_tag, rec->tags[i]);
 	out->predicate_columns = rec->predicate_columns;
 	out->n_predicate = rec->n_predicate;
 	MemoryContextSwitchTo(old);
@@ -3374,10 +2596,7 @@ append_foreign_target(StringInfo detail, Oid relid)
 	if (remote_user == NULL && mapped)
 		remote_user = GetUserNameFromId(uid, true);
 	appendStringInfoString(detail, ", \"remote_user\": ");
-	if (remote_user)
-		escape_json(detail, remote_user);
-	else
-		appendStringInfoString(detail, "null");
+	aa_json_string_or_null(detail, remote_user);
 	appendStringInfoString(detail, ", \"foreign_table\": ");
 	escape_json(detail, get_rel_name(relid));
 }
@@ -3437,11 +2656,11 @@ record_special_calls(QueryDesc *queryDesc, List *calls)
 
 		rec.kind = AA_KIND_READ;
 		rec.ts = GetCurrentStatementStartTimestamp();
-		rec.nesting_level = nesting_level;
-		rec.query = statement_text(queryDesc->sourceText,
-								   queryDesc->plannedstmt->stmt_location,
-								   queryDesc->plannedstmt->stmt_len,
-								   CurrentMemoryContext);
+		rec.nesting_level = aa_nesting_level;
+		rec.query = aa_record_statement_text(queryDesc->sourceText,
+											 queryDesc->plannedstmt->stmt_location,
+											 queryDesc->plannedstmt->stmt_len,
+											 CurrentMemoryContext);
 		rec.query_id = (int64) pgstat_get_my_query_id();
 		rec.detail = detail.data;
 		if (tags != NULL && tags->tagged)
@@ -3454,20 +2673,20 @@ record_special_calls(QueryDesc *queryDesc, List *calls)
 			{
 				if (tags->cols[attno].qualname == NULL)
 					continue;
-				add_unique(&rec.columns, &rec.n_columns, &cap_col,
-						   tags->cols[attno].qualname);
+				aa_add_unique(&rec.columns, &rec.n_columns, &cap_col,
+							  tags->cols[attno].qualname);
 				for (i = 0; i < tags->cols[attno].ntags; i++)
-					add_unique(&rec.tags, &rec.n_tags, &cap_tag,
-							   tags->cols[attno].tags[i]);
+					aa_add_unique(&rec.tags, &rec.n_tags, &cap_tag,
+								  tags->cols[attno].tags[i]);
 			}
-			add_unique(&rec.relations, &rec.n_relations, &cap_rel,
-					   tags->qualname);
+			aa_add_unique(&rec.relations, &rec.n_relations, &cap_rel,
+						  tags->qualname);
 			rec.tagged_rows = table_rows(relid);
 		}
 		else
 			rec.command = sc->remote ? "REMOTE READ" :
 				sc->file ? "SERVER FILE READ" : "REPLICATION";
-		fill_identity(&rec, CurrentMemoryContext);
+		aa_record_fill_identity(&rec, CurrentMemoryContext);
 		aa_queue_push(&rec);
 	}
 }
@@ -3556,11 +2775,11 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 	ir->rec.query_id = (int64) queryDesc->plannedstmt->queryId;
 	if (ir->rec.query_id == 0)
 		ir->rec.query_id = (int64) pgstat_get_my_query_id();
-	ir->rec.query = statement_text(queryDesc->sourceText,
-								   queryDesc->plannedstmt->stmt_location,
-								   queryDesc->plannedstmt->stmt_len, cxt);
-	fill_identity(&ir->rec, cxt);
-	if (nesting_level > 0 && routine_depth > 0)
+	ir->rec.query = aa_record_statement_text(queryDesc->sourceText,
+											 queryDesc->plannedstmt->stmt_location,
+											 queryDesc->plannedstmt->stmt_len, cxt);
+	aa_record_fill_identity(&ir->rec, cxt);
+	if (aa_nesting_level > 0 && routine_depth > 0)
 	{
 		const char *rd = routine_detail();
 
@@ -3619,9 +2838,70 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 }
 
 /*
+ * Should this statement be audited at all?  Not when this process does not
+ * capture, for EXPLAIN without ANALYZE, without any tag in the database,
+ * nor for the statements REFRESH MATERIALIZED VIEW CONCURRENTLY runs after
+ * the view's query (see refresh_level).
+ */
+static bool
+statement_wanted(QueryDesc *queryDesc, int eflags)
+{
+	return aa_capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		!(refresh_level == aa_nesting_level && refresh_query_seen &&
+		  queryDesc->dest->mydest != DestTransientRel) &&
+		queryDesc->plannedstmt != NULL && aa_tags_active();
+}
+
+/*
+ * What the plan reads, before standard start: records the special calls
+ * it makes (see "Server files and replication slots read from SQL"),
+ * found once per plan, and asks for row instrumentation of a parallel plan
+ * that reads tagged columns.  Returns the plan's audit info if it reads
+ * tagged columns, else NULL.
+ */
+static PlanAuditInfo *
+plan_audit_prepare(QueryDesc *queryDesc)
+{
+	PlanAuditInfo *pai = plan_info_get(queryDesc->plannedstmt);
+
+	if (!pai->special_checked)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
+
+		pai->special = special_calls(queryDesc->plannedstmt);
+		pai->special_checked = true;
+		MemoryContextSwitchTo(old);
+	}
+	if (pai->special != NIL)
+		record_special_calls(queryDesc, pai->special);
+
+	/*
+	 * Rows read by parallel workers reach the leader only through
+	 * instrumentation; serial plans count their tagged scans' rows with
+	 * aa_counting_exec() instead.
+	 */
+	if (!pai->audit)
+		return NULL;
+	if (queryDesc->plannedstmt->parallelModeNeeded)
+		queryDesc->instrument_options |= INSTRUMENT_ROWS;
+	return pai;
+}
+
+/* Does the statement write tables (see "Rows shown in errors")? */
+static bool
+statement_writes(QueryDesc *queryDesc)
+{
+	return queryDesc->operation == CMD_INSERT ||
+		queryDesc->operation == CMD_UPDATE ||
+		queryDesc->operation == CMD_DELETE ||
+		queryDesc->operation == CMD_MERGE ||
+		queryDesc->plannedstmt->hasModifyingCTE;
+}
+
+/*
  * ExecutorStart hook: decide whether the statement reads tagged columns
  * (before standard start, so scan nodes get row instrumentation), then
- * open the in-flight record in es_query_cxt.
+ * open the in-flight record in es_query_cxt (start_record).
  */
 static void
 aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
@@ -3629,44 +2909,13 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	PlanAuditInfo *pai = NULL;
 	bool		watch_writes = false;
 
-	if (refresh_level == nesting_level &&
+	if (refresh_level == aa_nesting_level &&
 		queryDesc->dest->mydest == DestTransientRel)
 		refresh_query_seen = true;
-	if (capture_wanted() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		!(refresh_level == nesting_level && refresh_query_seen &&
-		  queryDesc->dest->mydest != DestTransientRel) &&
-		queryDesc->plannedstmt != NULL && aa_tags_active())
+	if (statement_wanted(queryDesc, eflags))
 	{
-		pai = plan_info_get(queryDesc->plannedstmt);
-
-		/* see "Server files and replication slots read from SQL" */
-		if (!pai->special_checked)
-		{
-			MemoryContext old = MemoryContextSwitchTo(pai->cb_cxt);
-
-			pai->special = special_calls(queryDesc->plannedstmt);
-			pai->special_checked = true;
-			MemoryContextSwitchTo(old);
-		}
-		if (pai->special != NIL)
-			record_special_calls(queryDesc, pai->special);
-
-		/*
-		 * Rows read by parallel workers reach the leader only through
-		 * instrumentation; serial plans count their tagged scans' rows with
-		 * aa_counting_exec() instead.
-		 */
-		if (!pai->audit)
-			pai = NULL;
-		else if (queryDesc->plannedstmt->parallelModeNeeded)
-			queryDesc->instrument_options |= INSTRUMENT_ROWS;
-
-		/* see "Rows shown in errors" */
-		watch_writes = queryDesc->operation == CMD_INSERT ||
-			queryDesc->operation == CMD_UPDATE ||
-			queryDesc->operation == CMD_DELETE ||
-			queryDesc->operation == CMD_MERGE ||
-			queryDesc->plannedstmt->hasModifyingCTE;
+		pai = plan_audit_prepare(queryDesc);
+		watch_writes = statement_writes(queryDesc);
 	}
 
 	if (prev_ExecutorStart)
@@ -3812,7 +3061,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			queryDesc->dest = (DestReceiver *) cr;
 		}
 	}
-	nesting_level++;
+	aa_nesting_level++;
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
@@ -3823,7 +3072,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	PG_CATCH();
 	{
 		queryDesc->dest = saved_dest;
-		nesting_level--;
+		aa_nesting_level--;
 		if (ir && ir->estate)
 		{
 			add_run_rows(ir, queryDesc, rerun);
@@ -3836,7 +3085,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	}
 	PG_END_TRY();
 	queryDesc->dest = saved_dest;
-	nesting_level--;
+	aa_nesting_level--;
 	if (ir)
 	{
 		add_run_rows(ir, queryDesc, rerun);
@@ -3858,7 +3107,7 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 {
 	InflightRecord *ir = inflight ? inflight_find(queryDesc->estate) : NULL;
 
-	nesting_level++;
+	aa_nesting_level++;
 	PG_TRY();
 	{
 		if (prev_ExecutorFinish)
@@ -3868,7 +3117,7 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 	}
 	PG_CATCH();
 	{
-		nesting_level--;
+		aa_nesting_level--;
 		if (ir && ir->estate)
 		{
 			ir->failed = true;
@@ -3878,7 +3127,7 @@ aa_ExecutorFinish(QueryDesc *queryDesc)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	nesting_level--;
+	aa_nesting_level--;
 }
 
 /*
@@ -4025,11 +3274,11 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 			if (!listed)
 				continue;
 		}
-		add_unique(&ir->rec.columns, &ir->rec.n_columns, &cap_col,
-				   pstrdup(col->qualname));
+		aa_add_unique(&ir->rec.columns, &ir->rec.n_columns, &cap_col,
+					  pstrdup(col->qualname));
 		for (i = 0; i < col->ntags; i++)
-			add_unique(&ir->rec.tags, &ir->rec.n_tags, &cap_tag,
-					   pstrdup(col->tags[i]));
+			aa_add_unique(&ir->rec.tags, &ir->rec.n_tags, &cap_tag,
+						  pstrdup(col->tags[i]));
 	}
 	if (ir->rec.n_columns == 0)
 	{
@@ -4039,13 +3288,13 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 		MemoryContextDelete(cxt);
 		return NULL;
 	}
-	add_unique(&ir->rec.relations, &ir->rec.n_relations, &cap_rel,
-			   pstrdup(tags->qualname));
+	aa_add_unique(&ir->rec.relations, &ir->rec.n_relations, &cap_rel,
+				  pstrdup(tags->qualname));
 	ir->rec.command = "COPY";
 	ir->rec.query_id = (int64) pgstat_get_my_query_id();
-	ir->rec.query = statement_text(queryString, pstmt->stmt_location,
-								   pstmt->stmt_len, cxt);
-	fill_identity(&ir->rec, cxt);
+	ir->rec.query = aa_record_statement_text(queryString, pstmt->stmt_location,
+											 pstmt->stmt_len, cxt);
+	aa_record_fill_identity(&ir->rec, cxt);
 	aa_quota_annotate(&ir->rec, cxt);	/* quota.c: the session's reason */
 	MemoryContextSwitchTo(old);
 	ir->in_run = true;
@@ -4223,11 +3472,11 @@ table_code_note(List **notes, Oid relid, const char *command,
 		}
 		if (!used)
 			continue;
-		add_unique(&tc->rec.columns, &tc->rec.n_columns, &cap_col,
-				   pstrdup(col->qualname));
+		aa_add_unique(&tc->rec.columns, &tc->rec.n_columns, &cap_col,
+					  pstrdup(col->qualname));
 		for (i = 0; i < col->ntags; i++)
-			add_unique(&tc->rec.tags, &tc->rec.n_tags, &cap_tag,
-					   pstrdup(col->tags[i]));
+			aa_add_unique(&tc->rec.tags, &tc->rec.n_tags, &cap_tag,
+						  pstrdup(col->tags[i]));
 	}
 	/* the table's own name, where it is no column: a whole-row reference */
 	if (!rc.whole)
@@ -4252,8 +3501,8 @@ table_code_note(List **notes, Oid relid, const char *command,
 		pfree(tc);
 		return;
 	}
-	add_unique(&tc->rec.relations, &tc->rec.n_relations, &cap_rel,
-			   pstrdup(tags->qualname));
+	aa_add_unique(&tc->rec.relations, &tc->rec.n_relations, &cap_rel,
+				  pstrdup(tags->qualname));
 	initStringInfo(&detail);
 	appendStringInfoString(&detail, "{\"attaches\": ");
 	escape_json(&detail, what);
@@ -4261,12 +3510,12 @@ table_code_note(List **notes, Oid relid, const char *command,
 					 count_rows ? "true" : "false");
 	tc->rec.kind = AA_KIND_READ;
 	tc->rec.ts = GetCurrentStatementStartTimestamp();
-	tc->rec.nesting_level = nesting_level;
+	tc->rec.nesting_level = aa_nesting_level;
 	tc->rec.command = command;
 	tc->rec.query = query;
 	tc->rec.query_id = (int64) pgstat_get_my_query_id();
 	tc->rec.detail = detail.data;
-	fill_identity(&tc->rec, CurrentMemoryContext);
+	aa_record_fill_identity(&tc->rec, CurrentMemoryContext);
 	/* counted before the command runs: one that fails has read them too */
 	if (count_rows)
 		tc->rec.tagged_rows = table_rows(relid);
@@ -4297,8 +3546,8 @@ table_code_notes(PlannedStmt *pstmt, const char *queryString)
 	if (rerun == NIL && !attaches)
 		return NIL;
 	command = CreateCommandName(parsetree);
-	query = statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
-						   CurrentMemoryContext);
+	query = aa_record_statement_text(queryString, pstmt->stmt_location, pstmt->stmt_len,
+									 CurrentMemoryContext);
 
 	/* code the command runs again over every row (rerun.c) */
 	foreach(rlc, rerun)
@@ -4582,9 +3831,9 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		save_refresh_seen = refresh_query_seen;
 	List	   *code_notes = NIL;
 
-	if (capture_wanted() && aa_tags_active() && IsTransactionState())
+	if (aa_capture_wanted() && aa_tags_active() && IsTransactionState())
 		code_notes = table_code_notes(pstmt, queryString);
-	if (IsA(parsetree, CopyStmt) && capture_wanted())
+	if (IsA(parsetree, CopyStmt) && aa_capture_wanted())
 	{
 		ir = copy_to_record(pstmt, (CopyStmt *) parsetree, queryString);
 		if (ir)
@@ -4592,7 +3841,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	if (nests)
-		nesting_level++;
+		aa_nesting_level++;
 	if (IsA(parsetree, CreateTableAsStmt))
 		creating_matview =
 			((CreateTableAsStmt *) parsetree)->objtype == OBJECT_MATVIEW;
@@ -4601,7 +3850,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, RefreshMatViewStmt) &&
 		((RefreshMatViewStmt *) parsetree)->concurrent)
 	{
-		refresh_level = nesting_level;
+		refresh_level = aa_nesting_level;
 		refresh_query_seen = false;
 	}
 	PG_TRY();
@@ -4616,7 +3865,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		refresh_level = save_refresh_level;
 		refresh_query_seen = save_refresh_seen;
 		if (nests)
-			nesting_level--;
+			aa_nesting_level--;
 		if (ir && ir->cb.arg)
 		{
 			ir->in_run = false;
@@ -4630,7 +3879,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	refresh_level = save_refresh_level;
 	refresh_query_seen = save_refresh_seen;
 	if (nests)
-		nesting_level--;
+		aa_nesting_level--;
 
 	if (ir && ir->cb.arg)
 	{
@@ -4640,43 +3889,8 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	table_code_push(code_notes, true);
-	record_setting_change(parsetree);
+	aa_record_setting_change(parsetree);
 	record_publication_change(parsetree);
-}
-
-/*
- * The column names of a pg_publication_tables row's attnames: every column
- * the publication streams (PostgreSQL lists them all when it has no column
- * list; NULL only for a table without columns).
- */
-static Datum *
-published_names(Datum names, bool isnull, int *n)
-{
-	Datum	   *elems = NULL;
-
-	*n = 0;
-	if (!isnull)
-		deconstruct_array(DatumGetArrayTypeP(names), NAMEOID, NAMEDATALEN,
-						  false, TYPALIGN_CHAR, &elems, NULL, n);
-	return elems;
-}
-
-/* detail of a publication event: {"publication": ..., "why": ...} */
-static char *
-publication_detail(const char *pubname, const char *why)
-{
-	StringInfoData detail;
-
-	initStringInfo(&detail);
-	appendStringInfoString(&detail, "{\"publication\": ");
-	escape_json(&detail, pubname);
-	if (why)
-	{
-		appendStringInfoString(&detail, ", \"why\": ");
-		escape_json(&detail, why);
-	}
-	appendStringInfoChar(&detail, '}');
-	return detail.data;
 }
 
 /*
@@ -4712,10 +3926,10 @@ record_publication_change(Node *parsetree)
 	}
 	else
 		return;
-	if (!capture_wanted() || !aa_tags_active())
+	if (!aa_capture_wanted() || !aa_tags_active())
 		return;
 
-	detail = publication_detail(pubname, NULL);
+	detail = aa_publication_detail(pubname, NULL);
 
 	SPI_connect();
 	args[0] = CStringGetTextDatum(pubname);
@@ -4749,7 +3963,7 @@ record_publication_change(Node *parsetree)
 
 		if (rt == NULL)
 			continue;
-		elems = published_names(names, isnull, &nelems);
+		elems = aa_publication_names(names, isnull, &nelems);
 		for (a = 1; a <= rt->natts; a++)
 		{
 			AuditColumnTags *col = &rt->cols[a];
@@ -4764,240 +3978,13 @@ record_publication_change(Node *parsetree)
 				published = strcmp(NameStr(*DatumGetName(elems[k])), attname) == 0;
 			if (!published)
 				continue;
-			add_unique(&cols, &ncols, &cap_cols, col->qualname);
+			aa_add_unique(&cols, &ncols, &cap_cols, col->qualname);
 			for (k = 0; k < col->ntags; k++)
-				add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
+				aa_add_unique(&tags, &ntags, &cap_tags, col->tags[k]);
 		}
 		if (ncols > 0)
-			capture_event_lists(command, &rt->qualname, 1, cols, ncols,
-								tags, ntags, detail);
+			aa_capture_event_lists(command, &rt->qualname, 1, cols, ncols,
+								   tags, ntags, detail);
 	}
 	SPI_finish();
-}
-
-/*
- * The publications that stream a relation, with the names of the columns
- * each streams: its column list (of the relation itself or of the ancestor
- * it is published through), else every column.  Covers FOR TABLE (the
- * relation or a partition ancestor), TABLES IN SCHEMA (of either) and FOR
- * ALL TABLES, for relations that can be published at all.
- *
- * Everything is read by OID under the query's snapshot.  pg_publication_tables
- * is not used: it looks each publication up again by name in the catalog,
- * and fails with "publication does not exist" for one dropped after the
- * snapshot was taken (another session's DROP PUBLICATION while a column is
- * tagged).
- */
-static const char *const publications_of_relation_sql =
-"WITH rels AS ("
-"  SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1) a"
-"  UNION SELECT $1::pg_catalog.oid),"
-" nsps AS ("
-"  SELECT c.relnamespace FROM pg_catalog.pg_class c"
-"   WHERE c.oid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM rels))"
-"SELECT p.pubname::pg_catalog.text,"
-"       CASE WHEN p.puballtables OR sch.found OR mem.all_columns"
-"            THEN (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum)"
-"                    FROM pg_catalog.pg_attribute a"
-"                   WHERE a.attrelid OPERATOR(pg_catalog.=) $1"
-"                     AND a.attnum OPERATOR(pg_catalog.>) 0"
-"                     AND NOT a.attisdropped"
-"                     AND a.attgenerated OPERATOR(pg_catalog.=) '')"
-"            ELSE mem.columns END"
-"  FROM pg_catalog.pg_publication p"
-"  CROSS JOIN LATERAL ("
-"       SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS found,"
-"              pg_catalog.bool_or(pr.prattrs IS NULL) AS all_columns,"
-"              (SELECT pg_catalog.array_agg(DISTINCT a.attname)"
-"                 FROM pg_catalog.pg_publication_rel pr2"
-"                 JOIN pg_catalog.pg_attribute a"
-"                   ON a.attrelid OPERATOR(pg_catalog.=) pr2.prrelid"
-"                  AND a.attnum OPERATOR(pg_catalog.=) ANY (pr2.prattrs::pg_catalog.int2[])"
-"                WHERE pr2.prpubid OPERATOR(pg_catalog.=) p.oid"
-"                  AND pr2.prrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM rels)) AS columns"
-"         FROM pg_catalog.pg_publication_rel pr"
-"        WHERE pr.prpubid OPERATOR(pg_catalog.=) p.oid"
-"          AND pr.prrelid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM rels)) mem"
-"  CROSS JOIN LATERAL ("
-"       SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS found"
-"         FROM pg_catalog.pg_publication_namespace pn"
-"        WHERE pn.pnpubid OPERATOR(pg_catalog.=) p.oid"
-"          AND pn.pnnspid OPERATOR(pg_catalog.=) ANY (SELECT relnamespace FROM nsps)) sch"
-" WHERE (p.puballtables OR mem.found OR sch.found)"
-"   AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-"                WHERE c.oid OPERATOR(pg_catalog.=) $1"
-"                  AND c.relkind IN ('r', 'p')"
-"                  AND c.relpersistence OPERATOR(pg_catalog.=) 'p'"
-"                  AND c.oid OPERATOR(pg_catalog.>=) 16384"
-"                  AND c.relnamespace OPERATOR(pg_catalog.<>)"
-"                      'pg_catalog'::pg_catalog.regnamespace"
-"                  AND c.relnamespace OPERATOR(pg_catalog.<>)"
-"                      'information_schema'::pg_catalog.regnamespace)"
-" ORDER BY 1";
-
-/*
- * A column tagged while its table is published (by SECURITY LABEL, or as a
- * copy of tagged data: a table made or filled under FOR ALL TABLES or
- * TABLES IN SCHEMA) starts a standing export of tagged data just as CREATE
- * PUBLICATION does: record one PUBLICATION event per publication that
- * streams it, with the tag it takes.  subid 0 tags the whole relation.
- * Called by tags.c as the label is set.
- */
-void
-aa_capture_tag_published(Oid relid, int32 subid, const char *label)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1];
-	char	   *nsp;
-	char	   *rel;
-	const char *relname;
-	char	   *attname = NULL;
-	int			ret;
-	uint64		i;
-
-	if (!capture_wanted() || label == NULL ||
-		(nsp = get_namespace_name(get_rel_namespace(relid))) == NULL ||
-		(rel = get_rel_name(relid)) == NULL)
-		return;
-	if (subid > 0 && (attname = get_attname(relid, (AttrNumber) subid, true)) == NULL)
-		return;
-	relname = quote_qualified_identifier(nsp, rel);
-
-	SPI_connect();
-	args[0] = ObjectIdGetDatum(relid);
-	ret = SPI_execute_with_args(publications_of_relation_sql,
-								1, argtypes, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the publications of \"%s\"", relname);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *pubname = SPI_getvalue(tup, desc, 1);
-		bool		isnull;
-		Datum		names = SPI_getbinval(tup, desc, 2, &isnull);
-		int			nelems;
-		Datum	   *elems = published_names(names, isnull, &nelems);
-		const char **cols = NULL;
-		int			ncols = 0,
-					cap_cols = 0;
-		int			k;
-
-		/*
-		 * A repeatable-read snapshot still shows a publication dropped since:
-		 * it streams nothing any more.
-		 */
-		if (!OidIsValid(get_publication_oid(pubname, true)))
-			continue;
-		for (k = 0; k < nelems; k++)
-		{
-			const char *name = NameStr(*DatumGetName(elems[k]));
-
-			if (attname == NULL || strcmp(name, attname) == 0)
-				add_unique(&cols, &ncols, &cap_cols,
-						   psprintf("%s.%s", relname, quote_identifier(name)));
-		}
-		if (ncols == 0)
-			continue;
-		capture_event_lists("PUBLICATION", &relname, 1, cols, ncols, &label, 1,
-							publication_detail(pubname, "tagged while published"));
-	}
-	SPI_finish();
-}
-
-/*
- * Turning auditing off, or changing how it works, is itself an audit
- * record: SET, RESET and ALTER SYSTEM of an access_audit.* setting (except
- * access_audit.actor, which applications set all the time, and
- * access_audit.maintenance, which the guard records).  Runs after the
- * statement succeeded, so only changes that happened are recorded.
- */
-static void
-record_setting_change(Node *parsetree)
-{
-	VariableSetStmt *vs = NULL;
-	const char *how;
-	char	   *value;
-	StringInfoData buf;
-
-	if (IsA(parsetree, VariableSetStmt))
-	{
-		vs = (VariableSetStmt *) parsetree;
-		how = vs->is_local ? "SET LOCAL" : "SET";
-	}
-	else if (IsA(parsetree, AlterSystemStmt))
-	{
-		vs = ((AlterSystemStmt *) parsetree)->setstmt;
-		how = "ALTER SYSTEM";
-	}
-	else
-		return;
-	if (vs == NULL || vs->name == NULL ||
-		strncmp(vs->name, "access_audit.", 13) != 0 ||
-		strcmp(vs->name, "access_audit.actor") == 0 ||
-		strcmp(vs->name, "access_audit.maintenance") == 0 ||
-		!IsTransactionState() ||
-		!OidIsValid(get_extension_oid(AA_NAME, true)))
-		return;
-
-	value = ExtractSetVariableArgs(vs);
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"setting\": ");
-	escape_json(&buf, vs->name);
-	appendStringInfoString(&buf, ", \"how\": ");
-	escape_json(&buf, how);
-	appendStringInfoString(&buf, ", \"value\": ");
-	if (value && vs->kind == VAR_SET_VALUE)
-		escape_json(&buf, value);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoChar(&buf, '}');
-	aa_capture_event("SET", NULL, NULL, NULL, buf.data);
-}
-
-/*
- * Record a non-read event (a tag change, a maintenance action) as an
- * audit record of this statement.  Called inside a transaction.
- */
-void
-aa_capture_event(const char *command, const char *relation,
-				 const char *column, const char *tag, const char *detail)
-{
-	capture_event_lists(command, &relation, relation ? 1 : 0,
-						&column, column ? 1 : 0, &tag, tag ? 1 : 0, detail);
-}
-
-/* an event record with lists of relations, columns and tags */
-static void
-capture_event_lists(const char *command, const char **rels, int nrels,
-					const char **cols, int ncols, const char **tags,
-					int ntags, const char *detail)
-{
-	AuditRecord rec;
-	MemoryContext cxt = CurrentMemoryContext;
-
-	if (capture_disabled || !aa_queue_ready() || MyDatabaseId == InvalidOid)
-		return;
-	/* only where there is a log to take it (SET ... maintenance anywhere) */
-	if (IsTransactionState() && !OidIsValid(get_extension_oid(AA_NAME, true)))
-		return;
-	memset(&rec, 0, sizeof(rec));
-	rec.kind = AA_KIND_READ;
-	rec.ts = GetCurrentStatementStartTimestamp();
-	/* a refused action is recorded as a failed statement */
-	if (strcmp(command, "REFUSED") == 0)
-		rec.outcome = AA_OUTCOME_ERROR;
-	rec.nesting_level = nesting_level > 0 ? nesting_level - 1 : 0;
-	rec.command = command;
-	rec.query = statement_text(debug_query_string, -1, 0, cxt);
-	rec.query_id = (int64) pgstat_get_my_query_id();
-	rec.detail = detail;
-	rec.relations = rels;
-	rec.n_relations = nrels;
-	rec.columns = cols;
-	rec.n_columns = ncols;
-	rec.tags = tags;
-	rec.n_tags = ntags;
-	fill_identity(&rec, cxt);
-	aa_queue_push(&rec);
 }

@@ -12,10 +12,10 @@
 #ifndef AA_CHAIN_H
 #define AA_CHAIN_H
 
-#include "access_audit.h"
-
 #include "common/sha2.h"
 #include "lib/stringinfo.h"
+
+#include "access_audit.h"
 
 #define AA_HASH_LEN PG_SHA256_DIGEST_LENGTH
 

@@ -15,17 +15,15 @@
 #ifndef AA_COMPAT_H
 #define AA_COMPAT_H
 
-#include "postgres.h"
-
-#include "miscadmin.h"
 #include "access/genam.h"
 #include "catalog/pg_class.h"
-#include "nodes/parsenodes.h"
+#include "catalog/pg_namespace.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
-#include "catalog/pg_namespace.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"

@@ -459,25 +459,15 @@ iso_dow(int32 day)
 }
 
 /*
- * Read the source's rows of days lo .. d1 with volume > 0 (CTEs agg and
- * wrel/seen): fills the actor table with each actor's days (not yet sorted
- * or merged) and marks (actor, relation) pairs.
+ * Open a cursor over the source's rows of days lo .. d1 with volume > 0:
+ * day, volume, rows, off-hours rows, actor, relation.
  */
-static DetectActor *
-load_source(Oid source, int32 lo, int32 w_lo, int32 d1, DetectStrTab *actors,
-			int *nactors, DetectPair **pairs_out, uint32 *pmask_out)
+static Portal
+source_cursor_open(Oid source, int32 lo, int32 d1)
 {
 	StringInfoData q;
 	Oid			argtypes[2] = {DATEOID, DATEOID};
 	Datum		args[2];
-	Portal		portal;
-	DetectActor *act;
-	int			maxact = 1024;
-	DetectStrTab rels;
-	DetectPair *pairs = NULL;
-	uint32		pmask = 0;
-	int64		npairs = 0;
-	MemoryContext work = CurrentMemoryContext;
 
 	initStringInfo(&q);
 	appendStringInfo(&q,
@@ -491,8 +481,125 @@ load_source(Oid source, int32 lo, int32 w_lo, int32 d1, DetectStrTab *actors,
 														 ObjectIdGetDatum(source))));
 	args[0] = DateADTGetDatum(lo);
 	args[1] = DateADTGetDatum(d1);
-	portal = SPI_cursor_open_with_args(NULL, q.data, 2, argtypes, args, NULL,
-									   true, 0);
+	return SPI_cursor_open_with_args(NULL, q.data, 2, argtypes, args, NULL,
+									 true, 0);
+}
+
+/*
+ * Make room in the open-addressing table of (actor, relation) pairs for
+ * need pairs at a load under one half (*pairs, *pmask: table and mask;
+ * the table grows four times what is needed, rehashing every pair).
+ */
+static void
+pairs_reserve(DetectPair **pairs, uint32 *pmask, uint64 need)
+{
+	uint32		cap = 1024;
+	DetectPair *old = *pairs;
+	uint32		oldcap = old ? *pmask + 1 : 0;
+	uint32		k;
+
+	if (need * 2 <= (uint64) *pmask)
+		return;
+	while ((uint64) cap < need * 4)
+		cap <<= 1;
+	*pairs = MemoryContextAllocHuge(CurrentMemoryContext,
+									sizeof(DetectPair) * (Size) cap);
+	memset(*pairs, 0, sizeof(DetectPair) * (Size) cap);
+	*pmask = cap - 1;
+	for (k = 0; k < oldcap; k++)
+	{
+		if (old[k].key != 0)
+		{
+			uint32		j = pair_hash(old[k].key) & *pmask;
+
+			while ((*pairs)[j].key != 0)
+				j = (j + 1) & *pmask;
+			(*pairs)[j] = old[k];
+		}
+	}
+	if (old)
+		pfree(old);
+}
+
+/*
+ * The index of the actor named t in actors and *act, adding it (with no
+ * days yet) if new; *act grows as needed (*maxact entries).
+ */
+static int
+actor_id(DetectStrTab *actors, DetectActor **act, int *maxact, int *nactors,
+		 text *t)
+{
+	bool		added;
+	int			a = strtab_id(actors, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+							  &added);
+
+	if (added)
+	{
+		if (a == *maxact)
+		{
+			*maxact *= 2;
+			*act = repalloc(*act, sizeof(DetectActor) * *maxact);
+		}
+		memset(&(*act)[a], 0, sizeof(DetectActor));
+		(*act)[a].name = actors->strs[a];
+		(*act)[a].len = actors->lens[a];
+		(*act)[a].hash = actors->hashes[a];
+		(*act)[a].maxdays = 0;
+		(*nactors)++;
+	}
+	Assert(a < *maxact);
+	return a;
+}
+
+/*
+ * Append to ac's days the day of row tup (desc: source_cursor_open's
+ * columns), whose volume is vol.
+ */
+static void
+actor_add_day(DetectActor *ac, HeapTuple tup, TupleDesc desc, int32 day,
+			  double vol)
+{
+	DetectDay  *dd;
+	bool		isnull;
+	Datum		d;
+
+	if (ac->ndays == ac->maxdays)
+	{
+		ac->maxdays = Max(32, ac->maxdays * 2);
+		if (ac->days == NULL)
+			ac->days = palloc(sizeof(DetectDay) * ac->maxdays);
+		else
+			ac->days = repalloc(ac->days, sizeof(DetectDay) * ac->maxdays);
+	}
+	dd = &ac->days[ac->ndays++];
+	dd->day = day;
+	dd->vol = vol;
+	d = heap_getattr(tup, 3, desc, &isnull);
+	dd->rws = isnull ? 0 : DatumGetFloat8(d);
+	d = heap_getattr(tup, 4, desc, &isnull);
+	dd->off = isnull ? 0 : DatumGetFloat8(d);
+}
+
+/*
+ * Read the source's rows of days lo .. d1 with volume > 0 (CTEs agg and
+ * wrel/seen): fills the actor table with each actor's days (not yet sorted
+ * or merged) and marks (actor, relation) pairs: in the window (from w_lo),
+ * or seen before it.
+ */
+static DetectActor *
+load_source(Oid source, int32 lo, int32 w_lo, int32 d1, DetectStrTab *actors,
+			int *nactors, DetectPair **pairs_out, uint32 *pmask_out)
+{
+	Portal		portal;
+	DetectActor *act;
+	int			maxact = 1024;
+	DetectStrTab rels;
+	DetectPair *pairs = NULL;
+	uint32		pmask = 0;
+	int64		npairs = 0;
+	MemoryContext work = CurrentMemoryContext;
+
+	portal = source_cursor_open(source, lo, d1);
 	/* SPI calls may leave their own context current: come back each time. */
 	MemoryContextSwitchTo(work);
 
@@ -515,33 +622,7 @@ load_source(Oid source, int32 lo, int32 w_lo, int32 d1, DetectStrTab *actors,
 		desc = SPI_tuptable->tupdesc;
 
 		/* Room for every pair read so far at a load under one half. */
-		if ((uint64) (npairs + nrows) * 2 > (uint64) pmask)
-		{
-			uint32		cap = 1024;
-			DetectPair *old = pairs;
-			uint32		oldcap = pairs ? pmask + 1 : 0;
-			uint32		k;
-
-			while ((uint64) cap < (uint64) (npairs + nrows) * 4)
-				cap <<= 1;
-			pairs = MemoryContextAllocHuge(CurrentMemoryContext,
-										   sizeof(DetectPair) * (Size) cap);
-			memset(pairs, 0, sizeof(DetectPair) * (Size) cap);
-			pmask = cap - 1;
-			for (k = 0; k < oldcap; k++)
-			{
-				if (old[k].key != 0)
-				{
-					uint32		j = pair_hash(old[k].key) & pmask;
-
-					while (pairs[j].key != 0)
-						j = (j + 1) & pmask;
-					pairs[j] = old[k];
-				}
-			}
-			if (old)
-				pfree(old);
-		}
+		pairs_reserve(&pairs, &pmask, (uint64) (npairs + nrows));
 
 		for (i = 0; i < nrows; i++)
 		{
@@ -552,8 +633,6 @@ load_source(Oid source, int32 lo, int32 w_lo, int32 d1, DetectStrTab *actors,
 			int			a;
 			int			rel;
 			bool		added;
-			DetectActor *ac;
-			DetectDay  *dd;
 			DetectPair *p;
 			int32		day;
 			double		vol;
@@ -562,42 +641,10 @@ load_source(Oid source, int32 lo, int32 w_lo, int32 d1, DetectStrTab *actors,
 			/* A NULL actor can match no peer group or window: skip it. */
 			if (isnull)
 				continue;
-			t = DatumGetTextPP(d);
-			a = strtab_id(actors, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
-			if (added)
-			{
-				if (a == maxact)
-				{
-					maxact *= 2;
-					act = repalloc(act, sizeof(DetectActor) * maxact);
-				}
-				memset(&act[a], 0, sizeof(DetectActor));
-				act[a].name = actors->strs[a];
-				act[a].len = actors->lens[a];
-				act[a].hash = actors->hashes[a];
-				act[a].maxdays = 0;
-				(*nactors)++;
-			}
-			ac = &act[a];
-
+			a = actor_id(actors, &act, &maxact, nactors, DatumGetTextPP(d));
 			day = DatumGetDateADT(heap_getattr(tup, 1, desc, &isnull));
 			vol = DatumGetFloat8(heap_getattr(tup, 2, desc, &isnull));
-
-			if (ac->ndays == ac->maxdays)
-			{
-				ac->maxdays = Max(32, ac->maxdays * 2);
-				if (ac->days == NULL)
-					ac->days = palloc(sizeof(DetectDay) * ac->maxdays);
-				else
-					ac->days = repalloc(ac->days, sizeof(DetectDay) * ac->maxdays);
-			}
-			dd = &ac->days[ac->ndays++];
-			dd->day = day;
-			dd->vol = vol;
-			d = heap_getattr(tup, 3, desc, &isnull);
-			dd->rws = isnull ? 0 : DatumGetFloat8(d);
-			d = heap_getattr(tup, 4, desc, &isnull);
-			dd->off = isnull ? 0 : DatumGetFloat8(d);
+			actor_add_day(&act[a], tup, desc, day, vol);
 
 			/* Relations: in the window, or seen before it. */
 			d = heap_getattr(tup, 6, desc, &isnull);

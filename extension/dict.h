@@ -12,11 +12,11 @@
 #ifndef AA_DICT_H
 #define AA_DICT_H
 
-#include "access_audit.h"
-#include "chain.h"
-
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
+
+#include "access_audit.h"
+#include "chain.h"
 
 /*
  * Sessions (who and from where) and shapes (what statement, on what) are

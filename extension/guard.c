@@ -116,12 +116,11 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-#include "replication/logicalworker.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "compat.h"
 #include "guard.h"
+#include "records.h"
 #include "restore.h"
 
 PG_FUNCTION_INFO_V1(access_audit_guard_trigger);
@@ -494,8 +493,8 @@ guard_refuse(const char *action, const char *object)
 	ereport(ERROR,
 			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			errmsg("%s on \"%s\" is not allowed", action, object),
-			errdetail("The audit data of access_audit is append-only, for owners and superusers too; this attempt has been recorded."),
-			errhint("A superuser may SET access_audit.maintenance = on for retention and repairs; everything done in maintenance mode is recorded."));
+			errdetail("The audit data of access_audit is append-only, for owners and superusers too; this attempt has been recorded, as is everything done in maintenance mode."),
+			errhint("For retention and repairs, have a superuser SET access_audit.maintenance = on."));
 }
 
 /*
@@ -578,15 +577,9 @@ guard_record_setting(const char *name, const char *how, const char *value,
 	appendStringInfoString(&buf, ", \"how\": ");
 	escape_json(&buf, how);
 	appendStringInfoString(&buf, ", \"value\": ");
-	if (value)
-		escape_json(&buf, guard_setting_shown(name, value));
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, value ? guard_setting_shown(name, value) : NULL);
 	appendStringInfoString(&buf, ", \"previous\": ");
-	if (previous)
-		escape_json(&buf, guard_setting_shown(name, previous));
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, previous ? guard_setting_shown(name, previous) : NULL);
 	if (source >= 0 && source <= PGC_S_SESSION)
 	{
 		appendStringInfoString(&buf, ", \"source\": ");
@@ -731,20 +724,15 @@ guard_record_role_db_setting(Node *parsetree)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"setting\": ");
-	if (vs->kind == VAR_RESET_ALL)
-		appendStringInfoString(&buf, "null");
-	else
-		escape_json(&buf, vs->name);
+	aa_json_string_or_null(&buf, vs->kind == VAR_RESET_ALL ? NULL : vs->name);
 	appendStringInfoString(&buf, ", \"how\": ");
 	escape_json(&buf, psprintf("%s %s", how,
 							   vs->kind == VAR_SET_VALUE ? "SET" :
 							   vs->kind == VAR_RESET_ALL ? "RESET ALL" :
 							   vs->kind == VAR_RESET ? "RESET" : "SET DEFAULT"));
 	appendStringInfoString(&buf, ", \"value\": ");
-	if (value && vs->name)
-		escape_json(&buf, guard_setting_shown(vs->name, value));
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, (value && vs->name) ?
+						   guard_setting_shown(vs->name, value) : NULL);
 	if (role)
 	{
 		appendStringInfoString(&buf, ", \"role\": ");
@@ -887,7 +875,7 @@ guard_role_act(const char *command, const char *role, const char *bearer,
 				errmsg("permission denied for %s of role \"%s\"", command, role),
 				errdetail("Role \"%s\" carries the trust of \"%s\" in access_audit; this attempt has been recorded.",
 						  bearer, trust),
-				errhint("Only superusers may grant, revoke or alter such roles; members of \"%s\" may do so for roles other than \"%s\".",
+				errhint("Ask a superuser, or for a role other than \"%s\" a member of \"%s\".",
 						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
 	}
 	*pending = lappend(*pending, list_make2(pstrdup(command), detail));
@@ -1164,15 +1152,9 @@ guard_read_log_end(void)
 	appendStringInfoString(&buf, ", \"last_seq\": ");
 	appendStringInfoString(&buf, seq ? seq : "null");
 	appendStringInfoString(&buf, ", \"last_hash\": ");
-	if (hash)
-		escape_json(&buf, hash);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, hash);
 	appendStringInfoString(&buf, ", \"last_ts\": ");
-	if (ts)
-		escape_json(&buf, ts);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, ts);
 	appendStringInfoString(&buf, ", \"dropped_by\": ");
 	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
 	appendStringInfoString(&buf, ", \"login_role\": ");
@@ -1405,9 +1387,9 @@ guard_check_drop_database(Oid dboid)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("DROP DATABASE of \"%s\" is not allowed", dbname),
-				errdetail("Database \"%s\" holds an access_audit log, which the drop would erase; this attempt has been logged.",
+				errdetail("Database \"%s\" holds an access_audit log, which the drop would erase; this attempt has been logged, as is a drop in maintenance mode.",
 						  dbname),
-				errhint("A superuser may SET access_audit.maintenance = on first, or drop the extension in that database in maintenance mode; both are recorded."));
+				errhint("Have a superuser SET access_audit.maintenance = on first, or drop the extension in that database in maintenance mode."));
 	}
 	aa_capture_event("MAINTENANCE", NULL, NULL, NULL, buf.data);
 	ereport(LOG,
@@ -1798,10 +1780,121 @@ guard_check_create(CreateStmt * stmt)
 							 "CREATE", stmt->relation->relname);
 }
 
+/* TRUNCATE of a guarded table (one statement may name several) */
+static void
+guard_check_truncate(TruncateStmt * stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->relations)
+		guard_check_rangevar(lfirst_node(RangeVar, lc), "TRUNCATE");
+}
+
+/* RENAME of the schema, a guarded relation or another guarded object */
+static void
+guard_check_rename(RenameStmt * stmt)
+{
+	if (stmt->renameType == OBJECT_SCHEMA)
+		guard_check_schema_name(stmt->subname, "RENAME");
+	else if (stmt->relation)
+		guard_check_rangevar(stmt->relation, "RENAME");
+	else
+		guard_check_object(stmt->renameType, stmt->object, "RENAME");
+}
+
+/* SET SCHEMA of a guarded object, or of anything into the schema */
+static void
+guard_check_set_schema(AlterObjectSchemaStmt * stmt)
+{
+	if (stmt->relation)
+		guard_check_rangevar(stmt->relation, "SET SCHEMA");
+	else
+		guard_check_object(stmt->objectType, stmt->object, "SET SCHEMA");
+	guard_check_schema_name(stmt->newschema, "SET SCHEMA");
+}
+
+/* OWNER TO of a guarded relation or object */
+static void
+guard_check_owner(AlterOwnerStmt * stmt)
+{
+	if (stmt->relation)
+		guard_check_rangevar(stmt->relation, "OWNER TO");
+	else
+		guard_check_object(stmt->objectType, stmt->object, "OWNER TO");
+}
+
+/* CREATE [OR REPLACE] FUNCTION or PROCEDURE in the schema */
+static void
+guard_check_create_function(CreateFunctionStmt * stmt)
+{
+	char	   *name;
+	Oid			nsp;
+
+	nsp = QualifiedNameGetCreationNamespace(stmt->funcname, &name);
+	guard_check_creation(nsp, "CREATE FUNCTION", name);
+}
+
 /*
- * The utility gate.  Returns true if the statement is harmless to guarded
- * relations although it touches them (GRANT, VACUUM...), so that the
- * post-alter catch-all lets its catalog updates pass.
+ * CREATE [OR REPLACE] VIEW or CREATE SEQUENCE of a relation rv in the
+ * schema (temporary ones never are)
+ */
+static void
+guard_check_create_relation(RangeVar * rv, const char *action)
+{
+	if (rv->relpersistence != RELPERSISTENCE_TEMP)
+		guard_check_creation(RangeVarGetCreationNamespace(rv), action,
+							 rv->relname);
+}
+
+/*
+ * COPY FROM into a guarded table whose rows are not free to edit, unless
+ * it is the restore of a dump (restore.c)
+ */
+static void
+guard_check_copy_from(CopyStmt *stmt)
+{
+	Oid			relid;
+
+	if (!stmt->is_from || stmt->relation == NULL)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (relation_guarded(relid) && !relation_rows_free(relid) &&
+		!aa_restore_copy_start(stmt, relid))
+		guard_check("COPY FROM", relation_label(relid));
+}
+
+/*
+ * ALTER EXTENSION access_audit: ADD and DROP are refused; UPDATE by a
+ * superuser is sanctioned, and recorded (restore.c)
+ */
+static void
+guard_check_alter_extension(Node *parsetree)
+{
+	if (IsA(parsetree, AlterExtensionContentsStmt))
+	{
+		if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname,
+				   AA_NAME) == 0)
+			guard_check("ALTER EXTENSION", "extension " AA_NAME);
+		return;
+	}
+	Assert(IsA(parsetree, AlterExtensionStmt));
+	if (strcmp(((AlterExtensionStmt *) parsetree)->extname, AA_NAME) != 0)
+		return;
+	if (superuser())
+	{
+		aa_restore_exclude_writer();
+		aa_restore_update_start();
+	}
+	else
+		guard_check("ALTER EXTENSION", "extension " AA_NAME);
+}
+
+/*
+ * The utility gate: refuses (with a record) a statement that changes a
+ * guarded object, one kind of statement per case.  Returns true if the
+ * statement is harmless to guarded relations although it touches them
+ * (GRANT, VACUUM...), so that the post-alter catch-all lets its catalog
+ * updates pass.
  */
 static bool
 guard_check_utility(Node *parsetree)
@@ -1813,86 +1906,38 @@ guard_check_utility(Node *parsetree)
 	switch (nodeTag(parsetree))
 	{
 		case T_TruncateStmt:
-			{
-				ListCell   *lc;
-
-				foreach(lc, ((TruncateStmt *) parsetree)->relations)
-					guard_check_rangevar(lfirst_node(RangeVar, lc), "TRUNCATE");
-			}
+			guard_check_truncate((TruncateStmt *) parsetree);
 			break;
 		case T_AlterTableStmt:
 			guard_check_alter_table((AlterTableStmt *) parsetree);
 			break;
 		case T_RenameStmt:
-			{
-				RenameStmt *stmt = (RenameStmt *) parsetree;
-
-				if (stmt->renameType == OBJECT_SCHEMA)
-					guard_check_schema_name(stmt->subname, "RENAME");
-				else if (stmt->relation)
-					guard_check_rangevar(stmt->relation, "RENAME");
-				else
-					guard_check_object(stmt->renameType, stmt->object, "RENAME");
-			}
+			guard_check_rename((RenameStmt *) parsetree);
 			break;
 		case T_AlterObjectSchemaStmt:
-			{
-				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
-
-				if (stmt->relation)
-					guard_check_rangevar(stmt->relation, "SET SCHEMA");
-				else
-					guard_check_object(stmt->objectType, stmt->object,
-									   "SET SCHEMA");
-				guard_check_schema_name(stmt->newschema, "SET SCHEMA");
-			}
+			guard_check_set_schema((AlterObjectSchemaStmt *) parsetree);
 			break;
 		case T_AlterOwnerStmt:
-			{
-				AlterOwnerStmt *stmt = (AlterOwnerStmt *) parsetree;
-
-				if (stmt->relation)
-					guard_check_rangevar(stmt->relation, "OWNER TO");
-				else
-					guard_check_object(stmt->objectType, stmt->object,
-									   "OWNER TO");
-			}
+			guard_check_owner((AlterOwnerStmt *) parsetree);
 			break;
 		case T_AlterFunctionStmt:
 			guard_check_func(((AlterFunctionStmt *) parsetree)->objtype,
 							 ((AlterFunctionStmt *) parsetree)->func, "ALTER");
 			break;
 		case T_CreateFunctionStmt:
-			{
-				CreateFunctionStmt *stmt = (CreateFunctionStmt *) parsetree;
-				char	   *name;
-				Oid			nsp;
-
-				nsp = QualifiedNameGetCreationNamespace(stmt->funcname, &name);
-				guard_check_creation(nsp, "CREATE FUNCTION", name);
-			}
+			guard_check_create_function((CreateFunctionStmt *) parsetree);
 			break;
 		case T_ViewStmt:
-			{
-				ViewStmt   *stmt = (ViewStmt *) parsetree;
-
-				if (stmt->view->relpersistence != RELPERSISTENCE_TEMP)
-					guard_check_creation(RangeVarGetCreationNamespace(stmt->view),
-										 "CREATE VIEW", stmt->view->relname);
-			}
+			guard_check_create_relation(((ViewStmt *) parsetree)->view,
+										"CREATE VIEW");
 			break;
 		case T_CreateStmt:
 		case T_CreateForeignTableStmt:
 			guard_check_create((CreateStmt *) parsetree);
 			break;
 		case T_CreateSeqStmt:
-			{
-				CreateSeqStmt *stmt = (CreateSeqStmt *) parsetree;
-
-				if (stmt->sequence->relpersistence != RELPERSISTENCE_TEMP)
-					guard_check_creation(RangeVarGetCreationNamespace(stmt->sequence),
-										 "CREATE SEQUENCE", stmt->sequence->relname);
-			}
+			guard_check_create_relation(((CreateSeqStmt *) parsetree)->sequence,
+										"CREATE SEQUENCE");
 			break;
 		case T_IndexStmt:
 			guard_check_rangevar(((IndexStmt *) parsetree)->relation,
@@ -1915,38 +1960,11 @@ guard_check_utility(Node *parsetree)
 								 "ALTER POLICY");
 			break;
 		case T_CopyStmt:
-			{
-				CopyStmt   *stmt = (CopyStmt *) parsetree;
-
-				if (stmt->is_from && stmt->relation)
-				{
-					Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-
-					/* a restore of a dump goes its own way (restore.c) */
-					if (relation_guarded(relid) && !relation_rows_free(relid) &&
-						!aa_restore_copy_start(stmt, relid))
-						guard_check("COPY FROM", relation_label(relid));
-				}
-			}
+			guard_check_copy_from((CopyStmt *) parsetree);
 			break;
 		case T_AlterExtensionContentsStmt:
-			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname,
-					   AA_NAME) == 0)
-				guard_check("ALTER EXTENSION", "extension " AA_NAME);
-			break;
 		case T_AlterExtensionStmt:
-			/* UPDATE by a superuser is sanctioned, and recorded */
-			if (strcmp(((AlterExtensionStmt *) parsetree)->extname,
-					   AA_NAME) == 0)
-			{
-				if (superuser())
-				{
-					aa_restore_exclude_writer();
-					aa_restore_update_start();
-				}
-				else
-					guard_check("ALTER EXTENSION", "extension " AA_NAME);
-			}
+			guard_check_alter_extension(parsetree);
 			break;
 		case T_DropStmt:
 			guard_check_drop((DropStmt *) parsetree);

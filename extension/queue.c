@@ -63,11 +63,11 @@
 #include <unistd.h>
 
 #include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
-#include "lib/stringinfo.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -779,13 +779,10 @@ record_crc(RingRecordHeader *hdr)
 }
 
 /*
- * Find the slot of a database, optionally creating it.  Caller holds the
- * lock (exclusive if create).  Returns -1 if absent or the table is full.
- */
-/*
  * The kept counters of dboid, or (create) a free entry for them; the oldest
  * taken entry is reused when none is free (its counters are lost).  Caller
- * holds aa_shared->lock exclusively to create.
+ * holds aa_shared->lock (exclusively to create), or is the postmaster at
+ * start-up.
  */
 static AuditDbCounters *
 retired_find(Oid dboid, bool create)
@@ -793,6 +790,9 @@ retired_find(Oid dboid, bool create)
 	int			i;
 	AuditDbCounters *c;
 
+	Assert(!IsUnderPostmaster || LWLockHeldByMe(aa_shared->lock));
+	Assert(!create || !IsUnderPostmaster ||
+		   LWLockHeldByMeInMode(aa_shared->lock, LW_EXCLUSIVE));
 	for (i = 0; i < AA_MAX_DATABASES; i++)
 		if (aa_shared->retired[i].dboid == dboid)
 			return &aa_shared->retired[i];
@@ -817,8 +817,10 @@ retired_find(Oid dboid, bool create)
 static void
 slot_retire(AuditDbSlot *s, Oid dboid)
 {
-	AuditDbCounters *c = retired_find(dboid, true);
+	AuditDbCounters *c;
 
+	Assert(LWLockHeldByMeInMode(aa_shared->lock, LW_EXCLUSIVE));
+	c = retired_find(dboid, true);
 	c->queued += pg_atomic_read_u64(&s->queued);
 	c->written += pg_atomic_read_u64(&s->written);
 	c->waits += pg_atomic_read_u64(&s->waits);
@@ -826,6 +828,11 @@ slot_retire(AuditDbSlot *s, Oid dboid)
 	c->last_flush = Max(c->last_flush, s->last_flush);
 }
 
+/*
+ * Find the slot of a database, optionally creating it.  Caller holds the
+ * lock (exclusive if create), or is the postmaster at start-up.  Returns -1
+ * if absent or the table is full.
+ */
 static int
 slot_find(Oid dboid, bool create)
 {
@@ -833,6 +840,9 @@ slot_find(Oid dboid, bool create)
 	int			i;
 	int			free_slot = -1;
 
+	Assert(!IsUnderPostmaster || LWLockHeldByMe(aa_shared->lock));
+	Assert(!create || !IsUnderPostmaster ||
+		   LWLockHeldByMeInMode(aa_shared->lock, LW_EXCLUSIVE));
 	for (i = 0; i < AA_MAX_DATABASES; i++)
 	{
 		if (aa_shared->dbs[i].dboid == dboid)
@@ -1265,7 +1275,7 @@ bad:
 	ereport(ERROR,
 			errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			errmsg("malformed access_audit record batch"),
-			errhint("The batch must come from an access_audit shipper of the same version."));
+			errhint("Ship batches with an access_audit shipper of the same version."));
 	return false;				/* keep the compiler quiet */
 }
 
@@ -1445,6 +1455,8 @@ ring_write_header(uint64 pos, uint64 len, Oid dboid, uint32 kind, uint32 state)
 {
 	RingRecordHeader *hdr = ring_at(pos);
 
+	/* a spinlock has no owner to ask: check that someone holds it */
+	Assert(!IsUnderPostmaster || !SpinLockFree(&aa_shared->mutex));
 	hdr->magic = AA_RECORD_MAGIC;
 	hdr->len = (uint32) len;
 	hdr->pos = pos;
@@ -1763,6 +1775,7 @@ aa_queue_release_writer(Oid dboid, bool failed)
 static inline bool
 record_finished(RingRecordHeader *hdr, Oid *cache_db, uint64 *cache_upto)
 {
+	Assert(!SpinLockFree(&aa_shared->mutex));
 	if (hdr->state == AA_STATE_DONE)
 		return true;
 	if (hdr->state != AA_STATE_READY || hdr->kind == AA_KIND_PAD)

@@ -11,10 +11,10 @@
 #ifndef AA_QUEUE_H
 #define AA_QUEUE_H
 
-#include "access_audit.h"
-
 #include "lib/stringinfo.h"
 #include "storage/latch.h"
+
+#include "access_audit.h"
 
 /* One record handed to the writer: its ring position and decoded body. */
 typedef struct AuditQueueItem

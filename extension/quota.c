@@ -54,10 +54,11 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
 #include "catalog/partition.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
@@ -86,12 +87,11 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
-#include "access/table.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "compat.h"
 #include "quota.h"
+#include "records.h"
 #include "tags.h"
 
 PG_FUNCTION_INFO_V1(access_audit_quota_event);
@@ -254,8 +254,6 @@ typedef struct QuotaStmt
 	int64		budget;
 	bool		at_run_end;		/* settling workers' rows after a run */
 } QuotaStmt;
-
-char	   *aa_reason = NULL;
 
 static QuotaShared *quota_shared = NULL;
 static HTAB *quota_counters = NULL;
@@ -1142,9 +1140,8 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 			ereport(WARNING,
 					errcode(ERRCODE_WARNING),
 					errmsg("tagged rows read exceed %s", what),
-					errdetail("Actor \"%s\" has read " INT64_FORMAT " tagged rows against it.",
-							  actor, used),
-					errhint("The read goes on and is recorded; an alert has been raised."));
+					errdetail("Actor \"%s\" has read " INT64_FORMAT " tagged rows against it.  The read goes on and is recorded; an alert has been raised.",
+							  actor, used));
 		return;
 	}
 

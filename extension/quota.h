@@ -11,14 +11,12 @@
 #ifndef AA_QUOTA_H
 #define AA_QUOTA_H
 
-#include "access_audit.h"
 #include "executor/execdesc.h"
 #include "executor/instrument.h"
 #include "nodes/pg_list.h"
 #include "datatype/timestamp.h"
 
-/* justification a session gives for reads over a require_reason quota */
-extern char *aa_reason;
+#include "access_audit.h"
 
 extern void aa_quota_init(void);
 extern void aa_quota_annotate(AuditRecord *rec, MemoryContext cxt);

@@ -5,8 +5,9 @@
  *		primary's ingest, and a central server's collection.
  *
  * Standby: a hot standby captures reads like any server, but cannot write
- * tables.  Its writer, started during recovery, runs aa_remote_ship_main()
- * instead of writing: it sends its database's records over libpq to the
+ * tables.  During recovery the launcher starts, in place of a database's
+ * writer, its shipper (aa_remote_shipper_main, with the writer's start,
+ * aa_writer_attach): it sends its database's records over libpq to the
  * same database on the primary (access_audit.primary_conninfo, or the
  * standby's primary_conninfo), where access_audit.ingest() decodes them,
  * stamps them with their origin (the standby's name, its ring's id and each
@@ -73,8 +74,8 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "queue.h"
+#include "records.h"
 #include "remote.h"
 #include "writer.h"
 
@@ -379,41 +380,204 @@ remote_complain(const char *why, bool connecting)
 }
 
 /*
+ * The state of a hot standby's shipper between two rounds of its loop.
+ * Records before scan_pos are shipped (or done); inflight holds, in ring
+ * order, the positions the primary has taken but this standby has not yet
+ * replayed as committed there.
+ */
+typedef struct ShipperState
+{
+	Oid			dboid;
+	const char *dbname;
+	uint64		ring_id;
+	char	   *origin;			/* this standby's name in the records */
+	PGconn	   *conn;			/* NULL while not connected */
+	int			nalloc;			/* size of items */
+	AuditQueueItem *items;
+	MemoryContext batch_cxt;	/* reset every round */
+	TimestampTz shutdown_since; /* 0 until a shutdown is requested */
+	long		retry_ms;		/* back-off after a failure, 0 if none */
+	uint64		scan_pos;
+	uint64	   *inflight;
+	int			ninflight;
+	int			maxinflight;
+	TimestampTz started_at;
+} ShipperState;
+
+/* close the connection to the primary, if any */
+static void
+shipper_disconnect(ShipperState *st)
+{
+	if (st->conn)
+		PQfinish(st->conn);
+	st->conn = NULL;
+}
+
+/*
+ * After a promotion this server writes its records itself: exit with code
+ * 1 so that the launcher starts a writer.
+ */
+static void
+shipper_exit_if_promoted(ShipperState *st)
+{
+	if (RecoveryInProgress())
+		return;
+	shipper_disconnect(st);
+	ereport(LOG,
+			errmsg("access_audit writer for database \"%s\" restarts to write locally after promotion",
+				   st->dbname));
+	proc_exit(1);
+}
+
+/*
+ * Forget the in-flight positions up to done (what the primary holds, as
+ * replayed here); returns how many were forgotten.
+ */
+static int
+shipper_forget_replayed(ShipperState *st, int64 done)
+{
+	int			confirmed;
+
+	for (confirmed = 0; confirmed < st->ninflight &&
+		 (int64) st->inflight[confirmed] <= done; confirmed++)
+		;
+	if (confirmed > 0)
+	{
+		memmove(st->inflight, st->inflight + confirmed,
+				sizeof(uint64) * (st->ninflight - confirmed));
+		st->ninflight -= confirmed;
+	}
+	return confirmed;
+}
+
+/*
+ * Send items[first .. n-1] to the primary, connecting first if need be.
+ * On success their positions are in flight until replayed here, and the
+ * back-off is cleared; on failure the reason is logged (once a minute, see
+ * remote_complain), the connection dropped and the back-off grows.
+ * Returns whether the primary took them.
+ */
+static bool
+shipper_send(ShipperState *st, int first, int n)
+{
+	StringInfoData buf;
+	char	   *why = NULL;
+	int64		got = -2;
+	int			i;
+
+	Assert(first < n);
+	initStringInfo(&buf);
+	for (i = first; i < n; i++)
+		aa_queue_item_to_wire(&st->items[i], &buf);
+	if (st->conn != NULL && PQstatus(st->conn) != CONNECTION_OK)
+		shipper_disconnect(st);
+	if (st->conn == NULL)
+		st->conn = remote_connect(st->dbname, &st->shutdown_since, &why);
+	if (st->conn != NULL)
+	{
+		pgstat_report_activity(STATE_RUNNING,
+							   "access_audit: shipping audit records to the primary");
+		got = remote_ship(st->conn, st->origin, st->ring_id, &buf,
+						  &st->shutdown_since, &why);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	if (got < -1)
+	{
+		remote_complain(why, st->conn == NULL);
+		shipper_disconnect(st);
+		/* collect them again later; back off 0.1 s doubling to 5 s */
+		st->retry_ms = Min(Max(st->retry_ms * 2, 100), 5000);
+		return false;
+	}
+
+	/* the primary holds them: wait for them to be replayed */
+	if (st->ninflight + (n - first) > st->maxinflight)
+	{
+		st->maxinflight = Max(st->maxinflight * 2, st->ninflight + (n - first));
+		st->inflight = repalloc(st->inflight, sizeof(uint64) * st->maxinflight);
+	}
+	for (i = first; i < n; i++)
+	{
+		Assert(st->ninflight == 0 ||
+			   st->inflight[st->ninflight - 1] < st->items[i].pos);
+		st->inflight[st->ninflight++] = st->items[i].pos;
+	}
+	st->retry_ms = 0;
+	return true;
+}
+
+/*
+ * At a shutdown request: true when it is time to leave, once everything is
+ * shipped and replayed and no client of the database is left, or after
+ * SHUTDOWN_GRACE_MS (the rest waits in the ring for the next start).
+ */
+static bool
+shipper_shutdown_done(ShipperState *st, int n)
+{
+	if (st->shutdown_since == 0)
+		st->shutdown_since = GetCurrentTimestamp();
+	return (n == 0 && st->ninflight == 0 && st->scan_pos >= aa_queue_head() &&
+			CountDBConnections(st->dboid) == 0) ||
+		TimestampDifferenceExceeds(st->shutdown_since, GetCurrentTimestamp(),
+								   SHUTDOWN_GRACE_MS);
+}
+
+/*
+ * Wait for the next round.  After a failure, wait out the back-off (a
+ * latch set by a capturing backend must not hurry it); while shipped
+ * records are not replayed yet, look again soon.
+ */
+static void
+shipper_sleep(ShipperState *st)
+{
+	if (st->retry_ms > 0)
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, st->retry_ms,
+						 PG_WAIT_EXTENSION);
+	else
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 st->ninflight > 0 ? 10L : (long) aa_flush_interval_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * Main loop of a writer on a hot standby (see the file header).  Returns
  * only by exiting the process: at shutdown, or with exit code 1 when the
  * server has been promoted, so that the writer is restarted and writes
- * locally.
+ * locally.  Each round: forget what the primary holds as replayed here,
+ * collect this database's records, ship those not done yet, tell the queue
+ * what is done, then leave, go on, or sleep.
  */
-void
-aa_remote_ship_main(Oid dboid, const char *dbname)
+static void
+remote_ship_main(Oid dboid, const char *dbname)
 {
-	uint64		ring_id = aa_queue_ring_id();
-	char	   *origin;
-	PGconn	   *conn = NULL;
-	int			nalloc = aa_batch_size;
-	AuditQueueItem *items;
-	MemoryContext batch_cxt;
-	StringInfoData buf;
-	TimestampTz shutdown_since = 0;
-	long		retry_ms = 0;
-	uint64		scan_pos = 0;	/* records before it are shipped (or done) */
-	uint64	   *inflight;		/* positions shipped, not yet replayed here */
-	int			ninflight = 0;
-	int			maxinflight = 1024;
-	TimestampTz started_at = GetCurrentTimestamp();
+	ShipperState st;
 
-	origin = MemoryContextStrdup(TopMemoryContext, remote_origin_name());
-	items = MemoryContextAlloc(TopMemoryContext, sizeof(AuditQueueItem) * nalloc);
-	inflight = MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * maxinflight);
-	batch_cxt = AllocSetContextCreate(TopMemoryContext, "access_audit shipper batch",
-									  ALLOCSET_DEFAULT_SIZES);
+	memset(&st, 0, sizeof(st));
+	st.dboid = dboid;
+	st.dbname = dbname;
+	st.ring_id = aa_queue_ring_id();
+	st.nalloc = aa_batch_size;
+	st.maxinflight = 1024;
+	st.started_at = GetCurrentTimestamp();
+	st.origin = MemoryContextStrdup(TopMemoryContext, remote_origin_name());
+	st.items = MemoryContextAlloc(TopMemoryContext,
+								  sizeof(AuditQueueItem) * st.nalloc);
+	st.inflight = MemoryContextAlloc(TopMemoryContext,
+									 sizeof(uint64) * st.maxinflight);
+	st.batch_cxt = AllocSetContextCreate(TopMemoryContext,
+										 "access_audit shipper batch",
+										 ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
 			errmsg("access_audit writer for database \"%s\" ships records to the primary as \"%s\"",
-				   dbname, origin));
+				   dbname, st.origin));
 
 	for (;;)
 	{
-		uint64		next = scan_pos;
+		uint64		next = st.scan_pos;
 		int64		done;
 		int			n;
 		int			first;
@@ -426,87 +590,26 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (!RecoveryInProgress())
-		{
-			if (conn)
-				PQfinish(conn);
-			ereport(LOG,
-					errmsg("access_audit writer for database \"%s\" restarts to write locally after promotion",
-						   dbname));
-			proc_exit(1);
-		}
+		shipper_exit_if_promoted(&st);
 
 		/* what the primary holds, as replayed here, is done */
-		done = remote_committed_pos(ring_id);
-		for (confirmed = 0; confirmed < ninflight &&
-			 (int64) inflight[confirmed] <= done; confirmed++)
-			;
-		if (confirmed > 0)
-		{
-			memmove(inflight, inflight + confirmed,
-					sizeof(uint64) * (ninflight - confirmed));
-			ninflight -= confirmed;
-		}
+		done = remote_committed_pos(st.ring_id);
+		confirmed = shipper_forget_replayed(&st, done);
 
-		MemoryContextReset(batch_cxt);
-		old = MemoryContextSwitchTo(batch_cxt);
+		MemoryContextReset(st.batch_cxt);
+		old = MemoryContextSwitchTo(st.batch_cxt);
 		(void) aa_queue_requeue_sealed(dboid);
-		n = aa_queue_collect(dboid, &next, Min(nalloc, aa_batch_size), items);
+		n = aa_queue_collect(dboid, &next, Min(st.nalloc, aa_batch_size),
+							 st.items);
 
 		/* after a restart, the first records may be done already */
-		for (first = 0; first < n && (int64) items[first].pos <= done; first++)
+		for (first = 0; first < n && (int64) st.items[first].pos <= done; first++)
 			;
 		confirmed += first;
 		if (first < n)
-		{
-			int			i;
-			char	   *why = NULL;
-			int64		got = -2;
-
-			initStringInfo(&buf);
-			for (i = first; i < n; i++)
-				aa_queue_item_to_wire(&items[i], &buf);
-			if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
-			{
-				PQfinish(conn);
-				conn = NULL;
-			}
-			if (conn == NULL)
-				conn = remote_connect(dbname, &shutdown_since, &why);
-			if (conn != NULL)
-			{
-				pgstat_report_activity(STATE_RUNNING,
-									   "access_audit: shipping audit records to the primary");
-				got = remote_ship(conn, origin, ring_id, &buf, &shutdown_since, &why);
-				pgstat_report_activity(STATE_IDLE, NULL);
-			}
-			if (got >= -1)
-			{
-				/* the primary holds them: wait for them to be replayed */
-				if (ninflight + (n - first) > maxinflight)
-				{
-					maxinflight = Max(maxinflight * 2, ninflight + (n - first));
-					inflight = repalloc(inflight, sizeof(uint64) * maxinflight);
-				}
-				for (i = first; i < n; i++)
-					inflight[ninflight++] = items[i].pos;
-				retry_ms = 0;
-			}
-			else
-			{
-				remote_complain(why, conn == NULL);
-				if (conn != NULL)
-				{
-					PQfinish(conn);
-					conn = NULL;
-				}
-				shipped = false;
-				/* collect them again later; back off 0.1 s doubling to 5 s */
-				retry_ms = Min(Max(retry_ms * 2, 100), 5000);
-			}
-		}
+			shipped = shipper_send(&st, first, n);
 		if (shipped)
-			scan_pos = next;
+			st.scan_pos = next;
 		MemoryContextSwitchTo(old);
 
 		/*
@@ -514,20 +617,20 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 		 * replayed (or, if none, before the scan position) is done here: that
 		 * frees its ring space and answers flush().
 		 */
+		Assert(shipped || first < n);
 		aa_queue_complete(dboid, confirmed,
-						  ninflight > 0 ? inflight[0] :
-						  (shipped ? scan_pos : items[first].pos));
+						  st.ninflight > 0 ? st.inflight[0] :
+						  (shipped ? st.scan_pos : st.items[first].pos));
 
 		/*
 		 * Caught up with nothing in flight: give way to a database that waits
 		 * for a writer, as writers on a primary do.
 		 */
-		if (!ShutdownRequestPending && shipped && ninflight == 0 &&
-			n < Min(nalloc, aa_batch_size) &&
-			aa_queue_writer_yield(dboid, scan_pos, started_at, 1000))
+		if (!ShutdownRequestPending && shipped && st.ninflight == 0 &&
+			n < Min(st.nalloc, aa_batch_size) &&
+			aa_queue_writer_yield(dboid, st.scan_pos, st.started_at, 1000))
 		{
-			if (conn)
-				PQfinish(conn);
+			shipper_disconnect(&st);
 			ereport(DEBUG1,
 					errmsg("access_audit writer for database \"%s\" stopped to let another database's writer run",
 						   dbname));
@@ -536,41 +639,33 @@ aa_remote_ship_main(Oid dboid, const char *dbname)
 
 		if (ShutdownRequestPending)
 		{
-			if (shutdown_since == 0)
-				shutdown_since = GetCurrentTimestamp();
-			/* leave when all is shipped, or let records wait for a restart */
-			if ((n == 0 && ninflight == 0 && scan_pos >= aa_queue_head() &&
-				 CountDBConnections(dboid) == 0) ||
-				TimestampDifferenceExceeds(shutdown_since, GetCurrentTimestamp(),
-										   SHUTDOWN_GRACE_MS))
+			if (shipper_shutdown_done(&st, n))
 				break;
 		}
-		else if (shipped && n == Min(nalloc, aa_batch_size))
+		else if (shipped && n == Min(st.nalloc, aa_batch_size))
 			continue;			/* more waiting: no sleep */
 
-		/*
-		 * After a failure, wait before trying again (a latch set by a
-		 * capturing backend must not hurry it); while shipped records are not
-		 * replayed yet, look again soon.
-		 */
-		if (retry_ms > 0)
-			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, retry_ms,
-							 PG_WAIT_EXTENSION);
-		else
-		{
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 ninflight > 0 ? 10L : (long) aa_flush_interval_ms,
-							 PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
-		CHECK_FOR_INTERRUPTS();
+		shipper_sleep(&st);
 	}
 
-	if (conn)
-		PQfinish(conn);
+	shipper_disconnect(&st);
 	ereport(LOG,
 			errmsg("access_audit writer for database \"%s\" stopped shipping", dbname));
 	proc_exit(0);
+}
+
+/*
+ * Background worker entry point of a hot standby's shipper, started by the
+ * launcher (writer.c) in place of a writer while the server is in recovery;
+ * main_arg is the database's OID.  The start is the writer's
+ * (aa_writer_attach); then it ships instead of writing.
+ */
+void
+aa_remote_shipper_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+
+	remote_ship_main(dboid, aa_writer_attach(dboid));
 }
 
 /*
@@ -729,7 +824,7 @@ aa_remote_ingest(const char *origin, uint64 ring_id, const char *data, Size len)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("records of this server's own queue cannot be ingested"),
-				errhint("ingest() takes the records of a hot standby of this server."));
+				errhint("Call ingest() from a hot standby of this server."));
 
 	remote_bind_origin(origin, ring_id);
 	upto = remote_committed_pos_spi(ring_id);
@@ -775,7 +870,7 @@ aa_remote_ingest(const char *origin, uint64 ring_id, const char *data, Size len)
 	if (pushed > 0 &&
 		!aa_queue_wait_committed(MyDatabaseId, aa_queue_head(), INGEST_WAIT_MS))
 		ereport(ERROR,
-				errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				errcode(ERRCODE_QUERY_CANCELED),
 				errmsg("timed out waiting for the access_audit writer to commit %d ingested records",
 					   pushed),
 				errdetail("The records are queued here; the standby keeps them until they are committed."),

@@ -14,7 +14,7 @@
 #include "access_audit.h"
 #include "compat.h"
 
-AA_NORETURN extern void aa_remote_ship_main(Oid dboid, const char *dbname);
+extern PGDLLEXPORT void aa_remote_shipper_main(Datum main_arg);
 extern int64 aa_remote_ingest(const char *origin, uint64 ring_id,
 							  const char *data, Size len);
 extern const char *aa_remote_collect_source(void);

@@ -68,9 +68,9 @@
 #include "utils/snapmgr.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "chain.h"
 #include "dict.h"
+#include "records.h"
 #include "restore.h"
 
 /* field4 of our advisory lock tag: user advisory locks use 1 and 2 */
@@ -376,9 +376,10 @@ restore_complete(void)
 		ereport(ERROR,
 				errcode(ERRCODE_DATA_CORRUPTED),
 				errmsg("restored audit log does not verify"),
-				errdetail("At record " INT64_FORMAT ": %s", res.first_bad_seq,
+				errdetail("At record " INT64_FORMAT ": %s  The dump was changed or truncated after it was made; this attempt has been recorded.",
+						  res.first_bad_seq,
 						  res.detail ? res.detail : "the hash chain is broken."),
-				errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
+				errhint("Restore an intact copy of the dump."));
 	}
 
 	/*
@@ -413,9 +414,10 @@ restore_complete(void)
 					errcode(ERRCODE_DATA_CORRUPTED),
 					errmsg("restored audit log collected from source \"%s\" does not verify",
 						   source),
-					errdetail("At record " INT64_FORMAT ": %s", sres.first_bad_seq,
+					errdetail("At record " INT64_FORMAT ": %s  The dump was changed or truncated after it was made; this attempt has been recorded.",
+							  sres.first_bad_seq,
 							  sres.detail ? sres.detail : "the hash chain is broken."),
-					errhint("The dump was changed or truncated after it was made; restore an intact copy.  This attempt has been recorded."));
+					errhint("Restore an intact copy of the dump."));
 		}
 	}
 	aa_dict_use_source(NULL);
@@ -440,10 +442,7 @@ restore_complete(void)
 	initStringInfo(&rest);
 	appendStringInfo(&rest, "\"records\": " INT64_FORMAT ", \"sources\": " UINT64_FORMAT ", \"head_seq\": " INT64_FORMAT ", \"head_hash\": ",
 					 res.checked, nsources, head_seq);
-	if (head_hash)
-		escape_json(&rest, head_hash);
-	else
-		appendStringInfoString(&rest, "null");
+	aa_json_string_or_null(&rest, head_hash);
 	appendStringInfoString(&rest, ", \"tables\": {");
 	first = true;
 	for (i = 0; i < (int) N_RESTORE_TABLES; i++)
@@ -587,15 +586,9 @@ aa_restore_update_done(const char *from, bool ok)
 		return;					/* nothing was updated */
 	initStringInfo(&rest);
 	appendStringInfoString(&rest, "\"object\": \"extension " AA_NAME "\", \"from\": ");
-	if (from)
-		escape_json(&rest, from);
-	else
-		appendStringInfoString(&rest, "null");
+	aa_json_string_or_null(&rest, from);
 	appendStringInfoString(&rest, ", \"to\": ");
-	if (to)
-		escape_json(&rest, to);
-	else
-		appendStringInfoString(&rest, "null");
+	aa_json_string_or_null(&rest, to);
 	aa_capture_event("MAINTENANCE", "extension " AA_NAME, NULL, NULL,
 					 restore_detail("ALTER EXTENSION UPDATE", rest.data));
 }

@@ -12,9 +12,9 @@
 #ifndef AA_RESTORE_H
 #define AA_RESTORE_H
 
-#include "access_audit.h"
-
 #include "nodes/parsenodes.h"
+
+#include "access_audit.h"
 
 extern void aa_restore_init(void);
 extern void aa_restore_binary_upgrade_init(void);

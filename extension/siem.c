@@ -79,23 +79,6 @@ siem_emit_log_hook(ErrorData *edata)
 }
 
 /*
- * Parse a value of access_audit.siem_log; -1 if it is not one.
- */
-int
-aa_siem_parse_level(const char *value)
-{
-	if (value == NULL)
-		return -1;
-	if (pg_strcasecmp(value, "off") == 0 || pg_strcasecmp(value, "none") == 0)
-		return AA_SIEM_OFF;
-	if (pg_strcasecmp(value, "alerts") == 0)
-		return AA_SIEM_ALERTS;
-	if (pg_strcasecmp(value, "all") == 0)
-		return AA_SIEM_ALL;
-	return -1;
-}
-
-/*
  * Write one line to the server log: prefix, a space, the JSON text.  The
  * statement and context are left out so that the line stands alone; the
  * client never sees it.

@@ -23,7 +23,6 @@
 #define AA_SIEM_RECORD_PREFIX	"ACCESS_AUDIT_RECORD"
 
 extern void aa_siem_init(void);
-extern int	aa_siem_parse_level(const char *value);
 extern void aa_siem_emit(const char *prefix, const char *json);
 extern void aa_siem_emit_alert(const char *json);
 extern void aa_siem_log_records(int64 first_seq, int64 count);

@@ -180,7 +180,7 @@ access_audit_verify(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("from_seq must be at least 1"),
-				errhint("Sequence numbers start at 1; pass NULL to start at the oldest record."));
+				errhint("Pass a sequence number of 1 or more, or NULL to start at the oldest record."));
 	if (!PG_ARGISNULL(1) && to_seq < 1)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -200,7 +200,7 @@ access_audit_verify(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_UNDEFINED_OBJECT),
 				errmsg("no records have been collected from source \"%s\"", source),
-				errhint("Sources are named after their subscriptions; access_audit.sources lists them."));
+				errhint("Pass the name of a source's subscription, as access_audit.sources lists them."));
 	values[0] = BoolGetDatum(res.ok);
 	values[1] = Int64GetDatum(res.checked);
 	if (res.first_bad_seq >= 0)
@@ -401,7 +401,7 @@ access_audit_ingest(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				errmsg("origin, ring_id and records must not be null"),
-				errhint("ingest() is called by a standby's access_audit writer."));
+				errhint("Leave calls of ingest() to a standby's access_audit shipper."));
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ring_id = PG_GETARG_INT64(1);
 	data = PG_GETARG_BYTEA_PP(2);
@@ -414,7 +414,7 @@ access_audit_ingest(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("ring_id must not be 0"),
-				errhint("ingest() is called by a standby's access_audit writer."));
+				errhint("Leave calls of ingest() to a standby's access_audit shipper."));
 	PG_RETURN_INT64(aa_remote_ingest(origin, (uint64) ring_id,
 									 VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)));
 }
@@ -451,7 +451,7 @@ access_audit_detect_actors(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("invalid window of %d days with a baseline of %d days", nd, nb),
-				errhint("The window needs at least one day and the baseline at least as many days as the window."));
+				errhint("Pass a window of at least one day and a baseline at least as long as the window."));
 	aa_detect_actor_stats(fcinfo, PG_GETARG_OID(0), PG_GETARG_DATEADT(1),
 						  nd, nb);
 	return (Datum) 0;
@@ -545,7 +545,7 @@ access_audit_siem_emit(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("unrecognized SIEM line kind \"%s\"", kind),
-				errhint("The only kind is \"alert\"."));
+				errhint("Pass \"alert\"."));
 	aa_siem_emit_alert(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }

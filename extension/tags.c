@@ -36,24 +36,24 @@
 #include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
-#include "catalog/pg_attrdef.h"
-#include "catalog/pg_depend.h"
-#include "catalog/pg_attribute.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_inherits.h"
-#include "catalog/pg_seclabel.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_seclabel.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "tcop/utility.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -68,7 +68,7 @@
 
 #include "access_audit.h"
 #include "compat.h"
-#include "capture.h"
+#include "records.h"
 #include "tags.h"
 
 #define AA_MAX_TAG_LEN		63
@@ -333,20 +333,11 @@ tags_refuse_change(const char *relation, const char *column,
 	appendStringInfoString(&buf, "{\"action\": ");
 	escape_json(&buf, label ? "SECURITY LABEL" : "SECURITY LABEL IS NULL");
 	appendStringInfoString(&buf, ", \"object\": ");
-	if (column || relation)
-		escape_json(&buf, column ? column : relation);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, column ? column : relation);
 	appendStringInfoString(&buf, ", \"old\": ");
-	if (old)
-		escape_json(&buf, old);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, old);
 	appendStringInfoString(&buf, ", \"new\": ");
-	if (label)
-		escape_json(&buf, label);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, label);
 	appendStringInfoString(&buf, ", \"by\": ");
 	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
 	appendStringInfoChar(&buf, '}');
@@ -357,9 +348,9 @@ tags_refuse_change(const char *relation, const char *column,
 	ereport(ERROR,
 			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			errmsg("permission denied to change access_audit tags"),
-			errdetail("This attempt has been recorded."),
-			errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
-					AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+			errdetail("Only superusers and members of role \"%s\" may tag or untag columns; this attempt has been recorded.",
+					  AA_ROLE_ADMIN),
+			errhint("Ask for membership in \"%s\".", AA_ROLE_ADMIN));
 }
 
 /*
@@ -476,15 +467,9 @@ tag_change_record(const ObjectAddress *object, const char *old,
 	 */
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"old\": ");
-	if (old)
-		escape_json(&buf, old);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, old);
 	appendStringInfoString(&buf, ", \"new\": ");
-	if (label)
-		escape_json(&buf, label);
-	else
-		appendStringInfoString(&buf, "null");
+	aa_json_string_or_null(&buf, label);
 	appendStringInfoString(&buf, ", \"by\": ");
 	escape_json(&buf, GetUserNameFromId(GetOuterUserId(), false));
 	if (why)
@@ -1199,6 +1184,63 @@ detach_forget(List *kept)
 }
 
 /*
+ * The tags of relations made from a query, computed by capture.c while the
+ * query runs (aa_tags_derived_push) and applied here once the statement has
+ * made its relation: a stack of entries, one per statement (nested CREATE
+ * TABLE AS included), kept in TopTransactionContext and forgotten with the
+ * transaction.
+ */
+static List *derived_stack = NIL;
+static LocalTransactionId derived_lxid = InvalidLocalTransactionId;
+
+static void
+derived_check_xact(void)
+{
+	if (derived_lxid != AA_MY_LXID)
+	{
+		derived_stack = NIL;	/* its memory went with the transaction */
+		derived_lxid = AA_MY_LXID;
+	}
+}
+
+int
+aa_tags_derived_depth(void)
+{
+	derived_check_xact();
+	return list_length(derived_stack);
+}
+
+/* the first entry pushed since depth; it and those after it are removed */
+AuditDerivedTags *
+aa_tags_derived_take(int depth)
+{
+	AuditDerivedTags *d = NULL;
+
+	derived_check_xact();
+	if (list_length(derived_stack) > depth)
+		d = list_nth(derived_stack, depth);
+	while (list_length(derived_stack) > depth)
+		derived_stack = list_delete_last(derived_stack);
+	return d;
+}
+
+/*
+ * Push d (NULL: the statement makes no tagged column) for tags.c, which
+ * takes it once the statement has made its relation.  d lives in
+ * TopTransactionContext.
+ */
+void
+aa_tags_derived_push(AuditDerivedTags *d)
+{
+	MemoryContext old;
+
+	derived_check_xact();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	derived_stack = lappend(derived_stack, d);
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * The relation a CREATE TABLE AS / SELECT INTO / CREATE or REFRESH
  * MATERIALIZED VIEW (also under EXPLAIN ANALYZE) has just made, or
  * InvalidOid for any other statement.
@@ -1337,8 +1379,9 @@ seclabel_owner_for_admin(Node *parsetree)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied to change access_audit tags"),
-				errhint("Only superusers and members of role \"%s\" may tag or untag columns; ask for membership in \"%s\".",
-						AA_ROLE_ADMIN, AA_ROLE_ADMIN));
+				errdetail("Only superusers and members of role \"%s\" may tag or untag columns.",
+						  AA_ROLE_ADMIN),
+				errhint("Ask for membership in \"%s\".", AA_ROLE_ADMIN));
 	nsp = get_rel_namespace(address.objectId);
 
 	/*
@@ -1353,15 +1396,16 @@ seclabel_owner_for_admin(Node *parsetree)
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied to tag \"%s\"",
 					   get_rel_name(address.objectId)),
-				errdetail("Members of \"%s\" may tag tables they do not own, but not system catalogs or access_audit's own tables.",
+				errdetail("Members of \"%s\" may tag tables they do not own, but not system catalogs or access_audit's own tables; only a superuser may tag those.",
 						  AA_ROLE_ADMIN),
-				errhint("Only a superuser may tag them."));
+				errhint("Ask a superuser."));
 	if (aa_namespace_aclcheck_compat(nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("permission denied for schema %s", get_namespace_name(nsp)),
-				errhint("Members of \"%s\" may tag tables in the schemas they have USAGE on; ask the schema's owner to grant USAGE.",
-						AA_ROLE_ADMIN));
+				errdetail("Members of \"%s\" may tag tables in the schemas they have USAGE on.",
+						  AA_ROLE_ADMIN),
+				errhint("Ask the schema's owner to grant USAGE on it."));
 	return owner;
 }
 
@@ -1378,7 +1422,7 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					DestReceiver *dest, QueryCompletion *qc)
 {
 	List	   *kept;
-	int			derived_depth = aa_capture_derived_depth();
+	int			derived_depth = aa_tags_derived_depth();
 	Oid			owner;
 	Oid			save_userid = InvalidOid;
 	int			save_sec_context = 0;
@@ -1427,5 +1471,5 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		detach_forget(kept);
 	}
 	derived_apply(derived_target(pstmt->utilityStmt),
-				  aa_capture_derived_take(derived_depth));
+				  aa_tags_derived_take(derived_depth));
 }

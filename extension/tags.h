@@ -55,5 +55,8 @@ extern uint64 aa_tags_epoch(void);
 extern void aa_tags_changed(void);
 extern bool aa_tags_valid_label(const char *label);
 extern void aa_tags_label_copies(Oid relid, AuditDerivedTags *d);
+extern int	aa_tags_derived_depth(void);
+extern AuditDerivedTags *aa_tags_derived_take(int depth);
+extern void aa_tags_derived_push(AuditDerivedTags *d);
 
 #endif							/* AA_TAGS_H */

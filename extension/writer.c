@@ -62,13 +62,12 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
-#include "capture.h"
 #include "chain.h"
 #include "compat.h"
 #include "dict.h"
 #include "queue.h"
 #include "quota.h"
-#include "remote.h"
+#include "records.h"
 #include "restore.h"
 #include "siem.h"
 #include "tags.h"
@@ -305,7 +304,9 @@ start_writer(Oid dboid)
 	/* the launcher starts it again (rate-limited), never the postmaster */
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "access_audit");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "aa_writer_main");
+	/* a hot standby cannot write: its records go to the primary (remote.c) */
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s",
+			 RecoveryInProgress() ? "aa_remote_shipper_main" : "aa_writer_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "access_audit writer %u", dboid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "access_audit writer");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
@@ -521,9 +522,9 @@ writer_check_head(void)
 			errcode(ERRCODE_DATA_CORRUPTED),
 			errmsg("access_audit log of database \"%s\" does not end with the last record its writer wrote",
 				   get_database_name(MyDatabaseId)),
-			errdetail("The log ends at seq %lld; the writer last wrote seq %lld.",
+			errdetail("The log ends at seq %lld; the writer last wrote seq %lld.  Records were removed or changed after they were written; the chain continues from the last record written.",
 					  (long long) ws.last_seq, (long long) kept_seq),
-			errhint("Records were removed or changed after they were written. The chain continues from the last record written, so access_audit.verify() reports the difference."));
+			errhint("Run access_audit.verify() to see the difference."));
 	ws.last_seq = kept_seq;
 	memcpy(ws.last_hash, kept_hash, AA_HASH_LEN);
 }
@@ -1187,30 +1188,13 @@ degrade_row(ChainRow *c, const char *why)
 }
 
 /*
- * Write one batch in one transaction: chain, dictionary ids, multi-insert
- * with index maintenance, roll-up, ring position.  ERROR leaves the
- * transaction aborted and ws as it was before (writer_write undoes the
- * in-memory chain head); nothing is freed in the ring.  mode and why: see
- * WriteMode.
+ * Start the transaction of a batch, with SPI and a snapshot.  A database
+ * without the extension cannot take its records: they are discarded
+ * (writer_no_extension) and the batch fails.
  */
 static void
-write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
+batch_begin(void)
 {
-	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot **slots;
-	BulkInsertState bistate;
-	CommandId	cid;
-	int			nrows = 0;
-	int			i;
-	int64		max_pos = -1;
-	HTAB	   *cells;
-	HASHCTL		ctl;
-	pg_tz	   *tz;
-	int64		first_seq;
-	List	   *quota_hits = NIL;
-
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -1230,19 +1214,18 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 				errmsg("access_audit records are waiting for a database that has no access_audit extension"),
 				errhint("Run CREATE EXTENSION access_audit in that database."));
 	}
+}
 
-	rel = table_open(ws.log_relid, RowExclusiveLock);
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	cid = GetCurrentCommandId(true);
-	bistate = GetBulkInsertState();
+/*
+ * At least n slots for rows of the log (rel), kept across batches in
+ * TopMemoryContext.  The slots' descriptor is a copy: after ALTER EXTENSION
+ * UPDATE widened the log's ids, they are made anew.
+ */
+static TupleTableSlot **
+batch_slots(Relation rel, int n)
+{
+	int			i;
 
-	/*
-	 * The slots' descriptor is a copy: after ALTER EXTENSION UPDATE widened
-	 * the log's ids, make them anew.
-	 */
 	if (ws.slot_desc != NULL &&
 		!equalTupleDescs(ws.slot_desc, RelationGetDescr(rel)))
 	{
@@ -1267,14 +1250,147 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		ws.nslots = n;
 		MemoryContextSwitchTo(old);
 	}
-	slots = ws.slots;
+	Assert(ws.nslots >= n);
+	return ws.slots;
+}
+
+/* an empty roll-up of the batch, in the current memory context */
+static HTAB *
+batch_rollup_new(void)
+{
+	HASHCTL		ctl;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(RollupKey);
 	ctl.entrysize = sizeof(RollupCell);
 	ctl.hcxt = CurrentMemoryContext;
-	cells = hash_create("access_audit roll-up", 256, &ctl,
-						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return hash_create("access_audit roll-up", 256, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * The detail of a record stored as a GAP (AA_WRITE_STUB): the bytes lost,
+ * its queue position and why the log refused it.
+ */
+static char *
+stub_detail(const AuditQueueItem *item, const char *why)
+{
+	StringInfoData d;
+
+	initStringInfo(&d);
+	appendStringInfo(&d, "{\"lost_bytes\": %lld, \"queue_position\": %llu, \"unstorable\": ",
+					 (long long) item->gap_bytes,
+					 (unsigned long long) item->pos);
+	escape_json(&d, degrade_str(why, 1000));
+	appendStringInfoChar(&d, '}');
+	return d.data;
+}
+
+/*
+ * Make item the next record of the chain in slot: its seq and hash, its
+ * dictionary ids, its share of the roll-up (cells, days in tz), and a note
+ * in quota_hits if it is a quota hit.  Extends the in-memory chain head.
+ * Inside aa_dict_begin()/aa_dict_end().
+ */
+static void
+batch_row(AuditQueueItem *item, WriteMode mode, const char *why,
+		  TupleTableSlot *slot, HTAB *cells, pg_tz *tz, List **quota_hits)
+{
+	uint8		hash[AA_HASH_LEN];
+	ChainRow	c;
+	int64		session_id;
+	int64		shape_id;
+
+	if (mode == AA_WRITE_STUB)
+	{
+		item->rec.kind = AA_KIND_GAP;
+		item->gap_bytes = (int64) item->len;
+	}
+	item_to_chain(item, ws.last_seq + 1, &c);
+	if (mode == AA_WRITE_DEGRADED)
+		degrade_row(&c, why);
+	else if (mode == AA_WRITE_STUB)
+		c.detail = stub_detail(item, why);
+	aa_chain_hash(ws.last_hash, &c, hash);
+	ExecClearTuple(slot);
+	session_id = aa_dict_session_id(&c);
+	shape_id = aa_dict_shape_id(&c);
+	chain_to_data(&c, hash, session_id, shape_id,
+				  slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+	rollup_add(cells, &c, session_id, shape_id, tz);
+	if (mode == AA_WRITE_ASIS)
+		*quota_hits = aa_quota_alert_note(*quota_hits, c.seq, c.ts, c.actor,
+										  c.command, c.detail);
+	ws.last_seq++;
+	memcpy(ws.last_hash, hash, AA_HASH_LEN);
+}
+
+/*
+ * After the rows of a batch are in the log, in the same transaction: the
+ * roll-up, the origins of ingested records, the ring position written up
+ * to (max_pos), the SIEM lines (before the commit: a committed batch
+ * has been logged) and the alerts of the batch's quota hits.
+ */
+static void
+batch_finish(HTAB *cells, int64 max_pos, int64 first_seq, int nrows,
+			 List *quota_hits)
+{
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', 'n'};
+	int			ret;
+
+	CommandCounterIncrement();
+	rollup_flush(cells);
+	origin_save();
+	args[0] = Int64GetDatum((int64) ws.ring_id);
+	args[1] = Int64GetDatum(max_pos);
+	args[2] = (Datum) 0;
+	ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "unexpected SPI result %d", ret);
+	if (aa_siem_level >= AA_SIEM_ALL)
+		aa_siem_log_records(first_seq, nrows);
+	/* quota hits are alerts (quota.c) */
+	aa_quota_raise_alerts(quota_hits);
+}
+
+/*
+ * Write one batch in one transaction: chain, dictionary ids, multi-insert
+ * with index maintenance, roll-up, ring position.  ERROR leaves the
+ * transaction aborted and ws as it was before (writer_write undoes the
+ * in-memory chain head); nothing is freed in the ring.  mode and why: see
+ * WriteMode.
+ */
+static void
+write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot **slots;
+	BulkInsertState bistate;
+	CommandId	cid;
+	int			nrows = 0;
+	int			i;
+	int64		max_pos = -1;
+	HTAB	   *cells;
+	pg_tz	   *tz;
+	int64		first_seq;
+	List	   *quota_hits = NIL;
+
+	batch_begin();
+
+	rel = table_open(ws.log_relid, RowExclusiveLock);
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	cid = GetCurrentCommandId(true);
+	bistate = GetBulkInsertState();
+	slots = batch_slots(rel, n);
+
+	cells = batch_rollup_new();
 	tz = pg_tzset(aa_business_timezone);
 	if (tz == NULL)
 		tz = session_timezone;
@@ -1283,12 +1399,6 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	aa_dict_begin();
 	for (i = 0; i < n; i++)
 	{
-		TupleTableSlot *slot;
-		uint8		hash[AA_HASH_LEN];
-		ChainRow	c;
-		int64		session_id;
-		int64		shape_id;
-
 		/* already committed before a crash: never write twice */
 		if (ws.last_pos >= 0 && items[i].pos <= (uint64) ws.last_pos)
 			continue;
@@ -1297,44 +1407,12 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		if (items[i].rec.kind == AA_KIND_READ &&
 			items[i].rec.origin_ring_id != 0 && origin_seen(&items[i].rec))
 			continue;
-
-		if (mode == AA_WRITE_STUB)
-		{
-			items[i].rec.kind = AA_KIND_GAP;
-			items[i].gap_bytes = (int64) items[i].len;
-		}
-		item_to_chain(&items[i], ws.last_seq + 1, &c);
-		if (mode == AA_WRITE_DEGRADED)
-			degrade_row(&c, why);
-		else if (mode == AA_WRITE_STUB)
-		{
-			StringInfoData d;
-
-			initStringInfo(&d);
-			appendStringInfo(&d, "{\"lost_bytes\": %lld, \"queue_position\": %llu, \"unstorable\": ",
-							 (long long) items[i].gap_bytes,
-							 (unsigned long long) items[i].pos);
-			escape_json(&d, degrade_str(why, 1000));
-			appendStringInfoChar(&d, '}');
-			c.detail = d.data;
-		}
-		aa_chain_hash(ws.last_hash, &c, hash);
-		slot = slots[nrows];
-		ExecClearTuple(slot);
-		session_id = aa_dict_session_id(&c);
-		shape_id = aa_dict_shape_id(&c);
-		chain_to_data(&c, hash, session_id, shape_id,
-					  slot->tts_values, slot->tts_isnull);
-		ExecStoreVirtualTuple(slot);
-		rollup_add(cells, &c, session_id, shape_id, tz);
-		if (mode == AA_WRITE_ASIS)
-			quota_hits = aa_quota_alert_note(quota_hits, c.seq, c.ts, c.actor,
-											 c.command, c.detail);
+		batch_row(&items[i], mode, why, slots[nrows], cells, tz, &quota_hits);
 		nrows++;
-		ws.last_seq++;
-		memcpy(ws.last_hash, hash, AA_HASH_LEN);
 	}
 	aa_dict_end();
+	Assert(nrows <= n);
+	Assert(ws.last_seq == first_seq + nrows - 1);
 
 #ifndef AA_BENCH_PACKED
 	if (nrows > 0)
@@ -1360,26 +1438,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	table_close(rel, RowExclusiveLock);
 
 	if (nrows > 0)
-	{
-		Datum		args[3];
-		char		nulls[3] = {' ', ' ', 'n'};
-		int			ret;
-
-		CommandCounterIncrement();
-		rollup_flush(cells);
-		origin_save();
-		args[0] = Int64GetDatum((int64) ws.ring_id);
-		args[1] = Int64GetDatum(max_pos);
-		args[2] = (Datum) 0;
-		ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "unexpected SPI result %d", ret);
-		/* SIEM lines before the commit: a committed batch has been logged */
-		if (aa_siem_level >= AA_SIEM_ALL)
-			aa_siem_log_records(first_seq, nrows);
-		/* quota hits are alerts (quota.c) */
-		aa_quota_raise_alerts(quota_hits);
-	}
+		batch_finish(cells, max_pos, first_seq, nrows, quota_hits);
 
 	SPI_finish();
 	PopActiveSnapshot();
@@ -1545,21 +1604,16 @@ writer_no_extension(void)
 }
 
 /*
- * Writer main loop for one database (main_arg).  Drains the queue in
- * batches; at shutdown keeps draining until no client of the database is
- * left and nothing is pending, so fast and smart shutdown lose nothing.
+ * What the writer and a standby's shipper (remote.c) do first in their
+ * process: signal handlers, no capture of their own statements, a
+ * connection to dboid with pinned settings, the database's queue slot
+ * (another process holding it ends this one), and the application name.
+ * Returns the database's name, in TopMemoryContext.
  */
-void
-aa_writer_main(Datum main_arg)
+char	   *
+aa_writer_attach(Oid dboid)
 {
-	Oid			dboid = DatumGetObjectId(main_arg);
-	uint64		scan_pos = 0;
-	AuditQueueItem *items;
-	MemoryContext batch_cxt;
 	char	   *dbname;
-	int			nalloc;
-	TimestampTz started_at;
-	TimestampTz last_work;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -1582,10 +1636,40 @@ aa_writer_main(Datum main_arg)
 	StartTransactionCommand();
 	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
 	CommitTransactionCommand();
+	return dbname;
+}
 
-	/* a hot standby cannot write: its records go to the primary */
+/*
+ * Writer main loop for one database (main_arg).  Drains the queue in
+ * batches; at shutdown keeps draining until no client of the database is
+ * left and nothing is pending, so fast and smart shutdown lose nothing.
+ */
+void
+aa_writer_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	uint64		scan_pos = 0;
+	AuditQueueItem *items;
+	MemoryContext batch_cxt;
+	char	   *dbname;
+	int			nalloc;
+	TimestampTz started_at;
+	TimestampTz last_work;
+
+	dbname = aa_writer_attach(dboid);
+
+	/*
+	 * A hot standby cannot write: the launcher starts its shipper instead
+	 * (start_writer).  Recovery never begins again in a running server, so
+	 * this is for safety only: exit, and the launcher starts what fits.
+	 */
 	if (RecoveryInProgress())
-		aa_remote_ship_main(dboid, dbname);
+	{
+		ereport(LOG,
+				errmsg("access_audit writer for database \"%s\" exits: the server is in recovery, where a shipper takes its place",
+					   dbname));
+		proc_exit(1);
+	}
 
 	ereport(LOG,
 			errmsg("access_audit writer started for database \"%s\"", dbname));

@@ -15,6 +15,7 @@
 
 extern void aa_writer_init(void);
 extern void aa_writer_pin_settings(void);
+extern char *aa_writer_attach(Oid dboid);
 extern int64 aa_writer_ring_pos(uint64 ring_id);
 extern PGDLLEXPORT void aa_launcher_main(Datum main_arg);
 extern PGDLLEXPORT void aa_writer_main(Datum main_arg);

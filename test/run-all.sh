@@ -8,6 +8,8 @@
 #   pgTAP       test/pgtap/*.sql               (pg_prove against a server started here)
 #   core        PostgreSQL's core regression suite, plain vs. with access_audit
 #               (test/core-regress.sh; unit core_regress)
+# Also checks, from the object files, that no two C files call each other
+# (test/call-cycles.sh; unit call_cycles, always run).
 # Prints each failing diff or log tail and ends with one line
 # "N passed, N failed" (one unit per build step, regress test, isolation
 # spec, TAP file and pgTAP file); exits non-zero on any failure.
@@ -270,6 +272,17 @@ else
 	unit_failed build
 	echo "build failed; no tests run"
 	summary_and_exit
+fi
+
+aa_header "call cycles (test/call-cycles.sh)"
+# no two C files may call each other, directly or through others
+if "$WORK/test/call-cycles.sh" "$WORK"/extension/*.o >"$WORK/call-cycles.log" 2>&1; then
+	echo "ok"
+	unit_ok
+else
+	echo "C files call each other (see docs/design.md, Dependencies)"
+	unit_failed call_cycles
+	DETAILS+=("file:$WORK/call-cycles.log")
 fi
 
 aa_header "format (make indentcheck)"

@@ -1,15 +1,15 @@
-/* extension/detect.sql */
---
--- Detection half of access_audit: ranks actors by how abnormally much they
--- exported, raises alerts, and records acknowledgements.
+-- ---------------------------------------------------------------------------
+-- Detection (extension/sql/10_detect.sql; the C half is extension/detect.c):
+-- ranks actors by how abnormally much they exported, raises alerts, and
+-- records acknowledgements.
 --
 -- Everything here reads only the daily roll-up (access_audit.actor_daily or
 -- a table of the same shape), never the raw log, so ranking 10,000 actors
--- over 90 days stays well under a second.  The scoring follows
--- /work/shared/DETECTION.md; the comments below say where and why it
--- differs.
+-- over 90 days stays well under a second.  The scoring and the reasons for
+-- it are in docs/detect.md; the comments below say what each piece does.
 --
--- This file is appended to access_audit--1.0.sql after the tables exist.
+-- This part follows 00_core.sql in the install script, after the tables
+-- exist.
 
 /*
  * The three helpers below have SQL-standard bodies, parsed at creation, so
