@@ -67,6 +67,14 @@ SELECT status, detail ~ '^[0-9]+ records in the log in all .*, 0 of them GAP mar
   FROM access_audit.status(verify => true) WHERE check_name = 'log';
 -- the same as a view
 SELECT count(*) > 0 AS rows FROM access_audit.status WHERE check_name = 'chain' AND status = 'info';
+-- readers see since when the counters count and the tags in databases
+-- without the extension; only superusers reset the counters
+SELECT count(*) = 1 AS one_since, bool_and(s.since <= now()) AS in_the_past
+  FROM access_audit._stats_since() s WHERE s.dboid = (SELECT oid FROM pg_database WHERE datname = current_database());
+SELECT count(*) >= 0 AS readable FROM access_audit.tags_elsewhere;
+\set VERBOSITY default
+SELECT access_audit.reset_stats();
+\set VERBOSITY terse
 RESET ROLE;
 
 DROP TABLE ar_customers;
