@@ -1387,6 +1387,8 @@ stats_tags_forget(Oid dboid)
 {
 	int			i;
 
+	if (stats_hdr == NULL)
+		return;
 	for (i = 0; i < AA_STATS_TAGS; i++)
 		if (stats_tag_at(i)->dboid == dboid)
 			memset(stats_tag_at(i), 0, sizeof(StatsTagEntry));
