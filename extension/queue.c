@@ -914,11 +914,13 @@ slot_find(Oid dboid, bool create)
  * file's header keeps when and by whom, which status() shows.
  *
  * The same file holds the registry of tags in databases without the
- * extension (StatsTagEntry): the label provider registers a tag set there
- * when its transaction commits and removes it when the tag is removed, so
- * that status() in any database can list them (a database's labels are in
- * its own catalog, out of reach of other databases).  Entries of a
- * database go when it is dropped or the extension is created in it.
+ * extension (StatsTagEntry), so that status() in any database can list
+ * them (a database's labels are in its own catalog, out of reach of other
+ * databases).  Tagging is refused there, so tags.c registers the labels a
+ * DROP EXTENSION leaves (at its commit) and copies a template's entries at
+ * CREATE DATABASE; an entry goes when its label is removed or dropped with
+ * its table, when its database is dropped, or when the extension is
+ * created there.
  */
 #define AA_STATS_FILE		"pg_access_audit/stats"
 #define AA_STATS_MAGIC		0x41415331	/* "AAS1" */

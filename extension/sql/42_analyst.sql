@@ -41,26 +41,27 @@ COMMENT ON FUNCTION access_audit.reset_stats() IS
 'Superusers only: the queue counters of every database (access_audit.stats) start again at zero. When and by whom is kept and shown by access_audit.status; the reset is recorded in this database''s log (command RESET STATS).';
 
 /*
- * Tags set in databases of this server that do not have the extension (so
- * nothing is audited there), registered when the tagging transaction
- * commits.  Tags set before this build, or while the registry was full,
- * are not listed.
+ * Tags in databases of this server that do not have the extension (so
+ * nothing is audited there): tagging is refused there, so these are the
+ * labels a DROP EXTENSION left (registered when it commits) and their
+ * copies by CREATE DATABASE ... TEMPLATE.  Tags left before this build,
+ * or while the registry was full, are not listed.
  */
 CREATE FUNCTION access_audit._tags_elsewhere(
     OUT dboid oid, OUT relid oid, OUT object text, OUT tag text,
-    OUT set_by oid, OUT set_at timestamptz)
+    OUT registered_by oid, OUT registered_at timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'access_audit_tags_elsewhere'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW access_audit.tags_elsewhere AS
-	SELECT d.datname AS database, t.object, t.tag, r.rolname AS set_by, t.set_at
+	SELECT d.datname AS database, t.object, t.tag, r.rolname AS registered_by, t.registered_at
 	  FROM access_audit._tags_elsewhere() t
 	  LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) t.dboid
-	  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) t.set_by;
+	  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) t.registered_by;
 
 COMMENT ON VIEW access_audit.tags_elsewhere IS
-'Columns tagged in databases of this server where access_audit is not installed (their reads are not audited), as registered when the tag was set.';
+'Columns tagged in databases of this server where access_audit is not installed (their reads are not audited): the labels DROP EXTENSION left and their copies by CREATE DATABASE, with the role whose statement registered them (who dropped the extension or created the database) and when.';
 
 REVOKE ALL ON FUNCTION access_audit._stats_since(), access_audit.reset_stats(),
 	access_audit._tags_elsewhere() FROM PUBLIC;

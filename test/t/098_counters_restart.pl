@@ -239,7 +239,7 @@ DROP EXTENSION access_audit CASCADE;
 $node->safe_psql('postgres', q{CREATE DATABASE copy TEMPLATE plain});
 my $me = $node->safe_psql('postgres', 'SELECT current_user');
 is($node->safe_psql('postgres',
-	q{SELECT string_agg(database || ' ' || object || ' ' || tag || ' ' || set_by, ', ' ORDER BY database, object)
+	q{SELECT string_agg(database || ' ' || object || ' ' || tag || ' ' || registered_by, ', ' ORDER BY database, object)
 		FROM access_audit.tags_elsewhere}),
 	"copy public.staff.iban pii $me, copy public.staff.salary pay $me, "
 	  . "gone public.t.secret pii $me, "
