@@ -115,6 +115,7 @@ typedef struct ElsewhereTag
 
 static ElsewhereTag *elsewhere = NULL;
 static int	n_elsewhere = 0;
+static int	n_elsewhere_lost = 0;	/* beyond what the registry holds */
 
 /* check this database's registered tags before commit (a DROP ran) */
 static bool elsewhere_recheck = false;
@@ -555,7 +556,12 @@ tag_elsewhere_note(const ObjectAddress *object, const char *seclabel)
 			elsewhere[i].attnum == object->objectSubId)
 			break;
 	if (i == AA_QUEUE_TAGS_MAX)
-		return;					/* more than the registry holds anyway */
+	{
+		/* more than the registry holds anyway: said at commit */
+		if (seclabel != NULL)
+			n_elsewhere_lost++;
+		return;
+	}
 	if (i == n_elsewhere)
 		n_elsewhere++;
 	e = &elsewhere[i];
@@ -644,7 +650,7 @@ static void
 tags_elsewhere_register(void)
 {
 	int			i;
-	int			full = 0;
+	int			full = n_elsewhere_lost;
 
 	for (i = 0; i < n_elsewhere; i++)
 		if (!aa_queue_tag_note(MyDatabaseId, elsewhere[i].reloid,
@@ -676,14 +682,16 @@ tags_xact_callback(XactEvent event, void *arg)
 			if (bump_at_commit && tags_shared)
 				pg_atomic_fetch_add_u64(&tags_shared->generation, 1);
 			bump_at_commit = false;
-			if (n_elsewhere > 0 && aa_queue_ready())
+			if ((n_elsewhere > 0 || n_elsewhere_lost > 0) && aa_queue_ready())
 				tags_elsewhere_register();
 			n_elsewhere = 0;
+			n_elsewhere_lost = 0;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			bump_at_commit = false;
 			n_elsewhere = 0;
+			n_elsewhere_lost = 0;
 			elsewhere_recheck = false;
 			break;
 		default:

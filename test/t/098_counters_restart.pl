@@ -268,4 +268,17 @@ $node->safe_psql('plain', q{CREATE EXTENSION access_audit});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM access_audit.tags_elsewhere}), '0',
 	'creating the extension there takes its tags off the list');
 
+# 8. The registry is bounded (256 columns): what does not fit is said.
+$node->safe_psql('postgres', 'CREATE DATABASE many');
+$node->safe_psql('many',
+	'CREATE EXTENSION access_audit; CREATE TABLE wide ('
+	  . join(', ', map { "c$_ text" } 1 .. 260) . ');'
+	  . join('', map { "SECURITY LABEL FOR access_audit ON COLUMN wide.c$_ IS 'pii';" } 1 .. 260));
+($ret, $out, $err) = $node->psql('many',
+	'SET access_audit.maintenance = on; DROP EXTENSION access_audit CASCADE;');
+like($err, qr/registry of tags in databases without the extension is full: 4 tags are not listed by access_audit.status/,
+	'tags beyond the registry are reported');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM access_audit.tags_elsewhere}), '256',
+	'the registry holds 256');
+
 done_testing();
