@@ -76,6 +76,7 @@ static const PermissionHint permission_hints[] = {
 	{AA_DENIED_VIEW, "alerts_open", AA_ROLE_READER, NULL},
 	{AA_DENIED_VIEW, "daily_exports", AA_ROLE_READER, NULL},
 	{AA_DENIED_VIEW, "status", AA_ROLE_READER, NULL},
+	{AA_DENIED_VIEW, "tags_elsewhere", AA_ROLE_READER, NULL},
 };
 
 static emit_log_hook_type prev_emit_log_hook = NULL;

@@ -5,7 +5,9 @@
  *
  * This file owns the ring of serialised audit records, the file that backs
  * it, its replay after a crash, and the table of databases with their
- * writer and counters.
+ * writer and counters; also the stats file that keeps those counters across
+ * restarts and registers tags in databases without the extension (see
+ * "Durable counters and the registry of tags elsewhere").
  *
  * The ring lives in a memory-mapped file, $PGDATA/pg_access_audit/queue,
  * mapped by the postmaster before it forks anything, so every process
@@ -335,6 +337,9 @@ static RingFileHeader *ring_hdr = NULL;
 static char *ring_data = NULL;
 static uint64 ring_cap = 0;
 
+/* the stats file, mapped by the postmaster (see "Durable counters") */
+static struct StatsFileHeader *stats_hdr = NULL;
+
 /* the intents file, mapped by the postmaster */
 static IntentFileHeader *intent_hdr = NULL;
 
@@ -347,6 +352,9 @@ static void aa_shmem_startup(void);
 static void ring_map_file(void);
 static void ring_convert(uint32 version);
 static void ring_recover(void);
+static void stats_map_file(void);
+static void stats_rebase(void);
+static void stats_save_all(int code, Datum arg);
 static void intent_map_and_recover(void);
 static int	slot_find(Oid dboid, bool create);
 static bool intent_seal(const AuditRecord *rec);
@@ -419,8 +427,12 @@ aa_shmem_startup(void)
 	{
 		if (ring_hdr == NULL)
 			ring_map_file();
+		if (stats_hdr == NULL)
+			stats_map_file();
+		stats_rebase();
 		ring_recover();
 		intent_map_and_recover();
+		on_shmem_exit(stats_save_all, (Datum) 0);
 	}
 }
 
@@ -880,6 +892,550 @@ slot_find(Oid dboid, bool create)
 }
 
 /*
+ * Durable counters and the registry of tags elsewhere
+ * ---------------------------------------------------
+ *
+ * The counters of the database table (queued, written, waits, gaps) live in
+ * shared memory, which a restart starts anew.  So that they count since a
+ * known time instead, a third mapped file, $PGDATA/pg_access_audit/stats,
+ * keeps for each database the totals as of its writer's last commit
+ * (StatsDbEntry), and the postmaster saves every database's totals when it
+ * exits or reinitialises after a crash (stats_save_all, an on_shmem_exit
+ * callback, like pg_stat_statements' dump).  At start, and after a crash,
+ * the saved totals become the base that this server life's counters add
+ * to (stats_rebase).  A total is base + live counter; a file entry is
+ * written under aa_shared->lock exclusively (or by the postmaster alone).
+ *
+ * "queued" is rebased on "written" plus the records the replay finds: a
+ * record is either written (counted in the saved total) or still in the
+ * ring (counted again by ring_recover, unless it lies before the committed
+ * position the entry saved, so a written record is not counted twice).
+ * What a crash may lose therefore: nothing if the postmaster survives (it
+ * saves before reinitialising); if the postmaster itself dies (SIGKILL,
+ * power loss), the waits counted since the database's last batch commit,
+ * and the records of a batch committed after its last save (the writer
+ * saves right after each commit, so at most one batch).  The file is not
+ * fsynced: a power loss keeps what the kernel wrote back.
+ *
+ * Every entry has a CRC; a torn or foreign entry (and a file of another
+ * format or copied from another server) is not trusted: it is dropped with
+ * a LOG message and that database counts again from the server's start.
+ * access_audit.reset_stats() (superusers) sets every total to zero; the
+ * file's header keeps when and by whom, which status() shows.
+ *
+ * The same file holds the registry of tags in databases without the
+ * extension (StatsTagEntry), so that status() in any database can list
+ * them (a database's labels are in its own catalog, out of reach of other
+ * databases).  Tagging is refused there, so tags.c registers the labels a
+ * DROP EXTENSION leaves (at its commit) and copies a template's entries at
+ * CREATE DATABASE; an entry goes when its label is removed or dropped with
+ * its table, when its database is dropped, or when the extension is
+ * created there.
+ */
+#define AA_STATS_FILE		"pg_access_audit/stats"
+#define AA_STATS_MAGIC		0x41415331	/* "AAS1" */
+#define AA_STATS_VERSION	1
+#define AA_STATS_DBS		(2 * AA_MAX_DATABASES)
+#define AA_STATS_TAGS		AA_QUEUE_TAGS_MAX
+#define AA_STATS_HEADER_SIZE 512
+
+typedef struct StatsFileHeader
+{
+	uint32		magic;
+	uint32		version;
+	uint32		ndbs;
+	uint32		ntags;
+	uint64		file_ino;
+	TimestampTz created;		/* when the file was made (anew) */
+	TimestampTz reset_at;		/* the last reset_stats(), or 0 */
+	uint32		resets;
+	Oid			reset_by;
+	char		reset_by_name[NAMEDATALEN];
+	pg_crc32c	crc;
+	uint32		unused;
+} StatsFileHeader;
+
+typedef struct StatsDbEntry
+{
+	Oid			dboid;			/* InvalidOid: free */
+	uint32		unused;
+	uint64		ring_id;		/* the ring committed_pos refers to */
+	uint64		committed_pos;
+	TimestampTz since;			/* counting since */
+	uint64		total[4];		/* queued, written, waits, gaps at the save */
+	uint64		base[4];		/* what this server life counts on from */
+	pg_crc32c	crc;
+	uint32		unused2;
+} StatsDbEntry;
+
+typedef struct StatsTagEntry
+{
+	Oid			dboid;			/* InvalidOid: free */
+	Oid			reloid;
+	int32		attnum;
+	Oid			set_by;
+	TimestampTz set_at;
+	char		tag[AA_QUEUE_TAG_LEN];
+	char		object[3 * NAMEDATALEN];	/* schema.table.column, quoted */
+	pg_crc32c	crc;
+} StatsTagEntry;
+
+StaticAssertDecl(sizeof(StatsFileHeader) <= AA_STATS_HEADER_SIZE,
+				 "stats file header too large");
+
+#define STATS_FILE_SIZE \
+	(AA_STATS_HEADER_SIZE + AA_STATS_DBS * sizeof(StatsDbEntry) + \
+	 AA_STATS_TAGS * sizeof(StatsTagEntry))
+
+enum
+{
+	ST_QUEUED, ST_WRITTEN, ST_WAITS, ST_GAPS
+};
+
+
+static StatsDbEntry *
+stats_db_at(int i)
+{
+	return (StatsDbEntry *) ((char *) stats_hdr + AA_STATS_HEADER_SIZE) + i;
+}
+
+static StatsTagEntry *
+stats_tag_at(int i)
+{
+	return (StatsTagEntry *) ((char *) stats_db_at(AA_STATS_DBS)) + i;
+}
+
+static pg_crc32c
+stats_crc(const void *p, Size len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, p, len);
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+#define STATS_SEAL(e, type) ((e)->crc = stats_crc((e), offsetof(type, crc)))
+#define STATS_SOUND(e, type) ((e)->crc == stats_crc((e), offsetof(type, crc)))
+
+static void
+stats_header_seal(void)
+{
+	stats_hdr->crc = stats_crc(stats_hdr, offsetof(StatsFileHeader, crc));
+}
+
+/*
+ * The entry of dboid, or (create) a free one made for it; NULL if none.
+ */
+static StatsDbEntry *
+stats_db_find(Oid dboid, bool create)
+{
+	int			i;
+	StatsDbEntry *e;
+
+	if (stats_hdr == NULL || dboid == InvalidOid)
+		return NULL;
+	for (i = 0; i < AA_STATS_DBS; i++)
+		if (stats_db_at(i)->dboid == dboid)
+			return stats_db_at(i);
+	if (!create)
+		return NULL;
+	for (i = 0; i < AA_STATS_DBS; i++)
+		if (stats_db_at(i)->dboid == InvalidOid)
+			break;
+	if (i == AA_STATS_DBS)
+		return NULL;
+	e = stats_db_at(i);
+	memset(e, 0, sizeof(*e));
+	e->dboid = dboid;
+	/* the live counters count since this server's start (or the reset) */
+	e->since = Max(PgStartTime, stats_hdr->reset_at);
+	return e;
+}
+
+/*
+ * This server life's counters of dboid (caller holds the lock, or is the
+ * postmaster alone) and, if it has a slot, its committed position.
+ */
+static void
+stats_live(Oid dboid, uint64 *v, uint64 *committed)
+{
+	int			slot = slot_find(dboid, false);
+	AuditDbCounters *c;
+
+	memset(v, 0, 4 * sizeof(uint64));
+	*committed = 0;
+	if (slot >= 0)
+	{
+		AuditDbSlot *s = &aa_shared->dbs[slot];
+
+		v[ST_QUEUED] = pg_atomic_read_u64(&s->queued);
+		v[ST_WRITTEN] = pg_atomic_read_u64(&s->written);
+		v[ST_WAITS] = pg_atomic_read_u64(&s->waits);
+		v[ST_GAPS] = pg_atomic_read_u64(&s->gaps);
+		*committed = s->committed_upto;
+	}
+	else if ((c = retired_find(dboid, false)) != NULL)
+	{
+		v[ST_QUEUED] = c->queued;
+		v[ST_WRITTEN] = c->written;
+		v[ST_WAITS] = c->waits;
+		v[ST_GAPS] = c->gaps;
+	}
+}
+
+/*
+ * Save the totals of dboid into its entry.  Caller holds aa_shared->lock
+ * exclusively, or is the postmaster with no other process attached.
+ */
+static void
+stats_save(Oid dboid)
+{
+	StatsDbEntry *e = stats_db_find(dboid, true);
+	uint64		live[4];
+	uint64		committed;
+	int			k;
+
+	if (e == NULL)
+		return;
+	stats_live(dboid, live, &committed);
+	for (k = 0; k < 4; k++)
+		e->total[k] = e->base[k] + live[k];
+	/* positions of an earlier ring (made anew) say nothing of this one */
+	if (e->ring_id != ring_hdr->ring_id)
+	{
+		e->ring_id = ring_hdr->ring_id;
+		e->committed_pos = 0;
+	}
+	e->committed_pos = Max(e->committed_pos, committed);
+	STATS_SEAL(e, StatsDbEntry);
+}
+
+/*
+ * on_shmem_exit callback of the postmaster: save every database's totals,
+ * at shutdown and before the shared memory is made anew after a crash.
+ * The postmaster runs alone then; it only reads numbers from the old
+ * shared memory, never follows its pointers.
+ */
+static void
+stats_save_all(int code, Datum arg)
+{
+	int			i;
+
+	if (stats_hdr == NULL || aa_shared == NULL)
+		return;
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+	{
+		if (aa_shared->dbs[i].dboid != InvalidOid)
+			stats_save(aa_shared->dbs[i].dboid);
+		if (aa_shared->retired[i].dboid != InvalidOid)
+			stats_save(aa_shared->retired[i].dboid);
+	}
+	/* databases idle in this life keep their totals: nothing to add */
+	(void) msync(stats_hdr, STATS_FILE_SIZE, MS_ASYNC);
+}
+
+/*
+ * Map the stats file (postmaster, first start); a file that cannot be
+ * trusted as a whole is reported and made anew.
+ */
+static void
+stats_map_file(void)
+{
+	int			fd;
+	struct stat st;
+	StatsFileHeader old;
+	const char *why = NULL;
+
+	fd = OpenTransientFile(AA_STATS_FILE, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		ereport(FATAL,
+				errcode_for_file_access(),
+				errmsg("could not open file \"%s\": %m", AA_STATS_FILE));
+
+	memset(&old, 0, sizeof(old));
+	if (st.st_size == 0)
+		why = "";
+	else if (st.st_size < sizeof(old) ||
+			 pread(fd, &old, sizeof(old), 0) != sizeof(old) ||
+			 old.magic != AA_STATS_MAGIC)
+		why = "it is not an access_audit stats file";
+	else if (old.version != AA_STATS_VERSION || old.ndbs != AA_STATS_DBS ||
+			 old.ntags != AA_STATS_TAGS || (Size) st.st_size != STATS_FILE_SIZE)
+		why = psprintf("it has format %u, this build writes format %d",
+					   old.version, AA_STATS_VERSION);
+	else if (old.crc != stats_crc(&old, offsetof(StatsFileHeader, crc)))
+		why = "its header is damaged";
+	else if (old.file_ino != (uint64) st.st_ino)
+		why = "it was copied from another server";
+
+	if (why != NULL)
+		file_reset(fd, STATS_FILE_SIZE, AA_STATS_FILE);
+	stats_hdr = (StatsFileHeader *) file_map(fd, STATS_FILE_SIZE, AA_STATS_FILE);
+	if (why != NULL)
+	{
+		if (why[0] != '\0')
+			ereport(LOG,
+					errmsg("access_audit counters in \"%s\" are not trusted and start again at zero: %s",
+						   AA_STATS_FILE, why));
+		stats_hdr->magic = AA_STATS_MAGIC;
+		stats_hdr->version = AA_STATS_VERSION;
+		stats_hdr->ndbs = AA_STATS_DBS;
+		stats_hdr->ntags = AA_STATS_TAGS;
+		stats_hdr->file_ino = (uint64) st.st_ino;
+		stats_hdr->created = GetCurrentTimestamp();
+		stats_header_seal();
+	}
+}
+
+/*
+ * At start and after a crash (postmaster, alone): the saved totals become
+ * this life's base; damaged entries are dropped and reported.
+ */
+static void
+stats_rebase(void)
+{
+	int			i;
+	int			dropped = 0;
+
+	for (i = 0; i < AA_STATS_DBS; i++)
+	{
+		StatsDbEntry *e = stats_db_at(i);
+
+		if (e->dboid == InvalidOid)
+			continue;
+		if (!STATS_SOUND(e, StatsDbEntry))
+		{
+			memset(e, 0, sizeof(*e));
+			dropped++;
+			continue;
+		}
+		memcpy(e->base, e->total, sizeof(e->base));
+		/* the records not yet written are in the ring: the replay counts them */
+		e->base[ST_QUEUED] = e->total[ST_WRITTEN];
+		STATS_SEAL(e, StatsDbEntry);
+	}
+	for (i = 0; i < AA_STATS_TAGS; i++)
+	{
+		StatsTagEntry *t = stats_tag_at(i);
+
+		if (t->dboid != InvalidOid && !STATS_SOUND(t, StatsTagEntry))
+		{
+			memset(t, 0, sizeof(*t));
+			dropped++;
+		}
+	}
+	if (dropped > 0)
+		ereport(LOG,
+				errmsg("access_audit dropped %d damaged entries of \"%s\"; the counters of those databases start again at zero",
+					   dropped, AA_STATS_FILE));
+}
+
+/*
+ * Does ring_recover count the pending record of dboid at pos as queued?
+ * Not if its entry says it was committed (and so counted as written).
+ */
+static bool
+stats_count_replayed(Oid dboid, uint64 pos)
+{
+	static StatsDbEntry *last = NULL;
+
+	if (last == NULL || last->dboid != dboid)
+		last = stats_db_find(dboid, false);
+	return last == NULL || last->ring_id != ring_hdr->ring_id ||
+		pos >= last->committed_pos;
+}
+
+/*
+ * reset_stats(): every total to zero from now, recorded in the header.
+ */
+TimestampTz
+aa_queue_stats_reset(Oid roleid, const char *rolename)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	/* databases counting in this life without an entry yet get one */
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+	{
+		if (aa_shared->dbs[i].dboid != InvalidOid)
+			(void) stats_db_find(aa_shared->dbs[i].dboid, true);
+		if (aa_shared->retired[i].dboid != InvalidOid)
+			(void) stats_db_find(aa_shared->retired[i].dboid, true);
+	}
+	for (i = 0; i < AA_STATS_DBS; i++)
+	{
+		StatsDbEntry *e = stats_db_at(i);
+		uint64		live[4];
+		uint64		committed;
+		int			k;
+
+		if (e->dboid == InvalidOid)
+			continue;
+		stats_live(e->dboid, live, &committed);
+		for (k = 0; k < 4; k++)
+		{
+			/* base + live is zero now (unsigned arithmetic wraps) */
+			e->base[k] = (uint64) 0 - live[k];
+			e->total[k] = 0;
+		}
+		e->since = now;
+		STATS_SEAL(e, StatsDbEntry);
+	}
+	stats_hdr->reset_at = now;
+	stats_hdr->resets++;
+	stats_hdr->reset_by = roleid;
+	strlcpy(stats_hdr->reset_by_name, rolename, NAMEDATALEN);
+	stats_header_seal();
+	LWLockRelease(aa_shared->lock);
+
+	ereport(LOG,
+			errmsg("access_audit queue counters reset by role \"%s\"", rolename));
+	return now;
+}
+
+/*
+ * Since when dboid's counters count, and the last reset (0 if none).
+ */
+void
+aa_queue_stats_since(Oid dboid, TimestampTz *since, TimestampTz *reset_at,
+					 char *reset_by)
+{
+	StatsDbEntry *e;
+
+	LWLockAcquire(aa_shared->lock, LW_SHARED);
+	e = stats_db_find(dboid, false);
+	*since = e != NULL ? e->since : Max(PgStartTime, stats_hdr->reset_at);
+	*reset_at = stats_hdr->reset_at;
+	strlcpy(reset_by, stats_hdr->reset_by_name, NAMEDATALEN);
+	LWLockRelease(aa_shared->lock);
+}
+
+/*
+ * Register (tag not NULL) or remove the tag of a column of reloid in
+ * dboid, a database without the extension.  False if the registry is
+ * full.
+ */
+bool
+aa_queue_tag_note(Oid dboid, Oid reloid, int attnum, const char *object,
+				  const char *tag, Oid set_by)
+{
+	int			i;
+	int			free_entry = -1;
+	bool		ok = true;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < AA_STATS_TAGS; i++)
+	{
+		StatsTagEntry *t = stats_tag_at(i);
+
+		if (t->dboid == dboid && t->reloid == reloid && t->attnum == attnum)
+			break;
+		if (free_entry < 0 && t->dboid == InvalidOid)
+			free_entry = i;
+	}
+	if (i == AA_STATS_TAGS && tag != NULL)
+	{
+		if (free_entry < 0)
+			ok = false;
+		i = free_entry;
+	}
+	if (i >= 0 && i < AA_STATS_TAGS)
+	{
+		StatsTagEntry *t = stats_tag_at(i);
+
+		memset(t, 0, sizeof(*t));
+		if (tag != NULL)
+		{
+			t->dboid = dboid;
+			t->reloid = reloid;
+			t->attnum = attnum;
+			t->set_by = set_by;
+			t->set_at = GetCurrentTimestamp();
+			strlcpy(t->tag, tag, sizeof(t->tag));
+			strlcpy(t->object, object, sizeof(t->object));
+			STATS_SEAL(t, StatsTagEntry);
+		}
+	}
+	LWLockRelease(aa_shared->lock);
+	return ok;
+}
+
+/*
+ * The registered tags of database from are also to's (CREATE DATABASE
+ * copied them with the catalog); as many as the registry holds.
+ */
+void
+aa_queue_tags_copy(Oid from, Oid to)
+{
+	int			i;
+	int			j = 0;
+
+	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < AA_STATS_TAGS; i++)
+	{
+		StatsTagEntry *t = stats_tag_at(i);
+
+		if (t->dboid != from)
+			continue;
+		while (j < AA_STATS_TAGS && stats_tag_at(j)->dboid != InvalidOid)
+			j++;
+		if (j == AA_STATS_TAGS)
+			break;
+		memcpy(stats_tag_at(j), t, sizeof(StatsTagEntry));
+		stats_tag_at(j)->dboid = to;
+		STATS_SEAL(stats_tag_at(j), StatsTagEntry);
+	}
+	LWLockRelease(aa_shared->lock);
+}
+
+/*
+ * Forget the registered tags of dboid (caller holds the lock exclusively).
+ */
+static void
+stats_tags_forget(Oid dboid)
+{
+	int			i;
+
+	if (stats_hdr == NULL)
+		return;
+	for (i = 0; i < AA_STATS_TAGS; i++)
+		if (stats_tag_at(i)->dboid == dboid)
+			memset(stats_tag_at(i), 0, sizeof(StatsTagEntry));
+}
+
+/*
+ * The registered tags in databases without the extension, up to max.
+ */
+int
+aa_queue_tags_elsewhere(AuditQueueTagEntry *out, int max)
+{
+	int			i;
+	int			n = 0;
+
+	LWLockAcquire(aa_shared->lock, LW_SHARED);
+	for (i = 0; i < AA_STATS_TAGS && n < max; i++)
+	{
+		StatsTagEntry *t = stats_tag_at(i);
+
+		if (t->dboid == InvalidOid)
+			continue;
+		out[n].dboid = t->dboid;
+		out[n].reloid = t->reloid;
+		out[n].attnum = t->attnum;
+		out[n].set_by = t->set_by;
+		out[n].set_at = t->set_at;
+		strlcpy(out[n].tag, t->tag, sizeof(out[n].tag));
+		strlcpy(out[n].object, t->object, sizeof(out[n].object));
+		n++;
+	}
+	LWLockRelease(aa_shared->lock);
+	return n;
+}
+
+/*
  * Replay the ring after start or crash-restart: keep complete records,
  * turn records whose producer died mid-copy (still RESERVED, or a bad
  * checksum) into GAP records saying how many bytes were lost, and ask for
@@ -938,7 +1494,8 @@ ring_recover(void)
 			if (slot >= 0)
 			{
 				aa_shared->dbs[slot].writer_wanted = true;
-				pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
+				if (stats_count_replayed(hdr->dboid, pos))
+					pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].queued, 1);
 				if (hdr->kind == AA_KIND_GAP)
 					pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].gaps, 1);
 			}
@@ -1893,6 +2450,7 @@ aa_queue_complete(Oid dboid, int nitems, uint64 committed_upto)
 			aa_shared->dbs[slot].failures = 0;
 			aa_shared->dbs[slot].last_flush = GetCurrentTimestamp();
 			pg_atomic_fetch_add_u64(&aa_shared->dbs[slot].written, nitems);
+			stats_save(dboid);
 		}
 	}
 	LWLockRelease(aa_shared->lock);
@@ -2215,6 +2773,13 @@ aa_queue_forget_database(Oid dboid)
 	for (slot = 0; slot < AA_RING_HEADS; slot++)
 		if (chain_head_at(slot)->dboid == dboid)
 			memset(chain_head_at(slot), 0, sizeof(RingChainHead));
+	{
+		StatsDbEntry *e = stats_db_find(dboid, false);
+
+		if (e != NULL)
+			memset(e, 0, sizeof(*e));
+		stats_tags_forget(dboid);
+	}
 	LWLockRelease(aa_shared->lock);
 	aa_queue_complete(InvalidOid, 0, 0);
 }
@@ -2300,6 +2865,8 @@ aa_queue_extension_creating(Oid dboid, TransactionId xid)
 	i = aa_shared->creating_next++ % AA_MAX_DATABASES;
 	aa_shared->creating_db[i] = dboid;
 	aa_shared->creating_xid[i] = xid;
+	/* its tags are now seen by its own status() */
+	stats_tags_forget(dboid);
 	LWLockRelease(aa_shared->lock);
 }
 
@@ -2404,6 +2971,21 @@ aa_queue_stats(AuditQueueDbStats *out, int max)
 		out[j].waits += c->waits;
 		out[j].gaps += c->gaps;
 		out[j].last_flush = Max(out[j].last_flush, c->last_flush);
+	}
+
+	/* what earlier server lives counted (see "Durable counters") */
+	for (i = 0; i < AA_STATS_DBS; i++)
+	{
+		StatsDbEntry *e = stats_db_at(i);
+		int			j;
+
+		if (e->dboid == InvalidOid ||
+			(j = stats_entry(out, upto, &n, max, e->dboid)) < 0)
+			continue;
+		out[j].queued += e->base[ST_QUEUED];
+		out[j].written += e->base[ST_WRITTEN];
+		out[j].waits += e->base[ST_WAITS];
+		out[j].gaps += e->base[ST_GAPS];
 	}
 	LWLockRelease(aa_shared->lock);
 

@@ -44,6 +44,21 @@ typedef struct AuditQueueDbStats
 	TimestampTz last_flush;
 } AuditQueueDbStats;
 
+/* a tag in a database without the extension (aa_queue_tag_note) */
+#define AA_QUEUE_TAG_LEN 64
+#define AA_QUEUE_TAGS_MAX 256
+
+typedef struct AuditQueueTagEntry
+{
+	Oid			dboid;
+	Oid			reloid;
+	int			attnum;
+	Oid			set_by;
+	TimestampTz set_at;
+	char		tag[AA_QUEUE_TAG_LEN];
+	char		object[3 * NAMEDATALEN];
+} AuditQueueTagEntry;
+
 extern void aa_queue_init(void);
 extern bool aa_queue_ready(void);
 extern void aa_queue_push(const AuditRecord *rec);
@@ -72,6 +87,13 @@ extern void aa_queue_extension_creating(Oid dboid, TransactionId xid);
 extern int	aa_queue_extension_creators(Oid dboid, TransactionId * xids, int max);
 extern int	aa_queue_discard_database(Oid dboid, uint64 upto);
 extern int	aa_queue_stats(AuditQueueDbStats *out, int max);
+extern TimestampTz aa_queue_stats_reset(Oid roleid, const char *rolename);
+extern void aa_queue_stats_since(Oid dboid, TimestampTz *since,
+								 TimestampTz *reset_at, char *reset_by);
+extern bool aa_queue_tag_note(Oid dboid, Oid reloid, int attnum,
+							  const char *object, const char *tag, Oid set_by);
+extern int	aa_queue_tags_elsewhere(AuditQueueTagEntry *out, int max);
+extern void aa_queue_tags_copy(Oid from, Oid to);
 extern bool aa_queue_chain_head_get(Oid dboid, Oid extoid, int64 *seq,
 									uint8 *hash);
 extern void aa_queue_chain_head_set(Oid dboid, Oid extoid, int64 seq,

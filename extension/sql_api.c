@@ -24,11 +24,13 @@
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
+#include "capture.h"
 #include "chain.h"
 #include "detect.h"
 #include "dict.h"
 #include "guard.h"
 #include "queue.h"
+#include "records.h"
 #include "remote.h"
 #include "siem.h"
 #include "tags.h"
@@ -548,4 +550,102 @@ access_audit_siem_emit(PG_FUNCTION_ARGS)
 				errhint("Pass \"alert\"."));
 	aa_siem_emit_alert(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
+}
+
+/*
+ * _stats_since(): since when each database's queue counters count (see
+ * "Durable counters" in queue.c), and the last reset_stats().
+ */
+PG_FUNCTION_INFO_V1(access_audit_stats_since);
+Datum
+access_audit_stats_since(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AuditQueueDbStats st[AA_QUEUE_STATS_MAX];
+	int			n;
+	int			i;
+
+	require_queue();
+	InitMaterializedSRF(fcinfo, 0);
+	n = aa_queue_stats(st, AA_QUEUE_STATS_MAX);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4];
+		TimestampTz since;
+		TimestampTz reset_at;
+		char		reset_by[NAMEDATALEN];
+
+		memset(nulls, 0, sizeof(nulls));
+		aa_queue_stats_since(st[i].dboid, &since, &reset_at, reset_by);
+		values[0] = ObjectIdGetDatum(st[i].dboid);
+		values[1] = TimestampTzGetDatum(since);
+		if (reset_at != 0)
+		{
+			values[2] = TimestampTzGetDatum(reset_at);
+			values[3] = CStringGetTextDatum(reset_by);
+		}
+		else
+			nulls[2] = nulls[3] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * reset_stats(): the queue counters of every database start again at zero;
+ * when and by whom is kept.  Superusers only, whatever the grants.
+ */
+PG_FUNCTION_INFO_V1(access_audit_reset_stats);
+Datum
+access_audit_reset_stats(PG_FUNCTION_ARGS)
+{
+	TimestampTz at;
+
+	require_queue();
+	if (!superuser())
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("only superusers may reset the access_audit queue counters"),
+				errhint("Ask a superuser; the counters are shared by every database of the server."));
+	at = aa_queue_stats_reset(GetUserId(), GetUserNameFromId(GetUserId(), false));
+
+	/* the reset is itself an audit record of this database's log */
+	aa_capture_event("RESET STATS", NULL, NULL, NULL,
+					 psprintf("{\"what\": \"access_audit queue counters of every database\", \"at\": \"%s\"}",
+							  timestamptz_to_str(at)));
+	PG_RETURN_TIMESTAMPTZ(at);
+}
+
+/*
+ * _tags_elsewhere(): tags registered in databases without the extension.
+ */
+PG_FUNCTION_INFO_V1(access_audit_tags_elsewhere);
+Datum
+access_audit_tags_elsewhere(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AuditQueueTagEntry *tags;
+	int			n;
+	int			i;
+
+	require_queue();
+	InitMaterializedSRF(fcinfo, 0);
+	tags = palloc(AA_QUEUE_TAGS_MAX * sizeof(AuditQueueTagEntry));
+	n = aa_queue_tags_elsewhere(tags, AA_QUEUE_TAGS_MAX);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[6];
+		bool		nulls[6];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = ObjectIdGetDatum(tags[i].dboid);
+		values[1] = ObjectIdGetDatum(tags[i].reloid);
+		values[2] = CStringGetTextDatum(tags[i].object);
+		values[3] = CStringGetTextDatum(tags[i].tag);
+		values[4] = ObjectIdGetDatum(tags[i].set_by);
+		values[5] = TimestampTzGetDatum(tags[i].set_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -45,6 +45,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_seclabel.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
 #include "miscadmin.h"
@@ -68,6 +69,7 @@
 
 #include "access_audit.h"
 #include "compat.h"
+#include "queue.h"
 #include "records.h"
 #include "tags.h"
 
@@ -98,6 +100,27 @@ static bool db_active = false;
 static bool bump_at_commit = false;
 
 /*
+ * Tags set or removed in a database without the extension by this
+ * transaction, registered centrally at its commit (aa_queue_tag_note), so
+ * that status() elsewhere lists them.  Bounded like the registry.
+ */
+typedef struct ElsewhereTag
+{
+	Oid			reloid;
+	int			attnum;
+	char		object[3 * NAMEDATALEN];
+	char		tag[AA_QUEUE_TAG_LEN];
+	bool		removed;
+} ElsewhereTag;
+
+static ElsewhereTag *elsewhere = NULL;
+static int	n_elsewhere = 0;
+static int	n_elsewhere_lost = 0;	/* beyond what the registry holds */
+
+/* check this database's registered tags before commit (a DROP ran) */
+static bool elsewhere_recheck = false;
+
+/*
  * The member of access_audit_admin whose SECURITY LABEL statement is
  * running as the table's owner (see seclabel_owner_for_admin), else
  * InvalidOid.  Set and reset around that one statement.
@@ -115,6 +138,8 @@ static void tags_shmem_request(void);
 static void tags_shmem_startup(void);
 static void tags_relabel_hook(const ObjectAddress *object, const char *seclabel);
 static void tags_xact_callback(XactEvent event, void *arg);
+static void tag_elsewhere_note(const ObjectAddress *object, const char *seclabel);
+static void tags_elsewhere_copy(CreatedbStmt * stmt);
 static void tags_relcache_callback(Datum arg, Oid relid);
 static void tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								bool readOnlyTree, ProcessUtilityContext context,
@@ -293,14 +318,18 @@ tags_relabel_hook(const ObjectAddress *object, const char *seclabel)
 	 * A tag in a database without the extension audits nothing there: say so
 	 * now, since no status view of another database can see it.
 	 */
-	if (seclabel != NULL && !OidIsValid(get_extension_oid(AA_NAME, true)))
-		ereport(WARNING,
-				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				errmsg("access_audit is not installed in database \"%s\"",
-					   get_database_name(MyDatabaseId)),
-				errdetail("The tag is kept, but reads of \"%s\" are not audited until the extension is created.",
-						  get_rel_name(object->objectId)),
-				errhint("Run CREATE EXTENSION access_audit in this database."));
+	if (!OidIsValid(get_extension_oid(AA_NAME, true)))
+	{
+		if (seclabel != NULL)
+			ereport(WARNING,
+					errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					errmsg("access_audit is not installed in database \"%s\"",
+						   get_database_name(MyDatabaseId)),
+					errdetail("The tag is kept, but reads of \"%s\" are not audited until the extension is created.",
+							  get_rel_name(object->objectId)),
+					errhint("Run CREATE EXTENSION access_audit in this database."));
+		tag_elsewhere_note(object, seclabel);
+	}
 	tag_change_record(object, old, seclabel,
 					  OidIsValid(label_admin) ?
 					  psprintf("tagged by a member of %s on a table owned by %s",
@@ -493,20 +522,162 @@ aa_tags_changed(void)
 	bump_at_commit = true;
 }
 
+/*
+ * Remember a tag set (or removed) in this database, which has no
+ * extension, for the central registry at commit.
+ */
+static void
+tag_elsewhere_note(const ObjectAddress *object, const char *seclabel)
+{
+	ElsewhereTag *e;
+	char	   *relname;
+	int			i;
+
+	if (elsewhere == NULL)
+		elsewhere = MemoryContextAllocZero(TopMemoryContext,
+										   AA_QUEUE_TAGS_MAX * sizeof(ElsewhereTag));
+	for (i = 0; i < n_elsewhere; i++)
+		if (elsewhere[i].reloid == object->objectId &&
+			elsewhere[i].attnum == object->objectSubId)
+			break;
+	if (i == AA_QUEUE_TAGS_MAX)
+	{
+		/* more than the registry holds anyway: said at commit */
+		if (seclabel != NULL)
+			n_elsewhere_lost++;
+		return;
+	}
+	if (i == n_elsewhere)
+		n_elsewhere++;
+	e = &elsewhere[i];
+	e->reloid = object->objectId;
+	e->attnum = object->objectSubId;
+	e->removed = (seclabel == NULL);
+	strlcpy(e->tag, seclabel ? seclabel : "", sizeof(e->tag));
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(object->objectId)),
+										 get_rel_name(object->objectId));
+	if (object->objectSubId > 0)
+		relname = psprintf("%s.%s", relname,
+						   quote_identifier(get_attname(object->objectId,
+														(AttrNumber) object->objectSubId,
+														false)));
+	strlcpy(e->object, relname, sizeof(e->object));
+}
+
+/*
+ * DROP EXTENSION access_audit leaves the labels in place: they are now tags
+ * in a database without the extension, to be registered at commit.
+ */
+static void
+tags_elsewhere_collect(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	rel = table_open(SecLabelRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		FormData_pg_seclabel *sl = (FormData_pg_seclabel *) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		provider;
+		Datum		label;
+		ObjectAddress addr;
+
+		if (sl->classoid != RelationRelationId ||
+			get_rel_name(sl->objoid) == NULL)
+			continue;
+		provider = heap_getattr(tup, Anum_pg_seclabel_provider,
+								RelationGetDescr(rel), &isnull);
+		if (isnull || strcmp(TextDatumGetCString(provider), AA_LABEL_PROVIDER) != 0)
+			continue;
+		label = heap_getattr(tup, Anum_pg_seclabel_label,
+							 RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		ObjectAddressSubSet(addr, RelationRelationId, sl->objoid, sl->objsubid);
+		tag_elsewhere_note(&addr, TextDatumGetCString(label));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * Before commit of a DROP or ALTER in a database without the extension:
+ * registered tags whose label went with a table or column leave the
+ * registry (PostgreSQL removes those labels without calling the provider).
+ */
+static void
+tags_elsewhere_recheck(void)
+{
+	AuditQueueTagEntry *tags;
+	int			n;
+	int			i;
+
+	tags = palloc(AA_QUEUE_TAGS_MAX * sizeof(AuditQueueTagEntry));
+	n = aa_queue_tags_elsewhere(tags, AA_QUEUE_TAGS_MAX);
+	for (i = 0; i < n; i++)
+	{
+		ObjectAddress addr;
+
+		if (tags[i].dboid != MyDatabaseId)
+			continue;
+		ObjectAddressSubSet(addr, RelationRelationId, tags[i].reloid, tags[i].attnum);
+		if (GetSecurityLabel(&addr, AA_LABEL_PROVIDER) == NULL)
+			(void) aa_queue_tag_note(MyDatabaseId, tags[i].reloid,
+									 tags[i].attnum, "", NULL, InvalidOid);
+	}
+	pfree(tags);
+}
+
+static void
+tags_elsewhere_register(void)
+{
+	int			i;
+	int			full = n_elsewhere_lost;
+
+	for (i = 0; i < n_elsewhere; i++)
+		if (!aa_queue_tag_note(MyDatabaseId, elsewhere[i].reloid,
+							   elsewhere[i].attnum, elsewhere[i].object,
+							   elsewhere[i].removed ? NULL : elsewhere[i].tag,
+							   GetUserId()))
+			full++;
+	n_elsewhere = 0;
+	if (full > 0)
+		ereport(WARNING,
+				errmsg("access_audit's registry of tags in databases without the extension is full: %d tags are not listed by access_audit.status",
+					   full),
+				errhint("Create the extension in the databases that hold tags, or remove tags there that are no longer needed."));
+}
+
 static void
 tags_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (elsewhere_recheck && aa_queue_ready() &&
+				!OidIsValid(get_extension_oid(AA_NAME, true)))
+				tags_elsewhere_recheck();
+			elsewhere_recheck = false;
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (bump_at_commit && tags_shared)
 				pg_atomic_fetch_add_u64(&tags_shared->generation, 1);
 			bump_at_commit = false;
+			if ((n_elsewhere > 0 || n_elsewhere_lost > 0) && aa_queue_ready())
+				tags_elsewhere_register();
+			n_elsewhere = 0;
+			n_elsewhere_lost = 0;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			bump_at_commit = false;
+			n_elsewhere = 0;
+			n_elsewhere_lost = 0;
+			elsewhere_recheck = false;
 			break;
 		default:
 			break;
@@ -1426,6 +1597,12 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Oid			owner;
 	Oid			save_userid = InvalidOid;
 	int			save_sec_context = 0;
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		drops_extension;
+
+	drops_extension = IsA(parsetree, DropStmt) &&
+		((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION &&
+		IsTransactionState() && OidIsValid(get_extension_oid(AA_NAME, true));
 
 	/* who may tag is judged as the user who asked, before any elevation */
 	if (IsA(pstmt->utilityStmt, SecLabelStmt))
@@ -1472,4 +1649,45 @@ tags_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	derived_apply(derived_target(pstmt->utilityStmt),
 				  aa_tags_derived_take(derived_depth));
+
+	/* the registry of tags in databases without the extension */
+	if (IsA(parsetree, CreatedbStmt))
+		tags_elsewhere_copy((CreatedbStmt *) parsetree);
+	else if (IsTransactionState() && aa_queue_ready() &&
+			 (IsA(parsetree, DropStmt) || IsA(parsetree, AlterTableStmt) ||
+			  IsA(parsetree, DropOwnedStmt)) &&
+			 !OidIsValid(get_extension_oid(AA_NAME, true)))
+	{
+		if (drops_extension)
+			tags_elsewhere_collect();
+		else
+			elsewhere_recheck = true;
+	}
+}
+
+/*
+ * CREATE DATABASE copies its template's labels: registered tags of the
+ * template are the new database's too.
+ */
+static void
+tags_elsewhere_copy(CreatedbStmt * stmt)
+{
+	const char *template = "template1";
+	ListCell   *lc;
+	Oid			from;
+	Oid			to;
+
+	if (!aa_queue_ready())
+		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "template") == 0 && d->arg != NULL)
+			template = defGetString(d);
+	}
+	from = get_database_oid(template, true);
+	to = get_database_oid(stmt->dbname, true);
+	if (OidIsValid(from) && OidIsValid(to))
+		aa_queue_tags_copy(from, to);
 }

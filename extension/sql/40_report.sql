@@ -460,8 +460,10 @@ BEGIN
 	sec := '';
 	FOR r IN
 		SELECT s.database, s.queued, s.written, s.pending_bytes, s.waits, s.gaps, s.writer_pid,
-			   s.oldest_pending_age, s.last_flush
+			   s.oldest_pending_age, s.last_flush, ss.since
 		  FROM access_audit.stats s
+		  LEFT JOIN pg_catalog.pg_database d ON d.datname OPERATOR(pg_catalog.=) s.database
+		  LEFT JOIN access_audit._stats_since() ss ON ss.dboid OPERATOR(pg_catalog.=) d.oid
 		 ORDER BY s.database COLLATE "C"
 	LOOP
 		sec := sec || '<tr><td>' || access_audit._html(coalesce(r.database::text, '(dropped)'))
@@ -474,12 +476,14 @@ BEGIN
 			|| '</td><td>' || coalesce(r.writer_pid::text, '<span class="none">none</span>')
 			|| '</td><td>' || coalesce(access_audit._html(to_char(r.oldest_pending_age, 'HH24:MI:SS')), '')
 			|| '</td><td>' || coalesce(access_audit._html(to_char(r.last_flush AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')), '')
+			|| '</td><td>' || coalesce(access_audit._html(to_char(r.since AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')), '')
 			|| '</td></tr>';
 	END LOOP;
 	IF sec <> '' THEN
 		html := html || '<table><tr><th>database</th><th>queued</th><th>written</th>'
 			|| '<th>pending bytes</th><th>waits on full queue</th><th>gaps</th><th>writer pid</th>'
-			|| '<th>oldest pending</th><th>last flush (' || access_audit._html(tz) || ')</th></tr>'
+			|| '<th>oldest pending</th><th>last flush (' || access_audit._html(tz) || ')</th>'
+			|| '<th>counted since (' || access_audit._html(tz) || ')</th></tr>'
 			|| sec || '</table>';
 	END IF;
 

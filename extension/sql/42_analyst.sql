@@ -22,6 +22,55 @@ GRANT EXECUTE ON FUNCTION access_audit.check_exports(float8, interval),
 	access_audit.ack(bigint, text) TO access_audit_analyst;
 
 /*
+ * The queue counters of access_audit.stats count across restarts (kept in
+ * $PGDATA/pg_access_audit/stats, see queue.c): since when, per database,
+ * and the last reset.
+ */
+CREATE FUNCTION access_audit._stats_since(
+    OUT dboid oid, OUT since timestamptz, OUT reset_at timestamptz, OUT reset_by text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'access_audit_stats_since'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION access_audit.reset_stats()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'access_audit_reset_stats'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION access_audit.reset_stats() IS
+'Superusers only: the queue counters of every database (access_audit.stats) start again at zero. When and by whom is kept and shown by access_audit.status; the reset is recorded in this database''s log (command RESET STATS).';
+
+/*
+ * Tags in databases of this server that do not have the extension (so
+ * nothing is audited there): tagging is refused there, so these are the
+ * labels a DROP EXTENSION left (registered when it commits) and their
+ * copies by CREATE DATABASE ... TEMPLATE.  Tags left before this build,
+ * or while the registry was full, are not listed.
+ */
+CREATE FUNCTION access_audit._tags_elsewhere(
+    OUT dboid oid, OUT relid oid, OUT object text, OUT tag text,
+    OUT registered_by oid, OUT registered_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'access_audit_tags_elsewhere'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW access_audit.tags_elsewhere AS
+	SELECT d.datname AS database, t.object, t.tag, r.rolname AS registered_by, t.registered_at
+	  FROM access_audit._tags_elsewhere() t
+	  LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) t.dboid
+	  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) t.registered_by;
+
+COMMENT ON VIEW access_audit.tags_elsewhere IS
+'Columns tagged in databases of this server where access_audit is not installed (their reads are not audited): the labels DROP EXTENSION left and their copies by CREATE DATABASE, with the role whose statement registered them (who dropped the extension or created the database) and when.';
+
+REVOKE ALL ON FUNCTION access_audit._stats_since(), access_audit.reset_stats(),
+	access_audit._tags_elsewhere() FROM PUBLIC;
+REVOKE ALL ON access_audit.tags_elsewhere FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._stats_since(), access_audit._tags_elsewhere()
+	TO access_audit_reader, access_audit_admin;
+GRANT SELECT ON access_audit.tags_elsewhere TO access_audit_reader, access_audit_admin;
+
+/*
  * status: the health of the set-up as seen from this database.  With
  * verify => true the hash chain is walked (reads the whole log); without,
  * the chain row only gives its head.  Rows for other databases come from
@@ -41,6 +90,7 @@ DECLARE
 	oldest		timestamptz;
 	here		name := current_database();
 	seen_here	boolean := false;
+	since		text;
 BEGIN
 	check_name := 'extension';
 	database := here;
@@ -55,12 +105,20 @@ BEGIN
 	RETURN NEXT;
 
 	FOR s IN
-		SELECT st.*, st.database IS NOT DISTINCT FROM here AS is_here
+		SELECT st.*, st.database IS NOT DISTINCT FROM here AS is_here, d.oid AS dboid
 		  FROM access_audit.stats st
+		  LEFT JOIN pg_database d ON d.datname OPERATOR(pg_catalog.=) st.database
 		 ORDER BY st.database IS NOT DISTINCT FROM here DESC, st.database COLLATE "C"
 	LOOP
 		database := coalesce(s.database, '(dropped database)');
 		seen_here := seen_here OR s.is_here;
+		SELECT 'since ' || to_char(ss.since, 'YYYY-MM-DD HH24:MI:SS TZ')
+			|| coalesce(' (counters reset by ' || ss.reset_by || ' at '
+						|| to_char(ss.reset_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ')', '')
+		  INTO since
+		  FROM access_audit._stats_since() ss
+		 WHERE ss.dboid OPERATOR(pg_catalog.=) s.dboid;
+		since := coalesce(since, 'since the server started');
 
 		check_name := 'writer';
 		IF s.writer_pid IS NOT NULL THEN
@@ -79,7 +137,7 @@ BEGIN
 		check_name := 'queue';
 		status := CASE WHEN s.oldest_pending_age > interval '1 minute' THEN 'warning' ELSE 'ok' END;
 		detail := access_audit.format_count(s.queued) || ' records queued and '
-			|| access_audit.format_count(s.written) || ' written since the server started; '
+			|| access_audit.format_count(s.written) || ' written ' || since || '; '
 			|| access_audit.format_count(s.pending_bytes) || ' bytes pending'
 			|| coalesce(', the oldest for ' || to_char(s.oldest_pending_age, 'HH24:MI:SS'), '')
 			|| '; the shared queue is ' || round(100.0 * s.queue_bytes / greatest(s.queue_capacity, 1))
@@ -90,7 +148,7 @@ BEGIN
 		status := CASE WHEN s.waits > 0 THEN 'warning' ELSE 'ok' END;
 		detail := access_audit.format_count(s.waits)
 			|| CASE WHEN s.waits = 1 THEN ' wait' ELSE ' waits' END
-			|| ' of a backend on a full queue since the server started'
+			|| ' of a backend on a full queue ' || since
 			|| CASE WHEN s.waits > 0 THEN ' (raise access_audit.queue_size)' ELSE '' END;
 		RETURN NEXT;
 
@@ -98,7 +156,7 @@ BEGIN
 		status := CASE WHEN s.gaps > 0 THEN 'error' ELSE 'ok' END;
 		detail := access_audit.format_count(s.gaps)
 			|| CASE WHEN s.gaps = 1 THEN ' record' ELSE ' records' END
-			|| ' torn by a crash since the server started'
+			|| ' torn by a crash ' || since
 			|| CASE WHEN s.gaps > 0 THEN ' (command GAP in access_audit.log)' ELSE '' END;
 		RETURN NEXT;
 	END LOOP;
@@ -112,9 +170,9 @@ BEGIN
 	END IF;
 
 	/*
-	 * The log is the durable count: the queue counters above start again
-	 * at zero when the server restarts.  Counting GAP markers reads the
-	 * whole log, so only with verify.
+	 * The log's own count, beside the queue counters above (which count
+	 * since a time they state).  Counting GAP markers reads the whole log,
+	 * so only with verify.
 	 */
 	check_name := 'log';
 	SELECT * INTO h FROM access_audit.chain_head();
@@ -175,11 +233,28 @@ BEGIN
 		|| m || CASE WHEN m = 1 THEN ' table' ELSE ' tables' END
 		|| CASE WHEN n = 0 THEN ' (nothing is audited: tag columns with SECURITY LABEL FOR access_audit)' ELSE '' END;
 	RETURN NEXT;
+
+	/* tags where nothing reads them: databases without the extension */
+	FOR s IN
+		SELECT coalesce(t.database::text, '(dropped database)') COLLATE "C" AS database, count(*) AS n,
+			   string_agg(t.object || ' (' || t.tag || ')', ', ' ORDER BY t.object COLLATE "C") AS objects
+		  FROM access_audit.tags_elsewhere t
+		 GROUP BY 1
+		 ORDER BY 1
+	LOOP
+		check_name := 'tags elsewhere';
+		database := s.database;
+		status := 'warning';
+		detail := s.n || CASE WHEN s.n = 1 THEN ' tagged column' ELSE ' tagged columns' END
+			|| ' in a database without access_audit, so not audited: ' || s.objects
+			|| ' (run CREATE EXTENSION access_audit there)';
+		RETURN NEXT;
+	END LOOP;
 END
 $fn$;
 
 COMMENT ON FUNCTION access_audit.status(boolean) IS
-'Health of the set-up: extension and settings, per audited database its writer, queue, waits on a full queue and torn records (counters since the server started), then in this database the hash chain (walked with verify => true), open alerts and tagged columns. Each row is ok, info, warning or error with a sentence.';
+'Health of the set-up: extension and settings, per audited database its writer, queue, waits on a full queue and torn records (counters kept across restarts, since the time they state), then in this database the hash chain (walked with verify => true), open alerts and tagged columns, and the databases holding tags without the extension. Each row is ok, info, warning or error with a sentence.';
 
 /*
  * The same as a view, for SELECT * FROM access_audit.status (the chain is

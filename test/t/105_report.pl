@@ -199,6 +199,8 @@ like($node->safe_psql('postgres', 'SELECT access_audit.report(verify_chain => fa
 	qr/head at record \d+, not verified on this page/, 'verify_chain => false skips the chain walk');
 like($html, qr/Hash chain: <span class="ok">verified<\/span> up to record \d+/,
 	'by default the page says up to which record the chain is verified');
+like($html, qr/<th>counted since \([^)]*\)<\/th><\/tr><tr><td>postgres<\/td>.*?<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<\/td><\/tr>/,
+	'the capture pipeline says since when its counters count');
 
 # Bad arguments are refused with a hint.
 my ($ret, $stdout, $stderr) =
