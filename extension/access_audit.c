@@ -25,6 +25,7 @@
 #include "compat.h"
 #include "guard.h"
 #include "hints.h"
+#include "partition.h"
 #include "queue.h"
 #include "restore.h"
 #include "quota.h"
@@ -95,6 +96,9 @@ static const IntSettingBounds int_bounds[] = {
 	"Use an hour between 0 and 23."},
 	{"access_audit.business_hours_end", &aa_business_hours_end, 1, 24,
 	"Use an hour between 1 and 24."},
+	{"access_audit.partition_size", &aa_partition_size, AA_PARTITION_SIZE_MIN,
+		AA_PARTITION_SIZE_MAX,
+	"Use between 10 and 100000000 records per partition."},
 };
 
 /*
@@ -127,6 +131,7 @@ AA_CHECK_HOOK(check_batch_size, 2)
 AA_CHECK_HOOK(check_max_query_length, 3)
 AA_CHECK_HOOK(check_hours_start, 4)
 AA_CHECK_HOOK(check_hours_end, 5)
+AA_CHECK_HOOK(check_partition_size, 6)
 
 /*
  * check hook for access_audit.business_timezone: a zone name the server
@@ -326,6 +331,11 @@ _PG_init(void)
 							"Takes effect when a writer starts.",
 							&aa_batch_size, 5000, INT_MIN, INT_MAX, PGC_SIGHUP,
 							0, check_batch_size, assign_int_setting, NULL);
+	DefineCustomIntVariable("access_audit.partition_size",
+							"Records in each partition of the log.",
+							"Retention drops whole partitions; the writer makes the next one at this width.",
+							&aa_partition_size, AA_PARTITION_SIZE_DEFAULT, INT_MIN, INT_MAX,
+							PGC_SIGHUP, 0, check_partition_size, assign_int_setting, NULL);
 	DefineCustomIntVariable("access_audit.max_query_length",
 							"Longest query text kept in a record, in bytes.",
 							NULL,

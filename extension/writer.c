@@ -5,9 +5,10 @@
  *
  * This file owns getting records from the queue into access_audit.log:
  * starting one writer per database on demand (the launcher), and in each
- * writer, batching, sequence numbers, the hash chain, the multi-insert, the
- * daily roll-up and the commit that must happen before ring space is
- * freed.
+ * writer, batching, sequence numbers, the hash chain, the multi-insert (into
+ * the seq range partitions of log_data, which partition.c makes before a
+ * batch and routes the batch's rows to), the daily roll-up and the commit
+ * that must happen before ring space is freed.
  *
  * Ownership: exactly one writer per database holds the database's queue
  * slot (aa_queue_claim_writer); it alone assigns seq and extends the hash
@@ -66,6 +67,7 @@
 #include "chain.h"
 #include "compat.h"
 #include "dict.h"
+#include "partition.h"
 #include "queue.h"
 #include "remote.h"
 #include "restore.h"
@@ -1194,9 +1196,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 {
 	Relation	rel;
 	EState	   *estate;
-	ResultRelInfo *rri;
 	TupleTableSlot **slots;
-	BulkInsertState bistate;
 	CommandId	cid;
 	int			nrows = 0;
 	int			i;
@@ -1205,6 +1205,9 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	HASHCTL		ctl;
 	pg_tz	   *tz;
 	int64		first_seq;
+
+	/* the partitions the batch goes to, in a transaction of their own */
+	aa_partition_ensure(ws.loaded ? ws.last_seq : -1, n);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -1226,13 +1229,15 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 				errhint("Run CREATE EXTENSION access_audit in that database."));
 	}
 
+	/*
+	 * log_data is partitioned: the rows go to its partitions (partition.c).
+	 * Looked up each time: the update from 1.0 makes log_data anew.
+	 */
+	ws.log_relid = get_relname_relid("log_data",
+									 get_namespace_oid(AA_SCHEMA, false));
 	rel = table_open(ws.log_relid, RowExclusiveLock);
 	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
 	cid = GetCurrentCommandId(true);
-	bistate = GetBulkInsertState();
 
 	/*
 	 * The slots' descriptor is a copy: after ALTER EXTENSION UPDATE widened
@@ -1330,24 +1335,14 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 
 #ifndef AA_BENCH_PACKED
 	if (nrows > 0)
-	{
-		table_multi_insert(rel, slots, nrows, cid, 0, bistate);
-		for (i = 0; i < nrows; i++)
-		{
-			List	   *r = aa_insert_index_tuples_compat(rri, slots[i], estate);
-
-			list_free(r);
-		}
-	}
+		aa_partition_insert(rel, slots, nrows, first_seq, cid, estate);
 #else
 	(void) cid;
 	if (nrows > 0)
 		bench_write_pack(slots, nrows);
 #endif
-	FreeBulkInsertState(bistate);
 	for (i = 0; i < nrows; i++)
 		ExecClearTuple(slots[i]);
-	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, RowExclusiveLock);
 
