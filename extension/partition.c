@@ -43,6 +43,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "commands/extension.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -191,13 +192,15 @@ partition_create(Oid parent, int64 lo, int64 hi)
 
 /*
  * Writer, before a batch of up to n records after last_seq (-1: not known
- * yet): make sure the partitions cover them with half a partition of room
- * to spare, in a transaction of its own.  A failure (a lock not granted in
+ * yet) of the extension extoid (InvalidOid: not known yet; if another one
+ * is installed now, nothing is done: the batch fails and a fresh writer
+ * loads the new log): make sure the partitions cover them with half a
+ * partition of room to spare, in a transaction of its own.  A failure (a lock not granted in
  * time) is logged and tried again a second later; meanwhile records go to
  * the room left, then to the default partition.
  */
 void
-aa_partition_ensure(int64 last_seq, int n)
+aa_partition_ensure(int64 last_seq, Oid extoid, int n)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
@@ -220,7 +223,11 @@ aa_partition_ensure(int64 last_seq, int n)
 								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 								 true, 0, false);
 		parent = log_parent();
-		if (!OidIsValid(parent))
+		if (OidIsValid(extoid) && get_extension_oid(AA_NAME, true) != extoid)
+		{
+			/* the extension was dropped or made anew: not this writer's log */
+		}
+		else if (!OidIsValid(parent))
 		{
 			/* no extension yet, or a 1.0 log: look again later */
 			next_attempt = TimestampTzPlusMilliseconds(now, AA_PARTITION_RETRY_MS);

@@ -22,7 +22,7 @@ extern int	aa_partition_size;
 #define AA_PARTITION_SIZE_MIN		10
 #define AA_PARTITION_SIZE_MAX		100000000
 
-extern void aa_partition_ensure(int64 last_seq, int n);
+extern void aa_partition_ensure(int64 last_seq, Oid extoid, int n);
 extern void aa_partition_insert(Relation parent, TupleTableSlot **slots,
 								int nrows, int64 first_seq, CommandId cid,
 								EState *estate);

@@ -1207,7 +1207,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	int64		first_seq;
 
 	/* the partitions the batch goes to, in a transaction of their own */
-	aa_partition_ensure(ws.loaded ? ws.last_seq : -1, n);
+	aa_partition_ensure(ws.loaded ? ws.last_seq : -1, ws.loaded ? ws.extoid : InvalidOid, n);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -1231,10 +1231,14 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 
 	/*
 	 * log_data is partitioned: the rows go to its partitions (partition.c).
-	 * Looked up each time: the update from 1.0 makes log_data anew.
+	 * Looked up again while the extension is the one loaded: the update from
+	 * 1.0 makes log_data anew.  (A dropped or re-created extension leaves the
+	 * old relid, which fails to open: the writer exits, and a fresh one loads
+	 * the new log.)
 	 */
-	ws.log_relid = get_relname_relid("log_data",
-									 get_namespace_oid(AA_SCHEMA, false));
+	if (get_extension_oid(AA_NAME, true) == ws.extoid)
+		ws.log_relid = get_relname_relid("log_data",
+										 get_namespace_oid(AA_SCHEMA, false));
 	rel = table_open(ws.log_relid, RowExclusiveLock);
 	estate = CreateExecutorState();
 	cid = GetCurrentCommandId(true);
