@@ -18,6 +18,10 @@
  *	  as a column (flag byte, then text).
  * The README repeats this so an outside tool can check the chain.
  *
+ * verify() reads the log (partitioned by seq, with a default partition
+ * whose rows may have any seq) in seq order through an SPI cursor over the
+ * primary key.
+ *
  * Ownership: no shared state.  Hashing needs a resource owner (OpenSSL
  * builds), so both the writer and verify() run it inside a transaction.
  *
@@ -29,16 +33,20 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "common/cryptohash.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inet.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -377,6 +385,49 @@ row_from_data(TupleDesc desc, Datum *v, bool *n, ChainRow *r)
 		r->origin_seq = DatumGetInt64(v[AA_D_ORIGIN_SEQ]);
 }
 
+/* rows of the log in seq order, fetched this many at a time */
+#define AA_VERIFY_FETCH		1000
+
+/* log_data's columns, and collected_log's source after them */
+#define AA_D_NATTS_MAX		(AA_D_NCOLS + 1)
+
+/* the log's rows in seq order, one at a time (verify_next) */
+typedef struct VerifyScan
+{
+	Portal		portal;
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		i;
+	Datum		values[AA_D_NATTS_MAX];
+	bool		isnull[AA_D_NATTS_MAX];
+} VerifyScan;
+
+/*
+ * The next row of the scan, deformed into vs->values and vs->isnull (valid
+ * until the next call); false at the end.
+ */
+static bool
+verify_next(VerifyScan *vs)
+{
+	if (vs->i >= vs->n)
+	{
+		if (vs->tt)
+			SPI_freetuptable(vs->tt);
+		SPI_cursor_fetch(vs->portal, true, AA_VERIFY_FETCH);
+		vs->tt = SPI_tuptable;
+		vs->n = SPI_processed;
+		vs->i = 0;
+		if (vs->n == 0)
+			return false;
+		if (vs->tt->tupdesc->natts > AA_D_NATTS_MAX)
+			elog(ERROR, "access_audit.log_data has %d columns, more than expected",
+				 vs->tt->tupdesc->natts);
+	}
+	heap_deform_tuple(vs->tt->vals[vs->i++], vs->tt->tupdesc, vs->values,
+					  vs->isnull);
+	return true;
+}
+
 /*
  * Walk the chain from from_seq to to_seq (-1: open ends) in seq order and
  * report the first record whose sequence or hash is wrong.  Each record's
@@ -389,33 +440,34 @@ row_from_data(TupleDesc desc, Datum *v, bool *n, ChainRow *r)
  * dictionaries).  A source whose first collected record is not its first
  * ever is anchored on the hash that record links to only if a collected
  * retention checkpoint provides it.
+ *
+ * The rows come in seq order from a cursor over the primary key (a merge of
+ * the partitions' own for log_data, whose default partition may hold rows
+ * of any seq), planned for a fast start so that no plan sorts the log.
  */
 void
 aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 				AuditVerifyResult *res)
 {
 	Oid			nsp = get_namespace_oid(AA_SCHEMA, false);
-	Oid			dataid = get_relname_relid(source ? "collected_log" : "log_data", nsp);
-	Oid			idxid = get_relname_relid(source ? "collected_log_pkey" : "log_data_pkey",
-										  nsp);
-	Relation	rel;
-	Relation	idx;
-	IndexScanDesc scan;
-	ScanKeyData key[2];
-	int			nkeys = 0;
-	TupleTableSlot *slot;
+	MemoryContext callercxt = CurrentMemoryContext;
+	VerifyScan	vs;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
 	uint8		expect_prev[AA_HASH_LEN];
 	int64		expect_seq = -1;
 	int64		start;
 	MemoryContext rowcxt;
 	MemoryContext old;
+	int			save_nestlevel;
+	char	   *detail = NULL;
 
 	res->ok = true;
 	res->checked = 0;
 	res->first_bad_seq = -1;
 	res->detail = NULL;
 
-	if (!OidIsValid(dataid) || !OidIsValid(idxid))
+	if (!OidIsValid(get_relname_relid(source ? "collected_log" : "log_data", nsp)))
 		ereport(ERROR,
 				errcode(ERRCODE_UNDEFINED_TABLE),
 				errmsg("access_audit.log_data or its primary key is missing"),
@@ -424,24 +476,31 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 	/* start one record early to learn the link into from_seq */
 	start = (from_seq > 1) ? from_seq - 1 : 1;
 
-	rel = table_open(dataid, AccessShareLock);
-	idx = index_open(idxid, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	/* collected_log_pkey is (source, seq); log_data_pkey is (seq) */
-	if (source)
-		ScanKeyInit(&key[nkeys++], 1, BTEqualStrategyNumber, F_TEXTEQ,
-					CStringGetTextDatum(source));
-	ScanKeyInit(&key[nkeys], nkeys + 1, BTGreaterEqualStrategyNumber, F_INT8GE,
-				Int64GetDatum(start));
-	nkeys++;
-	scan = aa_index_beginscan_compat(rel, idx, GetActiveSnapshot(), nkeys, 0);
-	index_rescan(scan, key, nkeys, NULL, 0);
+	memset(&vs, 0, sizeof(vs));
+	SPI_connect();
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("cursor_tuple_fraction", "0", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	args[0] = Int64GetDatum(start);
+	args[1] = source ? CStringGetTextDatum(source) : (Datum) 0;
+	vs.portal = SPI_cursor_open_with_args(NULL,
+										  source ?
+										  "SELECT * FROM access_audit.collected_log d"
+										  " WHERE d.seq OPERATOR(pg_catalog.>=) $1"
+										  " AND d.source OPERATOR(pg_catalog.=) $2"
+										  " ORDER BY d.source, d.seq" :
+										  "SELECT * FROM access_audit.log_data d"
+										  " WHERE d.seq OPERATOR(pg_catalog.>=) $1"
+										  " ORDER BY d.seq",
+										  source ? 2 : 1, argtypes, args, NULL,
+										  true,
+										  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_NO_SCROLL);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "access_audit verify",
 								   ALLOCSET_DEFAULT_SIZES);
 	aa_dict_use_source(source);
 	aa_dict_reset();
 
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (verify_next(&vs))
 	{
 		int64		seq;
 		bytea	   *hh;
@@ -449,12 +508,11 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 		ChainRow	row;
 
 		CHECK_FOR_INTERRUPTS();
-		slot_getallattrs(slot);
-		seq = DatumGetInt64(slot->tts_values[AA_D_SEQ]);
+		seq = DatumGetInt64(vs.values[AA_D_SEQ]);
 		if (to_seq >= 0 && seq > to_seq)
 			break;
-		hh = slot->tts_isnull[AA_D_HASH] ? NULL :
-			DatumGetByteaPP(slot->tts_values[AA_D_HASH]);
+		hh = vs.isnull[AA_D_HASH] ? NULL :
+			DatumGetByteaPP(vs.values[AA_D_HASH]);
 
 		/* the record before from_seq only provides the link */
 		if (from_seq > 1 && seq < from_seq)
@@ -477,8 +535,8 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 			{
 				res->ok = false;
 				res->first_bad_seq = seq;
-				res->detail = psprintf("records before seq %lld are missing and no retention checkpoint covers them",
-									   (long long) seq);
+				detail = psprintf("records before seq %lld are missing and no retention checkpoint covers them",
+								  (long long) seq);
 				break;
 			}
 		}
@@ -487,7 +545,7 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 		{
 			res->ok = false;
 			res->first_bad_seq = seq > expect_seq ? expect_seq : seq;
-			res->detail = seq > expect_seq ?
+			detail = seq > expect_seq ?
 				psprintf("records %lld to %lld are missing", (long long) expect_seq,
 						 (long long) (seq - 1)) :
 				psprintf("seq %lld appears out of order", (long long) seq);
@@ -497,14 +555,13 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 		{
 			res->ok = false;
 			res->first_bad_seq = seq;
-			res->detail = psprintf("record %lld has no valid hash", (long long) seq);
+			detail = psprintf("record %lld has no valid hash", (long long) seq);
 			break;
 		}
 
 		aa_dict_trim();
 		old = MemoryContextSwitchTo(rowcxt);
-		row_from_data(slot->tts_tupleDescriptor, slot->tts_values,
-					  slot->tts_isnull, &row);
+		row_from_data(vs.tt->tupdesc, vs.values, vs.isnull, &row);
 		aa_chain_hash(expect_prev, &row, calc);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);
@@ -513,8 +570,8 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 		{
 			res->ok = false;
 			res->first_bad_seq = seq;
-			res->detail = psprintf("record %lld was changed, or a record before it was",
-								   (long long) seq);
+			detail = psprintf("record %lld was changed, or a record before it was",
+							  (long long) seq);
 			break;
 		}
 		memcpy(expect_prev, calc, AA_HASH_LEN);
@@ -522,12 +579,13 @@ aa_chain_verify(const char *source, int64 from_seq, int64 to_seq,
 		res->checked++;
 	}
 
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	SPI_cursor_close(vs.portal);
 	MemoryContextDelete(rowcxt);
 	aa_dict_use_source(NULL);
+	AtEOXact_GUC(true, save_nestlevel);
+	if (detail)
+		res->detail = MemoryContextStrdup(callercxt, detail);
+	SPI_finish();
 
 	if (res->ok)
 		res->detail = psprintf("%lld records verified", (long long) res->checked);

@@ -78,6 +78,7 @@
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attrdef.h"
@@ -1435,9 +1436,13 @@ guard_check_plan(PlannedStmt *pstmt)
 {
 	ListCell   *lc;
 
+	List	   *seen = NIL;
+
 	foreach(lc, pstmt->resultRelations)
 	{
 		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), pstmt->rtable);
+		RangeTblEntry *prte = rte;
+		Oid			relid;
 		const char *action;
 		AclMode		perms;
 
@@ -1445,7 +1450,34 @@ guard_check_plan(PlannedStmt *pstmt)
 			continue;
 		if (relation_rows_free(rte->relid))
 			continue;
-		perms = aa_rte_required_perms_compat(pstmt, rte);
+
+		/*
+		 * A write to a partitioned table (the log) has its partitions as
+		 * result relations: it is the write to the table named, with that
+		 * table's permissions, decided once.
+		 */
+		relid = rte->relid;
+		if (get_rel_relispartition(relid))
+		{
+			ListCell   *lc2;
+
+			while (get_rel_relispartition(relid))
+				relid = get_partition_parent(relid, true);
+			foreach(lc2, pstmt->rtable)
+			{
+				RangeTblEntry *r = lfirst_node(RangeTblEntry, lc2);
+
+				if (r->rtekind == RTE_RELATION && r->relid == relid)
+				{
+					prte = r;
+					break;
+				}
+			}
+		}
+		if (list_member_oid(seen, relid))
+			continue;
+		seen = lappend_oid(seen, relid);
+		perms = aa_rte_required_perms_compat(pstmt, prte);
 		if (perms & ACL_DELETE)
 			action = "DELETE";
 		else if (perms & ACL_UPDATE)
@@ -1458,12 +1490,13 @@ guard_check_plan(PlannedStmt *pstmt)
 				pstmt->commandType == CMD_MERGE ? "MERGE" : "INSERT";
 
 		if (definer_depth > 0 &&
-			guard_definer_may_write(get_rel_name(rte->relid), action))
+			guard_definer_may_write(get_rel_name(relid), action))
 			continue;
-		if (strcmp(action, "INSERT") == 0 && guard_collector_insert(rte->relid))
+		if (strcmp(action, "INSERT") == 0 && guard_collector_insert(relid))
 			continue;
-		guard_check(action, relation_label(rte->relid));
+		guard_check(action, relation_label(relid));
 	}
+	list_free(seen);
 }
 
 /*
@@ -1755,7 +1788,8 @@ guard_check_alter_table(AlterTableStmt * stmt)
 			case AT_DetachPartition:
 				if (cmd->def && IsA(cmd->def, PartitionCmd))
 					guard_check_rangevar(((PartitionCmd *) cmd->def)->name,
-										 "ATTACH PARTITION");
+										 cmd->subtype == AT_AttachPartition ?
+										 "ATTACH PARTITION" : "DETACH PARTITION");
 				break;
 			default:
 				break;
@@ -1903,6 +1937,10 @@ guard_check_utility(Node *parsetree)
 	if (!OidIsValid(guard_namespace()))
 		return false;
 
+	/* a restore builds the log's dumped partitions (restore.c) */
+	if (aa_restore_partition_ddl(parsetree))
+		return true;
+
 	switch (nodeTag(parsetree))
 	{
 		case T_TruncateStmt:
@@ -2025,9 +2063,11 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		harmless_utility_depth++;
 	PG_TRY();
 	{
-		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
-									  readOnlyTree, context, params, queryEnv,
-									  dest, qc);
+		/* a restore's statement that has nothing left to do (restore.c) */
+		if (!aa_restore_skip_statement())
+			aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
+										  readOnlyTree, context, params, queryEnv,
+										  dest, qc);
 		/* restores and updates of the extension (restore.c) */
 		if (IsA(parsetree, CopyStmt) && aa_restore_copying(InvalidOid))
 			aa_restore_copy_done(qc ? qc->nprocessed : 0);
@@ -2037,6 +2077,8 @@ aa_guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			aa_restore_extension_created();
 		else if (IsA(parsetree, AlterExtensionStmt) && aa_restore_updating())
 			aa_restore_update_done(update_from, true);
+		else if (IsA(parsetree, CreateStmt))
+			aa_restore_utility_done(parsetree);
 	}
 	PG_FINALLY();
 	{

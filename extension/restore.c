@@ -29,6 +29,14 @@
  * each batch; when it cannot, it waits, then exits so that a fresh writer
  * loads the restored chain head.  Records made meanwhile wait in the queue.
  *
+ * The partitions of the log that the writer made are no members of the
+ * extension: pg_dump dumps them as tables of their own.  A restoring
+ * session may create them (the writer's names only), attach them to
+ * log_data and give them their key and the guard's trigger, nothing else
+ * (aa_restore_partition_ddl); each is loaded by a restore COPY like the
+ * other tables, and the log counts as loaded when all of its partitions
+ * are.
+ *
  * pg_upgrade restores the schema in binary-upgrade mode, where the module
  * installs nothing but a label provider that takes the tags as the old
  * cluster had them; the data files, the log's among them, are carried
@@ -49,12 +57,15 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_extension.h"
 #include "commands/seclabel.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "partitioning/partdesc.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
@@ -64,6 +75,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -125,6 +137,26 @@ static int64 committed_rows[N_RESTORE_TABLES];
 static bool updating = false;
 
 /*
+ * The partitions of the log: those this session made (CREATE TABLE of a
+ * dumped partition) and those it restored (COPY into one), each with its
+ * length as of the last commit; in TopMemoryContext.  The relation of the
+ * restore COPY running now, and whether the statement running now is a
+ * CREATE TABLE of a dumped partition.
+ */
+static List *built_parts = NIL;
+static int	built_committed = 0;
+static List *loaded_parts = NIL;
+static int	loaded_parts_committed = 0;
+static Oid	copying_relid = InvalidOid;
+static bool creating_part = false;
+
+/* the statement running now is to be skipped (aa_restore_skip_statement) */
+static bool skip_statement = false;
+
+/* index of log_data in restore_tables */
+#define RESTORE_LOG		1
+
+/*
  * The lock tag that keeps the writer out while a restore loads the chain.
  * An advisory tag (of a class no user advisory lock has), because only the
  * user lock method keeps session locks across an aborted transaction and
@@ -163,6 +195,8 @@ restore_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			built_committed = list_length(built_parts);
+			loaded_parts_committed = list_length(loaded_parts);
 			committed_mask = loaded_mask;
 			memcpy(committed_rows, loaded_rows, sizeof(loaded_rows));
 			if (release_at_commit && restore_locked)
@@ -178,6 +212,9 @@ restore_xact_callback(XactEvent event, void *arg)
 			copying = -1;
 			break;
 		case XACT_EVENT_ABORT:
+			built_parts = list_truncate(built_parts, built_committed);
+			loaded_parts = list_truncate(loaded_parts, loaded_parts_committed);
+			creating_part = false;
 			loaded_mask = committed_mask;
 			memcpy(loaded_rows, committed_rows, sizeof(loaded_rows));
 			release_at_commit = false;
@@ -205,7 +242,32 @@ aa_restore_session(void)
 }
 
 /*
- * Index of a restorable table of schema access_audit, or -1.
+ * access_audit.log_data, or InvalidOid.
+ */
+static Oid
+restore_log_relid(void)
+{
+	Oid			nsp = get_namespace_oid(AA_SCHEMA, true);
+
+	return OidIsValid(nsp) ? get_relname_relid("log_data", nsp) : InvalidOid;
+}
+
+/*
+ * Is relid a partition of access_audit.log_data?
+ */
+static bool
+restore_is_log_partition(Oid relid)
+{
+	Oid			log = restore_log_relid();
+
+	return OidIsValid(log) && OidIsValid(relid) &&
+		get_rel_relispartition(relid) &&
+		get_partition_parent(relid, true) == log;
+}
+
+/*
+ * Index of a restorable table of schema access_audit, or -1.  The
+ * partitions of log_data count as log_data.
  */
 static int
 restore_table_index(Oid relid)
@@ -219,7 +281,247 @@ restore_table_index(Oid relid)
 	for (i = 0; i < (int) N_RESTORE_TABLES; i++)
 		if (strcmp(restore_tables[i].name, name) == 0)
 			return i;
+	if (restore_is_log_partition(relid))
+		return RESTORE_LOG;
 	return -1;
+}
+
+/*
+ * Is this the name the writer gives a partition of the log
+ * (log_data_p<first seq>)?
+ */
+static bool
+restore_partition_name(const char *name)
+{
+	const char *p;
+
+	if (strncmp(name, "log_data_p", 10) != 0 || name[10] == '\0')
+		return false;
+	for (p = name + 10; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+/*
+ * Did this session make relid, as a dumped partition of the log?
+ */
+static bool
+restore_built(Oid relid)
+{
+	return OidIsValid(relid) && list_member_oid(built_parts, relid);
+}
+
+/*
+ * Does a relation have rows?
+ */
+static bool
+restore_relation_has_rows(Oid relid)
+{
+	char	   *sql;
+	bool		has;
+
+	sql = psprintf("SELECT 1 FROM %s LIMIT 1",
+				   quote_qualified_identifier(AA_SCHEMA, get_rel_name(relid)));
+	SPI_connect();
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read %s", sql);
+	has = SPI_processed > 0;
+	SPI_finish();
+	return has;
+}
+
+/*
+ * Has every partition of the log been restored by this session?
+ */
+static bool
+restore_log_partitions_loaded(void)
+{
+	Oid			log = restore_log_relid();
+	Relation	rel;
+	PartitionDesc pd;
+	bool		all = true;
+	int			i;
+
+	if (!OidIsValid(log) || get_rel_relkind(log) != RELKIND_PARTITIONED_TABLE)
+		return false;
+	rel = table_open(log, AccessShareLock);
+	pd = RelationGetPartitionDesc(rel, true);
+	for (i = 0; i < pd->nparts && all; i++)
+		all = list_member_oid(loaded_parts, pd->oids[i]);
+	table_close(rel, AccessShareLock);
+	return all;
+}
+
+/*
+ * Called by the guard for DDL in a restoring session.  pg_dump dumps the
+ * partitions of the log that the writer made (no members of the extension)
+ * as tables of their own: CREATE TABLE, OWNER TO, ATTACH PARTITION to
+ * log_data, then (after their rows) their primary key, its ATTACH to
+ * log_data_pkey, and the guard's trigger.  These statements, and only on
+ * tables the session made itself with the writer's partition names, are
+ * let through; the rows they receive go through the restore COPY like the
+ * rest of the chain, and are verified with it.  Returns true to let the
+ * statement pass (the guard treats it as harmless); the restore lock is
+ * held from the first one, so the writer makes no partition meanwhile.
+ */
+bool
+aa_restore_partition_ddl(Node *parsetree)
+{
+	creating_part = false;
+	skip_statement = false;
+	if (!aa_restore_session())
+		return false;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_CreateStmt:
+			{
+				CreateStmt *stmt = (CreateStmt *) parsetree;
+
+				if (stmt->inhRelations != NIL || stmt->partbound != NULL ||
+					stmt->partspec != NULL || stmt->ofTypename != NULL ||
+					stmt->relation->schemaname == NULL ||
+					strcmp(stmt->relation->schemaname, AA_SCHEMA) != 0 ||
+					stmt->relation->relpersistence != RELPERSISTENCE_PERMANENT ||
+					!restore_partition_name(stmt->relation->relname))
+					return false;
+				restore_lock();
+				creating_part = true;
+				return true;
+			}
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+				Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				AlterTableCmd *cmd;
+				ListCell   *lc;
+
+				if (!OidIsValid(relid))
+					return false;
+				if (restore_built(relid) && stmt->objtype == OBJECT_TABLE)
+				{
+					foreach(lc, stmt->cmds)
+					{
+						cmd = lfirst_node(AlterTableCmd, lc);
+						if (cmd->subtype == AT_ChangeOwner ||
+							cmd->subtype == AT_EnableAlwaysTrig)
+							continue;
+						if (cmd->subtype == AT_AddConstraint && cmd->def &&
+							IsA(cmd->def, Constraint) &&
+							((Constraint *) cmd->def)->contype == CONSTR_PRIMARY)
+						{
+							const char *conname = ((Constraint *) cmd->def)->conname;
+							Oid			idx = conname == NULL ? InvalidOid :
+							get_relname_relid(conname, get_rel_namespace(relid));
+
+							/*
+							 * The dump adds the partition's primary key after
+							 * its rows, but attaching it to log_data (whose
+							 * key the extension made) made that key already:
+							 * nothing to do.
+							 */
+							if (list_length(stmt->cmds) == 1 && OidIsValid(idx) &&
+								get_rel_relkind(idx) == RELKIND_INDEX &&
+								IndexGetRelation(idx, false) == relid)
+								skip_statement = true;
+							continue;
+						}
+						return false;
+					}
+					restore_lock();
+					return true;
+				}
+				if (list_length(stmt->cmds) != 1)
+					return false;
+				cmd = linitial_node(AlterTableCmd, stmt->cmds);
+				if (cmd->subtype != AT_AttachPartition || cmd->def == NULL ||
+					!IsA(cmd->def, PartitionCmd))
+					return false;
+				if (stmt->objtype == OBJECT_TABLE && relid == restore_log_relid())
+				{
+					Oid			part = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name,
+														NoLock, true);
+
+					if (!restore_built(part))
+						return false;
+					restore_lock();
+					return true;
+				}
+				if (stmt->objtype == OBJECT_INDEX &&
+					relid == get_relname_relid("log_data_pkey",
+											   get_namespace_oid(AA_SCHEMA, false)))
+				{
+					Oid			idx = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name,
+													   NoLock, true);
+
+					if (!OidIsValid(idx) || get_rel_relkind(idx) != RELKIND_INDEX ||
+						!restore_built(IndexGetRelation(idx, false)))
+						return false;
+					restore_lock();
+					return true;
+				}
+				return false;
+			}
+		case T_CreateTrigStmt:
+			{
+				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+				char	   *fnsp = NULL;
+				char	   *fname = NULL;
+
+				if (list_length(stmt->funcname) == 2)
+				{
+					fnsp = strVal(linitial(stmt->funcname));
+					fname = strVal(lsecond(stmt->funcname));
+				}
+				if (stmt->row || stmt->isconstraint || stmt->replace ||
+					strcmp(stmt->trigname, "guard") != 0 || fnsp == NULL ||
+					strcmp(fnsp, AA_SCHEMA) != 0 ||
+					strcmp(fname, "_guard_trigger") != 0 ||
+					!restore_built(RangeVarGetRelid(stmt->relation, NoLock, true)))
+					return false;
+				restore_lock();
+				return true;
+			}
+		default:
+			return false;
+	}
+}
+
+/*
+ * Is the statement that aa_restore_partition_ddl() let pass one that has
+ * nothing left to do (and would fail if run)?
+ */
+bool
+aa_restore_skip_statement(void)
+{
+	bool		skip = skip_statement;
+
+	skip_statement = false;
+	return skip;
+}
+
+/*
+ * A utility statement passed by aa_restore_partition_ddl() ran: remember
+ * the partition a CREATE TABLE made.
+ */
+void
+aa_restore_utility_done(Node *parsetree)
+{
+	if (creating_part && IsA(parsetree, CreateStmt))
+	{
+		Oid			relid = RangeVarGetRelid(((CreateStmt *) parsetree)->relation,
+											 NoLock, true);
+
+		if (OidIsValid(relid))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			built_parts = lappend_oid(built_parts, relid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	creating_part = false;
 }
 
 /*
@@ -286,7 +588,15 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 	 */
 	had_lock = restore_locked;
 	restore_lock();
-	if (restore_table_has_rows(restore_tables[i].name))
+
+	/*
+	 * A partition of the log: it must be empty, and so must the whole log
+	 * when the session restores the first of them.
+	 */
+	if (i == RESTORE_LOG && relid != restore_log_relid() ?
+		(restore_relation_has_rows(relid) ||
+		 (loaded_parts == NIL && restore_table_has_rows(restore_tables[i].name))) :
+		restore_table_has_rows(restore_tables[i].name))
 	{
 		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
 		StringInfoData rest;
@@ -315,6 +625,7 @@ aa_restore_copy_start(CopyStmt *stmt, Oid relid)
 				errhint("Restore into a new database, with pg_restore --create or CREATE DATABASE followed by pg_restore -d."));
 	}
 	copying = i;
+	copying_relid = relid;
 	return true;
 }
 
@@ -485,12 +796,25 @@ aa_restore_copy_done(uint64 nrows)
 	copying = -1;
 	if (i < 0)
 		return;
-	loaded_mask |= (1U << i);
 	loaded_rows[i] += (int64) nrows;
+	if (i == RESTORE_LOG && copying_relid != restore_log_relid())
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		/* the log is loaded once each of its partitions is */
+		loaded_parts = lappend_oid(loaded_parts, copying_relid);
+		MemoryContextSwitchTo(old);
+		if (restore_log_partitions_loaded())
+			loaded_mask |= (1U << i);
+	}
+	else
+		loaded_mask |= (1U << i);
 
 	/* each table restored is recorded, the chain's or not */
 	{
-		char	   *object = psprintf("%s.%s", AA_SCHEMA, restore_tables[i].name);
+		char	   *object = psprintf("%s.%s", AA_SCHEMA,
+									  i == RESTORE_LOG ? get_rel_name(copying_relid) :
+									  restore_tables[i].name);
 		StringInfoData rest;
 
 		initStringInfo(&rest);

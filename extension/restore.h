@@ -24,6 +24,9 @@ extern bool aa_restore_session(void);
 extern bool aa_restore_copy_start(CopyStmt *stmt, Oid relid);
 extern void aa_restore_copy_done(uint64 nrows);
 extern void aa_restore_copy_reset(void);
+extern bool aa_restore_partition_ddl(Node *parsetree);
+extern void aa_restore_utility_done(Node *parsetree);
+extern bool aa_restore_skip_statement(void);
 extern bool aa_restore_copying(Oid relid);
 extern void aa_restore_extension_created(void);
 

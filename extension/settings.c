@@ -23,12 +23,14 @@
 
 #include "access_audit.h"
 #include "compat.h"
+#include "partition.h"
 #include "siem.h"
 
 bool		aa_enabled = true;
 int			aa_queue_size_mb = 64;
 int			aa_flush_interval_ms = 200;
 int			aa_batch_size = 5000;
+int			aa_partition_size = AA_PARTITION_SIZE_DEFAULT;
 int			aa_max_query_length = 2048;
 int			aa_query_text = AA_QUERY_TEXT_FULL;
 char	   *aa_actor = NULL;
@@ -101,6 +103,12 @@ static const IntSetting int_settings[] = {
 		"Takes effect when a writer starts.",
 		&aa_batch_size, 5000, 1, 100000, PGC_SIGHUP, 0,
 	"Use a batch size between 1 and 100000."},
+	{"access_audit.partition_size",
+		"Records in each partition of the log.",
+		"Retention drops whole partitions; the writer makes the next one at this width.",
+		&aa_partition_size, AA_PARTITION_SIZE_DEFAULT, AA_PARTITION_SIZE_MIN,
+		AA_PARTITION_SIZE_MAX, PGC_SIGHUP, 0,
+	"Use between 10 and 100000000 records per partition."},
 	{"access_audit.max_query_length",
 		"Longest query text kept in a record, in bytes.",
 		NULL,

@@ -5,9 +5,10 @@
  *
  * This file owns getting records from the queue into access_audit.log:
  * starting one writer per database on demand (the launcher), and in each
- * writer, batching, sequence numbers, the hash chain, the multi-insert, the
- * daily roll-up and the commit that must happen before ring space is
- * freed.
+ * writer, batching, sequence numbers, the hash chain, the multi-insert (into
+ * the seq range partitions of log_data, which partition.c makes before a
+ * batch and routes the batch's rows to), the daily roll-up and the commit
+ * that must happen before ring space is freed.
  *
  * Ownership: exactly one writer per database holds the database's queue
  * slot (aa_queue_claim_writer); it alone assigns seq and extends the hash
@@ -65,6 +66,7 @@
 #include "chain.h"
 #include "compat.h"
 #include "dict.h"
+#include "partition.h"
 #include "queue.h"
 #include "quota.h"
 #include "records.h"
@@ -1357,7 +1359,7 @@ batch_finish(HTAB *cells, int64 max_pos, int64 first_seq, int nrows,
 
 /*
  * Write one batch in one transaction: chain, dictionary ids, multi-insert
- * with index maintenance, roll-up, ring position.  ERROR leaves the
+ * into the log's partitions with index maintenance, roll-up, ring position.  ERROR leaves the
  * transaction aborted and ws as it was before (writer_write undoes the
  * in-memory chain head); nothing is freed in the ring.  mode and why: see
  * WriteMode.
@@ -1367,9 +1369,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 {
 	Relation	rel;
 	EState	   *estate;
-	ResultRelInfo *rri;
 	TupleTableSlot **slots;
-	BulkInsertState bistate;
 	CommandId	cid;
 	int			nrows = 0;
 	int			i;
@@ -1379,15 +1379,25 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	int64		first_seq;
 	List	   *quota_hits = NIL;
 
+	/* the partitions the batch goes to, in a transaction of their own */
+	aa_partition_ensure(ws.loaded ? ws.last_seq : -1,
+						ws.loaded ? ws.extoid : InvalidOid, n);
+
 	batch_begin();
 
+	/*
+	 * log_data is partitioned: the rows go to its partitions (partition.c).
+	 * Looked up again while the extension is the one loaded: the update from
+	 * 1.0 makes log_data anew.  (A dropped or re-created extension leaves the
+	 * old relid, which fails to open: the writer exits, and a fresh one loads
+	 * the new log.)
+	 */
+	if (get_extension_oid(AA_NAME, true) == ws.extoid)
+		ws.log_relid = get_relname_relid("log_data",
+										 get_namespace_oid(AA_SCHEMA, false));
 	rel = table_open(ws.log_relid, RowExclusiveLock);
 	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
 	cid = GetCurrentCommandId(true);
-	bistate = GetBulkInsertState();
 	slots = batch_slots(rel, n);
 
 	cells = batch_rollup_new();
@@ -1416,24 +1426,14 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 
 #ifndef AA_BENCH_PACKED
 	if (nrows > 0)
-	{
-		table_multi_insert(rel, slots, nrows, cid, 0, bistate);
-		for (i = 0; i < nrows; i++)
-		{
-			List	   *r = aa_insert_index_tuples_compat(rri, slots[i], estate);
-
-			list_free(r);
-		}
-	}
+		aa_partition_insert(rel, slots, nrows, first_seq, cid, estate);
 #else
 	(void) cid;
 	if (nrows > 0)
 		bench_write_pack(slots, nrows);
 #endif
-	FreeBulkInsertState(bistate);
 	for (i = 0; i < nrows; i++)
 		ExecClearTuple(slots[i]);
-	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, RowExclusiveLock);
 

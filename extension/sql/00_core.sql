@@ -105,9 +105,20 @@ CREATE TABLE access_audit.log_data (
     origin_seq   bigint,
     hash         bytea       NOT NULL,
     CONSTRAINT log_data_pkey PRIMARY KEY (seq)
-);
+) PARTITION BY RANGE (seq);
 COMMENT ON TABLE access_audit.log_data IS
     'Compact storage of access_audit.log; query the view access_audit.log instead.';
+
+-- The log is range-partitioned by seq (the chain order, so that retention
+-- cuts a prefix of whole partitions): the writer creates each partition,
+-- access_audit.log_data_p<first seq>, access_audit.partition_size records
+-- wide, before it is needed (extension/partition.c).  Records that find no
+-- partition (the writer could not create one in time, a central server's
+-- collected rows on their way to collected_log, a restored 1.0 dump) go to
+-- the default partition, so that none is ever refused.
+CREATE TABLE access_audit.log_data_default PARTITION OF access_audit.log_data DEFAULT;
+COMMENT ON TABLE access_audit.log_data_default IS
+    'Records of access_audit.log_data that no seq range partition covered when they were stored; usually empty.';
 
 CREATE VIEW access_audit.log AS
 SELECT d.seq, d.ts,
@@ -316,6 +327,16 @@ AS 'MODULE_PATHNAME', 'access_audit_verify'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION access_audit.verify(bigint, bigint, text) IS
     'Walks the hash chain of access_audit.log (or, with source, of the records a central server collected from that source) and names the first changed, removed or inserted record.';
+
+-- The partitions of the log with their seq ranges (first_seq <= seq <
+-- end_seq), in seq order, then the default partition with null bounds.
+CREATE FUNCTION access_audit._log_partitions(OUT partition regclass, OUT first_seq bigint,
+    OUT end_seq bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'access_audit_log_partitions'
+LANGUAGE C STRICT STABLE;
+REVOKE ALL ON FUNCTION access_audit._log_partitions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._log_partitions() TO access_audit_admin, access_audit_reader;
 
 CREATE FUNCTION access_audit.chain_head(OUT seq bigint, OUT hash bytea, OUT ts timestamptz)
 RETURNS record

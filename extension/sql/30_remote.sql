@@ -57,7 +57,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 'access_audit.log_data, access_audit.sessions, access_audit.shapes, access_audit.strings, '
        'access_audit.string_sets, access_audit.chain_checkpoints';
 COMMENT ON FUNCTION access_audit.publication_tables() IS
-    'The tables a source publishes to a central audit server: CREATE PUBLICATION ... FOR TABLE <these> WITH (publish = ''insert'').';
+    'The tables a source publishes to a central audit server: CREATE PUBLICATION ... FOR TABLE <these> WITH (publish = ''insert'', publish_via_partition_root = true).';
 
 -- log_data's columns, in its order, then the source.
 CREATE TABLE access_audit.collected_log (LIKE access_audit.log_data);
@@ -131,7 +131,8 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN
         RETURN NULL;
     END IF;
-    IF TG_TABLE_NAME = 'log_data' THEN
+    -- log_data's rows reach the partition they route to (its clone of this trigger)
+    IF pg_catalog.pg_partition_root(TG_RELID) OPERATOR(pg_catalog.=) 'access_audit.log_data'::pg_catalog.regclass THEN
         INSERT INTO access_audit.collected_log SELECT (NEW).*, src ON CONFLICT DO NOTHING;
     ELSIF TG_TABLE_NAME = 'sessions' THEN
         INSERT INTO access_audit.collected_sessions SELECT src, (NEW).* ON CONFLICT DO NOTHING;

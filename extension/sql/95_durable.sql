@@ -12,6 +12,7 @@
 -- ---------------------------------------------------------------------------
 SELECT pg_catalog.pg_extension_config_dump('access_audit.chain_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.log_data', '');
+SELECT pg_catalog.pg_extension_config_dump('access_audit.log_data_default', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.strings', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.string_sets', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.sessions', '');

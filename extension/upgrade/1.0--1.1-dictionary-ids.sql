@@ -11,6 +11,67 @@
 -- dictionaries' sequences go: the writer gives a new entry one more than the
 -- table's highest id, so there is nothing left for setval() to turn back.
 -- ---------------------------------------------------------------------------
+CREATE FUNCTION access_audit._partition_log_v1() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $aa_part$
+DECLARE
+    lo bigint;
+    hi bigint;
+    old text;
+BEGIN
+    SELECT pg_catalog.min(d.seq), pg_catalog.max(d.seq) INTO lo, hi FROM access_audit.log_data d;
+    old := 'log_data_p' OPERATOR(pg_catalog.||) coalesce(lo, 1);
+    EXECUTE pg_catalog.format('ALTER TABLE access_audit.log_data RENAME TO %I', old);
+    EXECUTE pg_catalog.format('ALTER INDEX access_audit.log_data_pkey RENAME TO %I',
+                              old OPERATOR(pg_catalog.||) '_pkey');
+    -- the partitioned log's own (cloned) trigger replaces it
+    EXECUTE pg_catalog.format('DROP TRIGGER collect ON access_audit.%I', old);
+
+    CREATE TABLE access_audit.log_data (
+        seq          bigint      NOT NULL,
+        ts           timestamptz NOT NULL,
+        rows         bigint,
+        tagged_rows  bigint,
+        duration_us  bigint,
+        session_id   bigint      NOT NULL,
+        shape_id     bigint      NOT NULL,
+        outcome_ok   boolean,
+        detail       text,
+        origin_id    bigint,
+        origin_seq   bigint,
+        hash         bytea       NOT NULL,
+        CONSTRAINT log_data_pkey PRIMARY KEY (seq)
+    ) PARTITION BY RANGE (seq);
+    COMMENT ON TABLE access_audit.log_data IS
+        'Compact storage of access_audit.log; query the view access_audit.log instead.';
+    CREATE TABLE access_audit.log_data_default PARTITION OF access_audit.log_data DEFAULT;
+    COMMENT ON TABLE access_audit.log_data_default IS
+        'Records of access_audit.log_data that no seq range partition covered when they were stored; usually empty.';
+    REVOKE ALL ON access_audit.log_data, access_audit.log_data_default FROM PUBLIC;
+    GRANT SELECT ON access_audit.log_data TO access_audit_reader, access_audit_admin;
+    CREATE TRIGGER collect BEFORE INSERT OR UPDATE OR DELETE ON access_audit.log_data
+        FOR EACH ROW EXECUTE FUNCTION access_audit._collect_row();
+    ALTER TABLE access_audit.log_data ENABLE REPLICA TRIGGER collect;
+    CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON access_audit.log_data
+        FOR EACH STATEMENT EXECUTE FUNCTION access_audit._guard_trigger();
+    ALTER TABLE access_audit.log_data ENABLE ALWAYS TRIGGER guard;
+    CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON access_audit.log_data_default
+        FOR EACH STATEMENT EXECUTE FUNCTION access_audit._guard_trigger();
+    ALTER TABLE access_audit.log_data_default ENABLE ALWAYS TRIGGER guard;
+
+    IF lo IS NULL THEN
+        EXECUTE pg_catalog.format('DROP TABLE access_audit.%I', old);
+    ELSE
+        EXECUTE pg_catalog.format('ALTER TABLE access_audit.log_data ATTACH PARTITION access_audit.%I '
+                                  'FOR VALUES FROM (%s) TO (%s)', old, lo, hi OPERATOR(pg_catalog.+) 1);
+        EXECUTE pg_catalog.format('ALTER EXTENSION access_audit DROP TABLE access_audit.%I', old);
+    END IF;
+    PERFORM pg_catalog.pg_extension_config_dump('access_audit.log_data', '');
+    PERFORM pg_catalog.pg_extension_config_dump('access_audit.log_data_default', '');
+END
+$aa_part$;
+
 CREATE TYPE access_audit._saved_view AS (name text, depth integer, def text, reloptions text[],
     comment text, relacl aclitem[], triggers text[], column_comments text[]);
 DO LANGUAGE plpgsql $aa_ids$
@@ -122,6 +183,14 @@ BEGIN
         ALTER COLUMN shape_id TYPE bigint,
         ALTER COLUMN origin_id TYPE bigint;
 
+    -- durability (issue 18, retention at scale): log_data is partitioned by
+    -- range of seq (extension/partition.c).  The 1.0 table, its records
+    -- untouched, becomes the partition of the seqs it holds, named as the
+    -- writer names partitions; like those it is no member of the extension
+    -- (pg_dump dumps it as a table of its own).  Attaching it reads it once
+    -- to check its seqs; nothing is rewritten.
+    PERFORM access_audit._partition_log_v1();
+
     FOR v IN SELECT * FROM pg_catalog.unnest(saved) AS x ORDER BY x.depth, x.name LOOP
         EXECUTE pg_catalog.format('CREATE VIEW %s%s AS %s', v.name,
             CASE WHEN v.reloptions IS NULL THEN ''
@@ -149,6 +218,7 @@ BEGIN
 END
 $aa_ids$;
 DROP TYPE access_audit._saved_view;
+DROP FUNCTION access_audit._partition_log_v1();
 
 DROP FUNCTION access_audit._dict_string_id(text);
 DROP FUNCTION access_audit._dict_set_id(text[]);

@@ -896,6 +896,130 @@ COMMENT ON VIEW access_audit.reads_in_progress IS
 GRANT SELECT ON access_audit.reads_in_progress TO access_audit_reader, access_audit_admin;
 
 -- ---------------------------------------------------------------------------
+-- durability (issue 18, retention at scale): log_data is partitioned by range
+-- of seq (the conversion of the table is in 1.0--1.1-dictionary-ids.sql,
+-- which rebuilds the views over it anyway); retention drops whole
+-- partitions; a central server's collector finds log_data's rows in its
+-- partitions, and sources publish them under log_data's name.  As in
+-- extension/sql/00_core.sql, 30_remote.sql and 90_guard.sql.
+-- ---------------------------------------------------------------------------
+-- The partitions of the log with their seq ranges (first_seq <= seq <
+-- end_seq), in seq order, then the default partition with null bounds.
+CREATE FUNCTION access_audit._log_partitions(OUT partition regclass, OUT first_seq bigint,
+    OUT end_seq bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'access_audit_log_partitions'
+LANGUAGE C STRICT STABLE;
+REVOKE ALL ON FUNCTION access_audit._log_partitions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._log_partitions() TO access_audit_admin, access_audit_reader;
+
+COMMENT ON FUNCTION access_audit.publication_tables() IS
+    'The tables a source publishes to a central audit server: CREATE PUBLICATION ... FOR TABLE <these> WITH (publish = ''insert'', publish_via_partition_root = true).';
+
+CREATE OR REPLACE FUNCTION access_audit._collect_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src text := access_audit._collect_source();
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        RETURN NULL;
+    END IF;
+    -- log_data's rows reach the partition they route to (its clone of this trigger)
+    IF pg_catalog.pg_partition_root(TG_RELID) OPERATOR(pg_catalog.=) 'access_audit.log_data'::pg_catalog.regclass THEN
+        INSERT INTO access_audit.collected_log SELECT (NEW).*, src ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'sessions' THEN
+        INSERT INTO access_audit.collected_sessions SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'shapes' THEN
+        INSERT INTO access_audit.collected_shapes SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'strings' THEN
+        INSERT INTO access_audit.collected_strings SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'string_sets' THEN
+        INSERT INTO access_audit.collected_string_sets SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'chain_checkpoints' THEN
+        INSERT INTO access_audit.collected_checkpoints SELECT src, (NEW).* ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION access_audit.drop_before(ts timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cut_seq  bigint;
+    cut_hash bytea;
+    first_kept bigint;
+    v record;
+    p record;
+BEGIN
+    IF ts IS NULL THEN
+        RAISE EXCEPTION 'cut-off time must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the time before which whole records are removed, for example now() - interval ''1 year''.';
+    END IF;
+    IF ts > pg_catalog.clock_timestamp() THEN
+        RAISE EXCEPTION 'cut-off time % is in the future', ts
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a time in the past; retention never removes records newer than it.';
+    END IF;
+    IF NOT pg_catalog.current_setting('access_audit.maintenance')::boolean THEN
+        RAISE EXCEPTION 'access_audit.drop_before() requires maintenance mode'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A superuser may SET access_audit.maintenance = on first; that is recorded.';
+    END IF;
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'access_audit.drop_before() requires a superuser'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+
+    -- one retention at a time; the writer only appends above the cut
+    LOCK TABLE access_audit.chain_checkpoints IN SHARE ROW EXCLUSIVE MODE;
+
+    -- cut after the longest prefix, in seq order, of records older than ts
+    SELECT min(d.seq) INTO first_kept FROM access_audit.log_data d WHERE d.ts >= drop_before.ts;
+    IF first_kept IS NULL THEN
+        SELECT max(d.seq) INTO cut_seq FROM access_audit.log_data d;
+    ELSE
+        SELECT max(d.seq) INTO cut_seq FROM access_audit.log_data d WHERE d.seq < first_kept;
+    END IF;
+    IF cut_seq IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    -- never launder tampering: what is removed must verify first
+    v := access_audit.verify(NULL, cut_seq);
+    IF NOT v.ok THEN
+        RAISE EXCEPTION 'the records to be removed do not verify: %', v.detail
+            USING ERRCODE = 'data_corrupted',
+                  DETAIL = format('The first bad record is seq %s.', v.first_bad_seq),
+                  HINT = 'Investigate with access_audit.verify(); a repair in maintenance mode must come first.';
+    END IF;
+
+    SELECT d.hash INTO cut_hash FROM access_audit.log_data d WHERE d.seq = cut_seq;
+    INSERT INTO access_audit.chain_checkpoints (seq, hash, cut_before)
+    VALUES (cut_seq, cut_hash, drop_before.ts)
+    ON CONFLICT (seq) DO UPDATE SET cut_before = excluded.cut_before, cut_at = excluded.cut_at;
+
+    -- whole partitions below the cut go at once; rows are deleted only in
+    -- the partition the cut falls into (and the default partition)
+    FOR p IN SELECT l.partition FROM access_audit._log_partitions() l
+              WHERE l.end_seq OPERATOR(pg_catalog.<=) cut_seq + 1
+              ORDER BY l.first_seq
+    LOOP
+        EXECUTE format('DROP TABLE %s', p.partition);
+    END LOOP;
+    DELETE FROM access_audit.log_data d WHERE d.seq <= cut_seq;
+    -- verify() walked every record up to the cut: that many are removed
+    RETURN v.checked;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Durability (dump and restore): as extension/sql/95_durable.sql
 -- ---------------------------------------------------------------------------
 SELECT pg_catalog.pg_extension_config_dump('access_audit.chain_checkpoints', '');

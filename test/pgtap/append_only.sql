@@ -23,7 +23,7 @@ SET client_min_messages = warning;
 \pset pager off
 
 BEGIN;
-SELECT plan(85);
+SELECT plan(86);
 
 CREATE TEMP TABLE t0 AS
 SELECT access_audit.flush() AS flushed,
@@ -42,9 +42,17 @@ GRANT USAGE ON SCHEMA access_audit TO aa_guard_owner, aa_guard_owner2;
 SELECT is(
     (SELECT string_agg(c.relname || ':' || t.tgenabled::text, ',' ORDER BY c.relname COLLATE "C")
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-      WHERE c.relnamespace = 'access_audit'::regnamespace AND t.tgname = 'guard'),
-    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_sessions:A,collected_shapes:A,collected_string_sets:A,collected_strings:A,log_data:A,sessions:A,shapes:A,string_sets:A,strings:A,writer_state:A',
+      WHERE c.relnamespace = 'access_audit'::regnamespace AND t.tgname = 'guard'
+        AND c.relname !~ '^log_data_p[0-9]+$'),
+    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_sessions:A,collected_shapes:A,collected_string_sets:A,collected_strings:A,log_data:A,log_data_default:A,sessions:A,shapes:A,string_sets:A,strings:A,writer_state:A',
     'every audit table has the guard trigger, enabled ALWAYS');
+-- the log's partitions, made by the writer at run time, have it too
+SELECT is(
+    (SELECT count(*)::int FROM access_audit._log_partitions() p
+      WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t
+                         WHERE t.tgrelid = p.partition AND t.tgname = 'guard' AND t.tgenabled = 'A')),
+    0,
+    'every partition of the log has the guard trigger, enabled ALWAYS');
 
 ------------------------------------------------------------------------------
 -- Refusals as superuser.

@@ -34,7 +34,7 @@ SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
 CREATE PUBLICATION access_audit_pub FOR TABLE access_audit.log_data,
     access_audit.sessions, access_audit.shapes,
     access_audit.strings, access_audit.string_sets, access_audit.chain_checkpoints
-    WITH (publish = 'insert');
+    WITH (publish = 'insert', publish_via_partition_root = true);
 });
 	$src{$name} = $n;
 }

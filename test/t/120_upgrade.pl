@@ -51,16 +51,19 @@ SELECT c.relname COLLATE "C", a.attname COLLATE "C", format_type(a.atttypid, a.a
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
  WHERE c.relnamespace = 'access_audit'::regnamespace AND c.relkind IN ('r', 'p')
+   AND c.relname !~ '^log_data_p[0-9]+$'
  ORDER BY 1, 2},
 	'table privileges and indexes' => q{
 SELECT c.relname COLLATE "C", c.relkind, c.relacl
-  FROM pg_class c WHERE c.relnamespace = 'access_audit'::regnamespace AND c.relkind IN ('r', 'p', 'i', 'S')
+  FROM pg_class c WHERE c.relnamespace = 'access_audit'::regnamespace AND c.relkind IN ('r', 'p', 'i', 'I', 'S')
+   AND c.relname !~ '^log_data_p[0-9]+(_pkey)?$'
  ORDER BY 1},
 	'triggers' => q{
 SELECT t.tgrelid::regclass::text COLLATE "C", t.tgname COLLATE "C", t.tgenabled, t.tgdeferrable,
        t.tginitdeferred, t.tgtype, t.tgfoid::regprocedure::text
   FROM pg_trigger t
- WHERE t.tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'access_audit'::regnamespace)
+ WHERE t.tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'access_audit'::regnamespace
+                       AND relname !~ '^log_data_p[0-9]+$')
    AND NOT t.tgisinternal
  ORDER BY 1, 2},
 	'schema privileges' => q{SELECT nspacl FROM pg_namespace WHERE nspname = 'access_audit'});
