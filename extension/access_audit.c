@@ -27,6 +27,7 @@
 #include "hints.h"
 #include "queue.h"
 #include "restore.h"
+#include "rowids.h"
 #include "quota.h"
 #include "siem.h"
 #include "tags.h"
@@ -431,4 +432,5 @@ _PG_init(void)
 	aa_writer_init();
 	aa_hints_init();
 	aa_siem_init();
+	aa_rowids_init();
 }

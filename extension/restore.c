@@ -94,6 +94,9 @@ static const RestoreTable restore_tables[] = {
 	{"actor_daily", false},
 	{"alerts", false},
 	{"alert_acks", false},
+	/* row identities (rowids.c); row_identities and row_key are admins' rows */
+	{"row_sets", false},
+	{"row_set_reads", false},
 	/* a central server's copies of its sources' logs (remote.c) */
 	{"collected_log", false},
 	{"collected_sessions", false},

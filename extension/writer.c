@@ -69,6 +69,7 @@
 #include "queue.h"
 #include "remote.h"
 #include "restore.h"
+#include "rowids.h"
 #include "siem.h"
 #include "tags.h"
 #include "writer.h"
@@ -1205,6 +1206,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	HASHCTL		ctl;
 	pg_tz	   *tz;
 	int64		first_seq;
+	int			nchunks = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -1275,6 +1277,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		tz = session_timezone;
 
 	first_seq = ws.last_seq + 1;
+	aa_rowids_batch_begin();
 	aa_dict_begin();
 	for (i = 0; i < n; i++)
 	{
@@ -1298,6 +1301,13 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 			items[i].rec.kind = AA_KIND_GAP;
 			items[i].gap_bytes = (int64) items[i].len;
 		}
+		/* a chunk of a read's row identities (rowids.c) */
+		if (items[i].rec.kind == AA_KIND_ROWS)
+		{
+			aa_rowids_store_chunk(items[i].rec.chunk);
+			nchunks++;
+			continue;
+		}
 		item_to_chain(&items[i], ws.last_seq + 1, &c);
 		if (mode == AA_WRITE_DEGRADED)
 			degrade_row(&c, why);
@@ -1314,6 +1324,9 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 			c.detail = d.data;
 		}
 		aa_chain_hash(ws.last_hash, &c, hash);
+		if (items[i].rec.kind == AA_KIND_READ && items[i].rec.row_set != 0 &&
+			mode != AA_WRITE_DEGRADED)
+			aa_rowids_store_link(ws.last_seq + 1, hash, &items[i].rec);
 		slot = slots[nrows];
 		ExecClearTuple(slot);
 		session_id = aa_dict_session_id(&c);
@@ -1351,7 +1364,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	FreeExecutorState(estate);
 	table_close(rel, RowExclusiveLock);
 
-	if (nrows > 0)
+	if (nrows > 0 || nchunks > 0)
 	{
 		Datum		args[3];
 		char		nulls[3] = {' ', ' ', 'n'};
@@ -1367,14 +1380,14 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "unexpected SPI result %d", ret);
 		/* SIEM lines before the commit: a committed batch has been logged */
-		if (aa_siem_level >= AA_SIEM_ALL)
+		if (aa_siem_level >= AA_SIEM_ALL && nrows > 0)
 			aa_siem_log_records(first_seq, nrows);
 	}
 
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	if (nrows > 0)
+	if (nrows > 0 || nchunks > 0)
 		ws.last_pos = max_pos;
 	if (nrows > 0)
 		aa_queue_chain_head_set(MyDatabaseId, ws.extoid, ws.last_seq,
