@@ -885,7 +885,7 @@ aa_rowids_scan(void **state, PlanState *ps, bool leaky, MemoryContext cxt)
 	scan_add(st, ps, t, leaky);
 
 	/* its parallel workers push their rows' keys under its link */
-	if (ps->plan->parallel_aware && !st->published)
+	if (ps->state->es_plannedstmt->parallelModeNeeded && !st->published)
 		publish_link(st);
 }
 
@@ -988,6 +988,9 @@ aa_rowids_finish(void **state, AuditRecord *rec)
 
 	if (st == NULL)
 		return;
+	/* its workers may have pushed chunks under its link */
+	if (st->published)
+		st->pushed = true;
 	state_unlink(st);
 	for (i = 0; i < st->ncols; i++)
 		push_collector(st, st->cols[i]);

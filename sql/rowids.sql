@@ -151,6 +151,34 @@ RESET enable_bitmapscan;
 SELECT access_audit.flush();
 SELECT * FROM ri_sets(:start);
 
+-- parallel plans: workers push the keys they read under the leader's
+-- record (with or without the leader reading too)
+CREATE TABLE ri_big (id int PRIMARY KEY, phone text, pad text);
+INSERT INTO ri_big SELECT g, '555-' || g, repeat('x', 100) FROM generate_series(1, 20000) g;
+SELECT access_audit.tag('ri_big', 'phone', 'pii:phone');
+SELECT access_audit.track_rows('ri_big');
+ANALYZE ri_big;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
+EXPLAIN (COSTS OFF) SELECT phone FROM ri_big WHERE id % 2000 = 0;
+SELECT phone FROM ri_big WHERE id % 2000 = 0 ORDER BY 1;
+SET parallel_leader_participation = on;
+SELECT count(phone) FROM ri_big;
+-- a filter on the tagged column that may leak (LIKE is not leakproof)
+SELECT count(*) FROM ri_big WHERE phone LIKE '%-1999%';
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
+SELECT access_audit.flush();
+SELECT * FROM ri_sets(:start);
+DROP TABLE ri_big;
+
 -- untracked: reads keep no identities again; what was kept stays
 SELECT access_audit.untrack_rows('ri_customers');
 SELECT coalesce(max(seq), 0) AS start FROM access_audit.log \gset
