@@ -51,6 +51,7 @@
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
@@ -1270,6 +1271,36 @@ aa_rowids_store_link(int64 seq, const uint8 *hash, const AuditRecord *rec)
 	ret = SPI_execute_plan(rs_link_plan, v, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "unexpected SPI result %d", ret);
+}
+
+/*
+ * A restore loaded row_sets (restore.c): the chain must verify, or the
+ * restore fails.
+ */
+void
+aa_rowids_verify_restored(void)
+{
+	int			ret;
+	bool		isnull;
+	bool		ok;
+	char	   *detail;
+
+	CommandCounterIncrement();
+	SPI_connect();
+	ret = SPI_execute("SELECT ok, detail FROM access_audit._verify_row_sets()",
+					  false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "unexpected SPI result %d", ret);
+	ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull));
+	detail = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (!ok)
+		ereport(ERROR,
+				errcode(ERRCODE_DATA_CORRUPTED),
+				errmsg("the restored row identities do not verify: %s",
+					   detail ? detail : "?"),
+				errhint("Restore from an unchanged dump."));
+	SPI_finish();
 }
 
 /* ---------------------------------------------------------------------

@@ -192,6 +192,7 @@ SELECT ok FROM access_audit.verify();
 
 -- a dropped table is no longer tracked
 DROP TABLE ri_accounts, ri_orders, ri_customers;
+SELECT access_audit.flush();
 SELECT count(*) FROM access_audit.row_identities;
 SELECT command, detail FROM access_audit.log WHERE command LIKE 'ROW %' ORDER BY seq DESC LIMIT 1;
 DROP FUNCTION ri_sets(bigint);

@@ -89,6 +89,29 @@ BEGIN
 END
 $$;
 
+-- Retention (drop_before() in 90_guard.sql): the links of the records up
+-- to cut_seq, and the longest prefix (by id) of row_sets that holds only
+-- chunks of removed records, so that what is kept still verifies.  Chunks
+-- of removed records after that prefix stay, unreachable.
+CREATE FUNCTION access_audit._row_sets_cut(cut_seq bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_kept bigint;
+BEGIN
+    SELECT min(s.id) INTO first_kept
+      FROM access_audit.row_sets s
+     WHERE NOT EXISTS (SELECT 1 FROM access_audit.row_set_reads r
+                        WHERE r.link = s.link AND r.seq <= cut_seq);
+    DELETE FROM access_audit.row_sets s
+     WHERE first_kept IS NULL OR s.id < first_kept;
+    DELETE FROM access_audit.row_set_reads r WHERE r.seq <= cut_seq;
+END
+$$;
+REVOKE ALL ON FUNCTION access_audit._row_sets_cut(bigint) FROM PUBLIC;
+
 -- C helpers
 CREATE FUNCTION access_audit._row_set_keys(data bytea, lo bigint)
 RETURNS SETOF bigint
@@ -358,8 +381,9 @@ COMMENT ON FUNCTION access_audit.overlap(text, text, timestamptz, timestamptz) I
     'The row identities both actors read in [since, until), per relation.';
 
 -- verify_rows: the row sets' chain and their links to the log.
-CREATE FUNCTION access_audit.verify_rows(OUT ok boolean, OUT checked bigint,
-                                         OUT first_bad_id bigint, OUT detail text)
+-- _verify_row_sets: the chain alone (a restore checks it as row_sets loads).
+CREATE FUNCTION access_audit._verify_row_sets(OUT ok boolean, OUT checked bigint,
+                                              OUT first_bad_id bigint, OUT detail text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -393,6 +417,21 @@ BEGIN
         last_id := r.id;
         checked := checked + 1;
     END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION access_audit._verify_row_sets() FROM PUBLIC;
+
+CREATE FUNCTION access_audit.verify_rows(OUT ok boolean, OUT checked bigint,
+                                         OUT first_bad_id bigint, OUT detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT v.ok, v.checked, v.first_bad_id, v.detail INTO ok, checked, first_bad_id, detail
+      FROM access_audit._verify_row_sets() v;
+    IF NOT ok THEN
+        RETURN;
+    END IF;
     SELECT s.seq INTO first_bad_id
       FROM access_audit.row_set_reads s JOIN access_audit.log_data d ON d.seq = s.seq
      WHERE s.hash <> sha256(d.hash || int8send(s.link))

@@ -857,3 +857,72 @@ SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_string_sets',
 SELECT pg_catalog.pg_extension_config_dump('access_audit.collected_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('access_audit.collect_progress', '');
 
+
+-- Retention also cuts the row identities of the records it removes
+-- (sql/96_rowids.sql defines access_audit._row_sets_cut()).
+CREATE OR REPLACE FUNCTION access_audit.drop_before(ts timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cut_seq  bigint;
+    cut_hash bytea;
+    first_kept bigint;
+    v record;
+    n bigint;
+BEGIN
+    IF ts IS NULL THEN
+        RAISE EXCEPTION 'cut-off time must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the time before which whole records are removed, for example now() - interval ''1 year''.';
+    END IF;
+    IF ts > pg_catalog.clock_timestamp() THEN
+        RAISE EXCEPTION 'cut-off time % is in the future', ts
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a time in the past; retention never removes records newer than it.';
+    END IF;
+    IF NOT pg_catalog.current_setting('access_audit.maintenance')::boolean THEN
+        RAISE EXCEPTION 'access_audit.drop_before() requires maintenance mode'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A superuser may SET access_audit.maintenance = on first; that is recorded.';
+    END IF;
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'access_audit.drop_before() requires a superuser'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+
+    -- one retention at a time; the writer only appends above the cut
+    LOCK TABLE access_audit.chain_checkpoints IN SHARE ROW EXCLUSIVE MODE;
+
+    -- cut after the longest prefix, in seq order, of records older than ts
+    SELECT min(d.seq) INTO first_kept FROM access_audit.log_data d WHERE d.ts >= drop_before.ts;
+    IF first_kept IS NULL THEN
+        SELECT max(d.seq) INTO cut_seq FROM access_audit.log_data d;
+    ELSE
+        SELECT max(d.seq) INTO cut_seq FROM access_audit.log_data d WHERE d.seq < first_kept;
+    END IF;
+    IF cut_seq IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    -- never launder tampering: what is removed must verify first
+    v := access_audit.verify(NULL, cut_seq);
+    IF NOT v.ok THEN
+        RAISE EXCEPTION 'the records to be removed do not verify: %', v.detail
+            USING ERRCODE = 'data_corrupted',
+                  DETAIL = format('The first bad record is seq %s.', v.first_bad_seq),
+                  HINT = 'Investigate with access_audit.verify(); a repair in maintenance mode must come first.';
+    END IF;
+
+    SELECT d.hash INTO cut_hash FROM access_audit.log_data d WHERE d.seq = cut_seq;
+    INSERT INTO access_audit.chain_checkpoints (seq, hash, cut_before)
+    VALUES (cut_seq, cut_hash, drop_before.ts)
+    ON CONFLICT (seq) DO UPDATE SET cut_before = excluded.cut_before, cut_at = excluded.cut_at;
+    -- the row identities of the records removed (96_rowids.sql)
+    PERFORM access_audit._row_sets_cut(cut_seq);
+    DELETE FROM access_audit.log_data d WHERE d.seq <= cut_seq;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
