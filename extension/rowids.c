@@ -950,20 +950,12 @@ aa_rowids_copy(void **state, Oid relid, MemoryContext cxt)
 	MemoryContextDelete(tmp);
 }
 
+/* the plan may outlive the state (an error, a worker's end): unwrap */
 static void
-state_unlink(RowIdsState *st)
+state_unwrap(RowIdsState *st)
 {
-	RowIdsState **pp;
 	int			i;
 
-	for (pp = &active; *pp; pp = &(*pp)->next)
-		if (*pp == st)
-		{
-			*pp = st->next;
-			break;
-		}
-	unpublish_link(st);
-	/* the plan may outlive the record (an error): unwrap */
 	for (i = 0; i < st->nscans; i++)
 	{
 		RowScan    *rs = st->scans[i];
@@ -974,6 +966,21 @@ state_unlink(RowIdsState *st)
 			rs->qual->evalfunc = rs->next_qual;
 	}
 	st->nscans = 0;
+}
+
+static void
+state_unlink(RowIdsState *st)
+{
+	RowIdsState **pp;
+
+	for (pp = &active; *pp; pp = &(*pp)->next)
+		if (*pp == st)
+		{
+			*pp = st->next;
+			break;
+		}
+	unpublish_link(st);
+	state_unwrap(st);
 }
 
 /*
@@ -1025,6 +1032,7 @@ worker_state_reset(void *arg)
 
 	if (worker_state != st)
 		return;
+	state_unwrap(st);
 	for (i = 0; i < st->ncols; i++)
 		push_collector(st, st->cols[i]);
 	worker_state = NULL;
