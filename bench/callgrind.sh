@@ -5,7 +5,8 @@
 #
 # One data directory ($BASE/data, port $PORT) with `customers` ($ROWS rows,
 # full_name and phone tagged).  For each configuration (base: nothing
-# preloaded; aa: access_audit) and workload, the whole server runs under
+# preloaded; aa: access_audit; rows: access_audit with row identities of
+# customers, access_audit.track_rows) and workload, the whole server runs under
 # callgrind twice, once with N1 and once with N2 statements of one pgbench
 # client (-M prepared); (I(N2) - I(N1)) / (N2 - N1) cancels connection start
 # and exit.  The writer's instructions are taken the same way, per record.
@@ -59,7 +60,7 @@ for w in $WLS; do cp "$REPO/bench/$w.sql" "$BASE/$w.sql"; chmod 644 "$BASE/$w.sq
 # one server lifetime under callgrind; prints "backend_Ir writer_Ir"
 run_once() {
 	local cfg=$1 wl=$2 n=$3 spl='' cg=$OUT/cg-$1-$2-$3
-	[ "$cfg" = aa ] && spl=access_audit
+	[ "$cfg" = aa ] || [ "$cfg" = rows ] && spl=access_audit
 	rm -rf "$cg"; mkdir -p "$cg"; chown "$RUNAS" "$cg"
 	as "cd $cg && valgrind --tool=callgrind --callgrind-out-file=$cg/cg.%p \
 		$PGBIN/postgres -D $D -c shared_preload_libraries=$spl >$cg/server.log 2>&1 &"
@@ -69,17 +70,23 @@ run_once() {
 	done
 	# warm the table and the writer (its start-up is not what we count)
 	q "SELECT count(*) FROM customers" >/dev/null
-	if [ "$cfg" = aa ]; then
+	if [ "$cfg" = aa ] || [ "$cfg" = rows ]; then
+		# row identities (issue 25) on for rows, off for aa
+		if [ "$cfg" = rows ]; then
+			q "SELECT access_audit.track_rows('customers')" >/dev/null
+		else
+			q "SELECT access_audit.untrack_rows('customers')" >/dev/null 2>&1 || true
+		fi
 		q "SELECT full_name FROM customers WHERE id = 1" >/dev/null
 		q "SELECT access_audit.flush('120 s')" >/dev/null
 	fi
 	local wpid='' before after bpid
-	[ "$cfg" = aa ] && wpid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")
+	[ "$cfg" != base ] && wpid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")
 	# files of earlier backends are written when they exit: let them land
 	sleep 3
 	before=$(ls "$cg" | sort)
 	as "$PGBIN/pgbench -n -h $SOCK -p $PORT -D rows=$ROWS -M prepared -c 1 -t $n -f $BASE/$wl.sql bench" >"$cg/pgbench.txt" 2>&1
-	[ "$cfg" = aa ] && q "SELECT access_audit.flush('300 s')" >/dev/null
+	[ "$cfg" != base ] && q "SELECT access_audit.flush('300 s')" >/dev/null
 	sleep 3
 	after=$(ls "$cg" | sort)
 	# the pgbench backend: the biggest file written meanwhile
@@ -100,7 +107,7 @@ for wl in $WLS; do
 		read -r b2 w2 <<<"$(run_once "$cfg" "$wl" "$N2")"
 		cg=$OUT/cg-$cfg-$wl-$N2
 		callgrind_annotate --inclusive=yes "$cg/$(cat "$cg/backend")" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-backend.annotate" || true
-		if [ "$cfg" = aa ]; then
+		if [ "$cfg" != base ]; then
 			wf=$(ls "$cg" | grep -v "$(cat "$cg/backend")" | while read -r f; do
 				grep -q 'aa_writer_main' "$cg/$f" 2>/dev/null && echo "$f"; done | head -1 || true)
 			[ -n "$wf" ] && callgrind_annotate --inclusive=yes "$cg/$wf" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-writer.annotate" || true
