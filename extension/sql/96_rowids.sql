@@ -290,18 +290,22 @@ RETURNS TABLE (seq bigint, ts timestamptz, actor text, login_role name, effectiv
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- the records first (a few index probes), then each record from the log
+    -- by its seq (OFFSET 0 keeps it a lookup: joined with the whole view,
+    -- the planner would scan the view)
     WITH k AS (SELECT access_audit.row_key_of(tbl, key) AS v,
-                      access_audit._row_relation(tbl) AS rel)
+                      access_audit._row_relation(tbl) AS rel),
+    hits AS MATERIALIZED (
+        SELECT DISTINCT r.seq
+          FROM k
+          JOIN access_audit.row_sets s
+            ON pg_catalog.int8range(s.lo, s.hi, '[]') @> k.v AND s.relation = k.rel
+           AND access_audit._row_set_has(s.data, s.lo, k.v)
+          JOIN access_audit.row_set_reads r ON r.link = s.link)
     SELECT l.seq, l.ts, l.actor, l.login_role, l.effective_role, l.client_addr,
            l.command, l.outcome, l.query
-      FROM k
-      JOIN access_audit.row_sets s
-        ON pg_catalog.int8range(s.lo, s.hi, '[]') @> k.v AND s.relation = k.rel
-       AND access_audit._row_set_has(s.data, s.lo, k.v)
-      JOIN access_audit.row_set_reads r ON r.link = s.link
-      JOIN access_audit.log l ON l.seq = r.seq
-     GROUP BY l.seq, l.ts, l.actor, l.login_role, l.effective_role, l.client_addr,
-              l.command, l.outcome, l.query
+      FROM hits h
+      CROSS JOIN LATERAL (SELECT * FROM access_audit.log l WHERE l.seq = h.seq OFFSET 0) l
      ORDER BY l.seq
 $$;
 CREATE FUNCTION access_audit.who_read(tbl regclass, key bigint)
