@@ -1134,11 +1134,26 @@ aa_rowids_worker_end(void)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * The writer inserts with the table AM directly, as it does into log_data
+ * (one SPI INSERT per row cost it five times the instructions of the record
+ * itself).  The relations are opened at the first row of a batch and
+ * closed by aa_rowids_batch_end() before the commit; an aborted batch
+ * leaves them to the abort.
+ */
+typedef struct RowsTarget
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} RowsTarget;
+
 static bool rs_loaded = false;
 static int64 rs_last_id = 0;
 static uint8 rs_last_hash[AA_HASH_LEN];
-static SPIPlanPtr rs_insert_plan = NULL;
-static SPIPlanPtr rs_link_plan = NULL;
+static EState *rs_estate = NULL;
+static RowsTarget rs_sets;
+static RowsTarget rs_reads;
 
 static inline void
 put_be(StringInfo buf, uint64 v, int bytes)
@@ -1149,11 +1164,68 @@ put_be(StringInfo buf, uint64 v, int bytes)
 		appendStringInfoChar(buf, (char) ((v >> (8 * i)) & 0xff));
 }
 
-/* a batch begins: the chain head of row_sets is read again if needed */
+/* a batch begins: nothing is open, the chain head is read again if needed */
 void
 aa_rowids_batch_begin(void)
 {
 	rs_loaded = false;
+	rs_estate = NULL;
+	memset(&rs_sets, 0, sizeof(rs_sets));
+	memset(&rs_reads, 0, sizeof(rs_reads));
+}
+
+static void
+target_open(RowsTarget *t, const char *name, Index rti)
+{
+	Oid			relid = schema_table(name);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				errcode(ERRCODE_UNDEFINED_TABLE),
+				errmsg("access_audit.%s does not exist", name),
+				errhint("ALTER EXTENSION access_audit UPDATE installs it."));
+	t->rel = table_open(relid, RowExclusiveLock);
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, t->rel, rti, NULL, 0);
+	ExecOpenIndices(t->rri, false);
+	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsVirtual);
+}
+
+static void
+target_close(RowsTarget *t)
+{
+	if (t->rel == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(t->slot);
+	ExecCloseIndices(t->rri);
+	table_close(t->rel, RowExclusiveLock);
+	t->rel = NULL;
+}
+
+static void
+target_insert(RowsTarget *t, Datum *v, int n)
+{
+	TupleTableSlot *slot = t->slot;
+	List	   *r;
+
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, v, sizeof(Datum) * n);
+	memset(slot->tts_isnull, false, sizeof(bool) * n);
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(t->rel, slot, GetCurrentCommandId(true), 0, NULL);
+	r = aa_insert_index_tuples_compat(t->rri, slot, rs_estate);
+	list_free(r);
+}
+
+/* the batch's rows are in: close before the commit */
+void
+aa_rowids_batch_end(void)
+{
+	target_close(&rs_sets);
+	target_close(&rs_reads);
+	if (rs_estate != NULL)
+		FreeExecutorState(rs_estate);
+	rs_estate = NULL;
 }
 
 static void
@@ -1183,24 +1255,9 @@ rs_load(void)
 				memcpy(rs_last_hash, VARDATA_ANY(b), AA_HASH_LEN);
 		}
 	}
-	if (rs_insert_plan == NULL)
-	{
-		Oid			types[9] = {INT8OID, INT8OID, TEXTOID, INT4OID, INT8OID,
-		INT8OID, INT4OID, BYTEAOID, BYTEAOID};
-		Oid			ltypes[3] = {INT8OID, INT8OID, BYTEAOID};
-
-		rs_insert_plan = SPI_prepare("INSERT INTO access_audit.row_sets "
-									 "(id, link, relation, chunk, lo, hi, n, data, hash) "
-									 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-									 9, types);
-		rs_link_plan = SPI_prepare("INSERT INTO access_audit.row_set_reads (seq, link, hash) "
-								   "VALUES ($1, $2, $3)", 3, ltypes);
-		if (rs_insert_plan == NULL || rs_link_plan == NULL)
-			elog(ERROR, "could not prepare row set inserts: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(rs_insert_plan);
-		SPI_keepplan(rs_link_plan);
-	}
+	rs_estate = CreateExecutorState();
+	target_open(&rs_sets, "row_sets", 1);
+	target_open(&rs_reads, "row_set_reads", 2);
 	rs_loaded = true;
 }
 
@@ -1222,7 +1279,6 @@ aa_rowids_store_chunk(const AuditRowChunk *c)
 	uint8		hash[AA_HASH_LEN];
 	Datum		v[9];
 	int64		id;
-	int			ret;
 
 	if (!rs_loaded)
 		rs_load();
@@ -1240,6 +1296,7 @@ aa_rowids_store_chunk(const AuditRowChunk *c)
 	aa_sha256((const uint8 *) buf.data, buf.len, hash);
 	pfree(buf.data);
 
+	/* id, link, relation, chunk, lo, hi, n, data, hash */
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(c->link);
 	v[2] = CStringGetTextDatum(c->relation);
@@ -1249,9 +1306,7 @@ aa_rowids_store_chunk(const AuditRowChunk *c)
 	v[6] = Int32GetDatum(c->n);
 	v[7] = PointerGetDatum(to_bytea(c->data, c->len));
 	v[8] = PointerGetDatum(to_bytea(hash, AA_HASH_LEN));
-	ret = SPI_execute_plan(rs_insert_plan, v, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "unexpected SPI result %d", ret);
+	target_insert(&rs_sets, v, 9);
 	rs_last_id = id;
 	memcpy(rs_last_hash, hash, AA_HASH_LEN);
 }
@@ -1264,7 +1319,6 @@ aa_rowids_store_link(int64 seq, const uint8 *hash, const AuditRecord *rec)
 	uint8		h[AA_HASH_LEN];
 	int64		link = aa_rowids_link(rec->backend_pid, rec->ts, rec->row_set);
 	Datum		v[3];
-	int			ret;
 
 	if (!rs_loaded)
 		rs_load();
@@ -1273,12 +1327,11 @@ aa_rowids_store_link(int64 seq, const uint8 *hash, const AuditRecord *rec)
 	put_be(&buf, (uint64) link, 8);
 	aa_sha256((const uint8 *) buf.data, buf.len, h);
 	pfree(buf.data);
+	/* seq, link, hash */
 	v[0] = Int64GetDatum(seq);
 	v[1] = Int64GetDatum(link);
 	v[2] = PointerGetDatum(to_bytea(h, AA_HASH_LEN));
-	ret = SPI_execute_plan(rs_link_plan, v, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "unexpected SPI result %d", ret);
+	target_insert(&rs_reads, v, 3);
 }
 
 /*

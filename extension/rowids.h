@@ -32,6 +32,7 @@ extern void aa_rowids_worker_end(void);
 extern void aa_rowids_verify_restored(void);
 extern int64 aa_rowids_link(int32 pid, TimestampTz ts, int32 row_set);
 extern void aa_rowids_batch_begin(void);
+extern void aa_rowids_batch_end(void);
 extern void aa_rowids_store_chunk(const AuditRowChunk *c);
 extern void aa_rowids_store_link(int64 seq, const uint8 *hash,
 								 const AuditRecord *rec);

@@ -1340,6 +1340,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		memcpy(ws.last_hash, hash, AA_HASH_LEN);
 	}
 	aa_dict_end();
+	aa_rowids_batch_end();
 
 #ifndef AA_BENCH_PACKED
 	if (nrows > 0)
