@@ -289,6 +289,8 @@ RETURNS TABLE (seq bigint, ts timestamptz, actor text, login_role name, effectiv
                client_addr inet, command text, outcome text, query text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+-- a few index probes: the generic plan's estimate would make JIT compile it
+SET jit = off
 AS $$
     -- the records first (a few index probes), then each record from the log
     -- by its seq (OFFSET 0 keeps it a lookup: joined with the whole view,
