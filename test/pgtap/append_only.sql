@@ -43,7 +43,7 @@ SELECT is(
     (SELECT string_agg(c.relname || ':' || t.tgenabled::text, ',' ORDER BY c.relname COLLATE "C")
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE c.relnamespace = 'access_audit'::regnamespace AND t.tgname = 'guard'),
-    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_sessions:A,collected_shapes:A,collected_string_sets:A,collected_strings:A,log_data:A,sessions:A,shapes:A,string_sets:A,strings:A,writer_state:A',
+    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_sessions:A,collected_shapes:A,collected_string_sets:A,collected_strings:A,log_data:A,row_set_reads:A,row_sets:A,sessions:A,shapes:A,string_sets:A,strings:A,writer_state:A',
     'every audit table has the guard trigger, enabled ALWAYS');
 
 ------------------------------------------------------------------------------
