@@ -116,12 +116,12 @@ REVOKE ALL ON FUNCTION access_audit._row_sets_cut(bigint) FROM PUBLIC;
 CREATE FUNCTION access_audit._row_set_keys(data bytea, lo bigint)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'access_audit_row_set_keys'
-LANGUAGE C STRICT IMMUTABLE;
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION access_audit._row_set_has(data bytea, lo bigint, key bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'access_audit_row_set_has'
-LANGUAGE C STRICT IMMUTABLE;
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 -- The key a row of tbl is kept as, from its key value written as text.
 CREATE FUNCTION access_audit.row_key_of(tbl regclass, key text)
