@@ -263,6 +263,13 @@ schema_table(const char *name)
 	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 }
 
+/*
+ * The extension's two small settings tables are read with SnapshotSelf, as
+ * catalogs are read: committed rows, no MVCC snapshot, so that a
+ * SERIALIZABLE transaction takes no predicate lock on them (it would tie
+ * every audited statement to every track_rows()).
+ */
+
 /* (re)load the secret; false if there is none yet */
 static void
 load_secret(void)
@@ -276,7 +283,7 @@ load_secret(void)
 	if (!OidIsValid(relid))
 		return;
 	rel = table_open(relid, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
 	if ((tup = systable_getnext(scan)) != NULL)
 	{
 		bool		isnull;
@@ -386,7 +393,7 @@ track_lookup(Oid relid)
 	{
 		Oid			want = lfirst_oid(lc);
 
-		scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
 		while ((tup = systable_getnext(scan)) != NULL)
 		{
 			bool		n1,
