@@ -18,6 +18,7 @@ OBJS = \
 	extension/remote.o \
 	extension/rerun.o \
 	extension/restore.o \
+	extension/rowids.o \
 	extension/settings.o \
 	extension/siem.o \
 	extension/sql_api.o \
@@ -41,6 +42,7 @@ DATA = extension/access_audit--1.0.sql
 UPGRADE_1_1 = extension/upgrade/1.0--1.1.sql \
 	extension/sql/50_quota.sql extension/sql/40_report.sql \
 	extension/sql/41_siem.sql extension/sql/42_analyst.sql \
+	extension/sql/96_rowids.sql \
 	extension/upgrade/1.0--1.1-dictionary-ids.sql
 SQL_PARTS = $(sort $(wildcard extension/sql/*.sql))
 PGFILEDESC = "access_audit - audit every read of tagged sensitive columns"

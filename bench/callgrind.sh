@@ -7,7 +7,8 @@
 # full_name and phone tagged).  For each configuration (base: nothing
 # preloaded; aa: access_audit without quotas; aaq: access_audit with a day
 # quota and a statement quota on the reading actor, both far from their
-# limits, so every read is counted and checked) and workload, the whole server runs under
+# limits, so every read is counted and checked; rows: access_audit with row
+# identities of customers, access_audit.track_rows) and workload, the whole server runs under
 # callgrind twice, once with N1 and once with N2 statements of one pgbench
 # client (-M prepared); (I(N2) - I(N1)) / (N2 - N1) cancels connection start
 # and exit.  The writer's instructions are taken the same way, per record.
@@ -72,11 +73,17 @@ run_once() {
 	# warm the table and the writer (its start-up is not what we count)
 	q "SELECT count(*) FROM customers" >/dev/null
 	if [ "$cfg" != base ]; then
-		# aa: no quotas; aaq: two quotas on the reading actor, far from their limits
+		# aa: no quotas; aaq: two quotas on the reading actor, far from their
+		# limits; rows: row identities of customers on (issue 25), off otherwise
 		q "DELETE FROM access_audit.quotas" >/dev/null
 		if [ "$cfg" = aaq ]; then
 			q "SELECT access_audit.set_quota('actor', current_user, 1000000000000, 'day', 'block')" >/dev/null
 			q "SELECT access_audit.set_quota('actor', current_user, 1000000000, 'statement', 'block')" >/dev/null
+		fi
+		if [ "$cfg" = rows ]; then
+			q "SELECT access_audit.track_rows('customers')" >/dev/null
+		else
+			q "SELECT access_audit.untrack_rows('customers')" >/dev/null 2>&1 || true
 		fi
 		q "SELECT full_name FROM customers WHERE id = 1" >/dev/null
 		q "SELECT access_audit.flush('120 s')" >/dev/null

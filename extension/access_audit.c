@@ -23,6 +23,7 @@
 #include "guard.h"
 #include "hints.h"
 #include "queue.h"
+#include "rowids.h"
 #include "quota.h"
 #include "restore.h"
 #include "siem.h"
@@ -71,4 +72,5 @@ _PG_init(void)
 	aa_writer_init();
 	aa_hints_init();
 	aa_siem_init();
+	aa_rowids_init();
 }

@@ -82,6 +82,24 @@ extern char *aa_reason;
 /* Kinds of record in the queue. */
 #define AA_KIND_READ		1	/* an audited statement */
 #define AA_KIND_GAP			2	/* bytes lost in a crash, see queue.c */
+#define AA_KIND_ROWS		3	/* a chunk of a read's row identities */
+
+/*
+ * One chunk of the row identities a read record kept for one relation
+ * (rowids.c): n distinct keys lo .. hi, encoded in data.  link ties it to
+ * its read record (see aa_rowids_link()).
+ */
+typedef struct AuditRowChunk
+{
+	int64		link;
+	int32		chunk;
+	int32		n;
+	int64		lo;
+	int64		hi;
+	const char *relation;		/* schema.table, as in the record's lists */
+	int32		len;			/* bytes of data */
+	const char *data;
+} AuditRowChunk;
 
 /*
  * One audit record.  Strings are NUL-terminated and may be NULL; the
@@ -126,6 +144,14 @@ typedef struct AuditRecord
 	const char *origin;
 	uint64		origin_ring_id;
 	int64		origin_seq;
+
+	/*
+	 * AA_KIND_READ: the statement's number among this backend's row sets
+	 * (rowids.c), 0 if it kept none; with backend_pid and ts it makes the
+	 * link of its row-set chunks.  AA_KIND_ROWS: the chunk.
+	 */
+	int32		row_set;
+	const AuditRowChunk *chunk;
 } AuditRecord;
 
 /*

@@ -107,6 +107,7 @@
 #include "quota.h"
 #include "records.h"
 #include "rerun.h"
+#include "rowids.h"
 #include "tags.h"
 
 
@@ -191,6 +192,7 @@ typedef struct InflightRecord
 	AuditRecord *err_lists;
 	bool		shown_error;
 	void	   *quota;			/* aa_quota_start(): rows counted for quotas */
+	void	   *rowids;			/* rowids.c: keys of tracked rows read */
 } InflightRecord;
 
 /*
@@ -441,6 +443,7 @@ typedef struct InstrCtx
 	Bitmapset  *stats_nodes;	/* scans of statistics catalogs to watch */
 	List	   *stats_top;		/* ... of which those counted higher up */
 	List	   *stats_top_at;	/* ... and the Plan where each is counted */
+	void	  **rowids;			/* the record's row sets (rowids.c) */
 } InstrCtx;
 
 static bool scan_is_tagged(Plan *plan, InstrCtx *ctx, bool *leaky);
@@ -1048,6 +1051,8 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		}
 		ctx->instr = lappend(ctx->instr, ps->instrument);
 		ctx->instr_leaky = lappend_int(ctx->instr_leaky, leaky ? 1 : 0);
+		if (ctx->rowids != NULL)
+			aa_rowids_scan(ctx->rowids, ps, leaky, ctx->cxt);
 	}
 	return planstate_tree_walker(ps, collect_scan_instr, (void *) ctx);
 }
@@ -1976,6 +1981,7 @@ inflight_finish(InflightRecord *ir, bool error)
 	 */
 	if (!ir->is_copy && ir->runs == 0)
 	{
+		aa_rowids_discard(&ir->rowids);
 		ir->estate = NULL;
 		ir->cb.arg = NULL;
 		return;
@@ -2004,6 +2010,7 @@ inflight_finish(InflightRecord *ir, bool error)
 	if (ir->rec.n_columns == 0 && (ir->stats == NULL || ir->stats->rows == 0) &&
 		(ir->stats_scanned == NULL || ir->stats_scanned->rows == 0))
 	{
+		aa_rowids_discard(&ir->rowids);
 		ir->estate = NULL;
 		ir->cb.arg = NULL;
 		return;
@@ -2028,6 +2035,8 @@ inflight_finish(InflightRecord *ir, bool error)
 		ir->rec.tagged_rows = tagged_rows_so_far(ir);
 	if (ir->shown_error)
 		ir->rec.tagged_rows += 1;
+	/* rowids.c: the keys left, and the record's row_set */
+	aa_rowids_finish(&ir->rowids, &ir->rec);
 	if ((ir->stats != NULL && ir->stats->rows > 0) ||
 		(ir->stats_scanned != NULL && ir->stats_scanned->rows > 0))
 		push_with_stats(ir);
@@ -2792,6 +2801,7 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 	ictx.pai = pai;
 	ictx.cxt = cxt;
 	ictx.stats_nodes = stats_nodes;
+	ictx.rowids = &ir->rowids;
 	if (pai != NULL)
 		(void) collect_scan_instr(queryDesc->planstate, &ictx);
 	if (ictx.stats_top != NIL)
@@ -2925,6 +2935,11 @@ aa_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 	if ((pai || watch_writes) && queryDesc->estate)
 		start_record(queryDesc, pai, watch_writes);
+
+	/* rowids.c: a parallel worker keeps the keys its leader wants */
+	if (IsParallelWorker() && aa_nesting_level == 0 && queryDesc->estate &&
+		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+		aa_rowids_worker_start(queryDesc);
 }
 
 /*
@@ -3148,6 +3163,8 @@ aa_ExecutorEnd(QueryDesc *queryDesc)
 			copies = ir->copies;
 		inflight_finish(ir, ir->failed);
 	}
+	if (IsParallelWorker() && aa_nesting_level == 0)
+		aa_rowids_worker_end();
 
 	/* the statement completed: what it copied is tagged with it */
 	foreach(lc, copies)
@@ -3885,6 +3902,8 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		ir->in_run = false;
 		ir->rec.rows = qc ? (int64) qc->nprocessed : 0;
+		/* rowids.c: COPY read every row of its snapshot */
+		aa_rowids_copy(&ir->rowids, ir->copy_relid, ir->cxt);
 		inflight_finish(ir, false);
 	}
 

@@ -261,6 +261,15 @@ sha256(const uint8 *data, size_t len, uint8 *out)
 #endif
 
 /*
+ * SHA-256 of len bytes, for the other hashes of the extension (rowids.c).
+ */
+void
+aa_sha256(const uint8 *data, size_t len, uint8 *out)
+{
+	sha256(data, len, out);
+}
+
+/*
  * out = SHA-256(prev || canonical(row)).  Runs inside a transaction
  * (without OpenSSL, the hash context needs a resource owner).
  */

@@ -64,6 +64,7 @@ typedef struct ChainRow
 	int64		origin_seq;
 } ChainRow;
 
+extern void aa_sha256(const uint8 *data, size_t len, uint8 *out);
 extern void aa_chain_hash(const uint8 *prev, const ChainRow *row, uint8 *out);
 
 typedef struct AuditVerifyResult

@@ -424,7 +424,9 @@ relation_rows_free(Oid relid)
 	return name != NULL && (strcmp(name, "actor_groups") == 0 ||
 							strcmp(name, "ingest_sources") == 0 ||
 							strcmp(name, "quotas") == 0 ||
-							strcmp(name, "quota_exemptions") == 0);
+							strcmp(name, "quota_exemptions") == 0 ||
+							strcmp(name, "row_identities") == 0 ||
+							strcmp(name, "row_key") == 0);
 }
 
 /*

@@ -252,10 +252,22 @@ typedef struct RingBodyFixed
 	int32		n_columns;
 	int32		n_predicate;
 	int32		n_tags;
-	int32		unused;
+	int32		row_set;		/* 0 in formats before row identities */
 	int64		origin_ring_id;
 	int64		origin_seq;
 } RingBodyFixed;
+
+/* Fixed part of a ROWS record's body; the relation and the data follow. */
+typedef struct RingRowsFixed
+{
+	int64		link;
+	int64		lo;
+	int64		hi;
+	int32		chunk;
+	int32		n;
+	int32		len;
+	int32		unused;
+} RingRowsFixed;
 
 /* Fixed part of a READ record's body in queue formats 1 and 2. */
 typedef struct RingBodyFixedV2
@@ -1525,6 +1537,10 @@ record_body_size(const AuditRecord *rec)
 	Size		sz = sizeof(RingBodyFixed);
 	int			i;
 
+	if (rec->kind == AA_KIND_ROWS)
+		return sizeof(RingRowsFixed) + str_size(rec->chunk->relation) +
+			rec->chunk->len;
+
 	sz += str_size(rec->login_role);
 	sz += str_size(rec->effective_role);
 	sz += str_size(rec->actor);
@@ -1567,6 +1583,23 @@ record_serialize(const AuditRecord *rec, char *p)
 	RingBodyFixed fx;
 	int			i;
 
+	if (rec->kind == AA_KIND_ROWS)
+	{
+		RingRowsFixed rf;
+
+		memset(&rf, 0, sizeof(rf));
+		rf.link = rec->chunk->link;
+		rf.lo = rec->chunk->lo;
+		rf.hi = rec->chunk->hi;
+		rf.chunk = rec->chunk->chunk;
+		rf.n = rec->chunk->n;
+		rf.len = rec->chunk->len;
+		memcpy(p, &rf, sizeof(rf));
+		p += sizeof(rf);
+		p = put_str(p, rec->chunk->relation);
+		memcpy(p, rec->chunk->data, rec->chunk->len);
+		return;
+	}
 	memset(&fx, 0, sizeof(fx));
 	fx.ts = rec->ts;
 	fx.duration_us = rec->duration_us;
@@ -1580,6 +1613,7 @@ record_serialize(const AuditRecord *rec, char *p)
 	fx.n_columns = rec->n_columns;
 	fx.n_predicate = rec->n_predicate;
 	fx.n_tags = rec->n_tags;
+	fx.row_set = rec->row_set;
 	fx.origin_ring_id = (int64) rec->origin_ring_id;
 	fx.origin_seq = rec->origin_seq;
 	memcpy(p, &fx, sizeof(fx));
@@ -1723,6 +1757,29 @@ record_decode_body(uint32 kind, const char *p, const char *end,
 		memcpy(&item->gap_bytes, p, sizeof(int64));
 		return true;
 	}
+	if (kind == AA_KIND_ROWS)
+	{
+		RingRowsFixed rf;
+		AuditRowChunk *c;
+
+		if (end - p < (ptrdiff_t) sizeof(rf))
+			return false;
+		memcpy(&rf, p, sizeof(rf));
+		p += sizeof(rf);
+		c = palloc0(sizeof(AuditRowChunk));
+		c->link = rf.link;
+		c->lo = rf.lo;
+		c->hi = rf.hi;
+		c->chunk = rf.chunk;
+		c->n = rf.n;
+		c->len = rf.len;
+		rec->chunk = c;
+		if (!get_str(&p, end, &c->relation, trusted) || c->relation == NULL ||
+			rf.len < 0 || end - p < (ptrdiff_t) rf.len)
+			return false;
+		c->data = p;
+		return true;
+	}
 	if (kind != AA_KIND_READ || end - p < (ptrdiff_t) sizeof(fx))
 		return false;
 	memcpy(&fx, p, sizeof(fx));
@@ -1741,6 +1798,7 @@ record_decode_body(uint32 kind, const char *p, const char *end,
 	rec->n_columns = fx.n_columns;
 	rec->n_predicate = fx.n_predicate;
 	rec->n_tags = fx.n_tags;
+	rec->row_set = fx.row_set;
 	return get_str(&p, end, &rec->login_role, trusted) &&
 		get_str(&p, end, &rec->effective_role, trusted) &&
 		get_str(&p, end, &rec->actor, trusted) &&
@@ -2130,6 +2188,17 @@ aa_queue_push(const AuditRecord *in)
 		 * (the abort of the statement interrupted next) are sealed too, until
 		 * one goes into the ring again.  Only a full slot makes it wait on.
 		 */
+		if (rec.kind == AA_KIND_ROWS &&
+			(push_interrupted ||
+			 (InterruptPending && (QueryCancelPending || ProcDiePending))))
+		{
+			/*
+			 * A chunk of row identities does not go into an intent slot (it
+			 * holds READ records only): it is left out, and its read record,
+			 * which follows, is sealed.  See docs/breach.md.
+			 */
+			return;
+		}
 		if ((push_interrupted ||
 			 (InterruptPending && (QueryCancelPending || ProcDiePending))) &&
 			intent_seal(&rec))

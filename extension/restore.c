@@ -84,6 +84,7 @@
 #include "dict.h"
 #include "records.h"
 #include "restore.h"
+#include "rowids.h"
 
 /* field4 of our advisory lock tag: user advisory locks use 1 and 2 */
 #define AA_RESTORE_LOCK_KEY		0x41415245	/* "AARE" */
@@ -106,6 +107,9 @@ static const RestoreTable restore_tables[] = {
 	{"actor_daily", false},
 	{"alerts", false},
 	{"alert_acks", false},
+	/* row identities (rowids.c); row_identities and row_key are admins' rows */
+	{"row_sets", false},
+	{"row_set_reads", false},
 	/* a central server's copies of its sources' logs (remote.c) */
 	{"collected_log", false},
 	{"collected_sessions", false},
@@ -824,6 +828,9 @@ aa_restore_copy_done(uint64 nrows)
 		aa_capture_event("MAINTENANCE", object, NULL, NULL,
 						 restore_detail("RESTORE TABLE", rest.data));
 	}
+	/* rowids.c: the row sets' own chain */
+	if (strcmp(restore_tables[i].name, "row_sets") == 0)
+		aa_rowids_verify_restored();
 	for (j = 0; j < (int) N_RESTORE_TABLES; j++)
 		if (restore_tables[j].chain)
 			chain_mask |= (1U << j);

@@ -71,6 +71,7 @@
 #include "quota.h"
 #include "records.h"
 #include "restore.h"
+#include "rowids.h"
 #include "siem.h"
 #include "tags.h"
 #include "writer.h"
@@ -1314,6 +1315,9 @@ batch_row(AuditQueueItem *item, WriteMode mode, const char *why,
 	else if (mode == AA_WRITE_STUB)
 		c.detail = stub_detail(item, why);
 	aa_chain_hash(ws.last_hash, &c, hash);
+	if (item->rec.kind == AA_KIND_READ && item->rec.row_set != 0 &&
+		mode != AA_WRITE_DEGRADED)
+		aa_rowids_store_link(ws.last_seq + 1, hash, &item->rec);
 	ExecClearTuple(slot);
 	session_id = aa_dict_session_id(&c);
 	shape_id = aa_dict_shape_id(&c);
@@ -1351,7 +1355,7 @@ batch_finish(HTAB *cells, int64 max_pos, int64 first_seq, int nrows,
 	ret = SPI_execute_plan(ws.state_plan, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "unexpected SPI result %d", ret);
-	if (aa_siem_level >= AA_SIEM_ALL)
+	if (aa_siem_level >= AA_SIEM_ALL && nrows > 0)
 		aa_siem_log_records(first_seq, nrows);
 	/* quota hits are alerts (quota.c) */
 	aa_quota_raise_alerts(quota_hits);
@@ -1378,6 +1382,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	pg_tz	   *tz;
 	int64		first_seq;
 	List	   *quota_hits = NIL;
+	int			nchunks = 0;
 
 	/* the partitions the batch goes to, in a transaction of their own */
 	aa_partition_ensure(ws.loaded ? ws.last_seq : -1,
@@ -1406,6 +1411,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		tz = session_timezone;
 
 	first_seq = ws.last_seq + 1;
+	aa_rowids_batch_begin();
 	aa_dict_begin();
 	for (i = 0; i < n; i++)
 	{
@@ -1417,11 +1423,19 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 		if (items[i].rec.kind == AA_KIND_READ &&
 			items[i].rec.origin_ring_id != 0 && origin_seen(&items[i].rec))
 			continue;
+		/* a chunk of a read's row identities (rowids.c) */
+		if (items[i].rec.kind == AA_KIND_ROWS && mode != AA_WRITE_STUB)
+		{
+			aa_rowids_store_chunk(items[i].rec.chunk);
+			nchunks++;
+			continue;
+		}
 		batch_row(&items[i], mode, why, slots[nrows], cells, tz, &quota_hits);
 		nrows++;
 	}
 	aa_dict_end();
-	Assert(nrows <= n);
+	aa_rowids_batch_end();
+	Assert(nrows + nchunks <= n);
 	Assert(ws.last_seq == first_seq + nrows - 1);
 
 #ifndef AA_BENCH_PACKED
@@ -1437,13 +1451,14 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	FreeExecutorState(estate);
 	table_close(rel, RowExclusiveLock);
 
-	if (nrows > 0)
+	/* a batch of row-identity chunks alone moves the ring position too */
+	if (nrows > 0 || nchunks > 0)
 		batch_finish(cells, max_pos, first_seq, nrows, quota_hits);
 
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	if (nrows > 0)
+	if (nrows > 0 || nchunks > 0)
 		ws.last_pos = max_pos;
 	if (nrows > 0)
 		aa_queue_chain_head_set(MyDatabaseId, ws.extoid, ws.last_seq,

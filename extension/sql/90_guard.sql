@@ -97,6 +97,8 @@ BEGIN
     INSERT INTO access_audit.chain_checkpoints (seq, hash, cut_before)
     VALUES (cut_seq, cut_hash, drop_before.ts)
     ON CONFLICT (seq) DO UPDATE SET cut_before = excluded.cut_before, cut_at = excluded.cut_at;
+    -- the row identities of the records removed (96_rowids.sql)
+    PERFORM access_audit._row_sets_cut(cut_seq);
 
     -- whole partitions below the cut go at once; rows are deleted only in
     -- the partition the cut falls into (and the default partition)
