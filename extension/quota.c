@@ -66,6 +66,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -1056,11 +1057,66 @@ quota_iso(TimestampTz ts)
 }
 
 /*
+ * Bytes the escaped strings of a hit's detail may take (quotes included).
+ * The queue replaces a detail longer than AA_MAX_DETAIL_LEN (2048, queue.c)
+ * by {"truncated_detail": ...}, which has none of the facts the writer's
+ * alert needs: a reader's 1024-byte reason, or a long actor, relation or
+ * subject, escaped up to six times longer, must not push it there.  These
+ * four plus the fixed part (keys, numbers, two timestamps: under 320
+ * bytes) stay below 2048.
+ */
+#define QUOTA_HIT_MESSAGE_MAX	600
+#define QUOTA_HIT_SUBJECT_MAX	200
+#define QUOTA_HIT_RELATION_MAX	400
+#define QUOTA_HIT_REASON_MAX	400
+
+/*
+ * Append s to buf as a JSON string of at most max bytes: s itself if its
+ * escaped form fits, otherwise its head (on a character boundary)
+ * followed by "...".
+ */
+static void
+quota_json_bounded(StringInfo buf, const char *s, int max)
+{
+	int			len = strlen(s);
+	int			cut = 0;
+	int			size = 2;		/* the quotes */
+	char	   *head;
+
+	while (cut < len)
+	{
+		unsigned char c = (unsigned char) s[cut];
+		int			w = pg_mblen(s + cut);
+		int			esc;
+
+		if (c == '"' || c == '\\')
+			esc = 2;
+		else if (c < 0x20)
+			esc = 6;			/* at most: \u00XX */
+		else
+			esc = w;
+		if (cut + w > len || size + esc > max - 3)
+			break;
+		size += esc;
+		cut += w;
+	}
+	if (cut >= len)
+	{
+		escape_json(buf, s);
+		return;
+	}
+	head = psprintf("%.*s...", cut, s);
+	escape_json(buf, head);
+	pfree(head);
+}
+
+/*
  * The detail of a hit record: one JSON object with the sentence a person
  * reads ("message") and the facts the writer turns into an alert (see
  * aa_quota_raise_alerts): the quota, the rows read against it, and the
  * window the alert is for (the quota's hour or day; for a per-statement
- * quota, the business day of the statement).
+ * quota, the business day of the statement).  Its strings are bounded
+ * (see QUOTA_HIT_MESSAGE_MAX), so that the detail is always whole.
  */
 static char *
 quota_hit_detail(QuotaStmt *st, QuotaApplied *a, int64 used,
@@ -1074,23 +1130,23 @@ quota_hit_detail(QuotaStmt *st, QuotaApplied *a, int64 used,
 		ws = quota_window(AA_QUOTA_DAY, st->rec->ts, &we);
 	initStringInfo(&d);
 	appendStringInfoString(&d, "{\"message\": ");
-	escape_json(&d, message);
+	quota_json_bounded(&d, message, QUOTA_HIT_MESSAGE_MAX);
 	appendStringInfo(&d, ", \"quota_id\": %d, \"action\": \"%s\", \"per\": \"%s\", "
 					 "\"max_rows\": " INT64_FORMAT ", \"rows_read\": " INT64_FORMAT
 					 ", \"subject_kind\": \"%s\", \"subject\": ",
 					 a->def.id, action_name(a->def.action), per_name(a->def.per),
 					 a->def.max_rows, used, kind_name(a->def.kind));
-	escape_json(&d, a->def.subject);
+	quota_json_bounded(&d, a->def.subject, QUOTA_HIT_SUBJECT_MAX);
 	appendStringInfo(&d, ", \"shared\": %s, \"relation\": ",
 					 a->def.shared ? "true" : "false");
 	if (rel)
-		escape_json(&d, rel);
+		quota_json_bounded(&d, rel, QUOTA_HIT_RELATION_MAX);
 	else
 		appendStringInfoString(&d, "null");
 	appendStringInfo(&d, ", \"window_start\": \"%s\", \"window_end\": \"%s\", \"reason\": ",
 					 quota_iso(ws), quota_iso(we));
 	if (reason)
-		escape_json(&d, reason);
+		quota_json_bounded(&d, reason, QUOTA_HIT_REASON_MAX);
 	else
 		appendStringInfoString(&d, "null");
 	appendStringInfoChar(&d, '}');
