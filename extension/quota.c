@@ -1895,29 +1895,31 @@ aa_quota_alert_note(List *hits, int64 seq, TimestampTz ts, const char *actor,
  * access_audit._quota_alert() (one alert per actor, window, kind and
  * quota; a repeated hit adds to its count; a new alert is announced with
  * NOTIFY access_audit_alert and, by the alerts table's trigger, the SIEM
- * line).  The hits go through in a subtransaction with the SIEM trigger
- * made immediate: an error there (say, an installation whose SQL objects
- * are older than the library) costs the alerts, with a WARNING, never
- * the batch.  The writer runs with a pinned search_path.
+ * line).  Each hit goes through in a subtransaction of its own with the
+ * SIEM trigger made immediate: an error there (say, an installation whose
+ * SQL objects are older than the library, or a hit a reader made odd)
+ * costs that hit's alert, with a WARNING, never the batch nor the alerts
+ * of the batch's other hits.  The writer runs with a pinned search_path.
  */
 void
 aa_quota_raise_alerts(List *hits)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	Oid			argtypes[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
 	ListCell   *lc;
+	int			failed = 0;
+	char	   *first_error = NULL;
+	int64		first_seq = 0;
 
-	if (hits == NIL)
-		return;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	foreach(lc, hits)
 	{
-		Oid			argtypes[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+		QuotaHitNote *h = lfirst(lc);
 
-		foreach(lc, hits)
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
 		{
-			QuotaHitNote *h = lfirst(lc);
 			Datum		args[5];
 			int			ret;
 
@@ -1931,32 +1933,39 @@ aa_quota_raise_alerts(List *hits)
 			if (ret != SPI_OK_SELECT)
 				elog(ERROR, "could not raise a quota alert: %s",
 					 SPI_result_code_string(ret));
+			if (SPI_execute("SET CONSTRAINTS access_audit.siem_log IMMEDIATE",
+							false, 0) != SPI_OK_UTILITY)
+				elog(ERROR, "could not send the quota alert's SIEM line");
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
 		}
-		if (SPI_execute("SET CONSTRAINTS access_audit.siem_log IMMEDIATE",
-						false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not send the quota alerts' SIEM lines");
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
+		PG_CATCH();
+		{
+			ErrorData  *edata;
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		ereport(WARNING,
-				errmsg("access_audit could not raise %d quota alert(s) of database \"%s\"",
-					   list_length(hits), get_database_name(MyDatabaseId)),
-				errdetail("%s", edata->message),
-				errhint("The hits are stored in the log (view access_audit.quota_events); run ALTER EXTENSION access_audit UPDATE if the extension is older than its library."));
-		FreeErrorData(edata);
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (failed++ == 0)
+			{
+				first_error = pstrdup(edata->message);
+				first_seq = h->seq;
+			}
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
 	}
-	PG_END_TRY();
+	if (failed > 0)
+		ereport(WARNING,
+				errmsg("access_audit could not raise %d of %d quota alert(s) of database \"%s\"",
+					   failed, list_length(hits), get_database_name(MyDatabaseId)),
+				errdetail("The first, for the hit of record " INT64_FORMAT ", failed: %s",
+						  first_seq, first_error),
+				errhint("The hits are stored in the log (view access_audit.quota_events); run ALTER EXTENSION access_audit UPDATE if the extension is older than its library."));
 }
 
 /*
