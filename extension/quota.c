@@ -220,9 +220,12 @@ typedef struct QuotaApplied
 	TimestampTz window_end;
 	bool	   *covers;			/* per relation of the statement */
 	int64		stmt_used;		/* rows this statement read against it */
+	int64		stmt_base;		/* read before it in its client statement */
+	int			stmt_acc;		/* its entry in stmt_acc[], or -1 */
 	int64		reserved;		/* rows reserved and not yet read */
 	int64		unreported;		/* rows read after it was settled */
 	bool		done;			/* warned or justified: no more checks */
+	bool		warned;			/* done, and the read went on */
 	int64		hit_at;			/* crossed at this count, not yet acted on */
 } QuotaApplied;
 
@@ -254,7 +257,30 @@ typedef struct QuotaStmt
 	int64		pending;
 	int64		budget;
 	bool		at_run_end;		/* settling workers' rows after a run */
+	TimestampTz client_ts;		/* its client statement (see stmt_acc) */
+	LocalTransactionId client_lxid;
 } QuotaStmt;
+
+/*
+ * Per-statement quotas count every executor that one client statement
+ * runs: a function called for each row, a DO block's loop, a trigger.
+ * Each would otherwise be a "statement" of its own, and a quota of 5 rows
+ * per statement let SELECT f(id) FROM generate_series(1, 1000000) id read
+ * a million.  The client statement is known by its start time and
+ * transaction; stmt_acc holds, per quota, the rows its executors that
+ * ended have read, and whether a warning was given.
+ */
+typedef struct QuotaStmtAcc
+{
+	int32		quota_id;
+	bool		done;
+	int64		used;
+} QuotaStmtAcc;
+
+static TimestampTz stmt_acc_ts = 0;
+static LocalTransactionId stmt_acc_lxid = InvalidLocalTransactionId;
+static int	stmt_acc_n = 0;
+static QuotaStmtAcc stmt_acc[AA_QUOTA_MAX_DEFS];
 
 static QuotaShared *quota_shared = NULL;
 static HTAB *quota_counters = NULL;
@@ -1179,6 +1205,7 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 	if (a->def.action == AA_QUOTA_WARN ||
 		(a->def.action == AA_QUOTA_REASON && justified))
 	{
+		a->warned = true;
 		message = psprintf("actor \"%s\" read " INT64_FORMAT " tagged rows against %s%s%s",
 						   actor, used, what,
 						   justified ? "; reason: " : "",
@@ -1356,6 +1383,76 @@ quota_settle(QuotaStmt *st, bool enforce)
 }
 
 /*
+ * A statement starts under per-statement quotas: start its count of each
+ * at what its client statement has read against that quota so far (the
+ * executors that ended, see stmt_acc, and those still running, such as
+ * the query that calls this one's function).
+ */
+static void
+quota_stmt_join(QuotaStmt *st)
+{
+	TimestampTz ts = GetCurrentStatementStartTimestamp();
+	LocalTransactionId lxid = MyProc->lxid;
+	int			i;
+
+	if (ts != stmt_acc_ts || lxid != stmt_acc_lxid)
+	{
+		stmt_acc_ts = ts;
+		stmt_acc_lxid = lxid;
+		stmt_acc_n = 0;
+	}
+	st->client_ts = ts;
+	st->client_lxid = lxid;
+	for (i = 0; i < st->napplied; i++)
+	{
+		QuotaApplied *a = &st->applied[i];
+		QuotaStmt  *o;
+		int			k;
+		int64		base;
+
+		a->stmt_acc = -1;
+		if (a->def.per != AA_QUOTA_STATEMENT)
+			continue;
+		for (k = 0; k < stmt_acc_n; k++)
+			if (stmt_acc[k].quota_id == a->def.id)
+				break;
+		if (k == stmt_acc_n)
+		{
+			if (stmt_acc_n == AA_QUOTA_MAX_DEFS)
+				continue;
+			stmt_acc[k].quota_id = a->def.id;
+			stmt_acc[k].done = false;
+			stmt_acc[k].used = 0;
+			stmt_acc_n++;
+		}
+		a->stmt_acc = k;
+		a->done = a->warned = stmt_acc[k].done;
+		base = stmt_acc[k].used;
+		for (o = active; o != NULL; o = o->next)
+		{
+			int			j;
+			int			r;
+
+			if (o->client_ts != ts || o->client_lxid != lxid)
+				continue;
+			for (j = 0; j < o->napplied; j++)
+			{
+				QuotaApplied *b = &o->applied[j];
+
+				if (b->def.id != a->def.id)
+					continue;
+				base += b->stmt_used - b->stmt_base;
+				for (r = 0; r < o->nrels; r++)
+					if (b->covers[r])
+						base += o->pending_rel[r];
+				a->done = a->done || b->warned;
+			}
+		}
+		a->stmt_base = a->stmt_used = base;
+	}
+}
+
+/*
  * Reset callback of the statement's memory context (normal end, error,
  * abort, FATAL): account the rows not yet charged, give back unused
  * reservations and unwrap nothing (the plan goes away with the context).
@@ -1382,6 +1479,19 @@ quota_stmt_end(void *arg)
 		last_scan = NULL;
 	}
 	quota_settle(st, false);
+	if (st->client_ts == stmt_acc_ts && st->client_lxid == stmt_acc_lxid)
+	{
+		for (i = 0; i < st->napplied; i++)
+		{
+			QuotaApplied *a = &st->applied[i];
+
+			if (a->def.per != AA_QUOTA_STATEMENT || a->stmt_acc < 0)
+				continue;
+			stmt_acc[a->stmt_acc].used += a->stmt_used - a->stmt_base;
+			if (a->warned)
+				stmt_acc[a->stmt_acc].done = true;
+		}
+	}
 	LWLockAcquire(quota_shared->lock, LW_SHARED);
 	for (i = 0; i < st->napplied; i++)
 	{
@@ -1595,6 +1705,8 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 		for (r = 0; r < st->nrels; r++)
 			a->covers[r] = quota_covers(a->def.relid, st->rels[r]);
 	}
+
+	quota_stmt_join(st);
 
 	/* first settle: reserve rows, or act at once on a quota used up */
 	st->next = active;
