@@ -1392,7 +1392,7 @@ static void
 quota_stmt_join(QuotaStmt *st)
 {
 	TimestampTz ts = GetCurrentStatementStartTimestamp();
-	LocalTransactionId lxid = MyProc->lxid;
+	LocalTransactionId lxid = AA_MY_LXID;
 	int			i;
 
 	if (ts != stmt_acc_ts || lxid != stmt_acc_lxid)
