@@ -66,6 +66,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -219,9 +220,12 @@ typedef struct QuotaApplied
 	TimestampTz window_end;
 	bool	   *covers;			/* per relation of the statement */
 	int64		stmt_used;		/* rows this statement read against it */
+	int64		stmt_base;		/* read before it in its client statement */
+	int			stmt_acc;		/* its entry in stmt_acc[], or -1 */
 	int64		reserved;		/* rows reserved and not yet read */
 	int64		unreported;		/* rows read after it was settled */
 	bool		done;			/* warned or justified: no more checks */
+	bool		warned;			/* done, and the read went on */
 	int64		hit_at;			/* crossed at this count, not yet acted on */
 } QuotaApplied;
 
@@ -253,7 +257,30 @@ typedef struct QuotaStmt
 	int64		pending;
 	int64		budget;
 	bool		at_run_end;		/* settling workers' rows after a run */
+	TimestampTz client_ts;		/* its client statement (see stmt_acc) */
+	LocalTransactionId client_lxid;
 } QuotaStmt;
+
+/*
+ * Per-statement quotas count every executor that one client statement
+ * runs: a function called for each row, a DO block's loop, a trigger.
+ * Each would otherwise be a "statement" of its own, and a quota of 5 rows
+ * per statement let SELECT f(id) FROM generate_series(1, 1000000) id read
+ * a million.  The client statement is known by its start time and
+ * transaction; stmt_acc holds, per quota, the rows its executors that
+ * ended have read, and whether a warning was given.
+ */
+typedef struct QuotaStmtAcc
+{
+	int32		quota_id;
+	bool		done;
+	int64		used;
+} QuotaStmtAcc;
+
+static TimestampTz stmt_acc_ts = 0;
+static LocalTransactionId stmt_acc_lxid = InvalidLocalTransactionId;
+static int	stmt_acc_n = 0;
+static QuotaStmtAcc stmt_acc[AA_QUOTA_MAX_DEFS];
 
 static QuotaShared *quota_shared = NULL;
 static HTAB *quota_counters = NULL;
@@ -1056,11 +1083,66 @@ quota_iso(TimestampTz ts)
 }
 
 /*
+ * Bytes the escaped strings of a hit's detail may take (quotes included).
+ * The queue replaces a detail longer than AA_MAX_DETAIL_LEN (2048, queue.c)
+ * by {"truncated_detail": ...}, which has none of the facts the writer's
+ * alert needs: a reader's 1024-byte reason, or a long actor, relation or
+ * subject, escaped up to six times longer, must not push it there.  These
+ * four plus the fixed part (keys, numbers, two timestamps: under 320
+ * bytes) stay below 2048.
+ */
+#define QUOTA_HIT_MESSAGE_MAX	600
+#define QUOTA_HIT_SUBJECT_MAX	200
+#define QUOTA_HIT_RELATION_MAX	400
+#define QUOTA_HIT_REASON_MAX	400
+
+/*
+ * Append s to buf as a JSON string of at most max bytes: s itself if its
+ * escaped form fits, otherwise its head (on a character boundary)
+ * followed by "...".
+ */
+static void
+quota_json_bounded(StringInfo buf, const char *s, int max)
+{
+	int			len = strlen(s);
+	int			cut = 0;
+	int			size = 2;		/* the quotes */
+	char	   *head;
+
+	while (cut < len)
+	{
+		unsigned char c = (unsigned char) s[cut];
+		int			w = pg_mblen(s + cut);
+		int			esc;
+
+		if (c == '"' || c == '\\')
+			esc = 2;
+		else if (c < 0x20)
+			esc = 6;			/* at most: \u00XX */
+		else
+			esc = w;
+		if (cut + w > len || size + esc > max - 3)
+			break;
+		size += esc;
+		cut += w;
+	}
+	if (cut >= len)
+	{
+		escape_json(buf, s);
+		return;
+	}
+	head = psprintf("%.*s...", cut, s);
+	escape_json(buf, head);
+	pfree(head);
+}
+
+/*
  * The detail of a hit record: one JSON object with the sentence a person
  * reads ("message") and the facts the writer turns into an alert (see
  * aa_quota_raise_alerts): the quota, the rows read against it, and the
  * window the alert is for (the quota's hour or day; for a per-statement
- * quota, the business day of the statement).
+ * quota, the business day of the statement).  Its strings are bounded
+ * (see QUOTA_HIT_MESSAGE_MAX), so that the detail is always whole.
  */
 static char *
 quota_hit_detail(QuotaStmt *st, QuotaApplied *a, int64 used,
@@ -1074,23 +1156,23 @@ quota_hit_detail(QuotaStmt *st, QuotaApplied *a, int64 used,
 		ws = quota_window(AA_QUOTA_DAY, st->rec->ts, &we);
 	initStringInfo(&d);
 	appendStringInfoString(&d, "{\"message\": ");
-	escape_json(&d, message);
+	quota_json_bounded(&d, message, QUOTA_HIT_MESSAGE_MAX);
 	appendStringInfo(&d, ", \"quota_id\": %d, \"action\": \"%s\", \"per\": \"%s\", "
 					 "\"max_rows\": " INT64_FORMAT ", \"rows_read\": " INT64_FORMAT
 					 ", \"subject_kind\": \"%s\", \"subject\": ",
 					 a->def.id, action_name(a->def.action), per_name(a->def.per),
 					 a->def.max_rows, used, kind_name(a->def.kind));
-	escape_json(&d, a->def.subject);
+	quota_json_bounded(&d, a->def.subject, QUOTA_HIT_SUBJECT_MAX);
 	appendStringInfo(&d, ", \"shared\": %s, \"relation\": ",
 					 a->def.shared ? "true" : "false");
 	if (rel)
-		escape_json(&d, rel);
+		quota_json_bounded(&d, rel, QUOTA_HIT_RELATION_MAX);
 	else
 		appendStringInfoString(&d, "null");
 	appendStringInfo(&d, ", \"window_start\": \"%s\", \"window_end\": \"%s\", \"reason\": ",
 					 quota_iso(ws), quota_iso(we));
 	if (reason)
-		escape_json(&d, reason);
+		quota_json_bounded(&d, reason, QUOTA_HIT_REASON_MAX);
 	else
 		appendStringInfoString(&d, "null");
 	appendStringInfoChar(&d, '}');
@@ -1123,6 +1205,7 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 	if (a->def.action == AA_QUOTA_WARN ||
 		(a->def.action == AA_QUOTA_REASON && justified))
 	{
+		a->warned = true;
 		message = psprintf("actor \"%s\" read " INT64_FORMAT " tagged rows against %s%s%s",
 						   actor, used, what,
 						   justified ? "; reason: " : "",
@@ -1300,6 +1383,76 @@ quota_settle(QuotaStmt *st, bool enforce)
 }
 
 /*
+ * A statement starts under per-statement quotas: start its count of each
+ * at what its client statement has read against that quota so far (the
+ * executors that ended, see stmt_acc, and those still running, such as
+ * the query that calls this one's function).
+ */
+static void
+quota_stmt_join(QuotaStmt *st)
+{
+	TimestampTz ts = GetCurrentStatementStartTimestamp();
+	LocalTransactionId lxid = AA_MY_LXID;
+	int			i;
+
+	if (ts != stmt_acc_ts || lxid != stmt_acc_lxid)
+	{
+		stmt_acc_ts = ts;
+		stmt_acc_lxid = lxid;
+		stmt_acc_n = 0;
+	}
+	st->client_ts = ts;
+	st->client_lxid = lxid;
+	for (i = 0; i < st->napplied; i++)
+	{
+		QuotaApplied *a = &st->applied[i];
+		QuotaStmt  *o;
+		int			k;
+		int64		base;
+
+		a->stmt_acc = -1;
+		if (a->def.per != AA_QUOTA_STATEMENT)
+			continue;
+		for (k = 0; k < stmt_acc_n; k++)
+			if (stmt_acc[k].quota_id == a->def.id)
+				break;
+		if (k == stmt_acc_n)
+		{
+			if (stmt_acc_n == AA_QUOTA_MAX_DEFS)
+				continue;
+			stmt_acc[k].quota_id = a->def.id;
+			stmt_acc[k].done = false;
+			stmt_acc[k].used = 0;
+			stmt_acc_n++;
+		}
+		a->stmt_acc = k;
+		a->done = a->warned = stmt_acc[k].done;
+		base = stmt_acc[k].used;
+		for (o = active; o != NULL; o = o->next)
+		{
+			int			j;
+			int			r;
+
+			if (o->client_ts != ts || o->client_lxid != lxid)
+				continue;
+			for (j = 0; j < o->napplied; j++)
+			{
+				QuotaApplied *b = &o->applied[j];
+
+				if (b->def.id != a->def.id)
+					continue;
+				base += b->stmt_used - b->stmt_base;
+				for (r = 0; r < o->nrels; r++)
+					if (b->covers[r])
+						base += o->pending_rel[r];
+				a->done = a->done || b->warned;
+			}
+		}
+		a->stmt_base = a->stmt_used = base;
+	}
+}
+
+/*
  * Reset callback of the statement's memory context (normal end, error,
  * abort, FATAL): account the rows not yet charged, give back unused
  * reservations and unwrap nothing (the plan goes away with the context).
@@ -1326,6 +1479,19 @@ quota_stmt_end(void *arg)
 		last_scan = NULL;
 	}
 	quota_settle(st, false);
+	if (st->client_ts == stmt_acc_ts && st->client_lxid == stmt_acc_lxid)
+	{
+		for (i = 0; i < st->napplied; i++)
+		{
+			QuotaApplied *a = &st->applied[i];
+
+			if (a->def.per != AA_QUOTA_STATEMENT || a->stmt_acc < 0)
+				continue;
+			stmt_acc[a->stmt_acc].used += a->stmt_used - a->stmt_base;
+			if (a->warned)
+				stmt_acc[a->stmt_acc].done = true;
+		}
+	}
 	LWLockAcquire(quota_shared->lock, LW_SHARED);
 	for (i = 0; i < st->napplied; i++)
 	{
@@ -1539,6 +1705,8 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 		for (r = 0; r < st->nrels; r++)
 			a->covers[r] = quota_covers(a->def.relid, st->rels[r]);
 	}
+
+	quota_stmt_join(st);
 
 	/* first settle: reserve rows, or act at once on a quota used up */
 	st->next = active;
@@ -1839,29 +2007,31 @@ aa_quota_alert_note(List *hits, int64 seq, TimestampTz ts, const char *actor,
  * access_audit._quota_alert() (one alert per actor, window, kind and
  * quota; a repeated hit adds to its count; a new alert is announced with
  * NOTIFY access_audit_alert and, by the alerts table's trigger, the SIEM
- * line).  The hits go through in a subtransaction with the SIEM trigger
- * made immediate: an error there (say, an installation whose SQL objects
- * are older than the library) costs the alerts, with a WARNING, never
- * the batch.  The writer runs with a pinned search_path.
+ * line).  Each hit goes through in a subtransaction of its own with the
+ * SIEM trigger made immediate: an error there (say, an installation whose
+ * SQL objects are older than the library, or a hit a reader made odd)
+ * costs that hit's alert, with a WARNING, never the batch nor the alerts
+ * of the batch's other hits.  The writer runs with a pinned search_path.
  */
 void
 aa_quota_raise_alerts(List *hits)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	Oid			argtypes[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
 	ListCell   *lc;
+	int			failed = 0;
+	char	   *first_error = NULL;
+	int64		first_seq = 0;
 
-	if (hits == NIL)
-		return;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	foreach(lc, hits)
 	{
-		Oid			argtypes[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+		QuotaHitNote *h = lfirst(lc);
 
-		foreach(lc, hits)
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
 		{
-			QuotaHitNote *h = lfirst(lc);
 			Datum		args[5];
 			int			ret;
 
@@ -1875,32 +2045,39 @@ aa_quota_raise_alerts(List *hits)
 			if (ret != SPI_OK_SELECT)
 				elog(ERROR, "could not raise a quota alert: %s",
 					 SPI_result_code_string(ret));
+			if (SPI_execute("SET CONSTRAINTS access_audit.siem_log IMMEDIATE",
+							false, 0) != SPI_OK_UTILITY)
+				elog(ERROR, "could not send the quota alert's SIEM line");
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
 		}
-		if (SPI_execute("SET CONSTRAINTS access_audit.siem_log IMMEDIATE",
-						false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not send the quota alerts' SIEM lines");
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
+		PG_CATCH();
+		{
+			ErrorData  *edata;
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		ereport(WARNING,
-				errmsg("access_audit could not raise %d quota alert(s) of database \"%s\"",
-					   list_length(hits), get_database_name(MyDatabaseId)),
-				errdetail("%s", edata->message),
-				errhint("The hits are stored in the log (view access_audit.quota_events); run ALTER EXTENSION access_audit UPDATE if the extension is older than its library."));
-		FreeErrorData(edata);
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (failed++ == 0)
+			{
+				first_error = pstrdup(edata->message);
+				first_seq = h->seq;
+			}
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
 	}
-	PG_END_TRY();
+	if (failed > 0)
+		ereport(WARNING,
+				errmsg("access_audit could not raise %d of %d quota alert(s) of database \"%s\"",
+					   failed, list_length(hits), get_database_name(MyDatabaseId)),
+				errdetail("The first, for the hit of record " INT64_FORMAT ", failed: %s",
+						  first_seq, first_error),
+				errhint("The hits are stored in the log (view access_audit.quota_events); run ALTER EXTENSION access_audit UPDATE if the extension is older than its library."));
 }
 
 /*

@@ -250,6 +250,20 @@ BEGIN
 			|| ' (run CREATE EXTENSION access_audit there)';
 		RETURN NEXT;
 	END LOOP;
+	/*
+	 * The registry is bounded: once full, tags left later are not listed,
+	 * and a CREATEDB role can fill it by copying a template that holds tags.
+	 */
+	SELECT count(*) INTO n FROM access_audit.tags_elsewhere;
+	IF n >= 256 THEN
+		check_name := 'tags elsewhere';
+		database := NULL;
+		status := 'warning';
+		detail := 'the registry of tags in databases without access_audit is full (' || n
+			|| ' tagged columns): tags left since then by DROP EXTENSION or CREATE DATABASE ... TEMPLATE are not listed'
+			|| ' (look for them with SELECT * FROM pg_seclabels WHERE provider = ''access_audit'' in each database)';
+		RETURN NEXT;
+	END IF;
 END
 $fn$;
 

@@ -280,5 +280,10 @@ like($err, qr/registry of tags in databases without the extension is full: 4 tag
 	'tags beyond the registry are reported');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM access_audit.tags_elsewhere}), '256',
 	'the registry holds 256');
+# status says so for as long as it is full, not only the dropping session
+like($node->safe_psql('postgres', q{SELECT status || ': ' || detail FROM access_audit.status
+  WHERE check_name = 'tags elsewhere' AND database IS NULL}),
+	qr/^warning: the registry of tags in databases without access_audit is full \(256 tagged columns\)/,
+	'status warns that the registry is full');
 
 done_testing();
