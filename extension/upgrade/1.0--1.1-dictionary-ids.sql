@@ -19,6 +19,7 @@ DECLARE
     lo bigint;
     hi bigint;
     old text;
+    c record;
 BEGIN
     SELECT pg_catalog.min(d.seq), pg_catalog.max(d.seq) INTO lo, hi FROM access_audit.log_data d;
     old := 'log_data_p' OPERATOR(pg_catalog.||) coalesce(lo, 1);
@@ -43,6 +44,17 @@ BEGIN
         hash         bytea       NOT NULL,
         CONSTRAINT log_data_pkey PRIMARY KEY (seq)
     ) PARTITION BY RANGE (seq);
+    -- PostgreSQL 18 names NOT NULL constraints, unique in the schema, and
+    -- 1.0's collected_log (LIKE log_data) holds log_data's names: take them
+    -- back, as a fresh install has them, before the default partition
+    -- inherits them (nothing to do before 18)
+    FOR c IN SELECT con.conname FROM pg_catalog.pg_constraint con
+              WHERE con.conrelid OPERATOR(pg_catalog.=) 'access_audit.log_data'::pg_catalog.regclass
+                AND con.contype OPERATOR(pg_catalog.=) 'n'
+                AND con.conname OPERATOR(pg_catalog.~) '_not_null[0-9]+$' LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE access_audit.log_data RENAME CONSTRAINT %I TO %I', c.conname,
+                                  pg_catalog.regexp_replace(c.conname, '[0-9]+$', ''));
+    END LOOP;
     COMMENT ON TABLE access_audit.log_data IS
         'Compact storage of access_audit.log; query the view access_audit.log instead.';
     CREATE TABLE access_audit.log_data_default PARTITION OF access_audit.log_data DEFAULT;
