@@ -9,12 +9,15 @@
 #            (chain hash, dictionary lookups, roll-up, tuple forming) and
 #            aborts instead of inserting and committing (experiment 1: same
 #            CPU, no storage)
+#   burnspin built with -DAA_BENCH_BURN=1000: burn, then spinning 1000 ns
+#            per record, standing in for the CPU that storing takes, so the
+#            writer uses about the shipped one's CPU without storing
 #   nostore  built with -DAA_BENCH_NO_STORE: the writer takes records off
 #            the queue and frees them (capture and queue only)
 #   aa:B:F   (with -x "B:F ...") the shipped build with batch_size B and
 #            flush_interval F ms (experiment 3: the writer's rhythm)
 # and reports, per statement (pgbench's count over the measured window):
-#   - CPU (user+sys) of the client backends, the writer and pgbench, and
+#   - CPU (user+sys, and sys apart) of the client backends, the writer and pgbench, and
 #     their run-queue delay (time runnable but not running) and sleep time,
 #     from /proc/<pid>/stat and /proc/<pid>/schedstat read at 1 s and at T-1 s
 #     of the run, for processes alive at both;
@@ -30,7 +33,7 @@
 # runs from.
 #
 # Run as root:
-#   PGBIN=/opt/pg-x/usr/lib/postgresql/15/bin bench/why.sh [-T s] [-r rounds] [-n rows] [-w w1] [-c "base aa burn nostore"] [-x "500:200 5000:10"]
+#   PGBIN=/opt/pg-x/usr/lib/postgresql/15/bin bench/why.sh [-T s] [-r rounds] [-n rows] [-w w1] [-c "base aa burn burnspin nostore"] [-x "500:200 5000:10"]
 # Env: PGBIN (required), BASE (default /tmp/aa_why), PORT0 (default 54380).
 set -euo pipefail
 
@@ -67,7 +70,7 @@ LIB=$("$PGBIN/pg_config" --pkglibdir)/access_audit.so
 # data directories: one per build; the rhythms run on aa's
 DIRS=$(for c in $CFGS; do echo "$c"; done)
 [ -z "$RHYTHMS" ] || DIRS=$(printf '%s\naa\n' "$DIRS" | sort -u)
-port_of() { case ${1%%:*} in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; nostore) echo $((PORT0 + 2)) ;; burn) echo $((PORT0 + 3)) ;; esac; }
+port_of() { case ${1%%:*} in base) echo "$PORT0" ;; aa) echo $((PORT0 + 1)) ;; nostore) echo $((PORT0 + 2)) ;; burn) echo $((PORT0 + 3)) ;; burnspin) echo $((PORT0 + 4)) ;; esac; }
 dir_of() { echo "$BASE/${1%%:*}"; }
 
 for d in $DIRS; do
@@ -76,13 +79,15 @@ done
 rm -rf "$BASE"
 mkdir -p "$BASE/sock" "$BASE/so"
 
-echo "building access_audit three times (shipped, -DAA_BENCH_BURN, -DAA_BENCH_NO_STORE)" >&2
+echo "building access_audit four times (shipped, -DAA_BENCH_BURN, -DAA_BENCH_BURN=1000, -DAA_BENCH_NO_STORE)" >&2
 rm -rf "$BASE/src" && mkdir "$BASE/src"
 (cd "$REPO" && git ls-files -z | xargs -0 cp --parents -t "$BASE/src")
 (cd "$BASE/src" && make -s PG_CONFIG="$PGBIN/pg_config" COPT=-DAA_BENCH_NO_STORE >/dev/null &&
 	cp access_audit.so "$BASE/so/nostore.so" && make -s clean >/dev/null &&
 	make -s PG_CONFIG="$PGBIN/pg_config" COPT=-DAA_BENCH_BURN >/dev/null &&
 	cp access_audit.so "$BASE/so/burn.so" && make -s clean >/dev/null &&
+	make -s PG_CONFIG="$PGBIN/pg_config" COPT=-DAA_BENCH_BURN=1000 >/dev/null &&
+	cp access_audit.so "$BASE/so/burnspin.so" && make -s clean >/dev/null &&
 	make -s PG_CONFIG="$PGBIN/pg_config" >/dev/null && cp access_audit.so "$BASE/so/aa.so" &&
 	make -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null)
 cp "$REPO"/bench/w*.sql "$BASE/"
@@ -148,10 +153,11 @@ pgb_procs() {
 }
 proc_line() {
 	local p=$1 kind=$2 st ss cs
-	st=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || return 0
+	st=$(awk '{print $14 + $15, $15}' "/proc/$p/stat" 2>/dev/null) || return 0
 	ss=$(awk '{print $1, $2}' "/proc/$p/schedstat" 2>/dev/null) || return 0
 	cs=$(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "/proc/$p/status" 2>/dev/null) || return 0
-	echo "$p $kind $st $ss $cs"
+	read -r cpu sys <<<"$st"
+	echo "$p $kind $cpu $ss $cs $sys"
 }
 now() { date +%s.%N; }
 wal() { q "$1" "SELECT wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal" postgres | tr '|' ' '; }
@@ -231,24 +237,25 @@ for p in a:
         continue
     kind = a[p][0]
     d = [y - x for x, y in zip(a[p][1], b[p][1])]
-    s = acc.setdefault(kind, [0.0] * 5 + [0])
-    # cpu (ticks), run ns, runq ns, vol, invol, processes
-    for i in range(5):
+    s = acc.setdefault(kind, [0.0] * 6 + [0])
+    # cpu (ticks), run ns, runq ns, vol, invol, system cpu (ticks), processes
+    for i in range(6):
         s[i] += d[i]
-    s[5] += 1
-if acc.get("backend", [0] * 6)[5] != 2 or acc.get("pgbench", [0] * 6)[5] != 2:
+    s[6] += 1
+if acc.get("backend", [0] * 7)[6] != 2 or acc.get("pgbench", [0] * 7)[6] != 2:
     sys.stderr.write("round %s %s: not both client backends and pgbench threads seen in both readings, run left out\n" % (r, c))
     sys.exit(0)
 out = [r, c, tps, load]
 for kind in ("backend", "writer", "pgbench", "other"):
-    s = acc.get(kind, [0.0] * 5 + [0])
-    n_p = s[5]
+    s = acc.get(kind, [0.0] * 6 + [0])
+    n_p = s[6]
     cpu = s[0] / float(tck) * 1e6 / stmts
     run = s[1] / 1e3 / stmts
     rq = s[2] / 1e3 / stmts
     # sleep: what is left of the processes' wall time
     slp = (n_p * wall * 1e6 - (s[1] + s[2]) / 1e3) / stmts
-    out += ["%.2f" % cpu, "%.2f" % run, "%.2f" % rq, "%.2f" % slp, "%.3f" % (s[3] / stmts), "%.3f" % (s[4] / stmts)]
+    sys_ = s[5] / float(tck) * 1e6 / stmts
+    out += ["%.2f" % cpu, "%.2f" % run, "%.2f" % rq, "%.2f" % slp, "%.3f" % (s[3] / stmts), "%.3f" % (s[4] / stmts), "%.2f" % sys_]
 w0 = [float(x) for x in w0.split()]
 w1 = [float(x) for x in w1.split()]
 nn = float(n)

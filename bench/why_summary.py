@@ -2,9 +2,9 @@
 """bench/why_summary.py RAW WAITS "configs": the tables of bench/why.sh.
 
 RAW: one line per run: round, config, tps, load average, then for the
-client backends, the writer, pgbench and the other server processes six
+client backends, the writer, pgbench and the other server processes seven
 figures per statement (CPU us, run us, run-queue delay us, sleep us,
-voluntary and involuntary context switches), then WAL records, bytes,
+voluntary and involuntary context switches, system CPU us), then WAL records, bytes,
 writes and syncs per statement.  WAITS: round, config, process kind, wait
 event, samples.  Medians over the rounds.
 """
@@ -25,7 +25,7 @@ def med(c, i):
 
 
 def col(kind, j):
-    return 2 + KINDS.index(kind) * 6 + j
+    return 2 + KINDS.index(kind) * 7 + j
 
 
 base_tps = med("base", 0) if "base" in rows else None
@@ -53,9 +53,14 @@ for line in open(raw):
     parts = [v[col(k, 0)] for k in KINDS]
     print("%s %-14s %8.0f %5.1f  %5.2f + %5.2f + %5.2f + %5.2f = %6.2f" % (f[0], f[1], v[0], v[1], *parts, sum(parts)))
 print()
+print("system (kernel) CPU us per statement, medians: backends, writer, pgbench")
+for c in cfgs:
+    if c in rows:
+        print("%-14s %6.2f %6.2f %6.2f" % (c, med(c, col("backend", 6)), med(c, col("writer", 6)), med(c, col("pgbench", 6))))
+print()
 print("WAL per statement (pg_stat_wal deltas over the run and its drain)")
 print("%-14s %8s %8s %10s %10s" % ("config", "records", "bytes", "writes", "syncs"))
-w0 = 2 + len(KINDS) * 6
+w0 = 2 + len(KINDS) * 7
 for c in cfgs:
     if c in rows:
         print("%-14s %8.3f %8.1f %10.5f %10.5f" % (c, med(c, w0), med(c, w0 + 1), med(c, w0 + 2), med(c, w0 + 3)))
