@@ -56,7 +56,7 @@ while getopts "T:r:n:w:c:x:" o; do
 		w) W=$OPTARG ;;
 		c) CFGS=$OPTARG ;;
 		x) RHYTHMS=$OPTARG ;;
-		*) sed -n '2,33p' "$0"; exit 2 ;;
+		*) sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "why.sh: run as root" >&2; exit 2; }
