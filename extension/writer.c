@@ -44,6 +44,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -1438,7 +1439,16 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	Assert(nrows + nchunks <= n);
 	Assert(ws.last_seq == first_seq + nrows - 1);
 
-#ifndef AA_BENCH_PACKED
+#if defined(AA_BENCH_BURN)
+
+	/*
+	 * bench/why.sh only: every record was hashed, looked up in the
+	 * dictionaries and formed into a tuple; store nothing, and abort below
+	 * instead of committing (what the writer's CPU costs without its heap,
+	 * index, WAL and commit work)
+	 */
+	(void) cid;
+#elif !defined(AA_BENCH_PACKED)
 	if (nrows > 0)
 		aa_partition_insert(rel, slots, nrows, first_seq, cid, estate);
 #else
@@ -1451,6 +1461,7 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	FreeExecutorState(estate);
 	table_close(rel, RowExclusiveLock);
 
+#ifndef AA_BENCH_BURN
 	/* a batch of row-identity chunks alone moves the ring position too */
 	if (nrows > 0 || nchunks > 0)
 		batch_finish(cells, max_pos, first_seq, nrows, quota_hits);
@@ -1458,6 +1469,31 @@ write_batch(AuditQueueItem *items, int n, WriteMode mode, const char *why)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+#else
+	(void) batch_finish;
+	(void) first_seq;
+	(void) quota_hits;
+	SPI_finish();
+	PopActiveSnapshot();
+	AbortCurrentTransaction();
+
+	/*
+	 * -DAA_BENCH_BURN=N: then spin N ns per record, standing in for the CPU
+	 * that storing takes, so the writer uses as much CPU as the shipped one
+	 */
+	if (AA_BENCH_BURN > 1 && nrows > 0)
+	{
+		instr_time	start,
+					now;
+
+		INSTR_TIME_SET_CURRENT(start);
+		do
+		{
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, start);
+		} while (INSTR_TIME_GET_MICROSEC(now) * 1000 < (uint64) AA_BENCH_BURN * nrows);
+	}
+#endif
 	if (nrows > 0 || nchunks > 0)
 		ws.last_pos = max_pos;
 	if (nrows > 0)
