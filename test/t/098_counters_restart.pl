@@ -100,6 +100,12 @@ reads(50);
 	$locker->quit;
 	$h->kill_kill;
 	$h->finish;
+	# the killed client's backend may still queue a record: let it end
+	# before draining, or it lands after the flush
+	$node->poll_query_until('postgres', q{
+		SELECT count(*) = 0 FROM pg_stat_activity
+		 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()})
+	  or die 'the killed client never ended';
 	is($node->safe_psql('postgres', q{SELECT access_audit.flush('60 s')}), 't',
 		'queue drained');
 }
