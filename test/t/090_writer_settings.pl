@@ -78,26 +78,27 @@ ALTER DATABASE ro SET default_transaction_isolation = serializable;
 
 $node->restart;
 
-# what the test's own sessions in "ro" need
-my $plain = q{
-SET default_transaction_read_only = off;
-SET statement_timeout = 0;
-SET lock_timeout = 0;
-SET idle_in_transaction_session_timeout = 0;
-SET default_transaction_isolation = 'read committed';
-};
+# What the test's own sessions in "ro" need, given at connection start: a
+# SET as the first statement could itself be cancelled by the database's
+# 1 ms statement_timeout on a loaded machine.  Options of the connection
+# (PGC_S_CLIENT) take precedence over the database's settings; the writer
+# is a background worker and sees none of them.
+$ENV{PGOPTIONS} = join ' ', '-c default_transaction_read_only=off',
+  '-c statement_timeout=0', '-c lock_timeout=0',
+  '-c idle_in_transaction_session_timeout=0',
+  '-c default_transaction_isolation=read\\ committed';
 
 for my $db ('shop', 'ro')
 {
-	$node->safe_psql($db, $plain . q{
+	$node->safe_psql($db, q{
 SET access_audit.actor = 'm';
 SELECT phone FROM public.customers}, extra_params => [ '-U', 'mallory' ]);
 	is( $node->safe_psql(
-			$db, $plain . q{
+			$db, q{
 SELECT access_audit.flush('30 s');
 SELECT count(*) FROM access_audit.log WHERE command = 'SELECT' AND rows = 10}),
 		"t\n1", "$db: the tagged read is recorded");
-	is( $node->safe_psql($db, $plain . q{
+	is( $node->safe_psql($db, q{
 SELECT sum(rows) FROM access_audit.actor_daily}),
 		'10', "$db: the roll-up has it too");
 }
