@@ -40,8 +40,11 @@
  *	  The counters are atomics and need no lock.  A writer that gives way to
  *	  a database waiting for a writer frees its slot (aa_queue_writer_yield);
  *	  it clears dboid holding the mutex as well, so a producer checks its
- *	  slot while reserving.  Records of a database without a slot hold the
- *	  tail until the launcher adopts them (aa_queue_writers_wanted).
+ *	  slot while reserving.  When the table is full, the launcher takes
+ *	  back the slot of a database with no writer and nothing to write
+ *	  (slot_reclaim_idle) the same way.  Records of a database without a
+ *	  slot hold the tail until the launcher adopts them
+ *	  (aa_queue_writers_wanted).
  *	- Locks never live in the mapped file: after a crash the file is
  *	  trusted only for head, tail and checksummed records.
  *	- The header page also holds each database's last committed chain head
@@ -369,6 +372,7 @@ static void stats_rebase(void);
 static void stats_save_all(int code, Datum arg);
 static void intent_map_and_recover(void);
 static int	slot_find(Oid dboid, bool create);
+static int	ring_mark_done(Oid dboid, uint64 upto);
 static bool intent_seal(const AuditRecord *rec);
 static bool intent_sealed_pending(Oid dboid);
 static bool sealed_next(IntentSlot *sl, Size slot_body_max, int64 *off,
@@ -2619,6 +2623,102 @@ aa_queue_wait_committed(Oid dboid, uint64 upto, long timeout_ms)
 }
 
 /*
+ * The database table is full and a database without a slot has records:
+ * take back the slot of a database that needs none now, one that has no
+ * writer (live, or wanted) and no record left to write, in the ring or
+ * sealed in an intent slot.  A running writer gives its slot back itself
+ * once caught up (aa_queue_writer_yield), but one that left because it was
+ * idle keeps it; without this, once every writer had left, the records of
+ * a database without a slot would wait for good (the launcher asks running
+ * writers to give way, and there are none).  The database written least
+ * recently gives way.  Returns whether a slot was freed.  Caller is the
+ * launcher and holds the lock exclusively, so no writer claims a slot
+ * meanwhile and every committed_upto stands still.
+ *
+ * As in aa_queue_writer_yield, the database's committed records still in
+ * the ring are marked DONE first, and its slot is cleared under the mutex:
+ * a record its backends reserve after that has no slot and asks for
+ * adoption itself, and one reserved just before is adopted at the next scan
+ * (the caller sets the flag for it).
+ */
+static bool
+slot_reclaim_idle(void)
+{
+	bool		busy[AA_MAX_DATABASES];
+	uint64		pos;
+	uint64		head;
+	Oid			cache_db = InvalidOid;
+	int			cache_slot = -1;
+	int			victim = -1;
+	int			i;
+	AuditDbSlot *s;
+	Oid			dboid;
+
+	Assert(LWLockHeldByMeInMode(aa_shared->lock, LW_EXCLUSIVE));
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+	{
+		s = &aa_shared->dbs[i];
+		busy[i] = s->dboid == InvalidOid || s->writer_wanted ||
+			(s->writer_pid != 0 && kill(s->writer_pid, 0) == 0) ||
+			intent_sealed_pending(s->dboid);
+	}
+
+	/* records not committed yet, and records being copied, keep their slot */
+	SpinLockAcquire(&aa_shared->mutex);
+	pos = ring_hdr->tail;
+	head = ring_hdr->head;
+	SpinLockRelease(&aa_shared->mutex);
+	for (i = 0; pos < head; i++)
+	{
+		RingRecordHeader *hdr = ring_at(pos);
+
+		if (i >= 100000 || !header_at(hdr, pos))
+			return false;		/* the next round looks again */
+		if (hdr->kind != AA_KIND_PAD && hdr->state != AA_STATE_DONE)
+		{
+			if (hdr->dboid != cache_db)
+			{
+				int			j;
+
+				cache_db = hdr->dboid;
+				cache_slot = -1;
+				for (j = 0; j < AA_MAX_DATABASES; j++)
+					if (aa_shared->dbs[j].dboid == cache_db)
+						cache_slot = j;
+			}
+			if (cache_slot >= 0 &&
+				(hdr->state != AA_STATE_READY ||
+				 hdr->pos + hdr->len > aa_shared->dbs[cache_slot].committed_upto))
+				busy[cache_slot] = true;
+		}
+		pos += hdr->len;
+	}
+
+	for (i = 0; i < AA_MAX_DATABASES; i++)
+		if (!busy[i] && (victim < 0 ||
+						 aa_shared->dbs[i].last_flush < aa_shared->dbs[victim].last_flush))
+			victim = i;
+	if (victim < 0)
+		return false;
+
+	s = &aa_shared->dbs[victim];
+	dboid = s->dboid;
+	ereport(DEBUG1,
+			errmsg("access_audit took back the queue slot of database %u for a database without one",
+				   dboid),
+			errdetail("Its writer had left and it had nothing left to write."));
+	(void) ring_mark_done(dboid, s->committed_upto);
+	SpinLockAcquire(&aa_shared->mutex);
+	s->dboid = InvalidOid;
+	SpinLockRelease(&aa_shared->mutex);
+	slot_retire(s, dboid);
+	s->writer_pid = 0;
+	s->writer_latch = NULL;
+	s->writer_wanted = false;
+	return true;
+}
+
+/*
  * Launcher: the databases that want a writer and have none.  Also adopts
  * databases whose records sit in the ring without a slot (the table was
  * full when they were queued).
@@ -2649,6 +2749,7 @@ aa_queue_writers_wanted(Oid *dboids, int max)
 	if (pg_atomic_exchange_u32(&aa_shared->unslotted, 0) != 0)
 	{
 		bool		again = false;
+		bool		reclaim_failed = false;
 
 		for (i = 0; pos < head; i++)
 		{
@@ -2665,6 +2766,22 @@ aa_queue_writers_wanted(Oid *dboids, int max)
 			{
 				int			slot = slot_find(hdr->dboid, true);
 
+				/*
+				 * Table full: take back a slot that no writer needs now (at
+				 * most one failed try per scan).  A record that the database
+				 * giving way reserved meanwhile lies past this scan's end:
+				 * scan again next round.
+				 */
+				if (slot < 0 && !reclaim_failed)
+				{
+					if (slot_reclaim_idle())
+					{
+						slot = slot_find(hdr->dboid, true);
+						again = true;
+					}
+					else
+						reclaim_failed = true;
+				}
 				if (slot >= 0)
 					aa_shared->dbs[slot].writer_wanted = true;
 				else
