@@ -10,6 +10,7 @@ OBJS = \
 	extension/dict.o \
 	extension/guard.o \
 	extension/hints.o \
+	extension/notify.o \
 	extension/partition.o \
 	extension/plantrace.o \
 	extension/queue.o \

@@ -69,6 +69,9 @@ extern char *aa_siem_log;
 extern int	aa_siem_level;
 extern int	aa_siem_parse_level(const char *value);
 
+/* queue usage from which new alerts are not announced with NOTIFY */
+extern double aa_alert_notify_limit;
+
 /* justification a session gives for reads over a require_reason quota */
 extern char *aa_reason;
 

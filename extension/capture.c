@@ -457,13 +457,51 @@ static int64 tagged_rows_so_far(struct InflightRecord *ir);
  * wraps every node's every row and was most of the capture's cost on
  * range reads.
  */
+/*
+ * The tagged scans whose ExecProcNode is running, innermost last, by their
+ * Instrumentation.  A scan evaluates its filter and its projection inside
+ * that call: an error there (phone::int failing on "555-3") shows a value
+ * of a row the scan never returned, so the row was read all the same.  On
+ * an error, scans_in_call_count() counts one row for each scan of the
+ * statement still in its call.  Each wrapper restores the depth it found
+ * when it returns, so entries left by an error caught lower down (a
+ * PL/pgSQL exception block in a function the scan called) are dropped as
+ * soon as the scan returns; deeper than AA_SCAN_CALLS_MAX is not tracked.
+ */
+#define AA_SCAN_CALLS_MAX	64
+static Instrumentation *scan_calls[AA_SCAN_CALLS_MAX];
+static int	scan_call_depth = 0;
+
+static TupleTableSlot *exec_real_node(PlanState *node);
+
 static TupleTableSlot *
 aa_counting_exec(PlanState *node)
 {
-	TupleTableSlot *slot = node->ExecProcNodeReal(node);
+	int			depth = scan_call_depth;
+	TupleTableSlot *slot;
 
+	if (depth < AA_SCAN_CALLS_MAX)
+		scan_calls[depth] = node->instrument;
+	scan_call_depth = depth + 1;
+	slot = node->ExecProcNodeReal(node);
+	scan_call_depth = depth;
 	if (!TupIsNull(slot))
 		node->instrument->tuplecount += 1;
+	return slot;
+}
+
+/* the same for a scan with the executor's own instrumentation */
+static TupleTableSlot *
+aa_counting_instr_exec(PlanState *node)
+{
+	int			depth = scan_call_depth;
+	TupleTableSlot *slot;
+
+	if (depth < AA_SCAN_CALLS_MAX)
+		scan_calls[depth] = node->instrument;
+	scan_call_depth = depth + 1;
+	slot = exec_real_node(node);
+	scan_call_depth = depth;
 	return slot;
 }
 
@@ -1049,12 +1087,35 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 			ps->instrument = MemoryContextAllocZero(ctx->cxt, sizeof(Instrumentation));
 			aa_set_exec_proc_node_compat(ps, aa_counting_exec);
 		}
+		else
+			aa_set_exec_proc_node_compat(ps, aa_counting_instr_exec);
 		ctx->instr = lappend(ctx->instr, ps->instrument);
 		ctx->instr_leaky = lappend_int(ctx->instr_leaky, leaky ? 1 : 0);
 		if (ctx->rowids != NULL)
 			aa_rowids_scan(ctx->rowids, ps, leaky, ctx->cxt);
 	}
 	return planstate_tree_walker(ps, collect_scan_instr, (void *) ctx);
+}
+
+/*
+ * An error ended the run of ir's statement: each of its tagged scans still
+ * in its call (from depth on in scan_calls) was working on a row, which
+ * its filter or projection had read; count it.  Then forget the calls.
+ */
+static void
+scans_in_call_count(InflightRecord *ir, int depth)
+{
+	int			d;
+	int			i;
+
+	for (d = depth; d < Min(scan_call_depth, AA_SCAN_CALLS_MAX); d++)
+		for (i = 0; i < ir->n_instr; i++)
+			if (scan_calls[d] == ir->instr[i])
+			{
+				ir->instr[i]->tuplecount += 1;
+				break;
+			}
+	scan_call_depth = depth;
 }
 
 static int64
@@ -3043,6 +3104,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	bool		rerun = false;
 	DestReceiver *saved_dest = queryDesc->dest;
 	CountingReceiver *cr = NULL;
+	int			calls_depth;
 
 	if (ir)
 	{
@@ -3077,6 +3139,7 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 		}
 	}
 	aa_nesting_level++;
+	calls_depth = scan_call_depth;
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
@@ -3088,6 +3151,15 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	{
 		queryDesc->dest = saved_dest;
 		aa_nesting_level--;
+		/* the row each scan was on, unless a quota refused it */
+		if (ir && ir->estate &&
+			!(ir->quota != NULL && aa_quota_refused(ir->quota)))
+		{
+			scans_in_call_count(ir, calls_depth);
+			if (ir->quota)
+				aa_quota_run_failed(ir->quota);
+		}
+		scan_call_depth = calls_depth;
 		if (ir && ir->estate)
 		{
 			add_run_rows(ir, queryDesc, rerun);

@@ -185,7 +185,8 @@ static const char *const guard_settings[] = {
 	"access_audit.primary_conninfo",
 	"access_audit.server_name",
 	"access_audit.query_text",
-	"access_audit.siem_log"
+	"access_audit.siem_log",
+	"access_audit.alert_notify_limit"
 };
 
 #define GUARD_NSETTINGS lengthof(guard_settings)

@@ -257,6 +257,7 @@ typedef struct QuotaStmt
 	int64		pending;
 	int64		budget;
 	bool		at_run_end;		/* settling workers' rows after a run */
+	bool		refused;		/* a quota stopped the statement */
 	TimestampTz client_ts;		/* its client statement (see stmt_acc) */
 	LocalTransactionId client_lxid;
 } QuotaStmt;
@@ -1238,6 +1239,7 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 												   st->rec->detail ? st->rec->detail : "",
 												   st->rec->detail ? "; " : "",
 												   what));
+	st->refused = true;
 	if (a->def.action == AA_QUOTA_BLOCK)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1757,6 +1759,46 @@ aa_quota_run_end(void *handle)
 		quota_settle(st, true);
 		st->at_run_end = false;
 	}
+}
+
+/*
+ * The run of a counted statement ended in an error: note the rows the
+ * scans' instrumentation shows beyond what quota_exec() counted.  Among
+ * them is the row each scan was working on when the error came (capture.c
+ * counts it: its filter or projection read the row, and the error may show
+ * a value of it, as phone::int does).  Only noted, never acted on here (we
+ * are in an error's cleanup): the end of the statement charges them to the
+ * quotas with its other rows, so the next statement over the limit is
+ * refused.
+ */
+void
+aa_quota_run_failed(void *handle)
+{
+	QuotaStmt  *st = (QuotaStmt *) handle;
+	int			i;
+
+	for (i = 0; i < st->nscans; i++)
+	{
+		QuotaScan  *qs = &st->scans[i];
+		int64		total = (int64) (qs->instr->ntuples + qs->instr->tuplecount);
+
+		if (total > qs->counted)
+		{
+			st->pending_rel[qs->relidx] += total - qs->counted;
+			st->pending += total - qs->counted;
+			qs->counted = total;
+		}
+	}
+}
+
+/*
+ * Did a quota stop the statement (the error being handled is its refusal)?
+ * The row the refusal came at was not shown.
+ */
+bool
+aa_quota_refused(void *handle)
+{
+	return ((QuotaStmt *) handle)->refused;
 }
 
 /*

@@ -23,6 +23,8 @@ extern void aa_quota_annotate(AuditRecord *rec, MemoryContext cxt);
 extern void *aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 							Instrumentation **instr, int ninstr);
 extern void aa_quota_run_end(void *handle);
+extern void aa_quota_run_failed(void *handle);
+extern bool aa_quota_refused(void *handle);
 
 /* the writer: quota hits it stores become alerts */
 extern List *aa_quota_alert_note(List *hits, int64 seq, TimestampTz ts,

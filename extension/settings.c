@@ -43,6 +43,7 @@ char	   *aa_primary_conninfo = NULL;
 char	   *aa_server_name = NULL;
 char	   *aa_siem_log = NULL;
 int			aa_siem_level = AA_SIEM_OFF;
+double		aa_alert_notify_limit = 0.5;
 
 /* set whenever an access_audit.* setting is assigned; see guard.c */
 bool		aa_settings_assigned = true;
@@ -155,6 +156,25 @@ refuse_bad_start_value(const IntSetting *s)
 }
 
 /*
+ * The same for a setting that is a fraction (0 to 1).
+ */
+static void
+refuse_bad_start_fraction(const char *name)
+{
+	const char *value = GetConfigOption(name, true, false);
+	double		v;
+
+	if (value == NULL || !parse_real(value, &v, 0, NULL))
+		return;
+	if (v < 0.0 || v > 1.0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("invalid value for parameter \"%s\": %g", name, v),
+				errdetail("%s must be between 0 and 1.", name),
+				errhint("Use a fraction such as 0.5."));
+}
+
+/*
  * check hook for access_audit.business_timezone: a zone name the server
  * knows.  No catalog access here.
  */
@@ -260,6 +280,12 @@ assign_int_setting(int newval, void *extra)
 
 static void
 assign_string_setting(const char *newval, void *extra)
+{
+	aa_settings_assigned = true;
+}
+
+static void
+assign_real_setting(double newval, void *extra)
 {
 	aa_settings_assigned = true;
 }
@@ -391,6 +417,13 @@ aa_settings_define(void)
 							   "Each line is ACCESS_AUDIT_ALERT or ACCESS_AUDIT_RECORD, a space and one JSON object.",
 							   &aa_siem_log, "off", PGC_SIGHUP, 0,
 							   check_siem_log, assign_siem_log, NULL);
+	refuse_bad_start_fraction("access_audit.alert_notify_limit");
+	DefineCustomRealVariable("access_audit.alert_notify_limit",
+							 "Fraction of the server's notification queue above which new alerts are not announced with NOTIFY.",
+							 "A listener idle in an open transaction keeps the queue from emptying; a full queue "
+							 "would fail the transaction that stores the alert.  The alert is kept either way.",
+							 &aa_alert_notify_limit, 0.5, 0.0, 1.0, PGC_SIGHUP, 0,
+							 NULL, assign_real_setting, NULL);
 	MarkGUCPrefixReserved("access_audit");
 	in_pg_init = false;
 

@@ -67,6 +67,7 @@
 #include "chain.h"
 #include "compat.h"
 #include "dict.h"
+#include "notify.h"
 #include "partition.h"
 #include "queue.h"
 #include "quota.h"
@@ -1587,8 +1588,17 @@ writer_write(AuditQueueItem *items, int n)
 	char	   *why;
 	int			i;
 
+	aa_alert_notify_hold(false);
 	if ((why = writer_try(items, n, AA_WRITE_ASIS, NULL)) == NULL)
 		return;
+
+	/*
+	 * The retries announce no alert with NOTIFY (notify.c): the commit that
+	 * failed may have failed on a full notification queue, and whatever it
+	 * was, the records must not fail for a side channel again.  Their alerts
+	 * are stored, marked as not notified.
+	 */
+	aa_alert_notify_hold(true);
 	if (n > 1)
 		ereport(LOG,
 				errmsg("access_audit writer for database \"%s\" writes a batch one record at a time after an error",
@@ -1596,7 +1606,8 @@ writer_write(AuditQueueItem *items, int n)
 				errdetail("%s", why));
 	for (i = 0; i < n; i++)
 	{
-		if (n > 1 && (why = writer_try(&items[i], 1, AA_WRITE_ASIS, NULL)) == NULL)
+		/* alone, as it is (a batch of one too: now without NOTIFY) */
+		if ((why = writer_try(&items[i], 1, AA_WRITE_ASIS, NULL)) == NULL)
 			continue;
 		if (writer_try(&items[i], 1, AA_WRITE_DEGRADED, why) == NULL)
 		{
@@ -1612,6 +1623,7 @@ writer_write(AuditQueueItem *items, int n)
 					   ws.dbname),
 				errdetail("%s", why));
 	}
+	aa_alert_notify_hold(false);
 }
 
 /*

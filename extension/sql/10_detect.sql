@@ -464,7 +464,8 @@ COMMENT ON FUNCTION access_audit.rank_exporters(interval, interval, timestamptz,
  * boundary and start nd days earlier, so every run within the same day
  * produces the same bounds; ON CONFLICT on (actor, window_start, window_end) then makes
  * repeated runs (e.g. from cron every minute) raise each alert once.  Each
- * new alert is announced with NOTIFY access_audit_alert and a JSON payload.
+ * new alert is announced with NOTIFY access_audit_alert and a JSON payload
+ * (unless the notification queue is too full: see _alert_may_notify).
  *
  * The default threshold 2.9 spends a budget of at most one false alert per
  * 1,000 actors per day: on the seeded evaluation population (1,000 actors
@@ -490,6 +491,7 @@ DECLARE
 	we			timestamptz;
 	raised		int := 0;
 	a			record;
+	announce	boolean;
 BEGIN
 	IF threshold IS NULL OR threshold = 'NaN'::float8 THEN
 		RAISE EXCEPTION 'threshold must not be null'
@@ -532,6 +534,10 @@ BEGIN
 	-- on a central server, rank what arrived from the sources too
 	PERFORM access_audit.collect_rollup();
 
+	-- no NOTIFY into a (nearly) full notification queue: the commit would
+	-- fail and take the alerts with it (extension/notify.c)
+	announce := access_audit._alert_may_notify();
+
 	FOR a IN
 		INSERT INTO access_audit.alerts AS al
 			(actor, window_start, window_end, score, reason, detail)
@@ -545,6 +551,8 @@ BEGIN
 				   'peer_z', round(r.peer_z::numeric, 2),
 				   'ramp_z', round(r.ramp_z::numeric, 2),
 				   'threshold', threshold)
+			   OPERATOR(pg_catalog.||) CASE WHEN announce THEN '{}'::jsonb
+											ELSE '{"notified": false}'::jsonb END
 		  FROM access_audit.rank_exporters("window",
 										   greatest(interval '30 days', "window"),
 										   pg_catalog.now(),
@@ -554,12 +562,14 @@ BEGIN
 		ON CONFLICT ON CONSTRAINT alerts_once DO NOTHING
 		RETURNING al.alert_id, al.actor, al.score, al.reason
 	LOOP
-		PERFORM pg_catalog.pg_notify('access_audit_alert',
-			pg_catalog.jsonb_build_object(
-				'alert_id', a.alert_id, 'actor', a.actor,
-				'score', round(a.score::numeric, 2),
-				'reason', a.reason,
-				'window', pg_catalog.jsonb_build_object('start', ws, 'end', we))::text);
+		IF announce THEN
+			PERFORM pg_catalog.pg_notify('access_audit_alert',
+				pg_catalog.jsonb_build_object(
+					'alert_id', a.alert_id, 'actor', a.actor,
+					'score', round(a.score::numeric, 2),
+					'reason', a.reason,
+					'window', pg_catalog.jsonb_build_object('start', ws, 'end', we))::text);
+		END IF;
 		raised := raised + 1;
 	END LOOP;
 
@@ -568,7 +578,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION access_audit.check_exports(float8, interval) IS
-'Inserts an alert into access_audit.alerts for every actor whose rank_exporters score (30-day baseline) exceeds threshold in the current window, which ends at the next business-day boundary; repeated runs in the same window raise each alert once. Sends NOTIFY access_audit_alert with a JSON payload per new alert and returns how many were raised. The default threshold 2.9 is a budget choice, at most one false alert per 1,000 actors per day: on the seeded evaluation population (1,000 actors, 13 injected exfiltrators, 10 seeds) it alerted on 92% of the injected with 0.85 false alerts per 1,000 actors per day; lower it for recall, raise it for fewer alerts. The window is the one rank_exporters uses as of now(); windows that are not whole days are refused.';
+'Inserts an alert into access_audit.alerts for every actor whose rank_exporters score (30-day baseline) exceeds threshold in the current window, which ends at the next business-day boundary; repeated runs in the same window raise each alert once. Sends NOTIFY access_audit_alert with a JSON payload per new alert (unless the notification queue is at least access_audit.alert_notify_limit full: then the alerts have "notified": false in detail) and returns how many were raised. The default threshold 2.9 is a budget choice, at most one false alert per 1,000 actors per day: on the seeded evaluation population (1,000 actors, 13 injected exfiltrators, 10 seeds) it alerted on 92% of the injected with 0.85 false alerts per 1,000 actors per day; lower it for recall, raise it for fewer alerts. The window is the one rank_exporters uses as of now(); windows that are not whole days are refused.';
 
 /*
  * actor_series: the drill-down behind a name in the ranking.  One row per

@@ -184,3 +184,23 @@ BEGIN
 	END IF;
 END
 $do$;
+
+/*
+ * _alert_may_notify: may a new alert be announced with NOTIFY
+ * access_audit_alert now (extension/notify.c)?  false when the server's
+ * notification queue is at least access_audit.alert_notify_limit full (a
+ * listener idle in an open transaction keeps it from emptying, and a full
+ * queue fails the commit of the transaction that stores the alert) or
+ * while the writer writes a batch again after an error.  The callers
+ * (_quota_alert, check_exports) then keep the alert and mark it
+ * "notified": false.
+ */
+CREATE FUNCTION access_audit._alert_may_notify()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'access_audit_alert_may_notify'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION access_audit._alert_may_notify() IS
+'Internal: false when a new alert must not be announced with NOTIFY (the notification queue is at least access_audit.alert_notify_limit full, or the writer is writing a batch again); the alert is then stored with "notified": false.';
+
+REVOKE ALL ON FUNCTION access_audit._alert_may_notify() FROM PUBLIC;

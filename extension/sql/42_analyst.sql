@@ -224,6 +224,17 @@ BEGIN
 	status := CASE WHEN n > 0 THEN 'warning' ELSE 'ok' END;
 	detail := n || CASE WHEN n = 1 THEN ' open alert' ELSE ' open alerts' END
 		|| coalesce(', the oldest raised ' || to_char(oldest, 'YYYY-MM-DD HH24:MI TZ'), '');
+	/* alerts stored without their NOTIFY (the notification queue was full) */
+	SELECT count(*) INTO m
+	  FROM access_audit.alerts a
+	 WHERE a.detail OPERATOR(pg_catalog.@>) '{"notified": false}'::jsonb
+	   AND NOT EXISTS (SELECT 1 FROM access_audit.alert_acks k
+						WHERE k.alert_id OPERATOR(pg_catalog.=) a.alert_id);
+	IF m > 0 THEN
+		detail := detail || '; ' || m || CASE WHEN m = 1 THEN ' of them was' ELSE ' of them were' END
+			|| ' not announced with NOTIFY (the notification queue was over access_audit.alert_notify_limit:'
+			|| ' a session that LISTENs and stays in an open transaction keeps it from emptying)';
+	END IF;
 	RETURN NEXT;
 
 	check_name := 'tags';

@@ -96,8 +96,8 @@ ALTER TABLE access_audit.actor_groups ENABLE ALWAYS TRIGGER quota_changed;
 -- in the same window adds to that alert's detail (hits, last_seq, last_at,
 -- the most rows read) instead of raising another; a new alert is announced
 -- like check_exports() does (NOTIFY access_audit_alert, same payload keys
--- plus kind and quota_id), and the alerts table's trigger writes its SIEM
--- line.
+-- plus kind and quota_id; not when the notification queue is too full, see
+-- _alert_may_notify), and the alerts table's trigger writes its SIEM line.
 CREATE FUNCTION access_audit._quota_alert(seq bigint, ts timestamptz, actor text,
                                           command text, detail text)
 RETURNS void
@@ -112,6 +112,7 @@ DECLARE
     q int;
     sc float8;
     id bigint;
+    announce boolean;
 BEGIN
     k := CASE _quota_alert.command
              WHEN 'QUOTA WARN' THEN 'quota_warn'
@@ -151,11 +152,20 @@ BEGIN
         RETURN;
     END IF;
 
+    -- never NOTIFY into a (nearly) full notification queue: its commit
+    -- would fail, and this is the writer's batch (extension/notify.c)
+    announce := access_audit._alert_may_notify();
+    IF NOT announce THEN
+        d := d OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('notified', false);
+    END IF;
     INSERT INTO access_audit.alerts AS a
         (raised_at, actor, window_start, window_end, score, reason, detail, kind, quota_id)
     VALUES (_quota_alert.ts, _quota_alert.actor, ws, we, sc,
             _quota_alert.detail::jsonb OPERATOR(pg_catalog.->>) 'message', d, k, q)
     RETURNING a.alert_id INTO id;
+    IF NOT announce THEN
+        RETURN;
+    END IF;
     PERFORM pg_catalog.pg_notify('access_audit_alert',
         pg_catalog.jsonb_build_object(
             'alert_id', id, 'actor', _quota_alert.actor, 'score', sc,
@@ -166,7 +176,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION access_audit._quota_alert(bigint, timestamptz, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION access_audit._quota_alert(bigint, timestamptz, text, text, text) IS
-'Internal: the writer makes a stored quota hit an alert (one per actor, window, kind and quota; later hits add to its count in detail) and announces a new one with NOTIFY access_audit_alert.';
+'Internal: the writer makes a stored quota hit an alert (one per actor, window, kind and quota; later hits add to its count in detail) and announces a new one with NOTIFY access_audit_alert, unless the notification queue is too full (then the alert has "notified": false in detail).';
 
 -- set_quota: add a quota; returns its id.
 CREATE FUNCTION access_audit.set_quota(subject_kind text, subject text, max_rows bigint,
