@@ -22,7 +22,7 @@
 #
 # Run as root (it builds, installs and creates the OS user aa_bench):
 #   bench/run.sh [-q] [-T seconds] [-r rounds] [-n rows] [-d records] [-s] [-k]
-#     -q  quick smoke run (about 2-3 minutes): -T 3 -r 1 -n 100000 -d 2000,
+#     -q  quick smoke run (3-5 minutes on a busy 2-core machine): -T 3 -r 1 -n 100000 -d 2000,
 #         1,000 actors in the detection roll-up, coarser rate steps (also
 #         BENCH_QUICK=1); options given as well override it
 #     -T  seconds per pgbench run (default 10)
