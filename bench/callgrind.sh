@@ -49,12 +49,12 @@ mkdir -p "$BASE" "$OUT"
 chown "$RUNAS" "$BASE" "$OUT"
 
 if [ "$SETUP" = 1 ]; then
-	[ -f $D/postmaster.pid ] && as "$PGBIN/pg_ctl -D $D -m immediate stop" >/dev/null 2>&1 || true
-	rm -rf $D $SOCK
-	mkdir -p $SOCK && chown "$RUNAS" $SOCK
-	bench_initdb $D $SOCK $PORT access_audit 'shared_buffers = 256MB' 'autovacuum = off'
+	if [ -f "$D/postmaster.pid" ]; then as "$PGBIN/pg_ctl -D $D -m immediate stop" >/dev/null 2>&1 || true; fi
+	rm -rf "$D" "$SOCK"
+	mkdir -p "$SOCK" && chown "$RUNAS" "$SOCK"
+	bench_initdb "$D" "$SOCK" "$PORT" access_audit 'shared_buffers = 256MB' 'autovacuum = off'
 	as "$PGBIN/pg_ctl -D $D -l $D/server.log -w start" >/dev/null
-	bench_load_customers $SOCK $PORT "$ROWS" tag
+	bench_load_customers "$SOCK" "$PORT" "$ROWS" tag
 	as "$PGBIN/pg_ctl -D $D -w -m fast stop" >/dev/null
 fi
 for w in $WLS; do cp "$REPO/bench/$w.sql" "$BASE/$w.sql"; chmod 644 "$BASE/$w.sql"; done
@@ -66,7 +66,7 @@ run_once() {
 	rm -rf "$cg"; mkdir -p "$cg"; chown "$RUNAS" "$cg"
 	as "cd $cg && valgrind --tool=callgrind --callgrind-out-file=$cg/cg.%p \
 		$PGBIN/postgres -D $D -c shared_preload_libraries=$spl >$cg/server.log 2>&1 &"
-	for i in $(seq 1 240); do
+	for _ in $(seq 1 240); do
 		as "$PGBIN/pg_isready -q -h $SOCK -p $PORT" && break
 		sleep 1
 	done
@@ -88,40 +88,69 @@ run_once() {
 		q "SELECT full_name FROM customers WHERE id = 1" >/dev/null
 		q "SELECT access_audit.flush('120 s')" >/dev/null
 	fi
-	local wpid='' before after bpid
-	[ "$cfg" != base ] && wpid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")
-	# files of earlier backends are written when they exit: let them land
+	local before after bpid wfiles nw=0 bir wir=0
+	# A writer leaves after AA_WRITER_IDLE_EXIT_MS (1 s) idle and the next
+	# record starts another, so the warm-up's writer may or may not live on
+	# into the counted run.  Wait until it has left: every writer process
+	# that then runs belongs to the counted statements (and their flush), and
+	# its file is written when it exits, during the run or at the server's
+	# stop.
+	if [ "$cfg" != base ]; then
+		for _ in $(seq 1 120); do
+			[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'access_audit writer'")" = 0 ] && break
+			sleep 1
+		done
+	fi
+	# files of earlier processes are written when they exit: let them land
 	sleep 3
-	before=$(ls "$cg" | sort)
+	before=$(files_in "$cg")
 	as "$PGBIN/pgbench -n -h $SOCK -p $PORT -D rows=$ROWS -M prepared -c 1 -t $n -f $BASE/$wl.sql bench" >"$cg/pgbench.txt" 2>&1
 	[ "$cfg" != base ] && q "SELECT access_audit.flush('300 s')" >/dev/null
 	sleep 3
-	after=$(ls "$cg" | sort)
-	# the pgbench backend: the biggest file written meanwhile
-	bpid=$(comm -13 <(echo "$before") <(echo "$after") | grep '^cg\.' | grep -vx "cg.$wpid" |
-		while read -r f; do echo "$(grep '^totals:' "$cg/$f" | awk '{print $2}') $f"; done |
+	after=$(files_in "$cg")
+	# the pgbench backend: the biggest file written meanwhile that is not a writer's
+	bpid=$(comm -13 <(echo "$before") <(echo "$after") | grep '^cg\.' |
+		while read -r f; do is_writer "$cg/$f" || echo "$(grep '^totals:' "$cg/$f" | awk '{print $2}') $f"; done |
 		sort -n | tail -1 | awk '{print $2}')
 	as "$PGBIN/pg_ctl -D $D -w -t 600 -m fast stop" >/dev/null
-	local bir wir=0
 	bir=$(grep '^totals:' "$cg/$bpid" | awk '{print $2}')
-	[ -n "$wpid" ] && wir=$(grep -h "^totals:" "$cg/cg.$wpid" | awk '{s += $2} END {print s}')
+	# the writers: every writer file that appeared after the warm-up's left
+	wfiles=$(comm -13 <(echo "$before") <(files_in "$cg") | grep '^cg\.' |
+		while read -r f; do if is_writer "$cg/$f"; then echo "$f"; fi; done)
+	if [ -n "$wfiles" ]; then
+		nw=$(echo "$wfiles" | wc -l)
+		wir=$(for f in $wfiles; do grep -h '^totals:' "$cg/$f"; done | awk '{s += $2} END {print s}')
+	fi
 	echo "$bpid" >"$cg/backend"
-	echo "$bir $wir"
+	echo "$wfiles" >"$cg/writers"
+	echo "$bir $wir $nw"
 }
+# files_in DIR: the names of the files in DIR, sorted (for comm)
+files_in() { find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort; }
+# is_writer FILE: the callgrind file of an access_audit writer process
+is_writer() { grep -qE '^c?fn=(\([0-9]+\) )?aa_writer_main$' "$1"; }
 
 for wl in $WLS; do
 	for cfg in $CFGS; do
-		read -r b1 w1 <<<"$(run_once "$cfg" "$wl" "$N1")"
-		read -r b2 w2 <<<"$(run_once "$cfg" "$wl" "$N2")"
+		read -r b1 w1 nw1 <<<"$(run_once "$cfg" "$wl" "$N1")"
+		read -r b2 w2 nw2 <<<"$(run_once "$cfg" "$wl" "$N2")"
+		# each writer process carries its start-up (dictionaries and chain
+		# head loaded from the log): the difference cancels it only when both
+		# runs had as many writers
+		[ "$nw1" = "$nw2" ] ||
+			echo "$wl $cfg: $nw1 writer process(es) in the $N1-statement run, $nw2 in the $N2 one: the writer figure includes a start-up" | tee -a "$OUT/summary.txt" >&2
 		cg=$OUT/cg-$cfg-$wl-$N2
 		callgrind_annotate --inclusive=yes "$cg/$(cat "$cg/backend")" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-backend.annotate" || true
 		if [ "$cfg" != base ]; then
-			wf=$(ls "$cg" | grep -v "$(cat "$cg/backend")" | while read -r f; do
-				grep -q 'aa_writer_main' "$cg/$f" 2>/dev/null && echo "$f"; done | head -1 || true)
-			[ -n "$wf" ] && callgrind_annotate --inclusive=yes "$cg/$wf" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-writer.annotate" || true
+			# the writer that did the most of the counted run's work
+			wf=$(while read -r f; do [ -z "$f" ] || echo "$(grep '^totals:' "$cg/$f" | awk '{print $2}') $f"; done <"$cg/writers" |
+				sort -n | tail -1 | awk '{print $2}')
+			if [ -n "$wf" ]; then
+				callgrind_annotate --inclusive=yes "$cg/$wf" 2>/dev/null | head -80 >"$OUT/$cfg-$wl-writer.annotate" || true
+			fi
 		fi
 		awk -v wl="$wl" -v c="$cfg" -v b1="$b1" -v b2="$b2" -v w1="$w1" -v w2="$w2" -v n1="$N1" -v n2="$N2" \
-			'BEGIN{printf "%s %-5s backend %9.0f Ir/stmt  writer %9.0f Ir/record\n", wl, c, (b2-b1)/(n2-n1), (w2-w1)/(n2-n1)}' |
+			-v nw="${nw2:-0}" 'BEGIN{printf "%s %-5s backend %9.0f Ir/stmt  writer %9.0f Ir/record (%d writer process(es))\n", wl, c, (b2-b1)/(n2-n1), (w2-w1)/(n2-n1), nw}' |
 			tee -a "$OUT/summary.txt"
 	done
 done
