@@ -43,6 +43,9 @@ SELECT string_agg(c.relname || '.' || a.attname || ' ' || format_type(a.atttypid
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
  WHERE n.nspname = 'access_audit'
+   -- partitions of log_data (and their indexes) have the parent's columns;
+   -- how many there are depends on how many records each log holds
+   AND NOT c.relispartition
 };
 is($node->safe_psql('old', $shape), $node->safe_psql('fresh', $shape),
 	'updated and fresh installs have the same columns and types');
