@@ -49,6 +49,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
@@ -553,6 +554,20 @@ writer_load_state(void)
 	ws.log_relid = get_relname_relid("log_data", nsp);
 	ws.last_seq = 0;
 	memset(ws.last_hash, 0, AA_HASH_LEN);
+
+	/*
+	 * Wait for whoever holds the log (a repair in maintenance mode that
+	 * locked it to delete records, a restore) before taking the snapshot the
+	 * head is read with: the batch's snapshot was taken before any wait, and
+	 * would show the log as it was before that transaction committed, so a
+	 * shortened log would not be noticed (writer_check_head).
+	 */
+	if (OidIsValid(ws.log_relid))
+	{
+		LockRelationOid(ws.log_relid, AccessShareLock);
+		PopActiveSnapshot();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
 
 	ret = SPI_execute("SELECT l.seq, l.hash FROM access_audit.log_data l ORDER BY l.seq DESC LIMIT 1",
 					  true, 1);

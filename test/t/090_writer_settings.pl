@@ -122,14 +122,31 @@ SELECT count(*) = 0 FROM pg_stat_activity
 	'the writer of shop has stopped');
 
 # The lock keeps the next writer from reading the log before the deletion
-# commits, so it reloads the shortened log.
-$node->safe_psql('shop', qq{
+# commits, so it reloads the shortened log.  The deletion commits only once
+# that writer (started for the maintenance switch's record) waits for the
+# lock: it must then read the log as it is after the commit, not as it was
+# when its transaction began (it read the old end, and no warning came).
+is( $node->safe_psql('shop', qq{
 BEGIN;
 LOCK TABLE access_audit.log_data IN ACCESS EXCLUSIVE MODE;
 SET LOCAL access_audit.maintenance = on;
 DELETE FROM access_audit.log_data WHERE seq > $last - 2;
+DO \$\$
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		EXIT WHEN EXISTS (SELECT FROM pg_locks
+		                   WHERE relation = 'access_audit.log_data'::regclass AND NOT granted);
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	IF NOT EXISTS (SELECT FROM pg_locks
+	                WHERE relation = 'access_audit.log_data'::regclass AND NOT granted) THEN
+		RAISE EXCEPTION 'no writer waits for the log';
+	END IF;
+END
+\$\$;
 COMMIT;
-});
+SELECT 'committed';
+}), 'committed', 'the deletion commits while the next writer waits for the log');
 $node->safe_psql('shop', q{SELECT access_audit.flush('30 s')});
 my $verify = $node->safe_psql('shop',
 	q{SELECT ok, first_bad_seq, detail FROM access_audit.verify()});
