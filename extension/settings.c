@@ -46,6 +46,7 @@ int			aa_siem_level = AA_SIEM_OFF;
 
 /* set whenever an access_audit.* setting is assigned; see guard.c */
 bool		aa_settings_assigned = true;
+uint64		aa_business_timezone_epoch = 0;
 
 char	   *aa_reason = NULL;
 
@@ -265,6 +266,18 @@ assign_string_setting(const char *newval, void *extra)
 }
 
 /*
+ * access_audit.business_timezone also counts its assignments, so that
+ * quota.c knows its cached day windows still hold without comparing the
+ * zone's name at every statement.
+ */
+static void
+assign_business_timezone(const char *newval, void *extra)
+{
+	aa_settings_assigned = true;
+	aa_business_timezone_epoch++;
+}
+
+/*
  * check hook for access_audit.reason: bounded, so records stay small.  No
  * catalog access here.
  */
@@ -369,7 +382,7 @@ aa_settings_define(void)
 							   "Time zone of business hours and of the daily roll-up's days.",
 							   NULL,
 							   &aa_business_timezone, "UTC", PGC_SIGHUP, 0,
-							   check_business_timezone, assign_string_setting, NULL);
+							   check_business_timezone, assign_business_timezone, NULL);
 	DefineCustomStringVariable("access_audit.primary_conninfo",
 							   "Connection string a hot standby uses to ship its audit records to the primary.",
 							   "Empty means the standby's own primary_conninfo.  The database name is always the "
