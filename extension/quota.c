@@ -36,15 +36,24 @@
  *
  * Locking: QuotaShared.lock (one LWLock of tranche "access_audit quota")
  * protects the counter hash table: LW_EXCLUSIVE to add or evict entries,
- * LW_SHARED to find them; a counter's used value is changed with atomic
- * operations under the shared lock, so backends reading under quota never
- * wait for each other.  QuotaShared.generation is atomic; it is
- * bumped at commit of every change to quotas, exemptions or peer groups and
- * tells backends to reload their cache.  Reserved rows are part of a
- * counter's used value until the statement gives back what it did not read
- * (reset callback of the statement's memory context, which only takes the
- * LWLock and never throws); a backend that dies keeps its reservation
- * counted, which errs toward the limit.  Everything else is backend-local.
+ * LW_SHARED to find them.  A backend finds the counters of the quotas
+ * that apply to its actor once (QuotaSet) and pins them (counter.pins,
+ * taken under the lock); eviction, under the exclusive lock, skips pinned
+ * counters, so a pinned counter stays where it is and statements change
+ * its used value with atomic operations alone, without the lock: backends
+ * reading under quota never wait for each other.  QuotaShared.generation
+ * is atomic; it is bumped at commit of every change to quotas, exemptions
+ * or peer groups and tells backends to reload their cache.
+ *
+ * Two backends of one actor near the limit: each reserves with an atomic
+ * add and gives back at once what passed the limit, and charges rows read
+ * beyond its reservation with an atomic add before it sends them, so rows
+ * sent never pass the limit; the limit holds exactly (isolation spec
+ * quota_concurrent).  Reserved rows are part of a counter's used value
+ * until the statement gives back what it did not read (reset callback of
+ * the statement's memory context, atomic operations only, never throws);
+ * a backend that dies keeps its reservation counted, which errs toward the
+ * limit.  Everything else is backend-local.
  *
  * IDENTIFICATION
  *	  extension/quota.c
