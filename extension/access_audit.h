@@ -47,6 +47,7 @@ extern bool aa_maintenance;
 extern int	aa_business_hours_start;
 extern int	aa_business_hours_end;
 extern char *aa_business_timezone;
+extern uint64 aa_business_timezone_epoch;	/* bumped by each assignment */
 extern char *aa_primary_conninfo;
 extern char *aa_server_name;
 extern bool aa_settings_assigned;

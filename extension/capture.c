@@ -436,7 +436,7 @@ routine_detail(void)
 typedef struct InstrCtx
 {
 	PlannedStmt *stmt;
-	List	   *instr;
+	List	   *instr;			/* PlanStates of the counted scans */
 	List	   *instr_leaky;	/* int per instr: filter may leak */
 	struct PlanAuditInfo *pai;	/* remembers the answer per plan node */
 	MemoryContext cxt;			/* for counters of uninstrumented scans */
@@ -1089,7 +1089,7 @@ collect_scan_instr(PlanState *ps, InstrCtx *ctx)
 		}
 		else
 			aa_set_exec_proc_node_compat(ps, aa_counting_instr_exec);
-		ctx->instr = lappend(ctx->instr, ps->instrument);
+		ctx->instr = lappend(ctx->instr, ps);
 		ctx->instr_leaky = lappend_int(ctx->instr_leaky, leaky ? 1 : 0);
 		if (ctx->rowids != NULL)
 			aa_rowids_scan(ctx->rowids, ps, leaky, ctx->cxt);
@@ -2899,13 +2899,13 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 	i = 0;
 	forboth(lc, ictx.instr, lc2, ictx.instr_leaky)
 	{
-		ir->instr[i] = lfirst(lc);
+		ir->instr[i] = ((PlanState *) lfirst(lc))->instrument;
 		ir->instr_leaky[i] = lfirst_int(lc2) != 0;
 		i++;
 	}
 
 	/* quota.c: reason in the record; count rows if a quota applies */
-	ir->quota = aa_quota_start(queryDesc, &ir->rec, ir->instr, ir->n_instr);
+	ir->quota = aa_quota_start(queryDesc, &ir->rec, ictx.instr);
 }
 
 /*

@@ -36,15 +36,24 @@
  *
  * Locking: QuotaShared.lock (one LWLock of tranche "access_audit quota")
  * protects the counter hash table: LW_EXCLUSIVE to add or evict entries,
- * LW_SHARED to find them; a counter's used value is changed with atomic
- * operations under the shared lock, so backends reading under quota never
- * wait for each other.  QuotaShared.generation is atomic; it is
- * bumped at commit of every change to quotas, exemptions or peer groups and
- * tells backends to reload their cache.  Reserved rows are part of a
- * counter's used value until the statement gives back what it did not read
- * (reset callback of the statement's memory context, which only takes the
- * LWLock and never throws); a backend that dies keeps its reservation
- * counted, which errs toward the limit.  Everything else is backend-local.
+ * LW_SHARED to find them.  A backend finds the counters of the quotas
+ * that apply to its actor once (QuotaSet) and pins them (counter.pins,
+ * taken under the lock); eviction, under the exclusive lock, skips pinned
+ * counters, so a pinned counter stays where it is and statements change
+ * its used value with atomic operations alone, without the lock: backends
+ * reading under quota never wait for each other.  QuotaShared.generation
+ * is atomic; it is bumped at commit of every change to quotas, exemptions
+ * or peer groups and tells backends to reload their cache.
+ *
+ * Two backends of one actor near the limit: each reserves with an atomic
+ * add and gives back at once what passed the limit, and charges rows read
+ * beyond its reservation with an atomic add before it sends them, so rows
+ * sent never pass the limit; the limit holds exactly (isolation spec
+ * quota_concurrent).  Reserved rows are part of a counter's used value
+ * until the statement gives back what it did not read (reset callback of
+ * the statement's memory context, atomic operations only, never throws);
+ * a backend that dies keeps its reservation counted, which errs toward the
+ * limit.  Everything else is backend-local.
  *
  * IDENTIFICATION
  *	  extension/quota.c
@@ -82,11 +91,13 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "access_audit.h"
@@ -148,6 +159,7 @@ typedef struct QuotaCounter
 	QuotaCounterKey key;
 	TimestampTz window_end;
 	pg_atomic_uint64 used;		/* rows read, plus rows reserved */
+	pg_atomic_uint32 pins;		/* backends' quota sets pointing at it */
 } QuotaCounter;
 
 typedef struct QuotaShared
@@ -211,14 +223,56 @@ typedef struct QuotaExempt
 	TimestampTz expires;
 } QuotaExempt;
 
-/* a quota applied to one statement */
-typedef struct QuotaApplied
+/*
+ * A quota that applies to the backend's actor now, with its counter (see
+ * QuotaSet).
+ */
+typedef struct QuotaSetEntry
 {
-	QuotaDef	def;
+	QuotaDef	def;			/* subject copied into the set's context */
 	char		subject[AA_QUOTA_SUBJECT_LEN];	/* counter key */
 	TimestampTz window_start;
 	TimestampTz window_end;
-	bool	   *covers;			/* per relation of the statement */
+	QuotaCounter *counter;		/* pinned; NULL for per-statement quotas */
+} QuotaSetEntry;
+
+/*
+ * The quotas that apply to one actor, worked out once and kept while
+ * nothing they depend on changes: the loaded quotas and exemptions (their
+ * generation), the actor, the session user and role memberships (a
+ * syscache callback bumps roles_epoch), the business time zone and the
+ * time (valid_from to valid_until: the end of the earliest window and the
+ * earliest expiry of an exemption of the actor).  Each counter of an hour
+ * or day quota is found (or made) once and pinned: a pinned counter is
+ * never evicted, so statements change it with atomic operations alone,
+ * without the lock or a hash lookup.  refs counts the statements using
+ * the set plus one while it is the current set; the last release unpins
+ * the counters and frees it.
+ */
+typedef struct QuotaSet
+{
+	MemoryContext cxt;
+	int			refs;
+	uint64		generation;
+	uint64		roles_epoch;
+	Oid			session_user;
+	char	   *actor;
+	uint64		zone_epoch;		/* aa_business_timezone_epoch */
+	TimestampTz valid_from;
+	TimestampTz valid_until;
+	char	   *exempt_detail;	/* "exempt from quota N by exemption M; ..." */
+	int			nstmt;			/* per-statement quotas among q */
+	int			n;
+	QuotaSetEntry *q;
+	struct QuotaApplied *applied;	/* a statement's start, per quota */
+} QuotaSet;
+
+/* a quota applied to one statement */
+typedef struct QuotaApplied
+{
+	const QuotaDef *def;		/* &e->def */
+	QuotaSetEntry *e;
+	bool	   *covers;			/* per scan of the statement; NULL: all */
 	int64		stmt_used;		/* rows this statement read against it */
 	int64		stmt_base;		/* read before it in its client statement */
 	int			stmt_acc;		/* its entry in stmt_acc[], or -1 */
@@ -236,8 +290,9 @@ typedef struct QuotaScan
 	PlanState  *node;
 	ExecProcNodeMtd real;
 	Instrumentation *instr;
-	int64		counted;
-	int			relidx;
+	int64		counted;		/* rows it returned */
+	int64		settled;		/* ... of which quota_settle() charged */
+	Oid			relid;
 	struct QuotaStmt *st;
 } QuotaScan;
 
@@ -247,15 +302,14 @@ typedef struct QuotaStmt
 	MemoryContextCallback cb;
 	MemoryContext cxt;
 	AuditRecord *rec;
+	QuotaSet   *set;			/* holds a reference */
 	int			napplied;
 	QuotaApplied *applied;
 	int			nscans;
 	QuotaScan  *scans;
-	int			nrels;
-	Oid		   *rels;
-	int64	   *pending_rel;
-	int64		pending;
+	int64		pending;		/* rows counted since the last settle */
 	int64		budget;
+	bool		parallel;		/* its plan was parallel (aa_quota_run_end) */
 	bool		at_run_end;		/* settling workers' rows after a run */
 	bool		refused;		/* a quota stopped the statement */
 	TimestampTz client_ts;		/* its client statement (see stmt_acc) */
@@ -308,6 +362,14 @@ static uint64 group_generation = 0;
 /* statements being counted, innermost first */
 static QuotaStmt *active = NULL;
 
+/* the quotas of the actor of the last statement (see QuotaSet) */
+static QuotaSet *cur_set = NULL;
+
+/* bumped by changes of roles and role memberships (syscache callback) */
+static uint64 roles_epoch = 0;
+static bool roles_callback_set = false;
+static bool unpin_at_exit_set = false;
+
 static void quota_shmem_request(void);
 static void quota_shmem_startup(void);
 static void quota_xact_callback(XactEvent event, void *arg);
@@ -318,7 +380,13 @@ static void aa_quota_ProcessUtility(PlannedStmt *pstmt,
 									ParamListInfo params,
 									QueryEnvironment *queryEnv,
 									DestReceiver *dest, QueryCompletion *qc);
-static void quota_settle(QuotaStmt *st, bool enforce);
+static void quota_settle(QuotaStmt *st);
+static int32 quota_exempt(const QuotaDef *d, const char *actor,
+						  TimestampTz now);
+static bool quota_subject_matches(QuotaKind kind, const char *subject,
+								  Oid roleid, const char *actor);
+static TimestampTz quota_window(QuotaPer per, TimestampTz now,
+								TimestampTz *end);
 static void quota_restore(void);
 static void quota_shmem_exit(int code, Datum arg);
 
@@ -464,6 +532,7 @@ quota_restore(void)
 		c = hash_search(quota_counters, &entries[i].key, HASH_ENTER, &found);
 		c->window_end = entries[i].window_end;
 		pg_atomic_init_u64(&c->used, entries[i].used);
+		pg_atomic_init_u32(&c->pins, 0);
 		restored++;
 	}
 	pfree(entries);
@@ -936,14 +1005,12 @@ aa_quota_annotate(AuditRecord *rec, MemoryContext cxt)
 static PlanState *last_node = NULL;
 static QuotaScan *last_scan = NULL;
 
-static inline QuotaScan *
-quota_scan_of(PlanState *node)
+static pg_noinline QuotaScan *
+quota_scan_search(PlanState *node)
 {
 	QuotaStmt  *st;
 	int			i;
 
-	if (node == last_node)
-		return last_scan;
 	for (st = active; st != NULL; st = st->next)
 		for (i = 0; i < st->nscans; i++)
 			if (st->scans[i].node == node)
@@ -957,36 +1024,42 @@ quota_scan_of(PlanState *node)
 }
 
 /*
- * ExecProcNodeReal of a counted scan: one increment and one compare per
- * row; quota_settle() only when the statement's budget is used up.
+ * ExecProcNodeReal of a counted scan: per row two increments and one
+ * compare; quota_settle() only when the statement's budget is used up.
  */
 static TupleTableSlot *
 quota_exec(PlanState *node)
 {
-	QuotaScan  *qs = quota_scan_of(node);
-	TupleTableSlot *slot = qs->real(node);
+	QuotaScan  *qs = last_scan;
+	TupleTableSlot *slot;
 
-	if (!TupIsNull(slot))
+	if (unlikely(node != last_node))
+		qs = quota_scan_search(node);
+	slot = qs->real(node);
+
+	if (likely(!TupIsNull(slot)))
 	{
 		QuotaStmt  *st = qs->st;
 
 		qs->counted++;
-		st->pending_rel[qs->relidx]++;
-		if (++st->pending > st->budget)
-			quota_settle(st, true);
+		if (unlikely(++st->pending > st->budget))
+			quota_settle(st);
 	}
 	return slot;
 }
 
 /*
- * Find or make the counter of an applied quota and return it with the
- * lock held (shared if it existed, else exclusive); the caller changes
- * used atomically and releases the lock.  When the table is full,
- * counters of past windows go first; if it is still full the read is
- * refused (never left uncounted).
+ * Find or make the counter of a quota of the backend's set and pin it
+ * (see QuotaSet): a pinned counter is never evicted, so the set may keep
+ * the pointer and change used with atomic operations alone.  Pins are
+ * taken under the lock (shared or exclusive) and eviction, under the
+ * exclusive lock, removes only unpinned counters of ended windows; so no
+ * pin can appear on a counter while it is evicted.  When the table is
+ * full and nothing can be evicted, the read is refused (never left
+ * uncounted).
  */
 static QuotaCounter *
-quota_counter(QuotaApplied *a)
+quota_counter_pin(QuotaSetEntry *e)
 {
 	QuotaCounterKey key;
 	QuotaCounter *c;
@@ -994,20 +1067,23 @@ quota_counter(QuotaApplied *a)
 
 	memset(&key, 0, sizeof(key));
 	key.dbid = MyDatabaseId;
-	key.quota_id = a->def.id;
-	key.window_start = a->window_start;
-	strlcpy(key.subject, a->subject, sizeof(key.subject));
+	key.quota_id = e->def.id;
+	key.window_start = e->window_start;
+	strlcpy(key.subject, e->subject, sizeof(key.subject));
 	LWLockAcquire(quota_shared->lock, LW_SHARED);
 	c = hash_search(quota_counters, &key, HASH_FIND, NULL);
 	if (c != NULL)
+	{
+		pg_atomic_fetch_add_u32(&c->pins, 1);
+		LWLockRelease(quota_shared->lock);
 		return c;
+	}
 	LWLockRelease(quota_shared->lock);
 
 	LWLockAcquire(quota_shared->lock, LW_EXCLUSIVE);
 	c = hash_search(quota_counters, &key, HASH_FIND, NULL);
-	if (c != NULL)
-		return c;
-	if (hash_get_num_entries(quota_counters) >= AA_QUOTA_MAX_COUNTERS)
+	if (c == NULL &&
+		hash_get_num_entries(quota_counters) >= AA_QUOTA_MAX_COUNTERS)
 	{
 		HASH_SEQ_STATUS seq;
 		QuotaCounter *old;
@@ -1016,7 +1092,7 @@ quota_counter(QuotaApplied *a)
 		hash_seq_init(&seq, quota_counters);
 		while ((old = hash_seq_search(&seq)) != NULL)
 		{
-			if (old->window_end <= now)
+			if (old->window_end <= now && pg_atomic_read_u32(&old->pins) == 0)
 				hash_search(quota_counters, &old->key, HASH_REMOVE, NULL);
 		}
 		if (hash_get_num_entries(quota_counters) >= AA_QUOTA_MAX_COUNTERS)
@@ -1025,18 +1101,185 @@ quota_counter(QuotaApplied *a)
 			ereport(ERROR,
 					errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					errmsg("too many access_audit quota counters in use"),
-					errdetail("Every one of the %d counters belongs to a current window.",
+					errdetail("Every one of the %d counters belongs to a current window or to a session that has not read since its window ended.",
 							  AA_QUOTA_MAX_COUNTERS),
 					errhint("Use fewer per-actor quotas, or shared quotas of groups or roles."));
 		}
 	}
-	c = hash_search(quota_counters, &key, HASH_ENTER, &found);
-	if (!found)
+	if (c == NULL)
 	{
-		c->window_end = a->window_end;
-		pg_atomic_init_u64(&c->used, 0);
+		c = hash_search(quota_counters, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			c->window_end = e->window_end;
+			pg_atomic_init_u64(&c->used, 0);
+			pg_atomic_init_u32(&c->pins, 0);
+		}
 	}
+	pg_atomic_fetch_add_u32(&c->pins, 1);
+	LWLockRelease(quota_shared->lock);
 	return c;
+}
+
+/*
+ * Drop a set's reference; the last one unpins its counters and frees it.
+ * Never throws (it runs in the statement's reset callback and at exit).
+ */
+static void
+quota_set_release(QuotaSet *set)
+{
+	int			i;
+
+	if (--set->refs > 0)
+		return;
+	for (i = 0; i < set->n; i++)
+		if (set->q[i].counter != NULL)
+			pg_atomic_fetch_sub_u32(&set->q[i].counter->pins, 1);
+	MemoryContextDelete(set->cxt);
+}
+
+/*
+ * on_shmem_exit: the backend's current set lets go of its counters.  This
+ * runs after the transaction's abort (a before_shmem_exit callback), so
+ * statements that were running have already released theirs.
+ */
+static void
+quota_unpin_at_exit(int code, Datum arg)
+{
+	QuotaSet   *set = cur_set;
+
+	cur_set = NULL;
+	if (set != NULL)
+		quota_set_release(set);
+}
+
+/* syscache callback: roles or role memberships changed */
+static void
+quota_roles_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	roles_epoch++;
+}
+
+/*
+ * Does the backend's current set still hold for actor at now?  Checked at
+ * every statement under quotas, so it compares numbers and one name.
+ */
+static inline bool
+quota_set_holds(QuotaSet *set, const char *actor, TimestampTz now)
+{
+	return set != NULL && set->generation == loaded_generation &&
+		set->roles_epoch == roles_epoch &&
+		set->zone_epoch == aa_business_timezone_epoch &&
+		set->session_user == GetSessionUserId() &&
+		now >= set->valid_from && now < set->valid_until &&
+		strcmp(set->actor, actor) == 0;
+}
+
+/*
+ * Work out the set of quotas that apply to actor at now (the statement's
+ * start) and make it the backend's current set (see QuotaSet): subject
+ * matching (peer group, role membership), exemptions, windows, and each
+ * hour or day counter found and pinned.  The caller has loaded the quotas
+ * (quota_load).
+ */
+static QuotaSet *
+quota_set_make(const char *actor, TimestampTz now)
+{
+	QuotaSet   *set = cur_set;
+	MemoryContext cxt;
+	StringInfoData ex;
+	int			i;
+
+	if (!roles_callback_set)
+	{
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, quota_roles_changed, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, quota_roles_changed, (Datum) 0);
+		roles_callback_set = true;
+	}
+	if (!unpin_at_exit_set)
+	{
+		on_shmem_exit(quota_unpin_at_exit, (Datum) 0);
+		unpin_at_exit_set = true;
+	}
+
+	/* let go of the old set first: its counters may be of ended windows */
+	cur_set = NULL;
+	if (set != NULL)
+		quota_set_release(set);
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "access_audit quota set",
+								ALLOCSET_SMALL_SIZES);
+	set = MemoryContextAllocZero(cxt, sizeof(QuotaSet));
+	set->cxt = cxt;
+	set->refs = 1;
+	set->q = MemoryContextAllocZero(cxt, sizeof(QuotaSetEntry) * Max(ndefs, 1));
+	set->valid_from = now;
+	set->valid_until = DT_NOEND;
+	PG_TRY();
+	{
+		initStringInfo(&ex);
+		for (i = 0; i < ndefs; i++)
+		{
+			QuotaDef   *d = &defs[i];
+			QuotaSetEntry *e;
+			int32		exid;
+
+			if (!quota_subject_matches(d->kind, d->subject, d->roleid, actor))
+				continue;
+			if ((exid = quota_exempt(d, actor, now)) != 0)
+			{
+				/* break glass: records say under which exemption */
+				appendStringInfo(&ex, "%sexempt from quota %d by exemption %d",
+								 ex.len > 0 ? "; " : "", d->id, exid);
+				continue;
+			}
+			e = &set->q[set->n++];
+			e->def = *d;
+			e->def.subject = MemoryContextStrdup(cxt, d->subject);
+			strlcpy(e->subject, d->shared ? "" : actor, sizeof(e->subject));
+			if (d->per == AA_QUOTA_STATEMENT)
+				set->nstmt++;
+			else
+			{
+				e->window_start = quota_window(d->per, now, &e->window_end);
+				set->valid_until = Min(set->valid_until, e->window_end);
+				e->counter = quota_counter_pin(e);
+			}
+		}
+		/* an exemption of the actor that expires changes the set */
+		for (i = 0; i < nexempts; i++)
+			if (exempts[i].expires > now &&
+				quota_subject_matches(exempts[i].kind, exempts[i].subject,
+									  exempts[i].roleid, actor))
+				set->valid_until = Min(set->valid_until, exempts[i].expires);
+		/* what a statement's QuotaApplied array starts as */
+		set->applied = MemoryContextAllocZero(cxt, sizeof(QuotaApplied) *
+											  Max(set->n, 1));
+		for (i = 0; i < set->n; i++)
+		{
+			set->applied[i].e = &set->q[i];
+			set->applied[i].def = &set->q[i].def;
+			set->applied[i].covers = NULL;	/* NULL: covers every scan */
+			set->applied[i].stmt_acc = -1;
+		}
+		if (ex.len > 0)
+			set->exempt_detail = MemoryContextStrdup(cxt, ex.data);
+		pfree(ex.data);
+		set->actor = MemoryContextStrdup(cxt, actor);
+		set->zone_epoch = aa_business_timezone_epoch;
+		set->session_user = GetSessionUserId();
+		set->generation = loaded_generation;
+		set->roles_epoch = roles_epoch;
+	}
+	PG_CATCH();
+	{
+		/* unpin what was pinned, and free the half-made set */
+		quota_set_release(set);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cur_set = set;
+	return set;
 }
 
 /*
@@ -1059,12 +1302,12 @@ static char *
 quota_describe(QuotaApplied *a)
 {
 	return psprintf("quota %d (%s " INT64_FORMAT " tagged rows per %s%s%s, %s %s \"%s\")",
-					a->def.id, action_name(a->def.action), a->def.max_rows,
-					per_name(a->def.per),
-					OidIsValid(a->def.relid) ? " of " : "",
-					OidIsValid(a->def.relid) ? get_rel_name(a->def.relid) : "",
-					a->def.shared ? "shared by" : "for",
-					kind_name(a->def.kind), a->def.subject);
+					a->def->id, action_name(a->def->action), a->def->max_rows,
+					per_name(a->def->per),
+					OidIsValid(a->def->relid) ? " of " : "",
+					OidIsValid(a->def->relid) ? get_rel_name(a->def->relid) : "",
+					a->def->shared ? "shared by" : "for",
+					kind_name(a->def->kind), a->def->subject);
 }
 
 /*
@@ -1150,10 +1393,10 @@ quota_hit_detail(QuotaStmt *st, QuotaApplied *a, int64 used,
 				 const char *message, const char *rel, const char *reason)
 {
 	StringInfoData d;
-	TimestampTz ws = a->window_start;
-	TimestampTz we = a->window_end;
+	TimestampTz ws = a->e->window_start;
+	TimestampTz we = a->e->window_end;
 
-	if (a->def.per == AA_QUOTA_STATEMENT)
+	if (a->def->per == AA_QUOTA_STATEMENT)
 		ws = quota_window(AA_QUOTA_DAY, st->rec->ts, &we);
 	initStringInfo(&d);
 	appendStringInfoString(&d, "{\"message\": ");
@@ -1161,11 +1404,11 @@ quota_hit_detail(QuotaStmt *st, QuotaApplied *a, int64 used,
 	appendStringInfo(&d, ", \"quota_id\": %d, \"action\": \"%s\", \"per\": \"%s\", "
 					 "\"max_rows\": " INT64_FORMAT ", \"rows_read\": " INT64_FORMAT
 					 ", \"subject_kind\": \"%s\", \"subject\": ",
-					 a->def.id, action_name(a->def.action), per_name(a->def.per),
-					 a->def.max_rows, used, kind_name(a->def.kind));
-	quota_json_bounded(&d, a->def.subject, QUOTA_HIT_SUBJECT_MAX);
+					 a->def->id, action_name(a->def->action), per_name(a->def->per),
+					 a->def->max_rows, used, kind_name(a->def->kind));
+	quota_json_bounded(&d, a->def->subject, QUOTA_HIT_SUBJECT_MAX);
 	appendStringInfo(&d, ", \"shared\": %s, \"relation\": ",
-					 a->def.shared ? "true" : "false");
+					 a->def->shared ? "true" : "false");
 	if (rel)
 		quota_json_bounded(&d, rel, QUOTA_HIT_RELATION_MAX);
 	else
@@ -1195,23 +1438,23 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 	char	   *message;
 	const char *rel = NULL;
 
-	if (OidIsValid(a->def.relid))
+	if (OidIsValid(a->def->relid))
 	{
-		AuditRelTags *t = aa_tags_lookup(a->def.relid);
+		AuditRelTags *t = aa_tags_lookup(a->def->relid);
 
 		rel = t ? t->qualname : NULL;
 	}
 	a->done = true;
 
-	if (a->def.action == AA_QUOTA_WARN ||
-		(a->def.action == AA_QUOTA_REASON && justified))
+	if (a->def->action == AA_QUOTA_WARN ||
+		(a->def->action == AA_QUOTA_REASON && justified))
 	{
 		a->warned = true;
 		message = psprintf("actor \"%s\" read " INT64_FORMAT " tagged rows against %s%s%s",
 						   actor, used, what,
 						   justified ? "; reason: " : "",
 						   justified ? aa_reason : "");
-		aa_capture_event(a->def.action == AA_QUOTA_WARN ? "QUOTA WARN" : "QUOTA REASON",
+		aa_capture_event(a->def->action == AA_QUOTA_WARN ? "QUOTA WARN" : "QUOTA REASON",
 						 rel, NULL, NULL,
 						 quota_hit_detail(st, a, used, message, rel,
 										  justified ? aa_reason : NULL));
@@ -1220,7 +1463,7 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 													   st->rec->detail ? st->rec->detail : "",
 													   st->rec->detail ? "; " : "",
 													   what));
-		if (a->def.action == AA_QUOTA_WARN)
+		if (a->def->action == AA_QUOTA_WARN)
 			ereport(WARNING,
 					errcode(ERRCODE_WARNING),
 					errmsg("tagged rows read exceed %s", what),
@@ -1231,7 +1474,7 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 
 	message = psprintf("actor \"%s\" stopped at tagged row " INT64_FORMAT " of %s",
 					   actor, used, what);
-	aa_capture_event(a->def.action == AA_QUOTA_BLOCK ? "QUOTA BLOCK" : "QUOTA NO REASON",
+	aa_capture_event(a->def->action == AA_QUOTA_BLOCK ? "QUOTA BLOCK" : "QUOTA NO REASON",
 					 rel, NULL, NULL,
 					 quota_hit_detail(st, a, used, message, rel, NULL));
 	st->rec->detail = MemoryContextStrdup(st->cxt,
@@ -1240,7 +1483,7 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 												   st->rec->detail ? "; " : "",
 												   what));
 	st->refused = true;
-	if (a->def.action == AA_QUOTA_BLOCK)
+	if (a->def->action == AA_QUOTA_BLOCK)
 		ereport(ERROR,
 				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				errmsg("tagged rows read exceed %s", what),
@@ -1259,109 +1502,71 @@ quota_hit(QuotaStmt *st, QuotaApplied *a, int64 used)
 }
 
 /*
- * Charge the rows counted since the last settle to every applied quota.
- * With enforce, check the limits and reserve more rows; without (end of
- * statement), only account.  Every quota is charged before any is acted
- * on, so a statement stopped by one quota still counts against the
- * others.  Then set the budget (rows the statement may read before the
- * next settle) and act on the quotas crossed: warnings and justified reads
- * first, then the first that stops the statement (which throws).
+ * Rows the statement's scans returned since the last settle that count
+ * against a (covers NULL: every scan of the statement).
+ */
+static inline int64
+quota_consumed(QuotaStmt *st, QuotaApplied *a)
+{
+	int64		n = 0;
+	int			k;
+
+	for (k = 0; k < st->nscans; k++)
+		if (a->covers == NULL || a->covers[k])
+			n += st->scans[k].counted - st->scans[k].settled;
+	return n;
+}
+
+/*
+ * Reserve rows of a counter for a statement: a 64th of what is left, at
+ * least one and at most AA_QUOTA_CHUNK; none if the counter is at or past
+ * max_rows.  The counter is pinned (quota_counter_pin), so atomic
+ * operations alone change it.  Every backend charges and reserves with
+ * atomic adds, and a reservation that races past the limit gives the
+ * excess back at once: rows read plus rows reserved pass the limit only
+ * by rows that are charged as read and refused (the crossing row), so the
+ * limit holds exactly across backends.  used is the counter's value as
+ * last seen.
+ */
+static int64
+quota_reserve(QuotaCounter *c, int64 used, int64 max_rows)
+{
+	int64		left;
+	int64		r;
+	int64		after;
+
+	if (used >= max_rows)
+		return 0;
+	left = max_rows - used;
+	r = Min(left, Max(1, Min(AA_QUOTA_CHUNK, left / 64)));
+	after = (int64) pg_atomic_add_fetch_u64(&c->used, (uint64) r);
+	if (after > max_rows)
+	{
+		int64		excess = Min(r, after - max_rows);
+
+		quota_counter_sub(c, (uint64) excess);
+		r -= excess;
+	}
+	pg_atomic_fetch_add_u64(&quota_shared->changes, 1);
+	return r;
+}
+
+/*
+ * Act on the quotas a settle found crossed (hit_at): warnings and
+ * justified reads first, then the first that stops the statement (which
+ * throws).
  */
 static void
-quota_settle(QuotaStmt *st, bool enforce)
+quota_act(QuotaStmt *st)
 {
 	int			i;
-	int			r;
-	int64		budget = PG_INT64_MAX;
-	bool		any_hit = false;
-
-	for (i = 0; i < st->napplied; i++)
-	{
-		QuotaApplied *a = &st->applied[i];
-		int64		consumed = 0;
-
-		for (r = 0; r < st->nrels; r++)
-			if (a->covers[r])
-				consumed += st->pending_rel[r];
-		a->stmt_used += consumed;
-		if (a->def.per == AA_QUOTA_STATEMENT)
-		{
-			if (enforce && !a->done && a->stmt_used > a->def.max_rows)
-				a->hit_at = a->stmt_used;
-			continue;
-		}
-		if (consumed <= a->reserved)
-		{
-			a->reserved -= consumed;
-			consumed = 0;
-		}
-		else
-		{
-			consumed -= a->reserved;
-			a->reserved = 0;
-		}
-		if (a->done || !enforce)
-		{
-			a->unreported += consumed;
-			continue;
-		}
-		if (consumed > 0 || a->reserved == 0)
-		{
-			QuotaCounter *c = quota_counter(a);
-			int64		used;
-
-			/*
-			 * Charge, then reserve what is left up to a chunk.  Counters are
-			 * changed atomically under the shared lock; a reservation that
-			 * races past the limit gives the excess back at once.
-			 */
-			used = (int64) pg_atomic_add_fetch_u64(&c->used, (uint64) consumed);
-			if (used <= a->def.max_rows)
-			{
-				int64		left = a->def.max_rows - used;
-				int64		r = Min(left, Max(1, Min(AA_QUOTA_CHUNK, left / 64)));
-				int64		after = r > 0 ?
-				(int64) pg_atomic_add_fetch_u64(&c->used, (uint64) r) : used;
-
-				if (after > a->def.max_rows)
-				{
-					int64		excess = Min(r, after - a->def.max_rows);
-
-					quota_counter_sub(c, (uint64) excess);
-					r -= excess;
-				}
-				a->reserved = r;
-			}
-			else if (consumed > 0)
-				a->hit_at = used;
-			pg_atomic_fetch_add_u64(&quota_shared->changes, 1);
-			LWLockRelease(quota_shared->lock);
-		}
-	}
-	st->pending = 0;
-	memset(st->pending_rel, 0, sizeof(int64) * st->nrels);
 
 	for (i = 0; i < st->napplied; i++)
 	{
 		QuotaApplied *a = &st->applied[i];
 
-		if (a->hit_at > 0)
-			any_hit = true;
-		else if (!a->done)
-			budget = Min(budget, a->def.per == AA_QUOTA_STATEMENT ?
-						 a->def.max_rows - a->stmt_used : a->reserved);
-	}
-	st->budget = budget;
-	if (!any_hit)
-		return;
-
-	/* warnings and justified reads, then the first refusal */
-	for (i = 0; i < st->napplied; i++)
-	{
-		QuotaApplied *a = &st->applied[i];
-
-		if (a->hit_at > 0 && (a->def.action == AA_QUOTA_WARN ||
-							  (a->def.action == AA_QUOTA_REASON &&
+		if (a->hit_at > 0 && (a->def->action == AA_QUOTA_WARN ||
+							  (a->def->action == AA_QUOTA_REASON &&
 							   aa_reason != NULL && aa_reason[0] != '\0')))
 		{
 			int64		at = a->hit_at;
@@ -1385,80 +1590,150 @@ quota_settle(QuotaStmt *st, bool enforce)
 }
 
 /*
- * A statement starts under per-statement quotas: start its count of each
- * at what its client statement has read against that quota so far (the
- * executors that ended, see stmt_acc, and those still running, such as
- * the query that calls this one's function).
+ * The statement's budget is used up (or a parallel run ended): charge the
+ * rows counted since the last settle to every applied quota, check the
+ * limits and reserve more rows.  Every quota is charged before any is
+ * acted on, so a statement stopped by one quota still counts against the
+ * others.  Then set the budget (rows the statement may read before the
+ * next settle) and act on the quotas crossed.
  */
 static void
-quota_stmt_join(QuotaStmt *st)
+quota_settle(QuotaStmt *st)
 {
-	TimestampTz ts = GetCurrentStatementStartTimestamp();
-	LocalTransactionId lxid = AA_MY_LXID;
 	int			i;
+	int			k;
+	int64		budget = PG_INT64_MAX;
+	bool		any_hit = false;
 
-	if (ts != stmt_acc_ts || lxid != stmt_acc_lxid)
-	{
-		stmt_acc_ts = ts;
-		stmt_acc_lxid = lxid;
-		stmt_acc_n = 0;
-	}
-	st->client_ts = ts;
-	st->client_lxid = lxid;
 	for (i = 0; i < st->napplied; i++)
 	{
 		QuotaApplied *a = &st->applied[i];
-		QuotaStmt  *o;
-		int			k;
-		int64		base;
+		int64		consumed = quota_consumed(st, a);
 
-		a->stmt_acc = -1;
-		if (a->def.per != AA_QUOTA_STATEMENT)
+		a->stmt_used += consumed;
+		if (a->def->per == AA_QUOTA_STATEMENT)
+		{
+			if (!a->done && a->stmt_used > a->def->max_rows)
+				a->hit_at = a->stmt_used;
 			continue;
-		for (k = 0; k < stmt_acc_n; k++)
-			if (stmt_acc[k].quota_id == a->def.id)
-				break;
-		if (k == stmt_acc_n)
-		{
-			if (stmt_acc_n == AA_QUOTA_MAX_DEFS)
-				continue;
-			stmt_acc[k].quota_id = a->def.id;
-			stmt_acc[k].done = false;
-			stmt_acc[k].used = 0;
-			stmt_acc_n++;
 		}
-		a->stmt_acc = k;
-		a->done = a->warned = stmt_acc[k].done;
-		base = stmt_acc[k].used;
-		for (o = active; o != NULL; o = o->next)
+		if (consumed <= a->reserved)
 		{
-			int			j;
-			int			r;
+			a->reserved -= consumed;
+			consumed = 0;
+		}
+		else
+		{
+			consumed -= a->reserved;
+			a->reserved = 0;
+		}
+		if (a->done)
+		{
+			a->unreported += consumed;
+			continue;
+		}
+		if (consumed > 0 || a->reserved == 0)
+		{
+			QuotaCounter *c = a->e->counter;
+			int64		used;
 
-			if (o->client_ts != ts || o->client_lxid != lxid)
-				continue;
-			for (j = 0; j < o->napplied; j++)
+			/* charge, then reserve what is left up to a chunk */
+			if (consumed > 0)
 			{
-				QuotaApplied *b = &o->applied[j];
-
-				if (b->def.id != a->def.id)
-					continue;
-				base += b->stmt_used - b->stmt_base;
-				for (r = 0; r < o->nrels; r++)
-					if (b->covers[r])
-						base += o->pending_rel[r];
-				a->done = a->done || b->warned;
+				used = (int64) pg_atomic_add_fetch_u64(&c->used, (uint64) consumed);
+				pg_atomic_fetch_add_u64(&quota_shared->changes, 1);
 			}
+			else
+				used = (int64) pg_atomic_read_u64(&c->used);
+			if (used <= a->def->max_rows)
+				a->reserved = quota_reserve(c, used, a->def->max_rows);
+			else if (consumed > 0)
+				a->hit_at = used;
 		}
-		a->stmt_base = a->stmt_used = base;
 	}
+	st->pending = 0;
+	for (k = 0; k < st->nscans; k++)
+		st->scans[k].settled = st->scans[k].counted;
+
+	for (i = 0; i < st->napplied; i++)
+	{
+		QuotaApplied *a = &st->applied[i];
+
+		if (a->hit_at > 0)
+			any_hit = true;
+		else if (!a->done)
+			budget = Min(budget, a->def->per == AA_QUOTA_STATEMENT ?
+						 a->def->max_rows - a->stmt_used : a->reserved);
+	}
+	st->budget = budget;
+	if (any_hit)
+		quota_act(st);
 }
 
 /*
+ * A statement starts under per-statement quota a: start its count at what
+ * its client statement (ts, lxid; see stmt_acc) has read against that
+ * quota so far: the executors that ended, and those still running, such
+ * as the query that calls this one's function.
+ */
+static void
+quota_stmt_join(QuotaApplied *a, TimestampTz ts, LocalTransactionId lxid)
+{
+	QuotaStmt  *o;
+	int			k;
+	int64		base;
+
+	for (k = 0; k < stmt_acc_n; k++)
+		if (stmt_acc[k].quota_id == a->def->id)
+			break;
+	if (k == stmt_acc_n)
+	{
+		if (stmt_acc_n == AA_QUOTA_MAX_DEFS)
+			return;
+		stmt_acc[k].quota_id = a->def->id;
+		stmt_acc[k].done = false;
+		stmt_acc[k].used = 0;
+		stmt_acc_n++;
+	}
+	a->stmt_acc = k;
+	a->done = a->warned = stmt_acc[k].done;
+	base = stmt_acc[k].used;
+	for (o = active; o != NULL; o = o->next)
+	{
+		int			j;
+
+		if (o->client_ts != ts || o->client_lxid != lxid)
+			continue;
+		for (j = 0; j < o->napplied; j++)
+		{
+			QuotaApplied *b = &o->applied[j];
+
+			if (b->def->id != a->def->id)
+				continue;
+			base += b->stmt_used - b->stmt_base + quota_consumed(o, b);
+			a->done = a->done || b->warned;
+		}
+	}
+	a->stmt_base = a->stmt_used = base;
+}
+
+/*
+ * A spare chunk for the QuotaStmt of the outermost counted statement, kept
+ * from one statement to the next (TopMemoryContext), so that a statement
+ * under a quota allocates nothing; nested ones allocate theirs in their
+ * executor's memory.  quota_stmt_end() hands it back.
+ */
+static char *spare_chunk = NULL;
+static Size spare_size = 0;
+static bool spare_busy = false;
+
+/*
  * Reset callback of the statement's memory context (normal end, error,
- * abort, FATAL): account the rows not yet charged, give back unused
- * reservations and unwrap nothing (the plan goes away with the context).
- * Takes only the LWLock; never throws.
+ * abort, FATAL): charge the rows counted since the last settle, give back
+ * unused reservations, add a per-statement quota's rows to its client
+ * statement, and unwrap nothing (the plan goes away with the context).
+ * The counters are pinned by the statement's set, so this takes no lock;
+ * it never throws.
  */
 static void
 quota_stmt_end(void *arg)
@@ -1467,12 +1742,17 @@ quota_stmt_end(void *arg)
 	QuotaStmt **p;
 	int			i;
 
-	for (p = &active; *p != NULL; p = &(*p)->next)
+	if (active == st)
+		active = st->next;
+	else
 	{
-		if (*p == st)
+		for (p = &active; *p != NULL; p = &(*p)->next)
 		{
-			*p = st->next;
-			break;
+			if (*p == st)
+			{
+				*p = st->next;
+				break;
+			}
 		}
 	}
 	if (last_scan != NULL && last_scan->st == st)
@@ -1480,49 +1760,38 @@ quota_stmt_end(void *arg)
 		last_node = NULL;
 		last_scan = NULL;
 	}
-	quota_settle(st, false);
-	if (st->client_ts == stmt_acc_ts && st->client_lxid == stmt_acc_lxid)
-	{
-		for (i = 0; i < st->napplied; i++)
-		{
-			QuotaApplied *a = &st->applied[i];
-
-			if (a->def.per != AA_QUOTA_STATEMENT || a->stmt_acc < 0)
-				continue;
-			stmt_acc[a->stmt_acc].used += a->stmt_used - a->stmt_base;
-			if (a->warned)
-				stmt_acc[a->stmt_acc].done = true;
-		}
-	}
-	LWLockAcquire(quota_shared->lock, LW_SHARED);
 	for (i = 0; i < st->napplied; i++)
 	{
 		QuotaApplied *a = &st->applied[i];
-		QuotaCounterKey key;
-		QuotaCounter *c;
+		int64		consumed = quota_consumed(st, a);
+		int64		net;
 
-		if (a->def.per == AA_QUOTA_STATEMENT ||
-			(a->unreported == 0 && a->reserved == 0))
-			continue;
-		memset(&key, 0, sizeof(key));
-		key.dbid = MyDatabaseId;
-		key.quota_id = a->def.id;
-		key.window_start = a->window_start;
-		strlcpy(key.subject, a->subject, sizeof(key.subject));
-		/* made at the statement's start; gone only if its window ended */
-		c = hash_search(quota_counters, &key, HASH_FIND, NULL);
-		if (c != NULL)
+		if (a->def->per == AA_QUOTA_STATEMENT)
 		{
-			if (a->unreported > a->reserved)
-				pg_atomic_fetch_add_u64(&c->used,
-										(uint64) (a->unreported - a->reserved));
-			else if (a->reserved > a->unreported)
-				quota_counter_sub(c, (uint64) (a->reserved - a->unreported));
-			pg_atomic_fetch_add_u64(&quota_shared->changes, 1);
+			a->stmt_used += consumed;
+			if (a->stmt_acc >= 0 && st->client_ts == stmt_acc_ts &&
+				st->client_lxid == stmt_acc_lxid)
+			{
+				stmt_acc[a->stmt_acc].used += a->stmt_used - a->stmt_base;
+				if (a->warned)
+					stmt_acc[a->stmt_acc].done = true;
+			}
+			continue;
 		}
+		/* rows read and not charged, less rows reserved and not read */
+		net = a->unreported + consumed - a->reserved;
+		if (net > 0)
+			pg_atomic_fetch_add_u64(&a->e->counter->used, (uint64) net);
+		else if (net < 0)
+			quota_counter_sub(a->e->counter, (uint64) -net);
+		if (net != 0)
+			pg_atomic_fetch_add_u64(&quota_shared->changes, 1);
 		a->unreported = a->reserved = 0;
 	}
-	LWLockRelease(quota_shared->lock);
+	quota_set_release(st->set);
+	st->set = NULL;
+	if ((char *) st == spare_chunk)
+		spare_busy = false;
 }
 
 /*
@@ -1544,34 +1813,6 @@ quota_exempt(const QuotaDef *d, const char *actor, TimestampTz now)
 	return 0;
 }
 
-/* PlanState walker: the scans whose instrumentation capture counts */
-typedef struct QuotaScanCtx
-{
-	Instrumentation **instr;
-	int			ninstr;
-	List	   *nodes;
-} QuotaScanCtx;
-
-static bool
-quota_find_scans(PlanState *ps, void *arg)
-{
-	QuotaScanCtx *ctx = (QuotaScanCtx *) arg;
-	int			i;
-
-	if (ps == NULL)
-		return false;
-	if (ps->instrument != NULL)
-	{
-		for (i = 0; i < ctx->ninstr; i++)
-			if (ctx->instr[i] == ps->instrument)
-			{
-				ctx->nodes = lappend(ctx->nodes, ps);
-				break;
-			}
-	}
-	return planstate_tree_walker(ps, quota_find_scans, arg);
-}
-
 /*
  * Does a quota on relid cover rows of rel (itself, or a partition of it)?
  */
@@ -1588,27 +1829,40 @@ quota_covers(Oid quota_rel, Oid rel)
 /*
  * ExecutorStart of an audited statement (capture.c, after standard start):
  * note the session's reason in the record, and if quotas apply to the
- * reading actor, wrap the scans of tagged relations (instr: their
- * instrumentation, as capture collected it) to count their rows.  Returns
- * a handle for aa_quota_run_end(), or NULL when no quota applies.
+ * reading actor, wrap the scans of tagged relations (scans: their
+ * PlanStates, as capture collected them, each with the Instrumentation
+ * capture counts in) to count their rows.  Returns a handle for
+ * aa_quota_run_end(), or NULL when no quota applies.
+ *
+ * Cost under a quota: the quotas of the actor come from the backend's
+ * QuotaSet (checked, not worked out, per statement), the statement's
+ * state is one allocation, and the hour and day counters are pinned, so
+ * reserving rows here and giving back the rest at the end are a few
+ * atomic operations without lock or hash lookup.
  */
 void	   *
-aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
-			   Instrumentation **instr, int ninstr)
+aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 {
 	MemoryContext cxt;
-	QuotaScanCtx sctx;
+	QuotaSet   *set;
 	QuotaStmt  *st;
-	TimestampTz now;
+	char	   *mem;
+	Size		size;
 	const char *actor = rec->actor;
 	ListCell   *lc;
 	int			i;
-	int			napplied = 0;
-	int			r;
+	int			k;
+	int			nscans = list_length(scans);
+	List	   *rtable = queryDesc->plannedstmt->rtable;
+	bool		parallel;
+	TimestampTz now;
+	int64		budget = PG_INT64_MAX;
+	bool		any_hit = false;
 
 	cxt = queryDesc->estate->es_query_cxt;
-	aa_quota_annotate(rec, cxt);
-	if (quota_shared == NULL || loading || ninstr == 0 || actor == NULL ||
+	if (aa_reason != NULL && aa_reason[0] != '\0')
+		aa_quota_annotate(rec, cxt);
+	if (quota_shared == NULL || loading || nscans == 0 || actor == NULL ||
 		IsParallelWorker() || quota_own_process())
 		return NULL;
 	quota_load();
@@ -1616,42 +1870,16 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 		return NULL;
 
 	now = GetCurrentStatementStartTimestamp();
-	st = MemoryContextAllocZero(cxt, sizeof(QuotaStmt));
-	st->applied = MemoryContextAllocZero(cxt, sizeof(QuotaApplied) * ndefs);
-	for (i = 0; i < ndefs; i++)
-	{
-		QuotaDef   *d = &defs[i];
-		QuotaApplied *a;
-		int32		ex;
-
-		if (!quota_subject_matches(d->kind, d->subject, d->roleid, actor))
-			continue;
-		if ((ex = quota_exempt(d, actor, now)) != 0)
-		{
-			/* break glass: the record says under which exemption */
-			rec->detail = MemoryContextStrdup(cxt,
-											  psprintf("%s%sexempt from quota %d by exemption %d",
-													   rec->detail ? rec->detail : "",
-													   rec->detail ? "; " : "",
-													   d->id, ex));
-			continue;
-		}
-		a = &st->applied[napplied++];
-		a->def = *d;
-		a->def.subject = MemoryContextStrdup(cxt, d->subject);
-		strlcpy(a->subject, d->shared ? "" : actor, sizeof(a->subject));
-		if (d->per != AA_QUOTA_STATEMENT)
-			a->window_start = quota_window(d->per, now, &a->window_end);
-	}
-	if (napplied == 0)
-		return NULL;
-	st->napplied = napplied;
-
-	memset(&sctx, 0, sizeof(sctx));
-	sctx.instr = instr;
-	sctx.ninstr = ninstr;
-	(void) quota_find_scans(queryDesc->planstate, &sctx);
-	if (sctx.nodes == NIL)
+	set = cur_set;
+	if (unlikely(!quota_set_holds(set, actor, now)))
+		set = quota_set_make(actor, now);
+	if (set->exempt_detail != NULL)
+		rec->detail = MemoryContextStrdup(cxt,
+										  psprintf("%s%s%s",
+												   rec->detail ? rec->detail : "",
+												   rec->detail ? "; " : "",
+												   set->exempt_detail));
+	if (set->n == 0)
 		return NULL;
 
 	/*
@@ -1663,7 +1891,8 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 	 * every row passes quota_exec().  The plan may be cached and shared: the
 	 * flag is cleared in a copy that lives as long as the QueryDesc.
 	 */
-	if (queryDesc->plannedstmt->parallelModeNeeded)
+	parallel = queryDesc->plannedstmt->parallelModeNeeded;
+	if (parallel)
 	{
 		PlannedStmt *serial;
 
@@ -1674,64 +1903,138 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 		queryDesc->plannedstmt = serial;
 	}
 
+	/* the statement, its quotas, its scans and what covers what: one chunk */
+	size = MAXALIGN(sizeof(QuotaStmt)) +
+		MAXALIGN(sizeof(QuotaApplied) * set->n) +
+		MAXALIGN(sizeof(QuotaScan) * nscans) +
+		MAXALIGN(sizeof(bool) * set->n * nscans);
+	if (!spare_busy)
+	{
+		if (spare_size < size)
+		{
+			char	   *chunk = MemoryContextAlloc(TopMemoryContext, size);
+
+			if (spare_chunk != NULL)
+				pfree(spare_chunk);
+			spare_chunk = chunk;
+			spare_size = size;
+		}
+		mem = spare_chunk;
+	}
+	else
+		mem = MemoryContextAlloc(cxt, size);
+	st = (QuotaStmt *) mem;
+	mem += MAXALIGN(sizeof(QuotaStmt));
+	st->applied = (QuotaApplied *) mem;
+	mem += MAXALIGN(sizeof(QuotaApplied) * set->n);
+	st->scans = (QuotaScan *) mem;
+	mem += MAXALIGN(sizeof(QuotaScan) * nscans);
 	st->cxt = cxt;
 	st->rec = rec;
-	st->nscans = list_length(sctx.nodes);
-	st->scans = MemoryContextAllocZero(cxt, sizeof(QuotaScan) * st->nscans);
-	st->rels = MemoryContextAllocZero(cxt, sizeof(Oid) * st->nscans);
-	st->pending_rel = MemoryContextAllocZero(cxt, sizeof(int64) * st->nscans);
+	st->set = set;
+	st->napplied = set->n;
+	st->nscans = nscans;
+	st->pending = 0;
+	st->parallel = parallel;
+	st->at_run_end = false;
+	st->client_ts = 0;
+	st->client_lxid = InvalidLocalTransactionId;
+
 	i = 0;
-	foreach(lc, sctx.nodes)
+	foreach(lc, scans)
 	{
 		PlanState  *ps = lfirst(lc);
 		QuotaScan  *qs = &st->scans[i++];
 		Index		scanrelid = ((Scan *) ps->plan)->scanrelid;
-		Oid			relid = scanrelid > 0 ?
-		rt_fetch(scanrelid, queryDesc->plannedstmt->rtable)->relid : InvalidOid;
 
-		for (r = 0; r < st->nrels; r++)
-			if (st->rels[r] == relid)
-				break;
-		if (r == st->nrels)
-			st->rels[st->nrels++] = relid;
-		qs->relidx = r;
 		qs->node = ps;
+		qs->real = ps->ExecProcNodeReal;
 		qs->instr = ps->instrument;
+		qs->counted = qs->settled = 0;
+		qs->relid = scanrelid > 0 ? rt_fetch(scanrelid, rtable)->relid : InvalidOid;
 		qs->st = st;
 	}
-	for (i = 0; i < napplied; i++)
-	{
-		QuotaApplied *a = &st->applied[i];
 
-		a->covers = MemoryContextAllocZero(cxt, sizeof(bool) * st->nrels);
-		for (r = 0; r < st->nrels; r++)
-			a->covers[r] = quota_covers(a->def.relid, st->rels[r]);
+	if (set->nstmt > 0)
+	{
+		/* per-statement quotas count for the client statement */
+		st->client_ts = now;
+		st->client_lxid = AA_MY_LXID;
+		if (st->client_ts != stmt_acc_ts || st->client_lxid != stmt_acc_lxid)
+		{
+			stmt_acc_ts = st->client_ts;
+			stmt_acc_lxid = st->client_lxid;
+			stmt_acc_n = 0;
+		}
 	}
 
-	quota_stmt_join(st);
+	/*
+	 * Each quota: what it covers, where its count starts, and the first
+	 * settle (nothing is counted yet): reserve rows of each hour and day
+	 * counter, and set the budget.  Nothing here throws once rows are
+	 * reserved, until quota_stmt_end() is in place to give them back.
+	 */
+	memcpy(st->applied, set->applied, sizeof(QuotaApplied) * set->n);
+	for (i = 0; i < st->napplied; i++)
+	{
+		QuotaApplied *a = &st->applied[i];
+		const QuotaDef *d = a->def;
 
-	/* first settle: reserve rows, or act at once on a quota used up */
+		if (OidIsValid(d->relid))
+		{
+			a->covers = (bool *) mem;
+			mem += nscans;
+			for (k = 0; k < nscans; k++)
+				a->covers[k] = quota_covers(d->relid, st->scans[k].relid);
+		}
+		if (d->per == AA_QUOTA_STATEMENT)
+		{
+			quota_stmt_join(a, st->client_ts, st->client_lxid);
+			if (a->done)
+				continue;
+			if (a->stmt_used > d->max_rows)
+			{
+				/* its client statement has already passed it */
+				a->hit_at = a->stmt_used;
+				any_hit = true;
+			}
+			else
+				budget = Min(budget, d->max_rows - a->stmt_used);
+			continue;
+		}
+		a->reserved = quota_reserve(a->e->counter,
+									(int64) pg_atomic_read_u64(&a->e->counter->used),
+									d->max_rows);
+		budget = Min(budget, a->reserved);
+	}
+	st->budget = budget;
+
+	/* from here on quota_stmt_end() cleans up, whatever happens */
+	set->refs++;
+	if ((char *) st == spare_chunk)
+		spare_busy = true;
 	st->next = active;
 	active = st;
 	st->cb.func = quota_stmt_end;
 	st->cb.arg = st;
 	MemoryContextRegisterResetCallback(cxt, &st->cb);
-	quota_settle(st, true);
+	if (any_hit)
+		quota_act(st);
 
 	for (i = 0; i < st->nscans; i++)
-	{
-		QuotaScan  *qs = &st->scans[i];
-
-		qs->real = qs->node->ExecProcNodeReal;
-		qs->node->ExecProcNodeReal = quota_exec;
-	}
+		st->scans[i].node->ExecProcNodeReal = quota_exec;
+	last_node = st->scans[0].node;
+	last_scan = &st->scans[0];
 	return st;
 }
 
 /*
  * After each ExecutorRun of a counted statement: rows that parallel
  * workers read reach the leader's instrumentation only, so charge what the
- * scans' instrumentation shows beyond what quota_exec() counted.
+ * scans' instrumentation shows beyond what quota_exec() counted.  A safety
+ * net: a plan that was parallel runs in the leader alone under a quota
+ * (aa_quota_start), so there are none.  In a plan that was not parallel
+ * quota_exec() sees every row the instrumentation counts.
  */
 void
 aa_quota_run_end(void *handle)
@@ -1740,6 +2043,9 @@ aa_quota_run_end(void *handle)
 	int			i;
 	bool		more = false;
 
+	/* only workers' rows can be missing, and only a parallel plan has any */
+	if (!st->parallel)
+		return;
 	for (i = 0; i < st->nscans; i++)
 	{
 		QuotaScan  *qs = &st->scans[i];
@@ -1747,7 +2053,6 @@ aa_quota_run_end(void *handle)
 
 		if (total > qs->counted)
 		{
-			st->pending_rel[qs->relidx] += total - qs->counted;
 			st->pending += total - qs->counted;
 			qs->counted = total;
 			more = true;
@@ -1756,7 +2061,7 @@ aa_quota_run_end(void *handle)
 	if (more)
 	{
 		st->at_run_end = true;
-		quota_settle(st, true);
+		quota_settle(st);
 		st->at_run_end = false;
 	}
 }
@@ -1784,7 +2089,6 @@ aa_quota_run_failed(void *handle)
 
 		if (total > qs->counted)
 		{
-			st->pending_rel[qs->relidx] += total - qs->counted;
 			st->pending += total - qs->counted;
 			qs->counted = total;
 		}

@@ -21,7 +21,7 @@
 extern void aa_quota_init(void);
 extern void aa_quota_annotate(AuditRecord *rec, MemoryContext cxt);
 extern void *aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
-							Instrumentation **instr, int ninstr);
+							List *scans);
 extern void aa_quota_run_end(void *handle);
 extern void aa_quota_run_failed(void *handle);
 extern bool aa_quota_refused(void *handle);

@@ -47,6 +47,7 @@ double		aa_alert_notify_limit = 0.5;
 
 /* set whenever an access_audit.* setting is assigned; see guard.c */
 bool		aa_settings_assigned = true;
+uint64		aa_business_timezone_epoch = 0;
 
 char	   *aa_reason = NULL;
 
@@ -291,6 +292,18 @@ assign_real_setting(double newval, void *extra)
 }
 
 /*
+ * access_audit.business_timezone also counts its assignments, so that
+ * quota.c knows its cached day windows still hold without comparing the
+ * zone's name at every statement.
+ */
+static void
+assign_business_timezone(const char *newval, void *extra)
+{
+	aa_settings_assigned = true;
+	aa_business_timezone_epoch++;
+}
+
+/*
  * check hook for access_audit.reason: bounded, so records stay small.  No
  * catalog access here.
  */
@@ -395,7 +408,7 @@ aa_settings_define(void)
 							   "Time zone of business hours and of the daily roll-up's days.",
 							   NULL,
 							   &aa_business_timezone, "UTC", PGC_SIGHUP, 0,
-							   check_business_timezone, assign_string_setting, NULL);
+							   check_business_timezone, assign_business_timezone, NULL);
 	DefineCustomStringVariable("access_audit.primary_conninfo",
 							   "Connection string a hot standby uses to ship its audit records to the primary.",
 							   "Empty means the standby's own primary_conninfo.  The database name is always the "
