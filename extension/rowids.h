@@ -29,7 +29,7 @@ extern void aa_rowids_worker_start(QueryDesc *queryDesc);
 extern void aa_rowids_worker_end(void);
 
 /* the writer (SPI connected) */
-extern void aa_rowids_verify_restored(void);
+extern void aa_rowids_verify_restored(bool collected);
 extern int64 aa_rowids_link(int32 pid, TimestampTz ts, int32 row_set);
 extern void aa_rowids_batch_begin(void);
 extern void aa_rowids_batch_end(void);
