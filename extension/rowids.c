@@ -907,13 +907,24 @@ aa_rowids_scan(void **state, PlanState *ps, bool leaky, MemoryContext cxt)
 		publish_link(st);
 }
 
+/* does relid keep row identities? */
+bool
+aa_rowids_tracks(Oid relid)
+{
+	return track_lookup(relid) != NULL;
+}
+
 /*
- * Relation-form COPY TO of relid completed: it read every row visible to
- * the active snapshot.  Note their keys.
+ * Relation-form COPY TO of relid sent rows of the active snapshot: all of
+ * them (limit < 0: it completed), or the first limit in heap order from
+ * block 0 (it failed; capture ran it without synchronized scanning, in a
+ * subtransaction it rolled back, see aa_ProcessUtility).  Note their keys.
  */
 void
-aa_rowids_copy(void **state, Oid relid, MemoryContext cxt)
+aa_rowids_copy(void **state, Oid relid, int64 limit, MemoryContext cxt)
 {
+	int64		seen = 0;
+
 	RowTrack   *t = track_lookup(relid);
 	RowIdsState *st;
 	RowCollector *col;
@@ -933,13 +944,16 @@ aa_rowids_copy(void **state, Oid relid, MemoryContext cxt)
 								ALLOCSET_DEFAULT_SIZES);
 	rel = table_open(relid, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	/* from block 0, as the COPY's own scan */
+	scan = table_beginscan_strat(rel, GetActiveSnapshot(), 0, NULL, true, false);
+	while ((limit < 0 || seen < limit) &&
+		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		Datum		d = slot_getattr(slot, t->attno, &isnull);
 
 		CHECK_FOR_INTERRUPTS();
+		seen++;
 		if (isnull)
 			continue;
 		old = MemoryContextSwitchTo(tmp);
