@@ -142,6 +142,7 @@ typedef struct RowIdsState
 	int32		row_set;		/* 0 in a parallel worker */
 	int32		next_chunk;
 	bool		pushed;			/* a chunk went to the queue */
+	bool		lost;			/* a chunk was left out (cancelled wait) */
 	bool		published;		/* the link is in this backend's slot */
 	int			nscans;
 	int			capscans;
@@ -618,7 +619,8 @@ push_collector(RowIdsState *st, RowCollector *col)
 		memset(&rec, 0, sizeof(rec));
 		rec.kind = AA_KIND_ROWS;
 		rec.chunk = &c;
-		aa_queue_push(&rec);
+		if (!aa_queue_push(&rec))
+			st->lost = true;
 		st->pushed = true;
 	}
 	col->n = 0;
@@ -1033,8 +1035,9 @@ aa_rowids_finish(void **state, AuditRecord *rec)
 	state_unlink(st);
 	for (i = 0; i < st->ncols; i++)
 		push_collector(st, st->cols[i]);
+	/* a negative row_set: the set is incomplete (a chunk was left out) */
 	if (st->pushed)
-		rec->row_set = st->row_set;
+		rec->row_set = st->lost ? -st->row_set : st->row_set;
 	*state = NULL;
 }
 
@@ -1348,21 +1351,26 @@ aa_rowids_store_link(int64 seq, const uint8 *hash, const AuditRecord *rec)
 {
 	StringInfoData buf;
 	uint8		h[AA_HASH_LEN];
-	int64		link = aa_rowids_link(rec->backend_pid, rec->ts, rec->row_set);
-	Datum		v[3];
+	bool		incomplete = rec->row_set < 0;
+	int64		link = aa_rowids_link(rec->backend_pid, rec->ts,
+									  incomplete ? -rec->row_set : rec->row_set);
+	Datum		v[4];
 
 	if (!rs_loaded)
 		rs_load();
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (const char *) hash, AA_HASH_LEN);
 	put_be(&buf, (uint64) link, 8);
+	if (incomplete)
+		appendStringInfoChar(&buf, 1);
 	aa_sha256((const uint8 *) buf.data, buf.len, h);
 	pfree(buf.data);
-	/* seq, link, hash */
+	/* seq, link, hash, incomplete */
 	v[0] = Int64GetDatum(seq);
 	v[1] = Int64GetDatum(link);
 	v[2] = PointerGetDatum(to_bytea(h, AA_HASH_LEN));
-	target_insert(&rs_reads, v, 3);
+	v[3] = BoolGetDatum(incomplete);
+	target_insert(&rs_reads, v, 4);
 }
 
 /*

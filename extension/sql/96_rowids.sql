@@ -54,15 +54,20 @@ COMMENT ON TABLE access_audit.row_sets IS
 'Row identities read: chunk of the set of keys of relation that the record linked by link read.  hash = sha256(previous row''s hash || id || link || relation || 0 || chunk || lo || hi || n || data), integers in network byte order.';
 
 -- Which read record a row set belongs to.  hash = sha256(the record's hash
--- in the log || link): the link cannot be moved to another record.
+-- in the log || link), followed by a byte 1 if the set is incomplete: the
+-- link cannot be moved to another record, nor the mark removed.
+-- incomplete: a chunk of the set was left out (its backend was cancelled
+-- while waiting for room in a full queue).
 CREATE TABLE access_audit.row_set_reads (
     seq   bigint PRIMARY KEY,
     link  bigint NOT NULL,
-    hash  bytea NOT NULL
+    hash  bytea NOT NULL,
+    incomplete boolean NOT NULL DEFAULT false
 );
 CREATE INDEX row_set_reads_link ON access_audit.row_set_reads (link);
+CREATE INDEX row_set_reads_incomplete ON access_audit.row_set_reads (seq) WHERE incomplete;
 COMMENT ON TABLE access_audit.row_set_reads IS
-'The read record (seq) whose row identities are the row_sets rows with this link.';
+'The read record (seq) whose row identities are the row_sets rows with this link; incomplete: some of them were left out (a cancelled backend, full queue).';
 
 -- A central server's copies of its sources' row identities: sources publish
 -- row_sets, row_set_reads and row_key (publication_tables(), 30_remote.sql)
@@ -87,6 +92,8 @@ CREATE TABLE access_audit.collected_row_set_reads (
     CONSTRAINT collected_row_set_reads_pkey PRIMARY KEY (source, seq)
 );
 CREATE INDEX collected_row_set_reads_link ON access_audit.collected_row_set_reads (source, link);
+CREATE INDEX collected_row_set_reads_incomplete ON access_audit.collected_row_set_reads (source, seq)
+    WHERE incomplete;
 COMMENT ON TABLE access_audit.collected_row_set_reads IS
 'Links of collected records (collected_log) to their collected row sets.';
 
@@ -143,6 +150,17 @@ REVOKE ALL ON FUNCTION access_audit._row_set_hash(bytea, bigint, bigint, text, i
 GRANT EXECUTE ON FUNCTION access_audit._row_set_hash(bytea, bigint, bigint, text, int, bigint,
     bigint, int, bytea) TO access_audit_reader, access_audit_admin;
 
+-- The hash of a row of row_set_reads (see the table's comment).
+CREATE FUNCTION access_audit._row_link_hash(record_hash bytea, link bigint, incomplete boolean)
+RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.sha256(record_hash || pg_catalog.int8send(link)
+    || CASE WHEN incomplete THEN '\x01'::bytea ELSE '\x'::bytea END);
+REVOKE ALL ON FUNCTION access_audit._row_link_hash(bytea, bigint, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION access_audit._row_link_hash(bytea, bigint, boolean)
+    TO access_audit_reader, access_audit_admin;
+
 -- Divert a replicated row of row_sets, row_set_reads or row_key into its
 -- collected_* twin (ENABLE REPLICA, like _collect_row() in 30_remote.sql).
 -- A chunk that does not follow from the source's chunk before it, and a
@@ -179,7 +197,7 @@ BEGIN
     ELSIF TG_TABLE_NAME = 'row_set_reads' THEN
         SELECT c.hash INTO prev FROM access_audit.collected_log c
          WHERE c.source = src AND c.seq = NEW.seq;
-        IF prev IS NOT NULL AND NEW.hash IS DISTINCT FROM sha256(prev || int8send(NEW.link)) THEN
+        IF prev IS NOT NULL AND NEW.hash IS DISTINCT FROM access_audit._row_link_hash(prev, NEW.link, NEW.incomplete) THEN
             why := format('the row set link of record %s does not match the record', NEW.seq);
         ELSE
             INSERT INTO access_audit.collected_row_set_reads SELECT src, (NEW).* ON CONFLICT DO NOTHING;
@@ -434,7 +452,8 @@ $$;
 -- (source null) and, on a central server, those collected from each source.
 CREATE FUNCTION access_audit.who_read(tbl regclass, key text)
 RETURNS TABLE (seq bigint, ts timestamptz, actor text, login_role name, effective_role name,
-               client_addr inet, command text, outcome text, query text, source text)
+               client_addr inet, command text, outcome text, query text, source text,
+               set_complete boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 -- a few index probes: the generic plan's estimate would make JIT compile it
@@ -451,30 +470,50 @@ AS $$
         SELECT c.source, access_audit._row_key_value(tbl, key, c.source)
           FROM access_audit._row_set_sources() AS c(source)
     ),
+    -- a record whose set is incomplete may have read the key: it is listed
+    -- whenever it read the relation, with set_complete false
     hits AS MATERIALIZED (
-        SELECT DISTINCT r.seq
-          FROM ks
-          JOIN rel ON true
-          JOIN access_audit.row_sets s
-            ON pg_catalog.int8range(s.lo, s.hi, '[]') @> ks.v AND s.relation = rel.name
-           AND access_audit._row_set_has(s.data, s.lo, ks.v)
-          JOIN access_audit.row_set_reads r ON r.link = s.link
-         WHERE ks.source IS NULL),
+        SELECT m.seq, bool_and(m.complete) AS complete
+          FROM (SELECT r.seq, NOT r.incomplete AS complete
+                  FROM ks
+                  JOIN rel ON true
+                  JOIN access_audit.row_sets s
+                    ON pg_catalog.int8range(s.lo, s.hi, '[]') @> ks.v AND s.relation = rel.name
+                   AND access_audit._row_set_has(s.data, s.lo, ks.v)
+                  JOIN access_audit.row_set_reads r ON r.link = s.link
+                 WHERE ks.source IS NULL
+                UNION ALL
+                SELECT r.seq, false
+                  FROM access_audit.row_set_reads r, rel
+                 WHERE r.incomplete
+                   AND EXISTS (SELECT 1 FROM access_audit.log l
+                                WHERE l.seq = r.seq AND rel.name = ANY (l.relations))) m
+         GROUP BY m.seq),
     collected_hits AS MATERIALIZED (
-        SELECT DISTINCT r.source, r.seq
-          FROM ks
-          JOIN rel ON true
-          JOIN access_audit.collected_row_sets s
-            ON pg_catalog.int8range(s.lo, s.hi, '[]') @> ks.v AND s.source = ks.source
-           AND s.relation = rel.name AND access_audit._row_set_has(s.data, s.lo, ks.v)
-          JOIN access_audit.collected_row_set_reads r ON r.source = s.source AND r.link = s.link)
+        SELECT m.source, m.seq, bool_and(m.complete) AS complete
+          FROM (SELECT r.source, r.seq, NOT r.incomplete AS complete
+                  FROM ks
+                  JOIN rel ON true
+                  JOIN access_audit.collected_row_sets s
+                    ON pg_catalog.int8range(s.lo, s.hi, '[]') @> ks.v AND s.source = ks.source
+                   AND s.relation = rel.name AND access_audit._row_set_has(s.data, s.lo, ks.v)
+                  JOIN access_audit.collected_row_set_reads r
+                    ON r.source = s.source AND r.link = s.link
+                UNION ALL
+                SELECT r.source, r.seq, false
+                  FROM access_audit.collected_row_set_reads r, rel
+                 WHERE r.incomplete
+                   AND EXISTS (SELECT 1 FROM access_audit.collected c
+                                WHERE c.source = r.source AND c.seq = r.seq
+                                  AND rel.name = ANY (c.relations))) m
+         GROUP BY m.source, m.seq)
     SELECT l.seq, l.ts, l.actor, l.login_role, l.effective_role, l.client_addr,
-           l.command, l.outcome, l.query, NULL::text
+           l.command, l.outcome, l.query, NULL::text, h.complete
       FROM hits h
       CROSS JOIN LATERAL (SELECT * FROM access_audit.log l WHERE l.seq = h.seq OFFSET 0) l
     UNION ALL
     SELECT c.seq, c.ts, c.actor, c.login_role, c.effective_role, c.client_addr,
-           c.command, c.outcome, c.query, c.source
+           c.command, c.outcome, c.query, c.source, h.complete
       FROM collected_hits h
       CROSS JOIN LATERAL (SELECT * FROM access_audit.collected c
                            WHERE c.source = h.source AND c.seq = h.seq OFFSET 0) c
@@ -482,18 +521,20 @@ AS $$
 $$;
 CREATE FUNCTION access_audit.who_read(tbl regclass, key bigint)
 RETURNS TABLE (seq bigint, ts timestamptz, actor text, login_role name, effective_role name,
-               client_addr inet, command text, outcome text, query text, source text)
+               client_addr inet, command text, outcome text, query text, source text,
+               set_complete boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM access_audit.who_read(tbl, key::text) $$;
 CREATE FUNCTION access_audit.who_read(tbl regclass, key uuid)
 RETURNS TABLE (seq bigint, ts timestamptz, actor text, login_role name, effective_role name,
-               client_addr inet, command text, outcome text, query text, source text)
+               client_addr inet, command text, outcome text, query text, source text,
+               set_complete boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM access_audit.who_read(tbl, key::text) $$;
 COMMENT ON FUNCTION access_audit.who_read(regclass, text) IS
-    'Every read record whose kept row identities hold this key of tbl (a tracked table): who read the row, when, with what statement, and whether it succeeded; on a central server also the records collected from each source (source; null for this server''s own).';
+    'Every read record whose kept row identities hold this key of tbl (a tracked table): who read the row, when, with what statement, and whether it succeeded; on a central server also the records collected from each source (source; null for this server''s own).  set_complete is false when part of the record''s set was left out (its backend was cancelled while the queue was full): the record may have read the row even if it is not listed.';
 
 -- The keys one record read, per relation (source: a central server's).
 CREATE FUNCTION access_audit.rows_read(seq bigint, source text DEFAULT NULL)
@@ -645,13 +686,14 @@ BEGIN
     IF source IS NULL THEN
         SELECT s.seq INTO first_bad_id
           FROM access_audit.row_set_reads s JOIN access_audit.log_data d ON d.seq = s.seq
-         WHERE s.hash <> sha256(d.hash || int8send(s.link))
+         WHERE s.hash <> access_audit._row_link_hash(d.hash, s.link, s.incomplete)
          ORDER BY s.seq LIMIT 1;
     ELSE
         SELECT s.seq INTO first_bad_id
           FROM access_audit.collected_row_set_reads s
           JOIN access_audit.collected_log d ON d.source = s.source AND d.seq = s.seq
-         WHERE s.source = verify_rows.source AND s.hash <> sha256(d.hash || int8send(s.link))
+         WHERE s.source = verify_rows.source
+           AND s.hash <> access_audit._row_link_hash(d.hash, s.link, s.incomplete)
          ORDER BY s.seq LIMIT 1;
     END IF;
     IF first_bad_id IS NOT NULL THEN

@@ -1,7 +1,10 @@
 # Row identities of statements that fail (issue 25): a relation-form
 # COPY TO that fails part-way keeps the keys of exactly the rows it sent,
 # as the query form does; a COPY that completes keeps every row, and its
-# result is unchanged.
+# result is unchanged.  A backend cancelled while it waits for room in a
+# full queue leaves chunks of its set out (it must not wait on): its record
+# says that its set is incomplete, and who_read() lists it for every key of
+# the table, marked, so that no reader is lost silently.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -12,6 +15,7 @@ my $node = PostgreSQL::Test::Cluster->new('rowids_lossless');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'access_audit'
+access_audit.queue_size = 1MB
 access_audit.flush_interval = 20ms
 max_worker_processes = 16
 });
@@ -88,6 +92,78 @@ is($node->safe_psql('shop', q{SHOW synchronize_seqscans}), 'on',
 	'the session keeps its synchronize_seqscans');
 is($node->safe_psql('shop', q{SELECT ok FROM access_audit.verify_rows()}), 't',
 	'the row sets verify');
+
+# a writer that cannot write (its log is locked), and a queue that fills
+# with chunks of hashed keys (about 410 a chunk, 8 chunks a statement)
+$node->safe_psql('shop', q{
+CREATE TABLE accounts (email text PRIMARY KEY, secret text);
+INSERT INTO accounts SELECT 'a' || g || '@x', 's' || g FROM generate_series(1, 3000) g;
+SELECT access_audit.tag('accounts', 'secret', 'pii');
+SELECT access_audit.track_rows('accounts');
+});
+my $lock = $node->background_psql('shop');
+$lock->query_safe(q{
+BEGIN;
+LOCK TABLE access_audit.log_data IN ACCESS EXCLUSIVE MODE;
+});
+my $reader = $node->background_psql('shop');
+my $pid = $reader->query_safe('SELECT pg_backend_pid()');
+$reader->query_until(qr/started/, q{
+\echo started
+SET access_audit.actor = 'eve';
+DO $$ BEGIN FOR i IN 1..100000 LOOP PERFORM secret FROM accounts; END LOOP; END $$;
+});
+ok( $node->poll_query_until('postgres', qq{
+SELECT wait_event_type = 'Extension' AND wait_event = 'Extension'
+  FROM pg_stat_activity WHERE pid = $pid}),
+	'the reader waits for room in the queue');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+ok( $node->poll_query_until('postgres', qq{
+SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid AND state = 'active'}),
+	'pg_cancel_backend ends the wait');
+$lock->query_safe('COMMIT');
+$lock->quit;
+eval { $reader->quit; };
+$node->safe_psql('shop', q{SELECT access_audit.flush('60 s')});
+
+my $records = $node->safe_psql('shop', q{
+SELECT count(*) FROM access_audit.log WHERE actor = 'eve' AND command = 'SELECT'});
+ok($records > 1, "the reader's $records reads are recorded");
+is($node->safe_psql('shop', q{
+SELECT count(*) FROM access_audit.log l
+ WHERE l.actor = 'eve' AND l.command = 'SELECT'
+   AND NOT EXISTS (SELECT 1 FROM access_audit.row_set_reads r WHERE r.seq = l.seq)}),
+	'0', 'every one of them has a row set');
+is($node->safe_psql('shop', q{
+SELECT count(*) FROM access_audit.log l JOIN access_audit.row_set_reads r USING (seq)
+ WHERE l.actor = 'eve' AND NOT r.incomplete
+   AND (SELECT count(*) FROM access_audit.rows_read(l.seq)) <> 3000}),
+	'0', 'a set not marked incomplete holds every row read');
+my $short = $node->safe_psql('shop', q{
+SELECT min(l.seq) FROM access_audit.log l JOIN access_audit.row_set_reads r USING (seq)
+ WHERE l.actor = 'eve' AND r.incomplete
+   AND (SELECT count(*) FROM access_audit.rows_read(l.seq)) < 3000});
+ok($short ne '', "the interrupted read ($short) is marked incomplete, its set short");
+my $missing = $node->safe_psql('shop', qq{
+SELECT a.email FROM accounts a
+ WHERE access_audit.row_key_hash(a.email) NOT IN (SELECT key FROM access_audit.rows_read($short))
+ ORDER BY a.email LIMIT 1});
+is($node->safe_psql('shop', qq{
+SELECT string_agg(seq || ':' || set_complete, ',') FROM access_audit.who_read('accounts', '$missing')
+ WHERE seq = $short}),
+	"$short:false", 'who_read() lists it, marked, for a key its set lost');
+is($node->safe_psql('shop', qq{
+SELECT count(*) FROM access_audit.who_read('accounts', '$missing')
+ WHERE set_complete AND seq IN (SELECT seq FROM access_audit.log WHERE actor = 'eve')}),
+	$records - 1, 'and the complete ones as they are');
+is($node->safe_psql('shop', q{SELECT ok FROM access_audit.verify_rows()}), 't',
+	'the row sets and their marks verify');
+$node->safe_psql('shop', qq{
+SET access_audit.maintenance = on;
+UPDATE access_audit.row_set_reads SET incomplete = false WHERE seq = $short;
+});
+is($node->safe_psql('shop', q{SELECT ok || ' ' || first_bad_id FROM access_audit.verify_rows()}),
+	"false $short", 'removing the mark is found');
 
 $node->stop;
 done_testing();
