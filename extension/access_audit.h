@@ -151,8 +151,9 @@ typedef struct AuditRecord
 
 	/*
 	 * AA_KIND_READ: the statement's number among this backend's row sets
-	 * (rowids.c), 0 if it kept none; with backend_pid and ts it makes the
-	 * link of its row-set chunks.  AA_KIND_ROWS: the chunk.
+	 * (rowids.c), 0 if it kept none, negated if a chunk of its set was left
+	 * out (an incomplete set); with backend_pid and ts it makes the link of
+	 * its row-set chunks.  AA_KIND_ROWS: the chunk.
 	 */
 	int32		row_set;
 	const AuditRowChunk *chunk;

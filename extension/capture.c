@@ -156,6 +156,7 @@ typedef struct InflightRecord
 	bool		failed;			/* an error passed through our hooks */
 	bool		is_copy;		/* utility COPY: rows from progress */
 	Oid			copy_relid;		/* the table utility COPY reads */
+	int64		copy_sent;		/* rows a failed utility COPY sent, or -1 */
 	int			runs;			/* ExecutorRun calls so far */
 	bool		intent;			/* holds this backend's intent slot */
 	int			n_instr;
@@ -2085,7 +2086,9 @@ inflight_finish(InflightRecord *ir, bool error)
 		 * COPY got as far as starting them for this table; otherwise the
 		 * counters are another command's and nothing was copied.
 		 */
-		if (error)
+		if (error && ir->copy_sent >= 0)
+			ir->rec.rows = ir->copy_sent;
+		else if (error)
 			ir->rec.rows = (MyBEEntry &&
 							MyBEEntry->st_progress_command == PROGRESS_COMMAND_COPY &&
 							MyBEEntry->st_progress_command_target == ir->copy_relid) ?
@@ -3341,6 +3344,7 @@ copy_to_record(PlannedStmt *pstmt, CopyStmt *copy, const char *queryString)
 	ir = inflight_new(cxt, NULL);
 	ir->is_copy = true;
 	ir->copy_relid = relid;
+	ir->copy_sent = -1;
 	old = MemoryContextSwitchTo(cxt);
 	for (attno = 1; attno <= tags->natts; attno++)
 	{
@@ -3903,6 +3907,75 @@ table_code_push(List *notes, bool ok)
 }
 
 /*
+ * Run a relation-form COPY TO of a table that keeps row identities so that,
+ * if it fails, the rows it sent are known: in a subtransaction, without
+ * synchronized scanning (its scan starts at block 0).  On error: the rows
+ * sent are COPY's progress count; the subtransaction is rolled back (the
+ * statement's snapshot, pushed outside it, stays active), the keys of that
+ * many rows from block 0 are noted (rowids.c), and the error is thrown
+ * again as it was.  If noting fails, the record keeps its count only.
+ */
+static void
+copy_run_keeping_rows(InflightRecord *ir, PlannedStmt *pstmt,
+					  const char *queryString, bool readOnlyTree,
+					  ProcessUtilityContext context, ParamListInfo params,
+					  QueryEnvironment *queryEnv, DestReceiver *dest,
+					  QueryCompletion *qc)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int			nestlevel;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
+									  readOnlyTree, context, params, queryEnv,
+									  dest, qc);
+		AtEOXact_GUC(true, nestlevel);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int64		sent;
+
+		sent = (MyBEEntry &&
+				MyBEEntry->st_progress_command == PROGRESS_COMMAND_COPY &&
+				MyBEEntry->st_progress_command_target == ir->copy_relid) ?
+			MyBEEntry->st_progress_param[PROGRESS_COPY_TUPLES_PROCESSED] : 0;
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ir->copy_sent = sent;
+		if (sent > 0)
+		{
+			PG_TRY();
+			{
+				aa_rowids_copy(&ir->rowids, ir->copy_relid, sent, ir->cxt);
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(oldcxt);
+				FlushErrorState();
+			}
+			PG_END_TRY();
+		}
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * ProcessUtility hook: relation-form COPY TO (pg_dump's path) and nesting
  * of statements run by CALL, DO and the like.
  */
@@ -3944,9 +4017,13 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_TRY();
 	{
-		aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
-									  readOnlyTree, context, params, queryEnv,
-									  dest, qc);
+		if (ir && ir->cb.arg && aa_rowids_tracks(ir->copy_relid))
+			copy_run_keeping_rows(ir, pstmt, queryString, readOnlyTree,
+								  context, params, queryEnv, dest, qc);
+		else
+			aa_next_ProcessUtility_compat(prev_ProcessUtility, pstmt, queryString,
+										  readOnlyTree, context, params,
+										  queryEnv, dest, qc);
 	}
 	PG_CATCH();
 	{
@@ -3975,7 +4052,7 @@ aa_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		ir->in_run = false;
 		ir->rec.rows = qc ? (int64) qc->nprocessed : 0;
 		/* rowids.c: COPY read every row of its snapshot */
-		aa_rowids_copy(&ir->rowids, ir->copy_relid, ir->cxt);
+		aa_rowids_copy(&ir->rowids, ir->copy_relid, -1, ir->cxt);
 		inflight_finish(ir, false);
 	}
 

@@ -378,8 +378,9 @@ guard_is_writer(void)
 
 /*
  * May this process insert into relid as a central server's collector?
- * Logical replication workers apply sources' log rows, dictionaries and
- * checkpoints to the tables of the same names, whose ENABLE REPLICA
+ * Logical replication workers apply sources' log rows, dictionaries,
+ * checkpoints and row identities (rowids.c) to the tables of the same
+ * names, whose ENABLE REPLICA
  * triggers divert them into collected_* (remote.c); nothing else.
  */
 static bool
@@ -397,7 +398,10 @@ guard_collector_insert(Oid relid)
 		 strcmp(name, "shapes") == 0 ||
 		 strcmp(name, "strings") == 0 ||
 		 strcmp(name, "string_sets") == 0 ||
-		 strcmp(name, "chain_checkpoints") == 0);
+		 strcmp(name, "chain_checkpoints") == 0 ||
+		 strcmp(name, "row_sets") == 0 ||
+		 strcmp(name, "row_set_reads") == 0 ||
+		 strcmp(name, "row_key") == 0);
 }
 
 /*

@@ -2103,13 +2103,15 @@ ring_write_pad(uint64 pos, uint64 pad)
  * full the caller waits (wait event "Extension") and wakes the writer.  A
  * cancel or terminate request ends the wait: the record is sealed into
  * this backend's intent slot instead (intent_seal), from which its writer
- * takes it.
+ * takes it.  The one exception is a chunk of row identities (AA_KIND_ROWS):
+ * it is left out, and false returned, so that the caller marks its read
+ * record's set incomplete (rowids.c).
  *
  * This runs inside memory-context reset callbacks during abort and FATAL
  * exits, so it must not throw: no ERROR, no catalog access, no interrupt
  * processing (a pending interrupt is left for the caller to serve).
  */
-void
+bool
 aa_queue_push(const AuditRecord *in)
 {
 	AuditRecord rec = *in;
@@ -2123,7 +2125,7 @@ aa_queue_push(const AuditRecord *in)
 	bool		waited = false;
 
 	if (!aa_queue_ready())
-		return;
+		return true;
 
 	record_bound(&rec);
 	body = record_body_size(&rec);
@@ -2198,10 +2200,11 @@ aa_queue_push(const AuditRecord *in)
 		{
 			/*
 			 * A chunk of row identities does not go into an intent slot (it
-			 * holds READ records only): it is left out, and its read record,
-			 * which follows, is sealed.  See docs/breach.md.
+			 * holds READ records only, and a few chunks would fill it): it is
+			 * left out, and its read record, which follows and is sealed,
+			 * says that its set is incomplete.  See docs/breach.md.
 			 */
-			return;
+			return false;
 		}
 		if ((push_interrupted ||
 			 (InterruptPending && (QueryCancelPending || ProcDiePending))) &&
@@ -2209,7 +2212,7 @@ aa_queue_push(const AuditRecord *in)
 		{
 			push_interrupted = true;
 			wake_writer(slot);
-			return;
+			return true;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10, PG_WAIT_EXTENSION);
@@ -2252,6 +2255,7 @@ aa_queue_push(const AuditRecord *in)
 	if (slot < 0 || aa_shared->dbs[slot].writer_pid == 0 ||
 		ring_hdr->head - ring_hdr->tail > ring_cap / 8)
 		wake_writer(slot);
+	return true;
 }
 
 /*

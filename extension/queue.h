@@ -61,7 +61,7 @@ typedef struct AuditQueueTagEntry
 
 extern void aa_queue_init(void);
 extern bool aa_queue_ready(void);
-extern void aa_queue_push(const AuditRecord *rec);
+extern bool aa_queue_push(const AuditRecord *rec);
 extern uint64 aa_queue_ring_id(void);
 extern uint64 aa_queue_head(void);
 extern uint64 aa_queue_capacity(void);

@@ -118,6 +118,9 @@ static const RestoreTable restore_tables[] = {
 	{"collected_string_sets", false},
 	{"collected_checkpoints", false},
 	{"collect_progress", false},
+	{"collected_row_sets", false},
+	{"collected_row_set_reads", false},
+	{"collected_row_keys", false},
 };
 
 #define N_RESTORE_TABLES lengthof(restore_tables)
@@ -828,9 +831,11 @@ aa_restore_copy_done(uint64 nrows)
 		aa_capture_event("MAINTENANCE", object, NULL, NULL,
 						 restore_detail("RESTORE TABLE", rest.data));
 	}
-	/* rowids.c: the row sets' own chain */
+	/* rowids.c: the row sets' own chain, and each source's collected here */
 	if (strcmp(restore_tables[i].name, "row_sets") == 0)
-		aa_rowids_verify_restored();
+		aa_rowids_verify_restored(false);
+	else if (strcmp(restore_tables[i].name, "collected_row_sets") == 0)
+		aa_rowids_verify_restored(true);
 	for (j = 0; j < (int) N_RESTORE_TABLES; j++)
 		if (restore_tables[j].chain)
 			chain_mask |= (1U << j);

@@ -54,6 +54,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -71,6 +72,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
@@ -88,6 +90,7 @@ PG_FUNCTION_INFO_V1(access_audit_row_set_has);
 PG_FUNCTION_INFO_V1(access_audit_row_key_of);
 PG_FUNCTION_INFO_V1(access_audit_row_key_hash_text);
 PG_FUNCTION_INFO_V1(access_audit_row_key_hash_uuid);
+PG_FUNCTION_INFO_V1(access_audit_row_key_value);
 
 /* most keys a statement buffers per relation before pushing chunks */
 #define AA_ROWIDS_BUFFER		65536
@@ -139,6 +142,7 @@ typedef struct RowIdsState
 	int32		row_set;		/* 0 in a parallel worker */
 	int32		next_chunk;
 	bool		pushed;			/* a chunk went to the queue */
+	bool		lost;			/* a chunk was left out (cancelled wait) */
 	bool		published;		/* the link is in this backend's slot */
 	int			nscans;
 	int			capscans;
@@ -420,9 +424,9 @@ track_lookup(Oid relid)
  * ---------------------------------------------------------------------
  */
 
-/* HMAC-SHA256 under the secret, first 8 bytes in network order */
+/* HMAC-SHA256 under key, first 8 bytes in network order */
 static int64
-keyed_hash(const char *data, Size len)
+keyed_hash_with(const uint8 *key, const char *data, Size len)
 {
 	uint8		ipad[64];
 	uint8		opad[64 + AA_HASH_LEN];
@@ -433,17 +437,12 @@ keyed_hash(const char *data, Size len)
 	uint64		v = 0;
 	int			i;
 
-	if (!have_secret)
-		ereport(ERROR,
-				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				errmsg("access_audit has no key for hashing row identities"),
-				errhint("access_audit.track_rows() on a table with a text or uuid key makes one."));
 	memset(ipad, 0x36, sizeof(ipad));
 	memset(opad, 0x5c, 64);
 	for (i = 0; i < AA_ROWIDS_SECRET_LEN; i++)
 	{
-		ipad[i] ^= secret[i];
-		opad[i] ^= secret[i];
+		ipad[i] ^= key[i];
+		opad[i] ^= key[i];
 	}
 	buf = (len <= 256) ? stackbuf : palloc(64 + len);
 	memcpy(buf, ipad, 64);
@@ -456,6 +455,18 @@ keyed_hash(const char *data, Size len)
 	for (i = 0; i < 8; i++)
 		v = (v << 8) | out[i];
 	return (int64) v;
+}
+
+/* the keyed hash under this database's secret */
+static int64
+keyed_hash(const char *data, Size len)
+{
+	if (!have_secret)
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("access_audit has no key for hashing row identities"),
+				errhint("access_audit.track_rows() on a table with a text or uuid key makes one."));
+	return keyed_hash_with(secret, data, len);
 }
 
 /* the identity of a key value of type typid */
@@ -608,7 +619,8 @@ push_collector(RowIdsState *st, RowCollector *col)
 		memset(&rec, 0, sizeof(rec));
 		rec.kind = AA_KIND_ROWS;
 		rec.chunk = &c;
-		aa_queue_push(&rec);
+		if (!aa_queue_push(&rec))
+			st->lost = true;
 		st->pushed = true;
 	}
 	col->n = 0;
@@ -897,13 +909,24 @@ aa_rowids_scan(void **state, PlanState *ps, bool leaky, MemoryContext cxt)
 		publish_link(st);
 }
 
+/* does relid keep row identities? */
+bool
+aa_rowids_tracks(Oid relid)
+{
+	return track_lookup(relid) != NULL;
+}
+
 /*
- * Relation-form COPY TO of relid completed: it read every row visible to
- * the active snapshot.  Note their keys.
+ * Relation-form COPY TO of relid sent rows of the active snapshot: all of
+ * them (limit < 0: it completed), or the first limit in heap order from
+ * block 0 (it failed; capture ran it without synchronized scanning, in a
+ * subtransaction it rolled back, see aa_ProcessUtility).  Note their keys.
  */
 void
-aa_rowids_copy(void **state, Oid relid, MemoryContext cxt)
+aa_rowids_copy(void **state, Oid relid, int64 limit, MemoryContext cxt)
 {
+	int64		seen = 0;
+
 	RowTrack   *t = track_lookup(relid);
 	RowIdsState *st;
 	RowCollector *col;
@@ -923,13 +946,16 @@ aa_rowids_copy(void **state, Oid relid, MemoryContext cxt)
 								ALLOCSET_DEFAULT_SIZES);
 	rel = table_open(relid, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	/* from block 0, as the COPY's own scan */
+	scan = table_beginscan_strat(rel, GetActiveSnapshot(), 0, NULL, true, false);
+	while ((limit < 0 || seen < limit) &&
+		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		Datum		d = slot_getattr(slot, t->attno, &isnull);
 
 		CHECK_FOR_INTERRUPTS();
+		seen++;
 		if (isnull)
 			continue;
 		old = MemoryContextSwitchTo(tmp);
@@ -1009,8 +1035,9 @@ aa_rowids_finish(void **state, AuditRecord *rec)
 	state_unlink(st);
 	for (i = 0; i < st->ncols; i++)
 		push_collector(st, st->cols[i]);
+	/* a negative row_set: the set is incomplete (a chunk was left out) */
 	if (st->pushed)
-		rec->row_set = st->row_set;
+		rec->row_set = st->lost ? -st->row_set : st->row_set;
 	*state = NULL;
 }
 
@@ -1324,50 +1351,73 @@ aa_rowids_store_link(int64 seq, const uint8 *hash, const AuditRecord *rec)
 {
 	StringInfoData buf;
 	uint8		h[AA_HASH_LEN];
-	int64		link = aa_rowids_link(rec->backend_pid, rec->ts, rec->row_set);
-	Datum		v[3];
+	bool		incomplete = rec->row_set < 0;
+	int64		link = aa_rowids_link(rec->backend_pid, rec->ts,
+									  incomplete ? -rec->row_set : rec->row_set);
+	Datum		v[4];
 
 	if (!rs_loaded)
 		rs_load();
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (const char *) hash, AA_HASH_LEN);
 	put_be(&buf, (uint64) link, 8);
+	if (incomplete)
+		appendStringInfoChar(&buf, 1);
 	aa_sha256((const uint8 *) buf.data, buf.len, h);
 	pfree(buf.data);
-	/* seq, link, hash */
+	/* seq, link, hash, incomplete */
 	v[0] = Int64GetDatum(seq);
 	v[1] = Int64GetDatum(link);
 	v[2] = PointerGetDatum(to_bytea(h, AA_HASH_LEN));
-	target_insert(&rs_reads, v, 3);
+	v[3] = BoolGetDatum(incomplete);
+	target_insert(&rs_reads, v, 4);
 }
 
 /*
- * A restore loaded row_sets (restore.c): the chain must verify, or the
- * restore fails.
+ * A restore loaded row_sets, or (collected) a central server's
+ * collected_row_sets (restore.c): the chain, of each source for the
+ * collected sets, must verify, or the restore fails.
  */
 void
-aa_rowids_verify_restored(void)
+aa_rowids_verify_restored(bool collected)
 {
 	int			ret;
-	bool		isnull;
-	bool		ok;
-	char	   *detail;
+	uint64		i;
 
 	CommandCounterIncrement();
 	SPI_connect();
-	ret = SPI_execute("SELECT ok, detail FROM access_audit._verify_row_sets()",
-					  false, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	if (collected)
+		ret = SPI_execute("SELECT v.ok, v.detail, s.source"
+						  " FROM (SELECT DISTINCT c.source FROM access_audit.collected_row_sets c) s,"
+						  " LATERAL access_audit._verify_row_sets(s.source) v"
+						  " ORDER BY s.source", false, 0);
+	else
+		ret = SPI_execute("SELECT ok, detail, NULL::pg_catalog.text"
+						  " FROM access_audit._verify_row_sets()", false, 1);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "unexpected SPI result %d", ret);
-	ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 1, &isnull));
-	detail = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (!ok)
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *detail = SPI_getvalue(tup, desc, 2);
+		char	   *source = SPI_getvalue(tup, desc, 3);
+
+		if (DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull)))
+			continue;
+		if (source != NULL)
+			ereport(ERROR,
+					errcode(ERRCODE_DATA_CORRUPTED),
+					errmsg("the row identities collected from source \"%s\" do not verify: %s",
+						   source, detail ? detail : "?"),
+					errhint("Restore from an unchanged dump."));
 		ereport(ERROR,
 				errcode(ERRCODE_DATA_CORRUPTED),
 				errmsg("the restored row identities do not verify: %s",
 					   detail ? detail : "?"),
 				errhint("Restore from an unchanged dump."));
+	}
 	SPI_finish();
 }
 
@@ -1523,4 +1573,145 @@ access_audit_row_key_hash_uuid(PG_FUNCTION_ARGS)
 
 	secret_needed();
 	PG_RETURN_INT64(keyed_hash((const char *) u->data, UUID_LEN));
+}
+
+/*
+ * The type of tbl's row identities: its tracked key column's, or, for a
+ * table not tracked here (a central server that has the sources' table
+ * definitions), its single-column primary key's.
+ */
+static Oid
+key_type_of(Oid relid)
+{
+	RowTrack   *t = track_lookup(relid);
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+	Oid			typid = InvalidOid;
+
+	if (t != NULL)
+		return t->typid;
+	rel = table_open(relid, AccessShareLock);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tp = SearchSysCache1(INDEXRELID,
+										 ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+
+		if (!HeapTupleIsValid(tp))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tp);
+		if (ix->indisprimary && ix->indnatts == 1 && ix->indkey.values[0] > 0)
+			typid = get_atttype(relid, ix->indkey.values[0]);
+		ReleaseSysCache(tp);
+		if (OidIsValid(typid))
+			break;
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	if (typid != INT2OID && typid != INT4OID && typid != INT8OID &&
+		typid != UUIDOID && typid != TEXTOID && typid != VARCHAROID)
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("relation \"%s\" does not keep row identities",
+					   get_rel_name(relid) ? get_rel_name(relid) : "?"),
+				errhint("An admin turns them on with access_audit.track_rows(); on a central server, the table needs its single-column primary key of type smallint, integer, bigint, uuid, text or varchar."));
+	return typid;
+}
+
+/*
+ * The secret a source collected here hashes its keys with
+ * (access_audit.collected_row_keys, which no role reads; read like
+ * row_key).  False if none has arrived.
+ */
+static bool
+collected_secret(const char *source, uint8 *out)
+{
+	Oid			relid = schema_table("collected_row_keys");
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	att_source;
+	AttrNumber	att_k;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	att_source = get_attnum(relid, "source");
+	att_k = get_attnum(relid, "k");
+	if (att_source == InvalidAttrNumber || att_k == InvalidAttrNumber)
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
+	while (!found && (tup = systable_getnext(scan)) != NULL)
+	{
+		bool		n1,
+					n2;
+		Datum		src = heap_getattr(tup, att_source, RelationGetDescr(rel), &n1);
+		Datum		k = heap_getattr(tup, att_k, RelationGetDescr(rel), &n2);
+		bytea	   *b;
+
+		if (n1 || n2)
+			continue;
+		if (strcmp(TextDatumGetCString(src), source) != 0)
+			continue;
+		b = DatumGetByteaPP(k);
+		if (VARSIZE_ANY_EXHDR(b) == AA_ROWIDS_SECRET_LEN)
+		{
+			memcpy(out, VARDATA_ANY(b), AA_ROWIDS_SECRET_LEN);
+			found = true;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * access_audit._row_key_value(tbl, key text, source text): the identity a
+ * row of tbl is kept as here (source null) or by a source collected here,
+ * whose hashed keys are under its own secret.  Null when hashed keys have
+ * no secret there (then nothing of tbl was kept there either).
+ */
+Datum
+access_audit_row_key_value(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *s;
+	Oid			typid;
+	uint8		key[AA_ROWIDS_SECRET_LEN];
+	const char *data;
+	Size		len;
+	pg_uuid_t  *u;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	s = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	typid = key_type_of(relid);
+	if (typid == INT2OID || typid == INT4OID || typid == INT8OID)
+		PG_RETURN_INT64(DatumGetInt64(DirectFunctionCall1(int8in,
+														  CStringGetDatum(s))));
+	if (typid == UUIDOID)
+	{
+		u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
+		data = (const char *) u->data;
+		len = UUID_LEN;
+	}
+	else
+	{
+		data = s;
+		len = strlen(s);
+	}
+	if (PG_ARGISNULL(2))
+	{
+		secret_needed();
+		if (!have_secret)
+			PG_RETURN_NULL();
+		memcpy(key, secret, AA_ROWIDS_SECRET_LEN);
+	}
+	else if (!collected_secret(text_to_cstring(PG_GETARG_TEXT_PP(2)), key))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(keyed_hash_with(key, data, len));
 }

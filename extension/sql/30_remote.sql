@@ -5,8 +5,9 @@
 -- access_audit.ingest(), callable by members of access_audit_ingest; they
 -- are chained on the primary like local records and keep their origin.
 --
--- Central collection: each source publishes its log, dictionaries and
--- retention checkpoints (access_audit.publication_tables()); a central
+-- Central collection: each source publishes its log, dictionaries,
+-- retention checkpoints and row identities (access_audit.publication_tables(),
+-- the row identities' twins are in 96_rowids.sql); a central
 -- database subscribes to every source.  There, the ENABLE REPLICA triggers
 -- below divert the replicated rows into collected_* tables, keyed by the
 -- source (the subscription's name), so that sources' sequence numbers and
@@ -55,7 +56,8 @@ CREATE FUNCTION access_audit.publication_tables()
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 'access_audit.log_data, access_audit.sessions, access_audit.shapes, access_audit.strings, '
-       'access_audit.string_sets, access_audit.chain_checkpoints';
+       'access_audit.string_sets, access_audit.chain_checkpoints, '
+       'access_audit.row_sets, access_audit.row_set_reads, access_audit.row_key';
 COMMENT ON FUNCTION access_audit.publication_tables() IS
     'The tables a source publishes to a central audit server: CREATE PUBLICATION ... FOR TABLE <these> WITH (publish = ''insert'', publish_via_partition_root = true).';
 

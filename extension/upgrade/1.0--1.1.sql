@@ -923,6 +923,13 @@ LANGUAGE C STRICT STABLE;
 REVOKE ALL ON FUNCTION access_audit._log_partitions() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION access_audit._log_partitions() TO access_audit_admin, access_audit_reader;
 
+-- and the row identities (96_rowids.sql), collected as well
+CREATE OR REPLACE FUNCTION access_audit.publication_tables()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 'access_audit.log_data, access_audit.sessions, access_audit.shapes, access_audit.strings, '
+       'access_audit.string_sets, access_audit.chain_checkpoints, '
+       'access_audit.row_sets, access_audit.row_set_reads, access_audit.row_key';
 COMMENT ON FUNCTION access_audit.publication_tables() IS
     'The tables a source publishes to a central audit server: CREATE PUBLICATION ... FOR TABLE <these> WITH (publish = ''insert'', publish_via_partition_root = true).';
 

@@ -44,7 +44,7 @@ SELECT is(
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE c.relnamespace = 'access_audit'::regnamespace AND t.tgname = 'guard'
         AND c.relname !~ '^log_data_p[0-9]+$'),
-    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_sessions:A,collected_shapes:A,collected_string_sets:A,collected_strings:A,log_data:A,log_data_default:A,row_set_reads:A,row_sets:A,sessions:A,shapes:A,string_sets:A,strings:A,writer_state:A',
+    'actor_daily:A,alert_acks:A,alerts:A,chain_checkpoints:A,collect_progress:A,collected_checkpoints:A,collected_log:A,collected_row_keys:A,collected_row_set_reads:A,collected_row_sets:A,collected_sessions:A,collected_shapes:A,collected_string_sets:A,collected_strings:A,log_data:A,log_data_default:A,row_set_reads:A,row_sets:A,sessions:A,shapes:A,string_sets:A,strings:A,writer_state:A',
     'every audit table has the guard trigger, enabled ALWAYS');
 -- the log's partitions, made by the writer at run time, have it too
 SELECT is(

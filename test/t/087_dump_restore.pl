@@ -84,7 +84,7 @@ SELECT (detail::jsonb ->> 'head_seq') || ' ' || (detail::jsonb ->> 'head_hash') 
 	is( $n->safe_psql($db, q{
 SELECT count(*) FROM access_audit.log
  WHERE command = 'MAINTENANCE' AND detail::jsonb ->> 'action' = 'RESTORE TABLE'}),
-		17 + $source_parts, "$how: each restored table (and partition of the log) is recorded");
+		20 + $source_parts, "$how: each restored table (and partition of the log) is recorded");
 	ok( $n->safe_psql($db, "SELECT min(seq) FROM access_audit.log_data WHERE seq > $head_seq")
 		  == $head_seq + 1,
 		"$how: the next record continues the sequence");
