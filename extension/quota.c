@@ -2106,19 +2106,14 @@ aa_quota_refused(void *handle)
 }
 
 /*
- * The actor a record of this session names (as capture.c decides it): the
- * application actor if the session may set one, else the login role.
+ * The actor a record of this session names (records.c decides it): the
+ * application actor if the session named it and may, else the login role.
  */
 static const char *
 quota_actor(void)
 {
-	if (aa_actor && aa_actor[0])
-	{
-		Oid			app = get_role_oid(AA_ROLE_APP, true);
-
-		if (OidIsValid(app) && has_privs_of_role(GetSessionUserId(), app))
-			return aa_actor;
-	}
+	if (aa_record_actor_trusted())
+		return aa_actor;
 	return GetUserNameFromId(GetAuthenticatedUserId(), false);
 }
 

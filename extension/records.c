@@ -142,6 +142,24 @@ leader_client_addr(void)
 }
 
 /*
+ * Is access_audit.actor the session's actor?  Only when a member of
+ * access_audit_app named it itself (not a database or role default, see
+ * settings.c's check_actor); otherwise the actor is the login role and the
+ * value is only claimed.  Records and quotas both decide by this, so that
+ * a quota counts the actor the record names.
+ */
+bool
+aa_record_actor_trusted(void)
+{
+	Oid			app;
+
+	if (aa_actor == NULL || aa_actor[0] == '\0' || !aa_actor_own)
+		return false;
+	app = get_role_oid(AA_ROLE_APP, true);
+	return OidIsValid(app) && has_privs_of_role(GetSessionUserId(), app);
+}
+
+/*
  * Fill who/where fields of rec; strings are copied into cxt.  Needs a
  * transaction (role names come from the syscache, cached per backend).
  */
@@ -201,16 +219,10 @@ aa_record_fill_identity(AuditRecord *rec, MemoryContext cxt)
 	if (IsParallelWorker() && MyProc != NULL && MyProc->lockGroupLeader != NULL)
 		rec->backend_pid = MyProc->lockGroupLeader->pid;
 
-	/*
-	 * application-level actor: trusted only from members of access_audit_app
-	 * that named it themselves (not a database or role default)
-	 */
+	/* application-level actor (see aa_record_actor_trusted) */
 	if (aa_actor && aa_actor[0])
 	{
-		Oid			app = get_role_oid(AA_ROLE_APP, true);
-
-		trusted = aa_actor_own && OidIsValid(app) &&
-			has_privs_of_role(GetSessionUserId(), app);
+		trusted = aa_record_actor_trusted();
 		if (trusted)
 		{
 			rec->actor = MemoryContextStrdup(cxt, aa_actor);

@@ -22,6 +22,7 @@ extern bool aa_capture_disabled;
 
 extern void aa_capture_disable(void);
 extern bool aa_capture_wanted(void);
+extern bool aa_record_actor_trusted(void);
 extern void aa_record_fill_identity(AuditRecord *rec, MemoryContext cxt);
 extern char *aa_record_statement_text(const char *source, int location,
 									  int len, MemoryContext cxt);

@@ -77,6 +77,25 @@ SELECT actor, used, max_rows FROM access_audit.quota_usage
 SELECT access_audit.drop_quota(:q_a) IS NOT NULL AS dropped;
 SELECT access_audit.drop_quota(:q_b) IS NOT NULL AS dropped;
 
+-- an actor the session only inherits (a role or database default) is not
+-- trusted: the record names the login role, and so does a relation-form
+-- COPY's check for a quota (it looked for quotas of the inherited name,
+-- found none and let COPY qc_t TO run uncounted)
+SELECT access_audit.set_quota('actor', 'qc_app', 3, 'day', 'block') AS q_app \gset
+ALTER ROLE qc_app SET access_audit.actor = 'qc_free';
+\c - qc_app
+\set VERBOSITY sqlstate
+SHOW access_audit.actor;
+SELECT count(phone) FROM qc_t WHERE id <= 2;
+COPY qc_t TO STDOUT;
+SELECT count(phone) FROM qc_t WHERE id <= 2;
+\c - :admin
+\set VERBOSITY terse
+ALTER ROLE qc_app RESET access_audit.actor;
+SELECT actor, used, max_rows FROM access_audit.quota_usage
+ WHERE quota_id = :q_app ORDER BY actor;
+SELECT access_audit.drop_quota(:q_app) IS NOT NULL AS dropped;
+
 -- what was recorded: the rows each read sent, and how it ended
 SELECT access_audit.flush();
 SELECT CASE WHEN actor = :'admin' THEN 'admin' ELSE actor END AS actor,
@@ -86,7 +105,7 @@ SELECT CASE WHEN actor = :'admin' THEN 'admin' ELSE actor END AS actor,
  ORDER BY seq;
 
 SET access_audit.maintenance = on;
-DELETE FROM access_audit.alerts WHERE quota_id IN (:q_role, :q_day, :q_a, :q_b);
+DELETE FROM access_audit.alerts WHERE quota_id IN (:q_role, :q_day, :q_a, :q_b, :q_app);
 RESET access_audit.maintenance;
 DROP TABLE qc_t;
 DROP ROLE qc_app;
