@@ -3907,6 +3907,26 @@ table_code_push(List *notes, bool ok)
 }
 
 /*
+ * Note the keys of the first sent rows of a failed relation-form COPY; an
+ * error doing so is dropped (the COPY's own error is thrown next).  Its own
+ * function: a PG_TRY nested in another's scope shadows its variables.
+ */
+static void
+copy_note_sent_rows(InflightRecord *ir, int64 sent, MemoryContext oldcxt)
+{
+	PG_TRY();
+	{
+		aa_rowids_copy(&ir->rowids, ir->copy_relid, sent, ir->cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*
  * Run a relation-form COPY TO of a table that keeps row identities so that,
  * if it fails, the rows it sent are known: in a subtransaction, without
  * synchronized scanning (its scan starts at block 0).  On error: the rows
@@ -3959,16 +3979,7 @@ copy_run_keeping_rows(InflightRecord *ir, PlannedStmt *pstmt,
 		ir->copy_sent = sent;
 		if (sent > 0)
 		{
-			PG_TRY();
-			{
-				aa_rowids_copy(&ir->rowids, ir->copy_relid, sent, ir->cxt);
-			}
-			PG_CATCH();
-			{
-				MemoryContextSwitchTo(oldcxt);
-				FlushErrorState();
-			}
-			PG_END_TRY();
+			copy_note_sent_rows(ir, sent, oldcxt);
 		}
 		ReThrowError(edata);
 	}
