@@ -226,14 +226,20 @@ log_bytes() {
 	fi
 }
 
+# warm up configuration $1: table and index into shared buffers, plan
+# caches; then wait for its writer to catch up
+warm_up()
+{
+	q "$1" bench "SELECT count(*) FROM customers" >/dev/null
+	pgb "$1" w1.sql -M prepared -c 2 -j 2 -T 2 >/dev/null
+	settle "$1"
+}
+
 # ---------------------------------------------------------------- workloads 1-4
 for r in $(seq 1 "$ROUNDS"); do
 	for c in $CFGS; do
 		start "$c"
-		# warm up: table and index into shared buffers, plan caches
-		q "$c" bench "SELECT count(*) FROM customers" >/dev/null
-		pgb "$c" w1.sql -M prepared -c 2 -j 2 -T 2 >/dev/null
-		settle "$c"
+		warm_up "$c"
 
 		if [ "$c" = aa ]; then b0=$(aa_bytes); s0=$(aa_seq); fi
 		l0=$(log_bytes "$c")
@@ -301,9 +307,7 @@ log "latency at a fixed load: $RATE tagged point reads/s (half of baseline's $BM
 for r in $(seq 1 "$ROUNDS"); do
 	for c in $CFGS; do
 		start "$c"
-		q "$c" bench "SELECT count(*) FROM customers" >/dev/null
-		pgb "$c" w1.sql -M prepared -c 2 -j 2 -T 2 >/dev/null
-		settle "$c"
+		warm_up "$c"
 		fixed_rate "$r" "$c" "$RATE"
 		stop "$c"
 	done

@@ -475,8 +475,9 @@ static int	scan_call_depth = 0;
 
 static TupleTableSlot *exec_real_node(PlanState *node);
 
-static TupleTableSlot *
-aa_counting_exec(PlanState *node)
+/* run the tagged scan node with fn, as the innermost entry of scan_calls */
+static inline TupleTableSlot *
+scan_call(PlanState *node, ExecProcNodeMtd fn)
 {
 	int			depth = scan_call_depth;
 	TupleTableSlot *slot;
@@ -484,8 +485,16 @@ aa_counting_exec(PlanState *node)
 	if (depth < AA_SCAN_CALLS_MAX)
 		scan_calls[depth] = node->instrument;
 	scan_call_depth = depth + 1;
-	slot = node->ExecProcNodeReal(node);
+	slot = fn(node);
 	scan_call_depth = depth;
+	return slot;
+}
+
+static TupleTableSlot *
+aa_counting_exec(PlanState *node)
+{
+	TupleTableSlot *slot = scan_call(node, node->ExecProcNodeReal);
+
 	if (!TupIsNull(slot))
 		node->instrument->tuplecount += 1;
 	return slot;
@@ -495,15 +504,7 @@ aa_counting_exec(PlanState *node)
 static TupleTableSlot *
 aa_counting_instr_exec(PlanState *node)
 {
-	int			depth = scan_call_depth;
-	TupleTableSlot *slot;
-
-	if (depth < AA_SCAN_CALLS_MAX)
-		scan_calls[depth] = node->instrument;
-	scan_call_depth = depth + 1;
-	slot = exec_real_node(node);
-	scan_call_depth = depth;
-	return slot;
+	return scan_call(node, exec_real_node);
 }
 
 /* ---------------------------------------------------------------------
@@ -3978,9 +3979,7 @@ copy_run_keeping_rows(InflightRecord *ir, PlannedStmt *pstmt,
 		CurrentResourceOwner = oldowner;
 		ir->copy_sent = sent;
 		if (sent > 0)
-		{
 			copy_note_sent_rows(ir, sent, oldcxt);
-		}
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

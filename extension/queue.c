@@ -857,6 +857,26 @@ slot_retire(AuditDbSlot *s, Oid dboid)
 }
 
 /*
+ * Free slot s for another database (caller holds the lock exclusively):
+ * from now on producers find no slot for its database (they look under the
+ * mutex), its counters are kept (slot_retire) and it has no writer.  The
+ * caller has marked DONE what of its records the tail must pass.
+ */
+static void
+slot_free(AuditDbSlot *s)
+{
+	Oid			dboid = s->dboid;
+
+	SpinLockAcquire(&aa_shared->mutex);
+	s->dboid = InvalidOid;
+	SpinLockRelease(&aa_shared->mutex);
+	slot_retire(s, dboid);
+	s->writer_pid = 0;
+	s->writer_latch = NULL;
+	s->writer_wanted = false;
+}
+
+/*
  * Find the slot of a database, optionally creating it.  Caller holds the
  * lock (exclusive if create), or is the postmaster at start-up.  Returns -1
  * if absent or the table is full.
@@ -2712,13 +2732,7 @@ slot_reclaim_idle(void)
 				   dboid),
 			errdetail("Its writer had left and it had nothing left to write."));
 	(void) ring_mark_done(dboid, s->committed_upto);
-	SpinLockAcquire(&aa_shared->mutex);
-	s->dboid = InvalidOid;
-	SpinLockRelease(&aa_shared->mutex);
-	slot_retire(s, dboid);
-	s->writer_pid = 0;
-	s->writer_latch = NULL;
-	s->writer_wanted = false;
+	slot_free(s);
 	return true;
 }
 
@@ -3007,17 +3021,7 @@ aa_queue_writer_yield(Oid dboid, uint64 scan_pos, TimestampTz started, int min_m
 	LWLockAcquire(aa_shared->lock, LW_EXCLUSIVE);
 	slot = slot_find(dboid, false);
 	if (slot >= 0)
-	{
-		AuditDbSlot *s = &aa_shared->dbs[slot];
-
-		SpinLockAcquire(&aa_shared->mutex);
-		s->dboid = InvalidOid;
-		SpinLockRelease(&aa_shared->mutex);
-		slot_retire(s, dboid);
-		s->writer_pid = 0;
-		s->writer_latch = NULL;
-		s->writer_wanted = false;
-	}
+		slot_free(&aa_shared->dbs[slot]);
 	LWLockRelease(aa_shared->lock);
 
 	/*

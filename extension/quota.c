@@ -2029,23 +2029,15 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 }
 
 /*
- * After each ExecutorRun of a counted statement: rows that parallel
- * workers read reach the leader's instrumentation only, so charge what the
- * scans' instrumentation shows beyond what quota_exec() counted.  A safety
- * net: a plan that was parallel runs in the leader alone under a quota
- * (aa_quota_start), so there are none.  In a plan that was not parallel
- * quota_exec() sees every row the instrumentation counts.
+ * Note as pending the rows the scans' instrumentation of st shows beyond
+ * what quota_exec() counted; true if there were any.
  */
-void
-aa_quota_run_end(void *handle)
+static bool
+quota_note_instr_rows(QuotaStmt *st)
 {
-	QuotaStmt  *st = (QuotaStmt *) handle;
 	int			i;
 	bool		more = false;
 
-	/* only workers' rows can be missing, and only a parallel plan has any */
-	if (!st->parallel)
-		return;
 	for (i = 0; i < st->nscans; i++)
 	{
 		QuotaScan  *qs = &st->scans[i];
@@ -2058,7 +2050,26 @@ aa_quota_run_end(void *handle)
 			more = true;
 		}
 	}
-	if (more)
+	return more;
+}
+
+/*
+ * After each ExecutorRun of a counted statement: rows that parallel
+ * workers read reach the leader's instrumentation only, so charge what the
+ * scans' instrumentation shows beyond what quota_exec() counted.  A safety
+ * net: a plan that was parallel runs in the leader alone under a quota
+ * (aa_quota_start), so there are none.  In a plan that was not parallel
+ * quota_exec() sees every row the instrumentation counts.
+ */
+void
+aa_quota_run_end(void *handle)
+{
+	QuotaStmt  *st = (QuotaStmt *) handle;
+
+	/* only workers' rows can be missing, and only a parallel plan has any */
+	if (!st->parallel)
+		return;
+	if (quota_note_instr_rows(st))
 	{
 		st->at_run_end = true;
 		quota_settle(st);
@@ -2079,20 +2090,7 @@ aa_quota_run_end(void *handle)
 void
 aa_quota_run_failed(void *handle)
 {
-	QuotaStmt  *st = (QuotaStmt *) handle;
-	int			i;
-
-	for (i = 0; i < st->nscans; i++)
-	{
-		QuotaScan  *qs = &st->scans[i];
-		int64		total = (int64) (qs->instr->ntuples + qs->instr->tuplecount);
-
-		if (total > qs->counted)
-		{
-			st->pending += total - qs->counted;
-			qs->counted = total;
-		}
-	}
+	(void) quota_note_instr_rows((QuotaStmt *) handle);
 }
 
 /*

@@ -309,6 +309,14 @@ load_secret(void)
 	table_close(rel, AccessShareLock);
 }
 
+/* the key types whose values row identities keep (key_value) */
+static bool
+key_type_supported(Oid typid)
+{
+	return typid == INT2OID || typid == INT4OID || typid == INT8OID ||
+		typid == UUIDOID || typid == TEXTOID || typid == VARCHAROID;
+}
+
 /* the tracked table's own entry: key column and name */
 static void
 track_fill(RowTrack *t, Oid tracked, const char *keycol)
@@ -322,8 +330,7 @@ track_fill(RowTrack *t, Oid tracked, const char *keycol)
 	if (t->attno == InvalidAttrNumber || nspname == NULL || relname == NULL)
 		return;
 	t->typid = get_atttype(t->relid, t->attno);
-	if (t->typid != INT2OID && t->typid != INT4OID && t->typid != INT8OID &&
-		t->typid != UUIDOID && t->typid != TEXTOID && t->typid != VARCHAROID)
+	if (!key_type_supported(t->typid))
 		return;
 	old = MemoryContextSwitchTo(track_cxt);
 	t->relation = pstrdup(quote_qualified_identifier(nspname, relname));
@@ -1610,8 +1617,7 @@ key_type_of(Oid relid)
 	}
 	list_free(indexes);
 	table_close(rel, AccessShareLock);
-	if (typid != INT2OID && typid != INT4OID && typid != INT8OID &&
-		typid != UUIDOID && typid != TEXTOID && typid != VARCHAROID)
+	if (!key_type_supported(typid))
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				errmsg("relation \"%s\" does not keep row identities",
