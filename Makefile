@@ -62,6 +62,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# test/lib holds the helpers the TAP tests share (AccessAuditTest.pm);
+# Makefile.global empties PROVE_FLAGS, so this comes after it
+PROVE_FLAGS += -I $(srcdir)/test/lib
+
 # chain.c hashes with OpenSSL directly when the server was built with it
 ifeq ($(with_ssl),openssl)
 SHLIB_LINK += -lcrypto

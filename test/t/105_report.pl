@@ -9,6 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use AccessAuditTest qw(clear_of_day_boundary);
 use Compress::Zlib qw(uncompress);
 use Encode qw(decode encode);
 
@@ -32,6 +33,8 @@ access_audit.queue_size = 4MB
 access_audit.flush_interval = 20ms
 });
 $node->start;
+# the seed and the ranking fall on one business day
+clear_of_day_boundary($node, 180);
 
 # Hostile names everywhere a user can choose one.
 my $evil_actor = q{<script>alert('actor')</script>};
