@@ -193,6 +193,8 @@ typedef struct InflightRecord
 	AuditRecord *err_lists;
 	bool		shown_error;
 	void	   *quota;			/* aa_quota_start(): rows counted for quotas */
+	List	   *quota_scans;	/* the scans it counts (PlanState *) */
+	uint64		quota_gen;		/* quota generation it started under */
 	void	   *rowids;			/* rowids.c: keys of tracked rows read */
 } InflightRecord;
 
@@ -2909,7 +2911,16 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 	}
 
 	/* quota.c: reason in the record; count rows if a quota applies */
-	ir->quota = aa_quota_start(queryDesc, &ir->rec, ictx.instr);
+	ir->quota_gen = aa_quota_generation();
+	ir->quota_scans = NIL;
+	if (ictx.instr != NIL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		ir->quota_scans = list_copy(ictx.instr);
+		MemoryContextSwitchTo(old);
+	}
+	ir->quota = aa_quota_start(queryDesc, &ir->rec, ir->quota_scans);
 }
 
 /*
@@ -3114,6 +3125,17 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	{
 		CommandDest d = queryDesc->dest->mydest;
 
+		/* quotas changed since the statement started: the new ones apply */
+		if (ir->runs > 0 && ir->quota_scans != NIL &&
+			unlikely(aa_quota_generation() != ir->quota_gen))
+		{
+			void	   *counting = ir->quota;
+
+			ir->quota = NULL;
+			ir->quota_gen = aa_quota_generation();
+			ir->quota = aa_quota_restart(counting, queryDesc, &ir->rec,
+										 ir->quota_scans);
+		}
 		ir->in_run = true;
 		/* see add_run_rows: the active portal is the cursor being held */
 		rerun = ir->runs++ > 0 && ActivePortal != NULL &&

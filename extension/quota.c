@@ -97,6 +97,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -381,6 +382,9 @@ static void aa_quota_ProcessUtility(PlannedStmt *pstmt,
 									QueryEnvironment *queryEnv,
 									DestReceiver *dest, QueryCompletion *qc);
 static void quota_settle(QuotaStmt *st);
+static void *quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans,
+						 bool late);
+static void quota_stmt_retire(QuotaStmt *st);
 static int32 quota_exempt(const QuotaDef *d, const char *actor,
 						  TimestampTz now);
 static bool quota_subject_matches(QuotaKind kind, const char *subject,
@@ -725,6 +729,25 @@ spi_text(int col, MemoryContext cxt)
 }
 
 /*
+ * The quotas are cached per generation, so they must be read as committed
+ * now, not as the statement's snapshot shows them: a cursor's FETCH runs
+ * under the snapshot of its DECLARE, and a REPEATABLE READ transaction
+ * under the one of its first statement, both older than the quota change
+ * that moved the generation.  Read with them, a new quota was missing from
+ * the cache until the next change, in every later transaction too.  The
+ * generation is read before, and bumped after the change is visible
+ * (quota_xact_callback), so this snapshot sees every change up to it.  A
+ * fresh catalog snapshot serves, since GetLatestSnapshot() is refused in
+ * parallel mode (ExecutorStart of a parallel plan).
+ */
+static void
+quota_push_fresh_snapshot(void)
+{
+	InvalidateCatalogSnapshot();
+	PushActiveSnapshot(GetCatalogSnapshot(InvalidOid));
+}
+
+/*
  * Load this database's quotas and live exemptions into the backend cache,
  * if the generation moved since the last load.  Runs two small queries
  * with SPI, as the bootstrap superuser (readers have no privileges on the
@@ -774,6 +797,7 @@ quota_load(void)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		quota_push_fresh_snapshot();
 		ret = SPI_execute("SELECT q.quota_id, q.subject_kind, q.subject, "
 						  "coalesce(q.relation::pg_catalog.oid, 0), q.per, "
 						  "q.max_rows, q.action, q.shared "
@@ -838,6 +862,7 @@ quota_load(void)
 				need_groups = true;
 			nexempts++;
 		}
+		PopActiveSnapshot();
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -881,6 +906,7 @@ quota_group_of(const char *actor)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		args[0] = CStringGetTextDatum(actor);
+		quota_push_fresh_snapshot();
 		ret = SPI_execute_with_args("SELECT g.peer_group FROM access_audit.actor_groups g "
 									"WHERE g.actor OPERATOR(pg_catalog.=) $1",
 									1, argtypes, args, NULL, true, 1);
@@ -889,6 +915,7 @@ quota_group_of(const char *actor)
 		group_name = SPI_processed > 0 ? spi_text(1, TopMemoryContext) : NULL;
 		if (group_name == NULL)
 			group_name = MemoryContextStrdup(TopMemoryContext, "default");
+		PopActiveSnapshot();
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -1843,6 +1870,85 @@ quota_covers(Oid quota_rel, Oid rel)
 void	   *
 aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 {
+	return quota_begin(queryDesc, rec, scans, false);
+}
+
+/*
+ * The quota generation now, to tell later whether quotas changed (0 when
+ * quotas are not set up in this process).
+ */
+uint64
+aa_quota_generation(void)
+{
+	return quota_shared != NULL ? pg_atomic_read_u64(&quota_shared->generation) : 0;
+}
+
+/*
+ * A later run of a statement (a cursor's FETCH, a PL/pgSQL loop's next
+ * batch, the run that materializes a WITH HOLD cursor) after quotas
+ * changed: from here on the statement counts under the quotas as they are
+ * now, as a new statement would.  The rows it read before count as they
+ * did; the old counting (handle, may be NULL) is settled and its scans
+ * unwrapped.  A cursor opened before a quota was created, or before its
+ * limit was lowered, is no way around it.  Returns the new handle (NULL if
+ * no quota applies now).
+ */
+void	   *
+aa_quota_restart(void *handle, QueryDesc *queryDesc, AuditRecord *rec,
+				 List *scans)
+{
+	if (handle != NULL)
+		quota_stmt_retire((QuotaStmt *) handle);
+	return quota_begin(queryDesc, rec, scans, true);
+}
+
+/*
+ * Reset callback of a retired statement's memory context: its counts were
+ * settled when it retired; only the spare chunk it may occupy is handed
+ * back here, since the callback itself lives in it.
+ */
+static void
+quota_stmt_retired_end(void *arg)
+{
+	if ((char *) arg == spare_chunk)
+		spare_busy = false;
+}
+
+/*
+ * Settle a statement's counting now, between two runs, and unwrap its
+ * scans (see aa_quota_restart).  The context reset callback stays
+ * registered (it cannot be taken out of the list) but does nothing more.
+ */
+static void
+quota_stmt_retire(QuotaStmt *st)
+{
+	bool		spare = (char *) st == spare_chunk;
+	int			i;
+
+	quota_stmt_end(st);
+	if (spare)
+		spare_busy = true;		/* still the callback's memory */
+	for (i = 0; i < st->nscans; i++)
+	{
+		QuotaScan  *qs = &st->scans[i];
+
+		Assert(qs->node->ExecProcNodeReal == quota_exec);
+		qs->node->ExecProcNodeReal = qs->real;
+	}
+	st->cb.func = quota_stmt_retired_end;
+}
+
+/*
+ * aa_quota_start and aa_quota_restart: count the statement's scans under
+ * the quotas that apply to its actor now.  late: the statement has run
+ * before (aa_quota_restart), so its record has the session's reason
+ * already, its plan runs as it started (a later run of a portal never
+ * launches workers), and what the scans' instrumentation shows so far is
+ * not charged.
+ */
+static void *
+quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
+{
 	MemoryContext cxt;
 	QuotaSet   *set;
 	QuotaStmt  *st;
@@ -1860,7 +1966,7 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 	bool		any_hit = false;
 
 	cxt = queryDesc->estate->es_query_cxt;
-	if (aa_reason != NULL && aa_reason[0] != '\0')
+	if (!late && aa_reason != NULL && aa_reason[0] != '\0')
 		aa_quota_annotate(rec, cxt);
 	if (quota_shared == NULL || loading || nscans == 0 || actor == NULL ||
 		IsParallelWorker() || quota_own_process())
@@ -1873,7 +1979,7 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 	set = cur_set;
 	if (unlikely(!quota_set_holds(set, actor, now)))
 		set = quota_set_make(actor, now);
-	if (set->exempt_detail != NULL)
+	if (set->exempt_detail != NULL && !late)
 		rec->detail = MemoryContextStrdup(cxt,
 										  psprintf("%s%s%s",
 												   rec->detail ? rec->detail : "",
@@ -1892,7 +1998,7 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 	 * flag is cleared in a copy that lives as long as the QueryDesc.
 	 */
 	parallel = queryDesc->plannedstmt->parallelModeNeeded;
-	if (parallel)
+	if (parallel && !late)
 	{
 		PlannedStmt *serial;
 
@@ -1908,7 +2014,7 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 		MAXALIGN(sizeof(QuotaApplied) * set->n) +
 		MAXALIGN(sizeof(QuotaScan) * nscans) +
 		MAXALIGN(sizeof(bool) * set->n * nscans);
-	if (!spare_busy)
+	if (!spare_busy && !late)
 	{
 		if (spare_size < size)
 		{
@@ -1950,7 +2056,8 @@ aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 		qs->node = ps;
 		qs->real = ps->ExecProcNodeReal;
 		qs->instr = ps->instrument;
-		qs->counted = qs->settled = 0;
+		qs->counted = qs->settled =
+			late ? (int64) (qs->instr->ntuples + qs->instr->tuplecount) : 0;
 		qs->relid = scanrelid > 0 ? rt_fetch(scanrelid, rtable)->relid : InvalidOid;
 		qs->st = st;
 	}
