@@ -361,6 +361,7 @@ static IntentFileHeader *intent_hdr = NULL;
 /* this backend's slot for MyDatabaseId */
 static int	my_slot = -1;
 static Oid	my_slot_db = InvalidOid;
+static bool slot_full_warned = false;	/* my_db_slot() warned */
 
 static void aa_shmem_request(void);
 static void aa_shmem_startup(void);
@@ -1932,11 +1933,20 @@ my_db_slot(void)
 	my_slot = slot_find(MyDatabaseId, true);
 	LWLockRelease(aa_shared->lock);
 	my_slot_db = MyDatabaseId;
-	if (my_slot < 0)
+
+	/*
+	 * Once per session: every statement of a busy session would say it again
+	 * (the launcher gives the database a slot as soon as one is idle).
+	 */
+	if (my_slot < 0 && !slot_full_warned)
+	{
+		slot_full_warned = true;
 		ereport(WARNING,
 				errmsg("access_audit tracks at most %d databases at once",
 					   AA_MAX_DATABASES),
-				errdetail("The record is kept in the queue and written once a slot is free."));
+				errdetail("The records of this session are kept in the queue and written once the database has a slot."),
+				errhint("Reads go on meanwhile; this session will not warn again."));
+	}
 	return my_slot;
 }
 
