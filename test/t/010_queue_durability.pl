@@ -7,8 +7,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use AccessAuditTest qw(wait_until_up);
 use IPC::Run;
-use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('durability');
 $node->init;
@@ -74,32 +74,6 @@ sub reads_so_far
 	return $node->safe_psql('postgres', $reads_sql);
 }
 
-# Wait until the server answers again after a crash that the caller caused
-# once the server log was $offset bytes long.  The postmaster may not have
-# seen the crash yet when the caller gets here, so a plain "SELECT 1" could
-# still reach the old server just before it resets; the restart is known to
-# have finished only when the log, past $offset, shows the reset and then
-# the server ready again.  poll_query_until() feeds psql its query on stdin:
-# if psql exits at once while the server restarts, the write fails (EPIPE)
-# and IPC::Run dies, so each attempt runs under eval.
-sub wait_until_up
-{
-	my ($offset) = @_;
-
-	$node->wait_for_log(
-		qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
-		$offset);
-	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
-	{
-		my $up = eval {
-			my ($ret, $out) = $node->psql('postgres', 'SELECT 1');
-			$ret == 0 && $out eq '1';
-		};
-		return if $up;
-		usleep(100_000);
-	}
-	die "server did not come back";
-}
 
 my $stmt_count = 0;
 
@@ -116,7 +90,7 @@ my $stmt_count = 0;
 	$h->finish;
 	my $done = processed($out);
 	ok($done > 0, "pgbench completed $done statements before the crash");
-	wait_until_up($log_offset);
+	wait_until_up($node, $log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after crash-restart');
 	my $got = reads_so_far() - $before;
@@ -202,7 +176,7 @@ my $stmt_count = 0;
 	kill 'KILL', $wpid;
 	$h->finish;
 	my $done = processed($out);
-	wait_until_up($log_offset);
+	wait_until_up($node, $log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the writer was killed');
 	my $got = reads_so_far() - $before;
@@ -228,7 +202,7 @@ my $stmt_count = 0;
 	my $log_offset = -s $node->logfile;
 	kill 'KILL', $pid;
 	eval { $bg->quit; };
-	wait_until_up($log_offset);
+	wait_until_up($node, $log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the exporting backend was killed');
 	is($node->safe_psql('postgres', q{

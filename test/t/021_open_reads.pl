@@ -8,7 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use AccessAuditTest qw(wait_until_up);
 
 my $node = PostgreSQL::Test::Cluster->new('open_reads');
 $node->init;
@@ -30,32 +30,6 @@ SECURITY LABEL FOR access_audit ON COLUMN customers.phone IS 'pii';
 CREATE ROLE analyst LOGIN IN ROLE access_audit_reader;
 });
 
-# Wait until the server answers again after a crash that the caller caused
-# once the server log was $offset bytes long.  The postmaster may not have
-# seen the crash yet when the caller gets here, so a plain "SELECT 1" could
-# still reach the old server just before it resets; the restart is known to
-# have finished only when the log, past $offset, shows the reset and then
-# the server ready again.  poll_query_until() feeds psql its query on stdin:
-# if psql exits at once while the server restarts, the write fails (EPIPE)
-# and IPC::Run dies, so each attempt runs under eval.
-sub wait_until_up
-{
-	my ($offset) = @_;
-
-	$node->wait_for_log(
-		qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
-		$offset);
-	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
-	{
-		my $up = eval {
-			my ($ret, $out) = $node->psql('postgres', 'SELECT 1');
-			$ret == 0 && $out eq '1';
-		};
-		return if $up;
-		usleep(100_000);
-	}
-	die "server did not come back";
-}
 
 # 1. An open cursor: visible in progress, with the rows fetched so far.
 {
@@ -113,7 +87,7 @@ SELECT id, phone, CASE WHEN id = 2800 THEN pg_advisory_lock(42)::text END AS sto
 	kill 'KILL', $pid;
 	eval { $stream->quit; };
 	eval { $holder->quit; };
-	wait_until_up($log_offset);
+	wait_until_up($node, $log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the streaming backend was killed');
 	my $rec = $node->safe_psql('postgres', q{
@@ -145,7 +119,7 @@ COPY (SELECT id, phone, CASE WHEN id = 3000 THEN pg_advisory_lock(43)::text END 
 	kill 'KILL', $pid;
 	eval { $copy->quit; };
 	eval { $holder->quit; };
-	wait_until_up($log_offset);
+	wait_until_up($node, $log_offset);
 	ok($node->safe_psql('postgres', "SELECT access_audit.flush('60 s')") eq 't',
 		'flush after the copying backend was killed');
 	my $at_least = $node->safe_psql('postgres', q{

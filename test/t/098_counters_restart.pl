@@ -10,8 +10,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use AccessAuditTest qw(wait_until_up);
 use IPC::Run;
-use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('counters');
 $node->init;
@@ -60,25 +60,6 @@ sub reads
 		"$n reads written");
 }
 
-# see 010_queue_durability.pl: wait until the server is up after a crash
-sub wait_until_up
-{
-	my ($offset) = @_;
-
-	$node->wait_for_log(
-		qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
-		$offset);
-	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
-	{
-		my $up = eval {
-			my ($ret, $out) = $node->psql('postgres', 'SELECT 1');
-			$ret == 0 && $out eq '1';
-		};
-		return if $up;
-		usleep(100_000);
-	}
-	die "server did not come back";
-}
 
 reads(50);
 
@@ -135,7 +116,7 @@ reads(20);
 	my $bg = $node->background_psql('postgres', on_error_stop => 0);
 	my $bgpid = $bg->query_safe('SELECT pg_backend_pid()');
 	kill 'KILL', $bgpid;
-	wait_until_up($offset);
+	wait_until_up($node, $offset);
 	eval { $bg->quit };
 }
 my ($q2, $w2, $waits2, $g2) = split / /, counters();
