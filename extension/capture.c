@@ -3125,8 +3125,12 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	{
 		CommandDest d = queryDesc->dest->mydest;
 
-		/* quotas changed since the statement started: the new ones apply */
-		if (ir->runs > 0 && ir->quota_scans != NIL &&
+		/*
+		 * Quotas changed since the statement started (at its ExecutorStart,
+		 * which for a cursor or a protocol-level portal may be long before
+		 * its first run): the new ones apply.
+		 */
+		if (ir->quota_scans != NIL &&
 			unlikely(aa_quota_generation() != ir->quota_gen))
 		{
 			void	   *counting = ir->quota;

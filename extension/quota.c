@@ -1884,9 +1884,10 @@ aa_quota_generation(void)
 }
 
 /*
- * A later run of a statement (a cursor's FETCH, a PL/pgSQL loop's next
- * batch, the run that materializes a WITH HOLD cursor) after quotas
- * changed: from here on the statement counts under the quotas as they are
+ * A run of a statement after quotas changed since its ExecutorStart (a
+ * cursor's FETCH, also its first, a PL/pgSQL loop's next batch, the run
+ * that materializes a WITH HOLD cursor at commit, an Execute of a portal
+ * bound before): from here on the statement counts under the quotas as they are
  * now, as a new statement would.  The rows it read before count as they
  * did; the old counting (handle, may be NULL) is settled and its scans
  * unwrapped.  A cursor opened before a quota was created, or before its
@@ -1940,11 +1941,13 @@ quota_stmt_retire(QuotaStmt *st)
 
 /*
  * aa_quota_start and aa_quota_restart: count the statement's scans under
- * the quotas that apply to its actor now.  late: the statement has run
+ * the quotas that apply to its actor now.  late: the statement started
  * before (aa_quota_restart), so its record has the session's reason
- * already, its plan runs as it started (a later run of a portal never
- * launches workers), and what the scans' instrumentation shows so far is
- * not charged.
+ * already and what the scans' instrumentation shows so far is not charged.
+ * Its plan is run serially from here on in either case: a late start may
+ * come before the first run (a cursor declared, or a protocol-level portal
+ * bound, before the quota existed), and a run without a row limit may
+ * still launch workers.
  */
 static void *
 quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
@@ -1998,7 +2001,7 @@ quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
 	 * flag is cleared in a copy that lives as long as the QueryDesc.
 	 */
 	parallel = queryDesc->plannedstmt->parallelModeNeeded;
-	if (parallel && !late)
+	if (parallel)
 	{
 		PlannedStmt *serial;
 
