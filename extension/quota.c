@@ -254,6 +254,7 @@ typedef struct QuotaSet
 {
 	MemoryContext cxt;
 	int			refs;
+	uint64		stamp;			/* set_stamps when made (aa_quota_set_stale) */
 	uint64		generation;
 	uint64		roles_epoch;
 	Oid			session_user;
@@ -365,6 +366,7 @@ static QuotaStmt *active = NULL;
 
 /* the quotas of the actor of the last statement (see QuotaSet) */
 static QuotaSet *cur_set = NULL;
+static uint64 set_stamps = 0;	/* sets made by this backend */
 
 /* bumped by changes of roles and role memberships (syscache callback) */
 static uint64 roles_epoch = 0;
@@ -1297,6 +1299,7 @@ quota_set_make(const char *actor, TimestampTz now)
 		set->session_user = GetSessionUserId();
 		set->generation = loaded_generation;
 		set->roles_epoch = roles_epoch;
+		set->stamp = ++set_stamps;
 	}
 	PG_CATCH();
 	{
@@ -1881,6 +1884,38 @@ uint64
 aa_quota_generation(void)
 {
 	return quota_shared != NULL ? pg_atomic_read_u64(&quota_shared->generation) : 0;
+}
+
+/*
+ * The stamp of the backend's current quota set (0: none), which
+ * aa_quota_set_stale() compares with: capture.c notes it when a statement
+ * starts and after each restart.
+ */
+uint64
+aa_quota_set_stamp(void)
+{
+	return cur_set != NULL ? cur_set->stamp : 0;
+}
+
+/*
+ * Before a later run of a statement whose quota generation has not moved:
+ * does the set of quotas it started under (stamp) still apply to actor at
+ * this run's start?  Not if the set was made again since, or if what it
+ * depends on besides the quotas changed: an exemption of the actor expired
+ * or a window ended (valid_until), a role was granted or revoked, the
+ * session user or the business time zone changed.  A cursor declared while
+ * its reader was exempt read on unlimited after the exemption expired.  A
+ * few compares; nothing when the database has no quota.
+ */
+bool
+aa_quota_set_stale(uint64 stamp, const char *actor)
+{
+	if (quota_shared == NULL || loading || ndefs == 0 || actor == NULL ||
+		IsParallelWorker() || quota_own_process())
+		return false;
+	if (cur_set == NULL || cur_set->stamp != stamp)
+		return true;
+	return !quota_set_holds(cur_set, actor, GetCurrentStatementStartTimestamp());
 }
 
 /*
