@@ -384,8 +384,18 @@ static void aa_quota_ProcessUtility(PlannedStmt *pstmt,
 									QueryEnvironment *queryEnv,
 									DestReceiver *dest, QueryCompletion *qc);
 static void quota_settle(QuotaStmt *st);
+
+/* a restarted statement's count of a per-statement quota (aa_quota_restart) */
+typedef struct QuotaCarry
+{
+	int32		quota_id;
+	int			index;			/* in the old statement's applied */
+	int64		used;
+	bool		warned;
+}			QuotaCarry;
+
 static void *quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans,
-						 bool late);
+						 bool late, const QuotaCarry * carry, int ncarry);
 static void quota_stmt_retire(QuotaStmt *st);
 static int32 quota_exempt(const QuotaDef *d, const char *actor,
 						  TimestampTz now);
@@ -1873,7 +1883,7 @@ quota_covers(Oid quota_rel, Oid rel)
 void	   *
 aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 {
-	return quota_begin(queryDesc, rec, scans, false);
+	return quota_begin(queryDesc, rec, scans, false, NULL, 0);
 }
 
 /*
@@ -1933,9 +1943,36 @@ void	   *
 aa_quota_restart(void *handle, QueryDesc *queryDesc, AuditRecord *rec,
 				 List *scans)
 {
-	if (handle != NULL)
-		quota_stmt_retire((QuotaStmt *) handle);
-	return quota_begin(queryDesc, rec, scans, true);
+	QuotaStmt  *old = (QuotaStmt *) handle;
+	QuotaCarry *carry = NULL;
+	int			ncarry = 0;
+	int			i;
+
+	if (old != NULL)
+	{
+		/*
+		 * Its per-statement quotas' counts go on where they were: a cursor's
+		 * count is summed over its FETCHes, and a restart (which the reader
+		 * can bring about by waiting for the end of an hour window) is no new
+		 * statement.  The quotas are noted before retiring (their definitions
+		 * may go with the old set), the counts after (retiring settles them).
+		 */
+		carry = palloc(sizeof(QuotaCarry) * Max(old->napplied, 1));
+		for (i = 0; i < old->napplied; i++)
+			if (old->applied[i].def->per == AA_QUOTA_STATEMENT)
+			{
+				carry[ncarry].quota_id = old->applied[i].def->id;
+				carry[ncarry].index = i;
+				ncarry++;
+			}
+		quota_stmt_retire(old);
+		for (i = 0; i < ncarry; i++)
+		{
+			carry[i].used = old->applied[carry[i].index].stmt_used;
+			carry[i].warned = old->applied[carry[i].index].warned;
+		}
+	}
+	return quota_begin(queryDesc, rec, scans, true, carry, ncarry);
 }
 
 /*
@@ -1982,10 +2019,12 @@ quota_stmt_retire(QuotaStmt *st)
  * Its plan is run serially from here on in either case: a late start may
  * come before the first run (a cursor declared, or a protocol-level portal
  * bound, before the quota existed), and a run without a row limit may
- * still launch workers.
+ * still launch workers.  carry: the per-statement quotas' counts of the
+ * statement before its restart, which its new counts start at.
  */
 static void *
-quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
+quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late,
+			const QuotaCarry * carry, int ncarry)
 {
 	MemoryContext cxt;
 	QuotaSet   *set;
@@ -2135,6 +2174,15 @@ quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
 		if (d->per == AA_QUOTA_STATEMENT)
 		{
 			quota_stmt_join(a, st->client_ts, st->client_lxid);
+			for (k = 0; k < ncarry; k++)
+				if (carry[k].quota_id == d->id)
+				{
+					/* the statement's own rows before its restart */
+					a->stmt_base += carry[k].used;
+					a->stmt_used += carry[k].used;
+					if (carry[k].warned)
+						a->done = a->warned = true;
+				}
 			if (a->done)
 				continue;
 			if (a->stmt_used > d->max_rows)
