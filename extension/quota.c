@@ -395,7 +395,7 @@ typedef struct QuotaCarry
 }			QuotaCarry;
 
 static void *quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans,
-						 bool late, const QuotaCarry * carry, int ncarry);
+						 bool late, const QuotaCarry *carry, int ncarry);
 static void quota_stmt_retire(QuotaStmt *st);
 static int32 quota_exempt(const QuotaDef *d, const char *actor,
 						  TimestampTz now);
@@ -2024,7 +2024,7 @@ quota_stmt_retire(QuotaStmt *st)
  */
 static void *
 quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late,
-			const QuotaCarry * carry, int ncarry)
+			const QuotaCarry *carry, int ncarry)
 {
 	MemoryContext cxt;
 	QuotaSet   *set;
