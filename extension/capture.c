@@ -3138,12 +3138,24 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 			(unlikely(aa_quota_generation() != ir->quota_gen) ||
 			 aa_quota_set_stale(ir->quota_stamp, ir->rec.actor)))
 		{
-			void	   *counting = ir->quota;
-
-			ir->quota = NULL;
 			ir->quota_gen = aa_quota_generation();
-			ir->quota = aa_quota_restart(counting, queryDesc, &ir->rec,
-										 ir->quota_scans);
+
+			/*
+			 * A refusal can come here already (a per-statement quota lowered
+			 * below what the statement read): the run failed, as one refused
+			 * at a row.
+			 */
+			PG_TRY();
+			{
+				aa_quota_restart(&ir->quota, queryDesc, &ir->rec,
+								 ir->quota_scans);
+			}
+			PG_CATCH();
+			{
+				ir->failed = true;
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
 			ir->quota_stamp = aa_quota_set_stamp();
 		}
 		ir->in_run = true;

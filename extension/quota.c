@@ -392,10 +392,11 @@ typedef struct QuotaCarry
 	int			index;			/* in the old statement's applied */
 	int64		used;
 	bool		warned;
-}			QuotaCarry;
+} QuotaCarry;
 
 static void *quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans,
-						 bool late, const QuotaCarry *carry, int ncarry);
+						 bool late, const QuotaCarry *carry, int ncarry,
+						 void **out);
 static void quota_stmt_retire(QuotaStmt *st);
 static int32 quota_exempt(const QuotaDef *d, const char *actor,
 						  TimestampTz now);
@@ -1883,7 +1884,7 @@ quota_covers(Oid quota_rel, Oid rel)
 void	   *
 aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 {
-	return quota_begin(queryDesc, rec, scans, false, NULL, 0);
+	return quota_begin(queryDesc, rec, scans, false, NULL, 0, NULL);
 }
 
 /*
@@ -1936,14 +1937,14 @@ aa_quota_set_stale(uint64 stamp, const char *actor)
  * now, as a new statement would.  The rows it read before count as they
  * did; the old counting (handle, may be NULL) is settled and its scans
  * unwrapped.  A cursor opened before a quota was created, or before its
- * limit was lowered, is no way around it.  Returns the new handle (NULL if
- * no quota applies now).
+ * limit was lowered, is no way around it.  *handle becomes the new handle
+ * (NULL if no quota applies now), also when a refusal is thrown here.
  */
-void	   *
-aa_quota_restart(void *handle, QueryDesc *queryDesc, AuditRecord *rec,
+void
+aa_quota_restart(void **handle, QueryDesc *queryDesc, AuditRecord *rec,
 				 List *scans)
 {
-	QuotaStmt  *old = (QuotaStmt *) handle;
+	QuotaStmt  *old = (QuotaStmt *) *handle;
 	QuotaCarry *carry = NULL;
 	int			ncarry = 0;
 	int			i;
@@ -1972,7 +1973,8 @@ aa_quota_restart(void *handle, QueryDesc *queryDesc, AuditRecord *rec,
 			carry[i].warned = old->applied[carry[i].index].warned;
 		}
 	}
-	return quota_begin(queryDesc, rec, scans, true, carry, ncarry);
+	*handle = NULL;
+	(void) quota_begin(queryDesc, rec, scans, true, carry, ncarry, handle);
 }
 
 /*
@@ -2020,11 +2022,13 @@ quota_stmt_retire(QuotaStmt *st)
  * come before the first run (a cursor declared, or a protocol-level portal
  * bound, before the quota existed), and a run without a row limit may
  * still launch workers.  carry: the per-statement quotas' counts of the
- * statement before its restart, which its new counts start at.
+ * statement before its restart, which its new counts start at.  out (if
+ * not NULL) is set to the handle before a refusal can be thrown here, so
+ * that the caller's error handling sees the statement was refused.
  */
 static void *
 quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late,
-			const QuotaCarry *carry, int ncarry)
+			const QuotaCarry *carry, int ncarry, void **out)
 {
 	MemoryContext cxt;
 	QuotaSet   *set;
@@ -2211,6 +2215,8 @@ quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late,
 	st->cb.func = quota_stmt_end;
 	st->cb.arg = st;
 	MemoryContextRegisterResetCallback(cxt, &st->cb);
+	if (out != NULL)
+		*out = st;				/* also if the refusal below throws */
 	if (any_hit)
 		quota_act(st);
 
