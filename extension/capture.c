@@ -195,6 +195,7 @@ typedef struct InflightRecord
 	void	   *quota;			/* aa_quota_start(): rows counted for quotas */
 	List	   *quota_scans;	/* the scans it counts (PlanState *) */
 	uint64		quota_gen;		/* quota generation it started under */
+	uint64		quota_stamp;	/* and quota set (aa_quota_set_stamp) */
 	void	   *rowids;			/* rowids.c: keys of tracked rows read */
 } InflightRecord;
 
@@ -2921,6 +2922,7 @@ start_record(QueryDesc *queryDesc, PlanAuditInfo *pai, bool watch_writes)
 		MemoryContextSwitchTo(old);
 	}
 	ir->quota = aa_quota_start(queryDesc, &ir->rec, ir->quota_scans);
+	ir->quota_stamp = aa_quota_set_stamp();
 }
 
 /*
@@ -3125,16 +3127,36 @@ aa_ExecutorRun(AA_EXECUTOR_RUN_ARGS)
 	{
 		CommandDest d = queryDesc->dest->mydest;
 
-		/* quotas changed since the statement started: the new ones apply */
-		if (ir->runs > 0 && ir->quota_scans != NIL &&
-			unlikely(aa_quota_generation() != ir->quota_gen))
+		/*
+		 * Quotas changed since the statement started (at its ExecutorStart,
+		 * which for a cursor or a protocol-level portal may be long before
+		 * its first run), or the set that applied to its actor no longer
+		 * holds (an exemption expired, a role was granted): the quotas as
+		 * they are now apply.
+		 */
+		if (ir->quota_scans != NIL &&
+			(unlikely(aa_quota_generation() != ir->quota_gen) ||
+			 aa_quota_set_stale(ir->quota_stamp, ir->rec.actor)))
 		{
-			void	   *counting = ir->quota;
-
-			ir->quota = NULL;
 			ir->quota_gen = aa_quota_generation();
-			ir->quota = aa_quota_restart(counting, queryDesc, &ir->rec,
-										 ir->quota_scans);
+
+			/*
+			 * A refusal can come here already (a per-statement quota lowered
+			 * below what the statement read): the run failed, as one refused
+			 * at a row.
+			 */
+			PG_TRY();
+			{
+				aa_quota_restart(&ir->quota, queryDesc, &ir->rec,
+								 ir->quota_scans);
+			}
+			PG_CATCH();
+			{
+				ir->failed = true;
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+			ir->quota_stamp = aa_quota_set_stamp();
 		}
 		ir->in_run = true;
 		/* see add_run_rows: the active portal is the cursor being held */

@@ -254,6 +254,7 @@ typedef struct QuotaSet
 {
 	MemoryContext cxt;
 	int			refs;
+	uint64		stamp;			/* set_stamps when made (aa_quota_set_stale) */
 	uint64		generation;
 	uint64		roles_epoch;
 	Oid			session_user;
@@ -365,6 +366,7 @@ static QuotaStmt *active = NULL;
 
 /* the quotas of the actor of the last statement (see QuotaSet) */
 static QuotaSet *cur_set = NULL;
+static uint64 set_stamps = 0;	/* sets made by this backend */
 
 /* bumped by changes of roles and role memberships (syscache callback) */
 static uint64 roles_epoch = 0;
@@ -382,8 +384,19 @@ static void aa_quota_ProcessUtility(PlannedStmt *pstmt,
 									QueryEnvironment *queryEnv,
 									DestReceiver *dest, QueryCompletion *qc);
 static void quota_settle(QuotaStmt *st);
+
+/* a restarted statement's count of a per-statement quota (aa_quota_restart) */
+typedef struct QuotaCarry
+{
+	int32		quota_id;
+	int			index;			/* in the old statement's applied */
+	int64		used;
+	bool		warned;
+} QuotaCarry;
+
 static void *quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans,
-						 bool late);
+						 bool late, const QuotaCarry *carry, int ncarry,
+						 void **out);
 static void quota_stmt_retire(QuotaStmt *st);
 static int32 quota_exempt(const QuotaDef *d, const char *actor,
 						  TimestampTz now);
@@ -1297,6 +1310,7 @@ quota_set_make(const char *actor, TimestampTz now)
 		set->session_user = GetSessionUserId();
 		set->generation = loaded_generation;
 		set->roles_epoch = roles_epoch;
+		set->stamp = ++set_stamps;
 	}
 	PG_CATCH();
 	{
@@ -1870,7 +1884,7 @@ quota_covers(Oid quota_rel, Oid rel)
 void	   *
 aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec, List *scans)
 {
-	return quota_begin(queryDesc, rec, scans, false);
+	return quota_begin(queryDesc, rec, scans, false, NULL, 0, NULL);
 }
 
 /*
@@ -1884,22 +1898,83 @@ aa_quota_generation(void)
 }
 
 /*
- * A later run of a statement (a cursor's FETCH, a PL/pgSQL loop's next
- * batch, the run that materializes a WITH HOLD cursor) after quotas
- * changed: from here on the statement counts under the quotas as they are
+ * The stamp of the backend's current quota set (0: none), which
+ * aa_quota_set_stale() compares with: capture.c notes it when a statement
+ * starts and after each restart.
+ */
+uint64
+aa_quota_set_stamp(void)
+{
+	return cur_set != NULL ? cur_set->stamp : 0;
+}
+
+/*
+ * Before a later run of a statement whose quota generation has not moved:
+ * does the set of quotas it started under (stamp) still apply to actor at
+ * this run's start?  Not if the set was made again since, or if what it
+ * depends on besides the quotas changed: an exemption of the actor expired
+ * or a window ended (valid_until), a role was granted or revoked, the
+ * session user or the business time zone changed.  A cursor declared while
+ * its reader was exempt read on unlimited after the exemption expired.  A
+ * few compares; nothing when the database has no quota.
+ */
+bool
+aa_quota_set_stale(uint64 stamp, const char *actor)
+{
+	if (quota_shared == NULL || loading || ndefs == 0 || actor == NULL ||
+		IsParallelWorker() || quota_own_process())
+		return false;
+	if (cur_set == NULL || cur_set->stamp != stamp)
+		return true;
+	return !quota_set_holds(cur_set, actor, GetCurrentStatementStartTimestamp());
+}
+
+/*
+ * A run of a statement after quotas changed since its ExecutorStart (a
+ * cursor's FETCH, also its first, a PL/pgSQL loop's next batch, the run
+ * that materializes a WITH HOLD cursor at commit, an Execute of a portal
+ * bound before): from here on the statement counts under the quotas as they are
  * now, as a new statement would.  The rows it read before count as they
  * did; the old counting (handle, may be NULL) is settled and its scans
  * unwrapped.  A cursor opened before a quota was created, or before its
- * limit was lowered, is no way around it.  Returns the new handle (NULL if
- * no quota applies now).
+ * limit was lowered, is no way around it.  *handle becomes the new handle
+ * (NULL if no quota applies now), also when a refusal is thrown here.
  */
-void	   *
-aa_quota_restart(void *handle, QueryDesc *queryDesc, AuditRecord *rec,
+void
+aa_quota_restart(void **handle, QueryDesc *queryDesc, AuditRecord *rec,
 				 List *scans)
 {
-	if (handle != NULL)
-		quota_stmt_retire((QuotaStmt *) handle);
-	return quota_begin(queryDesc, rec, scans, true);
+	QuotaStmt  *old = (QuotaStmt *) *handle;
+	QuotaCarry *carry = NULL;
+	int			ncarry = 0;
+	int			i;
+
+	if (old != NULL)
+	{
+		/*
+		 * Its per-statement quotas' counts go on where they were: a cursor's
+		 * count is summed over its FETCHes, and a restart (which the reader
+		 * can bring about by waiting for the end of an hour window) is no new
+		 * statement.  The quotas are noted before retiring (their definitions
+		 * may go with the old set), the counts after (retiring settles them).
+		 */
+		carry = palloc(sizeof(QuotaCarry) * Max(old->napplied, 1));
+		for (i = 0; i < old->napplied; i++)
+			if (old->applied[i].def->per == AA_QUOTA_STATEMENT)
+			{
+				carry[ncarry].quota_id = old->applied[i].def->id;
+				carry[ncarry].index = i;
+				ncarry++;
+			}
+		quota_stmt_retire(old);
+		for (i = 0; i < ncarry; i++)
+		{
+			carry[i].used = old->applied[carry[i].index].stmt_used;
+			carry[i].warned = old->applied[carry[i].index].warned;
+		}
+	}
+	*handle = NULL;
+	(void) quota_begin(queryDesc, rec, scans, true, carry, ncarry, handle);
 }
 
 /*
@@ -1940,14 +2015,20 @@ quota_stmt_retire(QuotaStmt *st)
 
 /*
  * aa_quota_start and aa_quota_restart: count the statement's scans under
- * the quotas that apply to its actor now.  late: the statement has run
+ * the quotas that apply to its actor now.  late: the statement started
  * before (aa_quota_restart), so its record has the session's reason
- * already, its plan runs as it started (a later run of a portal never
- * launches workers), and what the scans' instrumentation shows so far is
- * not charged.
+ * already and what the scans' instrumentation shows so far is not charged.
+ * Its plan is run serially from here on in either case: a late start may
+ * come before the first run (a cursor declared, or a protocol-level portal
+ * bound, before the quota existed), and a run without a row limit may
+ * still launch workers.  carry: the per-statement quotas' counts of the
+ * statement before its restart, which its new counts start at.  out (if
+ * not NULL) is set to the handle before a refusal can be thrown here, so
+ * that the caller's error handling sees the statement was refused.
  */
 static void *
-quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
+quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late,
+			const QuotaCarry *carry, int ncarry, void **out)
 {
 	MemoryContext cxt;
 	QuotaSet   *set;
@@ -1998,7 +2079,7 @@ quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
 	 * flag is cleared in a copy that lives as long as the QueryDesc.
 	 */
 	parallel = queryDesc->plannedstmt->parallelModeNeeded;
-	if (parallel && !late)
+	if (parallel)
 	{
 		PlannedStmt *serial;
 
@@ -2097,6 +2178,15 @@ quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
 		if (d->per == AA_QUOTA_STATEMENT)
 		{
 			quota_stmt_join(a, st->client_ts, st->client_lxid);
+			for (k = 0; k < ncarry; k++)
+				if (carry[k].quota_id == d->id)
+				{
+					/* the statement's own rows before its restart */
+					a->stmt_base += carry[k].used;
+					a->stmt_used += carry[k].used;
+					if (carry[k].warned)
+						a->done = a->warned = true;
+				}
 			if (a->done)
 				continue;
 			if (a->stmt_used > d->max_rows)
@@ -2125,6 +2215,8 @@ quota_begin(QueryDesc *queryDesc, AuditRecord *rec, List *scans, bool late)
 	st->cb.func = quota_stmt_end;
 	st->cb.arg = st;
 	MemoryContextRegisterResetCallback(cxt, &st->cb);
+	if (out != NULL)
+		*out = st;				/* also if the refusal below throws */
 	if (any_hit)
 		quota_act(st);
 

@@ -23,8 +23,10 @@ extern void aa_quota_annotate(AuditRecord *rec, MemoryContext cxt);
 extern void *aa_quota_start(QueryDesc *queryDesc, AuditRecord *rec,
 							List *scans);
 extern uint64 aa_quota_generation(void);
-extern void *aa_quota_restart(void *handle, QueryDesc *queryDesc,
-							  AuditRecord *rec, List *scans);
+extern uint64 aa_quota_set_stamp(void);
+extern bool aa_quota_set_stale(uint64 stamp, const char *actor);
+extern void aa_quota_restart(void **handle, QueryDesc *queryDesc,
+							 AuditRecord *rec, List *scans);
 extern void aa_quota_run_end(void *handle);
 extern void aa_quota_run_failed(void *handle);
 extern bool aa_quota_refused(void *handle);
