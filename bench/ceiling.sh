@@ -150,8 +150,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			c1=$(cpu_ticks "$c")
 			k1=$(writer_ticks "$c")
 			x1=$(aux_ticks "$c")
-			tps=$(awk '/^tps = / && /without initial/ {print $3}' <<<"$out")
-			n=$(awk '/actually processed/ {split($0, a, ": "); split(a[2], b, "/"); print b[1]}' <<<"$out")
+			read -r tps n _ <<<"$(bench_pgbench_result <<<"$out")"
 			cpu=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')
 			# one record per statement: writer CPU per record
 			wcpu=$(awk -v a="$k0" -v b="$k1" -v n="$n" -v t="$TCK" 'BEGIN{printf "%.2f", (b - a) * 1e6 / t / n}')

@@ -101,8 +101,9 @@ pstat() {
 }
 
 if [ -z "$RATE" ]; then
-	max=$(as "$PGBIN/pgbench -n -h $BASE/sock -p $PORT0 -D rows=$ROWS -M prepared -c 2 -j 2 -T $T -f $BASE/w1.sql bench" |
-		awk '/^tps = / && /without initial/ {print int($3)}')
+	read -r max _ <<<"$(as "$PGBIN/pgbench -n -h $BASE/sock -p $PORT0 -D rows=$ROWS -M prepared -c 2 -j 2 -T $T -f $BASE/w1.sql bench" |
+		bench_pgbench_result)"
+	max=${max%.*}
 	RATE=$((max / 2))
 	log "baseline maximum $max tps; offered rate $RATE/s"
 fi
@@ -136,8 +137,8 @@ for r in $(seq 1 "$ROUNDS"); do
 		fi
 		wait $pgb
 		w1=$(pstat "$wp")
-		tps=$(awk '/^tps = / && /without initial/ {print int($3)}' "$BASE/pgb.out")
-		n=$(awk '/number of transactions actually processed/ {split($0,a,": "); split(a[2],b,"/"); print b[1]}' "$BASE/pgb.out")
+		read -r tps n _ <<<"$(bench_pgbench_result "$BASE/pgb.out")"
+		tps=${tps%.*}
 		read -r p50 p90 p99 p999 lag <<<"$(python3 "$REPO/bench/summarize.py" --latency "$BASE"/lat/tx*)"
 		read -r a0 v0 i0 <<<"$w0"
 		read -r a1 v1 i1 <<<"$w1"

@@ -72,3 +72,13 @@ bench_cpu_ticks() {
 		cat "/proc/$p/stat" 2>/dev/null || true
 	done | awk '{s += $14 + $15 + $16 + $17} END {print s}'
 }
+
+# bench_pgbench_result [FILE]: of pgbench's report (FILE, or standard
+# input), print "tps statements latency": tps without the initial
+# connection time, the transactions processed and the average latency (ms)
+bench_pgbench_result() {
+	awk '/^tps = / && /without initial/ {tps=$3}
+	     /number of transactions actually processed/ {split($0,a,": "); split(a[2],b,"/"); n=b[1]}
+	     /^latency average/ {lat=$4}
+	     END {print tps, n, lat}' "$@"
+}

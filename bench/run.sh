@@ -181,10 +181,7 @@ pgb() {
 	chown "$RUNAS" "$f"
 	as "$PGBIN/pgbench -n -h $BASE/sock -p $(port_of "$c") -D rows=$ROWS $* -f $BASE/$script bench" >"$f" 2>&1 ||
 		{ cat "$f" >&2; return 1; }
-	awk '/^tps = / && /without initial/ {tps=$3}
-	     /number of transactions actually processed/ {split($0,a,": "); split(a[2],b,"/"); n=b[1]}
-	     /^latency average/ {lat=$4}
-	     END {print tps, n, lat}' "$f"
+	bench_pgbench_result "$f"
 	rm -f "$f"
 }
 

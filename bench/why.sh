@@ -215,8 +215,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		sleep 1.2
 		read -r wr1 wb1 ww1 ws1 <<<"$(wal "$c")"
 		load=$(cut -d' ' -f1 /proc/loadavg)
-		tps=$(awk '/^tps = / && /without initial/ {print $3}' "$OUT/pgbench.out")
-		n=$(awk '/actually processed/ {split($0, a, ": "); split(a[2], b, "/"); print b[1]}' "$OUT/pgbench.out")
+		read -r tps n _ <<<"$(bench_pgbench_result "$OUT/pgbench.out")"
 		# statements in the window: tps x window length
 		python3 - "$OUT/p0" "$OUT/p1" "$r" "$c" "$tps" "$t0" "$t1" "$n" "$(getconf CLK_TCK)" \
 			"$wr0 $wb0 $ww0 $ws0" "$wr1 $wb1 $ww1 $ws1" "$load" <<'EOF' | tee -a "$RAW" >&2
